@@ -1,0 +1,1 @@
+"""CLI command groups, one module each; :mod:`gateway.cli` registers them explicitly."""

@@ -1,0 +1,153 @@
+"""The one settings model of the gateway, loaded from TOML with environment overrides."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from gateway.config.common import Ident, StrictModel
+from gateway.config.ingest import IngestConfig
+from gateway.config.sensors import SensorConfig
+from gateway.config.transport import EventsConfig, MqttConfig, OutboxConfig
+from gateway.config.vision import CameraConfig, DetectorConfig
+from gateway.errors import ConfigError
+
+
+class GatewayIdentity(StrictModel):
+    """Who this gateway is and where it keeps its state."""
+
+    id: Ident = "rsu-0001"
+    site: Ident = "default"
+    data_dir: Path = Path("/var/lib/roadside-gateway")
+    model_dir: Path | None = Field(default=None, description="Defaults to <data_dir>/models.")
+
+
+class LoggingConfig(StrictModel):
+    """Log level and format."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["text", "json"] = "text"
+
+
+class GatewaySettings(BaseSettings):
+    """Every setting of a roadside gateway (and of a central ingest worker).
+
+    Values come from the TOML file; environment variables named
+    ``GATEWAY_<SECTION>__<KEY>`` override them (``GATEWAY_MQTT__HOST=broker``).
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_assignment=True,
+        nested_model_default_partial_update=True,
+    )
+
+    gateway: GatewayIdentity = Field(default_factory=GatewayIdentity)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    detector: DetectorConfig = Field(default_factory=DetectorConfig)
+    cameras: list[CameraConfig] = Field(default_factory=list)
+    sensors: list[SensorConfig] = Field(default_factory=list)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    events: EventsConfig = Field(default_factory=EventsConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment first, then the file's values (passed as init arguments)."""
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> GatewaySettings:
+        for kind, ids in (
+            ("cameras", [c.id for c in self.cameras]),
+            ("sensors", [s.id for s in self.sensors]),
+        ):
+            dupes = sorted({i for i in ids if ids.count(i) > 1})
+            if dupes:
+                raise ValueError(f"{kind}: duplicate id {', '.join(dupes)}")
+        return self
+
+    @property
+    def model_dir(self) -> Path:
+        """Where the model store lives."""
+        return self.gateway.model_dir or self.gateway.data_dir / "models"
+
+
+_SOURCE_TAGS = frozenset({"file", "url", "usb", "gstreamer", "simulator"})
+
+
+def format_loc(loc: tuple[int | str, ...]) -> str:
+    """Render a pydantic error location as ``cameras[0].lines[1].points``.
+
+    Discriminated-union tags (``source.file``) and validator wrappers are dropped.
+    """
+    out = ""
+    previous: int | str | None = None
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.startswith(("function-", "tagged-union[")) or (
+            previous == "source" and part in _SOURCE_TAGS
+        ):
+            pass
+        else:
+            out += f".{part}" if out else part
+        previous = part
+    return out or "(top level)"
+
+
+def format_validation_error(error: ValidationError) -> list[str]:
+    """One readable line per bad field: ``path: message``."""
+    lines = []
+    for item in error.errors(include_url=False):
+        msg = item["msg"]
+        msg = msg.removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif item["type"] == "missing":
+            msg = "required key is missing"
+        lines.append(f"{format_loc(tuple(item['loc']))}: {msg}")
+    return lines
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file, turning I/O and syntax errors into :class:`ConfigError`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def validate_settings(data: dict[str, Any], origin: str = "config") -> GatewaySettings:
+    """Validate a settings dict (environment overrides applied on top)."""
+    try:
+        return GatewaySettings(**data)
+    except ValidationError as exc:
+        problems = format_validation_error(exc)
+        raise ConfigError(f"{origin}: {len(problems)} invalid setting(s)", problems) from exc
+
+
+def load_settings(path: Path | None) -> GatewaySettings:
+    """Load settings from ``path`` (or defaults and environment only when ``None``)."""
+    data = read_toml(path) if path is not None else {}
+    return validate_settings(data, str(path) if path is not None else "config")

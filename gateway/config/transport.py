@@ -1,0 +1,62 @@
+"""MQTT, outbox and event-publishing configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+
+from gateway.config.common import StrictModel
+
+
+class TlsConfig(StrictModel):
+    """TLS towards the broker; a client certificate and key for mutual TLS."""
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    insecure: bool = Field(default=False, description="Skip hostname verification (testing only).")
+
+    @model_validator(mode="after")
+    def _pair(self) -> TlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        return self
+
+
+class MqttConfig(StrictModel):
+    """The MQTT broker connection."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    client_id: str | None = Field(default=None, description="Defaults to the gateway id.")
+    protocol: Literal["auto", "5", "3.1.1"] = Field(
+        default="auto", description="auto: MQTT v5, falling back to v3.1.1."
+    )
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: TlsConfig | None = None
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    reconnect_min_s: float = Field(default=1.0, gt=0)
+    reconnect_max_s: float = Field(default=60.0, gt=0)
+    topic_prefix: str = Field(default="city", pattern=r"^[^#+$/][^#+]*$")
+
+
+class OutboxConfig(StrictModel):
+    """The on-disk store-and-forward outbox (SQLite, WAL mode)."""
+
+    path: Path | None = Field(default=None, description="Defaults to <data_dir>/outbox.sqlite3.")
+    max_bytes: int = Field(default=256 * 1024 * 1024, ge=64 * 1024)
+    max_age_s: float = Field(default=7 * 24 * 3600.0, gt=0)
+    max_inflight: int = Field(default=100, ge=1, le=65535)
+
+
+class EventsConfig(StrictModel):
+    """What the gateway publishes, and how often."""
+
+    health_interval_s: float = Field(default=60.0, gt=0)
+    snapshots: bool = Field(
+        default=False, description="Allow the snapshot command to publish a JPEG (opt-in)."
+    )
+    snapshot_max_width: int = Field(default=640, ge=64)

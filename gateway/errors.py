@@ -1,0 +1,54 @@
+"""The exception tree of the gateway, one branch per boundary.
+
+The CLI maps :class:`UsageError` (and its subclasses) to exit code 2 and every
+other :class:`GatewayError` to exit code 1, printing the message as one line.
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway raises on purpose."""
+
+
+class UsageError(GatewayError):
+    """Bad command-line usage or bad configuration (exit code 2)."""
+
+
+class ConfigError(UsageError):
+    """A configuration file that cannot be read or does not validate.
+
+    ``problems`` holds one readable line per bad field, ``path: message``.
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems: list[str] = problems or []
+
+
+class InputError(GatewayError):
+    """A missing or unreadable input file (image, video, capture)."""
+
+
+class ModelError(GatewayError):
+    """A model that is missing, corrupt, or of an unsupported layout."""
+
+
+class ModelStoreError(GatewayError):
+    """The on-disk model store cannot be read or written, or a download failed."""
+
+
+class SourceError(GatewayError):
+    """A camera source that cannot be opened or has stopped delivering frames."""
+
+
+class SensorError(GatewayError):
+    """A serial port or sensor protocol failure."""
+
+
+class TransportError(GatewayError):
+    """MQTT connection, outbox or publishing failure."""
+
+
+class IngestError(GatewayError):
+    """Failure on the central ingest side (broker or database)."""

@@ -1,0 +1,1 @@
+"""Serial sensors: ports, protocol decoders and readers."""

@@ -1,0 +1,1 @@
+"""Camera sources: files, network cameras, USB, GStreamer and the simulator."""

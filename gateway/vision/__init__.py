@@ -1,0 +1,1 @@
+"""On-device vision: detection, tracking and analytics."""

@@ -1,0 +1,1 @@
+"""Analytics over tracked detections: lines, zones, speed and alerts."""
