@@ -16,7 +16,18 @@ from collections.abc import Callable, Sequence
 import click
 
 from gateway import __version__
-from gateway.commands import bench, config, count, demo, detect, ingest, models, run, sensors
+from gateway.commands import (
+    bench,
+    camera,
+    config,
+    count,
+    demo,
+    detect,
+    ingest,
+    models,
+    run,
+    sensors,
+)
 from gateway.errors import ConfigError, GatewayError, UsageError
 from gateway.logs import setup_logging
 
@@ -55,6 +66,7 @@ COMMANDS: tuple[Callable[[click.Group], None], ...] = (
     run.register,
     detect.register,
     count.register,
+    camera.register,
     models.register,
     sensors.register,
     ingest.register,

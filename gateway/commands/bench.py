@@ -1,9 +1,43 @@
-"""``gateway bench``."""
+"""``gateway bench <name>``: benchmark commands, loaded lazily from :mod:`gateway.bench`."""
 
 from __future__ import annotations
 
+import importlib
+
 import click
+
+# The explicit registry: benchmark name -> "module:click command attribute".
+BENCHMARKS: dict[str, str] = {
+    "detect": "gateway.bench.detect:command",
+    "pipeline": "gateway.bench.pipeline:command",
+    "sensors": "gateway.bench.sensors:command",
+    "outbox": "gateway.bench.outbox:command",
+    "ingest": "gateway.bench.ingest:command",
+}
+
+
+class _LazyBenchGroup(click.Group):
+    """Imports a benchmark's module only when that benchmark runs (or its help is shown)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(BENCHMARKS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = BENCHMARKS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        command = getattr(importlib.import_module(module_name), attr)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{target} is not a click command")
+        return command
+
+
+@click.group("bench", cls=_LazyBenchGroup)
+def bench_group() -> None:
+    """Measure speed and memory; every figure is printed next to its raw baseline."""
 
 
 def register(app: click.Group) -> None:
-    """Add the ``bench`` command(s) to the root app."""
+    """Add the ``bench`` group to the root app."""
+    app.add_command(bench_group)

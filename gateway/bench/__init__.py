@@ -1,0 +1,1 @@
+"""Benchmarks: commands that print figures (and JSON), each next to its raw baseline."""
