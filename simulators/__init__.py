@@ -1,0 +1,1 @@
+"""Simulators that stand in for physical devices: cameras, serial sensors, sensor boards, fleets."""
