@@ -89,7 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     _State.debug = "--debug" in args
     try:
-        app.main(args=args, prog_name="gateway", standalone_mode=False)
+        # Without standalone mode click returns the code of a ``click.exceptions.Exit``.
+        result = app.main(args=args, prog_name="gateway", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.exceptions.Abort:
@@ -110,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # the last line of defence: one line, no traceback
         return _fail(f"unexpected {type(exc).__name__}: {exc}", 1)
-    return 0
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""The model store: a catalog of public detectors, downloads, imports and verification."""

@@ -1,0 +1,1 @@
+"""Model catalog (``catalog.toml``), the demo detector and its training script."""
