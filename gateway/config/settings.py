@@ -120,7 +120,8 @@ def format_validation_error(error: ValidationError) -> list[str]:
             msg = "unknown key"
         elif item["type"] == "missing":
             msg = "required key is missing"
-        lines.append(f"{format_loc(tuple(item['loc']))}: {msg}")
+        loc = tuple(item["loc"])
+        lines.append(f"{format_loc(loc)}: {msg}" if loc else msg)
     return lines
 
 
