@@ -1,0 +1,204 @@
+"""Mapping of analytics results, sensor readings and gateway state onto event drafts.
+
+Each function returns a :class:`~gateway.events.envelope.Draft` whose ``data`` matches
+``schema/v1.json`` for its type; optional values that are unknown are left out rather
+than sent as ``null``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from gateway.events.envelope import GATEWAY_SOURCE, Draft, format_ts
+from gateway.sensors.types import Reading
+from gateway.vision.analytics.types import (
+    Aggregate,
+    Alert,
+    AnalyticsEvent,
+    LineCrossing,
+    ZoneTransition,
+)
+
+UNKNOWN_LABEL = "unknown"
+
+
+def _label(label: str | None) -> str:
+    return label or UNKNOWN_LABEL
+
+
+def _nonneg(value: object) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0
+    return number if math.isfinite(number) and number > 0 else 0.0
+
+
+def _count(value: object) -> int:
+    return int(_nonneg(value))
+
+
+def _scalars(values: Mapping[str, object]) -> dict[str, float | int | str]:
+    """Keep numbers (finite) and strings; booleans become 0/1; anything else becomes text."""
+    out: dict[str, float | int | str] = {}
+    for key, value in values.items():
+        if isinstance(value, bool):
+            out[key] = int(value)
+        elif isinstance(value, int | str):
+            out[key] = value
+        elif isinstance(value, float):
+            if math.isfinite(value):
+                out[key] = value
+        else:
+            out[key] = str(value)
+    return out
+
+
+def line_crossing(event: LineCrossing) -> Draft:
+    """Build a ``line_crossing`` event."""
+    data: dict[str, Any] = {
+        "camera": event.camera_id,
+        "line": event.line_id,
+        "track_id": event.track_id,
+        "label": _label(event.label),
+        "direction": event.direction,
+    }
+    if event.speed_kmh is not None and math.isfinite(event.speed_kmh):
+        data["speed_kmh"] = round(max(event.speed_kmh, 0.0), 2)
+    return Draft("line_crossing", event.camera_id, event.timestamp, data)
+
+
+def zone_transition(event: ZoneTransition) -> Draft:
+    """Build a ``zone_enter`` or ``zone_exit`` event (``dwell_s`` on exit)."""
+    data: dict[str, Any] = {
+        "camera": event.camera_id,
+        "zone": event.zone_id,
+        "track_id": event.track_id,
+        "label": _label(event.label),
+    }
+    if event.kind == "exit":
+        data["dwell_s"] = round(_nonneg(event.dwell_s), 3)
+        return Draft("zone_exit", event.camera_id, event.timestamp, data)
+    return Draft("zone_enter", event.camera_id, event.timestamp, data)
+
+
+def alert(event: Alert) -> Draft:
+    """Build an ``alert`` event."""
+    data: dict[str, Any] = {"camera": event.camera_id, "kind": event.kind}
+    if event.zone_id is not None:
+        data["zone"] = event.zone_id
+    if event.line_id is not None:
+        data["line"] = event.line_id
+    if event.track_id is not None:
+        data["track_id"] = event.track_id
+    if event.label is not None:
+        data["label"] = _label(event.label)
+    data["details"] = _scalars(event.details)
+    return Draft("alert", event.camera_id, event.timestamp, data)
+
+
+def aggregate(event: Aggregate) -> Draft:
+    """Build an ``aggregate`` event, stamped with the end of its interval."""
+    data: dict[str, Any] = {
+        "camera": event.camera_id,
+        "start": format_ts(event.start),
+        "end": format_ts(event.end),
+        "interval_s": round(_nonneg(event.end - event.start), 3),
+        "lines": {
+            line: {
+                direction: {_label(label): _count(n) for label, n in by_label.items()}
+                for direction, by_label in by_direction.items()
+            }
+            for line, by_direction in event.lines.items()
+        },
+        "zones": {
+            zone: {_label(label): round(_nonneg(v), 3) for label, v in by_label.items()}
+            for zone, by_label in event.zones.items()
+        },
+        "mean_speed_kmh": {
+            _label(label): round(_nonneg(v), 2) for label, v in event.mean_speed_kmh.items()
+        },
+    }
+    return Draft("aggregate", event.camera_id, event.end, data)
+
+
+def from_analytics(event: AnalyticsEvent) -> Draft:
+    """Map any analytics result to a draft."""
+    if isinstance(event, LineCrossing):
+        return line_crossing(event)
+    if isinstance(event, ZoneTransition):
+        return zone_transition(event)
+    if isinstance(event, Alert):
+        return alert(event)
+    return aggregate(event)
+
+
+def sensor_reading(reading: Reading, sensor_id: str | None = None) -> Draft:
+    """Build a ``sensor_reading`` event (``sensor_id`` overrides the reading's own id)."""
+    sensor = sensor_id or reading.sensor_id
+    data: dict[str, Any] = {
+        "sensor": sensor,
+        "protocol": reading.protocol,
+        "values": _scalars(reading.values),
+        "extra": _scalars(reading.extra),
+    }
+    return Draft("sensor_reading", sensor, reading.timestamp, data)
+
+
+def camera_health(raw: Mapping[str, object]) -> dict[str, Any]:
+    """Normalise a camera runner's ``health()`` dict to the schema's camera entry."""
+    out: dict[str, Any] = {
+        "state": str(raw.get("state") or "unknown")[:32],
+        "fps": round(_nonneg(raw.get("fps")), 2),
+        "inference_ms": round(_nonneg(raw.get("inference_ms")), 2),
+        "skipped_frames": _count(raw.get("skipped_frames")),
+        "reconnects": _count(raw.get("reconnects")),
+    }
+    for key, value in raw.items():
+        if key in out:
+            continue
+        if value is None or isinstance(value, bool | int | str):
+            out[key] = value
+        elif isinstance(value, float):
+            out[key] = value if math.isfinite(value) else None
+    return out
+
+
+def health(
+    *,
+    timestamp: float,
+    uptime_s: float,
+    system: dict[str, Any],
+    cameras: Mapping[str, Mapping[str, object]],
+    sensors: Mapping[str, Mapping[str, object]],
+    outbox: dict[str, Any],
+    mqtt: dict[str, Any],
+    dropped_events: int,
+) -> Draft:
+    """Build a ``health`` event of the whole gateway."""
+    data: dict[str, Any] = {
+        "uptime_s": round(_nonneg(uptime_s), 1),
+        "system": system,
+        "cameras": {cam: camera_health(raw) for cam, raw in cameras.items()},
+        "sensors": {
+            sid: {
+                k: v
+                for k, v in raw.items()
+                if v is None
+                or isinstance(v, bool | int | str)
+                or (isinstance(v, float) and math.isfinite(v))
+            }
+            for sid, raw in sensors.items()
+        },
+        "outbox": outbox,
+        "mqtt": mqtt,
+        "dropped_events": max(int(dropped_events), 0),
+    }
+    return Draft("health", GATEWAY_SOURCE, timestamp, data)
+
+
+def availability(state: Literal["online", "offline"], timestamp: float, version: str) -> Draft:
+    """Build an ``availability`` event (retained on the status topic, outside the outbox)."""
+    return Draft("availability", GATEWAY_SOURCE, timestamp, {"state": state, "version": version})
