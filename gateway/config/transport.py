@@ -49,7 +49,16 @@ class OutboxConfig(StrictModel):
     path: Path | None = Field(default=None, description="Defaults to <data_dir>/outbox.sqlite3.")
     max_bytes: int = Field(default=256 * 1024 * 1024, ge=64 * 1024)
     max_age_s: float = Field(default=7 * 24 * 3600.0, gt=0)
-    max_inflight: int = Field(default=100, ge=1, le=65535)
+    max_inflight: int = Field(
+        default=100, ge=1, le=65535, description="Published events awaiting PUBACK at most."
+    )
+    synchronous: Literal["normal", "full"] = Field(
+        default="normal",
+        description=(
+            "SQLite synchronous mode: normal survives a process crash or kill -9; "
+            "full also survives power loss (one fsync per batch)."
+        ),
+    )
 
 
 class EventsConfig(StrictModel):
@@ -60,3 +69,9 @@ class EventsConfig(StrictModel):
         default=False, description="Allow the snapshot command to publish a JPEG (opt-in)."
     )
     snapshot_max_width: int = Field(default=640, ge=64)
+    synthetic_events_per_s: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=100_000.0,
+        description="Emit this many synthetic sensor_reading events per second (tests, demos).",
+    )

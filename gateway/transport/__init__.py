@@ -1,0 +1,1 @@
+"""Event transport: the SQLite store-and-forward outbox and the MQTT link."""

@@ -1,0 +1,140 @@
+"""The SQLite outbox: order, removal only on ack, bounds dropping the oldest, durable seq."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from gateway.errors import TransportError
+from gateway.events import Draft, Topics, validate_event
+from gateway.transport.outbox import Outbox
+
+TOPICS = Topics("city", "sejong-1", "rsu-0001")
+
+
+def draft(i: int, pad: int = 0) -> Draft:
+    return Draft(
+        "sensor_reading",
+        "pm-1",
+        1_795_545_600.0 + i,
+        {"sensor": "pm-1", "protocol": "test", "values": {"i": i, "pad": "x" * pad}, "extra": {}},
+    )
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_events_are_stored_in_order_with_valid_envelopes(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.db", TOPICS) as box:
+        stored = box.add([draft(i) for i in range(5)])
+        assert stored.seqs == [1, 2, 3, 4, 5]
+        rows = box.fetch(0, 100)
+        assert [r.seq for r in rows] == [1, 2, 3, 4, 5]
+        assert [r.event_id for r in rows] == stored.ids
+        assert len(set(stored.ids)) == 5
+        for row in rows:
+            event = validate_event(json.loads(row.payload))
+            assert event["seq"] == row.seq and event["id"] == row.event_id
+            assert row.topic == "city/sejong-1/rsu-0001/sensors/pm-1"
+        assert [r.seq for r in box.fetch(2, 2)] == [3, 4]
+        assert box.add([]).seqs == []
+
+
+def test_rows_leave_only_when_acked(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.db", TOPICS) as box:
+        box.add([draft(i) for i in range(4)])
+        box.fetch(0, 10)  # reading does not remove
+        assert box.depth == 4
+        assert box.ack([2, 3]) == 2
+        assert [r.seq for r in box.fetch(0, 10)] == [1, 4]
+        assert box.ack([2, 99]) == 0  # unknown or already acked: nothing happens
+        assert box.depth == 2
+        assert box.size_bytes == sum(len(r.payload) + len(r.topic) for r in box.fetch(0, 10))
+
+
+def test_seq_and_rows_survive_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    with Outbox(path, TOPICS) as box:
+        box.add([draft(i) for i in range(3)])
+        box.ack([1, 2, 3])
+        box.add([draft(3)])
+    with Outbox(path, TOPICS) as box:
+        assert box.last_seq == 4
+        assert [r.seq for r in box.fetch(0, 10)] == [4]
+        assert box.depth == 1 and box.size_bytes > 0
+        assert box.add([draft(4), draft(5)]).seqs == [5, 6]
+
+
+def test_seq_survives_a_process_that_never_closed(tmp_path: Path) -> None:
+    # No close(): the WAL is left as a crashed process would leave it.
+    path = tmp_path / "o.db"
+    box = Outbox(path, TOPICS)
+    box.add([draft(i) for i in range(10)])
+    other = Outbox(path, TOPICS)
+    try:
+        assert other.last_seq == 10
+        assert other.depth == 10
+    finally:
+        other.close()
+        box.close()
+
+
+def test_size_bound_drops_oldest_and_counts(tmp_path: Path) -> None:
+    drops: list[int] = []
+    with Outbox(tmp_path / "o.db", TOPICS, max_bytes=64 * 1024, on_drop=drops.append) as box:
+        for i in range(100):
+            box.add([draft(i, pad=1000)])
+        assert box.size_bytes <= 64 * 1024
+        remaining = [r.seq for r in box.fetch(0, 1000)]
+        assert remaining == list(range(remaining[0], 101))  # newest kept, contiguous
+        assert remaining[0] > 1
+        assert box.dropped == remaining[0] - 1 == sum(drops)
+    with Outbox(tmp_path / "o.db", TOPICS, max_bytes=64 * 1024) as box:
+        assert box.dropped == remaining[0] - 1  # the counter is persistent
+
+
+def test_age_bound_drops_oldest(tmp_path: Path) -> None:
+    clock = Clock()
+    with Outbox(tmp_path / "o.db", TOPICS, max_age_s=60, clock=clock) as box:
+        box.add([draft(0), draft(1)])
+        clock.now += 30
+        box.add([draft(2)])
+        clock.now += 40  # the first two are 70 s old, the third 40 s
+        assert box.enforce() == 2
+        assert [r.seq for r in box.fetch(0, 10)] == [3]
+        assert box.dropped == 2
+        assert box.oldest_age_s() == pytest.approx(40)
+        stats = box.stats()
+        assert stats["depth"] == 1 and stats["dropped"] == 2 and stats["last_seq"] == 3
+
+
+def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(TransportError, match="not a usable SQLite database"):
+        Outbox(path, TOPICS)
+
+
+def test_unwritable_location_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(TransportError, match="cannot open outbox"):
+        Outbox(blocker / "sub" / "o.db", TOPICS)
+
+
+def test_wal_mode_is_used(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.db", TOPICS) as box:
+        box.add([draft(0)])
+        db = sqlite3.connect(tmp_path / "o.db")
+        try:
+            assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        finally:
+            db.close()
