@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,12 +19,14 @@ class Frame:
         timestamp: wall-clock capture time, seconds since the epoch (UTC).
         pts_s: media time of the frame within its stream, seconds (for files and
             simulators the exact frame time; for live sources the monotonic capture time).
+        mono: ``time.monotonic()`` when the frame was captured (latency measurements).
     """
 
     image: NDArray[np.uint8]
     index: int
     timestamp: float
     pts_s: float
+    mono: float = field(default_factory=time.monotonic)
 
     @property
     def width(self) -> int:
