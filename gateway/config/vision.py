@@ -18,6 +18,8 @@ VEHICLE_AND_PEDESTRIAN_CLASSES: tuple[str, ...] = (
     "truck",
 )
 
+VEHICLE_CLASSES: tuple[str, ...] = ("car", "bus", "truck", "motorcycle")
+
 ModelType = Literal["auto", "yolox", "yolo", "ssd"]
 Provider = Literal["cpu", "cuda", "tensorrt", "openvino"]
 
@@ -73,7 +75,17 @@ class LineConfig(PointList):
     points: list[tuple[Norm, Norm]]
     classes: list[str] = Field(default_factory=list, description="Empty: every detected class.")
     one_way: Direction | None = Field(
-        default=None, description="Allowed direction; crossings the other way raise a wrong_way alert."
+        default=None,
+        description="Allowed direction; crossings the other way raise a wrong_way alert.",
+    )
+    hysteresis: float = Field(
+        default=0.01,
+        ge=0.0,
+        le=0.2,
+        description=(
+            "Half-width of the dead band on each side of the line, as a fraction of the frame "
+            "diagonal: an object must get this far past the line to count, so jitter never does."
+        ),
     )
 
     @field_validator("points")
@@ -97,6 +109,12 @@ class ZoneConfig(PointList):
         default=None, gt=0, description="Alert when a vehicle stays still here longer than this."
     )
     capacity: int | None = Field(default=None, ge=1, description="Alert above this occupancy.")
+    min_frames: int = Field(
+        default=1,
+        ge=1,
+        le=100,
+        description="Consecutive frames inside (outside) before an enter (exit) is confirmed.",
+    )
 
     @field_validator("points")
     @classmethod
@@ -104,6 +122,18 @@ class ZoneConfig(PointList):
         if len(value) < 3:
             raise ValueError(f"expected at least 3 points, got {len(value)}")
         return value
+
+    @model_validator(mode="after")
+    def _alert_classes(self) -> ZoneConfig:
+        if self.classes and self.roadway and "person" not in self.classes:
+            raise ValueError("roadway: the zone's classes must include 'person' to see pedestrians")
+        vehicles = set(self.classes) & set(VEHICLE_CLASSES)
+        if self.classes and self.stopped_vehicle_s is not None and not vehicles:
+            raise ValueError(
+                "stopped_vehicle_s: the zone's classes must include a vehicle class "
+                f"({', '.join(VEHICLE_CLASSES)})"
+            )
+        return self
 
 
 class SpeedCalibration(StrictModel):
@@ -115,9 +145,72 @@ class SpeedCalibration(StrictModel):
     @model_validator(mode="after")
     def _four(self) -> SpeedCalibration:
         for name in ("image_points", "world_points"):
-            n = len(getattr(self, name))
-            if n != 4:
-                raise ValueError(f"{name}: expected 4 points, got {n}")
+            points = getattr(self, name)
+            if len(points) != 4:
+                raise ValueError(f"{name}: expected 4 points, got {len(points)}")
+            if _three_collinear(points):
+                raise ValueError(f"{name}: three of the four points lie on one line")
+        return self
+
+
+def _three_collinear(points: list[tuple[float, float]]) -> bool:
+    """Whether any three of the points are (nearly) collinear, which makes a homography singular."""
+    span = max(max(abs(x), abs(y)) for x, y in points) or 1.0
+    for i in range(len(points)):
+        for j in range(i + 1, len(points)):
+            for k in range(j + 1, len(points)):
+                (ax, ay), (bx, by), (cx, cy) = points[i], points[j], points[k]
+                area2 = abs((bx - ax) * (cy - ay) - (by - ay) * (cx - ax))
+                if area2 <= 1e-6 * span * span:
+                    return True
+    return False
+
+
+class TrackerConfig(StrictModel):
+    """Multi-object tracking (ByteTrack-style two-stage association)."""
+
+    type: Literal["bytetrack"] = "bytetrack"
+    high_thresh: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Detections at or above this score are matched first and may start tracks.",
+    )
+    low_thresh: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=1.0,
+        description="Detections between this and high_thresh only extend existing tracks.",
+    )
+    match_iou: float = Field(
+        default=0.2, gt=0.0, le=1.0, description="Smallest IoU for a high-score match."
+    )
+    low_match_iou: float = Field(
+        default=0.5, gt=0.0, le=1.0, description="Smallest IoU for a low-score match."
+    )
+    min_hits: int = Field(
+        default=3, ge=1, le=100, description="Matches before a tentative track is confirmed."
+    )
+    max_age_s: float = Field(
+        default=1.5, gt=0.0, le=600.0, description="How long a lost track is kept before it ends."
+    )
+    max_tracks: int = Field(
+        default=256, ge=1, le=100_000, description="Hard cap on live tracks (tentative + lost)."
+    )
+    class_match: Literal["vote", "strict"] = Field(
+        default="vote",
+        description=(
+            "vote: any class may match (same class preferred) and a track reports its majority "
+            "class; strict: a detection only matches tracks of its own class."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> TrackerConfig:
+        if self.low_thresh > self.high_thresh:
+            raise ValueError(
+                f"low_thresh ({self.low_thresh}) must not exceed high_thresh ({self.high_thresh})"
+            )
         return self
 
 
@@ -208,6 +301,7 @@ class CameraConfig(StrictModel):
     lines: list[LineConfig] = Field(default_factory=list)
     zones: list[ZoneConfig] = Field(default_factory=list)
     speed: SpeedCalibration | None = None
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     motion: MotionConfig = Field(default_factory=MotionConfig)
     tiling: TilingConfig = Field(default_factory=TilingConfig)
     aggregate_interval_s: float = Field(default=60.0, gt=0, description="Period of count aggregates.")

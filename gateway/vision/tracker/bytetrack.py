@@ -1,0 +1,209 @@
+"""A ByteTrack-style multi-object tracker.
+
+Association runs in two stages (Zhang et al., "ByteTrack", 2022): detections at or
+above ``high_thresh`` are matched first against every live track, then detections
+between ``low_thresh`` and ``high_thresh`` are matched against the tracks that are
+still unmatched and were seen on the previous update. Only unmatched high-score
+detections start new tracks. A track is tentative until it has ``min_hits``
+matches; a tentative track that misses an update is dropped, a confirmed one is
+kept as lost for ``max_age_s`` seconds and then ends. Motion is a constant-velocity
+Kalman filter over real timestamps, so skipped frames only lengthen the step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gateway.config.vision import TrackerConfig
+from gateway.vision.detections import NO_TRACK, Detections
+from gateway.vision.tracker.kalman import KalmanBank
+from gateway.vision.tracker.matching import assign, iou_matrix
+
+# Added to the cost of a match whose class differs from the track's majority class.
+CLASS_PENALTY = 0.25
+
+
+@dataclass(slots=True)
+class _Track:
+    """Bookkeeping of one track; its motion state is the same row in the Kalman bank."""
+
+    track_id: int
+    hits: int
+    last_ts: float
+    class_id: int
+    lost: bool = False
+    votes: dict[int, float] = field(default_factory=dict)
+
+    def vote(self, class_id: int, score: float) -> None:
+        """Add a score-weighted class vote and update the majority class."""
+        self.votes[class_id] = self.votes.get(class_id, 0.0) + max(score, 1e-3)
+        self.class_id = max(self.votes, key=self.votes.__getitem__)
+
+
+class ByteTracker:
+    """Two-stage IoU tracker with Kalman motion; see the module docstring."""
+
+    def __init__(self, cfg: TrackerConfig | None = None) -> None:
+        self.cfg = cfg or TrackerConfig()
+        self._tracks: list[_Track] = []
+        self._kf = KalmanBank()
+        self._last_ts: float | None = None
+        self._next_id = 1
+        self.dropped = 0  # detections not tracked because the track cap was full
+
+    @property
+    def live_tracks(self) -> int:
+        """Tracks held in memory (tentative, confirmed and lost)."""
+        return len(self._tracks)
+
+    def reset(self) -> None:
+        """Forget every track; ids start again from 1."""
+        self._tracks = []
+        self._kf = KalmanBank()
+        self._last_ts = None
+        self._next_id = 1
+        self.dropped = 0
+
+    def update(self, detections: Detections, timestamp: float) -> Detections:
+        """Associate ``detections`` taken at ``timestamp`` (epoch seconds) with the tracks.
+
+        Returns the detections matched to confirmed tracks, with ``tracker_id`` set and
+        ``class_id`` replaced by the track's class. Call with :meth:`Detections.empty`
+        on frames that were not run through the detector so tracks still age.
+        """
+        cfg = self.cfg
+        dt = 0.0 if self._last_ts is None else max(0.0, timestamp - self._last_ts)
+        self._last_ts = timestamp if self._last_ts is None else max(self._last_ts, timestamp)
+        self._kf.predict(dt)
+
+        score = detections.score
+        high = np.flatnonzero(score >= cfg.high_thresh)
+        low = np.flatnonzero((score >= cfg.low_thresh) & (score < cfg.high_thresh))
+        predicted = self._kf.boxes_xyxy()
+        det_of_track = np.full(len(self._tracks), -1, dtype=np.int64)
+
+        # Stage 1: high-score detections against every live track.
+        all_rows = np.arange(len(self._tracks), dtype=np.int64)
+        free_rows, free_high = self._match(
+            detections, predicted, all_rows, high, min_iou=cfg.match_iou, det_of_track=det_of_track
+        )
+        # Stage 2: low-score detections against tracks seen on the previous update.
+        recent = np.array([r for r in free_rows if not self._tracks[r].lost], dtype=np.int64)
+        self._match(
+            detections, predicted, recent, low, min_iou=cfg.low_match_iou, det_of_track=det_of_track
+        )
+
+        matched = np.flatnonzero(det_of_track >= 0)
+        self._kf.update(matched, detections.xyxy[det_of_track[matched]])
+        out: list[tuple[int, int, int]] = []  # (detection index, track id, class id)
+        for row in matched:
+            track = self._tracks[row]
+            i = int(det_of_track[row])
+            self._hit(track, detections, i, timestamp)
+            if track.track_id != NO_TRACK:
+                out.append((i, track.track_id, track.class_id))
+
+        self._age(det_of_track, timestamp)
+        for i, track in self._start(detections, free_high, timestamp):
+            if track.track_id != NO_TRACK:
+                out.append((i, track.track_id, track.class_id))
+        return _select(detections, out)
+
+    def _match(
+        self,
+        detections: Detections,
+        predicted: NDArray[np.float64],
+        rows: NDArray[np.int64],
+        dets: NDArray[np.int64],
+        *,
+        min_iou: float,
+        det_of_track: NDArray[np.int64],
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Match ``dets`` to track ``rows``; record matches; return the leftovers of each."""
+        if not len(rows) or not len(dets):
+            return rows, dets
+        iou = iou_matrix(predicted[rows], detections.xyxy[dets])
+        track_cls = np.array([self._tracks[r].class_id for r in rows], dtype=np.int64)
+        same = track_cls[:, None] == detections.class_id[dets][None, :]
+        feasible = iou >= min_iou
+        if self.cfg.class_match == "strict":
+            feasible &= same
+        cost = 1.0 - iou + np.where(same, 0.0, CLASS_PENALTY)
+        pairs, free_r, free_d = assign(cost, feasible)
+        det_of_track[rows[pairs[:, 0]]] = dets[pairs[:, 1]]
+        return rows[free_r], dets[free_d]
+
+    def _hit(self, track: _Track, detections: Detections, i: int, timestamp: float) -> None:
+        """Record a match of ``track`` with detection ``i``; confirm it after ``min_hits``."""
+        track.hits += 1
+        track.last_ts = timestamp
+        track.lost = False
+        track.vote(int(detections.class_id[i]), float(detections.score[i]))
+        if track.track_id == NO_TRACK and track.hits >= self.cfg.min_hits:
+            track.track_id = self._next_id
+            self._next_id += 1
+
+    def _age(self, det_of_track: NDArray[np.int64], timestamp: float) -> None:
+        """Mark unmatched tracks lost; end unmatched tentative tracks and expired lost ones."""
+        keep = np.ones(len(self._tracks), dtype=bool)
+        for row, track in enumerate(self._tracks):
+            if det_of_track[row] >= 0:
+                continue
+            track.lost = True
+            if track.track_id == NO_TRACK or timestamp - track.last_ts > self.cfg.max_age_s:
+                keep[row] = False
+        self._keep(keep)
+
+    def _keep(self, keep: NDArray[np.bool_]) -> None:
+        """Remove the tracks whose ``keep`` entry is False, with their motion state."""
+        if keep.all():
+            return
+        self._tracks = [t for t, k in zip(self._tracks, keep, strict=True) if k]
+        self._kf.keep(keep)
+
+    def _start(
+        self, detections: Detections, free_high: NDArray[np.int64], timestamp: float
+    ) -> list[tuple[int, _Track]]:
+        """Start tracks from unmatched high-score detections, best first, within the cap."""
+        order = free_high[np.argsort(-detections.score[free_high], kind="stable")]
+        started: list[tuple[int, _Track]] = []
+        for i in (int(v) for v in order):
+            if len(self._tracks) >= self.cfg.max_tracks and not self._evict_lost():
+                self.dropped += 1
+                continue
+            self._kf.add(detections.xyxy[i : i + 1])
+            track = _Track(
+                track_id=NO_TRACK, hits=0, last_ts=timestamp, class_id=int(detections.class_id[i])
+            )
+            self._tracks.append(track)
+            self._hit(track, detections, i, timestamp)
+            started.append((i, track))
+        return started
+
+    def _evict_lost(self) -> bool:
+        """Make room by ending the longest-lost track; False when no track is lost."""
+        lost = [r for r, t in enumerate(self._tracks) if t.lost]
+        if not lost:
+            return False
+        keep = np.ones(len(self._tracks), dtype=bool)
+        keep[min(lost, key=lambda r: self._tracks[r].last_ts)] = False
+        self._keep(keep)
+        return True
+
+
+def _select(detections: Detections, out: list[tuple[int, int, int]]) -> Detections:
+    """Pick detections by index (in detection order), setting track ids and classes."""
+    if not out:
+        return Detections.empty()
+    out.sort()
+    idx = np.array([o[0] for o in out], dtype=np.int64)
+    picked = detections[idx]
+    return Detections(
+        xyxy=picked.xyxy,
+        score=picked.score,
+        class_id=np.array([o[2] for o in out], dtype=np.int64),
+        tracker_id=np.array([o[1] for o in out], dtype=np.int64),
+    )

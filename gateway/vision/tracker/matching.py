@@ -1,0 +1,43 @@
+"""Box overlap and one-to-one assignment for data association."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped]
+
+F64 = NDArray[np.float64]
+Idx = NDArray[np.int64]
+
+INFEASIBLE = 1e6
+
+
+def iou_matrix(a: NDArray[np.floating], b: NDArray[np.floating]) -> F64:
+    """``(N, M)`` intersection over union of corner boxes ``a (N, 4)`` and ``b (M, 4)``."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0.0, None), axis=2)
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0.0, None), axis=1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0.0, None), axis=1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    iou: F64 = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    return iou
+
+
+def assign(cost: F64, feasible: NDArray[np.bool_]) -> tuple[Idx, Idx, Idx]:
+    """Minimum-cost one-to-one matching restricted to feasible pairs.
+
+    Returns ``(matches (K, 2) of row/col indices, unmatched rows, unmatched cols)``.
+    """
+    n, m = cost.shape
+    if n == 0 or m == 0 or not feasible.any():
+        empty = np.empty((0, 2), dtype=np.int64)
+        return empty, np.arange(n, dtype=np.int64), np.arange(m, dtype=np.int64)
+    rows, cols = linear_sum_assignment(np.where(feasible, cost, INFEASIBLE))
+    ok = feasible[rows, cols]
+    matches = np.stack([rows[ok], cols[ok]], axis=1).astype(np.int64)
+    free_rows = np.setdiff1d(np.arange(n), matches[:, 0]).astype(np.int64)
+    free_cols = np.setdiff1d(np.arange(m), matches[:, 1]).astype(np.int64)
+    return matches, free_rows, free_cols

@@ -1,0 +1,236 @@
+"""ByteTrack-style tracker on synthetic detections."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from gateway.config.vision import CameraConfig, TrackerConfig
+from gateway.vision.detections import Detections
+from gateway.vision.tracker import TRACKERS, ByteTracker, make_tracker
+from gateway.vision.tracker.matching import assign, iou_matrix
+
+FPS = 10.0
+CAR, TRUCK, PERSON = 2, 7, 0
+
+
+def box(cx: float, cy: float, w: float = 40.0, h: float = 60.0) -> list[float]:
+    return [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
+
+
+def dets(*objs: tuple[list[float], float, int]) -> Detections:
+    """Detections from ``(box, score, class_id)`` tuples."""
+    if not objs:
+        return Detections.empty()
+    return Detections.from_arrays([o[0] for o in objs], [o[1] for o in objs], [o[2] for o in objs])
+
+
+def run(tracker: ByteTracker, frames: list[Detections]) -> list[Detections]:
+    return [tracker.update(d, i / FPS) for i, d in enumerate(frames)]
+
+
+def id_near(out: Detections, x: float) -> int:
+    """Track id of the output box whose centre x is nearest ``x``."""
+    cx = (out.xyxy[:, 0] + out.xyxy[:, 2]) / 2
+    return int(out.tracker_id[int(np.argmin(np.abs(cx - x)))])
+
+
+def test_single_object_confirmed_after_min_hits_and_keeps_id() -> None:
+    tracker = ByteTracker(TrackerConfig(min_hits=3))
+    outs = run(tracker, [dets((box(50 + 8 * i, 200), 0.9, CAR)) for i in range(20)])
+    assert [len(o) for o in outs[:3]] == [0, 0, 1]
+    ids = {int(o.tracker_id[0]) for o in outs[2:]}
+    assert ids == {1}
+    assert all(int(o.class_id[0]) == CAR for o in outs[2:])
+
+
+@pytest.mark.parametrize("speed", [6.0, 12.0, 20.0])
+@pytest.mark.parametrize("class_match", ["vote", "strict"])
+@pytest.mark.parametrize("same_class", [True, False])
+def test_two_objects_crossing_paths_keep_their_ids(
+    speed: float, class_match: str, same_class: bool
+) -> None:
+    tracker = ByteTracker(TrackerConfig(class_match=class_match))  # type: ignore[arg-type]
+    n = int(400 / speed)
+    cls_b = CAR if same_class else TRUCK
+    frames = [
+        dets(
+            (box(50 + speed * i, 200), 0.9, CAR),
+            (box(450 - speed * i, 215), 0.85, cls_b),
+        )
+        for i in range(n)
+    ]
+    outs = run(tracker, frames)
+    first, last = outs[3], outs[-1]
+    assert len(first) == 2 and len(last) == 2
+    # The object that started on the left is now on the right, under the same id.
+    assert id_near(first, 50 + speed * 3) == id_near(last, 50 + speed * (n - 1))
+    assert id_near(first, 450 - speed * 3) == id_near(last, 450 - speed * (n - 1))
+    seen = {int(t) for o in outs for t in o.tracker_id}
+    assert seen == {1, 2}
+
+
+@pytest.mark.parametrize(
+    ("gap_frames", "same_id"),
+    [(1, True), (4, True), (8, True), (20, False)],
+)
+def test_occlusion_gap(gap_frames: int, same_id: bool) -> None:
+    tracker = ByteTracker(TrackerConfig(max_age_s=1.5))
+    frames = []
+    for i in range(40 + gap_frames):
+        hidden = 15 <= i < 15 + gap_frames
+        frames.append(Detections.empty() if hidden else dets((box(40 + 9 * i, 180), 0.9, CAR)))
+    outs = run(tracker, frames)
+    before = int(outs[14].tracker_id[0])
+    after = outs[15 + gap_frames + 2]
+    assert len(after) == 1
+    assert (int(after.tracker_id[0]) == before) is same_id
+
+
+def test_skipped_frames_use_timestamps() -> None:
+    """After every frame for a while, only every fifth frame: the motion model uses real time.
+
+    Each skipped step moves the box 50 px, more than its 40 px width, so only a
+    prediction over the real elapsed time can still overlap the new detection.
+    """
+    tracker = ByteTracker()
+    steps = list(range(10)) + list(range(10, 60, 5))
+    outs = [tracker.update(dets((box(30 + 10 * i, 150), 0.9, CAR)), i / FPS) for i in steps]
+    assert {int(t) for o in outs for t in o.tracker_id} == {1}
+    assert len(outs[-1]) == 1
+
+
+@pytest.mark.parametrize("low_score", [0.15, 0.3, 0.45])
+def test_low_confidence_detections_extend_a_track(low_score: float) -> None:
+    tracker = ByteTracker(TrackerConfig(high_thresh=0.5, low_thresh=0.1))
+    frames = [
+        dets((box(60 + 7 * i, 220), 0.9 if i < 8 else low_score, CAR)) for i in range(20)
+    ]
+    outs = run(tracker, frames)
+    assert all(len(o) == 1 and int(o.tracker_id[0]) == 1 for o in outs[2:])
+    assert np.isclose(outs[-1].score[0], low_score)
+
+
+def test_low_confidence_detections_never_start_tracks() -> None:
+    tracker = ByteTracker()
+    outs = run(tracker, [dets((box(100 + 5 * i, 100), 0.3, CAR)) for i in range(10)])
+    assert all(len(o) == 0 for o in outs)
+    assert tracker.live_tracks == 0
+
+
+def test_below_low_threshold_ignored_even_for_existing_track() -> None:
+    tracker = ByteTracker(TrackerConfig(low_thresh=0.2))
+    frames = [dets((box(100 + 5 * i, 100), 0.9 if i < 5 else 0.05, CAR)) for i in range(10)]
+    outs = run(tracker, frames)
+    assert len(outs[4]) == 1
+    assert all(len(o) == 0 for o in outs[5:])
+
+
+def test_tracks_end_and_are_evicted() -> None:
+    tracker = ByteTracker(TrackerConfig(max_age_s=1.0))
+    run(tracker, [dets((box(100, 100), 0.9, CAR), (box(300, 100), 0.9, PERSON))] * 5)
+    assert tracker.live_tracks == 2
+    tracker.update(Detections.empty(), 0.9)
+    assert tracker.live_tracks == 2  # lost, kept for max_age_s
+    tracker.update(Detections.empty(), 1.35)
+    assert tracker.live_tracks == 2
+    tracker.update(Detections.empty(), 1.45)  # 1.05 s after the last match (t=0.4)
+    assert tracker.live_tracks == 0
+
+
+def test_tentative_track_dropped_after_one_miss() -> None:
+    tracker = ByteTracker(TrackerConfig(min_hits=3))
+    tracker.update(dets((box(100, 100), 0.9, CAR)), 0.0)
+    assert tracker.live_tracks == 1
+    tracker.update(Detections.empty(), 0.1)
+    assert tracker.live_tracks == 0
+
+
+def test_track_cap_holds() -> None:
+    cap = 5
+    tracker = ByteTracker(TrackerConfig(max_tracks=cap, min_hits=1))
+    for f in range(30):
+        # 12 objects at new places every frame: each frame wants 12 new tracks.
+        frame = dets(*[(box(30 + 45 * k, 40 + 11 * f), 0.9, CAR) for k in range(12)])
+        out = tracker.update(frame, f / FPS)
+        assert tracker.live_tracks <= cap
+        assert len(out) <= cap
+    assert tracker.dropped > 0
+
+
+def test_cap_evicts_lost_tracks_for_new_ones() -> None:
+    tracker = ByteTracker(TrackerConfig(max_tracks=2, min_hits=1, max_age_s=100))
+    tracker.update(dets((box(100, 100), 0.9, CAR), (box(300, 100), 0.9, CAR)), 0.0)
+    tracker.update(Detections.empty(), 0.1)  # both lost
+    out = tracker.update(dets((box(500, 300), 0.9, CAR)), 0.2)
+    assert tracker.live_tracks == 2
+    assert out.tracker_id.tolist() == [3]
+
+
+def test_class_vote_reports_majority_and_keeps_id() -> None:
+    tracker = ByteTracker(TrackerConfig(class_match="vote"))
+    frames = [dets((box(60 + 6 * i, 220), 0.8, TRUCK if i % 4 == 3 else CAR)) for i in range(20)]
+    outs = run(tracker, frames)
+    assert {int(t) for o in outs for t in o.tracker_id} == {1}
+    assert {int(c) for o in outs for c in o.class_id} == {CAR}
+
+
+def test_strict_class_match_splits_on_class_change() -> None:
+    tracker = ByteTracker(TrackerConfig(class_match="strict"))
+    frames = [dets((box(60 + 6 * i, 220), 0.8, CAR if i < 10 else TRUCK)) for i in range(20)]
+    outs = run(tracker, frames)
+    assert int(outs[9].tracker_id[0]) != int(outs[-1].tracker_id[0])
+
+
+def test_reset_and_registry() -> None:
+    assert TRACKERS["bytetrack"] is ByteTracker
+    tracker = make_tracker(TrackerConfig(min_hits=1))
+    assert isinstance(tracker, ByteTracker)
+    assert tracker.update(dets((box(100, 100), 0.9, CAR)), 0.0).tracker_id.tolist() == [1]
+    tracker.reset()
+    assert tracker.live_tracks == 0
+    assert tracker.update(dets((box(400, 100), 0.9, CAR)), 5.0).tracker_id.tolist() == [1]
+    assert isinstance(make_tracker(), ByteTracker)
+
+
+def test_camera_has_tracker_defaults() -> None:
+    cam = CameraConfig.model_validate({"id": "c", "source": {"type": "simulator"}})
+    assert cam.tracker == TrackerConfig()
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"low_thresh": 0.6, "high_thresh": 0.5}, "must not exceed high_thresh"),
+        ({"min_hits": 0}, "greater than or equal to 1"),
+        ({"max_tracks": 0}, "greater than or equal to 1"),
+        ({"type": "sort"}, "bytetrack"),
+        ({"bogus": 1}, "Extra inputs are not permitted"),
+    ],
+)
+def test_tracker_config_errors(fields: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        TrackerConfig.model_validate(fields)
+
+
+def test_iou_and_assignment() -> None:
+    a = np.array([[0, 0, 10, 10], [20, 20, 30, 30]], dtype=np.float32)
+    b = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [100, 100, 101, 101]], dtype=np.float32)
+    iou = iou_matrix(a, b)
+    assert iou.shape == (2, 3)
+    assert iou[0, 0] == pytest.approx(1.0)
+    assert iou[0, 1] == pytest.approx(50 / 150)
+    assert iou[1].max() == 0.0
+    matches, free_rows, free_cols = assign(1 - iou, iou > 0.1)
+    assert matches.tolist() == [[0, 0]]
+    assert free_rows.tolist() == [1]
+    assert free_cols.tolist() == [1, 2]
+    empty, rows, cols = assign(np.zeros((0, 3)), np.zeros((0, 3), dtype=bool))
+    assert empty.shape == (0, 2) and rows.size == 0 and cols.tolist() == [0, 1, 2]
+
+
+def test_empty_frames_are_fine() -> None:
+    tracker = ByteTracker()
+    for i in range(5):
+        assert len(tracker.update(Detections.empty(), i / FPS)) == 0
