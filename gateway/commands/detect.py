@@ -1,9 +1,182 @@
-"""``gateway detect``."""
+"""``gateway detect``: run the detector on still images."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import click
+
+from gateway.commands.common import config_option, json_option, print_json
+from gateway.errors import InputError, UsageError
+
+if TYPE_CHECKING:
+    from gateway.config.vision import DetectorConfig
+    from gateway.vision.detector import Detector
+
+
+def parse_classes(value: str) -> list[str]:
+    """Parse ``--classes``: a comma-separated list of names, or ``all`` (empty list)."""
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise UsageError("--classes needs at least one class name, or 'all'")
+    return [] if names == ["all"] else names
+
+
+def read_image(path: Path) -> Any:
+    """Read an image file as BGR; a missing or undecodable file is an :class:`InputError`."""
+    import cv2  # noqa: PLC0415 (kept out of ``gateway --help``)
+    import numpy as np  # noqa: PLC0415
+
+    if not path.is_file():
+        raise InputError(f"image not found: {path}")
+    data = np.fromfile(path, dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise InputError(f"cannot decode image {path} (not an image file, or corrupt)")
+    return image
+
+
+def _print_table(path: Path, image: Any, detector: Detector, records: list[dict[str, Any]]) -> None:
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    height, width = image.shape[:2]
+    console = Console()
+    console.print(
+        f"[bold]{path}[/bold] {width}x{height}, {len(records)} detections, "
+        f"{detector.last_inference_ms:.1f} ms inference",
+        highlight=False,
+    )
+    table = Table()
+    for column in ("label", "class", "score", "x1", "y1", "x2", "y2"):
+        table.add_column(column, justify="left" if column == "label" else "right")
+    for rec in records:
+        box = rec["box"]
+        table.add_row(
+            rec["label"], str(rec["class_id"]), f"{rec['score']:.2f}", *(f"{v:.0f}" for v in box)
+        )
+    console.print(table)
+
+
+def run_detect(
+    images: tuple[Path, ...], cfg: DetectorConfig, model_dir: Path | None, as_json: bool
+) -> int:
+    """Detect on every image; report unreadable ones and return 1 if there were any."""
+    from gateway.vision.detector import load_detector  # noqa: PLC0415
+
+    detector = load_detector(cfg, model_dir)
+    failed = 0
+    for path in images:
+        try:
+            image = read_image(path)
+        except InputError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        records = detector.detect(image).to_records(detector.labels)
+        if as_json:
+            print_json(
+                {
+                    "image": str(path),
+                    "width": int(image.shape[1]),
+                    "height": int(image.shape[0]),
+                    "inference_ms": round(detector.last_inference_ms, 2),
+                    "detections": records,
+                }
+            )
+        else:
+            _print_table(path, image, detector, records)
+    return 1 if failed else 0
+
+
+@click.command("detect")
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--model", "-m", required=True, help="An .onnx file, or a model name in the store.")
+@click.option(
+    "--model-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="GATEWAY_MODEL_DIR",
+    help="Model store for --model names (default: gateway.model_dir, else <data_dir>/models).",
+)
+@config_option()
+@click.option(
+    "--labels",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Label file, one name per line (default: COCO-80 for 80-class models).",
+)
+@click.option(
+    "--model-type",
+    type=click.Choice(["auto", "yolox", "yolo", "ssd"]),
+    default="auto",
+    show_default=True,
+    help="Output layout; auto picks it from the model's signature.",
+)
+@click.option("--conf", type=click.FloatRange(0.0, 1.0), default=0.35, show_default=True)
+@click.option(
+    "--iou", type=click.FloatRange(0.0, 1.0, min_open=True), default=0.45, show_default=True
+)
+@click.option(
+    "--classes",
+    default="person,bicycle,car,motorcycle,bus,truck",
+    show_default=True,
+    help="Comma-separated class names to keep, or 'all'.",
+)
+@click.option(
+    "--provider",
+    type=click.Choice(["cpu", "cuda", "tensorrt", "openvino"]),
+    default="cpu",
+    show_default=True,
+)
+@click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True)
+@click.option("--input-size", type=click.IntRange(32, 4096), help="For dynamic-shape models.")
+@json_option
+def detect_command(
+    *,
+    images: tuple[Path, ...],
+    model: str,
+    model_dir: Path | None,
+    config_path: Path | None,
+    labels: Path | None,
+    model_type: str,
+    conf: float,
+    iou: float,
+    classes: str,
+    provider: str,
+    threads: int,
+    input_size: int | None,
+    as_json: bool,
+) -> None:
+    """Detect vehicles and pedestrians in IMAGE files (boxes in source-image pixels).
+
+    A missing or unreadable image is reported and skipped; the others are still
+    processed and the exit code is 1.
+    """
+    from gateway.config.vision import DetectorConfig  # noqa: PLC0415
+
+    cfg = DetectorConfig.model_validate(
+        {
+            "model": model,
+            "model_type": model_type,
+            "labels": labels,
+            "conf": conf,
+            "nms_iou": iou,
+            "classes": parse_classes(classes),
+            "providers": [provider],
+            "threads": threads,
+            "input_size": input_size,
+        }
+    )
+    if model_dir is None and not Path(model).is_file():
+        from gateway.config import load_settings  # noqa: PLC0415
+
+        model_dir = load_settings(config_path).model_dir
+    code = run_detect(images, cfg, model_dir, as_json)
+    if code:
+        raise click.exceptions.Exit(code)
 
 
 def register(app: click.Group) -> None:
-    """Add the ``detect`` command(s) to the root app."""
+    """Add the ``detect`` command to the root app."""
+    app.add_command(detect_command)
