@@ -1,10 +1,14 @@
-"""Central ingest configuration: broker subscription and database writes."""
+"""Central ingest configuration: broker subscription and database writes.
+
+The broker itself comes from the ``[mqtt]`` section; see ``docs/ingest.md``.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from gateway.config.common import StrictModel
 
@@ -12,22 +16,80 @@ from gateway.config.common import StrictModel
 class InfluxConfig(StrictModel):
     """An InfluxDB 2.x/3.x (or v2-write compatible) database."""
 
-    url: str = "http://127.0.0.1:8086"
-    token: SecretStr = SecretStr("")
+    url: str = Field(default="http://127.0.0.1:8086", description="Base URL of the database.")
+    token: SecretStr = Field(default=SecretStr(""), description="API token (write access).")
     org: str = "city"
-    bucket: str = "roadside"
-    batch_size: int = Field(default=1000, ge=1)
-    flush_interval_s: float = Field(default=1.0, gt=0)
-    timeout_s: float = Field(default=10.0, gt=0)
-    retry_max_s: float = Field(default=30.0, gt=0)
+    bucket: str = Field(default="roadside", description="Bucket (InfluxDB 3: database).")
+    batch_size: int = Field(default=1000, ge=1, le=100_000, description="Points per write.")
+    flush_interval_s: float = Field(
+        default=1.0, gt=0, description="Write a partial batch after this long."
+    )
+    timeout_s: float = Field(default=10.0, gt=0, description="HTTP timeout of one write.")
+    retry_min_s: float = Field(default=0.5, gt=0, description="First back-off delay.")
+    retry_max_s: float = Field(default=30.0, gt=0, description="Longest back-off delay.")
+    gzip: bool = Field(default=False, description="Compress write bodies.")
+
+    @model_validator(mode="after")
+    def _retry_order(self) -> InfluxConfig:
+        if self.retry_min_s > self.retry_max_s:
+            raise ValueError("retry_min_s must not exceed retry_max_s")
+        return self
 
 
 class IngestConfig(StrictModel):
     """The `gateway ingest` worker."""
 
-    share_group: str = Field(default="ingest", pattern=r"^[A-Za-z0-9_-]+$")
-    topics: list[str] = Field(default_factory=lambda: ["+/+/+/events/#", "+/+/+/health", "+/+/+/sensors/#"])
-    dead_letter_topic: str = "city/ingest/deadletter"
+    share_group: str = Field(
+        default="ingest",
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Workers in one group split the messages ($share/<group>/<filter>).",
+    )
+    topics: list[str] = Field(
+        default_factory=lambda: [
+            "+/+/+/events/#",
+            "+/+/+/health",
+            "+/+/+/sensors/#",
+            "+/+/+/status",
+        ],
+        min_length=1,
+        description="Topic filters (without $share/...).",
+    )
+    dead_letter_topic: str = Field(
+        default="city/ingest/deadletter", description="Where rejected messages go (QoS 1)."
+    )
+    stats_topic: str = Field(
+        default="city/ingest/stats",
+        description="Counters are published (retained) on <stats_topic>/<worker>.",
+    )
+    stats_interval_s: float = Field(default=10.0, gt=0, description="Counter log/publish period.")
     max_payload_bytes: int = Field(default=64 * 1024, ge=256)
-    spool_path: Path | None = Field(default=None, description="Where points wait while the database is away.")
+    validation: Literal["fast", "full"] = Field(
+        default="fast",
+        description="fast: envelope + mapped fields; full: also the JSON Schema (slower).",
+    )
+    receive_maximum: int = Field(
+        default=4000,
+        ge=1,
+        le=65535,
+        description="Unacknowledged messages the broker may send (MQTT v5 Receive Maximum).",
+    )
+    session_expiry_s: int = Field(
+        default=24 * 3600,
+        ge=60,
+        description="How long the broker keeps an offline worker's session and messages.",
+    )
+    spool_path: Path | None = Field(
+        default=None, description="Where points wait while the database is away (SQLite)."
+    )
+    spool_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024 * 1024)
     influx: InfluxConfig = Field(default_factory=InfluxConfig)
+
+    @model_validator(mode="after")
+    def _filters(self) -> IngestConfig:
+        for topic in self.topics:
+            if topic.startswith("$share/") or not topic:
+                raise ValueError(f"topics: {topic!r}: give the plain filter, without $share/")
+        for name in ("dead_letter_topic", "stats_topic"):
+            if any(c in getattr(self, name) for c in "+#"):
+                raise ValueError(f"{name}: wildcards are not allowed in a topic name")
+        return self

@@ -1,0 +1,91 @@
+"""The SQLite spool: batches of line protocol that wait while the database is away.
+
+A batch is committed here (WAL, ``synchronous=FULL``) before its MQTT messages are
+acknowledged, then written to the database in order once it is back. The spool is
+bounded by ``max_bytes``; when full, :meth:`Spool.append` refuses and the worker
+holds its acknowledgements instead (the broker keeps the messages).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+from gateway.errors import IngestError
+
+
+class Spool:
+    """A FIFO of line-protocol batches on disk."""
+
+    def __init__(self, path: Path, max_bytes: int) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                " lines TEXT NOT NULL, points INTEGER NOT NULL, events INTEGER NOT NULL)"
+            )
+            row = self._db.execute(
+                "SELECT COALESCE(SUM(LENGTH(lines)), 0), COALESCE(SUM(events), 0) FROM batches"
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise IngestError(f"cannot open the ingest spool {path}: {exc}") from exc
+        self._bytes = int(row[0])
+        self._events = int(row[1])
+
+    @property
+    def events(self) -> int:
+        """How many events wait in the spool."""
+        return self._events
+
+    @property
+    def bytes(self) -> int:
+        """How many bytes of line protocol wait in the spool."""
+        return self._bytes
+
+    def append(self, lines: list[str], events: int) -> bool:
+        """Commit one batch; ``False`` (nothing stored) when it would exceed ``max_bytes``."""
+        text = "\n".join(lines)
+        with self._lock:
+            if self._bytes + len(text) > self.max_bytes:
+                return False
+            self._db.execute(
+                "INSERT INTO batches (lines, points, events) VALUES (?, ?, ?)",
+                (text, len(lines), events),
+            )
+            self._bytes += len(text)
+            self._events += events
+        return True
+
+    def oldest(self) -> tuple[int, list[str], int] | None:
+        """Return the oldest batch as ``(id, lines, events)``, or ``None`` when empty."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, lines, events FROM batches ORDER BY id LIMIT 1"
+            ).fetchone()
+        if row is None:
+            return None
+        return int(row[0]), str(row[1]).split("\n"), int(row[2])
+
+    def remove(self, batch_id: int) -> None:
+        """Delete a batch once it is written (or dead-lettered)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT LENGTH(lines), events FROM batches WHERE id = ?", (batch_id,)
+            ).fetchone()
+            if row is None:
+                return
+            self._db.execute("DELETE FROM batches WHERE id = ?", (batch_id,))
+            self._bytes -= int(row[0])
+            self._events -= int(row[1])
+
+    def close(self) -> None:
+        """Close the database file."""
+        with self._lock:
+            self._db.close()

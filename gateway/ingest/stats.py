@@ -1,0 +1,52 @@
+"""The counters of one ingest worker, safe to bump from several threads."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any
+
+from gateway.ingest.decode import REASONS
+
+
+class Stats:
+    """Received, written, dead-lettered (per reason), retries, spool depth, pending acks."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.received = 0
+        self.events_written = 0
+        self.points_written = 0
+        self.batches_written = 0
+        self.retries = 0
+        self.spooled = 0
+        self.spool_depth = 0
+        self.pending_acks = 0
+        self.refused_qos0 = 0
+        self.dead_letter: Counter[str] = Counter({reason: 0 for reason in REASONS})
+
+    def add(self, name: str, n: int = 1) -> None:
+        """Add ``n`` to counter ``name``."""
+        with self._lock:
+            setattr(self, name, getattr(self, name) + n)
+
+    def dead_lettered(self, reason: str, n: int = 1) -> None:
+        """Count ``n`` messages dead-lettered for ``reason``."""
+        with self._lock:
+            self.dead_letter[reason] += n
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return every counter as a JSON-ready dict."""
+        with self._lock:
+            return {
+                "received": self.received,
+                "events_written": self.events_written,
+                "points_written": self.points_written,
+                "batches_written": self.batches_written,
+                "retries": self.retries,
+                "spooled": self.spooled,
+                "spool_depth": self.spool_depth,
+                "pending_acks": self.pending_acks,
+                "refused_qos0": self.refused_qos0,
+                "dead_letter": dict(self.dead_letter),
+            }
