@@ -63,7 +63,8 @@ def test_two_objects_crossing_paths_keep_their_ids(
     ]
     outs = run(tracker, frames)
     first, last = outs[3], outs[-1]
-    assert len(first) == 2 and len(last) == 2
+    assert len(first) == 2
+    assert len(last) == 2
     # The object that started on the left is now on the right, under the same id.
     assert id_near(first, 50 + speed * 3) == id_near(last, 50 + speed * (n - 1))
     assert id_near(first, 450 - speed * 3) == id_near(last, 450 - speed * (n - 1))
@@ -104,9 +105,7 @@ def test_skipped_frames_use_timestamps() -> None:
 @pytest.mark.parametrize("low_score", [0.15, 0.3, 0.45])
 def test_low_confidence_detections_extend_a_track(low_score: float) -> None:
     tracker = ByteTracker(TrackerConfig(high_thresh=0.5, low_thresh=0.1))
-    frames = [
-        dets((box(60 + 7 * i, 220), 0.9 if i < 8 else low_score, CAR)) for i in range(20)
-    ]
+    frames = [dets((box(60 + 7 * i, 220), 0.9 if i < 8 else low_score, CAR)) for i in range(20)]
     outs = run(tracker, frames)
     assert all(len(o) == 1 and int(o.tracker_id[0]) == 1 for o in outs[2:])
     assert np.isclose(outs[-1].score[0], low_score)
@@ -227,7 +226,9 @@ def test_iou_and_assignment() -> None:
     assert free_rows.tolist() == [1]
     assert free_cols.tolist() == [1, 2]
     empty, rows, cols = assign(np.zeros((0, 3)), np.zeros((0, 3), dtype=bool))
-    assert empty.shape == (0, 2) and rows.size == 0 and cols.tolist() == [0, 1, 2]
+    assert empty.shape == (0, 2)
+    assert rows.size == 0
+    assert cols.tolist() == [0, 1, 2]
 
 
 def test_empty_frames_are_fine() -> None:

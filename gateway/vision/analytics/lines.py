@@ -1,0 +1,181 @@
+"""Counting lines: one :class:`LineCounter` per configured line, one verb (``trigger``).
+
+Sides are taken relative to the directed line from point 1 to point 2 in image
+coordinates (x right, y down). For an anchor ``a`` (bottom-centre of the box) and the
+unit direction ``u`` of the line, ``s = u.x * (a.y - p1.y) - u.y * (a.x - p1.x)`` is the
+signed distance: ``s < 0`` is the left-hand side seen from point 1 looking at point 2,
+``s > 0`` the right-hand side. An anchor within ``hysteresis`` (a fraction of the frame
+diagonal) of the line is on neither side, so jitter around the line never counts.
+
+A track is counted when it moves from one side to the other and the path between its
+last two sided positions cuts the segment itself (not its extension), once per track.
+When a track disappears and a new track of the same label appears close by soon after
+(an id switch), the new track inherits the old one's side and counted flag, so an id
+switch neither double-counts nor loses a crossing in progress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gateway.config.vision import LineConfig
+from gateway.vision.analytics.geometry import (
+    MAX_TRACKS,
+    class_mask,
+    diagonal,
+    evict,
+    label_list,
+    to_pixels,
+)
+from gateway.vision.detections import Detections
+
+LEFT, NONE, RIGHT = -1, 0, 1
+LEFT_TO_RIGHT = "left_to_right"
+RIGHT_TO_LEFT = "right_to_left"
+
+
+@dataclass(slots=True)
+class _TrackSide:
+    """What a line remembers about one track."""
+
+    side: int  # last definite side: LEFT, RIGHT, or NONE before the first
+    sided_at: tuple[float, float]  # anchor where that side was last seen
+    anchor: tuple[float, float]  # last anchor seen
+    last_ts: float
+    label: str
+    counted: bool = False
+    handed_over: bool = False  # already passed its state on to a new id
+
+
+class LineCounter:
+    """Counts tracks crossing one line segment, once per track, with direction."""
+
+    def __init__(
+        self,
+        line: LineConfig,
+        frame_size: tuple[int, int],
+        labels: Sequence[str],
+        *,
+        switch_s: float = 1.5,
+        switch_radius: float = 0.08,
+        forget_s: float = 5.0,
+        max_tracks: int = MAX_TRACKS,
+    ) -> None:
+        """Set up a counter.
+
+        Args:
+            line: the configured line (normalised points).
+            frame_size: ``(width, height)`` in pixels.
+            labels: class id -> label.
+            switch_s: longest gap between a track vanishing and a new id taking over.
+            switch_radius: largest distance for that take-over, as a fraction of the diagonal.
+            forget_s: per-track state is dropped after this long unseen.
+            max_tracks: hard cap on per-track state.
+        """
+        self.line = line
+        self.labels = list(labels)
+        p1, p2 = to_pixels(line.points, frame_size)
+        self._p1 = p1
+        self._length = float(np.hypot(*(p2 - p1)))
+        self._u = (p2 - p1) / self._length
+        diag = diagonal(frame_size)
+        self._band = line.hysteresis * diag
+        self._radius = switch_radius * diag
+        self.switch_s = switch_s
+        self.forget_s = max(forget_s, switch_s)
+        self.max_tracks = max_tracks
+        self._tracks: dict[int, _TrackSide] = {}
+
+    def __len__(self) -> int:
+        """Return the number of tracks with state held."""
+        return len(self._tracks)
+
+    def signed_distance(self, points: NDArray[np.floating]) -> NDArray[np.float64]:
+        """Signed pixel distance of ``(N, 2)`` points from the line (negative: left)."""
+        d = np.asarray(points, dtype=np.float64).reshape(-1, 2) - self._p1
+        out: NDArray[np.float64] = self._u[0] * d[:, 1] - self._u[1] * d[:, 0]
+        return out
+
+    def trigger(
+        self, detections: Detections, timestamp: float
+    ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+        """Update with tracked detections; masks of rows that crossed now, per direction.
+
+        Returns ``(left_to_right, right_to_left)`` boolean masks aligned with ``detections``.
+        Rows without a track id or of a class this line ignores never cross.
+        """
+        n = len(detections)
+        l2r = np.zeros(n, dtype=bool)
+        r2l = np.zeros(n, dtype=bool)
+        names = label_list(detections, self.labels)
+        use = class_mask(names, self.line.classes) & (detections.tracker_id >= 0)
+        anchors = detections.anchors().astype(np.float64)
+        dist = self.signed_distance(anchors)
+        sides = np.where(dist < -self._band, LEFT, np.where(dist > self._band, RIGHT, NONE))
+        present = {int(t) for t in detections.tracker_id[use]}
+        for i in np.flatnonzero(use):
+            tid = int(detections.tracker_id[i])
+            anchor = (float(anchors[i, 0]), float(anchors[i, 1]))
+            state = self._tracks.get(tid)
+            if state is None:
+                state = self._adopt(anchor, names[i], timestamp, present)
+                self._tracks[tid] = state
+            crossed = self._step(state, int(sides[i]), anchor)
+            state.anchor, state.last_ts, state.label = anchor, timestamp, names[i]
+            if crossed == RIGHT:
+                l2r[i] = True
+            elif crossed == LEFT:
+                r2l[i] = True
+        evict(self._tracks, timestamp, self.forget_s, self.max_tracks)
+        return l2r, r2l
+
+    def _step(self, state: _TrackSide, side: int, anchor: tuple[float, float]) -> int:
+        """Advance one track; the side it crossed to (LEFT/RIGHT), or NONE."""
+        if side == NONE:
+            return NONE
+        previous, start = state.side, state.sided_at
+        state.side, state.sided_at = side, anchor
+        if previous in (NONE, side) or state.counted:
+            return NONE
+        if not self._within_segment(start, anchor):
+            return NONE
+        state.counted = True
+        return side
+
+    def _within_segment(self, a: tuple[float, float], b: tuple[float, float]) -> bool:
+        """Whether the path ``a -> b`` (on opposite sides) cuts the segment itself."""
+        sa, sb = self.signed_distance(np.array([a, b]))
+        f = sa / (sa - sb)
+        x = np.array(a) + f * (np.array(b) - np.array(a))
+        t = float(np.dot(x - self._p1, self._u))
+        return 0.0 <= t <= self._length
+
+    def _adopt(
+        self, anchor: tuple[float, float], label: str, now: float, present: set[int]
+    ) -> _TrackSide:
+        """State for a new track id, taken over from a vanished track close by if any."""
+        best: _TrackSide | None = None
+        best_d = self._radius
+        for tid, old in self._tracks.items():
+            if tid in present or old.handed_over or old.label != label:
+                continue
+            if now - old.last_ts > self.switch_s:
+                continue
+            d = float(np.hypot(anchor[0] - old.anchor[0], anchor[1] - old.anchor[1]))
+            if d <= best_d:
+                best, best_d = old, d
+        if best is None:
+            return _TrackSide(side=NONE, sided_at=anchor, anchor=anchor, last_ts=now, label=label)
+        best.handed_over = True
+        return _TrackSide(
+            side=best.side,
+            sided_at=best.sided_at,
+            anchor=anchor,
+            last_ts=now,
+            label=label,
+            counted=best.counted,
+        )

@@ -1,0 +1,208 @@
+"""Counting lines: direction names, hysteresis, id switches, segment extent, bounded state."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gateway.config import validate_settings
+from gateway.config.vision import LineConfig
+from gateway.errors import ConfigError
+from gateway.vision.analytics.lines import LineCounter
+from gateway.vision.detections import Detections
+from tests.analytics_builders import FRAME, LABELS, frame, path, track_frames
+
+DT = 0.1
+
+
+def line(p1: tuple[float, float], p2: tuple[float, float], **kw: object) -> LineConfig:
+    return LineConfig.model_validate({"id": "l", "points": [p1, p2], **kw})
+
+
+def count(counter: LineCounter, frames: list[Detections], t0: float = 0.0) -> list[tuple[int, str]]:
+    """Run frames through the counter; ``(track id, direction)`` of every crossing."""
+    out = []
+    for k, dets in enumerate(frames):
+        l2r, r2l = counter.trigger(dets, t0 + k * DT)
+        out += [(int(t), "left_to_right") for t in dets.tracker_id[l2r]]
+        out += [(int(t), "right_to_left") for t in dets.tracker_id[r2l]]
+    return out
+
+
+@pytest.mark.parametrize(
+    ("p1", "p2", "start", "end", "direction"),
+    [
+        # Horizontal line drawn left to right: left-hand side is the top of the image.
+        ((0.1, 0.5), (0.9, 0.5), (0.5, 0.3), (0.5, 0.7), "left_to_right"),
+        ((0.1, 0.5), (0.9, 0.5), (0.5, 0.7), (0.5, 0.3), "right_to_left"),
+        # The same line drawn right to left swaps the names.
+        ((0.9, 0.5), (0.1, 0.5), (0.5, 0.3), (0.5, 0.7), "right_to_left"),
+        # Vertical line drawn top to bottom: left-hand side is the right of the image.
+        ((0.5, 0.1), (0.5, 0.9), (0.7, 0.5), (0.3, 0.5), "left_to_right"),
+        ((0.5, 0.1), (0.5, 0.9), (0.3, 0.5), (0.7, 0.5), "right_to_left"),
+        # Vertical line drawn bottom to top.
+        ((0.5, 0.9), (0.5, 0.1), (0.3, 0.5), (0.7, 0.5), "left_to_right"),
+        # Diagonal from top-left to bottom-right: left-hand side is the upper right.
+        ((0.2, 0.2), (0.8, 0.8), (0.7, 0.3), (0.3, 0.7), "left_to_right"),
+        ((0.2, 0.2), (0.8, 0.8), (0.3, 0.7), (0.7, 0.3), "right_to_left"),
+    ],
+)
+def test_clean_crossing_direction(
+    p1: tuple[float, float],
+    p2: tuple[float, float],
+    start: tuple[float, float],
+    end: tuple[float, float],
+    direction: str,
+) -> None:
+    counter = LineCounter(line(p1, p2), FRAME, LABELS)
+    assert count(counter, track_frames(7, path(start, end, 20))) == [(7, direction)]
+
+
+@pytest.mark.parametrize("amplitude", [0.002, 0.008, 0.03, 0.1])
+def test_jitter_back_and_forth_counted_once(amplitude: float) -> None:
+    """An anchor oscillating across the line, however far, counts at most once."""
+    counter = LineCounter(line((0.1, 0.5), (0.9, 0.5)), FRAME, LABELS)
+    approach = path((0.5, 0.3), (0.5, 0.5), 10)
+    wobble = [(0.5, 0.5 + (amplitude if k % 2 else -amplitude)) for k in range(30)]
+    crossings = count(counter, track_frames(3, approach + wobble))
+    band = 0.01 * np.hypot(*FRAME) / FRAME[1]  # hysteresis as a fraction of the height
+    assert len(crossings) == (1 if amplitude > band else 0)
+
+
+def test_jitter_inside_band_then_real_crossing_counted_once() -> None:
+    counter = LineCounter(line((0.1, 0.5), (0.9, 0.5)), FRAME, LABELS)
+    pts = path((0.5, 0.3), (0.5, 0.495), 10)
+    pts += [(0.5, 0.5 + (0.005 if k % 2 else -0.005)) for k in range(20)]
+    pts += path((0.5, 0.5), (0.5, 0.8), 10)
+    assert count(counter, track_frames(3, pts)) == [(3, "left_to_right")]
+
+
+def test_id_switch_after_counting_not_counted_again() -> None:
+    """Track 1 crosses and is lost; track 2 appears where it vanished and wobbles over the line."""
+    counter = LineCounter(line((0.1, 0.5), (0.9, 0.5)), FRAME, LABELS)
+    first = track_frames(1, path((0.5, 0.3), (0.5, 0.54), 12))
+    gap = [Detections.empty()] * 3
+    second = track_frames(2, [(0.5, 0.55), (0.5, 0.45), (0.5, 0.56), (0.5, 0.44), (0.5, 0.7)])
+    assert count(counter, first + gap + second) == [(1, "left_to_right")]
+
+
+def test_id_switch_mid_crossing_counted_once() -> None:
+    """Track 1 vanishes inside the band; track 2 (same object) finishes the crossing."""
+    counter = LineCounter(line((0.1, 0.5), (0.9, 0.5)), FRAME, LABELS)
+    first = track_frames(1, path((0.5, 0.3), (0.5, 0.5), 10))
+    second = track_frames(2, path((0.5, 0.505), (0.5, 0.7), 10))
+    assert count(counter, first + [Detections.empty()] * 2 + second) == [(2, "left_to_right")]
+
+
+@pytest.mark.parametrize(
+    ("label", "gap_frames", "offset", "counted_again"),
+    [
+        ("car", 3, 0.0, False),  # the same object under a new id
+        ("person", 3, 0.0, True),  # another class: a different object
+        ("car", 40, 0.0, True),  # too long after: a different object
+        ("car", 3, 0.3, True),  # too far away: a different object
+    ],
+)
+def test_id_switch_rules(label: str, gap_frames: int, offset: float, counted_again: bool) -> None:
+    counter = LineCounter(line((0.1, 0.5), (0.9, 0.5)), FRAME, LABELS)
+    first = track_frames(1, path((0.5, 0.3), (0.5, 0.56), 12))
+    x = 0.5 + offset
+    back = track_frames(2, [(x, 0.57), *path((x, 0.57), (x, 0.3), 8)], label=label)
+    crossings = count(counter, first + [Detections.empty()] * gap_frames + back)
+    assert crossings[0] == (1, "left_to_right")
+    assert (crossings[1:] == [(2, "right_to_left")]) is counted_again
+    assert len(crossings) == (2 if counted_again else 1)
+
+
+def test_track_ending_before_the_line_not_counted() -> None:
+    counter = LineCounter(line((0.1, 0.5), (0.9, 0.5)), FRAME, LABELS)
+    frames = track_frames(4, path((0.5, 0.2), (0.5, 0.498), 10)) + [Detections.empty()] * 60
+    assert count(counter, frames) == []
+    assert len(counter) == 0
+
+
+@pytest.mark.parametrize(
+    ("x", "counted"),
+    [(0.2, False), (0.29, False), (0.31, True), (0.5, True), (0.69, True), (0.75, False)],
+)
+def test_crossing_must_cut_the_segment(x: float, counted: bool) -> None:
+    counter = LineCounter(line((0.3, 0.5), (0.7, 0.5)), FRAME, LABELS)
+    crossings = count(counter, track_frames(5, path((x, 0.3), (x, 0.7), 10)))
+    assert bool(crossings) is counted
+
+
+def test_oblique_path_judged_where_it_cuts_the_line() -> None:
+    """Starts beyond the segment's end but cuts the line inside it: counted."""
+    counter = LineCounter(line((0.3, 0.5), (0.7, 0.5)), FRAME, LABELS)
+    assert len(count(counter, track_frames(5, path((0.9, 0.3), (0.3, 0.7), 10)))) == 1
+
+
+@pytest.mark.parametrize(("label", "counted"), [("car", True), ("person", False)])
+def test_class_filter(label: str, counted: bool) -> None:
+    counter = LineCounter(line((0.1, 0.5), (0.9, 0.5), classes=["car", "bus"]), FRAME, LABELS)
+    crossings = count(counter, track_frames(1, path((0.5, 0.3), (0.5, 0.7), 10), label=label))
+    assert bool(crossings) is counted
+
+
+def test_untracked_rows_ignored() -> None:
+    counter = LineCounter(line((0.1, 0.5), (0.9, 0.5)), FRAME, LABELS)
+    frames = [
+        Detections(d.xyxy, d.score, d.class_id)
+        for d in track_frames(1, path((0.5, 0.3), (0.5, 0.7), 10))
+    ]
+    assert count(counter, frames) == []
+    assert len(counter) == 0
+
+
+def test_state_evicted_when_tracks_disappear() -> None:
+    counter = LineCounter(line((0.1, 0.5), (0.9, 0.5)), FRAME, LABELS, forget_s=2.0)
+    for k in range(10):
+        xs = [0.1 + 0.08 * j for j in range(10)]
+        counter.trigger(
+            frame(*[(100 + j, xs[j], 0.3 + 0.04 * k, "car") for j in range(10)]), k * DT
+        )
+    assert len(counter) == 10
+    counter.trigger(Detections.empty(), 0.9 + 1.9)
+    assert len(counter) == 10
+    counter.trigger(Detections.empty(), 0.9 + 2.1)
+    assert len(counter) == 0
+
+
+def test_state_cap_holds() -> None:
+    counter = LineCounter(line((0.1, 0.5), (0.9, 0.5)), FRAME, LABELS, max_tracks=16)
+    for k in range(40):
+        objs = [(1000 * k + j, 0.05 + 0.03 * j, 0.2, "car") for j in range(30)]
+        counter.trigger(frame(*objs), k * DT)
+        assert len(counter) <= 16
+
+
+@pytest.mark.parametrize(
+    ("points", "problem"),
+    [
+        (
+            [[0.1, 0.1], [0.9, 0.9], [0.5, 0.5]],
+            "cameras[0].lines[1].points: expected 2 points, got 3",
+        ),
+        ([[0.1, 0.1]], "cameras[0].lines[1].points: expected 2 points, got 1"),
+        ([[0.2, 0.2], [0.2, 0.2]], "cameras[0].lines[1].points: the two points must differ"),
+        (
+            [[0.1, 0.1], [1.5, 0.9]],
+            "cameras[0].lines[1].points[1][0]: Input should be less than or equal to 1",
+        ),
+        ([[0.1], [0.9, 0.9]], "cameras[0].lines[1].points: point 0 must be [x, y]"),
+    ],
+)
+def test_line_config_errors(points: list[list[float]], problem: str) -> None:
+    good = {"id": "a", "points": [[0, 0.5], [1, 0.5]]}
+    data = {
+        "cameras": [
+            {
+                "id": "c",
+                "source": {"type": "simulator"},
+                "lines": [good, {"id": "b", "points": points}],
+            }
+        ]
+    }
+    with pytest.raises(ConfigError) as err:
+        validate_settings(data)
+    assert any(p.startswith(problem) for p in err.value.problems), err.value.problems
