@@ -218,10 +218,16 @@ class MotionConfig(StrictModel):
     """Motion gating: skip inference on frames without motion."""
 
     enabled: bool = False
-    mode: Literal["skip", "regions"] = "skip"
+    mode: Literal["skip", "regions"] = Field(
+        default="skip",
+        description="skip: no inference on still frames; regions: infer only around motion.",
+    )
     threshold: int = Field(default=25, ge=1, le=255, description="Pixel difference threshold.")
     min_area: float = Field(
-        default=0.001, ge=0.0, le=1.0, description="Smallest moving area, as a fraction of the frame."
+        default=0.001,
+        ge=0.0,
+        le=1.0,
+        description="Smallest moving area, as a fraction of the frame.",
     )
     keyframe_interval: int = Field(
         default=50, ge=1, description="Run inference at least every N frames regardless of motion."
@@ -231,10 +237,16 @@ class MotionConfig(StrictModel):
 class TilingConfig(StrictModel):
     """Tiled inference for high-resolution frames."""
 
-    mode: Literal["off", "auto", "grid"] = "off"
-    rows: int = Field(default=2, ge=1, le=8)
-    cols: int = Field(default=2, ge=1, le=8)
-    overlap: float = Field(default=0.15, ge=0.0, lt=0.5)
+    mode: Literal["off", "auto", "grid"] = Field(
+        default="off",
+        description="off; grid: rows x cols; auto: one tile per two model inputs along each axis.",
+    )
+    rows: int = Field(default=2, ge=1, le=8, description="Grid rows (mode grid).")
+    cols: int = Field(default=2, ge=1, le=8, description="Grid columns (mode grid).")
+    overlap: float = Field(default=0.15, ge=0.0, lt=0.5, description="Overlap of adjacent tiles.")
+    full_frame: bool = Field(
+        default=True, description="Also detect on the whole (downscaled) frame, for large objects."
+    )
 
 
 class FileSource(StrictModel):
