@@ -286,10 +286,17 @@ class SimulatorSource(StrictModel):
 
     type: Literal["simulator"] = "simulator"
     seed: int = 0
-    width: int = 640
-    height: int = 360
-    fps: float = 10.0
+    width: int = Field(default=640, ge=64, le=3840)
+    height: int = Field(default=360, ge=64, le=2160)
+    fps: float = Field(default=10.0, gt=0.0, le=120.0)
     condition: Literal["day", "dusk", "rain"] = "day"
+    density: float = Field(default=1.0, gt=0.0, le=5.0, description="Traffic density factor.")
+    realtime: bool = Field(
+        default=True, description="Pace frames at fps (False: render as fast as possible)."
+    )
+    duration_s: float | None = Field(
+        default=None, gt=0, description="End the stream after this much simulated time."
+    )
 
 
 SourceConfig = Annotated[
@@ -304,8 +311,12 @@ class CameraConfig(StrictModel):
     id: Ident
     enabled: bool = True
     source: SourceConfig
-    fps_limit: float | None = Field(default=None, gt=0, description="Process at most this many fps.")
-    stall_timeout_s: float = Field(default=10.0, gt=0, description="Reconnect after this long without a frame.")
+    fps_limit: float | None = Field(
+        default=None, gt=0, description="Process at most this many fps."
+    )
+    stall_timeout_s: float = Field(
+        default=10.0, gt=0, description="Reconnect after this long without a frame."
+    )
     reconnect_max_s: float = Field(default=60.0, gt=0, description="Longest reconnect back-off.")
     detector: DetectorConfig | None = Field(
         default=None, description="Per-camera detector; the top-level [detector] when absent."
@@ -316,7 +327,9 @@ class CameraConfig(StrictModel):
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     motion: MotionConfig = Field(default_factory=MotionConfig)
     tiling: TilingConfig = Field(default_factory=TilingConfig)
-    aggregate_interval_s: float = Field(default=60.0, gt=0, description="Period of count aggregates.")
+    aggregate_interval_s: float = Field(
+        default=60.0, gt=0, description="Period of count aggregates."
+    )
 
     @model_validator(mode="after")
     def _unique_ids(self) -> CameraConfig:

@@ -1,0 +1,1 @@
+"""Training and evaluation of the demo detector (needs the ``train`` extra: torch)."""

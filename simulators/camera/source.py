@@ -1,0 +1,80 @@
+"""The simulator as an in-process camera source (the ``simulator`` source type)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gateway.config.vision import SimulatorSource
+from gateway.errors import SourceError
+from simulators.camera.lines import Line
+from simulators.camera.render import GroundTruth, Renderer
+from simulators.camera.world import World, WorldConfig
+
+
+def make_world(cfg: SimulatorSource, lines: tuple[Line, ...] = ()) -> World:
+    """Build the world a :class:`SimulatorReader` with ``cfg`` shows (for ground truth)."""
+    return World(
+        WorldConfig(
+            seed=cfg.seed,
+            fps=cfg.fps,
+            aspect=cfg.width / cfg.height,
+            density=cfg.density,
+            lines=lines,
+        )
+    )
+
+
+class SimulatorReader:
+    """Frames from the procedural road scene; implements the ``FrameReader`` protocol.
+
+    ``pts_s`` is the exact simulated time of the frame. With ``realtime`` the
+    reader paces frames at ``fps``; otherwise it renders as fast as it can. With
+    ``duration_s`` the stream ends after that much simulated time.
+    """
+
+    def __init__(self, cfg: SimulatorSource) -> None:
+        self.cfg = cfg
+        self.world: World | None = None
+        self.renderer: Renderer | None = None
+        self.truth: GroundTruth | None = None
+        self._start = 0.0
+
+    @property
+    def nominal_fps(self) -> float | None:
+        """The configured frame rate."""
+        return self.cfg.fps
+
+    def open(self) -> None:
+        """Build the world and the renderer (restarting from the seed)."""
+        try:
+            self.renderer = Renderer(
+                self.cfg.width, self.cfg.height, self.cfg.condition, self.cfg.seed
+            )
+        except ValueError as exc:
+            raise SourceError(f"simulator: {exc}") from exc
+        self.world = make_world(self.cfg)
+        self._start = time.monotonic()
+
+    def read(self) -> tuple[NDArray[np.uint8], float] | None:
+        """Advance one frame and render it; ``None`` once ``duration_s`` has passed."""
+        if self.world is None or self.renderer is None:
+            raise SourceError("simulator: read() before open()")
+        duration = self.cfg.duration_s
+        if duration is not None and self.world.t + 0.5 / self.cfg.fps >= duration:
+            return None
+        self.world.step()
+        pts = self.world.t
+        if self.cfg.realtime:
+            delay = self._start + pts - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        image, self.truth = self.renderer.render(self.world)
+        return image, pts
+
+    def close(self) -> None:
+        """Drop the world (safe to call twice)."""
+        self.world = None
+        self.renderer = None
