@@ -166,7 +166,7 @@ def load_detector(cfg: DetectorConfig, model_dir: Path | None = None) -> OnnxDet
         session=session, decoder=decoder, labels=labels, cfg=cfg, path=path, keep=keep
     )
     detector.detect(np.full((hw[0], hw[1], 3), 114, dtype=np.uint8))  # warm the whole path
-    log.info(
+    log.debug(
         "loaded %s: %s layout, input %dx%d, %d classes, providers %s",
         path,
         decoder.name,

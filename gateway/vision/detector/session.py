@@ -97,7 +97,10 @@ def warm_up(
     session: ort.InferenceSession, spec: TensorSpec, hw: tuple[int, int], model: str
 ) -> tuple[TensorSpec, ...]:
     """Run once on a blank image; return the outputs with their concrete shapes."""
-    if spec.type not in (FLOAT, UINT8) or len(spec.shape) != 4:
+    channels = None
+    if len(spec.shape) == 4:
+        channels = spec.shape[1] if spec.type == FLOAT else spec.shape[3]
+    if spec.type not in (FLOAT, UINT8) or channels != 3:
         raise ModelError(
             f"unsupported model {model}: input {spec.describe()} is not an image "
             "(float32 [1,3,H,W] or uint8 [1,H,W,3])"
