@@ -1,9 +1,53 @@
-"""``gateway run``."""
+"""``gateway run``: the long-running gateway service."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+
+from gateway.commands.common import config_option
 
 
 def register(app: click.Group) -> None:
-    """Add the ``run`` command(s) to the root app."""
+    """Add the ``run`` command to the root app."""
+    app.add_command(run)
+
+
+@click.command("run")
+@config_option(required=True)
+def run(config_path: Path) -> None:
+    """Run every configured camera and sensor and publish their events over MQTT.
+
+    Events are stored in the on-disk outbox first and leave it when the broker has
+    acknowledged them. SIGTERM or SIGINT flushes, publishes `offline` and exits 0.
+    Under systemd (Type=notify) it reports READY, WATCHDOG and STOPPING.
+    """
+    import signal  # noqa: PLC0415 (keeps `gateway --help` light)
+    import threading  # noqa: PLC0415
+
+    from gateway.app import App  # noqa: PLC0415 (paho, SQLite)
+    from gateway.config.settings import load_settings  # noqa: PLC0415
+    from gateway.logs import setup_logging  # noqa: PLC0415
+
+    settings = load_settings(config_path)
+    ctx = click.get_current_context()
+    if ctx.find_root().params.get("log_level") == "info" and not ctx.find_root().params.get(
+        "debug"
+    ):
+        setup_logging(settings.logging.level, settings.logging.format)
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    app = App(settings, config_path)
+    try:
+        app.start()
+        while not stop.wait(1.0):
+            pass
+    finally:
+        app.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

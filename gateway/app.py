@@ -1,0 +1,272 @@
+"""The gateway runtime: cameras and sensors -> events -> outbox -> MQTT, plus commands.
+
+:class:`App` wires the parts together and owns their threads::
+
+    camera runners --on_events-->  +
+    sensor readers --on_reading--> +-> App.emit -> Outbox (SQLite) -> Forwarder -> MqttLink
+    synthetic source ------------> +                                               |
+    ticker: health, bounds, watchdog                 commands <-- cmd/+ <----------+
+
+:meth:`App.emit` is the one entry for events (tests inject events through it).
+A gateway with no cameras and no sensors still runs and publishes health and
+availability.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from gateway import __version__
+from gateway.config.settings import GatewaySettings
+from gateway.config.vision import CameraConfig
+from gateway.events import builder
+from gateway.events.envelope import Draft, encode, envelope, new_id
+from gateway.events.topics import Topics
+from gateway.runtime import sdnotify
+from gateway.runtime.commands import CommandHandler
+from gateway.runtime.health import SystemMetrics, Uptime, camera_summary
+from gateway.runtime.synthetic import SyntheticSource
+from gateway.sensors.types import Reading
+from gateway.transport.forwarder import Forwarder
+from gateway.transport.mqtt import Message, MqttLink
+from gateway.transport.outbox import Outbox, Stored
+from gateway.vision.analytics.types import AnalyticsEvent
+
+log = logging.getLogger(__name__)
+
+_TICK_S = 0.25
+_ENFORCE_EVERY_S = 30.0
+_DROP_HEALTH_MIN_S = 10.0
+
+
+class App:
+    """One running gateway."""
+
+    def __init__(self, settings: GatewaySettings, config_path: Path | None = None) -> None:
+        self.settings = settings
+        self.config_path = config_path
+        gw = settings.gateway
+        self.topics = Topics(settings.mqtt.topic_prefix, gw.site, gw.id)
+        self.uptime = Uptime()
+        self.emit_errors = 0
+        self._drop_pending = False
+        self._last_drop_health = 0.0
+        self.outbox = Outbox(
+            settings.outbox.path or gw.data_dir / "outbox.sqlite3",
+            self.topics,
+            max_bytes=settings.outbox.max_bytes,
+            max_age_s=settings.outbox.max_age_s,
+            synchronous=settings.outbox.synchronous,
+            on_drop=self._on_drop,
+        )
+        self.commands = CommandHandler(self)
+        self.link = MqttLink(
+            settings.mqtt,
+            settings.mqtt.client_id or gw.id,
+            birth=lambda: self.availability("online"),
+            will=lambda: self.availability("offline"),
+            subscriptions=(self.topics.commands,),
+            on_message=self.commands.submit,
+            max_inflight=settings.outbox.max_inflight,
+        )
+        self.forwarder = Forwarder(self.outbox, self.link)
+        self.link.on_connected = self.forwarder.on_connected
+        self.link.on_published = self.forwarder.on_published
+        self.metrics = SystemMetrics(gw.data_dir)
+        self.cameras: dict[str, Any] = {}
+        self.sensors: dict[str, Any] = {}
+        self.synthetic: SyntheticSource | None = None
+        if settings.events.synthetic_events_per_s > 0:
+            self.synthetic = SyntheticSource(
+                self._emit_safely, settings.events.synthetic_events_per_s
+            )
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self._started = False
+
+    # -- events ----------------------------------------------------------------------
+
+    def emit(self, drafts: Sequence[Draft]) -> Stored:
+        """Store events in the outbox (durably, with their seq and id) and wake the forwarder."""
+        stored = self.outbox.add(drafts)
+        self.forwarder.wake()
+        return stored
+
+    def _emit_safely(self, drafts: Sequence[Draft]) -> None:
+        try:
+            self.emit(drafts)
+        except Exception:  # a camera or sensor thread must survive a full disk
+            self.emit_errors += len(drafts)
+            log.exception("could not store %d event(s)", len(drafts))
+
+    def on_analytics(self, events: list[AnalyticsEvent]) -> None:
+        """Sink of the camera runners."""
+        self._emit_safely([builder.from_analytics(e) for e in events])
+
+    def on_reading(self, reading: Reading) -> None:
+        """Sink of the sensor readers."""
+        self._emit_safely([builder.sensor_reading(reading)])
+
+    def availability(self, state: Literal["online", "offline"]) -> Message:
+        """Build the retained availability message (outside the sequence: ``seq`` 0)."""
+        draft = builder.availability(state, time.time(), __version__)
+        event = envelope(
+            draft, seq=0, event_id=new_id(), gateway=self.topics.gateway, site=self.topics.site
+        )
+        return Message(self.topics.status, encode(event), retain=True)
+
+    def health_draft(self) -> Draft:
+        """Build a health event of the whole gateway, now."""
+        cameras = {}
+        for cam_id, runner in list(self.cameras.items()):
+            try:
+                cameras[cam_id] = camera_summary(runner.health())
+            except Exception as exc:  # health must not fail because one camera does
+                cameras[cam_id] = {"state": "error", "last_error": str(exc)[:200]}
+        sensors = {}
+        for sensor_id, reader in list(self.sensors.items()):
+            try:
+                sensors[sensor_id] = dict(reader.stats())
+            except Exception as exc:
+                sensors[sensor_id] = {"state": "error", "last_error": str(exc)[:200]}
+        dropped = self.outbox.dropped
+        return builder.health(
+            timestamp=time.time(),
+            uptime_s=self.uptime(),
+            system=self.metrics.sample(),
+            cameras=cameras,
+            sensors=sensors,
+            outbox={
+                "depth": self.outbox.depth,
+                "bytes": self.outbox.size_bytes,
+                "oldest_age_s": round(self.outbox.oldest_age_s(), 3),
+                "inflight": self.forwarder.inflight,
+                "dropped": dropped,
+            },
+            mqtt=self.link.health(),
+            dropped_events=dropped + self.emit_errors,
+        )
+
+    def publish_health(self) -> None:
+        """Store a health event (it leaves through the outbox like any event)."""
+        self._emit_safely([self.health_draft()])
+
+    def _on_drop(self, count: int) -> None:
+        log.warning("outbox full: dropped the %d oldest event(s)", count)
+        self._drop_pending = True
+
+    # -- cameras and sensors ---------------------------------------------------------
+
+    def _make_runner(self, camera: CameraConfig) -> Any:
+        from gateway.vision.detector import load_detector  # noqa: PLC0415 (ONNX Runtime)
+        from gateway.vision.runner import CameraRunner  # noqa: PLC0415 (OpenCV)
+
+        detector = load_detector(camera.detector or self.settings.detector, self.settings.model_dir)
+        return CameraRunner(camera, detector, self.on_analytics)
+
+    def replace_camera(self, camera: CameraConfig) -> None:
+        """Restart one camera's pipeline with a new config (lines, zones, ...)."""
+        old = self.cameras.get(camera.id)
+        runner = self._make_runner(camera)
+        if old is not None:
+            old.stop()
+        self.cameras[camera.id] = runner
+        runner.start()
+
+    def _start_sources(self) -> None:
+        for camera in self.settings.cameras:
+            if camera.enabled:
+                runner = self._make_runner(camera)
+                self.cameras[camera.id] = runner
+                runner.start()
+        enabled = [s for s in self.settings.sensors if s.enabled]
+        if enabled:
+            from gateway.sensors.reader import SensorReader  # noqa: PLC0415 (pyserial)
+
+            for sensor in enabled:
+                reader = SensorReader(sensor, self.on_reading)
+                self.sensors[sensor.id] = reader
+                reader.start()
+        if self.synthetic is not None:
+            self.synthetic.start()
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect, start forwarding, then start cameras, sensors and the ticker."""
+        self._started = True
+        self.commands.start()
+        self.forwarder.start()
+        self.link.start()
+        try:
+            self._start_sources()
+        except Exception:
+            self.stop()
+            raise
+        self._ticker = threading.Thread(target=self._tick, name="ticker", daemon=True)
+        self._ticker.start()
+        self.publish_health()
+        sdnotify.notify("READY=1")
+        log.info(
+            "gateway %s running: %d camera(s), %d sensor(s)",
+            self.topics.gateway,
+            len(self.cameras),
+            len(self.sensors),
+        )
+
+    def _tick(self) -> None:
+        watchdog = sdnotify.watchdog_interval_s()
+        next_health = time.monotonic() + self.settings.events.health_interval_s
+        next_enforce = time.monotonic() + _ENFORCE_EVERY_S
+        next_watchdog = time.monotonic()
+        while not self._stop.wait(_TICK_S):
+            now = time.monotonic()
+            if watchdog is not None and now >= next_watchdog and self.forwarder.alive:
+                sdnotify.notify("WATCHDOG=1")
+                next_watchdog = now + watchdog
+            if now >= next_enforce:
+                next_enforce = now + _ENFORCE_EVERY_S
+                try:
+                    self.outbox.enforce()
+                except Exception:
+                    log.exception("outbox bounds")
+            drop_health = self._drop_pending and now - self._last_drop_health >= _DROP_HEALTH_MIN_S
+            if now >= next_health or drop_health:
+                next_health = now + self.settings.events.health_interval_s
+                self._drop_pending = False
+                self._last_drop_health = now
+                self.publish_health()
+
+    def stop(self) -> None:
+        """Stop sources, flush what the broker will take, publish ``offline`` and close."""
+        if not self._started:
+            self.outbox.close()
+            return
+        self._started = False
+        sdnotify.notify("STOPPING=1")
+        self._stop.set()
+        if self.synthetic is not None:
+            self.synthetic.stop()
+        for runner in self.cameras.values():
+            runner.stop()
+        for reader in self.sensors.values():
+            reader.stop()
+        if self._ticker is not None:
+            self._ticker.join(5.0)
+        self.commands.stop()
+        self.forwarder.stop(drain_s=5.0)
+        self.link.stop(final=self.availability("offline"))
+        self.outbox.close()
+        log.info("gateway stopped")
+
+    def __enter__(self) -> App:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,1 @@
+"""Runtime pieces of ``gateway run``: health, commands, config patches, systemd notify."""

@@ -1,0 +1,109 @@
+"""``set_config``: JSON merge patches (RFC 7386) validated, persisted atomically, classified."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from gateway.config.settings import GatewaySettings, read_toml, validate_settings
+from gateway.errors import ConfigError
+
+# Camera fields that can change without restarting the gateway: only that camera's
+# pipeline restarts.
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+LIVE_CAMERA_FIELDS = frozenset({"lines", "zones", "speed", "motion", "aggregate_interval_s"})
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """Apply an RFC 7386 JSON merge patch (``null`` deletes; arrays are replaced whole)."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def _key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else json.dumps(key)
+
+
+def to_toml(data: dict[str, Any], prefix: str = "") -> str:
+    """Render JSON-like config data as TOML (tables, arrays of tables, inline values)."""
+    scalars: list[str] = []
+    tables: list[str] = []
+    for key, value in data.items():
+        name = f"{prefix}.{_key(key)}" if prefix else _key(key)
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            tables.append(f"\n[{name}]\n" + to_toml(value, name))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            tables.extend(f"\n[[{name}]]\n" + to_toml(item, name) for item in value)
+        else:
+            scalars.append(f"{_key(key)} = {json.dumps(value, ensure_ascii=False)}")
+    return "\n".join(scalars) + "".join(tables) + ("" if prefix else "\n")
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text``: temp file in the same directory, fsync, rename."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def patched_settings(path: Path, patch: dict[str, Any]) -> tuple[dict[str, Any], GatewaySettings]:
+    """Read the file, apply ``patch`` and validate; :class:`ConfigError` when invalid."""
+    if not isinstance(patch, dict):
+        raise ConfigError("patch must be a JSON object")
+    data = merge_patch(read_toml(path), patch)
+    settings = validate_settings(data, "patched config")
+    return data, settings
+
+
+def classify(old: GatewaySettings, new: GatewaySettings) -> tuple[list[str], list[str]]:
+    """Split the differences into cameras to restart live and sections needing a restart."""
+    live: list[str] = []
+    restart: list[str] = []
+    old_dump = old.model_dump(mode="json")
+    new_dump = new.model_dump(mode="json")
+    for section in new_dump:
+        if section != "cameras" and old_dump.get(section) != new_dump[section]:
+            restart.append(section)
+    old_cams = {c.id: c.model_dump(mode="json") for c in old.cameras}
+    new_cams = {c.id: c.model_dump(mode="json") for c in new.cameras}
+    if list(old_cams) != list(new_cams):
+        restart.append("cameras")
+        return live, restart
+    for cam_id, new_cam in new_cams.items():
+        old_cam = old_cams[cam_id]
+        changed = {k for k in new_cam if new_cam[k] != old_cam.get(k)}
+        if not changed:
+            continue
+        if changed <= LIVE_CAMERA_FIELDS:
+            live.append(cam_id)
+        else:
+            restart.append(f"cameras.{cam_id}")
+    return live, restart

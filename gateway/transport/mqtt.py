@@ -1,0 +1,362 @@
+"""The MQTT link: one paho-mqtt 2.x client per connection, our own reconnect loop.
+
+* MQTT v5 first; if the broker refuses v5 (CONNACK "unsupported protocol version" or it
+  closes the connection before any CONNACK), the next attempt uses v3.1.1 at once.
+* TLS with a CA, a client certificate and key; username and password.
+* Reconnects with exponential back-off and jitter. Every connection starts a new
+  paho client, so nothing is resent from paho's memory: after a reconnect the
+  forwarder replays the outbox, which is the only source of truth.
+* A retained ``birth`` message (availability ``online``) on every connect, a retained
+  last will (``offline``), and a ``final`` message (``offline``) on a clean stop.
+* Callbacks run on this module's network thread and only record state or hand work on.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from gateway.config.transport import MqttConfig
+from gateway.errors import TransportError
+from gateway.transport.backoff import Backoff
+
+log = logging.getLogger(__name__)
+
+LinkState = Literal["connecting", "connected", "disconnected", "error"]
+_CONNACK_TIMEOUT_S = 10.0
+_V5_UNSUPPORTED = 132  # CONNACK reason "Unsupported Protocol Version"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A retained-or-not message to publish (birth, will, final)."""
+
+    topic: str
+    payload: bytes
+    retain: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A received message, copied out of paho (so it can cross threads)."""
+
+    topic: str
+    payload: bytes
+    response_topic: str | None
+    correlation_data: bytes | None
+
+
+class MqttLink:
+    """A supervised connection to one broker; publish from any thread."""
+
+    def __init__(
+        self,
+        cfg: MqttConfig,
+        client_id: str,
+        *,
+        birth: Callable[[], Message] | None = None,
+        will: Callable[[], Message] | None = None,
+        subscriptions: tuple[str, ...] = (),
+        on_connected: Callable[[int], None] | None = None,
+        on_published: Callable[[int, int], None] | None = None,
+        on_message: Callable[[Incoming], None] | None = None,
+        max_inflight: int = 100,
+    ) -> None:
+        self.cfg = cfg
+        self.client_id = client_id
+        self.birth = birth
+        self.will = will
+        self.subscriptions = subscriptions
+        self.on_connected = on_connected
+        self.on_published = on_published
+        self.on_message = on_message
+        self.max_inflight = max_inflight
+        self.state: LinkState = "disconnected"
+        self.protocol: Literal["5", "3.1.1"] | None = None
+        self.last_error: str | None = None
+        self.connects = 0
+        self.generation = 0
+        self.window = max_inflight
+        self._use_v311 = cfg.protocol == "3.1.1"
+        self._client: paho.Client | None = None
+        self._lock = threading.Lock()
+        self._connected = threading.Event()
+        self._stop = threading.Event()
+        self._final: Message | None = None
+        self._connack: int | None = None
+        self._log_error: str | None = None
+        self._thread: threading.Thread | None = None
+        self._backoff = Backoff(cfg.reconnect_min_s, cfg.reconnect_max_s)
+
+    # -- public API ------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """Whether a CONNACK accepted the current connection."""
+        return self._connected.is_set()
+
+    def start(self) -> None:
+        """Start the network thread (it connects and reconnects on its own)."""
+        self._thread = threading.Thread(target=self._run, name="mqtt-link", daemon=True)
+        self._thread.start()
+
+    def wait_connected(self, timeout: float) -> None:
+        """Block until connected; raise :class:`TransportError` with the last error otherwise."""
+        if not self._connected.wait(timeout):
+            where = f"{self.cfg.host}:{self.cfg.port}"
+            raise TransportError(
+                f"not connected to MQTT broker {where}: {self.last_error or 'no answer'}"
+            )
+
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        qos: int = 1,
+        retain: bool = False,
+        properties: Properties | None = None,
+    ) -> tuple[int, int] | None:
+        """Publish; return ``(generation, mid)``, or ``None`` when not connected."""
+        with self._lock:
+            client = self._client
+            generation = self.generation
+            if client is None or not self._connected.is_set():
+                return None
+            info = client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            return None
+        return generation, int(info.mid)
+
+    def stop(self, final: Message | None = None, timeout: float = 5.0) -> None:
+        """Publish ``final`` (waiting for its PUBACK), disconnect cleanly and stop."""
+        self._final = final
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout + 2.0)
+            self._thread = None
+
+    def health(self) -> dict[str, Any]:
+        """State, protocol, number of successful connects and the last error."""
+        return {
+            "state": self.state,
+            "protocol": self.protocol,
+            "connects": self.connects,
+            "last_error": self.last_error,
+        }
+
+    # -- network thread --------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            v311 = self._use_v311
+            accepted, refused_protocol = self._session(v311)
+            if self._stop.is_set():
+                break
+            if accepted:
+                self._backoff.reset()
+            if self.cfg.protocol == "auto" and not v311 and refused_protocol:
+                log.warning("broker refused MQTT v5 (%s); retrying with v3.1.1", self.last_error)
+                self._use_v311 = True
+                continue
+            delay = self._backoff.next_delay()
+            log.info("MQTT reconnect in %.1f s (%s)", delay, self.last_error)
+            self._stop.wait(delay)
+        self.state = "disconnected"
+
+    def _new_client(self, v311: bool) -> paho.Client:
+        protocol = paho.MQTTv311 if v311 else paho.MQTTv5
+        kwargs: dict[str, Any] = {"clean_session": True} if v311 else {}
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=protocol,
+            reconnect_on_failure=False,
+            **kwargs,
+        )
+        client.max_inflight_messages_set(min(self.max_inflight, 65535))
+        client.max_queued_messages_set(0)
+        if self.cfg.username:
+            password = self.cfg.password.get_secret_value() if self.cfg.password else None
+            client.username_pw_set(self.cfg.username, password)
+        tls = self.cfg.tls
+        if tls is not None:
+            client.tls_set(
+                ca_certs=str(tls.ca_file) if tls.ca_file else None,
+                certfile=str(tls.cert_file) if tls.cert_file else None,
+                keyfile=str(tls.key_file) if tls.key_file else None,
+            )
+            client.tls_insecure_set(tls.insecure)
+        if self.will is not None:
+            will = self.will()
+            client.will_set(will.topic, will.payload, qos=1, retain=will.retain)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        client.on_log = self._on_log
+        return client
+
+    def _session(self, v311: bool) -> tuple[bool, bool]:
+        """Connect once and serve until the connection ends; (accepted, refused v5)."""
+        client = self._new_client(v311)
+        self.state = "connecting"
+        self._connack = None
+        self._log_error = None
+        where = f"{self.cfg.host}:{self.cfg.port}"
+        try:
+            client.connect(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
+        except ssl.SSLError as exc:
+            return self._failed(f"TLS handshake with {where} failed: {exc}", error=True)
+        except (OSError, ValueError) as exc:
+            return self._failed(f"cannot connect to {where}: {exc}")
+        with self._lock:
+            self._client = client
+        deadline = time.monotonic() + _CONNACK_TIMEOUT_S
+        try:
+            while not self._stop.is_set():
+                rc = client.loop(timeout=0.05)
+                if self._connack_code() not in (None, 0):
+                    break
+                if rc != paho.MQTT_ERR_SUCCESS:
+                    break
+                if self._connack_code() is None and time.monotonic() > deadline:
+                    self.last_error = f"no CONNACK from {where} in {_CONNACK_TIMEOUT_S:.0f} s"
+                    break
+            if self._stop.is_set() and self._connected.is_set():
+                self._shutdown(client)
+        finally:
+            with self._lock:
+                self._connected.clear()
+                self._client = None
+            client._reset_sockets()  # close the socket and paho's wake-up pair now, not at GC
+        connack = self._connack_code()
+        accepted = connack == 0
+        if connack is None:
+            # Closed before CONNACK: a v3-only broker does this to a v5 CONNECT, and so
+            # does a TLS peer that rejects our certificate after the handshake.
+            reason = self._log_error or "connection closed before CONNACK"
+            self._failed(f"{where}: {reason}", error=self.cfg.tls is not None)
+            return False, not v311
+        if not accepted:
+            return False, connack == _V5_UNSUPPORTED
+        self.state = "disconnected"
+        if not self._stop.is_set():
+            self.last_error = f"connection to {where} lost: {self._log_error or 'closed'}"
+        return True, False
+
+    def _connack_code(self) -> int | None:
+        """Return the CONNACK reason of the current attempt (set on the network thread)."""
+        return self._connack
+
+    def _failed(self, message: str, error: bool = False) -> tuple[bool, bool]:
+        self.last_error = message
+        self.state = "error" if error else "disconnected"
+        return False, False
+
+    def _shutdown(self, client: paho.Client) -> None:
+        """Publish the final message, wait for its PUBACK, then DISCONNECT (no will)."""
+        if self._final is not None:
+            info = client.publish(
+                self._final.topic, self._final.payload, qos=1, retain=self._final.retain
+            )
+            deadline = time.monotonic() + 3.0
+            while not info.is_published() and time.monotonic() < deadline:
+                if client.loop(timeout=0.05) != paho.MQTT_ERR_SUCCESS:
+                    break
+        client.disconnect()
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            if client.loop(timeout=0.05) != paho.MQTT_ERR_SUCCESS:
+                break
+
+    # -- paho callbacks (network thread; short) -------------------------------------
+
+    def _on_connect(
+        self,
+        client: paho.Client,
+        _userdata: object,
+        _flags: object,
+        reason: Any,
+        properties: Properties | None,
+    ) -> None:
+        code = int(reason.value) if hasattr(reason, "value") else int(reason)
+        self._connack = code
+        if reason.is_failure:
+            self.last_error = f"broker refused the connection: {reason}"
+            self.state = "error"
+            return
+        v311 = client.protocol == paho.MQTTv311
+        self.protocol = "3.1.1" if v311 else "5"
+        receive_max = getattr(properties, "ReceiveMaximum", None) if properties else None
+        self.window = min(self.max_inflight, int(receive_max)) if receive_max else self.max_inflight
+        for topic in self.subscriptions:
+            client.subscribe(topic, qos=1)
+        if self.birth is not None:
+            birth = self.birth()
+            client.publish(birth.topic, birth.payload, qos=1, retain=birth.retain)
+        with self._lock:
+            self.generation += 1
+            generation = self.generation
+            self.connects += 1
+            self.state = "connected"
+            self.last_error = None
+            self._connected.set()
+        log.info(
+            "connected to MQTT broker %s:%s (v%s)", self.cfg.host, self.cfg.port, self.protocol
+        )
+        if self.on_connected is not None:
+            self.on_connected(generation)
+
+    def _on_disconnect(
+        self,
+        _client: paho.Client,
+        _userdata: object,
+        _flags: object,
+        reason: Any,
+        _properties: Properties | None,
+    ) -> None:
+        self._connected.clear()
+        if self._connack == 0 and not self._stop.is_set():
+            log.warning("MQTT connection lost: %s", reason)
+
+    def _on_publish(
+        self,
+        _client: paho.Client,
+        _userdata: object,
+        mid: int,
+        _reason: Any,
+        _properties: Properties | None,
+    ) -> None:
+        if self.on_published is not None:
+            self.on_published(self.generation, mid)
+
+    def _on_message(self, _client: paho.Client, _userdata: object, msg: paho.MQTTMessage) -> None:
+        if self.on_message is None:
+            return
+        props = msg.properties
+        response = getattr(props, "ResponseTopic", None) if props is not None else None
+        correlation = getattr(props, "CorrelationData", None) if props is not None else None
+        self.on_message(Incoming(msg.topic, bytes(msg.payload), response, correlation))
+
+    def _on_log(self, _client: paho.Client, _userdata: object, level: int, text: str) -> None:
+        if level == paho.MQTT_LOG_ERR:
+            self._log_error = text
+
+
+def reply_properties(correlation: bytes | None) -> Properties | None:
+    """PUBLISH properties of an MQTT v5 reply carrying ``correlation`` data."""
+    if correlation is None:
+        return None
+    props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    props.CorrelationData = correlation
+    return props
