@@ -84,10 +84,16 @@ class Letterbox:
     def __call__(self, image_bgr: NDArray[np.uint8]) -> Transform:
         """Letterbox ``image_bgr`` into :attr:`tensor`."""
         transform, top, left, new_h, new_w = self._plan((image_bgr.shape[0], image_bgr.shape[1]))
-        resized: NDArray[Any] = image_bgr
-        if (new_h, new_w) != image_bgr.shape[:2]:
-            resized = cv2.resize(image_bgr, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-        self._canvas[top : top + new_h, left : left + new_w] = resized
+        size = (new_w, new_h)
+        if new_w == self.input_hw[1] and (new_h, new_w) != image_bgr.shape[:2]:
+            # Full-width rows of the canvas are contiguous: resize straight into them.
+            rows = self._canvas[top : top + new_h]
+            cv2.resize(image_bgr, size, dst=rows, interpolation=cv2.INTER_LINEAR)
+        else:
+            resized: NDArray[Any] = image_bgr
+            if (new_h, new_w) != image_bgr.shape[:2]:
+                resized = cv2.resize(image_bgr, size, interpolation=cv2.INTER_LINEAR)
+            self._canvas[top : top + new_h, left : left + new_w] = resized
         chw = (self._canvas[:, :, ::-1] if self.rgb else self._canvas).transpose(2, 0, 1)
         if self.scale == 1.0:
             np.copyto(self.tensor[0], chw, casting="unsafe")
