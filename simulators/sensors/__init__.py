@@ -1,0 +1,1 @@
+"""Simulated serial sensors: realistic streams on pseudo-terminals, with fault injection."""

@@ -1,0 +1,222 @@
+"""End to end over real pseudo-terminals: simulator -> pty -> SensorReader -> readings."""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gateway.config.sensors import SensorConfig
+from gateway.errors import UsageError
+from gateway.sensors.reader import SensorReader
+from gateway.sensors.registry import PROTOCOLS, ProtocolSpec
+from gateway.sensors.types import Reading
+from simulators.sensors.stream import StreamSimulator
+
+
+class Sink:
+    """Collects readings from the reader thread."""
+
+    def __init__(self) -> None:
+        self.readings: list[Reading] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, reading: Reading) -> None:
+        with self.lock:
+            self.readings.append(reading)
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.readings)
+
+
+def wait_for(cond: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _cfg(protocol: str, port: str, **kw: object) -> SensorConfig:
+    return SensorConfig.model_validate(
+        {"id": f"t-{protocol}", "protocol": protocol, "port": port} | kw
+    )
+
+
+@pytest.mark.parametrize(
+    ("protocol", "value_key"),
+    [("pms5003", "pm2_5"), ("sds011", "pm10"), ("nmea", "lat"), ("ops243", "speed_kmh")],
+)
+def test_faulty_stream_every_good_frame_decoded(protocol: str, value_key: str) -> None:
+    sim = StreamSimulator(
+        protocol,
+        faults=frozenset({"split", "garbage", "badsum"}),
+        rate_hz=40,
+        seed=7,
+        fault_probability=0.3,
+    )
+    path = sim.open()
+    sink = Sink()
+    reader = SensorReader(_cfg(protocol, path), sink)
+    reader.start()
+    try:
+        wait_for(lambda: reader.stats()["state"] == "open", what="port open")
+        sim.start()
+        wait_for(lambda: sim.stats.good_frames >= 40, what="frames sent")
+        sim.stop(close=False)  # stop sending; the reader drains what is in flight
+        sent = sim.stats.good_frames
+        wait_for(lambda: reader.stats()["good"] >= sent, what=f"{sent} readings")
+    finally:
+        sim.stop()
+        reader.stop()
+    stats = reader.stats()
+    assert stats["good"] == sent == sink.count()
+    assert all(r.sensor_id == f"t-{protocol}" and value_key in r.values for r in sink.readings)
+    assert int(stats["bytes"]) == sim.stats.bytes
+    if protocol != "ops243":  # the radar has no checksum: a mangled line is a bad frame
+        assert stats["bad_checksum"] == sim.stats.corrupted_frames > 0
+    else:
+        assert int(stats["bad_frames"]) >= sim.stats.corrupted_frames > 0
+    assert int(stats["resyncs"]) > 0 or protocol == "ops243"
+    assert stats["state"] == "stopped"
+
+
+def test_port_vanishes_and_returns(tmp_path: Path) -> None:
+    link = str(tmp_path / "ttyPM0")
+    sim = StreamSimulator(
+        "pms5003",
+        link=link,
+        faults=frozenset({"unplug"}),
+        rate_hz=20,
+        seed=1,
+        fault_period_s=1.0,
+        unplug_gap_s=0.6,
+    )
+    assert sim.open() == link
+    sink = Sink()
+    reader = SensorReader(_cfg("pms5003", link, reopen_max_s=0.4), sink)
+    reader.start()
+    sim.start()
+    try:
+        wait_for(lambda: sim.stats.unplugs >= 1, what="an unplug")
+        wait_for(lambda: int(reader.stats()["reopens"]) >= 1, what="a re-open")
+        after_reopen = sink.count()
+        wait_for(lambda: sink.count() >= after_reopen + 5, what="readings after re-open")
+    finally:
+        sim.stop()
+        reader.stop()
+    stats = reader.stats()
+    assert int(stats["reopens"]) >= 1
+    assert "lost" in str(stats["last_error"]) or "cannot open" in str(stats["last_error"])
+
+
+def test_missing_port_keeps_retrying_and_stops(tmp_path: Path) -> None:
+    missing = str(tmp_path / "nothing-here")
+    reader = SensorReader(_cfg("nmea", missing, reopen_max_s=0.2), Sink())
+    reader.start()
+    try:
+        wait_for(lambda: int(reader.stats()["open_failures"]) >= 3, what="retries")
+        assert reader.stats()["state"] in ("waiting", "opening")
+        assert missing in str(reader.stats()["last_error"])
+    finally:
+        reader.stop()
+    assert reader.stats()["state"] == "stopped"
+
+
+def test_late_device_is_picked_up(tmp_path: Path) -> None:
+    link = str(tmp_path / "ttyGPS")
+    sink = Sink()
+    reader = SensorReader(_cfg("nmea", link, reopen_max_s=0.2), sink)
+    reader.start()
+    sim = StreamSimulator("nmea", link=link, rate_hz=20, seed=3)
+    try:
+        wait_for(lambda: int(reader.stats()["open_failures"]) >= 1, what="first failure")
+        sim.start()
+        wait_for(lambda: sink.count() >= 4, what="readings")
+    finally:
+        sim.stop()
+        reader.stop()
+    assert reader.stats()["reopens"] == 0  # the first successful open is not a re-open
+    assert sink.readings[0].values["fix"] == 1
+
+
+def test_callback_failure_counted_reader_survives() -> None:
+    calls = []
+
+    def bad_callback(reading: Reading) -> None:
+        calls.append(reading)
+        raise RuntimeError("consumer bug")
+
+    sim = StreamSimulator("sds011", rate_hz=40, seed=2)
+    path = sim.open()
+    reader = SensorReader(_cfg("sds011", path), bad_callback)
+    reader.start()
+    try:
+        wait_for(lambda: reader.stats()["state"] == "open", what="open")
+        sim.start()
+        wait_for(lambda: len(calls) >= 5, what="callbacks")
+    finally:
+        sim.stop()
+        reader.stop()
+    assert int(reader.stats()["callback_errors"]) == len(calls)
+
+
+def test_silence_counts_timeouts() -> None:
+    sim = StreamSimulator("pms5003", rate_hz=10)
+    path = sim.open()
+    reader = SensorReader(_cfg("pms5003", path, read_timeout_s=0.3), Sink())
+    reader.start()
+    try:
+        wait_for(lambda: int(reader.stats()["timeouts"]) >= 2, what="timeouts")
+    finally:
+        reader.stop()
+        sim.close()
+
+
+class EchoDecoder:
+    """A decoder with write-back: acknowledges every chunk (what firmware bridges do)."""
+
+    def __init__(self) -> None:
+        self.acks = 0
+
+    def feed(self, chunk: bytes) -> list[Reading]:
+        self.acks += 1
+        return [Reading("echo", {"n": len(chunk)})]
+
+    def pending_writes(self) -> bytes:
+        return b"ACK\n"
+
+
+def test_pending_writes_reach_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(
+        PROTOCOLS, "echo", ProtocolSpec("echo", "stream", "test", lambda sid, opts: EchoDecoder())
+    )
+    sim = StreamSimulator("nmea", rate_hz=20, seed=5)
+    path = sim.open()
+    sink = Sink()
+    reader = SensorReader(_cfg("echo", path, id="t-nmea"), sink)
+    reader.start()
+    try:
+        wait_for(lambda: reader.stats()["state"] == "open", what="open")
+        sim.start()
+        wait_for(lambda: b"ACK\n" in bytes(sim.received), what="ack written back")
+    finally:
+        sim.stop()
+        reader.stop()
+    assert sink.readings
+    assert sink.readings[0].sensor_id == "t-nmea"
+
+
+def test_rsb_protocol_fails_only_when_selected() -> None:
+    if importlib.util.find_spec("firmware_bridge.decoder") is None:
+        with pytest.raises(UsageError, match=r"firmware_bridge\.decoder:BridgeDecoder"):
+            SensorReader(_cfg("rsb", "/dev/null"), Sink())
+    else:
+        reader = SensorReader(_cfg("rsb", "/dev/null"), Sink())
+        assert callable(reader._decoder.feed)  # type: ignore[union-attr]
