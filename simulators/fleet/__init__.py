@@ -1,0 +1,1 @@
+"""A fleet of virtual gateways publishing realistic event streams (for ingest load tests)."""
