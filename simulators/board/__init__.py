@@ -1,0 +1,1 @@
+"""A simulated sensor board speaking the RSB protocol (see ``firmware_bridge/SPEC.md``)."""
