@@ -31,17 +31,26 @@ class DetectorConfig(StrictModel):
         default="yolox_nano",
         description="Path to an .onnx file, or the name of a model in the model store.",
     )
-    model_type: ModelType = "auto"
+    model_type: ModelType = Field(
+        default="auto",
+        description="Output layout: yolox, yolo (Ultralytics v5/v8/v11), ssd (TF Object "
+        "Detection API); auto picks it from the model's input and output signature.",
+    )
     labels: Path | None = Field(
         default=None, description="Label file, one name per line; COCO-80 for 80-class models."
     )
     conf: float = Field(default=0.35, ge=0.0, le=1.0, description="Score threshold.")
-    nms_iou: float = Field(default=0.45, gt=0.0, le=1.0)
+    nms_iou: float = Field(
+        default=0.45, gt=0.0, le=1.0, description="Class-aware NMS overlap (IoU) threshold."
+    )
     classes: list[str] = Field(
         default_factory=lambda: list(VEHICLE_AND_PEDESTRIAN_CLASSES),
         description="Class names to keep; an empty list keeps every class.",
     )
-    providers: list[Provider] = Field(default_factory=lambda: ["cpu"])
+    providers: list[Provider] = Field(
+        default_factory=lambda: list[Provider](["cpu"]),
+        description="ONNX Runtime execution providers in order of preference.",
+    )
     threads: int = Field(default=1, ge=1, le=64, description="Intra-op threads.")
     input_size: int | None = Field(
         default=None, ge=32, description="Override the input size for dynamic-shape models."
