@@ -62,7 +62,11 @@ def class_mask(
 
 
 class OnnxDetector:
-    """A loaded model behind the :class:`~gateway.vision.detector.Detector` interface."""
+    """A loaded model behind the :class:`~gateway.vision.detector.Detector` interface.
+
+    The input tensor is allocated once and reused, so one instance serves one thread
+    at a time (give each camera worker its own detector, or serialise the calls).
+    """
 
     def __init__(
         self,
