@@ -71,7 +71,9 @@ class Server:
             self.wait_ready()
         except TimeoutError as exc:
             self.stop()
-            raise RuntimeError(f"{self.command()[0]} did not start: {self.log.read_text()[-2000:]}") from exc
+            raise RuntimeError(
+                f"{self.command()[0]} did not start: {self.log.read_text()[-2000:]}"
+            ) from exc
 
     def wait_ready(self) -> None:
         wait_port(self.port)
@@ -121,7 +123,7 @@ class Mosquitto(Server):
 
 
 class VictoriaMetrics(Server):
-    """VictoriaMetrics single node: accepts InfluxDB's /api/v2/write, exports with /api/v1/export."""
+    """VictoriaMetrics single node: takes InfluxDB's /api/v2/write, exports /api/v1/export."""
 
     def command(self) -> list[str]:
         return [
@@ -137,10 +139,12 @@ class VictoriaMetrics(Server):
     def wait_ready(self) -> None:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            with contextlib.suppress(OSError, urllib.error.URLError):
-                with urllib.request.urlopen(f"{self.url}/health", timeout=1) as resp:
-                    if resp.status == 200:
-                        return
+            with (
+                contextlib.suppress(OSError, urllib.error.URLError),
+                urllib.request.urlopen(f"{self.url}/health", timeout=1) as resp,
+            ):
+                if resp.status == 200:
+                    return
             time.sleep(0.1)
         raise TimeoutError("victoria-metrics /health did not answer")
 

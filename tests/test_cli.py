@@ -21,7 +21,7 @@ def _all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tupl
     out = [prefix]
     for name in group.list_commands(ctx):
         cmd = group.get_command(ctx, name)
-        assert cmd is not None, f"{' '.join(prefix + (name,))} is registered but cannot be loaded"
+        assert cmd is not None, f"{' '.join((*prefix, name))} is registered but cannot be loaded"
         if isinstance(cmd, click.Group):
             out += _all_commands(cmd, (*prefix, name))
         else:
@@ -44,7 +44,9 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--log-format", "xml", "config", "schema"]) == 2
 
 
-def test_runtime_error_is_one_line_and_debug_adds_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_runtime_error_is_one_line_and_debug_adds_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"junk")
     args = ["models", "--model-dir", str(tmp_path / "s"), "import", str(bad), "--name", "x"]
@@ -65,7 +67,12 @@ def test_json_logs_for_log_shippers(tmp_path: Path) -> None:
         "logging.getLogger('gateway.test').warning('hello %s', 'there'); sys.exit(rc)"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", code, str(bad)], capture_output=True, text=True, env=env, check=False, cwd=ROOT
+        [sys.executable, "-c", code, str(bad)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stderr
     record = json.loads(proc.stderr.strip().splitlines()[-1])

@@ -51,7 +51,10 @@ def test_example_config_is_valid() -> None:
             CAMERA + '[[cameras.zones]]\nid = "z"\npoints = [[0.1, 0.5], [0.9, 0.5]]\n',
             "cameras[0].zones[0].points: expected at least 3 points, got 2",
         ),
-        ('[[cameras]]\nid = "c1"\nsource = { type = "url", url = "ftp://x" }\n', "cameras[0].source.url:"),
+        (
+            '[[cameras]]\nid = "c1"\nsource = { type = "url", url = "ftp://x" }\n',
+            "cameras[0].source.url:",
+        ),
         ('[[cameras]]\nid = "c1"\nsource = { type = "warp" }\n', "cameras[0].source:"),
         ("[mqtt]\nport = 99999\n", "mqtt.port: Input should be less than or equal to 65535"),
         ('[detector]\nconf = "high"\n', "detector.conf: Input should be a valid number"),
@@ -110,14 +113,18 @@ def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert settings.gateway.site == "site-env"
 
 
-def test_bad_environment_value_names_the_field(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_environment_value_names_the_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GATEWAY_MQTT__PORT", "not-a-port")
     with pytest.raises(ConfigError) as info:
         load_settings(_write(tmp_path, ""))
     assert any(p.startswith("mqtt.port:") for p in info.value.problems)
 
 
-def test_check_prints_effective_config(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_check_prints_effective_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GATEWAY_MQTT__HOST", "broker.test")
     assert main(["config", "check", str(EXAMPLE), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)

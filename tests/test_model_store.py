@@ -71,7 +71,10 @@ def _models(store: Path, catalog: Path | None, *args: str) -> int:
 
 
 def test_pull_verifies_and_stores(
-    tmp_path: Path, yolox_nano: Path, http_server: tuple[str, type[_Handler]], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    yolox_nano: Path,
+    http_server: tuple[str, type[_Handler]],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     base, handler = http_server
     body = yolox_nano.read_bytes()
@@ -91,7 +94,10 @@ def test_pull_verifies_and_stores(
 
 
 def test_bad_downloads_never_replace_a_good_model(
-    tmp_path: Path, yolox_nano: Path, http_server: tuple[str, type[_Handler]], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    yolox_nano: Path,
+    http_server: tuple[str, type[_Handler]],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     base, handler = http_server
     good = yolox_nano.read_bytes()
@@ -141,7 +147,12 @@ def test_import_from_usb_and_verify_detects_tampering(
     tmp_path: Path, yolox_nano: Path, coco_labels: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     store = tmp_path / "store"
-    assert _models(store, None, "import", str(yolox_nano), "--name", "road", "--labels", str(coco_labels)) == 0
+    assert (
+        _models(
+            store, None, "import", str(yolox_nano), "--name", "road", "--labels", str(coco_labels)
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "matches the catalog's yolox_nano" in out
     from gateway.models.store import ModelStore
@@ -174,14 +185,18 @@ def test_import_rejects_corrupt_files(
     assert not (tmp_path / "store" / "bad").exists()
 
 
-def test_import_missing_file_and_bad_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_import_missing_file_and_bad_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert _models(tmp_path / "s", None, "import", str(tmp_path / "nope.onnx"), "--name", "x") == 1
     assert "not found" in capsys.readouterr().err
     assert _models(tmp_path / "s", None, "import", str(tmp_path), "--name", "../evil") == 1
     assert "invalid model name" in capsys.readouterr().err
 
 
-def test_unwritable_store(tmp_path: Path, yolox_nano: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unwritable_store(
+    tmp_path: Path, yolox_nano: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("a file where the store's parent directory should be")
     assert _models(blocker / "models", None, "import", str(yolox_nano), "--name", "x") == 1

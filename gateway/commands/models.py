@@ -56,8 +56,8 @@ def _ctx() -> tuple[ModelStore, dict[str, CatalogEntry]]:
 def list_models(as_json: bool) -> None:
     """Show the catalog and what is installed."""
     store, catalog = _ctx()
-    installed = {m.name: m for m in store.list()}
-    rows = []
+    installed = {m.name: m for m in store.models()}
+    rows: list[dict[str, Any]] = []
     for name in sorted(set(catalog) | set(installed)):
         entry = catalog.get(name)
         model = installed.get(name)
@@ -65,7 +65,8 @@ def list_models(as_json: bool) -> None:
             {
                 "name": name,
                 "installed": model is not None,
-                "model_type": (model.model_type if model else None) or (entry.model_type if entry else "auto"),
+                "model_type": (model.model_type if model else None)
+                or (entry.model_type if entry else "auto"),
                 "size": model.size if model else (entry.size if entry else None),
                 "sha256": model.sha256 if model else (entry.sha256 if entry else None),
                 "license": entry.license if entry else "",
@@ -85,8 +86,12 @@ def list_models(as_json: bool) -> None:
             str(row["source"]), str(row["source"])
         )
         table.add_row(
-            row["name"], "yes" if row["installed"] else "", str(row["model_type"]), size,
-            row["license"], how,
+            row["name"],
+            "yes" if row["installed"] else "",
+            str(row["model_type"]),
+            size,
+            row["license"],
+            how,
         )
     Console().print(table)
 
@@ -95,9 +100,13 @@ def list_models(as_json: bool) -> None:
 @click.argument("name")
 @click.option("--url", help="Download from this mirror instead of the catalog's URL.")
 @click.option("--sha256", "sha256", help="Expected checksum (required for unpinned entries).")
-@click.option("--trust-unpinned", is_flag=True, help="Accept an unpinned download and record its checksum.")
+@click.option(
+    "--trust-unpinned", is_flag=True, help="Accept an unpinned download and record its checksum."
+)
 @json_option
-def pull(name: str, url: str | None, sha256: str | None, trust_unpinned: bool, as_json: bool) -> None:
+def pull(
+    name: str, url: str | None, sha256: str | None, trust_unpinned: bool, as_json: bool
+) -> None:
     """Download NAME from the catalog, verify its checksum and store it."""
     store, catalog = _ctx()
     entry = catalog.get(name)
@@ -116,7 +125,9 @@ def pull(name: str, url: str | None, sha256: str | None, trust_unpinned: bool, a
 @click.option("--type", "model_type", type=MODEL_TYPES, default="auto", show_default=True)
 @click.option("--labels", type=click.Path(path_type=Path), help="Label file, one name per line.")
 @json_option
-def import_model(file: Path, name: str, model_type: str, labels: Path | None, as_json: bool) -> None:
+def import_model(
+    file: Path, name: str, model_type: str, labels: Path | None, as_json: bool
+) -> None:
     """Copy a local model FILE (e.g. from a USB stick) into the store and record its checksum."""
     store, catalog = _ctx()
     model = store.import_file(file, name, model_type=model_type, labels_file=labels)

@@ -29,7 +29,9 @@ def copy_with_hash(src: BinaryIO, dst: BinaryIO, total: int | None, desc: str) -
     """Copy ``src`` to ``dst`` with a progress bar on stderr; return (bytes, sha256)."""
     digest = hashlib.sha256()
     size = 0
-    with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, disable=None) as bar:
+    with tqdm(
+        total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, disable=None
+    ) as bar:
         for chunk in iter(lambda: src.read(CHUNK), b""):
             dst.write(chunk)
             digest.update(chunk)
@@ -38,7 +40,9 @@ def copy_with_hash(src: BinaryIO, dst: BinaryIO, total: int | None, desc: str) -
     return size, digest.hexdigest()
 
 
-def download(url: str, dest: Path, expected_size: int | None, timeout: float = 30.0) -> tuple[int, str]:
+def download(
+    url: str, dest: Path, expected_size: int | None, timeout: float = 30.0
+) -> tuple[int, str]:
     """Fetch ``url`` into ``dest``; return (bytes, sha256).
 
     Raises :class:`ModelStoreError` on HTTP or network errors and on a body shorter

@@ -83,7 +83,9 @@ def check_onnx(path: Path, shown_as: str | None = None) -> None:
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         first = first.replace(str(path), shown_as or path.name)
-        raise ModelError(f"not a loadable ONNX model: {shown_as or path.name}: {first[:200]}") from exc
+        raise ModelError(
+            f"not a loadable ONNX model: {shown_as or path.name}: {first[:200]}"
+        ) from exc
 
 
 def validate_name(name: str) -> str:
@@ -157,7 +159,7 @@ class ModelStore:
             origin=str(meta.get("origin", "")),
         )
 
-    def list(self) -> list[StoredModel]:
+    def models(self) -> list[StoredModel]:
         """Every stored model."""
         return [self.get(name) for name in self.names()]
 
@@ -270,7 +272,11 @@ class ModelStore:
             digest = sha256_file(model.path)
             if digest != model.sha256:
                 results.append(
-                    VerifyResult(name, False, f"checksum mismatch: recorded {model.sha256[:12]}…, now {digest[:12]}…")
+                    VerifyResult(
+                        name,
+                        False,
+                        f"checksum mismatch: recorded {model.sha256[:12]}…, now {digest[:12]}…",
+                    )
                 )
             else:
                 results.append(VerifyResult(name, True, f"sha256 {digest[:12]}… ok"))

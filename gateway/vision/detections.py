@@ -93,7 +93,9 @@ class Detections:
     def __len__(self) -> int:
         return len(self.score)
 
-    def __getitem__(self, index: NDArray[np.bool_] | NDArray[np.integer[Any]] | slice) -> Detections:
+    def __getitem__(
+        self, index: NDArray[np.bool_] | NDArray[np.integer[Any]] | slice
+    ) -> Detections:
         """Select by boolean mask, index array or slice."""
         return Detections(
             xyxy=self.xyxy[index].reshape(-1, 4),
@@ -104,7 +106,9 @@ class Detections:
 
     def with_tracker_ids(self, tracker_id: Any) -> Detections:
         """A copy carrying the given track ids."""
-        return Detections(self.xyxy, self.score, self.class_id, np.asarray(tracker_id, dtype=np.int64))
+        return Detections(
+            self.xyxy, self.score, self.class_id, np.asarray(tracker_id, dtype=np.int64)
+        )
 
     def anchors(self) -> FloatArray:
         """``(N, 2)`` bottom-centre points of the boxes (where an object touches the road)."""
@@ -113,8 +117,9 @@ class Detections:
 
     def area(self) -> FloatArray:
         """``(N,)`` box areas in square pixels."""
-        wh = np.clip(self.xyxy[:, 2:] - self.xyxy[:, :2], 0, None)
-        return (wh[:, 0] * wh[:, 1]).astype(np.float32, copy=False)
+        wh: FloatArray = np.clip(self.xyxy[:, 2:] - self.xyxy[:, :2], 0, None)
+        area: FloatArray = (wh[:, 0] * wh[:, 1]).astype(np.float32, copy=False)
+        return area
 
     def to_records(self, labels: Sequence[str]) -> list[dict[str, Any]]:
         """Plain dicts for JSON output (boxes rounded to 0.1 px)."""
