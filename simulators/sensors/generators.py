@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import time
 from typing import ClassVar
 
 from gateway.sensors import nmea, pms, sds011
@@ -144,7 +145,8 @@ class NmeaGenerator(Generator):
         hhmmss = f"{int(secs // 3600):02d}{int(secs % 3600 // 60):02d}{secs % 60:05.2f}"
         hdop = round(0.7 + 4.0 / self.sats, 1)
         gga = f"GPGGA,{hhmmss},{la},{ns},{lo},{ew},1,{self.sats:02d},{hdop},545.4,M,46.9,M,,"
-        rmc = f"GNRMC,{hhmmss},A,{la},{ns},{lo},{ew},0.0,0.0,241126,3.1,E,A"
+        ddmmyy = time.strftime("%d%m%y", time.gmtime(now))
+        rmc = f"GNRMC,{hhmmss},A,{la},{ns},{lo},{ew},0.0,0.0,{ddmmyy},3.1,E,A"
         return [nmea.sentence(gga), nmea.sentence(rmc)]
 
     def corrupt(self, frame: bytes) -> bytes:

@@ -1,0 +1,111 @@
+"""``python -m simulators sensor`` as a process: the path on the first line, faults, unplug."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway.config.sensors import SensorConfig
+from gateway.sensors.reader import SensorReader
+from gateway.sensors.registry import make_decoder
+from gateway.sensors.types import Reading
+from simulators.sensors.generators import GENERATORS
+from simulators.sensors.stream import StreamSimulator, parse_faults
+
+
+def _spawn(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "simulators", "sensor", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _finish(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    return err
+
+
+def test_process_with_link_unplug_and_garbage(tmp_path: Path) -> None:
+    link = tmp_path / "ttyPM0"
+    proc = _spawn(
+        "--protocol", "pms7003", "--pty", "--link", str(link), "--faults", "unplug,garbage,badsum",
+        "--rate", "20", "--fault-period", "1.5", "--seed", "3",
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline().strip()
+        assert first == str(link)
+        assert os.path.realpath(link).startswith("/dev/pts/")
+        got: list[Reading] = []
+        lock = threading.Lock()
+
+        def sink(r: Reading) -> None:
+            with lock:
+                got.append(r)
+
+        cfg = SensorConfig(id="pm", protocol="pms7003", port=str(link), reopen_max_s=0.3)
+        reader = SensorReader(cfg, sink)
+        reader.start()
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not (
+                int(reader.stats()["reopens"]) >= 1 and len(got) >= 30
+            ):
+                time.sleep(0.1)
+        finally:
+            reader.stop()
+        stats = reader.stats()
+        assert int(stats["reopens"]) >= 1
+        assert len(got) >= 30
+        assert int(stats["bad_checksum"]) >= 1
+        assert got[-1].protocol == "pms7003"
+    finally:
+        err = _finish(proc)
+    assert "'unplugs': " in err
+    assert not link.exists()  # removed on exit
+
+
+def test_process_bad_fault_is_usage_error() -> None:
+    proc = _spawn("--protocol", "nmea", "--faults", "meteor")
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 2
+    assert "unknown fault(s) meteor" in err
+
+
+def test_unplug_needs_pty() -> None:
+    with pytest.raises(ValueError, match="needs a pty"):
+        StreamSimulator("nmea", port="/dev/null", faults=parse_faults("unplug"))
+
+
+@pytest.mark.parametrize("protocol", sorted(GENERATORS))
+def test_generated_frames_decode_and_vary_slowly(protocol: str) -> None:
+    sim = StreamSimulator(protocol, seed=1)
+    decoder = make_decoder(protocol)
+    readings = []
+    for i in range(200):
+        for frame in sim.generator.frames(1_700_000_000 + i):
+            readings += decoder.feed(frame)
+    assert len(readings) >= 200
+    key = {
+        "pms5003": "pm2_5",
+        "pms7003": "pm2_5",
+        "sds011": "pm2_5",
+        "nmea": "lat",
+        "ops243": "speed_kmh",
+    }[protocol]
+    series = [float(r.values[key]) for r in readings if key in r.values]
+    assert len(set(series)) > 3  # it varies
+    if protocol != "ops243":  # passing vehicles are independent; the others drift slowly
+        steps = [abs(a - b) for a, b in zip(series, series[1:], strict=False)]
+        assert max(steps) < 0.2 * (max(series) - min(series)) + 3.0
