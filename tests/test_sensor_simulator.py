@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -107,5 +108,5 @@ def test_generated_frames_decode_and_vary_slowly(protocol: str) -> None:
     series = [float(r.values[key]) for r in readings if key in r.values]
     assert len(set(series)) > 3  # it varies
     if protocol != "ops243":  # passing vehicles are independent; the others drift slowly
-        steps = [abs(a - b) for a, b in zip(series, series[1:], strict=False)]
+        steps = [abs(a - b) for a, b in itertools.pairwise(series)]
         assert max(steps) < 0.2 * (max(series) - min(series)) + 3.0

@@ -86,7 +86,7 @@ def sensors_group() -> None:
 @json_option
 def protocols_command(as_json: bool) -> None:
     """List the sensor protocols the gateway understands."""
-    from gateway.sensors.registry import PROTOCOLS  # noqa: PLC0415
+    from gateway.sensors.registry import PROTOCOLS
 
     rows = [
         {"name": s.name, "kind": s.kind, "description": s.description} for s in PROTOCOLS.values()
@@ -110,7 +110,7 @@ def decode_command(protocol: str, source: str, options: tuple[str, ...], as_json
 
     A summary of the decoder's counters goes to stderr.
     """
-    from gateway.sensors.registry import make_decoder  # noqa: PLC0415
+    from gateway.sensors.registry import make_decoder
 
     decoder = make_decoder(protocol, "", parse_options(options))
     if source == "-":
@@ -143,11 +143,11 @@ def _sensor_config(
     baud: int | None,
     options: dict[str, str | int | float | bool],
 ) -> Any:
-    from pydantic import ValidationError  # noqa: PLC0415
+    from pydantic import ValidationError
 
-    from gateway.config.sensors import SensorConfig  # noqa: PLC0415
-    from gateway.config.settings import format_validation_error, load_settings  # noqa: PLC0415
-    from gateway.sensors.registry import get_protocol  # noqa: PLC0415
+    from gateway.config.sensors import SensorConfig
+    from gateway.config.settings import format_validation_error, load_settings
+    from gateway.sensors.registry import get_protocol
 
     if config_path is not None or sensor is not None:
         settings = load_settings(config_path)
@@ -197,8 +197,8 @@ def read_command(  # noqa: PLR0917 (click passes options positionally)
     as_json: bool,
 ) -> None:
     """Read a live port and print readings until --count, --seconds or Ctrl-C."""
-    from gateway.sensors.reader import SensorReader, open_port  # noqa: PLC0415
-    from gateway.sensors.registry import get_protocol  # noqa: PLC0415
+    from gateway.sensors.reader import SensorReader, open_port
+    from gateway.sensors.registry import get_protocol
 
     cfg = _sensor_config(
         config_path=config_path,
