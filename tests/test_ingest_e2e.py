@@ -34,8 +34,13 @@ def test_line_crossings_reach_the_database(
     assert len(rows) == 1
     labels = rows[0]["metric"]
     assert labels == {
-        "__name__": "line_crossing_speed_kmh", "gateway": "rsu-0001", "site": "sejong-1",
-        "source": "cam-north", "line": "l1", "direction": "left_to_right", "class": "car",
+        "__name__": "line_crossing_speed_kmh",
+        "gateway": "rsu-0001",
+        "site": "sejong-1",
+        "source": "cam-north",
+        "line": "l1",
+        "direction": "left_to_right",
+        "class": "car",
     }
     assert worker.stats.snapshot()["events_written"] == 500
     assert len(worker.acks or []) == 0

@@ -54,15 +54,29 @@ def topic_of(event: dict[str, Any]) -> str:
 def settings_for(
     broker: Mosquitto, db: VictoriaMetrics, tmp_path: Path, **ingest: Any
 ) -> GatewaySettings:
-    influx = {"url": db.url, "token": "test", "org": "city", "bucket": "roadside",
-              "batch_size": 200, "flush_interval_s": 0.2, "retry_min_s": 0.2, "retry_max_s": 2.0}
+    influx = {
+        "url": db.url,
+        "token": "test",
+        "org": "city",
+        "bucket": "roadside",
+        "batch_size": 200,
+        "flush_interval_s": 0.2,
+        "retry_min_s": 0.2,
+        "retry_max_s": 2.0,
+    }
     influx.update(ingest.pop("influx", {}))
     section = {"stats_interval_s": 1.0, "influx": influx, **ingest}
-    return validate_settings({
-        "mqtt": {"host": "127.0.0.1", "port": broker.port, "reconnect_min_s": 1,
-                 "reconnect_max_s": 2},
-        "ingest": section,
-    })
+    return validate_settings(
+        {
+            "mqtt": {
+                "host": "127.0.0.1",
+                "port": broker.port,
+                "reconnect_min_s": 1,
+                "reconnect_max_s": 2,
+            },
+            "ingest": section,
+        }
+    )
 
 
 def start_worker(settings: GatewaySettings, name: str = "w1") -> IngestWorker:
@@ -73,16 +87,27 @@ def start_worker(settings: GatewaySettings, name: str = "w1") -> IngestWorker:
 
 
 class Publisher:
-    """A paho QoS 1 publisher; paho keeps unacknowledged messages and resends them."""
+    """A paho QoS 1 publisher; paho keeps unacknowledged messages and resends them.
 
-    def __init__(self, port: int, client_id: str = "test-publisher") -> None:
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  protocol=mqtt.MQTTv5)
+    Messages published while the broker is away stay in paho's queue and go out
+    after the reconnect; :meth:`wait_all` waits for the broker's PUBACK of each.
+    """
+
+    def __init__(
+        self, port: int, client_id: str = "test-publisher", gate: threading.Event | None = None
+    ) -> None:
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+        )
         self.client.max_inflight_messages_set(100)
         self.client.reconnect_delay_set(1, 1)
         self.infos: list[mqtt.MQTTMessageInfo] = []
+        self.acked: set[int] = set()  # mids the broker acknowledged (fewer than 65536 per test)
         self.connected = threading.Event()
         self.client.on_connect = lambda *a: self.connected.set()
+        self.client.on_publish = lambda c, u, mid, *a: self.acked.add(mid)
+        if gate is not None:  # (re)connect only once the gate is open
+            self.client.on_pre_connect = lambda *a: gate.wait(60)
         self.client.connect(  # first connect must succeed
             "127.0.0.1", port, 30, clean_start=False
         )
@@ -98,10 +123,10 @@ class Publisher:
     def wait_all(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if all(i.is_published() for i in self.infos):
+            if all(i.mid in self.acked for i in self.infos):
                 return
             time.sleep(0.05)
-        missing = sum(not i.is_published() for i in self.infos)
+        missing = sum(i.mid not in self.acked for i in self.infos)
         raise AssertionError(f"{missing} publishes never acknowledged by the broker")
 
     def close(self) -> None:
@@ -109,9 +134,14 @@ class Publisher:
         self.client.loop_stop()
 
 
-def seq_samples(db: VictoriaMetrics, series: str = "line_crossing_seq",
-                expected: int | None = None, timeout: float = 20.0) -> list[tuple[int, int]]:
+def seq_samples(
+    db: VictoriaMetrics,
+    series: str = "line_crossing_seq",
+    expected: int | None = None,
+    timeout: float = 20.0,
+) -> list[tuple[int, int]]:
     """Every (timestamp ms, seq) sample of ``series``, polled until ``expected`` distinct seqs."""
+
     def samples(rows: list[dict[str, Any]]) -> list[tuple[int, int]]:
         out = []
         for row in rows:

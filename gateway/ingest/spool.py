@@ -34,7 +34,7 @@ class Spool:
             row = self._db.execute(
                 "SELECT COALESCE(SUM(LENGTH(lines)), 0), COALESCE(SUM(events), 0) FROM batches"
             ).fetchone()
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise IngestError(f"cannot open the ingest spool {path}: {exc}") from exc
         self._bytes = int(row[0])
         self._events = int(row[1])

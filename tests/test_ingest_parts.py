@@ -1,0 +1,123 @@
+"""Acknowledgement order, spool bounds and back-off of the ingest worker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.errors import IngestError
+from gateway.ingest.acks import AckTracker
+from gateway.ingest.database import backoff_delay, parse_retry_after
+from gateway.ingest.spool import Spool
+
+
+class Receipt:
+    def __init__(self) -> None:
+        self.published = False
+
+    def is_published(self) -> bool:
+        return self.published
+
+
+def test_acks_are_released_in_receive_order() -> None:
+    acked: list[tuple[int, int]] = []
+    tracker = AckTracker(lambda mid, qos: acked.append((mid, qos)), max_pending=10)
+    first, second, third = (tracker.track(mid, 1) for mid in (1, 2, 3))
+    assert first is not None and second is not None and third is not None
+    second.finish()
+    assert tracker.release() == 0  # 1 is not done: 2 waits
+    receipt = Receipt()
+    first.finish(receipt)  # dead-lettered: done when the broker has the copy
+    assert tracker.release() == 0
+    receipt.published = True
+    assert tracker.release() == 2
+    assert acked == [(1, 1), (2, 1)]
+    third.finish()
+    tracker.release()
+    assert acked[-1] == (3, 1)
+    assert len(tracker) == 0
+
+
+def test_acks_of_an_earlier_connection_are_dropped_not_sent() -> None:
+    acked: list[int] = []
+    tracker = AckTracker(lambda mid, qos: acked.append(mid), max_pending=10)
+    old = tracker.track(5, 1)
+    tracker.new_connection()  # the broker will redeliver mid 5
+    new = tracker.track(5, 1)
+    assert old is not None and new is not None
+    tracker.release()  # the stale entry goes even though it is not done
+    assert len(tracker) == 1
+    old.finish()
+    new.finish()
+    tracker.release()
+    assert acked == [5]  # once, for the redelivered copy
+
+
+def test_qos0_messages_are_bounded_qos1_are_bounded_by_the_broker() -> None:
+    tracker = AckTracker(lambda mid, qos: None, max_pending=3)
+    assert all(tracker.track(0, 0) is not None for _ in range(3))
+    assert tracker.track(0, 0) is None  # refused over the bound
+    assert tracker.track(9, 1) is not None  # QoS 1 is flow-controlled by Receive Maximum
+    for entry in list(tracker._entries):
+        entry.finish()
+    tracker.release()
+    assert len(tracker) == 0
+    assert tracker.track(0, 0) is not None  # room again
+
+
+def test_spool_is_fifo_bounded_and_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "spool.sqlite3"
+    spool = Spool(path, max_bytes=1024 * 1024)
+    assert spool.append(["a 1", "b 2"], events=2)
+    assert spool.append(["c 3"], events=1)
+    spool.close()
+    spool = Spool(path, max_bytes=1024 * 1024)
+    assert spool.events == 3
+    oldest = spool.oldest()
+    assert oldest is not None
+    assert oldest[1:] == (["a 1", "b 2"], 2)
+    spool.remove(oldest[0])
+    assert spool.events == 1
+    assert spool.bytes == 3
+    big = ["x" * 1000] * 1100  # > 1 MiB: refused, nothing stored
+    assert not spool.append(big, events=1100)
+    assert spool.events == 1
+    spool.close()
+
+
+def test_spool_in_an_unusable_place_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(IngestError, match="cannot open the ingest spool"):
+        Spool(blocker / "spool.sqlite3", max_bytes=1024 * 1024)
+
+
+@pytest.mark.parametrize(
+    ("attempt", "retry_after", "expected"),
+    [
+        (1, None, 0.5),
+        (2, None, 1.0),
+        (3, None, 2.0),
+        (10, None, 30.0),
+        (1, 5.0, 5.0),  # Retry-After longer than the back-off wins
+        (4, 1.0, 4.0),  # shorter does not
+        (1, 3600.0, 30.0),  # capped
+    ],
+)
+def test_backoff(attempt: int, retry_after: float | None, expected: float) -> None:
+    assert backoff_delay(attempt, 0.5, 30.0, retry_after) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, None),
+        ("7", 7.0),
+        ("-3", 0.0),
+        ("soon", None),
+        ("Wed, 21 Oct 2015 07:28:10 GMT", 10.0),
+    ],
+)
+def test_parse_retry_after(header: str | None, expected: float | None) -> None:
+    assert parse_retry_after(header, now=1445412480.0) == expected
