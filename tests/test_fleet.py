@@ -169,7 +169,7 @@ def test_cli_bad_arguments_exit_2(args: list[str]) -> None:
 
 
 def test_unreachable_broker_is_one_clear_error() -> None:
-    from tests.services import free_port  # noqa: PLC0415
+    from tests.services import free_port
 
     proc = subprocess.run(
         [

@@ -97,14 +97,14 @@ def command(  # noqa: PLR0917 (one parameter per option)
     servers: list[object] = []
     try:
         if mjpeg_port is not None:
-            from simulators.camera.mjpeg import MjpegServer  # noqa: PLC0415 (lazy: OpenCV)
+            from simulators.camera.mjpeg import MjpegServer
 
             mjpeg = MjpegServer(cfg, mjpeg_port)
             mjpeg.start()
             servers.append(mjpeg)
             click.echo(f"MJPEG: {mjpeg.url}")
         if rtsp_port is not None:
-            from simulators.camera.rtsp import RtspServer  # noqa: PLC0415
+            from simulators.camera.rtsp import RtspServer
 
             rtsp = RtspServer(cfg, rtsp_port, rtsp_seconds)
             rtsp.start()
@@ -124,8 +124,8 @@ def command(  # noqa: PLR0917 (one parameter per option)
 def _write(
     cfg: SimulatorSource, path: Path, seconds: float, truth: Path | None, lines: tuple[Line, ...]
 ) -> None:
-    from simulators.camera.rtsp import render_clip  # noqa: PLC0415 (lazy: OpenCV)
-    from simulators.camera.source import make_world  # noqa: PLC0415
+    from simulators.camera.rtsp import render_clip
+    from simulators.camera.source import make_world
 
     frames = render_clip(cfg, seconds, path)
     click.echo(f"wrote {frames} frames to {path}")

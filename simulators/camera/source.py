@@ -32,11 +32,13 @@ class SimulatorReader:
 
     ``pts_s`` is the exact simulated time of the frame. With ``realtime`` the
     reader paces frames at ``fps``; otherwise it renders as fast as it can. With
-    ``duration_s`` the stream ends after that much simulated time.
+    ``duration_s`` the stream ends after that much simulated time. With ``lines``
+    the world logs their crossings (``world.crossings``: the ground truth).
     """
 
-    def __init__(self, cfg: SimulatorSource) -> None:
+    def __init__(self, cfg: SimulatorSource, lines: tuple[Line, ...] = ()) -> None:
         self.cfg = cfg
+        self.lines = lines
         self.world: World | None = None
         self.renderer: Renderer | None = None
         self.truth: GroundTruth | None = None
@@ -55,7 +57,7 @@ class SimulatorReader:
             )
         except ValueError as exc:
             raise SourceError(f"simulator: {exc}") from exc
-        self.world = make_world(self.cfg)
+        self.world = make_world(self.cfg, self.lines)
         self._start = time.monotonic()
 
     def read(self) -> tuple[NDArray[np.uint8], float] | None:

@@ -135,6 +135,7 @@ class World:
     actors: list[Actor] = field(default_factory=list)
     crossings: list[Crossing] = field(default_factory=list)
     frame: int = 0
+    spawning: bool = True  # False: no new actors (let the street empty at the end of a run)
     _rng: np.random.Generator = field(init=False)
     _next_id: int = 1
 
@@ -200,6 +201,8 @@ class World:
         return actor.x - w / 2 > 1.02 if actor.direction > 0 else actor.x + w / 2 < -0.02
 
     def _spawn(self, dt: float) -> None:
+        if not self.spawning:
+            return
         rng = self._rng
         aspect = self.config.aspect
         for index, lane in enumerate(LANES):

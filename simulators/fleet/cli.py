@@ -55,7 +55,7 @@ def command(  # noqa: PLR0917 (one parameter per option)
     as_json: bool,
 ) -> None:
     """Publish line crossings, aggregates, sensor readings and health from N virtual gateways."""
-    from simulators.fleet.runner import run_fleet  # noqa: PLC0415 (lazy: paho)
+    from simulators.fleet.runner import run_fleet
 
     profile = Profile(
         rate=rate,

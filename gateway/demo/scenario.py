@@ -1,0 +1,110 @@
+"""The demo's settings: one simulated road camera with a counting line, simulated sensors.
+
+The same camera config drives the live demo and the offline accuracy run, and
+:func:`truth_counts` replays the simulator's world (no rendering) to get the exact
+crossings it should count.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Literal
+
+from gateway.config.settings import GatewaySettings
+from gateway.config.vision import CameraConfig, DetectorConfig, LineConfig, SimulatorSource
+from gateway.errors import UsageError
+
+DEMO_DIR = Path(__file__).resolve().parent.parent.parent / "models" / "demo"
+MODEL = DEMO_DIR / "roadsim.onnx"
+LABELS = DEMO_DIR / "roadsim.labels.txt"
+CAMERA_ID = "sim-cam"
+# A vertical line across the road and both sidewalks, drawn bottom to top so that
+# traffic moving right in the picture crosses it left_to_right.
+LINE = LineConfig(id="mid", points=[(0.5, 0.98), (0.5, 0.38)])
+Condition = Literal["day", "dusk", "rain"]
+# (line, direction, label) -> count
+Counts = Counter[tuple[str, str, str]]
+
+
+def detector_config() -> DetectorConfig:
+    """The demo detector (trained on the simulator, shipped in ``models/demo``)."""
+    if not MODEL.is_file():
+        raise UsageError(f"the demo model is missing: {MODEL}")
+    return DetectorConfig(model=str(MODEL), model_type="yolo", labels=LABELS, conf=0.35)
+
+
+def camera_config(
+    seed: int = 7,
+    condition: Condition = "day",
+    *,
+    realtime: bool = True,
+    duration_s: float | None = None,
+    fps: float = 10.0,
+) -> CameraConfig:
+    """The simulated camera with its counting line and a 10 s aggregate interval."""
+    source = SimulatorSource(
+        seed=seed, condition=condition, realtime=realtime, duration_s=duration_s, fps=fps
+    )
+    return CameraConfig(
+        id=CAMERA_ID,
+        source=source,
+        lines=[LINE],
+        detector=detector_config(),
+        aggregate_interval_s=10.0,
+        stall_timeout_s=30.0,
+    )
+
+
+def settings(
+    data_dir: Path,
+    broker: tuple[str, int],
+    sensor_ports: dict[str, str],
+    *,
+    seed: int = 7,
+    condition: Condition = "day",
+) -> GatewaySettings:
+    """Gateway settings for the demo: the simulated camera, sensors on ``sensor_ports``."""
+    sensors = [
+        {"id": sid, "protocol": protocol, "port": port, "publish_interval_s": 2.0}
+        for sid, (protocol, port) in _sensor_specs(sensor_ports).items()
+    ]
+    return GatewaySettings.model_validate(
+        {
+            "gateway": {"id": "demo-gw", "site": "demo", "data_dir": data_dir},
+            "detector": detector_config().model_dump(),
+            "cameras": [camera_config(seed, condition).model_dump()],
+            "sensors": sensors,
+            "mqtt": {"host": broker[0], "port": broker[1], "reconnect_max_s": 2.0},
+            "events": {"health_interval_s": 5.0},
+        }
+    )
+
+
+SENSOR_PROTOCOLS: dict[str, str] = {"pm-1": "pms5003", "pm-2": "sds011"}
+
+
+def _sensor_specs(ports: dict[str, str]) -> dict[str, tuple[str, str]]:
+    return {sid: (SENSOR_PROTOCOLS[sid], path) for sid, path in ports.items()}
+
+
+class TruthCounter:
+    """Crossings of :data:`LINE` the simulator logged, advanced frame by frame (no rendering)."""
+
+    def __init__(self, source: SimulatorSource) -> None:
+        from simulators.camera.lines import Line
+        from simulators.camera.source import make_world
+
+        (x1, y1), (x2, y2) = LINE.points
+        self._world = make_world(source, (Line(LINE.id, (x1, y1), (x2, y2)),))
+
+    @property
+    def frames(self) -> int:
+        """Frames simulated so far."""
+        return self._world.frame
+
+    def advance(self, frames: int) -> Counts:
+        """Simulate up to frame ``frames``; return the counts of crossings so far."""
+        while self._world.frame < frames:
+            self._world.step()
+        return Counter((c.line_id, c.direction, c.cls) for c in self._world.crossings)
