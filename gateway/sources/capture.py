@@ -253,7 +253,7 @@ class CaptureThread:
                 got_frame, index, ended = self._stream(reader, index)
             except Exception as exc:  # the backend's error, whatever its type: counted and survived
                 self._fail(str(exc) or type(exc).__name__, attempt)
-                got_frame, ended = False, False
+                got_frame, ended = False, not self.live  # a broken file does not heal: give up
             finally:
                 reader.close()
             if ended:

@@ -1,0 +1,206 @@
+"""Run one camera: a capture thread feeding a processing thread through one slot.
+
+Decoding (:class:`~gateway.sources.capture.CaptureThread`) overlaps with inference
+(:class:`~gateway.vision.pipeline.CameraPipeline` in the worker thread here), so
+end-to-end throughput approaches the model's. Events go to ``on_events`` from the
+worker thread; keep that callback short (hand them to a queue or the outbox).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from gateway.config.vision import CameraConfig
+from gateway.sources.base import FrameReader, is_live, make_reader
+from gateway.sources.capture import FPS_WINDOW, CaptureThread, rate
+from gateway.sources.frame import Frame
+from gateway.vision.analytics.types import AnalyticsEvent
+from gateway.vision.detections import Detections
+from gateway.vision.pipeline import CameraPipeline, DetectorLike
+
+log = logging.getLogger(__name__)
+
+LATENCY_WINDOW = 1000  # latencies kept for the percentiles (bounded deque)
+
+EventSink = Callable[[list[AnalyticsEvent]], None]
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Return the ``q``-th percentile (0..100) of ``values``; ``None`` when empty."""
+    if not values:
+        return None
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
+
+
+class CameraRunner:
+    """Capture + pipeline for one camera, with health, restart and snapshots."""
+
+    def __init__(
+        self,
+        camera: CameraConfig,
+        detector: DetectorLike,
+        on_events: EventSink,
+        *,
+        labels: Sequence[str] | None = None,
+        reader_factory: Callable[[], FrameReader] | None = None,
+        every_frame: bool = False,
+        media_clock: bool = False,
+        nms_iou: float = 0.45,
+    ) -> None:
+        """Wire the stages (nothing runs until :meth:`start`).
+
+        Args:
+            camera: the camera's config.
+            detector: a loaded detector (may be shared by several cameras' runners only
+                if it is thread-safe; ``gateway run`` gives each camera its own).
+            on_events: called from the worker thread with each non-empty list of events.
+            labels: class names; the detector's by default.
+            reader_factory: builds an unopened reader; by default from ``camera.source``.
+            every_frame: deliver every frame in order (offline) instead of the latest.
+            media_clock: stamp frames with media time (offline, faster than real time).
+            nms_iou: IoU for merging tiles and motion regions.
+        """
+        self.camera = camera
+        self.on_events = on_events
+        self.every_frame = every_frame
+        self.media_clock = media_clock
+        self.pipeline = CameraPipeline(camera, detector, labels, nms_iou=nms_iou)
+        timeout = camera.stall_timeout_s
+        self._factory = reader_factory or (lambda: make_reader(camera.source, timeout_s=timeout))
+        self.capture = self._new_capture()
+        self._worker: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._latest: tuple[Frame, Detections] | None = None
+        self._processed: collections.deque[float] = collections.deque(maxlen=FPS_WINDOW)
+        self._latency_event_ms: collections.deque[float] = collections.deque(maxlen=LATENCY_WINDOW)
+        self._latency_frame_ms: collections.deque[float] = collections.deque(maxlen=LATENCY_WINDOW)
+        self._errors = 0
+        self._last_error: str | None = None
+        self._connections = 0
+
+    def _new_capture(self) -> CaptureThread:
+        return CaptureThread(
+            self._factory,
+            name=self.camera.id,
+            live=is_live(self.camera.source),
+            every_frame=self.every_frame,
+            media_clock=self.media_clock,
+            stall_timeout_s=self.camera.stall_timeout_s,
+            reconnect_max_s=self.camera.reconnect_max_s,
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start capturing and processing."""
+        if self._worker is not None and self._worker.is_alive():
+            return
+        self._stop.clear()
+        self.capture.start()
+        self._worker = threading.Thread(
+            target=self._run, name=f"pipeline-{self.camera.id}", daemon=True
+        )
+        self._worker.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop both threads and wait for them."""
+        self._stop.set()
+        self.capture.stop(timeout)
+        if self._worker is not None:
+            self._worker.join(30.0 if timeout is None else timeout)
+            self._worker = None
+
+    def restart(self) -> None:
+        """Reconnect the camera from scratch (tracks reset, counts kept)."""
+        self.stop()
+        self.capture = self._new_capture()
+        self._connections = 0
+        self.pipeline.reset()
+        self.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until a non-live source has been processed to its end; True when done."""
+        if self._worker is None:
+            return True
+        self._worker.join(timeout)
+        return not self._worker.is_alive()
+
+    # -- observation -------------------------------------------------------------------------
+
+    def latest_frame(self) -> Frame | None:
+        """Return the most recently processed frame (for snapshots)."""
+        with self._lock:
+            return None if self._latest is None else self._latest[0]
+
+    def latest(self) -> tuple[Frame, Detections] | None:
+        """Return the most recently processed frame and its tracked detections."""
+        with self._lock:
+            return self._latest
+
+    def health(self) -> dict[str, Any]:
+        """Capture health, processing rate, pipeline counters and latency percentiles."""
+        out: dict[str, Any] = {"camera": self.camera.id}
+        out.update(self.capture.health().as_dict())
+        out["processed_fps"] = round(rate(self._processed), 2)
+        out["pipeline"] = self.pipeline.stats.as_dict()
+        out["errors"] = self._errors
+        out["pipeline_error"] = self._last_error
+        for name, values in (("event", self._latency_event_ms), ("frame", self._latency_frame_ms)):
+            snapshot = list(values)
+            for q in (50, 99):
+                p = percentile(snapshot, q)
+                out[f"{name}_latency_p{q}_ms"] = None if p is None else round(p, 1)
+        return out
+
+    # -- worker ------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        min_interval = 1.0 / self.camera.fps_limit if self.camera.fps_limit else 0.0
+        next_due = 0.0
+        while not self._stop.is_set():
+            frame = self.capture.get(timeout=0.5)
+            if frame is None:
+                if self.capture.finished:
+                    return
+                continue
+            if self.capture.connections != self._connections:
+                if self._connections > 0:  # reconnected: tracks from before the gap are stale
+                    self.pipeline.reset()
+                self._connections = self.capture.connections
+            if min_interval:
+                wait = next_due - time.monotonic()
+                if wait > 0 and self._stop.wait(wait):
+                    return
+                next_due = time.monotonic() + min_interval
+            self._process(frame)
+
+    def _process(self, frame: Frame) -> None:
+        try:
+            events = self.pipeline.process(frame)
+        except Exception as exc:  # counted and survived: one bad frame must not stop the camera
+            self._errors += 1
+            if str(exc) != self._last_error:
+                log.exception("camera %s: processing frame %d failed", self.camera.id, frame.index)
+            self._last_error = str(exc)
+            return
+        now = time.monotonic()
+        self._processed.append(now)
+        self._latency_frame_ms.append((now - frame.mono) * 1000)
+        with self._lock:
+            self._latest = (frame, self.pipeline.last_tracked)
+        if not events:
+            return
+        try:
+            self.on_events(events)
+        except Exception:  # the sink's failure is logged, the camera goes on
+            self._errors += 1
+            log.exception("camera %s: event sink failed", self.camera.id)
+        self._latency_event_ms.append((time.monotonic() - frame.mono) * 1000)

@@ -1,0 +1,180 @@
+"""``gateway count`` on the real clips against hand-made ground truth, and its bad inputs.
+
+Ground truth (made by looking at the frames, not at the pipeline's output): every 5th
+and every 8th frame of each clip was extracted with OpenCV to /tmp, cropped around
+the counting line (which was drawn in), enlarged and viewed; each object was followed
+across the contact sheets by its clothing / colour and the frame where its bottom
+edge passed the line was written down.
+
+traffic_480p.mp4, line (0, 0.5) -> (1, 0.5) across both carriageways (y = 180 px):
+  toward the camera (down the image = left_to_right), left carriageway: dark car ~f44,
+  silver car ~f96, motorcycle ~f110, silver van ~f144 -> 4 vehicles (3 cars + 1 motorcycle);
+  away from the camera (up = right_to_left), right carriageway: dark car ~f10, dark car ~f73,
+  yellow taxi ~f75, dark SUV ~f96, white SUV ~f116, silver car ~f138, dark car ~f152 -> 7 cars.
+  A silver car already above the line in frame 0 and a blue truck still above it in the
+  last frame do not cross. The burned-in "Exit (n)" label was ignored.
+
+crossing_480p.mp4, line (0.5, 0.95) -> (0.5, 0.2) (vertical at x = 240 px, drawn upward, so
+walking rightward on the image is left_to_right):
+  rightward: the man with a backpack and the blonde person beside him ~f14, man in a dark
+  jacket ~f27, man in a red jacket ~f43, woman in beige ~f50, person in a white-striped
+  hoodie ~f81, man holding a camera ~f85, man with a backpack ~f101 -> 8 people;
+  leftward: person in a blue jacket with a red bag ~f72, woman in black ~f142 -> 2 people.
+  Two people entering from the left at ~f190 do not reach the line before the end.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from gateway.cli import main
+
+TRAFFIC_LINE = "0,0.5,1,0.5"
+CROSSING_LINE = "0.5,0.95,0.5,0.2"
+
+
+def run_count(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
+    code = main(["count", *args, "--json"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    return json.loads(out)
+
+
+def direction_total(line: dict, direction: str, labels: set[str] | None = None) -> int:
+    counts = line["counts"][direction]
+    return sum(n for label, n in counts.items() if labels is None or label in labels)
+
+
+def test_count_traffic_vehicles_both_directions(
+    capsys: pytest.CaptureFixture[str], traffic_mp4: Path, yolox_nano: Path
+) -> None:
+    result = run_count(
+        capsys,
+        str(traffic_mp4),
+        "--model",
+        str(yolox_nano),
+        "--line",
+        TRAFFIC_LINE,
+        "--classes",
+        "car,bus,truck,motorcycle",
+    )
+    assert result["frames"] == 304
+    assert result["fps"] > 0
+    (line,) = result["lines"]
+    assert line["points"] == [0.0, 0.5, 1.0, 0.5]
+    toward = direction_total(line, "left_to_right")
+    away = direction_total(line, "right_to_left")
+    assert abs(toward - 4) <= 1, line
+    assert abs(away - 7) <= 1, line
+    assert line["total"] == toward + away
+    assert set(line["counts"]["right_to_left"]) <= {"car", "bus", "truck", "motorcycle"}
+
+
+def test_count_pedestrians_on_the_crossing(
+    capsys: pytest.CaptureFixture[str], crossing_mp4: Path, yolox_nano: Path
+) -> None:
+    result = run_count(
+        capsys,
+        str(crossing_mp4),
+        "--model",
+        str(yolox_nano),
+        "--line",
+        CROSSING_LINE,
+        "--classes",
+        "person",
+    )
+    assert result["frames"] == 201
+    (line,) = result["lines"]
+    rightward = direction_total(line, "left_to_right", {"person"})
+    leftward = direction_total(line, "right_to_left", {"person"})
+    assert abs(rightward - 8) <= 1, line
+    assert abs(leftward - 2) <= 1, line
+
+
+def test_count_two_lines_and_table_output(
+    capsys: pytest.CaptureFixture[str], traffic_mp4: Path, yolox_nano: Path
+) -> None:
+    # The left carriageway only (toward the camera) and the right one only (away).
+    code = main(
+        [
+            "count",
+            str(traffic_mp4),
+            "--model",
+            str(yolox_nano),
+            "--line",
+            "0,0.5,0.5,0.5",
+            "--line",
+            "0.6,0.5,1,0.5",
+            "--classes",
+            "car,bus,truck,motorcycle",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "line1" in out
+    assert "line2" in out
+    assert "304 frames" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--line", "0,0.5,1"], "expected x1,y1,x2,y2"),
+        (["--line", "0,0.5,1,a"], "expected x1,y1,x2,y2"),
+        (["--line", "0,0.5,1.5,0.5"], "from 0 to 1"),
+        (["--line", "0.2,0.2,0.2,0.2"], "must differ"),
+        (["--line", "0,0.5,1,0.5", "--tiles", "3"], "--tiles"),
+        (["--line", "0,0.5,1,0.5", "--tiles", "9x9"], "--tiles"),
+        (["--line", "0,0.5,1,0.5", "--classes", ","], "--classes"),
+    ],
+)
+def test_count_bad_arguments_exit_2(
+    capsys: pytest.CaptureFixture[str],
+    traffic_mp4: Path,
+    yolox_nano: Path,
+    args: list[str],
+    message: str,
+) -> None:
+    code = main(["count", str(traffic_mp4), "--model", str(yolox_nano), *args])
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["missing", "random-bytes", "empty"])
+def test_count_bad_video_exits_1(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, yolox_nano: Path, kind: str
+) -> None:
+    video = tmp_path / "clip.mp4"
+    if kind == "random-bytes":
+        video.write_bytes(random.Random(3).randbytes(100_000))
+    elif kind == "empty":
+        video.write_bytes(b"")
+    code = main(["count", str(video), "--model", str(yolox_nano), "--line", TRAFFIC_LINE])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("error: ")
+    assert "clip.mp4" in err
+    assert "Traceback" not in err
+
+
+def test_count_unknown_class_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], traffic_mp4: Path, yolox_nano: Path
+) -> None:
+    code = main(
+        [
+            "count",
+            str(traffic_mp4),
+            "--model",
+            str(yolox_nano),
+            "--line",
+            TRAFFIC_LINE,
+            "--classes",
+            "unicorn",
+        ]
+    )
+    assert code in (1, 2)
+    assert "unicorn" in capsys.readouterr().err
