@@ -156,7 +156,17 @@ class BridgeDecoder:
         out = {f"framer_{k}": v for k, v in self.deframer.stats().items()}
         out |= {f"link_{k}": v for k, v in counters_dict(self.link.counters).items()}
         out |= self._counts
-        out |= {"frames": self.deframer.counters.frames, "good": self.deframer.counters.good}
+        # The names every sensor decoder reports (gateway.sensors.decoder.DecoderCounters).
+        framer = self.deframer.counters
+        out |= {
+            "bytes": framer.bytes,
+            "frames": framer.frames,
+            "good": framer.good,
+            "bad_checksum": framer.bad_crc,
+            "bad_frames": framer.decode_errors + framer.oversize,
+            "resyncs": framer.resyncs,
+            "skipped_bytes": framer.discarded_bytes,
+        }
         return out
 
     def _request(self, node: int, body: Ping | ConfigGet | ConfigSet) -> int:

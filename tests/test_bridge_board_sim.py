@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import subprocess
 import sys
 import time
@@ -12,6 +13,8 @@ import serial
 
 from firmware_bridge.decoder import BridgeDecoder
 from firmware_bridge.messages import CONFIG_BAD_VALUE, CONFIG_OK, KIND_I32, ConfigValue, Pong
+from gateway.config.sensors import SensorConfig
+from gateway.sensors.reader import SensorReader
 from gateway.sensors.types import Reading
 from simulators.board.board import KEY_REPORT_INTERVAL_MS, BoardOptions
 from simulators.board.faults import FaultConfig
@@ -129,6 +132,48 @@ def test_real_pty_with_faults_reboot_ping_and_config() -> None:
         line.close()
     check_exactly_once(host, runner)
     assert runner.board.interval_ms == 250
+
+
+def test_through_the_gateway_sensor_reader() -> None:
+    """The gateway's SensorReader drives BridgeDecoder on a pty and writes the ACKs back."""
+    line = PtyLine()
+    options = BoardOptions(
+        node=4,
+        interval=0.04,
+        rto=0.15,
+        seed=21,
+        faults_out=FAULTS,
+        faults_in=FaultConfig(drop_frame=0.1),
+    )
+    got: queue.Queue[Reading] = queue.Queue()
+    cfg = SensorConfig(
+        id="pole-7-air", protocol="rsb", port=line.path, baud=115200, publish_interval_s=0
+    )
+    reader = SensorReader(cfg, got.put)
+    try:
+        with BoardRunner(line, options) as runner:
+            reader.start()
+            deadline = time.monotonic() + 60  # a hang guard
+            while len(runner.board.produced) < 40 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            with runner.board.lock:
+                runner.board.paused = True
+            while not runner.board.drained() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.3)  # let the reader pass on what it has read
+            assert runner.board.drained(), reader.stats()
+    finally:
+        reader.stop()
+        line.close()
+    readings = []
+    while not got.empty():
+        readings.append(got.get())
+    host = Host(lambda t: b"", lambda b: None)
+    host.readings = readings
+    check_exactly_once(host, runner)
+    assert len(readings) == len(runner.board.produced)
+    assert {r.sensor_id for r in readings} == {"pole-7-air"}
+    assert reader.stats()["bad_checksum"] > 0
 
 
 def test_cli_serves_a_pty() -> None:

@@ -30,6 +30,8 @@ from firmware_bridge.messages import (
     Value,
 )
 from gateway.errors import UsageError
+from gateway.sensors.decoder import Decoder
+from gateway.sensors.registry import make_decoder
 from gateway.sensors.types import Reading
 
 
@@ -182,3 +184,14 @@ def test_bad_options(options: dict[str, str | int], match: str) -> None:
 
 def test_parse_channels_empty() -> None:
     assert parse_channels("") == {}
+
+
+def test_registered_as_rsb_and_fits_the_decoder_protocol() -> None:
+    decoder = make_decoder("rsb")
+    assert isinstance(decoder, BridgeDecoder)
+    assert isinstance(decoder, Decoder)
+    decoder.feed(b"\x07\x00" + hello())
+    stats = decoder.stats()
+    assert stats["bad_frames"] == 1  # the common counter names are reported too
+    assert stats["good"] == 1
+    assert stats["bytes"] == 2 + len(hello())
