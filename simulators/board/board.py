@@ -62,6 +62,7 @@ class BoardOptions:
     faults_in: FaultConfig = field(default_factory=FaultConfig)
     reboot_every: float = 0.0  # mean seconds between spontaneous reboots, 0 = never
     log_every: int = 20  # a LOG line every N readings, 0 = never
+    max_records: int = MAX_RECORDS  # produced / lost records kept for checks (oldest dropped)
 
 
 class Board:
@@ -75,8 +76,8 @@ class Board:
         self.in_wire = Wire(options.faults_in, random.Random(options.seed + 2))
         self.interval_ms = round(options.interval * 1000)
         self.rto_ms = round(options.rto * 1000)
-        self.produced: deque[tuple[int, int]] = deque(maxlen=MAX_RECORDS)  # (boot_id, seq)
-        self.lost_on_reboot: deque[tuple[int, int]] = deque(maxlen=MAX_RECORDS)
+        self.produced: deque[tuple[int, int]] = deque(maxlen=options.max_records)  # boot, seq
+        self.lost_on_reboot: deque[tuple[int, int]] = deque(maxlen=options.max_records)
         self.paused = False
         self.boots = 0
         self.refused = 0
