@@ -13,7 +13,7 @@ import pytest
 from gateway.config.sensors import SensorConfig
 from gateway.errors import UsageError
 from gateway.sensors.reader import SensorReader
-from gateway.sensors.registry import PROTOCOLS, ProtocolSpec
+from gateway.sensors.registry import PROTOCOLS, ProtocolSpec, _external, make_decoder
 from gateway.sensors.types import Reading
 from simulators.sensors.stream import StreamSimulator
 
@@ -213,10 +213,18 @@ def test_pending_writes_reach_the_device(monkeypatch: pytest.MonkeyPatch) -> Non
     assert sink.readings[0].sensor_id == "t-nmea"
 
 
-def test_rsb_protocol_fails_only_when_selected() -> None:
+def test_external_decoder_fails_only_when_selected(monkeypatch: pytest.MonkeyPatch) -> None:
+    factory = _external("no_such_package.decoder:Missing", "ghost")
+    monkeypatch.setitem(PROTOCOLS, "ghost", ProtocolSpec("ghost", "stream", "missing", factory))
+    with pytest.raises(UsageError, match=r"no_such_package\.decoder:Missing is not available"):
+        SensorReader(_cfg("ghost", "/dev/null"), Sink())
+
+
+def test_rsb_protocol_resolves_lazily() -> None:
     if importlib.util.find_spec("firmware_bridge.decoder") is None:
         with pytest.raises(UsageError, match=r"firmware_bridge\.decoder:BridgeDecoder"):
             SensorReader(_cfg("rsb", "/dev/null"), Sink())
     else:
-        reader = SensorReader(_cfg("rsb", "/dev/null"), Sink())
-        assert callable(reader._decoder.feed)  # type: ignore[union-attr]
+        decoder = make_decoder("rsb", "board1")
+        assert decoder.feed(b"\x00\x00garbage\x00") == []
+        assert callable(getattr(decoder, "pending_writes", None))

@@ -38,8 +38,12 @@ def _builtin(module: str, cls: str, protocol: str) -> DecoderFactory:
     return factory
 
 
-def _external(target: str) -> DecoderFactory:
-    """Build a factory for a decoder class outside this package (no arguments)."""
+def _external(target: str, protocol: str) -> DecoderFactory:
+    """Build a factory for a decoder class outside this package.
+
+    The class is built with ``from_options(sensor_id, options, protocol=...)`` when it
+    has that class method (as the built-in decoders do), else with no arguments.
+    """
 
     def factory(sensor_id: str, options: Mapping[str, OptionValue]) -> Decoder:
         module_name, attr = target.split(":")
@@ -47,6 +51,10 @@ def _external(target: str) -> DecoderFactory:
             decoder_cls = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as exc:
             raise UsageError(f"protocol decoder {target} is not available: {exc}") from exc
+        from_options = getattr(decoder_cls, "from_options", None)
+        if callable(from_options):
+            built: Decoder = from_options(sensor_id, options, protocol=protocol)
+            return built
         if options:
             raise UsageError(f"decoder {target} takes no options")
         decoder: Decoder = decoder_cls()
@@ -93,7 +101,7 @@ PROTOCOLS: dict[str, ProtocolSpec] = {
         "rsb",
         "stream",
         "Roadside sensor board: COBS + CRC frames (firmware_bridge)",
-        _external("firmware_bridge.decoder:BridgeDecoder"),
+        _external("firmware_bridge.decoder:BridgeDecoder", "rsb"),
     ),
 }
 
