@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from gateway.events import validate_event
+from gateway.ingest.deadletter import MAX_KEPT_BYTES, dead_letter_body
 from gateway.ingest.decode import (
     INVALID_EVENT,
     MALFORMED_JSON,
@@ -16,7 +17,6 @@ from gateway.ingest.decode import (
     RejectedError,
     decode,
 )
-from gateway.ingest.deadletter import MAX_KEPT_BYTES, dead_letter_body
 from gateway.ingest.mapping import MAPPERS, MappingError, event_points
 from gateway.ingest.points import Point, parse_ts_ms, point_time_ns, to_line
 from tests.test_ingest_helpers import BASE_MS, line_event, ts_of

@@ -83,9 +83,11 @@ class Pipeline:
         self._drain_at = 0.0
         self._drain_attempt = 0
         self._db_down = False
+        self._next_stats = time.monotonic() + config.stats_interval_s
 
     def submit(self, topic: str, payload: bytes, pending: Pending) -> None:
         """Hand one received message over (called on paho's network thread)."""
+        self.stats.add("received")
         self._queue.put((topic, payload, pending))
 
     def stop(self) -> None:
@@ -96,7 +98,6 @@ class Pipeline:
     def run(self) -> None:
         """Process messages until :meth:`stop`; then write the last batch once."""
         influx = self.config.influx
-        next_stats = time.monotonic() + self.config.stats_interval_s
         while True:
             drain_due = self.spool is not None and self.spool.events > 0
             wait = 0.001 if drain_due and time.monotonic() >= self._drain_at else _POLL_S
@@ -120,18 +121,13 @@ class Pipeline:
             if self._batch.items and now - self._batch.started >= influx.flush_interval_s:
                 self._flush()
             self._drain(now)
-            self._release()
-            if now >= next_stats:
-                next_stats = now + self.config.stats_interval_s
-                if self._on_stats is not None:
-                    self._on_stats(self.stats.snapshot())
+            self._tick(now)
         self._flush(final=True)
         self._release()
 
     # -- one message -------------------------------------------------------------
 
     def _handle(self, topic: str, payload: bytes, pending: Pending) -> None:
-        self.stats.add("received")
         try:
             event = decode(payload, self.config.max_payload_bytes, self.config.validation)
             lines = []
@@ -157,6 +153,14 @@ class Pipeline:
         self.stats.dead_lettered(reason)
         log.debug("dead-letter %s from %s: %s", reason, topic, detail)
         pending.finish(self._dead_letter(reason, topic, payload, detail))
+
+    def _tick(self, now: float) -> None:
+        """Release acknowledgements; report the counters when they are due."""
+        self._release()
+        if now >= self._next_stats:
+            self._next_stats = now + self.config.stats_interval_s
+            if self._on_stats is not None:
+                self._on_stats(self.stats.snapshot())
 
     def _release(self) -> None:
         self.acks.release()
@@ -216,8 +220,11 @@ class Pipeline:
                     self.config.influx.retry_max_s,
                     exc.retry_after_s,
                 )
-                self._release()
-                if self._stopping.wait(delay):
+                deadline = time.monotonic() + delay
+                while not self._stopping.is_set() and time.monotonic() < deadline:
+                    self._tick(time.monotonic())  # counters and dead-letter acks go on
+                    self._stopping.wait(min(_POLL_S * 4, max(deadline - time.monotonic(), 0)))
+                if self._stopping.is_set():
                     final = True
                 continue
             self._written(len(batch.lines), len(batch.items))
