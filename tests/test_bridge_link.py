@@ -6,6 +6,8 @@ import random
 from dataclasses import dataclass, field
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from firmware_bridge.codec import encode_frame
 from firmware_bridge.framer import Deframer
@@ -303,3 +305,25 @@ def test_board_ignores_ack_beyond_its_window() -> None:
     board.receive(Message(5, 2, Ack(40)))
     assert len(board.pending) == 4
     assert board.counters.stale_acks == 1
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    seed=st.integers(0, 2**31),
+    drop=st.floats(0.0, 0.3),
+    flip=st.floats(0.0, 0.01),
+    reboots=st.lists(st.integers(1, 119), max_size=2, unique=True),
+    first_seq=st.integers(0, 65535),
+)
+def test_exactly_once_property(
+    seed: int, drop: float, flip: float, reboots: list[int], first_seq: int
+) -> None:
+    faults = FaultConfig(drop_frame=drop, flip=flip, garbage=0.05, split=0.3, merge=0.3)
+    run, _ = run_link(seed, faults, n=120, reboot_at=tuple(reboots), first_seq=first_seq)
+    assert run.finished
+    got = ids(run.delivered)
+    assert len(got) == len(set(got))
+    assert got == sorted(got)
+    assert set(run.produced) - set(got) <= run.maybe_lost
+    if not reboots:
+        assert got == run.produced
