@@ -139,11 +139,39 @@ def test_tracks_end_and_are_evicted() -> None:
 
 
 def test_tentative_track_dropped_after_one_miss() -> None:
-    tracker = ByteTracker(TrackerConfig(min_hits=3))
+    """A miss is an update with detections elsewhere; an empty (skipped) frame is not."""
+    tracker = ByteTracker(TrackerConfig(min_hits=3, max_age_s=1.0))
     tracker.update(dets((box(100, 100), 0.9, CAR)), 0.0)
     assert tracker.live_tracks == 1
-    tracker.update(Detections.empty(), 0.1)
+    tracker.update(Detections.empty(), 0.1)  # skipped frame: kept
+    assert tracker.live_tracks == 1
+    tracker.update(dets((box(400, 300), 0.2, CAR)), 0.2)  # a real miss
     assert tracker.live_tracks == 0
+
+
+def test_tentative_track_ends_after_max_age_of_skipped_frames() -> None:
+    tracker = ByteTracker(TrackerConfig(min_hits=3, max_age_s=1.0))
+    tracker.update(dets((box(100, 100), 0.9, CAR)), 0.0)
+    tracker.update(Detections.empty(), 0.9)
+    assert tracker.live_tracks == 1
+    tracker.update(Detections.empty(), 1.1)
+    assert tracker.live_tracks == 0
+
+
+@pytest.mark.parametrize("stride", [2, 3])
+def test_confirmation_and_low_scores_across_skipped_frames(stride: int) -> None:
+    """The detector runs every ``stride``-th frame; empty updates in between."""
+    tracker = ByteTracker(TrackerConfig(min_hits=3))
+    outs = []
+    for i in range(40):
+        if i % stride:
+            frame_dets = Detections.empty()
+        else:
+            score = 0.9 if i < 15 else 0.3  # later only low-score detections
+            frame_dets = dets((box(60 + 4 * i, 200), score, CAR))
+        outs.append(tracker.update(frame_dets, i / FPS))
+    detected = [o for i, o in enumerate(outs) if i % stride == 0]
+    assert all(o.tracker_id.tolist() == [1] for o in detected[2:])
 
 
 def test_track_cap_holds() -> None:
@@ -235,3 +263,39 @@ def test_empty_frames_are_fine() -> None:
     tracker = ByteTracker()
     for i in range(5):
         assert len(tracker.update(Detections.empty(), i / FPS)) == 0
+
+
+@pytest.mark.parametrize(
+    ("class_match", "tracks"),
+    [("vote", {1}), ("strict", {1, 2})],
+)
+def test_same_box_as_car_and_truck_is_one_track(class_match: str, tracks: set[int]) -> None:
+    """Per-class NMS lets one vehicle through as a car and a truck: vote mode tracks it once."""
+    tracker = ByteTracker(TrackerConfig(class_match=class_match))  # type: ignore[arg-type]
+    frames = []
+    for i in range(20):
+        b = box(80 + 6 * i, 200, w=90, h=70)
+        jittered = [b[0] + 2, b[1] - 1, b[2] + 1, b[3] + 2]
+        frames.append(dets((b, 0.8, CAR), (jittered, 0.55 + 0.01 * (i % 3), TRUCK)))
+    outs = run(tracker, frames)
+    assert {int(t) for o in outs for t in o.tracker_id} == tracks
+
+
+@pytest.mark.parametrize(("iou_limit", "tracks"), [(0.7, 1), (0.95, 2)])
+def test_duplicate_of_live_track_starts_nothing(iou_limit: float, tracks: int) -> None:
+    """A second box over an already tracked object (IoU ~0.8) appears later."""
+    tracker = ByteTracker(TrackerConfig(duplicate_iou=iou_limit, min_hits=1))
+    for i in range(10):
+        b = box(100 + 5 * i, 200, w=80, h=80)
+        extra = [(box(100 + 5 * i + 5, 200, w=80, h=80), 0.6, TRUCK)] if i >= 5 else []
+        tracker.update(dets((b, 0.9, CAR), *extra), i / FPS)
+    assert tracker.live_tracks == tracks
+
+
+def test_overlapping_different_objects_still_tracked() -> None:
+    """A rider (person) over a motorcycle overlaps it far less than a duplicate does."""
+    tracker = ByteTracker(TrackerConfig(min_hits=1))
+    moto = [100.0, 160.0, 160.0, 260.0]
+    rider = [105.0, 110.0, 155.0, 210.0]
+    out = tracker.update(dets((moto, 0.8, 3), (rider, 0.8, PERSON)), 0.0)
+    assert sorted(out.tracker_id.tolist()) == [1, 2]

@@ -206,6 +206,15 @@ class TrackerConfig(StrictModel):
     max_tracks: int = Field(
         default=256, ge=1, le=100_000, description="Hard cap on live tracks (tentative + lost)."
     )
+    duplicate_iou: float = Field(
+        default=0.7,
+        gt=0.0,
+        le=1.0,
+        description=(
+            "An unmatched detection overlapping a live track or a better new detection this "
+            "much is a duplicate (one vehicle reported as car and truck) and starts no track."
+        ),
+    )
     class_match: Literal["vote", "strict"] = Field(
         default="vote",
         description=(

@@ -7,7 +7,8 @@ still unmatched and were seen on the previous update. Only unmatched high-score
 detections start new tracks. A track is tentative until it has ``min_hits``
 matches; a tentative track that misses an update is dropped, a confirmed one is
 kept as lost for ``max_age_s`` seconds and then ends. Motion is a constant-velocity
-Kalman filter over real timestamps, so skipped frames only lengthen the step.
+Kalman filter over real timestamps, so skipped frames only lengthen the step, and an
+update without detections (a skipped frame) is not a miss: it only lets time pass.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ class ByteTracker:
         free_rows, free_high = self._match(
             detections, predicted, all_rows, high, min_iou=cfg.match_iou, det_of_track=det_of_track
         )
-        # Stage 2: low-score detections against tracks seen on the previous update.
+        # Stage 2: low-score detections against tracks matched on the previous update
+        # that had detections (not lost).
         recent = np.array([r for r in free_rows if not self._tracks[r].lost], dtype=np.int64)
         self._match(
             detections, predicted, recent, low, min_iou=cfg.low_match_iou, det_of_track=det_of_track
@@ -106,7 +108,7 @@ class ByteTracker:
             if track.track_id != NO_TRACK:
                 out.append((i, track.track_id, track.class_id))
 
-        self._age(det_of_track, timestamp)
+        self._age(det_of_track, timestamp, informative=bool(len(high) or len(low)))
         for i, track in self._start(detections, free_high, timestamp):
             if track.track_id != NO_TRACK:
                 out.append((i, track.track_id, track.class_id))
@@ -146,14 +148,22 @@ class ByteTracker:
             track.track_id = self._next_id
             self._next_id += 1
 
-    def _age(self, det_of_track: NDArray[np.int64], timestamp: float) -> None:
-        """Mark unmatched tracks lost; end unmatched tentative tracks and expired lost ones."""
+    def _age(self, det_of_track: NDArray[np.int64], timestamp: float, informative: bool) -> None:
+        """Age unmatched tracks; every track ends ``max_age_s`` after its last match.
+
+        Only an update that brought usable detections counts as a miss: it marks
+        unmatched tracks lost and ends unmatched tentative ones. An update without any
+        (a frame the detector skipped) just lets time pass.
+        """
         keep = np.ones(len(self._tracks), dtype=bool)
         for row, track in enumerate(self._tracks):
             if det_of_track[row] >= 0:
                 continue
-            track.lost = True
-            if track.track_id == NO_TRACK or timestamp - track.last_ts > self.cfg.max_age_s:
+            if informative:
+                track.lost = True
+                if track.track_id == NO_TRACK:
+                    keep[row] = False
+            if timestamp - track.last_ts > self.cfg.max_age_s:
                 keep[row] = False
         self._keep(keep)
 
@@ -167,10 +177,33 @@ class ByteTracker:
     def _start(
         self, detections: Detections, free_high: NDArray[np.int64], timestamp: float
     ) -> list[tuple[int, _Track]]:
-        """Start tracks from unmatched high-score detections, best first, within the cap."""
+        """Start tracks from unmatched high-score detections, best first, within the cap.
+
+        A detection overlapping a live track, or a better new detection, by at least
+        ``duplicate_iou`` is a duplicate (the same vehicle reported as both car and
+        truck, for instance) and starts nothing; with strict class matching only
+        overlaps within the same class count.
+        """
         order = free_high[np.argsort(-detections.score[free_high], kind="stable")]
+        if not len(order):
+            return []
+        limit = self.cfg.duplicate_iou
+        boxes = detections.xyxy[order]
+        live = iou_matrix(boxes, self._kf.boxes_xyxy())
+        fresh = iou_matrix(boxes, boxes)
+        if self.cfg.class_match == "strict":  # other classes are other objects
+            cls = detections.class_id[order]
+            live *= cls[:, None] == np.array([t.class_id for t in self._tracks], dtype=np.int64)
+            fresh *= cls[:, None] == cls[None, :]
+        accepted: list[int] = []
+        for k in range(len(order)):
+            if (live.shape[1] and live[k].max() >= limit) or (
+                accepted and fresh[k, accepted].max() >= limit
+            ):
+                continue
+            accepted.append(k)
         started: list[tuple[int, _Track]] = []
-        for i in (int(v) for v in order):
+        for i in (int(v) for v in order[accepted]):
             if len(self._tracks) >= self.cfg.max_tracks and not self._evict_lost():
                 self.dropped += 1
                 continue
