@@ -20,13 +20,13 @@ class Collector:
     """Subscribes (QoS 1) and keeps every message; reconnects and resubscribes on its own."""
 
     def __init__(self, port: int, topics: list[str], client_id: str = "collector",
-                 tls: dict[str, Any] | None = None) -> None:
+                 tls: dict[str, Any] | None = None, protocol: int = mqtt.MQTTv5) -> None:
         self.messages: list[mqtt.MQTTMessage] = []
         self.lock = threading.Lock()
         self.subscribed = threading.Event()
         self.topics = topics
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  protocol=mqtt.MQTTv5)
+                                  protocol=protocol)
         if tls:
             self.client.tls_set(**tls)
         self.client.reconnect_delay_set(0.05, 0.2)

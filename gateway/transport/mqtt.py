@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -35,6 +36,25 @@ log = logging.getLogger(__name__)
 LinkState = Literal["connecting", "connected", "disconnected", "error"]
 _CONNACK_TIMEOUT_S = 10.0
 _V5_UNSUPPORTED = 132  # CONNACK reason "Unsupported Protocol Version"
+
+
+class _Client(paho.Client):
+    """paho's client, closing the TLS socket when the handshake fails (no leaked socket)."""
+
+    def _ssl_wrap_socket(self, tcp_sock: socket.socket) -> ssl.SSLSocket:
+        context = self._ssl_context
+        if context is None:
+            raise ValueError("TLS requested without a TLS context")
+        ssl_sock = context.wrap_socket(
+            tcp_sock, server_hostname=self._host, do_handshake_on_connect=False
+        )
+        try:
+            ssl_sock.settimeout(self._connect_timeout)
+            ssl_sock.do_handshake()
+        except BaseException:
+            ssl_sock.close()
+            raise
+        return ssl_sock
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +196,7 @@ class MqttLink:
     def _new_client(self, v311: bool) -> paho.Client:
         protocol = paho.MQTTv311 if v311 else paho.MQTTv5
         kwargs: dict[str, Any] = {"clean_session": True} if v311 else {}
-        client = paho.Client(
+        client = _Client(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=protocol,
@@ -209,15 +229,18 @@ class MqttLink:
     def _session(self, v311: bool) -> tuple[bool, bool]:
         """Connect once and serve until the connection ends; (accepted, refused v5)."""
         client = self._new_client(v311)
-        self.state = "connecting"
+        if self.state != "error":  # an error stays visible while we retry
+            self.state = "connecting"
         self._connack = None
         self._log_error = None
         where = f"{self.cfg.host}:{self.cfg.port}"
         try:
             client.connect(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
         except ssl.SSLError as exc:
+            client._reset_sockets()
             return self._failed(f"TLS handshake with {where} failed: {exc}", error=True)
         except (OSError, ValueError) as exc:
+            client._reset_sockets()
             return self._failed(f"cannot connect to {where}: {exc}")
         with self._lock:
             self._client = client
@@ -245,7 +268,7 @@ class MqttLink:
             # Closed before CONNACK: a v3-only broker does this to a v5 CONNECT, and so
             # does a TLS peer that rejects our certificate after the handshake.
             reason = self._log_error or "connection closed before CONNACK"
-            self._failed(f"{where}: {reason}", error=self.cfg.tls is not None)
+            self._failed(f"{where}: {reason}", error=True)
             return False, not v311
         if not accepted:
             return False, connack == _V5_UNSUPPORTED
