@@ -15,7 +15,7 @@ from gateway.errors import UsageError
 from gateway.sensors.reader import SensorReader
 from gateway.sensors.registry import PROTOCOLS, ProtocolSpec, _external, make_decoder
 from gateway.sensors.types import Reading
-from simulators.sensors.stream import StreamSimulator
+from simulators.sensors.stream import StreamSimulator, parse_faults
 
 
 class Sink:
@@ -50,13 +50,18 @@ def _cfg(protocol: str, port: str, **kw: object) -> SensorConfig:
 
 
 @pytest.mark.parametrize(
-    ("protocol", "value_key"),
-    [("pms5003", "pm2_5"), ("sds011", "pm10"), ("nmea", "lat"), ("ops243", "speed_kmh")],
+    ("protocol", "value_key", "faults"),
+    [
+        ("pms5003", "pm2_5", "split,garbage,badsum"),
+        ("sds011", "pm10", "merge,garbage,badsum"),
+        ("nmea", "lat", "split,garbage,badsum"),
+        ("ops243", "speed_kmh", "merge,garbage,badsum"),
+    ],
 )
-def test_faulty_stream_every_good_frame_decoded(protocol: str, value_key: str) -> None:
+def test_faulty_stream_every_good_frame_decoded(protocol: str, value_key: str, faults: str) -> None:
     sim = StreamSimulator(
         protocol,
-        faults=frozenset({"split", "garbage", "badsum"}),
+        faults=parse_faults(faults),
         rate_hz=40,
         seed=7,
         fault_probability=0.3,
