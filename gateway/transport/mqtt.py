@@ -372,8 +372,8 @@ class MqttLink:
         self.on_message(Incoming(msg.topic, bytes(msg.payload), response, correlation))
 
     def _on_log(self, _client: paho.Client, _userdata: object, level: int, text: str) -> None:
-        if level == paho.MQTT_LOG_ERR:
-            self._log_error = text
+        if level == paho.MQTT_LOG_ERR and self._log_error is None:
+            self._log_error = text  # the first error of an attempt is the cause
 
 
 def reply_properties(correlation: bytes | None) -> Properties | None:
