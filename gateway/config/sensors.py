@@ -7,6 +7,7 @@ from typing import Literal, Self
 from pydantic import Field, field_validator, model_validator
 
 from gateway.config.common import Ident, StrictModel
+from gateway.errors import UsageError
 from gateway.sensors.registry import PROTOCOLS  # a plain dict: validation touches no hardware
 
 
@@ -76,6 +77,18 @@ class SensorConfig(StrictModel):
         if value not in PROTOCOLS:
             raise ValueError(f"unknown protocol {value!r}; known: {', '.join(sorted(PROTOCOLS))}")
         return value
+
+    @model_validator(mode="after")
+    def _options_known(self) -> Self:
+        spec = PROTOCOLS[self.protocol]
+        if spec.factory is not None:
+            try:  # building a decoder is pure: it only checks the options
+                spec.factory(self.id, self.options)
+            except UsageError as exc:
+                raise ValueError(str(exc)) from exc
+        elif self.options:
+            raise ValueError(f"protocol {self.protocol!r} takes no options")
+        return self
 
     @model_validator(mode="after")
     def _modbus_registers(self) -> Self:
