@@ -193,3 +193,18 @@ def test_every_per_track_store_is_bounded() -> None:
     assert engine._speed is not None
     assert len(engine._speed) == 0
     assert all(len(r) == 0 for r in engine._stopped.values())
+
+
+def test_clock_going_back_restarts_the_interval_and_forgets_stale_tracks() -> None:
+    engine = AnalyticsEngine(camera(lines=[GATE], aggregate_interval_s=10), LABELS, FRAME)
+    run(engine, crossing_down(1)[:5], t0=T0)  # track 1 seen up to T0 + 0.4
+    assert len(engine._lines[0]) == 1
+    back = T0 - 3600.0
+    engine.update(Detections.empty(), back)
+    assert len(engine._lines[0]) == 0  # state from the "future" is stale
+    assert engine.aggregate(back + 5.0) is None
+    run(engine, crossing_down(2), t0=back + 6.0)
+    agg = engine.aggregate(back + 10.0)
+    assert agg is not None
+    assert agg.start == back
+    assert agg.lines == {"gate": {"left_to_right": {"car": 1}}}

@@ -217,7 +217,8 @@ def test_reset_and_registry() -> None:
     assert tracker.update(dets((box(100, 100), 0.9, CAR)), 0.0).tracker_id.tolist() == [1]
     tracker.reset()
     assert tracker.live_tracks == 0
-    assert tracker.update(dets((box(400, 100), 0.9, CAR)), 5.0).tracker_id.tolist() == [1]
+    # Ids are never reused, so analytics state of the old track 1 cannot leak.
+    assert tracker.update(dets((box(400, 100), 0.9, CAR)), 5.0).tracker_id.tolist() == [2]
     assert isinstance(make_tracker(), ByteTracker)
 
 
@@ -299,3 +300,16 @@ def test_overlapping_different_objects_still_tracked() -> None:
     rider = [105.0, 110.0, 155.0, 210.0]
     out = tracker.update(dets((moto, 0.8, 3), (rider, 0.8, PERSON)), 0.0)
     assert sorted(out.tracker_id.tolist()) == [1, 2]
+
+
+def test_clock_jump_back_ends_old_tracks() -> None:
+    tracker = ByteTracker(TrackerConfig(min_hits=1, max_age_s=1.0))
+    tracker.update(dets((box(100, 100), 0.9, CAR)), 1000.0)
+    tracker.update(Detections.empty(), 1000.5)
+    assert tracker.live_tracks == 1
+    # The clock is set back an hour: the old track would never age out otherwise.
+    out = tracker.update(dets((box(400, 300), 0.9, CAR)), -2600.0)
+    assert out.tracker_id.tolist() == [2]
+    assert tracker.live_tracks == 1
+    tracker.update(Detections.empty(), -2598.0)
+    assert tracker.live_tracks == 0

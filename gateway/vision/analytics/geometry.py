@@ -56,7 +56,8 @@ def evict(states: dict[int, S], now: float, forget_s: float, cap: int) -> list[t
 
     Returns the removed ``(track id, state)`` pairs so callers can close them (e.g. emit an exit).
     """
-    gone = [k for k, st in states.items() if now - st.last_ts > forget_s]
+    # Entries from the "future" (the clock went back) are stale too.
+    gone = [k for k, st in states.items() if abs(now - st.last_ts) > forget_s]
     if len(states) - len(gone) > cap:
         dropped = set(gone)
         alive = sorted((st.last_ts, k) for k, st in states.items() if k not in dropped)

@@ -35,9 +35,10 @@ class IntervalStats:
         self.lines = {line: {} for line in self.line_ids}
 
     def start_at(self, timestamp: float) -> None:
-        """Start the first interval at the first timestamp seen."""
-        if self.start is None:
+        """Start the first interval at the first timestamp seen (or anew if the clock went back)."""
+        if self.start is None or timestamp < self.start:
             self.start = timestamp
+            self._last_ts = None
 
     def crossing(self, crossing: LineCrossing) -> None:
         """Count one crossing (and its speed when known)."""
@@ -67,8 +68,8 @@ class IntervalStats:
 
     def close(self, camera_id: str, now: float, interval_s: float) -> Aggregate | None:
         """Emit and restart when ``interval_s`` has passed since the interval began."""
+        self.start_at(now)
         start = self.start if self.start is not None else now
-        self.start = start
         if now - start < interval_s:
             return None
         self._integrate(now)

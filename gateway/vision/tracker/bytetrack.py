@@ -25,6 +25,8 @@ from gateway.vision.tracker.matching import assign, iou_matrix
 
 # Added to the cost of a match whose class differs from the track's majority class.
 CLASS_PENALTY = 0.25
+# A timestamp this many seconds older than the previous one is a clock jump.
+CLOCK_JUMP_S = 1.0
 
 
 @dataclass(slots=True)
@@ -61,12 +63,14 @@ class ByteTracker:
         return len(self._tracks)
 
     def reset(self) -> None:
-        """Forget every track; ids start again from 1."""
+        """Forget every track.
+
+        Ids keep increasing: a new track never reuses the id of one that analytics may
+        still remember (ids are unique for the tracker's lifetime).
+        """
         self._tracks = []
         self._kf = KalmanBank()
         self._last_ts = None
-        self._next_id = 1
-        self.dropped = 0
 
     def update(self, detections: Detections, timestamp: float) -> Detections:
         """Associate ``detections`` taken at ``timestamp`` (epoch seconds) with the tracks.
@@ -76,6 +80,8 @@ class ByteTracker:
         on frames that were not run through the detector so tracks still age.
         """
         cfg = self.cfg
+        if self._last_ts is not None and timestamp < self._last_ts - CLOCK_JUMP_S:
+            self.reset()  # the clock went back (e.g. a time sync): old tracks cannot age
         dt = 0.0 if self._last_ts is None else max(0.0, timestamp - self._last_ts)
         self._last_ts = timestamp if self._last_ts is None else max(self._last_ts, timestamp)
         self._kf.predict(dt)
