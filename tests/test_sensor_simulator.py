@@ -110,3 +110,32 @@ def test_generated_frames_decode_and_vary_slowly(protocol: str) -> None:
     if protocol != "ops243":  # passing vehicles are independent; the others drift slowly
         steps = [abs(a - b) for a, b in itertools.pairwise(series)]
         assert max(steps) < 0.2 * (max(series) - min(series)) + 3.0
+
+
+def test_modbus_process_serves_the_station() -> None:
+    from gateway.sensors.modbus import ModbusPoller
+    from simulators.sensors.modbus_sim import default_register_map
+
+    proc = _spawn("--protocol", "modbus", "--seed", "4")
+    try:
+        assert proc.stdout is not None
+        path = proc.stdout.readline().strip()
+        cfg = SensorConfig.model_validate(
+            {
+                "id": "st",
+                "protocol": "modbus",
+                "port": path,
+                "modbus": {"registers": default_register_map()},
+            }
+        )
+        poller = ModbusPoller(cfg)
+        poller.connect()
+        try:
+            reading = poller.poll()
+        finally:
+            poller.close()
+        assert reading is not None
+        assert 0 <= float(reading.values["humidity_pct"]) <= 100
+    finally:
+        _finish(proc)
+    assert not os.path.exists(path)
