@@ -233,3 +233,39 @@ def test_rsb_protocol_resolves_lazily() -> None:
         decoder = make_decoder("rsb", "board1")
         assert decoder.feed(b"\x00\x00garbage\x00") == []
         assert callable(getattr(decoder, "pending_writes", None))
+
+
+class BrokenDecoder:
+    """A decoder with a bug on every third chunk."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def feed(self, chunk: bytes) -> list[Reading]:
+        self.calls += 1
+        if self.calls % 3 == 0:
+            raise ValueError("decoder bug")
+        return [Reading("broken", {"n": len(chunk)})]
+
+
+def test_decoder_exception_counted_reader_survives(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(
+        PROTOCOLS,
+        "broken",
+        ProtocolSpec("broken", "stream", "test", lambda sid, opts: BrokenDecoder()),
+    )
+    sim = StreamSimulator("nmea", rate_hz=40, seed=8)
+    path = sim.open()
+    sink = Sink()
+    reader = SensorReader(_cfg("broken", path), sink)
+    reader.start()
+    try:
+        wait_for(lambda: reader.stats()["state"] == "open", what="open")
+        sim.start()
+        wait_for(lambda: int(reader.stats()["decoder_errors"]) >= 3, what="decoder errors")
+        wait_for(lambda: sink.count() >= 6, what="readings between errors")
+    finally:
+        reader.stop()
+        sim.stop()
+    assert "decoder bug" in str(reader.stats()["last_error"])
+    assert reader.stats()["reopens"] == 0  # a decoder bug is not a port failure
