@@ -15,7 +15,13 @@ from simulators.board.transport import PtyLine
 
 
 @click.command(name="board")
-@click.option("--pty", "use_pty", is_flag=True, default=True, help="Serve on a new pty (default).")
+@click.option(
+    "--pty",
+    "use_pty",
+    is_flag=True,
+    default=True,
+    help="Serve on a new pseudo-terminal (the only line type; the default).",
+)
 @click.option(
     "--faults",
     default="",
@@ -60,8 +66,6 @@ def command(
         in_faults = FaultConfig.parse(faults if faults_in is None else faults_in)
     except UsageError as exc:
         raise click.UsageError(str(exc)) from None
-    if not use_pty:
-        raise click.UsageError("only --pty is supported")
     options = BoardOptions(
         node=node,
         name=name,
