@@ -1,0 +1,397 @@
+"""``gateway bench ingest``: events/s of one and two ingest workers against a bare subscriber.
+
+Each phase drains the same backlog: its consumers first subscribe with a persistent
+session and go offline, a publisher process preloads N events (QoS 1) into the
+broker, then the consumers reconnect and the clock runs until the last event is
+handled. That measures the consumer side alone, whatever the publisher's speed.
+
+- ``bare``: a paho subscriber that only receives and parses the JSON (the baseline);
+- ``ingest x1``: one worker end to end into the database (points written, HTTP 204);
+- ``ingest x2``: two workers (two processes) on one shared subscription.
+
+Each consumer runs in its own process, which reports its peak RSS.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import resource
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gateway.commands.common import json_option, print_json
+
+TOPIC = "city/bench/rsu-{gw}/events/cam-north/line_crossing"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_open(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), 0.2):
+        return True
+
+
+def _wait(check: Any, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise click.ClickException(f"{what} did not start")
+
+
+def start_servers(workdir: Path, count: int) -> tuple[list[subprocess.Popen[bytes]], int, str]:
+    """Start Mosquitto and VictoriaMetrics on free loopback ports; return (procs, port, url)."""
+    for name in ("mosquitto", "victoria-metrics"):
+        if not (shutil.which(name) or shutil.which(name, path="/usr/sbin")):
+            raise click.ClickException(f"{name} is not installed (deploy/install-dev.sh)")
+    mqtt_port, db_port = _free_port(), _free_port()
+    conf = workdir / "mosquitto.conf"
+    conf.write_text(
+        f"listener {mqtt_port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        f"max_queued_messages {count * 2 + 1000}\nmax_inflight_messages 0\n"
+    )
+    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    log = (workdir / "servers.log").open("ab")
+    procs = [
+        subprocess.Popen([mosquitto, "-c", str(conf)], stdout=log, stderr=log),
+        subprocess.Popen(
+            [
+                str(shutil.which("victoria-metrics")),
+                f"-httpListenAddr=127.0.0.1:{db_port}",
+                f"-storageDataPath={workdir / 'vm'}",
+                "-retentionPeriod=100y",
+                "-loggerLevel=ERROR",
+            ],
+            stdout=log,
+            stderr=log,
+        ),
+    ]
+    log.close()
+    url = f"http://127.0.0.1:{db_port}"
+    _wait(lambda: _port_open(mqtt_port), "mosquitto")
+    _wait(
+        lambda: urllib.request.urlopen(f"{url}/health", timeout=1).status == 200, "victoria-metrics"
+    )
+    return procs, mqtt_port, url
+
+
+def _events(count: int, gw: int) -> list[bytes]:
+    from gateway.events import Draft, encode, envelope
+
+    start = time.time() - count / 1000
+    out = []
+    for seq in range(1, count + 1):
+        data = {
+            "camera": "cam-north",
+            "line": "l1",
+            "track_id": seq,
+            "label": "car",
+            "direction": "left_to_right",
+            "speed_kmh": 40.0 + seq % 9,
+        }
+        draft = Draft("line_crossing", "cam-north", start + seq / 1000, data)
+        out.append(
+            encode(
+                envelope(
+                    draft,
+                    seq=seq,
+                    event_id=f"{gw:08x}{seq:024x}",
+                    gateway=f"rsu-{gw}",
+                    site="bench",
+                )
+            )
+        )
+    return out
+
+
+def publisher_main(port: int, count: int, gw: int, conn: Connection) -> None:
+    """Child process: publish ``count`` events at QoS 1 and report the rate."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    payloads = _events(count, gw)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.max_inflight_messages_set(1000)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    start = time.perf_counter()
+    infos = [client.publish(TOPIC.format(gw=gw), p, qos=1) for p in payloads]
+    for info in infos:
+        info.wait_for_publish(60)
+    conn.send({"publish_eps": count / (time.perf_counter() - start)})
+    client.disconnect()
+    client.loop_stop()
+
+
+def bare_main(port: int, group: str, conn: Connection) -> None:
+    """Child process: a bare paho subscriber that receives and parses JSON, nothing else."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    count = [0]
+
+    def on_message(client: Any, userdata: Any, message: Any) -> None:
+        json.loads(message.payload)
+        count[0] += 1
+
+    def session() -> Any:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"{group}-bare", protocol=mqtt.MQTTv5
+        )
+        client.on_message = on_message
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = 3600
+        client.connect("127.0.0.1", port, clean_start=False, properties=props)
+        return client
+
+    import threading
+
+    subscribed = threading.Event()
+    client = session()
+    client.on_subscribe = lambda *a: subscribed.set()
+    client.loop_start()
+    client.subscribe(f"$share/{group}/city/+/+/events/#", qos=1)
+    subscribed.wait(10)
+    client.disconnect()
+    client.loop_stop()
+    clients: list[Any] = []
+
+    def start() -> None:
+        clients.append(session())
+        clients[0].loop_start()
+
+    def stop() -> None:
+        clients[0].disconnect()
+        clients[0].loop_stop()
+
+    _consume(conn, start, lambda: count[0], stop)
+
+
+def ingest_main(port: int, url: str, group: str, name: str, conn: Connection) -> None:
+    """Child process: one ingest worker; reports its written-event count."""
+    from gateway.config.settings import validate_settings
+    from gateway.ingest.worker import IngestWorker
+
+    conf = conn.recv()
+    settings = validate_settings(
+        {
+            "mqtt": {"host": "127.0.0.1", "port": port},
+            "ingest": {
+                "share_group": group,
+                "topics": ["city/+/+/events/#"],
+                "influx": {
+                    "url": url,
+                    "token": "bench",
+                    "batch_size": conf["batch_size"],
+                    "flush_interval_s": conf["flush_interval_s"],
+                },
+            },
+        }
+    )
+    first = IngestWorker(settings, name)
+    first.start()
+    first.subscribed.wait(10)
+    first.stop()
+    worker = IngestWorker(settings, name)
+    _consume(conn, worker.start, lambda: worker.stats.events_written, worker.stop)
+
+
+def _consume(conn: Connection, start: Any, progress: Any, stop: Any) -> None:
+    conn.send("subscribed")
+    conn.recv()  # go
+    start()
+    while not conn.poll(0.005):
+        conn.send(progress())
+    conn.recv()  # stop
+    stop()
+    conn.send({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+
+
+def run_phase(
+    *,
+    ctx: Any,
+    targets: list[tuple[Any, tuple[Any, ...]]],
+    port: int,
+    count: int,
+    gw: int,
+    conf: dict[str, Any],
+) -> dict[str, Any]:
+    """Subscribe the consumers, preload ``count`` events, then time the drain."""
+    pipes, procs = [], []
+    for target, args in targets:
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=target, args=(*args, child), daemon=True)
+        proc.start()
+        if target is ingest_main:
+            parent.send(conf)
+        pipes.append(parent)
+        procs.append(proc)
+    for pipe in pipes:
+        if not pipe.poll(60) or pipe.recv() != "subscribed":
+            raise click.ClickException("a consumer did not subscribe")
+    pub_parent, pub_child = ctx.Pipe()
+    publisher = ctx.Process(target=publisher_main, args=(port, count, gw, pub_child), daemon=True)
+    publisher.start()
+    if not pub_parent.poll(300):
+        raise click.ClickException("the publisher did not finish")
+    published = pub_parent.recv()
+    publisher.join(10)
+    latest = [0] * len(pipes)
+    start = time.perf_counter()
+    for pipe in pipes:
+        pipe.send("go")
+    deadline = time.monotonic() + 300
+    while sum(latest) < count and time.monotonic() < deadline:
+        for i, pipe in enumerate(pipes):
+            while pipe.poll():
+                latest[i] = pipe.recv()
+        time.sleep(0.001)
+    elapsed = time.perf_counter() - start
+    for pipe in pipes:
+        pipe.send("stop")
+    rss = []
+    for pipe, proc in zip(pipes, procs, strict=True):
+        while True:  # skip progress messages still in the pipe
+            msg = pipe.recv()
+            if isinstance(msg, dict):
+                rss.append(round(msg["rss_mb"], 1))
+                break
+        proc.join(20)
+    if sum(latest) < count:
+        raise click.ClickException(f"only {sum(latest)} of {count} events were handled")
+    return {
+        "events_per_s": round(count / elapsed, 1),
+        "seconds": round(elapsed, 3),
+        "per_consumer": latest,
+        "rss_mb": rss,
+        "publish_events_per_s": round(published["publish_eps"], 1),
+    }
+
+
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return the run with the median events/s, plus every run's events/s."""
+    ordered = sorted(runs, key=lambda r: r["events_per_s"])
+    return {**ordered[len(ordered) // 2], "all_events_per_s": [r["events_per_s"] for r in runs]}
+
+
+@click.command("ingest")
+@click.option(
+    "--count",
+    "-n",
+    type=click.IntRange(100, 1_000_000),
+    default=20_000,
+    show_default=True,
+    help="Events preloaded per phase.",
+)
+@click.option(
+    "--workers",
+    type=click.Choice(["1", "2"]),
+    default="2",
+    show_default=True,
+    help="2: also measure two workers on one shared subscription.",
+)
+@click.option(
+    "--repeat",
+    type=click.IntRange(1, 20),
+    default=3,
+    show_default=True,
+    help="Rounds of all phases, interleaved; the median round is reported.",
+)
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=1000, show_default=True)
+@click.option("--flush-interval", type=float, default=0.2, show_default=True)
+@click.option("--mqtt-port", type=int, default=None, help="Use this local broker port.")
+@click.option("--db-url", default=None, help="Use this /api/v2/write database.")
+@json_option
+def command(
+    *,
+    count: int,
+    workers: str,
+    repeat: int,
+    batch_size: int,
+    flush_interval: float,
+    mqtt_port: int | None,
+    db_url: str | None,
+    as_json: bool,
+) -> None:
+    """Events/s: bare paho subscriber vs one and two ingest workers into the database."""
+    ctx = mp.get_context("spawn")
+    conf = {"batch_size": batch_size, "flush_interval_s": flush_interval}
+    tag = f"b{int(time.time())}"
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        procs: list[subprocess.Popen[bytes]] = []
+        port, url = mqtt_port or 0, db_url or ""
+        if mqtt_port is None or db_url is None:
+            procs, local_port, local_url = start_servers(Path(tmp), count)
+            port, url = mqtt_port or local_port, db_url or local_url
+        phase: dict[str, Any] = {"ctx": ctx, "port": port, "count": count, "conf": conf}
+        plans: dict[str, list[tuple[Any, tuple[Any, ...]]]] = {
+            "bare_subscriber": [(bare_main, (port, f"{tag}bare"))],
+            "ingest_1": [(ingest_main, (port, url, f"{tag}one", "a"))],
+        }
+        if workers == "2":
+            plans["ingest_2"] = [(ingest_main, (port, url, f"{tag}two", n)) for n in ("a", "b")]
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in plans}
+        try:
+            for _ in range(repeat):  # interleaved, so load on the machine hits every phase
+                for gw, (name, targets) in enumerate(plans.items(), start=1):
+                    runs[name].append(run_phase(targets=targets, gw=gw, **phase))
+        finally:
+            for proc in procs:
+                proc.terminate()
+                proc.wait(10)
+    best = {name: median_run(r) for name, r in runs.items()}
+    bare, one, two = best["bare_subscriber"], best["ingest_1"], best.get("ingest_2")
+    result: dict[str, Any] = {
+        "benchmark": "ingest",
+        "count": count,
+        "repeat": repeat,
+        "batch_size": batch_size,
+        "flush_interval_s": flush_interval,
+        "bare_subscriber": bare,
+        "ingest_1": one,
+        "ingest_2": two,
+        "ratio_1_vs_bare": round(one["events_per_s"] / bare["events_per_s"], 3),
+        "ratio_2_vs_1": round(two["events_per_s"] / one["events_per_s"], 3) if two else None,
+    }
+    if as_json:
+        print_json(result)
+        return
+    click.echo(
+        f"ingest: {count} preloaded line_crossing events per phase, batch {batch_size}, "
+        f"median of {repeat} interleaved rounds"
+    )
+    for key, label in (
+        ("bare_subscriber", "bare paho subscriber (parse)"),
+        ("ingest_1", "ingest, 1 worker"),
+        ("ingest_2", "ingest, 2 workers"),
+    ):
+        fig = result[key]
+        if fig is not None:
+            click.echo(
+                f"  {label:<30} {fig['events_per_s']:>10.0f} events/s   "
+                f"{fig['seconds']:6.2f} s   RSS {fig['rss_mb']} MB   "
+                f"split {fig['per_consumer']}   all {fig['all_events_per_s']}"
+            )
+    click.echo(f"  1 worker / bare               {result['ratio_1_vs_bare']:.2f}  (target >= 0.70)")
+    if two:
+        click.echo(f"  2 workers / 1 worker          {result['ratio_2_vs_1']:.2f}  (target >= 1.5)")
