@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from gateway.config.sensors import SensorConfig
 from gateway.errors import UsageError
@@ -222,13 +223,16 @@ def test_external_decoder_fails_only_when_selected(monkeypatch: pytest.MonkeyPat
     factory = _external("no_such_package.decoder:Missing", "ghost")
     monkeypatch.setitem(PROTOCOLS, "ghost", ProtocolSpec("ghost", "stream", "missing", factory))
     with pytest.raises(UsageError, match=r"no_such_package\.decoder:Missing is not available"):
-        SensorReader(_cfg("ghost", "/dev/null"), Sink())
+        make_decoder("ghost")
+    with pytest.raises(ValidationError, match=r"no_such_package\.decoder:Missing is not available"):
+        _cfg("ghost", "/dev/null")  # a config selecting it fails to load, naming the decoder
+    assert make_decoder("nmea").feed(b"") == []  # other protocols are unaffected
 
 
 def test_rsb_protocol_resolves_lazily() -> None:
     if importlib.util.find_spec("firmware_bridge.decoder") is None:
         with pytest.raises(UsageError, match=r"firmware_bridge\.decoder:BridgeDecoder"):
-            SensorReader(_cfg("rsb", "/dev/null"), Sink())
+            make_decoder("rsb")
     else:
         decoder = make_decoder("rsb", "board1")
         assert decoder.feed(b"\x00\x00garbage\x00") == []
