@@ -163,8 +163,8 @@ class App:
     # -- cameras and sensors ---------------------------------------------------------
 
     def _make_runner(self, camera: CameraConfig) -> Any:
-        from gateway.vision.detector import load_detector  # noqa: PLC0415 (ONNX Runtime)
-        from gateway.vision.runner import CameraRunner  # noqa: PLC0415 (OpenCV)
+        from gateway.vision.detector import load_detector
+        from gateway.vision.runner import CameraRunner
 
         detector = load_detector(camera.detector or self.settings.detector, self.settings.model_dir)
         return CameraRunner(camera, detector, self.on_analytics)
@@ -186,7 +186,7 @@ class App:
                 runner.start()
         enabled = [s for s in self.settings.sensors if s.enabled]
         if enabled:
-            from gateway.sensors.reader import SensorReader  # noqa: PLC0415 (pyserial)
+            from gateway.sensors.reader import SensorReader
 
             for sensor in enabled:
                 reader = SensorReader(sensor, self.on_reading)

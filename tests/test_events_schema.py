@@ -11,6 +11,7 @@ from gateway.events import (
     Draft,
     InvalidEventError,
     Topics,
+    builder,
     envelope,
     format_ts,
     new_id,
@@ -18,7 +19,6 @@ from gateway.events import (
     parse_ts,
     validate_event,
 )
-from gateway.events import builder
 from gateway.events.topics import data_filters
 from gateway.sensors.types import Reading
 from gateway.vision.analytics.types import Aggregate, Alert, LineCrossing, ZoneTransition
@@ -43,8 +43,16 @@ def health_draft() -> Draft:
             "mem_percent": 25.0,
             "disk_free_bytes": 10**9,
         },
-        cameras={"cam-north": {"state": "running", "fps": 9.8, "inference_ms": 15.2,
-                               "skipped_frames": 3, "reconnects": 0, "frames": 120}},
+        cameras={
+            "cam-north": {
+                "state": "running",
+                "fps": 9.8,
+                "inference_ms": 15.2,
+                "skipped_frames": 3,
+                "reconnects": 0,
+                "frames": 120,
+            }
+        },
         sensors={"pm": {"frames": 10, "errors": 1, "state": "open"}},
         outbox={"depth": 0, "bytes": 0, "oldest_age_s": 0.0, "inflight": 0, "dropped": 0},
         mqtt={"state": "connected", "protocol": "5", "connects": 1, "last_error": None},
@@ -59,7 +67,9 @@ DRAFTS = {
     "line_crossing_no_speed": builder.from_analytics(
         LineCrossing("cam-north", "l1", 7, "car", "right_to_left", T0)
     ),
-    "zone_enter": builder.from_analytics(ZoneTransition("cam-north", "z1", 3, "person", "enter", T0)),
+    "zone_enter": builder.from_analytics(
+        ZoneTransition("cam-north", "z1", 3, "person", "enter", T0)
+    ),
     "zone_exit": builder.from_analytics(
         ZoneTransition("cam-north", "z1", 3, "person", "exit", T0, dwell_s=4.25)
     ),
@@ -67,11 +77,19 @@ DRAFTS = {
         Alert("cam-north", "wrong_way", T0, line_id="l1", track_id=9, label="car")
     ),
     "alert_capacity": builder.from_analytics(
-        Alert("cam-north", "over_capacity", T0, zone_id="z1", details={"occupancy": 12, "capacity": 10})
+        Alert(
+            "cam-north",
+            "over_capacity",
+            T0,
+            zone_id="z1",
+            details={"occupancy": 12, "capacity": 10},
+        )
     ),
     "aggregate": builder.from_analytics(
         Aggregate(
-            "cam-north", T0 - 60, T0,
+            "cam-north",
+            T0 - 60,
+            T0,
             lines={"l1": {"left_to_right": {"car": 3, "bus": 1}, "right_to_left": {"car": 2}}},
             zones={"z1": {"person": 0.75}},
             mean_speed_kmh={"car": 38.5},
@@ -192,12 +210,18 @@ def test_topics_and_filters() -> None:
     assert topics.for_draft(DRAFTS["availability"]) == "city/sejong-1/rsu-0001/status"
     assert topics.command("get_config") == "city/sejong-1/rsu-0001/cmd/get_config"
     assert data_filters("city") == [
-        "city/+/+/events/#", "city/+/+/sensors/#", "city/+/+/health", "city/+/+/status",
+        "city/+/+/events/#",
+        "city/+/+/sensors/#",
+        "city/+/+/health",
+        "city/+/+/status",
     ]
     info = parse_topic("city", topics.event("cam-north", "alert"))
     assert info is not None
     assert (info.site, info.gateway, info.kind, info.rest) == (
-        "sejong-1", "rsu-0001", "events", ("cam-north", "alert"),
+        "sejong-1",
+        "rsu-0001",
+        "events",
+        ("cam-north", "alert"),
     )
     multi = Topics("city/east", "s", "g")
     parsed = parse_topic("city/east", multi.health)

@@ -66,8 +66,11 @@ def test_inflight_window_is_bounded(tmp_path: Path, mosquitto: Mosquitto) -> Non
 
 def test_broker_outage_loses_nothing(tmp_path: Path, mosquitto: Mosquitto) -> None:
     collector = Collector(mosquitto.port, [f"{BASE}/sensors/#"])
-    app = App(settings_for(tmp_path, mosquitto.port,
-                           mqtt={"reconnect_min_s": 1.0, "reconnect_max_s": 2.0}))
+    app = App(
+        settings_for(
+            tmp_path, mosquitto.port, mqtt={"reconnect_min_s": 1.0, "reconnect_max_s": 2.0}
+        )
+    )
     stop = threading.Event()
     emitted: list[int] = []
 

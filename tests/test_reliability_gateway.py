@@ -7,7 +7,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from gateway.events import validate_event
@@ -20,8 +19,9 @@ GATEWAY = [sys.executable, "-m", "gateway"]
 
 def start_gateway(config: Path, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
-        return subprocess.Popen([*GATEWAY, "run", "--config", str(config)],
-                                stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [*GATEWAY, "run", "--config", str(config)], stdout=out, stderr=subprocess.STDOUT
+        )
 
 
 def last_seq(db: Path) -> int:
@@ -33,8 +33,9 @@ def last_seq(db: Path) -> int:
 
 
 def test_kill_9_then_restart_publishes_every_seq_once(tmp_path: Path, mosquitto: Mosquitto) -> None:
-    config = write_config(tmp_path, mosquitto.port,
-                          events={"synthetic_events_per_s": 200, "health_interval_s": 1})
+    config = write_config(
+        tmp_path, mosquitto.port, events={"synthetic_events_per_s": 200, "health_interval_s": 1}
+    )
     log = tmp_path / "gateway.log"
     collector = Collector(mosquitto.port, [f"{BASE}/#"])
     procs: list[subprocess.Popen[bytes]] = []
@@ -54,14 +55,18 @@ def test_kill_9_then_restart_publishes_every_seq_once(tmp_path: Path, mosquitto:
         second = start_gateway(config, log)
         procs.append(second)
         assert collector.wait_for(
-            lambda: max(e["seq"] for e in collector.payloads("/sensors/synthetic")) > killed_at + 300
+            lambda: (
+                max(e["seq"] for e in collector.payloads("/sensors/synthetic")) > killed_at + 300
+            )
         ), log.read_text()[-3000:]
         assert [s["data"]["state"] for s in collector.payloads("/status")][-1] == "online"
         second.send_signal(signal.SIGTERM)
         assert second.wait(30) == 0, log.read_text()[-3000:]
         final = last_seq(tmp_path / "data" / "outbox.sqlite3")
         assert collector.wait_for(
-            lambda: {e["seq"] for e in collector.payloads() if e["seq"]} >= set(range(1, final + 1)),
+            lambda: (
+                {e["seq"] for e in collector.payloads() if e["seq"]} >= set(range(1, final + 1))
+            ),
             10,
         )
     finally:

@@ -1,4 +1,4 @@
-"""Mutual TLS against Mosquitto with ``require_certificate true``; wrong certificates are refused."""
+"""Mutual TLS against Mosquitto (``require_certificate true``); wrong certificates are refused."""
 
 from __future__ import annotations
 
@@ -19,17 +19,58 @@ def openssl(*args: str, cwd: Path) -> None:
 
 
 def make_ca(d: Path, name: str) -> None:
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-keyout", f"{name}.key", "-out", f"{name}.crt", "-subj", f"/CN={name}", cwd=d)
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-keyout",
+        f"{name}.key",
+        "-out",
+        f"{name}.crt",
+        "-subj",
+        f"/CN={name}",
+        cwd=d,
+    )
 
 
 def make_cert(d: Path, name: str, ca: str, ip_san: bool) -> None:
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key",
-            "-out", f"{name}.csr", "-subj", f"/CN={name}", cwd=d)
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        f"{name}.key",
+        "-out",
+        f"{name}.csr",
+        "-subj",
+        f"/CN={name}",
+        cwd=d,
+    )
     ext = d / f"{name}.ext"
     ext.write_text("subjectAltName=IP:127.0.0.1\n" if ip_san else "extendedKeyUsage=clientAuth\n")
-    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key",
-            "-CAcreateserial", "-days", "2", "-out", f"{name}.crt", "-extfile", str(ext), cwd=d)
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        f"{name}.csr",
+        "-CA",
+        f"{ca}.crt",
+        "-CAkey",
+        f"{ca}.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-out",
+        f"{name}.crt",
+        "-extfile",
+        str(ext),
+        cwd=d,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +110,13 @@ def tls(pki: Path, client: str | None) -> dict[str, object]:
 
 def test_mutual_tls_delivers_events(tmp_path: Path, pki: Path, tls_broker: Mosquitto) -> None:
     collector = Collector(
-        tls_broker.port, ["city/#"],
-        tls={"ca_certs": str(pki / "ca.crt"), "certfile": str(pki / "client.crt"),
-             "keyfile": str(pki / "client.key")},
+        tls_broker.port,
+        ["city/#"],
+        tls={
+            "ca_certs": str(pki / "ca.crt"),
+            "certfile": str(pki / "client.crt"),
+            "keyfile": str(pki / "client.key"),
+        },
     )
     app = App(settings_for(tmp_path, tls_broker.port, mqtt={"tls": tls(pki, "client")}))
     try:
@@ -94,7 +139,9 @@ def test_wrong_or_missing_client_certificate_is_refused(
     app = App(settings_for(tmp_path, tls_broker.port, mqtt={"tls": tls(pki, client)}))
     try:
         app.start()
-        with pytest.raises(TransportError, match=f"not connected to MQTT broker 127.0.0.1:{tls_broker.port}"):
+        with pytest.raises(
+            TransportError, match=f"not connected to MQTT broker 127.0.0.1:{tls_broker.port}"
+        ):
             app.link.wait_connected(5)
         health = app.health_draft().data["mqtt"]
         assert health["state"] == "error"
@@ -107,16 +154,26 @@ def test_wrong_or_missing_client_certificate_is_refused(
         app.stop()
 
 
-def test_server_not_signed_by_our_ca_is_refused(tmp_path: Path, pki: Path, tls_broker: Mosquitto) -> None:
+def test_server_not_signed_by_our_ca_is_refused(
+    tmp_path: Path, pki: Path, tls_broker: Mosquitto
+) -> None:
     settings = settings_for(
-        tmp_path, tls_broker.port,
-        mqtt={"tls": {"ca_file": str(pki / "rogue-ca.crt"), "cert_file": str(pki / "client.crt"),
-                      "key_file": str(pki / "client.key")}},
+        tmp_path,
+        tls_broker.port,
+        mqtt={
+            "tls": {
+                "ca_file": str(pki / "rogue-ca.crt"),
+                "cert_file": str(pki / "client.crt"),
+                "key_file": str(pki / "client.key"),
+            }
+        },
     )
     app = App(settings)
     try:
         app.start()
-        with pytest.raises(TransportError, match="TLS handshake .* failed.*certificate verify failed"):
+        with pytest.raises(
+            TransportError, match=r"TLS handshake .* failed.*certificate verify failed"
+        ):
             app.link.wait_connected(5)
         assert app.link.health()["state"] == "error"
     finally:

@@ -19,14 +19,21 @@ from gateway.runtime.config_patch import to_toml
 class Collector:
     """Subscribes (QoS 1) and keeps every message; reconnects and resubscribes on its own."""
 
-    def __init__(self, port: int, topics: list[str], client_id: str = "collector",
-                 tls: dict[str, Any] | None = None, protocol: int = mqtt.MQTTv5) -> None:
+    def __init__(
+        self,
+        port: int,
+        topics: list[str],
+        client_id: str = "collector",
+        tls: dict[str, Any] | None = None,
+        protocol: int = mqtt.MQTTv5,
+    ) -> None:
         self.messages: list[mqtt.MQTTMessage] = []
         self.lock = threading.Lock()
         self.subscribed = threading.Event()
         self.topics = topics
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  protocol=protocol)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol
+        )
         if tls:
             self.client.tls_set(**tls)
         self.client.reconnect_delay_set(0.05, 0.2)
@@ -64,24 +71,26 @@ class Collector:
         self.client._reset_sockets()
 
 
-def gateway_config(tmp_path: Path, port: int, **sections: dict[str, Any]) -> dict[str, Any]:
+def gateway_config(tmp_path: Path, port: int, **sections: Any) -> dict[str, Any]:
     """A config dict for a gateway with no cameras on the broker at ``port``."""
     data: dict[str, Any] = {
         "gateway": {"id": "rsu-0001", "site": "sejong-1", "data_dir": str(tmp_path / "data")},
-        "mqtt": {"host": "127.0.0.1", "port": port, "reconnect_min_s": 0.2,
-                 "reconnect_max_s": 1.0},
+        "mqtt": {"host": "127.0.0.1", "port": port, "reconnect_min_s": 0.2, "reconnect_max_s": 1.0},
         "events": {"health_interval_s": 3600},
     }
     for name, values in sections.items():
-        data.setdefault(name, {}).update(values)
+        if isinstance(values, dict):
+            data.setdefault(name, {}).update(values)
+        else:
+            data[name] = values
     return data
 
 
-def settings_for(tmp_path: Path, port: int, **sections: dict[str, Any]) -> GatewaySettings:
+def settings_for(tmp_path: Path, port: int, **sections: Any) -> GatewaySettings:
     return validate_settings(gateway_config(tmp_path, port, **sections))
 
 
-def write_config(tmp_path: Path, port: int, **sections: dict[str, Any]) -> Path:
+def write_config(tmp_path: Path, port: int, **sections: Any) -> Path:
     path = tmp_path / "gateway.toml"
     path.write_text(to_toml(gateway_config(tmp_path, port, **sections)))
     return path
@@ -90,5 +99,9 @@ def write_config(tmp_path: Path, port: int, **sections: dict[str, Any]) -> Path:
 def sensor_draft(n: int) -> Any:
     from gateway.events import Draft
 
-    return Draft("sensor_reading", "pm-1", time.time(),
-                 {"sensor": "pm-1", "protocol": "test", "values": {"n": n}, "extra": {}})
+    return Draft(
+        "sensor_reading",
+        "pm-1",
+        time.time(),
+        {"sensor": "pm-1", "protocol": "test", "values": {"n": n}, "extra": {}},
+    )

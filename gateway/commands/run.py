@@ -23,12 +23,12 @@ def run(config_path: Path) -> None:
     acknowledged them. SIGTERM or SIGINT flushes, publishes `offline` and exits 0.
     Under systemd (Type=notify) it reports READY, WATCHDOG and STOPPING.
     """
-    import signal  # noqa: PLC0415 (keeps `gateway --help` light)
-    import threading  # noqa: PLC0415
+    import signal
+    import threading
 
-    from gateway.app import App  # noqa: PLC0415 (paho, SQLite)
-    from gateway.config.settings import load_settings  # noqa: PLC0415
-    from gateway.logs import setup_logging  # noqa: PLC0415
+    from gateway.app import App
+    from gateway.config.settings import load_settings
+    from gateway.logs import setup_logging
 
     settings = load_settings(config_path)
     ctx = click.get_current_context()

@@ -189,7 +189,7 @@ class CommandHandler:
         frame = runner.latest_frame()
         if frame is None:
             raise CommandError(f"camera {cam_id!r} has no frame yet")
-        import cv2  # noqa: PLC0415 (OpenCV loads only when a snapshot is taken)
+        import cv2
 
         image = frame.image
         max_width = self.app.settings.events.snapshot_max_width

@@ -298,7 +298,7 @@ class MqttLink:
                     break
         client.disconnect()
         deadline = time.monotonic() + 1.0
-        while time.monotonic() < deadline:
+        while self._connected.is_set() and time.monotonic() < deadline:
             if client.loop(timeout=0.05) != paho.MQTT_ERR_SUCCESS:
                 break
 
