@@ -114,6 +114,25 @@ def test_id_switch_rules(label: str, gap_frames: int, offset: float, counted_aga
     assert len(crossings) == (2 if counted_again else 1)
 
 
+def test_id_switch_while_moving_is_followed() -> None:
+    """Track 1 crosses and vanishes; the same car re-appears further on as track 2."""
+    counter = LineCounter(line((0.1, 0.5), (0.9, 0.5)), FRAME, LABELS)
+    first = track_frames(1, path((0.5, 0.3), (0.5, 0.56), 13))  # 0.02 per frame
+    # Four frames later it is where its speed took it, then it wobbles back over the line.
+    second = track_frames(2, [(0.5, 0.64), (0.5, 0.45), (0.5, 0.66)])
+    assert count(counter, first + [Detections.empty()] * 3 + second) == [(1, "left_to_right")]
+
+
+def test_neighbour_appearing_while_a_counted_car_is_hidden_still_counts() -> None:
+    """A new car one lane over (a box width away) is another object, not an id switch."""
+    counter = LineCounter(line((0.1, 0.5), (0.9, 0.5)), FRAME, LABELS)
+    first = track_frames(1, path((0.5, 0.3), (0.5, 0.56), 13))
+    hidden = [Detections.empty()] * 2
+    neighbour = track_frames(2, path((0.545, 0.56), (0.545, 0.3), 13))  # 45 px over, going back
+    crossings = count(counter, first + hidden + neighbour)
+    assert crossings == [(1, "left_to_right"), (2, "right_to_left")]
+
+
 def test_track_ending_before_the_line_not_counted() -> None:
     counter = LineCounter(line((0.1, 0.5), (0.9, 0.5)), FRAME, LABELS)
     frames = track_frames(4, path((0.5, 0.2), (0.5, 0.498), 10)) + [Detections.empty()] * 60

@@ -9,9 +9,10 @@ diagonal) of the line is on neither side, so jitter around the line never counts
 
 A track is counted when it moves from one side to the other and the path between its
 last two sided positions cuts the segment itself (not its extension), once per track.
-When a track disappears and a new track of the same label appears close by soon after
-(an id switch), the new track inherits the old one's side and counted flag, so an id
-switch neither double-counts nor loses a crossing in progress.
+When a track disappears and a new track of the same label appears soon after on its
+way (within half a box width of the path from where it vanished to where its velocity
+would have taken it: an id switch), the new track inherits the old one's side and
+counted flag, so an id switch neither double-counts nor loses a crossing in progress.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class _TrackSide:
     anchor: tuple[float, float]  # last anchor seen
     last_ts: float
     label: str
+    velocity: tuple[float, float] = (0.0, 0.0)  # pixels per second, smoothed
     counted: bool = False
     handed_over: bool = False  # already passed its state on to a new id
 
@@ -61,7 +63,7 @@ class LineCounter:
         labels: Sequence[str],
         *,
         switch_s: float = 1.5,
-        switch_radius: float = 0.08,
+        switch_radius: float = 0.5,
         forget_s: float = 5.0,
         max_tracks: int = MAX_TRACKS,
     ) -> None:
@@ -72,7 +74,7 @@ class LineCounter:
             frame_size: ``(width, height)`` in pixels.
             labels: class id -> label.
             switch_s: longest gap between a track vanishing and a new id taking over.
-            switch_radius: largest distance for that take-over, as a fraction of the diagonal.
+            switch_radius: largest distance for that take-over, in widths of the new box.
             forget_s: per-track state is dropped after this long unseen.
             max_tracks: hard cap on per-track state.
         """
@@ -84,7 +86,7 @@ class LineCounter:
         self._u = (p2 - p1) / self._length
         diag = diagonal(frame_size)
         self._band = line.hysteresis * diag
-        self._radius = switch_radius * diag
+        self.switch_radius = switch_radius
         self.switch_s = switch_s
         self.forget_s = max(forget_s, switch_s)
         self.max_tracks = max_tracks
@@ -122,10 +124,12 @@ class LineCounter:
             anchor = (float(anchors[i, 0]), float(anchors[i, 1]))
             state = self._tracks.get(tid)
             if state is None:
-                state = self._adopt(anchor, names[i], timestamp, present)
+                width = float(detections.xyxy[i, 2] - detections.xyxy[i, 0])
+                state = self._adopt(anchor, names[i], timestamp, present, width)
                 self._tracks[tid] = state
             crossed = self._step(state, int(sides[i]), anchor)
-            state.anchor, state.last_ts, state.label = anchor, timestamp, names[i]
+            _move(state, anchor, timestamp)
+            state.label = names[i]
             if crossed == RIGHT:
                 l2r[i] = True
             elif crossed == LEFT:
@@ -155,17 +159,30 @@ class LineCounter:
         return 0.0 <= t <= self._length
 
     def _adopt(
-        self, anchor: tuple[float, float], label: str, now: float, present: set[int]
+        self,
+        anchor: tuple[float, float],
+        label: str,
+        now: float,
+        present: set[int],
+        width: float,
     ) -> _TrackSide:
-        """State for a new track id, taken over from a vanished track close by if any."""
+        """State for a new track id, taken over from a vanished track if it is the same object.
+
+        The vanished track must have the same label, have been seen within ``switch_s``, and
+        the new anchor must lie within ``switch_radius`` box widths of the path from where it
+        was last seen to where its velocity would have taken it by now (so both an object
+        that stopped and one that kept moving are recognised, but not a neighbour).
+        """
         best: _TrackSide | None = None
-        best_d = self._radius
+        best_d = self.switch_radius * max(width, 1.0)
         for tid, old in self._tracks.items():
             if tid in present or old.handed_over or old.label != label:
                 continue
-            if now - old.last_ts > self.switch_s:
+            gap = now - old.last_ts
+            if gap > self.switch_s or gap < 0:
                 continue
-            d = float(np.hypot(anchor[0] - old.anchor[0], anchor[1] - old.anchor[1]))
+            end = (old.anchor[0] + old.velocity[0] * gap, old.anchor[1] + old.velocity[1] * gap)
+            d = _distance_to_segment(anchor, old.anchor, end)
             if d <= best_d:
                 best, best_d = old, d
         if best is None:
@@ -177,5 +194,27 @@ class LineCounter:
             anchor=anchor,
             last_ts=now,
             label=label,
+            velocity=best.velocity,
             counted=best.counted,
         )
+
+
+def _move(state: _TrackSide, anchor: tuple[float, float], now: float) -> None:
+    """Record a new anchor and update the smoothed velocity."""
+    dt = now - state.last_ts
+    if dt > 0:
+        vx = (anchor[0] - state.anchor[0]) / dt
+        vy = (anchor[1] - state.anchor[1]) / dt
+        state.velocity = (0.5 * (state.velocity[0] + vx), 0.5 * (state.velocity[1] + vy))
+    state.anchor, state.last_ts = anchor, now
+
+
+def _distance_to_segment(
+    p: tuple[float, float], a: tuple[float, float], b: tuple[float, float]
+) -> float:
+    """Distance from point ``p`` to the segment ``a``-``b``."""
+    ax, ay = a
+    dx, dy = b[0] - ax, b[1] - ay
+    length2 = dx * dx + dy * dy
+    t = 0.0 if length2 == 0 else min(1.0, max(0.0, ((p[0] - ax) * dx + (p[1] - ay) * dy) / length2))
+    return float(np.hypot(p[0] - (ax + t * dx), p[1] - (ay + t * dy)))
