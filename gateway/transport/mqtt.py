@@ -203,7 +203,9 @@ class MqttLink:
             reconnect_on_failure=False,
             **kwargs,
         )
-        client.max_inflight_messages_set(min(self.max_inflight, 65535))
+        # The forwarder keeps the in-flight window; paho's own limit would rescan its
+        # whole message table on every PUBACK.
+        client.max_inflight_messages_set(0)
         client.max_queued_messages_set(0)
         if self.cfg.username:
             password = self.cfg.password.get_secret_value() if self.cfg.password else None

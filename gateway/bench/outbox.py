@@ -1,0 +1,290 @@
+"""``gateway bench outbox``: events/s through the outbox to MQTT against bare paho QoS 1.
+
+Both measurements run in the same invocation, each in its own process, against the same
+local Mosquitto, and stop the clock when the last PUBACK has arrived:
+
+* **bare paho** (the raw baseline): one paho-mqtt client publishes N 158-byte JSON
+  payloads with QoS 1 as fast as it can, with the same in-flight window;
+* **outbox**: the gateway's :class:`~gateway.app.App` (no cameras) stores N events in
+  the SQLite outbox (batches of ``--batch``, each one transaction allocating seq and id),
+  while its forwarder publishes them in order and deletes them in batches as the
+  PUBACKs arrive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing
+import resource
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gateway.commands.common import json_option, print_json
+from gateway.errors import UsageError
+
+PAYLOAD_BYTES = 158
+TOPIC = "bench/rsu-0001/events"
+
+
+def payload(size: int = PAYLOAD_BYTES) -> bytes:
+    """Return a JSON object of exactly ``size`` bytes that looks like an event."""
+    base = {"schema": 1, "id": "0" * 32, "seq": 123, "type": "line_crossing", "pad": ""}
+    empty = len(json.dumps(base, separators=(",", ":")))
+    base["pad"] = "x" * max(size - empty, 0)
+    return json.dumps(base, separators=(",", ":")).encode()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def local_mosquitto(workdir: Path) -> Iterator[int]:
+    """Run a Mosquitto on a free loopback port for the duration of the block."""
+    binary = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin")
+    if binary is None:
+        raise UsageError("mosquitto is not installed (apt-get install mosquitto) or use --port")
+    port = _free_port()
+    conf = workdir / "mosquitto.conf"
+    conf.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        "max_inflight_messages 0\nmax_queued_messages 1000000\nlog_type error\n"
+    )
+    with (workdir / "mosquitto.log").open("wb") as log:
+        proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise UsageError("mosquitto did not start") from None
+                time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _rss() -> dict[str, float]:
+    import psutil
+
+    return {
+        "rss_mb": round(psutil.Process().memory_info().rss / 2**20, 1),
+        "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def bare_paho(port: int, count: int, window: int, conn: Connection) -> None:
+    """Publish ``count`` QoS 1 messages with bare paho; send the figures to ``conn``."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    done = threading.Event()
+    connected = threading.Event()
+    window_slots = threading.Semaphore(window)
+    acked = [0]
+
+    def on_publish(*_args: Any) -> None:
+        acked[0] += 1
+        window_slots.release()
+        if acked[0] >= count:
+            done.set()
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-bare", protocol=mqtt.MQTTv5)
+    # The publisher keeps its own window (as the forwarder does): paho never queues.
+    client.max_inflight_messages_set(0)
+    client.max_queued_messages_set(0)
+    client.on_publish = on_publish
+    client.on_connect = lambda *_a: connected.set()
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    connected.wait(10)
+    body = payload()
+    start = time.perf_counter()
+    for _ in range(count):
+        window_slots.acquire()
+        client.publish(TOPIC, body, qos=1)
+    done.wait(600)
+    elapsed = time.perf_counter() - start
+    client.loop_stop()
+    client.disconnect()
+    conn.send(
+        {
+            "count": acked[0],
+            "seconds": round(elapsed, 3),
+            "per_s": round(acked[0] / elapsed, 1),
+            "payload_bytes": len(body),
+            **_rss(),
+        }
+    )
+
+
+def through_outbox(job: dict[str, Any], conn: Connection) -> None:
+    """Emit ``count`` events through App -> outbox -> MQTT; send the figures to ``conn``."""
+    from gateway.app import App
+    from gateway.config.settings import validate_settings
+    from gateway.events.envelope import Draft
+
+    port, count, window, batch = job["port"], job["count"], job["window"], job["batch"]
+    synchronous, workdir = job["synchronous"], job["workdir"]
+    settings = validate_settings(
+        {
+            "gateway": {"id": "rsu-0001", "site": "bench", "data_dir": workdir},
+            "mqtt": {"port": port, "client_id": "bench-outbox"},
+            "outbox": {"max_inflight": window, "synchronous": synchronous},
+            "events": {"health_interval_s": 3600},
+        }
+    )
+    app = App(settings)
+    app.start()
+    app.link.wait_connected(10)
+
+    def pending() -> int:
+        return app.outbox.depth
+
+    while pending():  # the start-up health event
+        time.sleep(0.01)
+    first = app.outbox.last_seq + 1
+    start = time.perf_counter()
+    for offset in range(0, count, batch):
+        now = time.time()
+        app.emit(
+            [
+                Draft(
+                    "sensor_reading",
+                    "b",
+                    now,
+                    {"sensor": "b", "protocol": "b", "values": {"n": offset + i}, "extra": {}},
+                )
+                for i in range(min(batch, count - offset))
+            ]
+        )
+    stored = time.perf_counter() - start
+    while pending() and time.perf_counter() - start < 600:
+        time.sleep(0.001)
+    elapsed = time.perf_counter() - start
+    published = app.forwarder.published
+    app.stop()
+    conn.send(
+        {
+            "count": count,
+            "seconds": round(elapsed, 3),
+            "per_s": round(count / elapsed, 1),
+            "stored_per_s": round(count / stored, 1),
+            "published": published,
+            "first_seq": first,
+            "synchronous": synchronous,
+            "batch": batch,
+            "payload_bytes": _event_size(),
+            **_rss(),
+        }
+    )
+
+
+def _event_size() -> int:
+    from gateway.events.envelope import Draft, encode, envelope, new_id
+
+    draft = Draft(
+        "sensor_reading",
+        "b",
+        time.time(),
+        {"sensor": "b", "protocol": "b", "values": {"n": 12345}, "extra": {}},
+    )
+    return len(
+        encode(envelope(draft, seq=12345, event_id=new_id(), gateway="rsu-0001", site="bench"))
+    )
+
+
+def _in_process(target: Any, *args: Any) -> dict[str, Any]:
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=target, args=(*args, child))
+    proc.start()
+    child.close()
+    try:
+        if not parent.poll(900):
+            raise UsageError(f"{target.__name__} did not report")
+        result: dict[str, Any] = parent.recv()
+    except EOFError as exc:
+        raise UsageError(f"{target.__name__} failed (exit code {proc.exitcode})") from exc
+    finally:
+        proc.join(30)
+        parent.close()
+    return result
+
+
+@click.command("outbox")
+@click.option("--count", default=20_000, show_default=True, type=click.IntRange(100))
+@click.option(
+    "--inflight",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="In-flight window of both publishers.",
+)
+@click.option(
+    "--batch",
+    default=100,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Events per outbox transaction.",
+)
+@click.option(
+    "--synchronous", type=click.Choice(["normal", "full"]), default="normal", show_default=True
+)
+@click.option("--port", type=int, default=None, help="Use this Mosquitto instead of starting one.")
+@json_option
+def command(
+    *, count: int, inflight: int, batch: int, synchronous: str, port: int | None, as_json: bool
+) -> None:
+    """Events/s through the outbox to MQTT next to bare paho QoS 1 (target >= 50 %)."""
+    with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
+        work = Path(tmp)
+        with contextlib.ExitStack() as stack:
+            if port is None:
+                port = stack.enter_context(local_mosquitto(work))
+            bare = _in_process(bare_paho, port, count, inflight)
+            job = {
+                "port": port,
+                "count": count,
+                "window": inflight,
+                "batch": batch,
+                "synchronous": synchronous,
+                "workdir": str(work / "outbox"),
+            }
+            outbox = _in_process(through_outbox, job)
+    ratio = round(outbox["per_s"] / bare["per_s"], 3)
+    result = {"bare_paho": bare, "outbox": outbox, "ratio": ratio, "inflight": inflight}
+    if as_json:
+        print_json(result)
+        return
+    click.echo(f"{count} messages, QoS 1, in-flight window {inflight}, local Mosquitto")
+    click.echo(
+        f"  bare paho   : {bare['per_s']:>10,.0f} msg/s   ({bare['payload_bytes']} B payloads,"
+        f" {bare['seconds']} s, RSS {bare['rss_mb']} MB, max {bare['max_rss_mb']} MB)"
+    )
+    click.echo(
+        f"  outbox path : {outbox['per_s']:>10,.0f} events/s ({outbox['payload_bytes']} B events,"
+        f" {outbox['seconds']} s, RSS {outbox['rss_mb']} MB, max {outbox['max_rss_mb']} MB)"
+    )
+    click.echo(
+        f"    stored    : {outbox['stored_per_s']:>10,.0f} events/s into SQLite"
+        f" ({synchronous}, {batch} per transaction)"
+    )
+    click.echo(f"  ratio       : {ratio:.1%} of bare paho (target >= 50 %)")
