@@ -9,8 +9,9 @@
 - ``over_capacity``: a zone's occupancy rises above ``capacity``. Re-arms when the
   occupancy is back at or below ``capacity``.
 
-"Still" means the ground point stayed within ``stopped_px`` pixels of where the stop
-began or, with a speed calibration and a known speed, stayed below ``stopped_kmh``.
+"Still" means the smoothed ground point (an exponential average, so box jitter is not
+motion) stayed within ``stopped_px`` pixels of where the stop began or, with a speed
+calibration and a known speed, stayed below ``stopped_kmh``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from gateway.vision.analytics.types import Alert, LineCrossing, ZoneTransition
 from gateway.vision.detections import Detections
 
 STOPPED_KMH = 3.0
+# Weight of the newest anchor in the smoothed position of a possibly stopped vehicle.
+SMOOTHING = 0.3
 
 
 def wrong_way(crossing: LineCrossing, line: LineConfig) -> Alert | None:
@@ -87,10 +90,12 @@ class CapacityRule:
 class _Stop:
     """Where and since when a vehicle has been still."""
 
-    x: float
+    x: float  # where the stop began (smoothed anchor)
     y: float
     since: float
     last_ts: float
+    sx: float  # smoothed anchor now
+    sy: float
     alerted: bool = False
 
 
@@ -143,13 +148,16 @@ class StoppedVehicleRule:
             x, y = float(anchors[i, 0]), float(anchors[i, 1])
             stop = self._stops.get(tid)
             if stop is None:
-                self._stops[tid] = _Stop(x=x, y=y, since=timestamp, last_ts=timestamp)
+                self._stops[tid] = _Stop(x, y, since=timestamp, last_ts=timestamp, sx=x, sy=y)
                 continue
             stop.last_ts = timestamp
+            # Smooth the anchor: box jitter (a pedestrian passing in front) is not motion.
+            stop.sx += SMOOTHING * (x - stop.sx)
+            stop.sy += SMOOTHING * (y - stop.sy)
             speed = None if speeds is None or np.isnan(speeds[i]) else float(speeds[i])
-            moved = np.hypot(x - stop.x, y - stop.y) > self.stopped_px
+            moved = np.hypot(stop.sx - stop.x, stop.sy - stop.y) > self.stopped_px
             if (speed is not None and speed >= self.stopped_kmh) or (speed is None and moved):
-                stop.x, stop.y, stop.since, stop.alerted = x, y, timestamp, False
+                stop.x, stop.y, stop.since, stop.alerted = stop.sx, stop.sy, timestamp, False
                 continue
             if not stop.alerted and timestamp - stop.since >= limit:
                 stop.alerted = True
