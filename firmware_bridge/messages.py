@@ -10,85 +10,39 @@ import struct
 from dataclasses import dataclass
 from typing import ClassVar
 
-from firmware_bridge import cobs
 from firmware_bridge.errors import EncodeError, PayloadError
-
-VERSION = 1
-HEADER = struct.Struct("<BBBBH")  # version, type, flags, node, seq
-CRC_LEN = 2
-MAX_PAYLOAD = 240
-MAX_RAW = HEADER.size + MAX_PAYLOAD + CRC_LEN  # 248 bytes before COBS
-MAX_ENCODED = cobs.max_encoded_len(MAX_RAW)  # 249 bytes between delimiters
-
-FLAG_ACK_REQ = 0x01  # reliable: the receiver must ACK this seq
-FLAG_RETRANSMIT = 0x02  # informational: this frame is a retransmission
-
-KIND_F32 = 1  # IEEE-754 binary32
-KIND_I32 = 2  # signed integer, unit as documented per channel
-KIND_I32_CENTI = 3  # signed integer in hundredths
-KIND_I32_MILLI = 4  # signed integer in thousandths
-KINDS = (KIND_F32, KIND_I32, KIND_I32_CENTI, KIND_I32_MILLI)
-_SCALE = {KIND_I32: 1, KIND_I32_CENTI: 100, KIND_I32_MILLI: 1000}
-
-NACK_NO_SESSION = 1
-NACK_OUT_OF_WINDOW = 2
-NACK_UNSUPPORTED = 3
-NACK_MALFORMED = 4
-
-CONFIG_OK = 0
-CONFIG_UNKNOWN_KEY = 1
-CONFIG_READ_ONLY = 2
-CONFIG_BAD_VALUE = 3
-
-MAX_NAME = 32
-MAX_LOG_TEXT = 200
-MAX_VALUES = (MAX_PAYLOAD - 5) // 6  # 39
-
-
-def _pack_value(kind: int, value: float | int) -> bytes:
-    try:
-        if kind == KIND_F32:
-            return struct.pack("<f", float(value))
-        if kind in _SCALE:
-            if not isinstance(value, int):
-                raise EncodeError(f"value kind {kind} needs an integer, got {value!r}")
-            return struct.pack("<i", value)
-    except (struct.error, OverflowError) as exc:
-        raise EncodeError(f"value {value!r} does not fit kind {kind}") from exc
-    raise EncodeError(f"unknown value kind {kind}")
-
-
-def _unpack_value(kind: int, raw: bytes) -> float | int:
-    if kind == KIND_F32:
-        return float(struct.unpack("<f", raw)[0])
-    if kind in _SCALE:
-        return int(struct.unpack("<i", raw)[0])
-    raise PayloadError(f"unknown value kind {kind}")
-
-
-def _text(data: bytes) -> str:
-    return data.decode("utf-8", errors="replace")
-
-
-def _expect(payload: bytes, size: int, name: str) -> None:
-    if len(payload) != size:
-        raise PayloadError(f"{name} payload must be {size} bytes, got {len(payload)}")
-
-
-@dataclass(frozen=True, slots=True)
-class Value:
-    """One sensor value: channel id, kind tag and the value as sent (raw integer or float)."""
-
-    channel: int
-    kind: int
-    value: float | int
-
-    def physical(self) -> float | int:
-        """Return the value in its unit (scaled kinds divided by 100 or 1000)."""
-        scale = _SCALE.get(self.kind, 1)
-        if scale == 1 or isinstance(self.value, float):
-            return self.value
-        return self.value / scale
+from firmware_bridge.wire import (
+    CONFIG_BAD_VALUE,
+    CONFIG_OK,
+    CONFIG_READ_ONLY,
+    CONFIG_UNKNOWN_KEY,
+    CRC_LEN,
+    FLAG_ACK_REQ,
+    FLAG_RETRANSMIT,
+    HEADER,
+    KIND_F32,
+    KIND_I32,
+    KIND_I32_CENTI,
+    KIND_I32_MILLI,
+    KINDS,
+    MAX_ENCODED,
+    MAX_LOG_TEXT,
+    MAX_NAME,
+    MAX_PAYLOAD,
+    MAX_RAW,
+    MAX_VALUES,
+    NACK_MALFORMED,
+    NACK_NO_SESSION,
+    NACK_OUT_OF_WINDOW,
+    NACK_UNSUPPORTED,
+    VERSION,
+    Value,
+    expect,
+    pack_fixed,
+    pack_value,
+    text,
+    unpack_value,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +71,7 @@ class Hello:
         if not 9 <= len(payload) <= 9 + MAX_NAME:
             raise PayloadError(f"HELLO payload must be 9..{9 + MAX_NAME} bytes, got {len(payload)}")
         major, minor, patch, boot_id, caps = struct.unpack_from("<BBBHI", payload)
-        return cls((major, minor, patch), boot_id, caps, _text(payload[9:]))
+        return cls((major, minor, patch), boot_id, caps, text(payload[9:]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +89,7 @@ class Readings:
         try:
             out = bytearray(struct.pack("<IB", self.uptime_ms, len(self.values)))
             for v in self.values:
-                out += struct.pack("<BB", v.channel, v.kind) + _pack_value(v.kind, v.value)
+                out += struct.pack("<BB", v.channel, v.kind) + pack_value(v.kind, v.value)
         except struct.error as exc:
             raise EncodeError(f"READING field out of range: {exc}") from exc
         return bytes(out)
@@ -148,12 +102,12 @@ class Readings:
         uptime, count = struct.unpack_from("<IB", payload)
         if not 1 <= count <= MAX_VALUES:
             raise PayloadError(f"READING count must be 1..{MAX_VALUES}, got {count}")
-        _expect(payload, 5 + 6 * count, "READING")
+        expect(payload, 5 + 6 * count, "READING")
         values = []
         for i in range(count):
             off = 5 + 6 * i
             channel, kind = payload[off], payload[off + 1]
-            values.append(Value(channel, kind, _unpack_value(kind, payload[off + 2 : off + 6])))
+            values.append(Value(channel, kind, unpack_value(kind, payload[off + 2 : off + 6])))
         return cls(uptime, tuple(values))
 
 
@@ -177,7 +131,7 @@ class Log:
         """Parse payload bytes."""
         if not 1 <= len(payload) <= 1 + MAX_LOG_TEXT or payload[0] > 3:
             raise PayloadError("LOG payload needs a level 0..3 and at most 200 text bytes")
-        return cls(payload[0], _text(payload[1:]))
+        return cls(payload[0], text(payload[1:]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +148,7 @@ class Ack:
     @classmethod
     def unpack(cls, payload: bytes) -> Ack:
         """Parse payload bytes."""
-        _expect(payload, 2, "ACK")
+        expect(payload, 2, "ACK")
         return cls(*struct.unpack("<H", payload))
 
 
@@ -213,7 +167,7 @@ class Nack:
     @classmethod
     def unpack(cls, payload: bytes) -> Nack:
         """Parse payload bytes."""
-        _expect(payload, 3, "NACK")
+        expect(payload, 3, "NACK")
         return cls(*struct.unpack("<HB", payload))
 
 
@@ -231,7 +185,7 @@ class Ping:
     @classmethod
     def unpack(cls, payload: bytes) -> Ping:
         """Parse payload bytes."""
-        _expect(payload, 4, "PING")
+        expect(payload, 4, "PING")
         return cls(*struct.unpack("<I", payload))
 
 
@@ -250,7 +204,7 @@ class Pong:
     @classmethod
     def unpack(cls, payload: bytes) -> Pong:
         """Parse payload bytes."""
-        _expect(payload, 8, "PONG")
+        expect(payload, 8, "PONG")
         return cls(*struct.unpack("<II", payload))
 
 
@@ -268,7 +222,7 @@ class ConfigGet:
     @classmethod
     def unpack(cls, payload: bytes) -> ConfigGet:
         """Parse payload bytes."""
-        _expect(payload, 1, "CONFIG_GET")
+        expect(payload, 1, "CONFIG_GET")
         return cls(payload[0])
 
 
@@ -283,13 +237,13 @@ class ConfigSet:
 
     def pack(self) -> bytes:
         """Payload bytes."""
-        return pack_fixed("<BB", self.key, self.kind) + _pack_value(self.kind, self.value)
+        return pack_fixed("<BB", self.key, self.kind) + pack_value(self.kind, self.value)
 
     @classmethod
     def unpack(cls, payload: bytes) -> ConfigSet:
         """Parse payload bytes."""
-        _expect(payload, 6, "CONFIG_SET")
-        return cls(payload[0], payload[1], _unpack_value(payload[1], payload[2:]))
+        expect(payload, 6, "CONFIG_SET")
+        return cls(payload[0], payload[1], unpack_value(payload[1], payload[2:]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,21 +259,13 @@ class ConfigValue:
     def pack(self) -> bytes:
         """Payload bytes."""
         head = pack_fixed("<BBB", self.key, self.status, self.kind)
-        return head + _pack_value(self.kind, self.value)
+        return head + pack_value(self.kind, self.value)
 
     @classmethod
     def unpack(cls, payload: bytes) -> ConfigValue:
         """Parse payload bytes."""
-        _expect(payload, 7, "CONFIG_VALUE")
-        return cls(payload[0], payload[1], payload[2], _unpack_value(payload[2], payload[3:]))
-
-
-def pack_fixed(fmt: str, *fields: int) -> bytes:
-    """Pack fixed-layout integer fields, raising EncodeError when one is out of range."""
-    try:
-        return struct.pack(fmt, *fields)
-    except struct.error as exc:
-        raise EncodeError(f"field out of range: {exc}") from exc
+        expect(payload, 7, "CONFIG_VALUE")
+        return cls(payload[0], payload[1], payload[2], unpack_value(payload[2], payload[3:]))
 
 
 Body = Hello | Readings | Log | Ack | Nack | Ping | Pong | ConfigGet | ConfigSet | ConfigValue
@@ -356,3 +302,47 @@ class Message:
     def reliable(self) -> bool:
         """True when the sender asked for an ACK (FLAG_ACK_REQ)."""
         return bool(self.flags & FLAG_ACK_REQ)
+
+
+__all__ = [
+    "BODY_TYPES",
+    "CONFIG_BAD_VALUE",
+    "CONFIG_OK",
+    "CONFIG_READ_ONLY",
+    "CONFIG_UNKNOWN_KEY",
+    "CRC_LEN",
+    "FLAG_ACK_REQ",
+    "FLAG_RETRANSMIT",
+    "HEADER",
+    "KINDS",
+    "KIND_F32",
+    "KIND_I32",
+    "KIND_I32_CENTI",
+    "KIND_I32_MILLI",
+    "MAX_ENCODED",
+    "MAX_LOG_TEXT",
+    "MAX_NAME",
+    "MAX_PAYLOAD",
+    "MAX_RAW",
+    "MAX_VALUES",
+    "NACK_MALFORMED",
+    "NACK_NO_SESSION",
+    "NACK_OUT_OF_WINDOW",
+    "NACK_UNSUPPORTED",
+    "TYPE_NAMES",
+    "VERSION",
+    "Ack",
+    "Body",
+    "ConfigGet",
+    "ConfigSet",
+    "ConfigValue",
+    "Hello",
+    "Log",
+    "Message",
+    "Nack",
+    "Ping",
+    "Pong",
+    "Readings",
+    "Value",
+    "pack_fixed",
+]
