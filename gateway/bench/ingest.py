@@ -32,6 +32,9 @@ import click
 from gateway.commands.common import json_option, print_json
 
 TOPIC = "city/bench/rsu-{gw}/events/cam-north/line_crossing"
+# Each phase of each round has its own gateway number, group and filter, so sessions
+# left by earlier phases never match its events.
+FILTER = "city/bench/rsu-{gw}/events/#"
 
 
 def _free_port() -> int:
@@ -141,8 +144,9 @@ def publisher_main(port: int, count: int, gw: int, conn: Connection) -> None:
     client.loop_stop()
 
 
-def bare_main(port: int, group: str, conn: Connection) -> None:
+def bare_main(port: int, gw: int, conn: Connection) -> None:
     """Child process: a bare paho subscriber that receives and parses JSON, nothing else."""
+    group = f"bench{gw}"
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
     from paho.mqtt.packettypes import PacketTypes
@@ -170,7 +174,7 @@ def bare_main(port: int, group: str, conn: Connection) -> None:
     client = session()
     client.on_subscribe = lambda *a: subscribed.set()
     client.loop_start()
-    client.subscribe(f"$share/{group}/city/+/+/events/#", qos=1)
+    client.subscribe(f"$share/{group}/{FILTER.format(gw=gw)}", qos=1)
     subscribed.wait(10)
     client.disconnect()
     client.loop_stop()
@@ -187,8 +191,9 @@ def bare_main(port: int, group: str, conn: Connection) -> None:
     _consume(conn, start, lambda: count[0], stop)
 
 
-def ingest_main(port: int, url: str, group: str, name: str, conn: Connection) -> None:
+def ingest_main(port: int, url: str, gw: int, name: str, conn: Connection) -> None:
     """Child process: one ingest worker; reports its written-event count."""
+    group = f"bench{gw}"
     from gateway.config.settings import validate_settings
     from gateway.ingest.worker import IngestWorker
 
@@ -198,7 +203,7 @@ def ingest_main(port: int, url: str, group: str, name: str, conn: Connection) ->
             "mqtt": {"host": "127.0.0.1", "port": port},
             "ingest": {
                 "share_group": group,
-                "topics": ["city/+/+/events/#"],
+                "topics": [FILTER.format(gw=gw)],
                 "influx": {
                     "url": url,
                     "token": "bench",
@@ -336,7 +341,6 @@ def command(
     """Events/s: bare paho subscriber vs one and two ingest workers into the database."""
     ctx = mp.get_context("spawn")
     conf = {"batch_size": batch_size, "flush_interval_s": flush_interval}
-    tag = f"b{int(time.time())}"
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         procs: list[subprocess.Popen[bytes]] = []
         port, url = mqtt_port or 0, db_url or ""
@@ -344,16 +348,20 @@ def command(
             procs, local_port, local_url = start_servers(Path(tmp), count)
             port, url = mqtt_port or local_port, db_url or local_url
         phase: dict[str, Any] = {"ctx": ctx, "port": port, "count": count, "conf": conf}
-        plans: dict[str, list[tuple[Any, tuple[Any, ...]]]] = {
-            "bare_subscriber": [(bare_main, (port, f"{tag}bare"))],
-            "ingest_1": [(ingest_main, (port, url, f"{tag}one", "a"))],
-        }
-        if workers == "2":
-            plans["ingest_2"] = [(ingest_main, (port, url, f"{tag}two", n)) for n in ("a", "b")]
-        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in plans}
+        names = ["bare_subscriber", "ingest_1"] + (["ingest_2"] if workers == "2" else [])
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
         try:
-            for _ in range(repeat):  # interleaved, so load on the machine hits every phase
-                for gw, (name, targets) in enumerate(plans.items(), start=1):
+            for round_no in range(repeat):  # interleaved: machine load hits every phase
+                for index, name in enumerate(names, start=1):
+                    gw = 10 * round_no + index
+                    targets: list[tuple[Any, tuple[Any, ...]]] = (
+                        [(bare_main, (port, gw))]
+                        if name == "bare_subscriber"
+                        else [
+                            (ingest_main, (port, url, gw, n))
+                            for n in (("a", "b") if name == "ingest_2" else ("a",))
+                        ]
+                    )
                     runs[name].append(run_phase(targets=targets, gw=gw, **phase))
         finally:
             for proc in procs:

@@ -87,7 +87,7 @@ class Pipeline:
 
     def submit(self, topic: str, payload: bytes, pending: Pending) -> None:
         """Hand one received message over (called on paho's network thread)."""
-        self.stats.add("received")
+        self.stats.received += 1
         self._queue.put((topic, payload, pending))
 
     def stop(self) -> None:

@@ -10,6 +10,7 @@ field so a stored point can be traced back to its event.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,10 +49,12 @@ def point_time_ns(ts_ms: int, seq: int) -> int:
     return ts_ms * 1_000_000 + seq % _SEQ_NS_MODULUS
 
 
+@functools.lru_cache(maxsize=4096)
 def _escape_key(text: str) -> str:
-    """Escape a tag key, tag value or field key (commas, equals signs, spaces)."""
-    if not any(c in text for c in ", =\\\n"):
-        return text
+    """Escape a tag key, tag value or field key (commas, equals signs, spaces).
+
+    Cached (bounded): the same few tag values and field names recur in every point.
+    """
     return (
         text.replace("\\", "\\\\")
         .replace(",", "\\,")
@@ -61,20 +64,19 @@ def _escape_key(text: str) -> str:
     )
 
 
+@functools.lru_cache(maxsize=256)
 def _escape_measurement(text: str) -> str:
-    if not any(c in text for c in ", \\\n"):
-        return text
     return text.replace("\\", "\\\\").replace(",", "\\,").replace(" ", "\\ ").replace("\n", "\\n")
 
 
 def _field_value(value: FieldValue) -> str | None:
     """Encode a field value for line protocol, or ``None`` when it cannot be stored (NaN, inf)."""
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else None
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return f"{value}i"
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else None
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
