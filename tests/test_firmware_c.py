@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import random
 import re
+import select
 import shutil
 import subprocess
+import tty
 from pathlib import Path
 
 import pytest
+
+from firmware_bridge.decoder import BridgeDecoder
+from simulators.board.faults import FaultConfig, Wire
 
 C_DIR = Path(__file__).resolve().parent.parent / "firmware_bridge" / "c"
 
@@ -22,9 +29,9 @@ def _need_toolchain() -> None:
         )
 
 
-def _make(directory: Path, build: Path) -> subprocess.CompletedProcess[str]:
+def _make(directory: Path, build: Path, target: str = "test") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["make", "-C", str(directory), "-B", "CC=gcc", f"BUILD={build}", "test"],
+        ["make", "-C", str(directory), "-B", "CC=gcc", f"BUILD={build}", target],
         capture_output=True,
         text=True,
         timeout=120,
@@ -58,8 +65,65 @@ def test_c_tests_fail_on_a_wrong_vector(tmp_path: Path) -> None:
 
 
 def test_c_library_uses_only_stdint_and_stddef() -> None:
-    for name in ("rsb_frame.c", "rsb_frame.h"):
+    for name in ("rsb_frame.c", "rsb_frame.h", "rsb_link.c", "rsb_link.h"):
         includes = re.findall(
             r"^\s*#\s*include\s*([<\"][^>\"]+[>\"])", (C_DIR / name).read_text(), re.M
         )
-        assert set(includes) <= {"<stdint.h>", "<stddef.h>", '"rsb_frame.h"'}, (name, includes)
+        allowed = {"<stdint.h>", "<stddef.h>", '"rsb_frame.h"', '"rsb_link.h"'}
+        assert set(includes) <= allowed, (name, includes)
+
+
+def test_c_board_talks_to_the_python_decoder_over_a_pty_with_faults(tmp_path: Path) -> None:
+    """Interoperability: the C link + framing on a pty, BridgeDecoder on the other end."""
+    _need_toolchain()
+    build = tmp_path / "build"
+    made = _make(C_DIR, build, "demo")
+    assert made.returncode == 0, made.stdout + made.stderr
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    count = 150
+    proc = subprocess.Popen(
+        [str(build / "rsb_board_demo"), "3", str(count), "65500", "4242"],
+        stdin=slave,
+        stdout=slave,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    os.close(slave)
+    faults = FaultConfig(drop_frame=0.1, flip=0.002, garbage=0.05)
+    to_host, to_board = Wire(faults, random.Random(1)), Wire(faults, random.Random(2))
+    decoder = BridgeDecoder()
+    readings = []
+    pings = 0
+    try:
+        while proc.poll() is None:
+            ready, _, _ = select.select([master], [], [], 0.05)
+            if ready:
+                try:
+                    data = os.read(master, 4096)
+                except OSError:  # EIO: the board exited and closed the line
+                    break
+                for chunk in to_host.apply([data]):
+                    readings += decoder.feed(chunk)
+            if len(readings) > 50 and pings < 20:
+                decoder.ping(3, nonce=pings)
+                pings += 1
+            for chunk in to_board.apply([decoder.pending_writes()]):
+                os.write(master, chunk)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        os.close(master)
+    assert proc.returncode == 0, stderr
+    assert "done: 150 readings" in stderr
+    assert [r.values["humidity_pct"] for r in readings] == list(range(count))
+    assert [r.values["temperature_c"] for r in readings] == [float(i) for i in range(count)]
+    assert {r.extra["boot_id"] for r in readings} == {4242}
+    assert readings[0].extra["seq"] == 65500
+    assert readings[-1].extra["seq"] == (65500 + count - 1) % 65536
+    assert any(m.body.nonce < 20 for m in decoder.responses())  # PONGs came back
+    stats = decoder.stats()
+    assert stats["bad_checksum"] + stats["bad_frames"] > 0  # faults were injected
+    assert stats["link_duplicates"] > 0  # lost ACKs were answered again, not re-delivered

@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "rsb_frame.h"
+#include "rsb_link.h"
 #include "vectors.h"
 
 static int failures = 0;
@@ -171,6 +172,90 @@ static void test_reading_builder(void)
     CHECK(rsb_frame_build(&h, payload, len, wire, 10, &n) == RSB_ERR_SPACE, "no room");
 }
 
+static int poll_one(rsb_link_t *l, uint32_t now, rsb_header_t *h)
+{
+    uint8_t out[RSB_MAX_WIRE];
+    uint8_t payload[RSB_MAX_PAYLOAD];
+    size_t n = 0;
+    size_t plen = 0;
+    if (rsb_link_poll(l, now, out, sizeof out, &n) != 1) {
+        return 0;
+    }
+    if (out[0] != 0 || rsb_frame_parse(out + 1, n - 1, h, payload, sizeof payload, &plen) !=
+                           RSB_OK) {
+        return -1;
+    }
+    return 1;
+}
+
+static void host_says(rsb_link_t *l, uint8_t type, uint16_t seq, uint8_t reason)
+{
+    rsb_header_t h;
+    uint8_t payload[3];
+    h.version = RSB_VERSION;
+    h.type = type;
+    h.flags = 0;
+    h.node = 5;
+    h.seq = 1;
+    rsb_put_u16(payload, seq);
+    payload[2] = reason;
+    (void)rsb_link_on_message(l, &h, payload, type == RSB_ACK ? 2u : 3u);
+}
+
+static void test_link(void)
+{
+    rsb_link_t l;
+    rsb_header_t h;
+    uint8_t hello[RSB_HELLO_MAX];
+    uint8_t reading[11];
+    size_t hlen = rsb_hello_payload(hello, 1, 2, 3, 0xBEEF, 0x0F, "c");
+    size_t rlen = rsb_reading_init(reading, 0);
+    int i;
+    int sent = 0;
+    int retx = 0;
+    (void)rsb_reading_add_i32(reading, &rlen, 1, RSB_KIND_I32, 7);
+    CHECK(rsb_payload_check(RSB_HELLO, hello, hlen) == RSB_OK, "hello payload");
+    rsb_link_init(&l, 5, 0xFFFE, hello, hlen, 100);
+    CHECK(poll_one(&l, 0, &h) == 1 && h.type == RSB_HELLO && h.seq == 0xFFFD &&
+              (h.flags & RSB_FLAG_ACK_REQ),
+          "hello first, seq before the first data seq");
+    CHECK(poll_one(&l, 1, &h) == 0, "nothing due");
+    for (i = 0; i < (int)RSB_LINK_QUEUE; i++) {
+        CHECK(rsb_link_offer(&l, RSB_READING, reading, rlen) == RSB_OK, "offer");
+    }
+    CHECK(rsb_link_offer(&l, RSB_READING, reading, rlen) == RSB_ERR_SPACE, "queue bounded");
+    CHECK(poll_one(&l, 50, &h) == 0, "no data before the HELLO is acknowledged");
+    CHECK(poll_one(&l, 100, &h) == 1 && h.type == RSB_HELLO && (h.flags & RSB_FLAG_RETRANSMIT),
+          "hello retransmitted");
+    host_says(&l, RSB_ACK, 0xFFFD, 0);
+    CHECK(!rsb_link_hello_pending(&l), "hello acknowledged");
+    while (poll_one(&l, 110, &h) == 1) {
+        CHECK(h.type == RSB_READING && h.seq == (uint16_t)(0xFFFEu + (unsigned)sent), "in order");
+        sent++;
+    }
+    CHECK(sent == (int)RSB_LINK_WINDOW, "window of 8 in flight");
+    host_says(&l, RSB_ACK, 0x0000, 0); /* cumulative: 0xFFFE, 0xFFFF, 0x0000 across the wrap */
+    CHECK(rsb_link_pending(&l) == RSB_LINK_QUEUE - 3u, "cumulative ack across wrap-around");
+    host_says(&l, RSB_ACK, 0x0100, 0);
+    CHECK(rsb_link_pending(&l) == RSB_LINK_QUEUE - 3u && l.stale_acks == 1u, "far ack stale");
+    sent = 0;
+    while (poll_one(&l, 111, &h) == 1) {
+        sent++;
+    }
+    CHECK(sent == 3, "window slid by three");
+    while (poll_one(&l, 211, &h) == 1) {
+        retx += (h.flags & RSB_FLAG_RETRANSMIT) ? 1 : 0;
+    }
+    CHECK(retx == 8, "timed-out messages retransmitted");
+    host_says(&l, RSB_NACK, 0x0005, 1);
+    CHECK(rsb_link_hello_pending(&l), "NO_SESSION starts a resync");
+    CHECK(poll_one(&l, 212, &h) == 1 && h.type == RSB_HELLO && h.seq == 0x0000,
+          "resync hello names base - 1");
+    host_says(&l, RSB_ACK, 0x0000, 0);
+    CHECK(!rsb_link_hello_pending(&l) && poll_one(&l, 213, &h) == 1 && h.seq == 0x0001,
+          "after the resync the pending messages go out again at once");
+}
+
 int main(void)
 {
     test_crc();
@@ -179,6 +264,7 @@ int main(void)
     test_malformed();
     test_deframer();
     test_reading_builder();
+    test_link();
     printf("%d passed, %d failed\n", checks - failures, failures);
     return failures ? 1 : 0;
 }
