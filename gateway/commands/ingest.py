@@ -10,12 +10,14 @@ from types import FrameType
 import click
 
 from gateway.commands.common import config_option
+from gateway.errors import IngestError
 
 
 def run_worker(config_path: Path | None, worker: str | None) -> None:
     """Run one ingest worker until SIGTERM or SIGINT, then flush and return."""
-    from gateway.config.settings import load_settings  # noqa: PLC0415 (keep --help fast)
-    from gateway.ingest.worker import IngestWorker  # noqa: PLC0415
+    # Imported here so `gateway --help` stays fast.
+    from gateway.config.settings import load_settings
+    from gateway.ingest.worker import IngestWorker
 
     settings = load_settings(config_path)
     stop = threading.Event()
@@ -27,11 +29,14 @@ def run_worker(config_path: Path | None, worker: str | None) -> None:
     ingest = IngestWorker(settings, worker)
     try:
         ingest.start()
-        stop.wait()
+        while not stop.wait(0.5) and not ingest.failed_event.is_set():
+            pass
     finally:
         ingest.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if ingest.failed is not None:
+        raise IngestError(f"ingest pipeline failed: {ingest.failed}")
 
 
 @click.command("ingest")

@@ -51,6 +51,9 @@ class IngestWorker:
         )
         self.stats = Stats()
         self.subscribed = threading.Event()
+        # Set when the pipeline thread has ended on its own (a bug or a fatal error).
+        self.failed: BaseException | None = None
+        self.failed_event = threading.Event()
         self._client: Any = None
         self._thread: threading.Thread | None = None
         self._db: Database | None = None
@@ -119,7 +122,7 @@ class IngestWorker:
             raise IngestError(f"cannot connect to {mqtt_cfg.host}:{mqtt_cfg.port}: {exc}") from exc
         client.loop_start()
         self._thread = threading.Thread(
-            target=self.pipeline.run, name=f"ingest-{self.worker}", daemon=True
+            target=self._run_pipeline, name=f"ingest-{self.worker}", daemon=True
         )
         self._thread.start()
         log.info(
@@ -128,6 +131,15 @@ class IngestWorker:
             self.client_id,
             ", ".join(self.filters),
         )
+
+    def _run_pipeline(self) -> None:
+        assert self.pipeline is not None
+        try:
+            self.pipeline.run()
+        except Exception as exc:
+            log.exception("ingest pipeline failed")
+            self.failed = exc
+            self.failed_event.set()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Flush the current batch, acknowledge what is done, disconnect, close."""
@@ -203,4 +215,7 @@ class IngestWorker:
     def _publish_stats(self, snapshot: dict[str, Any]) -> None:
         text = json.dumps({"worker": self.worker, **snapshot}, separators=(",", ":"))
         log.info("ingest stats %s", text)
-        self._client.publish(f"{self.config.stats_topic}/{self.worker}", text, qos=0, retain=True)
+        if self._client is not None:
+            self._client.publish(
+                f"{self.config.stats_topic}/{self.worker}", text, qos=0, retain=True
+            )
