@@ -58,6 +58,18 @@ def test_registry_builds_opencv_readers(traffic_mp4: Path) -> None:
     )
 
 
+def test_registry_builds_the_simulator_reader() -> None:
+    reader = make_reader(SimulatorSource(realtime=False, width=320, height=240))
+    reader.open()
+    try:
+        item = reader.read()
+    finally:
+        reader.close()
+    assert item is not None
+    assert item[0].shape == (240, 320, 3)
+    assert reader.nominal_fps == pytest.approx(10.0)
+
+
 def test_describe_hides_url_credentials() -> None:
     assert "secret" not in describe(UrlSource(url="rtsp://admin:secret@10.0.0.9/h264"))
 
