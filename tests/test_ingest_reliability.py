@@ -224,3 +224,36 @@ def test_batch_refused_by_the_database_goes_to_the_dead_letter_topic(
     assert stats["dead_letter"]["db_rejected"] == 20
     assert stats["events_written"] == 0
     assert stats["pending_acks"] == 0
+
+
+def test_spool_left_by_a_stopped_worker_is_drained_by_the_next(
+    mosquitto: Mosquitto, victoria: VictoriaMetrics, tmp_path: Path
+) -> None:
+    settings = settings_for(mosquitto, victoria, tmp_path, spool_path=str(tmp_path / "s.db"))
+    victoria.stop()
+    first = start_worker(settings, "w1")
+    publisher = Publisher(mosquitto.port)
+    seqs = range(1, 301)
+    try:
+        for seq in seqs:
+            publisher.event(line_event(seq))
+        publisher.wait_all()
+        deadline = time.monotonic() + 20
+        while first.stats.snapshot()["spooled"] < len(seqs) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        first.stop()  # everything spooled and acknowledged: nothing left in the broker
+        spooled = first.stats.snapshot()
+        victoria.start()
+        second = start_worker(settings, "w1")
+        try:
+            samples = seq_samples(victoria, expected=len(seqs))
+        finally:
+            second.stop()
+    finally:
+        publisher.close()
+    assert spooled["spooled"] == len(seqs)
+    assert spooled["pending_acks"] == 0
+    assert spooled["spool_depth"] == len(seqs)
+    assert second.stats.snapshot()["received"] == 0  # it all came from the spool
+    assert second.stats.snapshot()["spool_depth"] == 0
+    assert_exactly_once(samples, seqs)

@@ -1,0 +1,39 @@
+"""`gateway bench ingest` runs end to end and reports every figure next to its baseline."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def test_bench_ingest_json() -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "bench",
+            "ingest",
+            "--count",
+            "300",
+            "--repeat",
+            "1",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["benchmark"] == "ingest"
+    for key in ("bare_subscriber", "ingest_1", "ingest_2"):
+        figure = result[key]
+        assert figure["events_per_s"] > 0
+        assert sum(figure["per_consumer"]) == 300
+        assert all(rss > 0 for rss in figure["rss_mb"])
+    assert len(result["ingest_2"]["per_consumer"]) == 2
+    assert result["ratio_1_vs_bare"] > 0
+    assert result["ratio_2_vs_1"] > 0
