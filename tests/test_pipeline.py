@@ -188,3 +188,20 @@ def test_latency_history_is_bounded(
     assert runner.pipeline.stats.frames == 201
     assert len(runner._latency_frame_ms) == 5
     assert len(runner._latency_event_ms) <= 5
+
+
+def test_fps_limit_spaces_processed_frames(detector: Any, crossing_mp4: Path) -> None:
+    camera = make_camera(
+        crossing_mp4, source={"type": "file", "path": crossing_mp4, "loop": True}, fps_limit=4.0
+    )
+    runner = CameraRunner(camera, detector, lambda events: None)
+    runner.start()
+    try:
+        wait_until(lambda: runner.pipeline.stats.frames >= 5, 60)
+    finally:
+        runner.stop()
+    times = list(runner._processed)
+    gaps = np.diff(times)
+    assert len(gaps) >= 4
+    assert gaps.min() >= 0.25 - 0.01  # never faster than the limit
+    assert runner.capture.health().frames_skipped > 0  # the rest was dropped, not queued
