@@ -37,6 +37,18 @@ def default_worker_name() -> str:
     return socket.gethostname().split(".")[0] or "worker"
 
 
+def receipt(info: mqtt.MQTTMessageInfo) -> Published:
+    """Return ``info`` as a receipt whose ``is_published()`` never raises for a queued message.
+
+    paho keeps a QoS 1 message published while disconnected and sends it after the
+    reconnect, but its ``is_published()`` raises for such a message (``rc`` NO_CONN);
+    the rc is reset so the receipt reports False until the broker's PUBACK, then True.
+    """
+    if info.rc == mqtt.MQTT_ERR_NO_CONN:
+        info.rc = mqtt.MQTT_ERR_SUCCESS
+    return info
+
+
 class IngestWorker:
     """Subscribe, ingest, acknowledge; :meth:`start` then :meth:`stop`."""
 
