@@ -138,3 +138,29 @@ def test_wal_mode_is_used(tmp_path: Path) -> None:
             assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         finally:
             db.close()
+
+
+def test_memory_copy_serves_continuations_but_not_replays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Outbox(tmp_path / "o.db", TOPICS) as box:
+        box.add([draft(i) for i in range(10)])
+        assert box.ack([1, 2, 3, 4, 5]) == 5
+        assert [r.seq for r in box.fetch(0, 100)] == [6, 7, 8, 9, 10]  # replay: SQLite
+        assert [r.seq for r in box.fetch(7, 2)] == [8, 9]  # continuation
+        assert box.fetch(10, 5) == []
+        monkeypatch.setattr("gateway.transport.outbox.RECENT_MAX_BYTES", 2000)
+        box.add([draft(i, pad=300) for i in range(10)])  # the memory copy keeps ~2 KB
+        assert box._recent_bytes <= 2000
+        assert len(box._recent) < 10
+        # Older continuations fall back to SQLite and still see every row.
+        assert [r.seq for r in box.fetch(10, 100)] == list(range(11, 21))
+
+
+def test_memory_copy_is_dropped_with_the_rows(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.db", TOPICS, max_bytes=64 * 1024) as box:
+        for i in range(100):
+            box.add([draft(i, pad=1000)])
+        first = box.fetch(0, 1)[0].seq
+        assert first > 1
+        assert [r.seq for r in box.fetch(1, 3)] == [first, first + 1, first + 2]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,8 +131,10 @@ def test_mutual_tls_delivers_events(tmp_path: Path, pki: Path, tls_broker: Mosqu
     assert [e["seq"] for e in collector.payloads("/sensors/pm-1")] == stored.seqs
 
 
+# The broker's TLS alert usually names the cause; when it closes first, the client sees EOF.
 @pytest.mark.parametrize(
-    ("client", "reason"), [("rogue", "unknown ca"), (None, "certificate required")]
+    ("client", "reason"),
+    [("rogue", r"unknown ca|EOF occurred"), (None, r"certificate required|EOF occurred")],
 )
 def test_wrong_or_missing_client_certificate_is_refused(
     tmp_path: Path, pki: Path, tls_broker: Mosquitto, client: str | None, reason: str
@@ -146,7 +149,8 @@ def test_wrong_or_missing_client_certificate_is_refused(
         health = app.health_draft().data["mqtt"]
         assert health["state"] == "error"
         assert health["last_error"] and health["connects"] == 0
-        assert reason in health["last_error"]
+        assert re.search(reason, health["last_error"]), health["last_error"]
+        assert "ssl" in health["last_error"].lower()
         stored = app.emit([sensor_draft(1)])  # events are still kept for later
         assert app.outbox.depth >= 2 and stored.seqs
         assert app.forwarder.alive

@@ -18,7 +18,9 @@ per batch (slower, and flash wear on SD cards).
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import itertools
 import sqlite3
 import threading
 import time
@@ -45,6 +47,9 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('last_seq', 0), ('dropped', 0);
 """
 _AGE_CHECK_EVERY_S = 1.0
+# The newest stored rows are also kept in memory (bounded) so the forwarder does not
+# read back what was just written; replays after a reconnect or restart read SQLite.
+RECENT_MAX_BYTES = 8 * 1024 * 1024
 _CHUNK = 500
 
 
@@ -91,6 +96,8 @@ class Outbox:
         self.on_drop = on_drop
         self._clock = clock
         self._lock = threading.Lock()
+        self._recent: collections.deque[Row] = collections.deque()
+        self._recent_bytes = 0
         self._last_age_check = 0.0
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -159,9 +166,19 @@ class Outbox:
             except sqlite3.Error as exc:
                 self._rollback()
                 raise TransportError(f"outbox write failed: {exc}") from exc
+            if not dropped:
+                self._remember(rows)
         if dropped and self.on_drop is not None:
             self.on_drop(dropped)
         return Stored(seqs, ids)
+
+    def _remember(self, rows: list[tuple[int, str, str, bytes, float]]) -> None:
+        """Keep the newest rows in memory (contiguous seqs), within RECENT_MAX_BYTES."""
+        for seq, event_id, topic, payload, _created in rows:
+            self._recent.append(Row(seq, event_id, topic, payload))
+            self._recent_bytes += len(payload)
+        while self._recent_bytes > RECENT_MAX_BYTES and self._recent:
+            self._recent_bytes -= len(self._recent.popleft().payload)
 
     def ack(self, seqs: Iterable[int]) -> int:
         """Delete acknowledged events; return how many rows were deleted."""
@@ -187,6 +204,9 @@ class Outbox:
                 raise TransportError(f"outbox delete failed: {exc}") from exc
             self._depth -= deleted
             self._bytes -= freed
+            done = set(todo)
+            while self._recent and self._recent[0].seq in done:
+                self._recent_bytes -= len(self._recent.popleft().payload)
         return deleted
 
     def enforce(self) -> int:
@@ -226,6 +246,8 @@ class Outbox:
                 dropped += self._drop_where("seq <= ?", (cutoff,))
         if dropped:
             self._db.execute("UPDATE meta SET value = value + ? WHERE key = 'dropped'", (dropped,))
+            self._recent.clear()  # never publish from memory what a bound dropped
+            self._recent_bytes = 0
         return dropped
 
     def _drop_where(self, where: str, params: tuple[float | int, ...]) -> int:
@@ -248,8 +270,13 @@ class Outbox:
     # -- reading ---------------------------------------------------------------------
 
     def fetch(self, after_seq: int, limit: int) -> list[Row]:
-        """Up to ``limit`` stored events with ``seq > after_seq``, oldest first."""
+        """Return up to ``limit`` stored events with ``seq > after_seq``, oldest first."""
         with self._lock:
+            # From memory only when continuing past a row already taken (after_seq > 0);
+            # a replay from the start reads SQLite, which no longer has acknowledged rows.
+            if self._recent and after_seq > 0 and after_seq + 1 >= self._recent[0].seq:
+                start = after_seq + 1 - self._recent[0].seq
+                return list(itertools.islice(self._recent, start, start + limit))
             return [
                 Row(int(seq), str(eid), str(topic), bytes(payload))
                 for seq, eid, topic, payload in self._db.execute(
