@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -64,6 +65,15 @@ class VlcRtsp:
                 cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir
             )
         wait_port(self.port, timeout=20)
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections stay open, no data flows."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGCONT)
 
     def stop(self) -> None:
         if self.proc is None:

@@ -72,6 +72,40 @@ def test_rtsp_stall_reconnect_and_resume(crossing_mp4: Path) -> None:
         server.cleanup()
 
 
+@pytest.mark.slow
+def test_stall_is_reported_while_the_read_is_still_blocked(crossing_mp4: Path) -> None:
+    # The camera freezes (SIGSTOP: the connection stays open, no data flows). The backend's
+    # read timeout (8 s) is longer than the stall timeout (1.5 s): health must say "stalled"
+    # while the capture thread is still stuck inside the read, then reconnect, then resume.
+    server = VlcRtsp(crossing_mp4)
+    server.start()
+    src = UrlSource(url=server.url)
+    capture = CaptureThread(
+        lambda: make_reader(src, timeout_s=8.0),
+        name="cam",
+        live=True,
+        stall_timeout_s=1.5,
+        reconnect_min_s=0.2,
+        reconnect_max_s=1.0,
+    )
+    capture.start()
+    try:
+        wait_for(capture, lambda h: h.frames_captured >= 20, 40)
+        server.pause()
+        stalled = wait_for(capture, lambda h: h.state == "stalled", 8)
+        assert stalled.reconnects == 0  # still inside the first connection's blocked read
+        assert (stalled.last_frame_age_s or 0) > 1.5
+        after = wait_for(capture, lambda h: h.reconnects >= 1, 30)
+        assert after.stalls >= 1
+        assert "stalled" in (after.last_error or "")
+        captured = after.frames_captured
+        server.resume()
+        wait_for(capture, lambda h: h.state == "streaming" and h.frames_captured > captured + 5, 60)
+    finally:
+        capture.stop(timeout=15)
+        server.cleanup()
+
+
 def test_silent_camera_times_out_with_a_clear_error() -> None:
     server = SilentServer()
     server.start()
