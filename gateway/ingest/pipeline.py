@@ -110,6 +110,11 @@ class Pipeline:
                 self._handle(*item)
                 if len(self._batch.lines) >= influx.batch_size:
                     self._flush()
+                    # Under a steady flood the queue may never run dry: acknowledge,
+                    # drain the spool and report here too, not only when it does.
+                    now = time.monotonic()
+                    self._drain(now)
+                    self._tick(now)
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
