@@ -228,3 +228,32 @@ def test_backoff_grows_with_jitter_and_is_capped(attempt: int, low: float, high:
     for _ in range(50):
         delay = backoff_delay(attempt, 0.5, 60.0, rng)
         assert low - 1e-9 <= delay <= high + 1e-9
+
+
+def test_missing_usb_camera_backs_off_without_crashing() -> None:
+    src = UsbSource(index=63)  # no /dev/video63 here
+    capture = CaptureThread(lambda: make_reader(src), live=True, reconnect_min_s=0.05, seed=2)
+    capture.start()
+    deadline = time.monotonic() + 10
+    while capture.health().reconnects < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    health = capture.health()
+    capture.stop()
+    assert health.reconnects >= 2
+    assert "cannot open usb camera 63" in (health.last_error or "")
+
+
+def test_a_failing_reader_factory_is_survived() -> None:
+    def factory() -> FileReader:
+        raise SourceError("source type 'simulator' is not available")
+
+    capture = CaptureThread(factory, live=True, reconnect_min_s=0.05, seed=4)
+    capture.start()
+    deadline = time.monotonic() + 10
+    while capture.health().reconnects < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    health = capture.health()
+    capture.stop()
+    assert health.reconnects >= 2
+    assert health.last_error == "source type 'simulator' is not available"
+    assert capture.health().state == "stopped"

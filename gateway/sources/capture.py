@@ -19,6 +19,7 @@ network readers also carry an FFmpeg read timeout so the blocked read returns.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import random
 import threading
@@ -241,8 +242,9 @@ class CaptureThread:
         index = 0
         while not self._stop.is_set():
             self._set("connecting")
-            reader = self._factory()
+            reader: FrameReader | None = None
             try:
+                reader = self._factory()
                 reader.open()
                 self._nominal_fps = reader.nominal_fps
                 self.connections += 1
@@ -255,7 +257,9 @@ class CaptureThread:
                 self._fail(str(exc) or type(exc).__name__, attempt)
                 got_frame, ended = False, not self.live  # a broken file does not heal: give up
             finally:
-                reader.close()
+                if reader is not None:
+                    with contextlib.suppress(Exception):  # closing a broken capture may fail too
+                        reader.close()
             if ended:
                 self._set("ended")
                 return
