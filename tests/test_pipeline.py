@@ -152,6 +152,18 @@ def test_runner_live_health_events_and_snapshot(detector: Any, crossing_mp4: Pat
     decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     assert decoded.shape == (360, 480, 3)
     assert runner_module.percentile([], 50) is None
+    drawn = runner.snapshot_jpeg()
+    plain = runner.snapshot_jpeg(draw=False)
+    assert drawn is not None
+    assert plain is not None
+    assert drawn[:2] == b"\xff\xd8"
+    assert drawn != plain
+
+
+def test_snapshot_before_any_frame_is_none(detector: Any, crossing_mp4: Path) -> None:
+    runner = CameraRunner(make_camera(crossing_mp4), detector, lambda events: None)
+    assert runner.latest_frame() is None
+    assert runner.snapshot_jpeg() is None
 
 
 def test_runner_survives_a_failing_sink_and_restarts(detector: Any, crossing_mp4: Path) -> None:

@@ -145,6 +145,21 @@ class CameraRunner:
         with self._lock:
             return self._latest
 
+    def snapshot_jpeg(self, *, draw: bool = True, quality: int = 85) -> bytes | None:
+        """JPEG of the latest processed frame, with boxes, lines and zones drawn when ``draw``."""
+        from gateway.sources.snapshot import draw_overlay, encode_jpeg
+
+        latest = self.latest()
+        if latest is None:
+            return None
+        frame, tracked = latest
+        image = (
+            draw_overlay(frame.image, tracked, self.pipeline.labels, self.camera)
+            if draw
+            else frame.image
+        )
+        return encode_jpeg(image, quality)
+
     def health(self) -> dict[str, Any]:
         """Capture health, processing rate, pipeline counters and latency percentiles."""
         out: dict[str, Any] = {"camera": self.camera.id}
