@@ -189,3 +189,22 @@ def test_count_unknown_class_is_a_usage_error(
     )
     assert code in (1, 2)
     assert "unicorn" in capsys.readouterr().err
+
+
+def test_count_unknown_model_name_exits_1(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, traffic_mp4: Path
+) -> None:
+    code = main(
+        [
+            "count",
+            str(traffic_mp4),
+            "--model",
+            "nosuchmodel",
+            "--model-dir",
+            str(tmp_path),
+            "--line",
+            TRAFFIC_LINE,
+        ]
+    )
+    assert code == 1
+    assert "nosuchmodel" in capsys.readouterr().err

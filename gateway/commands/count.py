@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from gateway.commands.common import json_option, print_json
+from gateway.commands.common import config_option, json_option, print_json
 from gateway.errors import SourceError, UsageError
 
 if TYPE_CHECKING:
@@ -117,8 +117,9 @@ def _print_table(result: dict[str, Any]) -> None:
     "--model-dir",
     type=click.Path(file_okay=False, path_type=Path),
     envvar="GATEWAY_MODEL_DIR",
-    help="Model store for --model names.",
+    help="Model store for --model names (default: gateway.model_dir, else <data_dir>/models).",
 )
+@config_option()
 @click.option(
     "--line",
     "lines",
@@ -148,6 +149,7 @@ def count_command(
     video: Path,
     model: str,
     model_dir: Path | None,
+    config_path: Path | None,
     lines: tuple[str, ...],
     classes: str,
     tiles: str,
@@ -181,6 +183,10 @@ def count_command(
     )
     if not video.is_file():
         raise SourceError(f"video not found: {video}")
+    if model_dir is None and not Path(model).is_file():
+        from gateway.config import load_settings
+
+        model_dir = load_settings(config_path).model_dir
     detector = load_detector(
         DetectorConfig(model=model, conf=conf, classes=class_names, threads=threads), model_dir
     )
