@@ -49,7 +49,8 @@ def draw_overlay(
             cv2.circle(
                 out, p1, 4, LINE_COLOUR, -1
             )  # point 1 is filled: directions are seen from it
-            cv2.putText(out, line.id, p1, cv2.FONT_HERSHEY_SIMPLEX, 0.5, LINE_COLOUR, 1)
+            text_at = (min(max(p1[0] + 6, 2), w - 60), min(max(p1[1] - 6, 14), h - 4))
+            cv2.putText(out, line.id, text_at, cv2.FONT_HERSHEY_SIMPLEX, 0.5, LINE_COLOUR, 1)
     if detections is not None:
         for i in range(len(detections)):
             x1, y1, x2, y2 = (round(float(v)) for v in detections.xyxy[i])
