@@ -14,66 +14,27 @@
 from __future__ import annotations
 
 import logging
-import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gateway.config.transport import MqttConfig
 from gateway.errors import TransportError
 from gateway.transport.backoff import Backoff
+from gateway.transport.paho_client import Incoming, Message, make_client, reply_properties
+
+__all__ = ["Incoming", "LinkState", "Message", "MqttLink", "reply_properties"]
 
 log = logging.getLogger(__name__)
 
 LinkState = Literal["connecting", "connected", "disconnected", "error"]
 _CONNACK_TIMEOUT_S = 10.0
 _V5_UNSUPPORTED = 132  # CONNACK reason "Unsupported Protocol Version"
-
-
-class _Client(paho.Client):
-    """paho's client, closing the TLS socket when the handshake fails (no leaked socket)."""
-
-    def _ssl_wrap_socket(self, tcp_sock: socket.socket) -> ssl.SSLSocket:
-        context = self._ssl_context
-        if context is None:
-            raise ValueError("TLS requested without a TLS context")
-        ssl_sock = context.wrap_socket(
-            tcp_sock, server_hostname=self._host, do_handshake_on_connect=False
-        )
-        try:
-            ssl_sock.settimeout(self._connect_timeout)
-            ssl_sock.do_handshake()
-        except BaseException:
-            ssl_sock.close()
-            raise
-        return ssl_sock
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """A retained-or-not message to publish (birth, will, final)."""
-
-    topic: str
-    payload: bytes
-    retain: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    """A received message, copied out of paho (so it can cross threads)."""
-
-    topic: str
-    payload: bytes
-    response_topic: str | None
-    correlation_data: bytes | None
 
 
 class MqttLink:
@@ -194,33 +155,9 @@ class MqttLink:
         self.state = "disconnected"
 
     def _new_client(self, v311: bool) -> paho.Client:
-        protocol = paho.MQTTv311 if v311 else paho.MQTTv5
-        kwargs: dict[str, Any] = {"clean_session": True} if v311 else {}
-        client = _Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=protocol,
-            reconnect_on_failure=False,
-            **kwargs,
+        client = make_client(
+            self.cfg, self.client_id, v311, self.will() if self.will is not None else None
         )
-        # The forwarder keeps the in-flight window; paho's own limit would rescan its
-        # whole message table on every PUBACK.
-        client.max_inflight_messages_set(0)
-        client.max_queued_messages_set(0)
-        if self.cfg.username:
-            password = self.cfg.password.get_secret_value() if self.cfg.password else None
-            client.username_pw_set(self.cfg.username, password)
-        tls = self.cfg.tls
-        if tls is not None:
-            client.tls_set(
-                ca_certs=str(tls.ca_file) if tls.ca_file else None,
-                certfile=str(tls.cert_file) if tls.cert_file else None,
-                keyfile=str(tls.key_file) if tls.key_file else None,
-            )
-            client.tls_insecure_set(tls.insecure)
-        if self.will is not None:
-            will = self.will()
-            client.will_set(will.topic, will.payload, qos=1, retain=will.retain)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
@@ -376,12 +313,3 @@ class MqttLink:
     def _on_log(self, _client: paho.Client, _userdata: object, level: int, text: str) -> None:
         if level == paho.MQTT_LOG_ERR and self._log_error is None:
             self._log_error = text  # the first error of an attempt is the cause
-
-
-def reply_properties(correlation: bytes | None) -> Properties | None:
-    """PUBLISH properties of an MQTT v5 reply carrying ``correlation`` data."""
-    if correlation is None:
-        return None
-    props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-    props.CorrelationData = correlation
-    return props

@@ -1,0 +1,93 @@
+"""paho-mqtt 2.x pieces of the MQTT link: client construction and message types."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from gateway.config.transport import MqttConfig
+
+
+class _Client(paho.Client):
+    """paho's client, closing the TLS socket when the handshake fails (no leaked socket)."""
+
+    def _ssl_wrap_socket(self, tcp_sock: socket.socket) -> ssl.SSLSocket:
+        context = self._ssl_context
+        if context is None:
+            raise ValueError("TLS requested without a TLS context")
+        ssl_sock = context.wrap_socket(
+            tcp_sock, server_hostname=self._host, do_handshake_on_connect=False
+        )
+        try:
+            ssl_sock.settimeout(self._connect_timeout)
+            ssl_sock.do_handshake()
+        except BaseException:
+            ssl_sock.close()
+            raise
+        return ssl_sock
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A retained-or-not message to publish (birth, will, final)."""
+
+    topic: str
+    payload: bytes
+    retain: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A received message, copied out of paho (so it can cross threads)."""
+
+    topic: str
+    payload: bytes
+    response_topic: str | None
+    correlation_data: bytes | None
+
+
+def make_client(cfg: MqttConfig, client_id: str, v311: bool, will: Message | None) -> paho.Client:
+    """Build one paho client for one connection attempt (callbacks are set by the caller)."""
+    protocol = paho.MQTTv311 if v311 else paho.MQTTv5
+    kwargs: dict[str, Any] = {"clean_session": True} if v311 else {}
+    client = _Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=protocol,
+        reconnect_on_failure=False,
+        **kwargs,
+    )
+    # The forwarder keeps the in-flight window; paho's own limit would rescan its
+    # whole message table on every PUBACK.
+    client.max_inflight_messages_set(0)
+    client.max_queued_messages_set(0)
+    if cfg.username:
+        password = cfg.password.get_secret_value() if cfg.password else None
+        client.username_pw_set(cfg.username, password)
+    tls = cfg.tls
+    if tls is not None:
+        client.tls_set(
+            ca_certs=str(tls.ca_file) if tls.ca_file else None,
+            certfile=str(tls.cert_file) if tls.cert_file else None,
+            keyfile=str(tls.key_file) if tls.key_file else None,
+        )
+        client.tls_insecure_set(tls.insecure)
+    if will is not None:
+        client.will_set(will.topic, will.payload, qos=1, retain=will.retain)
+    return client
+
+
+def reply_properties(correlation: bytes | None) -> Properties | None:
+    """PUBLISH properties of an MQTT v5 reply carrying ``correlation`` data."""
+    if correlation is None:
+        return None
+    props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    props.CorrelationData = correlation
+    return props
