@@ -29,11 +29,13 @@ def test_bench_ingest_json() -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["benchmark"] == "ingest"
-    for key in ("bare_subscriber", "ingest_1", "ingest_2"):
+    for key in ("bare_subscriber", "ingest_1", "bare_subscriber_2", "ingest_2"):
         figure = result[key]
         assert figure["events_per_s"] > 0
         assert sum(figure["per_consumer"]) == 300
         assert all(rss > 0 for rss in figure["rss_mb"])
     assert len(result["ingest_2"]["per_consumer"]) == 2
+    assert len(result["bare_subscriber_2"]["per_consumer"]) == 2
     assert result["ratio_1_vs_bare"] > 0
     assert result["ratio_2_vs_1"] > 0
+    assert result["ratio_2_vs_bare_2"] > 0

@@ -7,6 +7,8 @@ handled. That measures the consumer side alone, whatever the publisher's speed.
 
 - ``bare``: a paho subscriber that only receives and parses the JSON (the baseline);
 - ``ingest x1``: one worker end to end into the database (points written, HTTP 204);
+- ``bare x2``: two bare subscribers on one shared subscription (the baseline of x2:
+  what the broker can deliver to two consumers on this machine);
 - ``ingest x2``: two workers (two processes) on one shared subscription.
 
 Each consumer runs in its own process, which reports its peak RSS.
@@ -143,20 +145,20 @@ def command(
             procs, local_port, local_url = start_servers(Path(tmp), count)
             port, url = mqtt_port or local_port, db_url or local_url
         phase: dict[str, Any] = {"ctx": ctx, "port": port, "count": count, "conf": conf}
-        names = ["bare_subscriber", "ingest_1"] + (["ingest_2"] if workers == "2" else [])
+        names = ["bare_subscriber", "ingest_1"]
+        if workers == "2":
+            names += ["bare_subscriber_2", "ingest_2"]
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
         try:
             for round_no in range(repeat):  # interleaved: machine load hits every phase
                 for index, name in enumerate(names, start=1):
                     gw = 10 * round_no + index
-                    targets: list[tuple[Any, tuple[Any, ...]]] = (
-                        [(bare_main, (port, gw))]
-                        if name == "bare_subscriber"
-                        else [
-                            (ingest_main, (port, url, gw, n))
-                            for n in (("a", "b") if name == "ingest_2" else ("a",))
-                        ]
-                    )
+                    main = bare_main if name.startswith("bare") else ingest_main
+                    pair = ("a", "b") if name.endswith("_2") else ("a",)
+                    targets: list[tuple[Any, tuple[Any, ...]]] = [
+                        (main, (port, gw, n) if main is bare_main else (port, url, gw, n))
+                        for n in pair
+                    ]
                     runs[name].append(run_phase(targets=targets, gw=gw, **phase))
         finally:
             for proc in procs:
@@ -164,6 +166,7 @@ def command(
                 proc.wait(10)
     best = {name: median_run(r) for name, r in runs.items()}
     bare, one, two = best["bare_subscriber"], best["ingest_1"], best.get("ingest_2")
+    bare2 = best.get("bare_subscriber_2")
     result: dict[str, Any] = {
         "benchmark": "ingest",
         "count": count,
@@ -172,9 +175,13 @@ def command(
         "flush_interval_s": flush_interval,
         "bare_subscriber": bare,
         "ingest_1": one,
+        "bare_subscriber_2": bare2,
         "ingest_2": two,
         "ratio_1_vs_bare": round(one["events_per_s"] / bare["events_per_s"], 3),
         "ratio_2_vs_1": round(two["events_per_s"] / one["events_per_s"], 3) if two else None,
+        "ratio_2_vs_bare_2": (
+            round(two["events_per_s"] / bare2["events_per_s"], 3) if two and bare2 else None
+        ),
     }
     if as_json:
         print_json(result)
@@ -186,6 +193,7 @@ def command(
     for key, label in (
         ("bare_subscriber", "bare paho subscriber (parse)"),
         ("ingest_1", "ingest, 1 worker"),
+        ("bare_subscriber_2", "2 bare subscribers (shared)"),
         ("ingest_2", "ingest, 2 workers"),
     ):
         fig = result[key]
@@ -198,3 +206,4 @@ def command(
     click.echo(f"  1 worker / bare               {result['ratio_1_vs_bare']:.2f}  (target >= 0.70)")
     if two:
         click.echo(f"  2 workers / 1 worker          {result['ratio_2_vs_1']:.2f}  (target >= 1.5)")
+        click.echo(f"  2 workers / 2 bare            {result['ratio_2_vs_bare_2']:.2f}")

@@ -134,7 +134,7 @@ def publisher_main(port: int, count: int, gw: int, conn: Connection) -> None:
     client.loop_stop()
 
 
-def bare_main(port: int, gw: int, conn: Connection) -> None:
+def bare_main(port: int, gw: int, name: str, conn: Connection) -> None:
     """Child process: a bare paho subscriber that receives and parses JSON, nothing else."""
     group = f"bench{gw}"
     import paho.mqtt.client as mqtt
@@ -150,7 +150,7 @@ def bare_main(port: int, gw: int, conn: Connection) -> None:
 
     def session() -> Any:
         client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"{group}-bare", protocol=mqtt.MQTTv5
+            CallbackAPIVersion.VERSION2, client_id=f"{group}-bare-{name}", protocol=mqtt.MQTTv5
         )
         client.on_message = on_message
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
