@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import time
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.demo.broker import EmbeddedBroker
 from gateway.demo.monitor import MAX_SENSORS, Monitor
@@ -105,9 +108,6 @@ def test_embedded_broker_on_a_taken_port_fails_clearly() -> None:
 
 
 def test_monitor_counts_and_bounds_its_sensor_table() -> None:
-    import paho.mqtt.client as mqtt  # noqa: PLC0415
-    from paho.mqtt.enums import CallbackAPIVersion  # noqa: PLC0415
-
     broker = EmbeddedBroker(free_port())
     broker.start()
     monitor = Monitor(broker.host, broker.port, "city/#")
@@ -121,7 +121,6 @@ def test_monitor_counts_and_bounds_its_sensor_table() -> None:
             event = {"type": "sensor_reading", "data": {"sensor": f"s{i}", "values": {"v": i}}}
             pub.publish(f"city/x/y/sensors/s{i}", json.dumps(event), qos=1).wait_for_publish(5)
         pub.publish("city/x/y/bad", b"not json", qos=1).wait_for_publish(5)
-        import time  # noqa: PLC0415
 
         deadline = time.monotonic() + 10
         while (monitor.events < n or monitor.invalid < 1) and time.monotonic() < deadline:

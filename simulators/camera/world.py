@@ -61,16 +61,16 @@ class Lane:
 
 VEHICLE_MIX = {"car": 0.62, "truck": 0.12, "bus": 0.09, "motorcycle": 0.17}
 LANES: tuple[Lane, ...] = (
-    Lane(0.418, -1, {"person": 1.0}, 0.16, jitter=0.006),
-    Lane(0.446, +1, {"person": 1.0}, 0.16, jitter=0.006),
+    Lane(0.405, -1, {"person": 1.0}, 0.16, jitter=0.004),
+    Lane(0.452, +1, {"person": 1.0}, 0.16, jitter=0.004),
     Lane(0.500, -1, {"bicycle": 1.0}, 0.05),
     Lane(0.555, -1, VEHICLE_MIX, 0.22),
     Lane(0.640, -1, VEHICLE_MIX, 0.22),
     Lane(0.720, +1, VEHICLE_MIX, 0.22),
     Lane(0.800, +1, VEHICLE_MIX, 0.22),
     Lane(0.850, +1, {"bicycle": 1.0}, 0.05),
-    Lane(0.895, +1, {"person": 1.0}, 0.18, jitter=0.01),
-    Lane(0.945, -1, {"person": 1.0}, 0.18, jitter=0.01),
+    Lane(0.885, +1, {"person": 1.0}, 0.18, jitter=0.006),
+    Lane(0.952, -1, {"person": 1.0}, 0.18, jitter=0.006),
 )
 
 
@@ -174,7 +174,7 @@ class World:
                         abs(leader.x - actor.x)
                         - (leader.size(aspect)[0] + actor.size(aspect)[0]) / 2
                     )
-                    near = 0.02 if actor.cls == "person" else 0.06
+                    near = 0.05 if actor.cls == "person" else 0.06
                     if gap < near:
                         actor.v = min(actor.speed, leader.v * 0.9)
                     if gap < near / 2.5:
@@ -216,7 +216,7 @@ class World:
             scale = perspective_scale(y)
             w = length * scale / aspect
             x = -w / 2 - 0.01 if lane.direction > 0 else 1 + w / 2 + 0.01
-            if not self._room(index, x, w, 0.02 if cls == "person" else 0.05):
+            if not self._room(index, x, w, 0.05):
                 continue
             self.actors.append(
                 Actor(

@@ -1,0 +1,49 @@
+"""End-to-end counting accuracy against the simulator's exact ground truth (offline, seeded)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from gateway.demo.accuracy import AccuracyReport, measure
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_day_counts_within_3_percent_of_ground_truth() -> None:
+    report = measure(90.0, seed=11, condition="day")
+    truth = sum(report.truth.values())
+    assert truth >= 60, "too little traffic to judge"
+    rows = {label: (t, c) for label, t, c, _ in report.rows()}
+    t_all, c_all = rows["all"]
+    assert abs(c_all - t_all) <= 0.03 * t_all, report.as_dict()
+    assert report.matched_error <= 0.06, report.as_dict()
+
+
+def test_report_arithmetic() -> None:
+    truth = Counter({("l", "left_to_right", "car"): 10, ("l", "right_to_left", "car"): 10,
+                     ("l", "left_to_right", "person"): 5})
+    counted = Counter({("l", "left_to_right", "car"): 11, ("l", "right_to_left", "car"): 9,
+                       ("l", "left_to_right", "person"): 5, ("l", "left_to_right", "truck"): 1})
+    report = AccuracyReport(10.0, 100, 1.0, counted, truth)
+    rows = {label: (t, c, e) for label, t, c, e in report.rows()}
+    assert rows["car"] == (20, 20, 0.0)
+    assert rows["truck"][:2] == (0, 1)
+    assert rows["all"] == (25, 26, pytest.approx(0.04))
+    assert report.matched_error == pytest.approx(3 / 25)
+
+
+def test_accuracy_command_json() -> None:
+    proc = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "gateway"), "demo", "--accuracy", "--seconds", "10",
+         "--json"], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["seconds"] == 10.0
+    assert out["frames"] >= 100
+    assert "all" in out["by_label"]
