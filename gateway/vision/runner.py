@@ -181,6 +181,10 @@ class CameraRunner:
         min_interval = 1.0 / self.camera.fps_limit if self.camera.fps_limit else 0.0
         next_due = 0.0
         while not self._stop.is_set():
+            if min_interval:  # wait first, so the frame taken next is the freshest one
+                wait = next_due - time.monotonic()
+                if wait > 0 and self._stop.wait(wait):
+                    return
             frame = self.capture.get(timeout=0.5)
             if frame is None:
                 if self.capture.finished:
@@ -190,14 +194,11 @@ class CameraRunner:
                 if self._connections > 0:  # reconnected: tracks from before the gap are stale
                     self.pipeline.reset()
                 self._connections = self.capture.connections
-            if min_interval:
-                wait = next_due - time.monotonic()
-                if wait > 0 and self._stop.wait(wait):
-                    return
-                next_due = time.monotonic() + min_interval
-            self._process(frame)
+            started = time.monotonic()
+            next_due = started + min_interval
+            self._process(frame, started)
 
-    def _process(self, frame: Frame) -> None:
+    def _process(self, frame: Frame, started: float) -> None:
         try:
             events = self.pipeline.process(frame)
         except Exception as exc:  # counted and survived: one bad frame must not stop the camera
@@ -207,7 +208,7 @@ class CameraRunner:
             self._last_error = str(exc)
             return
         now = time.monotonic()
-        self._processed.append(now)
+        self._processed.append(started)
         self._latency_frame_ms.append((now - frame.mono) * 1000)
         with self._lock:
             self._latest = (frame, self.pipeline.last_tracked)
