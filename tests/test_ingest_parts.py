@@ -1,16 +1,29 @@
-"""Acknowledgement order, spool bounds and back-off of the ingest worker."""
+"""Acknowledgement order, spool bounds, back-off and write outcomes of the ingest worker.
+
+The write-outcome table uses a tiny local HTTP server that answers with a chosen status,
+because no real database here can be made to answer 429 or 5xx on demand.
+"""
 
 from __future__ import annotations
 
+import http.server
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
+from gateway.config.ingest import InfluxConfig
 from gateway.errors import IngestError
 from gateway.ingest.acks import AckTracker
-from gateway.ingest.database import backoff_delay, parse_retry_after
+from gateway.ingest.database import (
+    Database,
+    RejectedWriteError,
+    RetryableWriteError,
+    backoff_delay,
+    parse_retry_after,
+)
 from gateway.ingest.spool import Spool
 
 
@@ -148,3 +161,72 @@ def test_dead_letter_receipt_of_a_message_queued_while_disconnected(mosquitto: A
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+class _Status(http.server.BaseHTTPRequestHandler):
+    """Answers every write with the status (and Retry-After) the test sets."""
+
+    status = 204
+    retry_after: str | None = None
+    bodies: ClassVar[list[bytes]] = []
+
+    def do_POST(self) -> None:
+        self.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+        self.send_response(self.status)
+        if self.retry_after is not None:
+            self.send_header("Retry-After", self.retry_after)
+        body = b'{"code":"x","message":"refused"}' if self.status >= 400 else b""
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "outcome"),
+    [
+        (204, None, None),
+        (429, "7", RetryableWriteError),
+        (503, None, RetryableWriteError),
+        (500, "2", RetryableWriteError),
+        (400, None, RejectedWriteError),
+        (401, None, RejectedWriteError),
+        (413, None, RejectedWriteError),
+    ],
+)
+def test_write_outcome_by_http_status(status: int, retry_after: str | None, outcome: Any) -> None:
+    _Status.status, _Status.retry_after = status, retry_after
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Status)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    db = Database(InfluxConfig(url=f"http://127.0.0.1:{server.server_address[1]}", timeout_s=5))
+    try:
+        if outcome is None:
+            db.write(["m f=1 1", "m f=2 2"])
+            assert _Status.bodies[-1] == b"m f=1 1\nm f=2 2"
+        else:
+            with pytest.raises(outcome) as info:
+                db.write(["m f=1 1"])
+            if outcome is RetryableWriteError:
+                expected = float(retry_after) if retry_after else None
+                assert info.value.retry_after_s == expected
+            else:
+                assert info.value.status == status
+    finally:
+        db.close()
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_write_to_nothing_is_retryable() -> None:
+    from tests.services import free_port
+
+    db = Database(InfluxConfig(url=f"http://127.0.0.1:{free_port()}", timeout_s=2))
+    try:
+        with pytest.raises(RetryableWriteError):
+            db.write(["m f=1 1"])
+    finally:
+        db.close()
