@@ -31,6 +31,7 @@ from gateway.runtime import sdnotify
 from gateway.runtime.commands import CommandHandler
 from gateway.runtime.health import SystemMetrics, Uptime, camera_summary
 from gateway.runtime.synthetic import SyntheticSource
+from gateway.sensors.throttle import ReadingThrottle
 from gateway.sensors.types import Reading
 from gateway.transport.forwarder import Forwarder
 from gateway.transport.mqtt import Message, MqttLink
@@ -80,6 +81,7 @@ class App:
         self.metrics = SystemMetrics(gw.data_dir)
         self.cameras: dict[str, Any] = {}
         self.sensors: dict[str, Any] = {}
+        self._throttles = {s.id: ReadingThrottle(s.publish_interval_s) for s in settings.sensors}
         self.synthetic: SyntheticSource | None = None
         if settings.events.synthetic_events_per_s > 0:
             self.synthetic = SyntheticSource(
@@ -109,7 +111,10 @@ class App:
         self._emit_safely([builder.from_analytics(e) for e in events])
 
     def on_reading(self, reading: Reading) -> None:
-        """Sink of the sensor readers."""
+        """Sink of the sensor readers (at most one reading per sensor per publish interval)."""
+        throttle = self._throttles.get(reading.sensor_id)
+        if throttle is not None and not throttle.admit():
+            return
         self._emit_safely([builder.sensor_reading(reading)])
 
     def availability(self, state: Literal["online", "offline"]) -> Message:
