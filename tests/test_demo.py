@@ -16,7 +16,7 @@ from gateway.demo.broker import EmbeddedBroker
 from gateway.demo.monitor import MAX_SENSORS, Monitor
 from gateway.demo.session import parse_broker
 from gateway.errors import TransportError, UsageError
-from tests.services import Mosquitto, free_port
+from tests.services import Mosquitto, VictoriaMetrics, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAY = str(ROOT / ".venv" / "bin" / "gateway")
@@ -56,6 +56,27 @@ def test_demo_publishes_to_a_given_broker(mosquitto: Mosquitto) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"received on 127.0.0.1:{mosquitto.port}" in proc.stdout
     assert "line crossings: counted vs simulator ground truth" in proc.stdout
+
+
+@pytest.mark.slow
+def test_demo_with_ingest_into_the_database(
+    mosquitto: Mosquitto, victoria: VictoriaMetrics
+) -> None:
+    proc = run_demo(
+        "demo",
+        "--seconds",
+        "10",
+        "--no-view",
+        "--broker",
+        f"127.0.0.1:{mosquitto.port}",
+        "--influx-url",
+        victoria.url,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    series = victoria.export_until('{gateway="demo-gw"}', lambda s: len(s) > 0)
+    names = {str(s["metric"]["__name__"]) for s in series}  # type: ignore[index]
+    assert any(n.startswith("camera_health") for n in names), names
+    assert any(n.startswith("sensor") for n in names), names
 
 
 @pytest.mark.parametrize(

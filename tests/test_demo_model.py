@@ -43,19 +43,30 @@ def test_wrong_label_file_is_rejected(tmp_path: Path) -> None:
         load_detector(DetectorConfig(model=str(MODEL), labels=labels))
 
 
-@pytest.mark.parametrize(("condition", "min_recall", "min_precision"),
-                         [("day", 0.9, 0.85), ("dusk", 0.8, 0.8), ("rain", 0.8, 0.8)])
-def test_finds_objects_on_held_out_frames(condition: str, min_recall: float,
-                                          min_precision: float) -> None:
-    det = load_detector(DetectorConfig(model=str(MODEL), model_type="yolo", labels=LABELS,
-                                       conf=0.35))
+@pytest.mark.parametrize(
+    ("condition", "min_recall", "min_precision"),
+    [("day", 0.9, 0.85), ("dusk", 0.8, 0.8), ("rain", 0.8, 0.8)],
+)
+def test_finds_objects_on_held_out_frames(
+    condition: str, min_recall: float, min_precision: float
+) -> None:
+    det = load_detector(
+        DetectorConfig(model=str(MODEL), model_type="yolo", labels=LABELS, conf=0.35)
+    )
     stats: dict[int, ClassStats] = {}
     frames = 0
     for clip in range(3):  # seeds far from the training clips
         for img, gt in clip_frames(5_000_000 + clip, condition, 10, 12, 1.0, 20.0):
             dets = det.detect(img)
-            match_frame(stats, dets.xyxy, dets.score, dets.class_id, gt.xyxy, gt.class_id,
-                        gt.visible < MIN_VISIBLE)
+            match_frame(
+                stats,
+                dets.xyxy,
+                dets.score,
+                dets.class_id,
+                gt.xyxy,
+                gt.class_id,
+                gt.visible < MIN_VISIBLE,
+            )
             frames += 1
     tp = sum(int(np.sum(s.hits)) for s in stats.values())
     objects = sum(s.objects for s in stats.values())

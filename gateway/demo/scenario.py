@@ -67,6 +67,7 @@ def settings(
     *,
     seed: int = 7,
     condition: Condition = "day",
+    mqtt_protocol: Literal["auto", "5", "3.1.1"] = "auto",
 ) -> GatewaySettings:
     """Gateway settings for the demo: the simulated camera, sensors on ``sensor_ports``."""
     sensors = [
@@ -79,7 +80,12 @@ def settings(
             "detector": detector_config().model_dump(),
             "cameras": [camera_config(seed, condition).model_dump()],
             "sensors": sensors,
-            "mqtt": {"host": broker[0], "port": broker[1], "reconnect_max_s": 2.0},
+            "mqtt": {
+                "host": broker[0],
+                "port": broker[1],
+                "protocol": mqtt_protocol,
+                "reconnect_max_s": 2.0,
+            },
             "events": {"health_interval_s": 5.0},
         }
     )

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from gateway.demo.monitor import Monitor
 from gateway.demo.scenario import (
@@ -101,7 +101,16 @@ class DemoSession:
             self.state.broker = f"{host}:{port}"
             ports = self._sensors(stack)
             data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gw-demo-")))
-            cfg = settings(data_dir, (host, port), ports, seed=self.seed, condition=self.condition)
+            # The embedded broker speaks MQTT 3.1.1 only: skip the v5 attempt and its back-off.
+            protocol: Literal["auto", "3.1.1"] = "auto" if self.broker_arg else "3.1.1"
+            cfg = settings(
+                data_dir,
+                (host, port),
+                ports,
+                seed=self.seed,
+                condition=self.condition,
+                mqtt_protocol=protocol,
+            )
             self.monitor = Monitor(host, port, f"{cfg.mqtt.topic_prefix}/#")
             self.monitor.start()
             stack.callback(self.monitor.stop)
