@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from gateway.config.vision import SimulatorSource
+from gateway.config.vision import SimulatorSource, UrlSource
 from gateway.errors import SourceError
 from gateway.sources.base import make_reader
 from simulators.camera.lines import Line, crossing_direction
@@ -213,6 +213,19 @@ def test_mjpeg_stream_is_read_by_opencv() -> None:
         server.stop()
     assert got[0].shape == (360, 640, 3)
     assert not np.array_equal(got[0], got[-1])  # a live stream, not one picture
+
+
+def test_mjpeg_stream_through_the_project_url_source() -> None:
+    server = MjpegServer(SimulatorSource(seed=3, fps=20), free_port())
+    server.start()
+    reader = make_reader(UrlSource(url=server.url), timeout_s=10)
+    try:
+        reader.open()
+        frames = [reader.read() for _ in range(3)]
+    finally:
+        reader.close()
+        server.stop()
+    assert all(f is not None and f[0].shape == (360, 640, 3) for f in frames)
 
 
 def test_rtsp_stream_through_vlc(tmp_path: Path) -> None:
