@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import copy
 import math
+import tempfile
 import time
 from pathlib import Path
 
@@ -187,9 +188,9 @@ def main() -> None:
             print(f"step {step} t={elapsed:.0f}s lr={lr:.5f} loss={loss.item():.4f}", flush=True)
         step += 1
     print(f"trained {step} steps x {args.batch} in {time.monotonic() - start:.0f} s", flush=True)
-    torch.save(
-        ema.state_dict(), args.out.with_suffix(".pt").as_posix().replace("models/demo", "/tmp")
-    )
+    checkpoint = Path(tempfile.gettempdir()) / f"{args.out.stem}.pt"  # not committed
+    torch.save(ema.state_dict(), checkpoint)
+    print(f"checkpoint {checkpoint}", flush=True)
     export(ema, args.out)
     print(f"exported {args.out} ({args.out.stat().st_size} bytes)", flush=True)
 
