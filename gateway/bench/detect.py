@@ -38,9 +38,9 @@ def measure(
     *, model: str, image_path: Path, iterations: int, threads: int, model_type: str, warmup: int
 ) -> dict[str, Any]:
     """Run the benchmark and return its figures."""
-    from gateway.commands.detect import read_image  # noqa: PLC0415
-    from gateway.config.vision import DetectorConfig  # noqa: PLC0415
-    from gateway.vision.detector import load_detector  # noqa: PLC0415
+    from gateway.commands.detect import read_image
+    from gateway.config.vision import DetectorConfig
+    from gateway.vision.detector import load_detector
 
     image = read_image(image_path)
     cfg = DetectorConfig(model=model, model_type=model_type, threads=threads)

@@ -26,8 +26,8 @@ def parse_classes(value: str) -> list[str]:
 
 def read_image(path: Path) -> Any:
     """Read an image file as BGR; a missing or undecodable file is an :class:`InputError`."""
-    import cv2  # noqa: PLC0415 (kept out of ``gateway --help``)
-    import numpy as np  # noqa: PLC0415
+    import cv2
+    import numpy as np
 
     if not path.is_file():
         raise InputError(f"image not found: {path}")
@@ -39,8 +39,8 @@ def read_image(path: Path) -> Any:
 
 
 def _print_table(path: Path, image: Any, detector: Detector, records: list[dict[str, Any]]) -> None:
-    from rich.console import Console  # noqa: PLC0415
-    from rich.table import Table  # noqa: PLC0415
+    from rich.console import Console
+    from rich.table import Table
 
     height, width = image.shape[:2]
     console = Console()
@@ -64,7 +64,7 @@ def run_detect(
     images: tuple[Path, ...], cfg: DetectorConfig, model_dir: Path | None, as_json: bool
 ) -> int:
     """Detect on every image; report unreadable ones and return 1 if there were any."""
-    from gateway.vision.detector import load_detector  # noqa: PLC0415
+    from gateway.vision.detector import load_detector
 
     detector = load_detector(cfg, model_dir)
     failed = 0
@@ -153,7 +153,7 @@ def detect_command(
     A missing or unreadable image is reported and skipped; the others are still
     processed and the exit code is 1.
     """
-    from gateway.config.vision import DetectorConfig  # noqa: PLC0415
+    from gateway.config.vision import DetectorConfig
 
     cfg = DetectorConfig.model_validate(
         {
@@ -169,7 +169,7 @@ def detect_command(
         }
     )
     if model_dir is None and not Path(model).is_file():
-        from gateway.config import load_settings  # noqa: PLC0415
+        from gateway.config import load_settings
 
         model_dir = load_settings(config_path).model_dir
     code = run_detect(images, cfg, model_dir, as_json)
