@@ -13,7 +13,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import ClassVar, Protocol, Self, runtime_checkable
 
 from gateway.errors import UsageError
 from gateway.sensors.types import Reading
@@ -74,6 +74,14 @@ class StreamDecoder(ABC):
             raise UsageError(
                 f"protocol {cls.name!r} has no option(s) {', '.join(unknown)} (known: {known})"
             )
+
+    @classmethod
+    def from_options(
+        cls, sensor_id: str, options: Mapping[str, OptionValue], protocol: str = ""
+    ) -> Self:
+        """Build from config options; decoders with options override this."""
+        cls.check_options(options)
+        return cls(sensor_id=sensor_id, protocol=protocol)
 
     def feed(self, chunk: bytes) -> list[Reading]:
         """Consume ``chunk`` (any size) and return the readings it completed."""

@@ -25,9 +25,8 @@ sum of the first five bytes.
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
 
-from gateway.sensors.decoder import OptionValue, StreamDecoder
+from gateway.sensors.decoder import StreamDecoder
 from gateway.sensors.types import Reading
 
 START = b"\x42\x4d"
@@ -85,14 +84,6 @@ class PmsDecoder(StreamDecoder):
 
     name = "pms5003"
     max_buffer = 1024
-
-    @classmethod
-    def from_options(
-        cls, sensor_id: str, options: Mapping[str, OptionValue], protocol: str = ""
-    ) -> PmsDecoder:
-        """Build from config options (none are defined)."""
-        cls.check_options(options)
-        return cls(sensor_id=sensor_id, protocol=protocol)
 
     def _parse(self) -> list[Reading]:
         out: list[Reading] = []

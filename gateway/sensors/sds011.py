@@ -15,9 +15,7 @@ where D14 D15 is the device id (FF FF = every sensor).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from gateway.sensors.decoder import OptionValue, StreamDecoder
+from gateway.sensors.decoder import StreamDecoder
 from gateway.sensors.types import Reading
 
 HEAD = 0xAA
@@ -58,14 +56,6 @@ class Sds011Decoder(StreamDecoder):
 
     name = "sds011"
     max_buffer = 512
-
-    @classmethod
-    def from_options(
-        cls, sensor_id: str, options: Mapping[str, OptionValue], protocol: str = ""
-    ) -> Sds011Decoder:
-        """Build from config options (none are defined)."""
-        cls.check_options(options)
-        return cls(sensor_id=sensor_id, protocol=protocol)
 
     def _parse(self) -> list[Reading]:
         out: list[Reading] = []
