@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from gateway.commands.common import config_option, json_option, print_json
+from gateway.commands.common import config_option, json_option, model_dir_option, print_json
 from gateway.errors import InputError, SourceError, UsageError
 
 if TYPE_CHECKING:
@@ -134,9 +134,7 @@ def check_command(source: str, seconds: float, timeout: float, as_json: bool) ->
 @click.argument("source")
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--model", "-m", help="Detect with this model (.onnx file or store name).")
-@click.option(
-    "--model-dir", type=click.Path(file_okay=False, path_type=Path), envvar="GATEWAY_MODEL_DIR"
-)
+@model_dir_option
 @click.option("--draw", is_flag=True, help="Draw detections, and the camera's lines and zones.")
 @config_option()
 @click.option("--camera", "camera_id", help="Draw this configured camera's lines and zones.")

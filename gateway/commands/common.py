@@ -32,3 +32,11 @@ def print_json(obj: Any) -> None:
     """Print one compact JSON document on its own line on stdout."""
     sys.stdout.write(json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n")
     sys.stdout.flush()
+
+
+model_dir_option = click.option(
+    "--model-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="GATEWAY_MODEL_DIR",
+    help="Model store for --model names (default: gateway.model_dir, else <data_dir>/models).",
+)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from gateway.config import GatewaySettings, load_settings
+from gateway.runtime.config_patch import to_toml
 
 
 @click.group("config")
@@ -41,20 +42,3 @@ def check(file: Path, as_json: bool) -> None:
 def schema() -> None:
     """Print the JSON Schema of the config file."""
     click.echo(json.dumps(GatewaySettings.model_json_schema(), indent=2))
-
-
-def to_toml(data: dict[str, object], prefix: str = "") -> str:
-    """Render plain JSON-like data as TOML (enough to print an effective config)."""
-    scalars: list[str] = []
-    tables: list[str] = []
-    for key, value in data.items():
-        name = f"{prefix}.{key}" if prefix else key
-        if value is None:
-            continue
-        if isinstance(value, dict):
-            tables.append(f"\n[{name}]\n" + to_toml(value, name))
-        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            tables.extend(f"\n[[{name}]]\n" + to_toml(item, name) for item in value)
-        else:
-            scalars.append(f"{key} = {json.dumps(value, ensure_ascii=False)}")
-    return "\n".join(scalars) + "".join(tables)

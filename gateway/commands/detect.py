@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from gateway.commands.common import config_option, json_option, print_json
+from gateway.commands.common import config_option, json_option, model_dir_option, print_json
 from gateway.errors import InputError, UsageError
 
 if TYPE_CHECKING:
@@ -94,12 +94,7 @@ def run_detect(
 @click.command("detect")
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--model", "-m", required=True, help="An .onnx file, or a model name in the store.")
-@click.option(
-    "--model-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="GATEWAY_MODEL_DIR",
-    help="Model store for --model names (default: gateway.model_dir, else <data_dir>/models).",
-)
+@model_dir_option
 @config_option()
 @click.option(
     "--labels",
