@@ -13,6 +13,7 @@ BENCHMARKS: dict[str, str] = {
     "sensors": "gateway.bench.sensors:command",
     "outbox": "gateway.bench.outbox:command",
     "ingest": "gateway.bench.ingest:command",
+    "soak": "gateway.bench.soak:command",
     "bridge": "firmware_bridge.bench:command",
 }
 
