@@ -44,12 +44,12 @@ def _configs(work: Path, port: int, url: str, rate: float, every: float) -> tupl
     from gateway.runtime.config_patch import to_toml
 
     mqtt = {"host": "127.0.0.1", "port": port, "reconnect_min_s": 1, "reconnect_max_s": 2}
-    gateway = {
+    gateway: dict[str, Any] = {
         "gateway": {"id": GATEWAY, "site": SITE, "data_dir": str(work / "gateway")},
         "mqtt": mqtt,
         "events": {"synthetic_events_per_s": rate, "health_interval_s": every},
     }
-    ingest = {
+    ingest: dict[str, Any] = {
         "mqtt": mqtt,
         "ingest": {
             "share_group": "soak",
