@@ -74,17 +74,6 @@ def test_count_traffic_vehicles_both_directions(
     assert set(line["counts"]["right_to_left"]) <= {"car", "bus", "truck", "motorcycle"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "counts 6 rightward / 0 leftward against 8 / 2: in the crowd around frames 60-80 the "
-        "track that already counted the woman in beige switches to the person in the blue "
-        "jacket walking the other way (counted once per track), and at frame 126 the woman "
-        "in black inherits the counted state of the man who left the frame at the right "
-        "(line id-switch hand-over); the blonde person hidden behind her companion at ~f14 "
-        "and the hoodie at ~f81 are never tracked separately"
-    ),
-)
 def test_count_pedestrians_on_the_crossing(
     capsys: pytest.CaptureFixture[str], crossing_mp4: Path, yolox_nano: Path
 ) -> None:

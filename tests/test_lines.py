@@ -95,23 +95,82 @@ def test_id_switch_mid_crossing_counted_once() -> None:
 
 
 @pytest.mark.parametrize(
-    ("label", "gap_frames", "offset", "counted_again"),
+    ("label", "gap_frames", "offset", "way", "counted_again"),
     [
-        ("car", 3, 0.0, False),  # the same object under a new id
-        ("person", 3, 0.0, True),  # another class: a different object
-        ("car", 40, 0.0, True),  # too long after: a different object
-        ("car", 3, 0.3, True),  # too far away: a different object
+        ("car", 3, 0.0, "on", False),  # the same object under a new id
+        ("person", 3, 0.0, "on", True),  # another class: a different object
+        ("car", 40, 0.0, "on", True),  # too long after: a different object
+        ("car", 3, 0.3, "on", True),  # too far away: a different object
+        ("car", 3, 0.0, "back", True),  # turns back over the line: a different object
+        ("car", 0, 0.0, "back", True),  # the same, right after the old track vanished
     ],
 )
-def test_id_switch_rules(label: str, gap_frames: int, offset: float, counted_again: bool) -> None:
+def test_id_switch_rules(
+    label: str, gap_frames: int, offset: float, way: str, counted_again: bool
+) -> None:
+    """A new id where a counted car vanished wobbles back over the line (``on``: then goes
+    on its way) or drives back over it (``back``); only the same object is not counted."""
     counter = LineCounter(line((0.1, 0.5), (0.9, 0.5)), FRAME, LABELS)
     first = track_frames(1, path((0.5, 0.3), (0.5, 0.56), 12))
     x = 0.5 + offset
-    back = track_frames(2, [(x, 0.57), *path((x, 0.57), (x, 0.3), 8)], label=label)
-    crossings = count(counter, first + [Detections.empty()] * gap_frames + back)
+    if way == "on":
+        points = [(x, 0.57), (x, 0.45), *path((x, 0.58), (x, 0.8), 8)]
+    else:
+        points = [(x, 0.57), *path((x, 0.57), (x, 0.3), 8)]
+    second = track_frames(2, points, label=label)
+    crossings = count(counter, first + [Detections.empty()] * gap_frames + second)
     assert crossings[0] == (1, "left_to_right")
-    assert (crossings[1:] == [(2, "right_to_left")]) is counted_again
+    assert crossings[1:] == ([(2, "right_to_left")] if counted_again else [])
+
+
+@pytest.mark.parametrize(
+    ("first_id", "second_id", "counted_again"),
+    [(1, 2, False), (2, 1, True)],
+)
+def test_only_a_newer_id_takes_over(first_id: int, second_id: int, counted_again: bool) -> None:
+    """Tracker ids increase: an id older than the vanished one is an object of its own."""
+    counter = LineCounter(line((0.1, 0.5), (0.9, 0.5)), FRAME, LABELS)
+    first = track_frames(first_id, path((0.5, 0.3), (0.5, 0.56), 12))
+    second = track_frames(second_id, [(0.5, 0.57), (0.5, 0.45), *path((0.5, 0.58), (0.5, 0.8), 8)])
+    crossings = count(counter, first + [Detections.empty()] * 2 + second)
     assert len(crossings) == (2 if counted_again else 1)
+
+
+@pytest.mark.parametrize(
+    ("second_path", "expected"),
+    [
+        # Walks on: the same walker, who finishes the crossing.
+        (path((0.505, 0.5), (0.575, 0.5), 7), [(2, "left_to_right")]),
+        # Walks back the other way: somebody else, who never crossed.
+        (path((0.505, 0.5), (0.435, 0.5), 7), []),
+        # Stands still just past the line: the same walker, stopped.
+        ([(0.515, 0.5)] * 8, [(2, "left_to_right")]),
+    ],
+)
+def test_hand_over_mid_crossing_needs_matching_motion(
+    second_path: list[tuple[float, float]], expected: list[tuple[int, str]]
+) -> None:
+    """A walker on the left vanishes inside the band; a new id appears just past it."""
+    counter = LineCounter(line((0.5, 0.9), (0.5, 0.1)), FRAME, LABELS)
+    first = track_frames(1, path((0.3, 0.5), (0.49, 0.5), 19), label="person")
+    second = track_frames(2, second_path, label="person")
+    assert count(counter, first + second) == expected
+
+
+def test_counted_walker_does_not_lend_its_count_to_one_walking_back() -> None:
+    """Two people pass at the line: the counted one vanishes, the other gets a new id there.
+
+    The vanished track's velocity already points the other way (its last boxes were of
+    the other person), but it was counted going right: someone walking left from where
+    it vanished is not it, and is counted when crossing.
+    """
+    counter = LineCounter(line((0.5, 0.9), (0.5, 0.1)), FRAME, LABELS)
+    right = path((0.3, 0.5), (0.6, 0.5), 10)
+    mixed = [(0.59, 0.5), (0.58, 0.5), (0.57, 0.5)]  # the tracker followed the other person
+    first = track_frames(1, right + mixed, label="person")
+    second = track_frames(2, path((0.56, 0.5), (0.3, 0.5), 12), label="person")
+    crossings = count(counter, first + [Detections.empty()] * 3 + second)
+    assert crossings == [(1, "left_to_right"), (2, "right_to_left")]
 
 
 def test_id_switch_while_moving_is_followed() -> None:

@@ -9,10 +9,18 @@ diagonal) of the line is on neither side, so jitter around the line never counts
 
 A track is counted when it moves from one side to the other and the path between its
 last two sided positions cuts the segment itself (not its extension), once per track.
-When a track disappears and a new track of the same label appears soon after on its
+When a track disappears and a newer track of the same label appears soon after on its
 way (within half a box width of the path from where it vanished to where its velocity
 would have taken it: an id switch), the new track inherits the old one's side and
 counted flag, so an id switch neither double-counts nor loses a crossing in progress.
+That hand-over is on trial for ``verify_s``: the new track also keeps its own side and
+counted flag as if nothing had been handed over, and when the trial ends its motion
+decides. If it moved back against the vanished track (against its velocity, or back
+towards the side a counted track came from) it is another object (two people passing
+each other, say): it goes on with its own state, a crossing of that state during the
+trial is reported then (up to ``verify_s`` late), and the vanished track may hand over
+to someone else. Otherwise the inherited state stands. Crossings of the inherited state
+are reported at once, as for any track.
 """
 
 from __future__ import annotations
@@ -37,6 +45,30 @@ from gateway.vision.detections import Detections
 LEFT, NONE, RIGHT = -1, 0, 1
 LEFT_TO_RIGHT = "left_to_right"
 RIGHT_TO_LEFT = "right_to_left"
+# A new track that moved less than this fraction of its box width during a hand-over
+# trial has not turned back (box jitter, or a stopped object).
+TURN_MIN_MOVE = 0.25
+
+
+@dataclass(slots=True)
+class _Ledger:
+    """Which side a track was last seen on and whether it was counted."""
+
+    side: int  # last definite side: LEFT, RIGHT, or NONE before the first
+    sided_at: tuple[float, float]  # anchor where that side was last seen
+    counted: bool = False
+
+
+@dataclass(slots=True)
+class _Trial:
+    """A hand-over from a vanished track that the new track's motion has to confirm."""
+
+    donor: _TrackSide  # the vanished track's state
+    since: float  # when the new track appeared
+    origin: tuple[float, float]  # where it appeared
+    width: float  # its box width there
+    own: _Ledger  # the new track's state as if nothing had been handed over
+    held: int = NONE  # crossing of ``own`` during the trial, reported if it is refused
 
 
 @dataclass(slots=True)
@@ -51,6 +83,7 @@ class _TrackSide:
     velocity: tuple[float, float] = (0.0, 0.0)  # pixels per second, smoothed
     counted: bool = False
     handed_over: bool = False  # already passed its state on to a new id
+    trial: _Trial | None = None  # an inherited state still to be confirmed
 
 
 class LineCounter:
@@ -64,6 +97,7 @@ class LineCounter:
         *,
         switch_s: float = 1.5,
         switch_radius: float = 0.5,
+        verify_s: float = 0.5,
         forget_s: float = 5.0,
         max_tracks: int = MAX_TRACKS,
     ) -> None:
@@ -75,6 +109,7 @@ class LineCounter:
             labels: class id -> label.
             switch_s: longest gap between a track vanishing and a new id taking over.
             switch_radius: largest distance for that take-over, in widths of the new box.
+            verify_s: how long the new id's motion is watched before a take-over stands.
             forget_s: per-track state is dropped after this long unseen.
             max_tracks: hard cap on per-track state.
         """
@@ -88,6 +123,7 @@ class LineCounter:
         self._band = line.hysteresis * diag
         self.switch_radius = switch_radius
         self.switch_s = switch_s
+        self.verify_s = verify_s
         self.forget_s = max(forget_s, switch_s)
         self.max_tracks = max_tracks
         self._tracks: dict[int, _TrackSide] = {}
@@ -125,9 +161,20 @@ class LineCounter:
             state = self._tracks.get(tid)
             if state is None:
                 width = float(detections.xyxy[i, 2] - detections.xyxy[i, 0])
-                state = self._adopt(anchor, names[i], timestamp, present, width)
+                state = self._adopt(
+                    tid, anchor, label=names[i], now=timestamp, present=present, width=width
+                )
                 self._tracks[tid] = state
             crossed = self._step(state, int(sides[i]), anchor)
+            if state.trial is not None:
+                crossed = self._try(
+                    state,
+                    state.trial,
+                    crossed=crossed,
+                    side=int(sides[i]),
+                    anchor=anchor,
+                    now=timestamp,
+                )
             _move(state, anchor, timestamp)
             state.label = names[i]
             if crossed == RIGHT:
@@ -137,7 +184,52 @@ class LineCounter:
         evict(self._tracks, timestamp, self.forget_s, self.max_tracks)
         return l2r, r2l
 
-    def _step(self, state: _TrackSide, side: int, anchor: tuple[float, float]) -> int:
+    def _try(
+        self,
+        state: _TrackSide,
+        trial: _Trial,
+        *,
+        crossed: int,
+        side: int,
+        anchor: tuple[float, float],
+        now: float,
+    ) -> int:
+        """Advance a hand-over on trial; the crossing to report now.
+
+        ``crossed`` is what the inherited state did on this update.
+        """
+        trial.held = trial.held or self._step(trial.own, side, anchor)
+        if now - trial.since < self.verify_s:
+            return crossed
+        state.trial = None
+        if not self._turned_back(trial, anchor):
+            return crossed  # stopped, or on the vanished track's way: the same object
+        # Moving against the vanished track: another object after all.
+        trial.donor.handed_over = False
+        state.side, state.sided_at = trial.own.side, trial.own.sided_at
+        state.counted = trial.own.counted
+        return trial.held
+
+    def _turned_back(self, trial: _Trial, anchor: tuple[float, float]) -> bool:
+        """Whether the new track moved against the vanished one it took over from.
+
+        It did if it moved at least ``TURN_MIN_MOVE`` of its width and either against the
+        vanished track's last velocity or, when that track had been counted, back towards
+        the side it had come from (the velocity of a track may already be mixed up with
+        another object's; the direction it was counted in is settled).
+        """
+        dx, dy = anchor[0] - trial.origin[0], anchor[1] - trial.origin[1]
+        if np.hypot(dx, dy) < TURN_MIN_MOVE * max(trial.width, 1.0):
+            return False
+        vx, vy = trial.donor.velocity
+        if dx * vx + dy * vy < 0:
+            return True
+        if not trial.donor.counted:
+            return False
+        towards = float(np.diff(self.signed_distance(np.array([trial.origin, anchor])))[0])
+        return towards * trial.donor.side < 0
+
+    def _step(self, state: _TrackSide | _Ledger, side: int, anchor: tuple[float, float]) -> int:
         """Advance one track; the side it crossed to (LEFT/RIGHT), or NONE."""
         if side == NONE:
             return NONE
@@ -160,7 +252,9 @@ class LineCounter:
 
     def _adopt(
         self,
+        tid: int,
         anchor: tuple[float, float],
+        *,
         label: str,
         now: float,
         present: set[int],
@@ -168,15 +262,17 @@ class LineCounter:
     ) -> _TrackSide:
         """State for a new track id, taken over from a vanished track if it is the same object.
 
-        The vanished track must have the same label, have been seen within ``switch_s``, and
-        the new anchor must lie within ``switch_radius`` box widths of the path from where it
-        was last seen to where its velocity would have taken it by now (so both an object
-        that stopped and one that kept moving are recognised, but not a neighbour).
+        The vanished track must have the same label and an older id (tracker ids increase,
+        so the new id started after it), have been seen within ``switch_s``, and the new
+        anchor must lie within ``switch_radius`` box widths of the path from where it was
+        last seen to where its velocity would have taken it by now (so both an object that
+        stopped and one that kept moving are recognised, but not a neighbour). The hand-over
+        then stays on trial for ``verify_s`` (see the module docstring).
         """
         best: _TrackSide | None = None
         best_d = self.switch_radius * max(width, 1.0)
-        for tid, old in self._tracks.items():
-            if tid in present or old.handed_over or old.label != label:
+        for old_tid, old in self._tracks.items():
+            if old_tid in present or old_tid >= tid or old.handed_over or old.label != label:
                 continue
             gap = now - old.last_ts
             if gap > self.switch_s or gap < 0:
@@ -196,6 +292,13 @@ class LineCounter:
             label=label,
             velocity=best.velocity,
             counted=best.counted,
+            trial=_Trial(
+                donor=best,
+                since=now,
+                origin=anchor,
+                width=width,
+                own=_Ledger(side=NONE, sided_at=anchor),
+            ),
         )
 
 

@@ -20,13 +20,23 @@ from numpy.typing import NDArray
 
 from gateway.config.vision import TrackerConfig
 from gateway.vision.detections import NO_TRACK, Detections
-from gateway.vision.tracker.kalman import KalmanBank
+from gateway.vision.tracker.kalman import KalmanBank, xyxy_to_cxcywh
 from gateway.vision.tracker.matching import assign, iou_matrix
 
 # Added to the cost of a match whose class differs from the track's majority class.
 CLASS_PENALTY = 0.25
 # A timestamp this many seconds older than the previous one is a clock jump.
 CLOCK_JUMP_S = 1.0
+# Heading: a track moving at least this fast (box heights per second, Kalman velocity)
+# after at least HEADING_MIN_HITS matches has a direction of travel.
+HEADING_MIN_SPEED = 0.25
+HEADING_MIN_HITS = 5
+# A detection behind the track's last matched box along that direction (a reversal),
+# measured in widths of the narrower of the two boxes, costs REVERSE_PENALTY per width
+# (up to one) and is no match at all beyond REVERSE_GATE. Objects rarely reverse, so
+# where two objects pass each other in opposite directions each keeps its own track.
+REVERSE_PENALTY = 1.0
+REVERSE_GATE = 0.5
 
 
 @dataclass(slots=True)
@@ -38,6 +48,8 @@ class _Track:
     last_ts: float
     class_id: int
     lost: bool = False
+    centre: tuple[float, float] = (0.0, 0.0)  # centre of the last matched box
+    width: float = 1.0  # width of the last matched box
     votes: dict[int, float] = field(default_factory=dict)
 
     def vote(self, class_id: int, score: float) -> None:
@@ -140,9 +152,35 @@ class ByteTracker:
         if self.cfg.class_match == "strict":
             feasible &= same
         cost = 1.0 - iou + np.where(same, 0.0, CLASS_PENALTY)
+        back = self._reverse(rows, detections.xyxy[dets])
+        feasible &= back <= REVERSE_GATE
+        cost += REVERSE_PENALTY * np.minimum(back, 1.0)
         pairs, free_r, free_d = assign(cost, feasible)
         det_of_track[rows[pairs[:, 0]]] = dets[pairs[:, 1]]
         return rows[free_r], dets[free_d]
+
+    def _reverse(self, rows: NDArray[np.int64], boxes: NDArray[np.float32]) -> NDArray[np.float64]:
+        """``(len(rows), len(boxes))`` backward offsets of the boxes, in box widths.
+
+        For a track with a heading, how far each box centre lies behind the centre of
+        the track's last matched box, measured against the direction of travel in widths
+        of the narrower box (a merged box of two passing objects is wide); zero for boxes
+        ahead or beside, and for tracks without a heading (new, slow or stopped).
+        """
+        tracks = [self._tracks[r] for r in rows]
+        v = self._kf.mean[rows, 4:6]
+        speed = np.hypot(v[:, 0], v[:, 1])
+        height = np.maximum(self._kf.mean[rows, 3], 1.0)
+        hits = np.array([t.hits for t in tracks], dtype=np.int64)
+        heading = (speed >= HEADING_MIN_SPEED * height) & (hits >= HEADING_MIN_HITS)
+        unit = v / np.where(speed > 0, speed, 1.0)[:, None]
+        z = xyxy_to_cxcywh(boxes)
+        centre = np.array([t.centre for t in tracks], dtype=np.float64).reshape(-1, 2)
+        width = np.array([t.width for t in tracks], dtype=np.float64)
+        along = np.einsum("rdk,rk->rd", z[None, :, :2] - centre[:, None, :], unit)
+        narrow = np.maximum(np.minimum(width[:, None], z[None, :, 2]), 1.0)
+        out: NDArray[np.float64] = np.where(heading[:, None], np.maximum(-along / narrow, 0.0), 0.0)
+        return out
 
     def _hit(self, track: _Track, detections: Detections, i: int, timestamp: float) -> None:
         """Record a match of ``track`` with detection ``i``; confirm it after ``min_hits``."""
@@ -150,6 +188,8 @@ class ByteTracker:
         track.last_ts = timestamp
         track.lost = False
         track.vote(int(detections.class_id[i]), float(detections.score[i]))
+        x1, y1, x2, y2 = (float(v) for v in detections.xyxy[i])
+        track.centre, track.width = ((x1 + x2) / 2, (y1 + y2) / 2), max(x2 - x1, 1.0)
         if track.track_id == NO_TRACK and track.hits >= self.cfg.min_hits:
             track.track_id = self._next_id
             self._next_id += 1
