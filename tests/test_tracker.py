@@ -313,3 +313,89 @@ def test_clock_jump_back_ends_old_tracks() -> None:
     assert tracker.live_tracks == 1
     tracker.update(Detections.empty(), -2598.0)
     assert tracker.live_tracks == 0
+
+
+def passing(occlusion: str, speed: float, frames: int = 40) -> list[Detections]:
+    """Two walkers (40x100 px boxes) pass each other in opposite directions at x = 200.
+
+    While they overlap the detector sees ``occlusion``: ``"none"`` (both boxes),
+    ``"front"`` (only the walker going left, in front) or ``"merged"`` (one box around
+    both).
+    """
+    out = []
+    for i in range(frames):
+        left = 200 - speed * (frames / 2) + speed * i  # walks right
+        right = 200 + speed * (frames / 2) - speed * i  # walks left
+        a, b = box(left, 300, 40, 100), box(right, 300, 40, 100)
+        if abs(left - right) < 30 and occlusion == "front":
+            out.append(dets((b, 0.8, PERSON)))
+        elif abs(left - right) < 30 and occlusion == "merged":
+            xyxy = [min(a[0], b[0]), a[1], max(a[2], b[2]), a[3]]
+            out.append(dets((xyxy, 0.8, PERSON)))
+        else:
+            out.append(dets((a, 0.8, PERSON), (b, 0.8, PERSON)))
+    return out
+
+
+@pytest.mark.parametrize("occlusion", ["none", "front", "merged"])
+@pytest.mark.parametrize("speed", [3.0, 8.0])
+def test_walkers_passing_in_opposite_directions_keep_their_ids(
+    occlusion: str, speed: float
+) -> None:
+    """A track is not handed the box of someone walking the other way (a reversal)."""
+    tracker = ByteTracker(TrackerConfig())
+    frames = passing(occlusion, speed)
+    outs = run(tracker, frames)
+    start, end = 200 - speed * 20, 200 + speed * 20
+    first, last = outs[5], outs[-1]
+    assert len(first) == 2
+    assert len(last) == 2
+    assert id_near(first, start + speed * 5) == id_near(last, end - speed)  # went right
+    assert id_near(first, end - speed * 5) == id_near(last, start + speed)  # went left
+
+
+def walk_then(step: float, last: list[float]) -> list[Detections]:
+    """One 80x100 px walker moving ``step`` px per frame for 12 frames, then boxes at the
+    given offsets from its last position (in the direction of travel when ``step > 0``)."""
+    xs = [100 + step * i for i in range(12)]
+    frames = [dets((box(x, 300, 80, 100), 0.9, PERSON)) for x in xs]
+    frames.append(dets(*((box(xs[-1] + d, 300, 80, 100), 0.9, PERSON) for d in last)))
+    return frames
+
+
+@pytest.mark.parametrize(
+    ("step", "offset", "same_id"),
+    [
+        (6.0, 6.0, True),  # on its way
+        (6.0, -20.0, True),  # a quarter of a width back: box jitter
+        (6.0, -48.0, False),  # 0.6 widths back: someone else
+        (-6.0, 48.0, False),  # the same, walking the other way
+        (0.0, -48.0, True),  # a standing object has no heading: anything near is it
+    ],
+)
+def test_reversal_gate(step: float, offset: float, same_id: bool) -> None:
+    """A moving track does not take a box well behind where it was last seen."""
+    tracker = ByteTracker(TrackerConfig(match_iou=0.05))
+    outs = run(tracker, walk_then(step, [offset]))
+    assert len(outs[-1]) == (1 if same_id else 0)  # a new track is tentative at first
+    if same_id:
+        assert int(outs[-1].tracker_id[0]) == int(outs[-2].tracker_id[0])
+
+
+@pytest.mark.parametrize(
+    ("step", "behind", "ahead", "taken"),
+    [
+        (6.0, -10.0, 24.0, "ahead"),  # the box nearer the prediction is behind: reversing costs
+        (-6.0, 10.0, -24.0, "ahead"),
+        (0.0, -10.0, 24.0, "behind"),  # standing: simply the nearer box
+    ],
+)
+def test_reversal_penalty(step: float, behind: float, ahead: float, taken: str) -> None:
+    """Of two boxes near a moving track, the one on its way wins over a nearer one behind."""
+    tracker = ByteTracker(TrackerConfig())
+    outs = run(tracker, walk_then(step, [behind, ahead]))
+    last_x = 100 + step * 11
+    expected = last_x + (ahead if taken == "ahead" else behind)
+    out = outs[-1]
+    assert len(out) == 1  # the other box starts a tentative track
+    assert float((out.xyxy[0, 0] + out.xyxy[0, 2]) / 2) == pytest.approx(expected)
