@@ -10,7 +10,7 @@ from gateway.config.vision import LineConfig
 from gateway.errors import ConfigError
 from gateway.vision.analytics.lines import LineCounter
 from gateway.vision.detections import Detections
-from tests.analytics_builders import FRAME, LABELS, frame, path, track_frames
+from tests.analytics_builders import FRAME, LABELS, frame, merge, path, track_frames
 
 DT = 0.1
 
@@ -284,3 +284,16 @@ def test_line_config_errors(points: list[list[float]], problem: str) -> None:
     with pytest.raises(ConfigError) as err:
         validate_settings(data)
     assert any(p.startswith(problem) for p in err.value.problems), err.value.problems
+
+
+def test_refused_hand_over_frees_the_vanished_track_for_the_real_successor() -> None:
+    """Track 1 crosses and vanishes; track 2 appears on its spot but drives back (refused);
+    track 3 then appears where track 1's speed took it: that is track 1, already counted."""
+    counter = LineCounter(line((0.1, 0.5), (0.9, 0.5)), FRAME, LABELS)
+    first = track_frames(1, path((0.5, 0.3), (0.5, 0.56), 13))  # 0.02 per frame
+    other = track_frames(2, path((0.5, 0.57), (0.5, 0.35), 11))  # back up, the other way
+    later = [Detections.empty()] * 6 + track_frames(
+        3, [(0.5, 0.7), (0.5, 0.45), *path((0.5, 0.72), (0.5, 0.8), 4)]
+    )
+    crossings = count(counter, first + merge(other, later))
+    assert crossings == [(1, "left_to_right"), (2, "right_to_left")]
