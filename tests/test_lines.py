@@ -297,3 +297,49 @@ def test_refused_hand_over_frees_the_vanished_track_for_the_real_successor() -> 
     )
     crossings = count(counter, first + merge(other, later))
     assert crossings == [(1, "left_to_right"), (2, "right_to_left")]
+
+
+@pytest.mark.parametrize(
+    ("points", "expected"),
+    [
+        (path((0.5, 0.5), (0.5, 0.7), 10), [(4, "left_to_right")]),  # leaves downwards
+        (path((0.5, 0.505), (0.5, 0.3), 10), [(4, "right_to_left")]),  # leaves upwards
+        ([(0.5, 0.5)] * 10, []),  # stays on the line
+    ],
+)
+def test_track_first_seen_on_the_line_counts_when_it_leaves(
+    points: list[tuple[float, float]], expected: list[tuple[int, str]]
+) -> None:
+    """A track that starts inside the dead band (its object's own track was lost just before
+    the line, with nothing to hand over from) was crossing: leaving the band completes it."""
+    counter = LineCounter(line((0.1, 0.5), (0.9, 0.5)), FRAME, LABELS)
+    assert count(counter, track_frames(4, points)) == expected
+
+
+@pytest.mark.parametrize(
+    ("settle_frames", "expected"),
+    [
+        # Settled past the line for 1.2 s: coming back is another crossing (a U-turn, or a
+        # tracker that swapped the object for one walking the other way).
+        (12, [(5, "left_to_right"), (5, "right_to_left")]),
+        # Turns straight back (about 0.7 s beyond a box width): still the one crossing.
+        (0, [(5, "left_to_right")]),
+    ],
+)
+def test_counted_track_settled_past_the_line_counts_again_coming_back(
+    settle_frames: int, expected: list[tuple[int, str]]
+) -> None:
+    counter = LineCounter(line((0.1, 0.5), (0.9, 0.5)), FRAME, LABELS)
+    there = path((0.5, 0.3), (0.5, 0.7), 10)
+    stay = [(0.5, 0.7)] * settle_frames
+    back = path((0.5, 0.7), (0.5, 0.3), 10)
+    assert count(counter, track_frames(5, there + stay + back)) == expected
+
+
+def test_counted_track_near_the_line_is_not_rearmed() -> None:
+    """Staying past the line but within a box width of it never counts again."""
+    counter = LineCounter(line((0.1, 0.5), (0.9, 0.5)), FRAME, LABELS)
+    there = path((0.5, 0.3), (0.5, 0.53), 10)
+    stay = [(0.5, 0.53)] * 30  # 30 px past the line: beyond the band, within a width
+    back = path((0.5, 0.53), (0.5, 0.3), 10)
+    assert count(counter, track_frames(6, there + stay + back)) == [(6, "left_to_right")]

@@ -8,7 +8,14 @@ signed distance: ``s < 0`` is the left-hand side seen from point 1 looking at po
 diagonal) of the line is on neither side, so jitter around the line never counts.
 
 A track is counted when it moves from one side to the other and the path between its
-last two sided positions cuts the segment itself (not its extension), once per track.
+last two sided positions cuts the segment itself (not its extension), once per track,
+with two exceptions. A track first seen inside the dead band (its object's own track
+was lost just before the line and nothing could hand over) counts when it leaves the
+band, as a crossing towards that side. A counted track that then stays at least a box
+width beyond the band on one side for ``REARM_S`` has finished its crossing and may count
+again when it comes back (a U-turn, or a tracker that swapped it for an object going the
+other way, which happens when people pass each other on a sidewalk); jitter never stays
+away that long.
 When a track disappears and a newer track of the same label appears soon after on its
 way (within half a box width of the path from where it vanished to where its velocity
 would have taken it: an id switch), the new track inherits the old one's side and
@@ -48,6 +55,10 @@ RIGHT_TO_LEFT = "right_to_left"
 # A new track that moved less than this fraction of its box width during a hand-over
 # trial has not turned back (box jitter, or a stopped object).
 TURN_MIN_MOVE = 0.25
+# A counted track that has stayed at least REARM_WIDTHS of its box width beyond the dead
+# band on the side it was counted into for REARM_S may count again when it crosses back.
+REARM_WIDTHS = 1.0
+REARM_S = 1.0
 
 
 @dataclass(slots=True)
@@ -82,6 +93,9 @@ class _TrackSide:
     label: str
     velocity: tuple[float, float] = (0.0, 0.0)  # pixels per second, smoothed
     counted: bool = False
+    born_inside: bool = False  # first seen inside the dead band, with no hand-over
+    far_since: float | None = None  # counted, and settled well past the line since then
+    far_side: int = NONE  # on this side
     handed_over: bool = False  # already passed its state on to a new id
     trial: _Trial | None = None  # an inherited state still to be confirmed
 
@@ -175,6 +189,9 @@ class LineCounter:
                     anchor=anchor,
                     now=timestamp,
                 )
+            if state.counted and state.trial is None:
+                width = float(detections.xyxy[i, 2] - detections.xyxy[i, 0])
+                self._rearm(state, float(dist[i]), width, timestamp)
             _move(state, anchor, timestamp)
             state.label = names[i]
             if crossed == RIGHT:
@@ -183,6 +200,23 @@ class LineCounter:
                 r2l[i] = True
         evict(self._tracks, timestamp, self.forget_s, self.max_tracks)
         return l2r, r2l
+
+    def _rearm(self, state: _TrackSide, dist: float, width: float, now: float) -> None:
+        """Let a counted track count again once it has settled well past the line.
+
+        A track counted into one side that then stays at least ``REARM_WIDTHS`` box widths
+        beyond the dead band on that side for ``REARM_S`` has finished its crossing; if it
+        comes back (a U-turn, or a tracker that swapped the object for one walking the
+        other way) that is another crossing. Jitter around the line never stays away that
+        long, so it still counts once.
+        """
+        far = dist * state.side >= self._band + REARM_WIDTHS * max(width, 1.0)
+        if not far:
+            state.far_since = None
+        elif state.far_since is None or state.far_side != state.side:
+            state.far_since, state.far_side = now, state.side
+        elif now - state.far_since >= REARM_S:
+            state.counted, state.far_since = False, None
 
     def _try(
         self,
@@ -235,6 +269,12 @@ class LineCounter:
             return NONE
         previous, start = state.side, state.sided_at
         state.side, state.sided_at = side, anchor
+        if previous == NONE and isinstance(state, _TrackSide) and state.born_inside:
+            # First seen on the line itself (its own track lost before the line, or an id
+            # switch the hand-over could not place): leaving the band completes a crossing
+            # that was already under way.
+            state.born_inside = False
+            previous = -side
         if previous in (NONE, side) or state.counted:
             return NONE
         if not self._within_segment(start, anchor):
@@ -282,7 +322,15 @@ class LineCounter:
             if d <= best_d:
                 best, best_d = old, d
         if best is None:
-            return _TrackSide(side=NONE, sided_at=anchor, anchor=anchor, last_ts=now, label=label)
+            inside = abs(float(self.signed_distance(np.array([anchor]))[0])) <= self._band
+            return _TrackSide(
+                side=NONE,
+                sided_at=anchor,
+                anchor=anchor,
+                last_ts=now,
+                label=label,
+                born_inside=inside,
+            )
         best.handed_over = True
         return _TrackSide(
             side=best.side,

@@ -27,10 +27,15 @@ from gateway.vision.tracker.matching import assign, iou_matrix
 CLASS_PENALTY = 0.25
 # A timestamp this many seconds older than the previous one is a clock jump.
 CLOCK_JUMP_S = 1.0
-# Heading: a track moving at least this fast (box heights per second, Kalman velocity)
-# after at least HEADING_MIN_HITS matches has a direction of travel.
+# Heading: a track moving at least this fast (box heights per second) after at least
+# HEADING_MIN_HITS matches has a direction of travel. The heading is the velocity of the
+# matched box centres smoothed over HEADING_TAU_S, not the Kalman velocity: a single
+# inflated box (two people merged while one passes behind the other) jerks the Kalman
+# velocity sideways for a frame or two, and a heading that turns with it would call the
+# track's own object "behind" and hand it to the other one.
 HEADING_MIN_SPEED = 0.25
 HEADING_MIN_HITS = 5
+HEADING_TAU_S = 1.0
 # A detection behind the track's last matched box along that direction (a reversal),
 # measured in widths of the narrower of the two boxes, costs REVERSE_PENALTY per width
 # (up to one) and is no match at all beyond REVERSE_GATE. Objects rarely reverse, so
@@ -50,6 +55,7 @@ class _Track:
     lost: bool = False
     centre: tuple[float, float] = (0.0, 0.0)  # centre of the last matched box
     width: float = 1.0  # width of the last matched box
+    heading: tuple[float, float] = (0.0, 0.0)  # smoothed centre velocity, pixels per second
     votes: dict[int, float] = field(default_factory=dict)
 
     def vote(self, class_id: int, score: float) -> None:
@@ -168,7 +174,7 @@ class ByteTracker:
         ahead or beside, and for tracks without a heading (new, slow or stopped).
         """
         tracks = [self._tracks[r] for r in rows]
-        v = self._kf.mean[rows, 4:6]
+        v = np.array([t.heading for t in tracks], dtype=np.float64).reshape(-1, 2)
         speed = np.hypot(v[:, 0], v[:, 1])
         height = np.maximum(self._kf.mean[rows, 3], 1.0)
         hits = np.array([t.hits for t in tracks], dtype=np.int64)
@@ -184,12 +190,21 @@ class ByteTracker:
 
     def _hit(self, track: _Track, detections: Detections, i: int, timestamp: float) -> None:
         """Record a match of ``track`` with detection ``i``; confirm it after ``min_hits``."""
+        dt = timestamp - track.last_ts
         track.hits += 1
         track.last_ts = timestamp
         track.lost = False
         track.vote(int(detections.class_id[i]), float(detections.score[i]))
         x1, y1, x2, y2 = (float(v) for v in detections.xyxy[i])
-        track.centre, track.width = ((x1 + x2) / 2, (y1 + y2) / 2), max(x2 - x1, 1.0)
+        centre = ((x1 + x2) / 2, (y1 + y2) / 2)
+        if dt > 0 and track.hits >= 2:
+            seen = ((centre[0] - track.centre[0]) / dt, (centre[1] - track.centre[1]) / dt)
+            # The first step sets the heading; later ones move it by their share of the
+            # smoothing time.
+            a = 1.0 if track.hits == 2 else 1.0 - float(np.exp(-dt / HEADING_TAU_S))
+            hx, hy = track.heading
+            track.heading = (hx + a * (seen[0] - hx), hy + a * (seen[1] - hy))
+        track.centre, track.width = centre, max(x2 - x1, 1.0)
         if track.track_id == NO_TRACK and track.hits >= self.cfg.min_hits:
             track.track_id = self._next_id
             self._next_id += 1
