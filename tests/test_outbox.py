@@ -164,3 +164,18 @@ def test_memory_copy_is_dropped_with_the_rows(tmp_path: Path) -> None:
         first = box.fetch(0, 1)[0].seq
         assert first > 1
         assert [r.seq for r in box.fetch(1, 3)] == [first, first + 1, first + 2]
+
+
+def test_memory_copy_lets_go_of_taken_rows_when_acks_come_out_of_order(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.db", TOPICS) as box:
+        box.add([draft(i, pad=100) for i in range(6)])
+        assert [r.seq for r in box.fetch(0, 3)] == [1, 2, 3]  # replay path: SQLite
+        assert [r.seq for r in box.fetch(3, 3)] == [4, 5, 6]  # continuation: memory
+        box.ack([5, 6, 4])  # the front row (1) is still in flight
+        box.add([draft(6, pad=100)])
+        assert [r.seq for r in box.fetch(6, 10)] == [7]
+        # Only the row not yet taken is held in memory, whatever the ack order.
+        assert [r.seq for r in box._recent] == [7]
+        assert box._recent_bytes == len(box._recent[0].payload)
+        box.ack([1, 2, 3])
+        assert [r.seq for r in box.fetch(0, 10)] == [7]

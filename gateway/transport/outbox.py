@@ -274,9 +274,14 @@ class Outbox:
         with self._lock:
             # From memory only when continuing past a row already taken (after_seq > 0);
             # a replay from the start reads SQLite, which no longer has acknowledged rows.
+            # Rows up to ``after_seq`` were taken by the forwarder, whose cursor only moves
+            # forward (a replay starts again from SQLite), so their copies are let go here:
+            # waiting for the acks instead would pin the buffer at its limit as soon as one
+            # ack arrived out of order.
             if self._recent and after_seq > 0 and after_seq + 1 >= self._recent[0].seq:
-                start = after_seq + 1 - self._recent[0].seq
-                return list(itertools.islice(self._recent, start, start + limit))
+                while self._recent and self._recent[0].seq <= after_seq:
+                    self._recent_bytes -= len(self._recent.popleft().payload)
+                return list(itertools.islice(self._recent, 0, limit))
             return [
                 Row(int(seq), str(eid), str(topic), bytes(payload))
                 for seq, eid, topic, payload in self._db.execute(
