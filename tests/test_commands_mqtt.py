@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,6 +58,17 @@ class Requester:
             assert self.cond.wait_for(lambda: corr in self.replies, timeout), f"no reply to {name}"
             return self.replies.pop(corr)
 
+    def wait_ready(self, timeout: float = 15) -> None:
+        """Until the gateway answers: its command subscription may lag its CONNACK."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.call("get_config", timeout=0.5)
+                return
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
+
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
@@ -70,6 +82,7 @@ def gateway(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[tuple[App, Request
     app.start()
     app.link.wait_connected(10)
     requester = Requester(mosquitto.port)
+    requester.wait_ready()
     yield app, requester, path
     requester.close()
     app.stop()
