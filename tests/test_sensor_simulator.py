@@ -139,3 +139,37 @@ def test_modbus_process_serves_the_station() -> None:
     finally:
         _finish(proc)
     assert not os.path.exists(path)
+
+
+@pytest.mark.parametrize("faults", ["", "garbage,split", "silence"])
+def test_idle_simulator_thread_sleeps_between_ticks(faults: str) -> None:
+    """The sending thread costs almost no CPU between ticks, with and without timed faults.
+
+    Regression: without ``silence``/``unplug`` the fault deadline passed once and was
+    never moved on, so every wait became zero and the thread spun, starving the rest of
+    the process (the demo's renderer and detector). Measured as the sending thread's own
+    CPU time, not wall-clock time.
+    """
+    sim = StreamSimulator(
+        "pms5003", rate_hz=5, seed=1, faults=parse_faults(faults),
+        fault_period_s=0.2, silence_s=0.1,
+    )  # fmt: skip
+    cpu: list[float] = []
+    stop = threading.Event()
+    run = sim.run
+
+    def measured() -> None:
+        start = time.thread_time()
+        run()
+        cpu.append(time.thread_time() - start)
+        stop.set()
+
+    sim.run = measured  # type: ignore[method-assign]
+    sim.start()
+    try:
+        time.sleep(1.5)  # several fault periods pass while the thread runs
+    finally:
+        sim.stop()
+    assert stop.wait(5.0)
+    assert sim.stats.ticks >= 3
+    assert cpu[0] < 0.3, f"the simulator thread used {cpu[0]:.2f} s of CPU in 1.5 s"

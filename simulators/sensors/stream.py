@@ -217,11 +217,14 @@ class StreamSimulator:
         """Send until :meth:`stop` (blocks; the CLI calls it directly)."""
         self.open()
         period = 1.0 / self.rate_hz
-        next_fault = time.monotonic() + self.fault_period_s
+        timed_faults = bool(self.faults & {"silence", "unplug"})
+        # Without timed faults there is no fault deadline: waiting on a deadline that has
+        # passed (and is never moved on) would make every wait zero and spin the thread.
+        next_fault = time.monotonic() + self.fault_period_s if timed_faults else float("inf")
         next_tick = time.monotonic()
         while not self._stop.is_set():
             now = time.monotonic()
-            if now >= next_fault and self.faults & {"silence", "unplug"}:
+            if now >= next_fault:
                 if "unplug" in self.faults:
                     self.unplug()
                     self._stop.wait(self.unplug_gap_s)
