@@ -17,6 +17,7 @@ from gateway.runtime.config_patch import (
     to_toml,
     write_atomically,
 )
+from gateway.runtime.live_settings import LiveSettings, MergePatch, Replacement
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,3 +117,73 @@ def test_loaded_settings_keep_secrets(tmp_path: Path) -> None:
     settings = load_settings(path)
     assert settings.mqtt.password is not None
     assert settings.mqtt.password.get_secret_value() == "p"
+
+
+def _live(tmp_path: Path, data: dict[str, Any]) -> tuple[Path, LiveSettings, list[str]]:
+    path = tmp_path / "gateway.toml"
+    path.write_text(to_toml(data))
+    restarted: list[str] = []
+    live = LiveSettings(load_settings(path), path, lambda cam: restarted.append(cam.id))
+    return path, live, restarted
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "applied", "restart"),
+    [
+        (MergePatch({"cameras": [CAMERA | {"lines": []}]}), "applied", ("cam-a",), ()),
+        (MergePatch({"mqtt": {"host": "broker"}}), "restart_required", (), ("mqtt",)),
+        (MergePatch({"mqtt": {"port": 1883}}), "unchanged", (), ()),
+        (Replacement({"cameras": [CAMERA | {"lines": []}]}), "applied", ("cam-a",), ()),
+        (Replacement({}), "restart_required", (), ("cameras",)),
+    ],
+)
+def test_apply_settings_saves_restarts_and_reports(
+    tmp_path: Path,
+    change: MergePatch | Replacement,
+    status: str,
+    applied: tuple[str, ...],
+    restart: tuple[str, ...],
+) -> None:
+    path, live, restarted = _live(tmp_path, {"cameras": [CAMERA]})
+    result = live.apply_settings(change)
+    assert (result.status, result.applied, result.restart_required) == (status, applied, restart)
+    assert restarted == list(applied)
+    saved = load_settings(path)
+    expected = (
+        merge_patch({"cameras": [CAMERA]}, change.patch)
+        if isinstance(change, MergePatch)
+        else change.document
+    )
+    assert saved.model_dump() == validate_settings(dict(expected)).model_dump()
+    # What applied live runs now; everything else keeps its running value until a restart.
+    old = validate_settings({"cameras": [CAMERA]})
+    saved_cams = {c.id: c for c in saved.cameras}
+    assert live.current.cameras == [saved_cams[c.id] if c.id in applied else c for c in old.cameras]
+    assert live.current.mqtt == old.mqtt
+    assert result.to_json()["applied"] == list(applied)
+    assert ("message" in result.to_json()) == bool(restart)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        MergePatch({"cameras": [CAMERA | {"lines": [{"id": "l1", "points": [[0, 0]]}]}]}),
+        Replacement({"mqtt": {"port": 0}}),
+        Replacement({"no_such_section": {}}),
+    ],
+)
+def test_apply_settings_refuses_invalid_and_changes_nothing(
+    tmp_path: Path, change: MergePatch | Replacement
+) -> None:
+    path, live, restarted = _live(tmp_path, {"cameras": [CAMERA]})
+    before, running = path.read_bytes(), live.current
+    with pytest.raises(ConfigError) as info:
+        live.apply_settings(change)
+    assert info.value.problems and all(":" in p for p in info.value.problems)
+    assert path.read_bytes() == before and live.current is running and restarted == []
+
+
+def test_apply_settings_without_a_config_file() -> None:
+    live = LiveSettings(validate_settings({}), None, lambda cam: None)
+    with pytest.raises(ConfigError, match="without a config file"):
+        live.apply_settings(MergePatch({"mqtt": {"port": 1884}}))
