@@ -170,6 +170,9 @@ class CommandHandler:
                 reply["problems"] = problems
         except GatewayError as exc:
             reply["error"] = f"{name} failed: {exc}"
+        except Exception as exc:  # a failing command still gets its reply
+            log.exception("command %s failed", name)
+            reply["error"] = f"{name} failed: internal error ({type(exc).__name__})"
         if not reply["ok"]:
             self.rejected += 1
             log.warning("command %s rejected: %s", name, reply["error"])

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from gateway.config.settings import GatewaySettings, validate_settings
 from gateway.config.vision import CameraConfig
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, ConfigWriteError
 from gateway.runtime.config_patch import classify, patched_settings, to_toml, write_atomically
 
 
@@ -100,7 +100,8 @@ class LiveSettings:
     def apply_settings(self, change: SettingsChange) -> ApplyResult:
         """Validate, save and apply ``change``; raise :class:`ConfigError` when invalid.
 
-        Nothing is written or restarted unless the whole new document validates.
+        Nothing is written or restarted unless the whole new document validates;
+        :class:`ConfigWriteError` when the file cannot be written (nothing changes then).
         """
         with self._lock:
             path = self.config_path
@@ -109,7 +110,13 @@ class LiveSettings:
             data, new = _validated(path, change)
             old = self._settings
             live, restart = classify(old, new)
-            write_atomically(path, to_toml(data))
+            try:
+                write_atomically(path, to_toml(data))
+            except OSError as exc:
+                reason = exc.strerror or str(exc)
+                raise ConfigWriteError(
+                    f"cannot write config file {path}: {reason}; nothing was changed"
+                ) from exc
             by_id = {c.id: c for c in new.cameras}
             for cam_id in live:
                 self._restart_camera(by_id[cam_id])
