@@ -114,6 +114,9 @@ BAD = [
     ("set_config", b'{"patch": [1]}', "argument 'patch'"),
     ("set_config", b'{"patch": {"events": {"health_interval_s": -1}}}', "invalid setting"),
     ("set_config", b'{"patch": {"mqtt": {"no_such_key": 1}}}', "invalid setting"),
+    # Not JSON (RFC 8259 has no NaN or Infinity); saved, they made a file that no longer loads.
+    ("set_config", b'{"patch": {"events": {"health_interval_s": Infinity}}}', "not JSON"),
+    ("set_config", b'{"patch": {"sensors": [{"id": "s", "scale": NaN}]}}', "not JSON"),
     ("snapshot", b'{"camera": "cam-north"}', "snapshots are disabled"),
     ("restart_pipeline", b"{}", "argument 'camera'"),
     ("restart_pipeline", b'{"camera": "cam-x"}', "unknown camera 'cam-x'"),

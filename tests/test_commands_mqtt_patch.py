@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,12 @@ def test_example_config_round_trips_through_toml() -> None:
 def test_toml_quotes_keys_that_are_not_bare() -> None:
     data = {"a b": {"x.y": 1, "ok": [1, 2]}, "s": 'quote " and \\ backslash'}
     assert tomllib.loads(to_toml(data)) == data
+
+
+def test_toml_floats_round_trip() -> None:
+    data = {"a": 0.1, "b": float("inf"), "c": float("-inf"), "d": 1e300, "e": [1.5, -2.0]}
+    assert tomllib.loads(to_toml(data)) == data
+    assert math.isnan(tomllib.loads(to_toml({"n": float("nan")}))["n"])
 
 
 def test_write_atomically_keeps_mode_and_leaves_no_temp(tmp_path: Path) -> None:
@@ -180,6 +187,18 @@ def test_apply_settings_refuses_invalid_and_changes_nothing(
     with pytest.raises(ConfigError) as info:
         live.apply_settings(change)
     assert info.value.problems and all(":" in p for p in info.value.problems)
+    assert path.read_bytes() == before and live.current is running and restarted == []
+
+
+def test_apply_settings_never_saves_what_does_not_read_back(tmp_path: Path) -> None:
+    path, live, restarted = _live(tmp_path, {"cameras": [CAMERA]})
+    before, running = path.read_bytes(), live.current
+    register = {"name": "t", "address": 1, "scale": float("nan")}  # valid, but nan != nan
+    sensor = {"id": "s1", "protocol": "modbus", "port": "/dev/null"}
+    with pytest.raises(ConfigError, match="cannot be written as TOML"):
+        live.apply_settings(
+            Replacement({"sensors": [sensor | {"modbus": {"registers": [register]}}]})
+        )
     assert path.read_bytes() == before and live.current is running and restarted == []
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import queue
 import threading
 from collections.abc import Callable, Mapping
@@ -40,6 +41,18 @@ MAX_COMMAND_BYTES = 256 * 1024
 
 class CommandError(GatewayError):
     """A command that cannot be carried out; its message is the error reply."""
+
+
+def _not_json(constant: str) -> float:
+    """Python's JSON reader takes ``NaN`` and ``Infinity``; JSON (RFC 8259) does not."""
+    raise json.JSONDecodeError(f"{constant} is not a JSON number", constant, 0)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise json.JSONDecodeError(f"number {text} is out of range", text, 0)
+    return value
 
 
 class ReplyLink(Protocol):
@@ -195,7 +208,7 @@ class CommandHandler:
         if not payload.strip():
             return {}
         try:
-            args = json.loads(payload)
+            args = json.loads(payload, parse_constant=_not_json, parse_float=_finite)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise CommandError(f"payload is not JSON: {exc}") from exc
         if not isinstance(args, dict):

@@ -11,6 +11,7 @@ of the gateway. Changes are applied one at a time.
 from __future__ import annotations
 
 import threading
+import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,8 +111,11 @@ class LiveSettings:
             data, new = _validated(path, change)
             old = self._settings
             live, restart = classify(old, new)
+            text = to_toml(data)
+            if _read_back(text) != data:  # never save a file that reads back otherwise
+                raise ConfigError("the new settings cannot be written as TOML: nothing was changed")
             try:
-                write_atomically(path, to_toml(data))
+                write_atomically(path, text)
             except OSError as exc:
                 reason = exc.strerror or str(exc)
                 raise ConfigWriteError(
@@ -131,3 +135,10 @@ def _validated(path: Path, change: SettingsChange) -> tuple[dict[str, Any], Gate
         return patched_settings(path, dict(change.patch))
     data = dict(change.document)
     return data, validate_settings(data, "new config")
+
+
+def _read_back(text: str) -> dict[str, Any] | None:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return None
