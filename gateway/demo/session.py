@@ -195,7 +195,10 @@ class DemoSession:
                 st.counted = Counter(dict(_flatten(counts)))
             if self._truth is None:
                 self._truth = TruthCounter(runner.camera.source)
-            st.truth = self._truth.advance(st.frames)
+            latest = runner.latest_frame()
+            if latest is not None:  # the simulator skips frames when behind: follow its clock
+                fps = runner.camera.source.fps
+                st.truth = self._truth.advance(round(latest.pts_s * fps))
         if self.app is not None:
             st.outbox_depth = int(self.app.outbox.depth)
             st.mqtt_state = str(self.app.link.health().get("state", ""))
