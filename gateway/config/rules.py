@@ -231,7 +231,9 @@ class ModbusRegisterAction(OutputTiming, ModbusLink):
     type: Literal["modbus_register"]
     active: U16
     idle: U16
-    fail_safe: U16 = Field(description="Register value when the gateway stops or the camera stalls.")
+    fail_safe: U16 = Field(
+        description="Register value when the gateway stops or the camera stalls."
+    )
 
     def target(self) -> str:
         """What this output writes."""
@@ -350,11 +352,18 @@ class RuleConfig(StrictModel):
         camera = isinstance(self.trigger, CAMERA_TRIGGERS)
         if self.conditions.camera_ok and not camera:
             raise ValueError("conditions.camera_ok: needs a camera trigger")
-        if self.conditions.min_duration_s and isinstance(self.trigger, AlertTrigger):
-            raise ValueError(
-                "conditions.min_duration_s: an alert is an instant; use zone_occupancy "
-                "or zone_dwell to require a duration"
-            )
+        if isinstance(self.trigger, AlertTrigger):
+            if self.conditions.min_duration_s:
+                raise ValueError(
+                    "conditions.min_duration_s: an alert is an instant; use zone_occupancy "
+                    "or zone_dwell to require a duration"
+                )
+            for i, action in enumerate(self.actions):
+                if action.hold_s <= 0:
+                    raise ValueError(
+                        f"actions[{i}].hold_s: an alert is an instant; the output needs "
+                        "hold_s > 0 to show it"
+                    )
         targets = [a.target() for a in self.actions]
         dupes = sorted({t for t in targets if targets.count(t) > 1})
         if dupes:
@@ -394,7 +403,7 @@ def check_references(
     ids = [r.id for r in rules]
     for dupe in sorted({i for i in ids if ids.count(i) > 1}):
         problems.append(f"rules: duplicate id {dupe}")
-    owner: dict[str, str] = {}
+    owner: dict[str, int] = {}
     sensor_ports = {port: sid for sid, (_protocol, port) in sensors.items()}
     for i, rule in enumerate(rules):
         where = f"rules[{i}]"
@@ -419,9 +428,12 @@ def check_references(
         for j, action in enumerate(rule.actions):
             at = f"{where}.actions[{j}]"
             target = action.target()
-            if target in owner and owner[target] != rule.id:
-                problems.append(f"{at}: {target} is already driven by rule {owner[target]!r}")
-            owner.setdefault(target, rule.id)
+            if target in owner and owner[target] != i:
+                first = owner[target]
+                problems.append(
+                    f"{at}: {target} is already driven by rules[{first}] ({rules[first].id})"
+                )
+            owner.setdefault(target, i)
             if isinstance(action, BridgeAction):
                 spec = sensors.get(action.sensor)
                 if spec is None:
@@ -430,10 +442,7 @@ def check_references(
                     problems.append(
                         f"{at}.sensor: sensor {action.sensor!r} speaks {spec[0]!r}, not rsb"
                     )
-            if isinstance(action, ModbusCoilAction | ModbusRegisterAction) and action.port:
-                if action.port in sensor_ports:
-                    problems.append(
-                        f"{at}.port: {action.port} is the port of sensor "
-                        f"{sensor_ports[action.port]!r}"
-                    )
+            port = action.port if isinstance(action, ModbusLink) else None
+            if port and port in sensor_ports:
+                problems.append(f"{at}.port: {port} is the port of sensor {sensor_ports[port]!r}")
     return problems

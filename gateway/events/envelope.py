@@ -25,6 +25,7 @@ EventType = Literal[
     "sensor_reading",
     "health",
     "availability",
+    "actuation",
 ]
 EVENT_TYPES: Final[tuple[EventType, ...]] = (
     "line_crossing",
@@ -35,6 +36,7 @@ EVENT_TYPES: Final[tuple[EventType, ...]] = (
     "sensor_reading",
     "health",
     "availability",
+    "actuation",
 )
 # The source of events that concern the gateway itself (health, availability).
 GATEWAY_SOURCE: Final = "gateway"

@@ -113,6 +113,7 @@ class RulesEngine:
                         timing=action,
                         max_latency_ms=cfg.max_latency_ms,
                         lease_s=getattr(action, "lease_s", 0.0),
+                        max_retries=getattr(action, "retries", None),
                     ),
                     actuators.make(action),
                     self._actuated,
@@ -169,15 +170,15 @@ class RulesEngine:
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the outputs (each writes its first state) and the ticker."""
-        for rule in self._rules:
-            for output in rule.outputs:
-                output.start()
+        """Evaluate every rule, start the outputs (each writes its first state), then tick."""
         with self._lock:
             self._poll_cameras(time.monotonic(), force=True)
             now = self._wall()
             for rule in self._rules:
                 self._evaluate(rule, now)
+        for rule in self._rules:
+            for output in rule.outputs:
+                output.start()
         self._thread = threading.Thread(target=self._run, name="rules", daemon=True)
         self._thread.start()
 
@@ -200,7 +201,9 @@ class RulesEngine:
     def health(self) -> list[RuleHealth]:
         """Each rule's state and its outputs' counters."""
         with self._lock:
-            states = [(r, r.state, r.reason, r.trigger_active, r.fired, r.late) for r in self._rules]
+            states = [
+                (r, r.state, r.reason, r.trigger_active, r.fired, r.late) for r in self._rules
+            ]
         return [
             RuleHealth(
                 rule=rule.cfg.id,
@@ -270,7 +273,7 @@ class RulesEngine:
             return
         level = rule.evaluator.level(now)
         rule.trigger_active = level.active
-        source = cfg.camera or getattr(cfg.trigger, "sensor", "")
+        source = cfg.camera or str(getattr(cfg.trigger, "sensor", ""))
         if not level.known:
             self._set(rule, "fail_safe", level.cause or Cause("unknown", now, trigger, source))
             return
@@ -279,7 +282,7 @@ class RulesEngine:
             self._set(rule, "idle", Cause("outside_hours", now, trigger, source))
             return
         active = level.active
-        cause = level.cause or Cause("trigger", now, trigger, source)
+        cause = level.cause or Cause("clear", now, trigger, source)
         minimum = cfg.conditions.min_duration_s
         if active and minimum > 0:
             since = level.since if level.since is not None else now

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from gateway.config.rules import OutputTiming
 from gateway.rules.actuators.base import Actuator, ActuatorError, WriteContext
-from gateway.rules.types import Actuation, Cause, OutputHealth, OutputValue, RuleState
+from gateway.rules.types import Actuation, Cause, Outcome, OutputHealth, OutputValue, RuleState
 from gateway.transport.backoff import Backoff
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ class OutputSpec:
     timing: OutputTiming
     max_latency_ms: float
     lease_s: float = 0.0
+    max_retries: int | None = None  # None: retry until written or superseded
 
 
 class OutputWorker:
@@ -82,6 +83,7 @@ class OutputWorker:
         # output (owned by the worker thread)
         self.state: RuleState | None = None
         self._switched_idle_at = -FOREVER
+        self._switched_on_at = -FOREVER
         self._changes: collections.deque[float] = collections.deque(
             maxlen=spec.timing.max_changes_per_min
         )
@@ -89,6 +91,7 @@ class OutputWorker:
         self._backoff = Backoff(RETRY_MIN_S, spec.timing.retry_max_s)
         self._failing: RuleState | None = None  # the state whose write is failing
         self._retry_at = -FOREVER
+        self._given_up: RuleState | None = None  # retries exhausted for this state
         self._attempts = 0
         # counters
         self.writes = self.failures = self.retries = 0
@@ -107,6 +110,8 @@ class OutputWorker:
                 if self._desired != "active":
                     self._active_cause = cause
                 self._wanted_at = now
+            elif state == "fail_safe":
+                self._wanted_at = -FOREVER  # what was seen before is stale: no hold
             elif self._desired == "active":
                 self._wanted_at = now  # it wanted active until now: the hold starts here
             if state != self._desired:
@@ -115,6 +120,7 @@ class OutputWorker:
                 self._pending = True
                 self._cause = cause
                 self._desired = state
+                self._given_up = None
             self._cond.notify()
 
     def start(self) -> None:
@@ -132,9 +138,13 @@ class OutputWorker:
         if self._thread is not None:
             self._thread.join(timeout_s + self.spec.timing.timeout_s)
             if self._thread.is_alive():  # a hung write: give up on it, the state is unknown
-                log.warning("rule %s output %s: worker did not stop", self.spec.rule, self.spec.target)
+                log.warning(
+                    "rule %s output %s: worker did not stop", self.spec.rule, self.spec.target
+                )
                 return False
-        ok = self._write("fail_safe", Cause("stop", self._wall(), "stop", self.spec.rule), final=True)
+        ok = self._write(
+            "fail_safe", Cause("stop", self._wall(), "stop", self.spec.rule), final=True
+        )
         self.actuator.close()
         return ok
 
@@ -161,18 +171,26 @@ class OutputWorker:
     # -- the worker ----------------------------------------------------------------------
 
     def _target(self, now: float) -> tuple[RuleState, float]:
-        """What the output should show now, and when that may change by itself."""
+        """What the output should show now, and when that may change by itself.
+
+        A want is never lost: one that arrives while the output is off switches it on as
+        soon as ``min_off_s`` (and the rate limit) allow, and it then stays on ``hold_s``
+        after switching on and after the last want.
+        """
         if self._desired == "fail_safe":
             return "fail_safe", FOREVER
-        active = self._desired == "active"
-        hold_until = self._wanted_at + self.spec.timing.hold_s
-        if active or now < hold_until:
-            if self.state != "active":
-                earliest = self._switched_idle_at + self.spec.timing.min_off_s
-                if now < earliest:
-                    return self.state or "idle", earliest
-            return "active", FOREVER if active else hold_until
-        return "idle", FOREVER
+        hold = self.spec.timing.hold_s
+        if self.state == "active":
+            if self._desired == "active":
+                return "active", FOREVER
+            until = max(self._wanted_at, self._switched_on_at) + hold
+            return ("active", until) if now < until else ("idle", FOREVER)
+        if self._desired != "active" and self._wanted_at <= self._switched_idle_at:
+            return "idle", FOREVER
+        earliest = self._switched_idle_at + self.spec.timing.min_off_s
+        if now < earliest:
+            return self.state or "idle", earliest
+        return "active", FOREVER
 
     def _run(self) -> None:
         while True:
@@ -182,7 +200,7 @@ class OutputWorker:
                 now = self._clock()
                 target, wake = self._target(now)
                 self._pending = False
-                change = target != self.state
+                change = target not in (self.state, self._given_up)
                 if change and target != "fail_safe":
                     allowed = self._rate_allowed(now)
                     if allowed > now:
@@ -228,7 +246,7 @@ class OutputWorker:
         if target == "active":
             return self._active_cause
         if self.state == "active":  # the hold ran out: the change was due at wanted_at + hold_s
-            due_mono = self._wanted_at + self.spec.timing.hold_s
+            due_mono = max(self._wanted_at, self._switched_on_at) + self.spec.timing.hold_s
             due = max(self._wall() - max(now - due_mono, 0.0), self._cause.timestamp)
             base = self._cause
             return Cause("hold_expired", due, base.trigger, base.source, base.details)
@@ -246,7 +264,9 @@ class OutputWorker:
                 self.opened = True
             self.actuator.write(value, context)
         except Exception as exc:  # ActuatorError or an unexpected failure: reported, retried
-            return self._failed(target, value, cause, exc, started, refresh, final)
+            return self._failed(
+                target=target, value=value, cause=cause, exc=exc, refresh=refresh, final=final
+            )
         done_wall = self._wall()
         with self._cond:
             self._last_write = self._clock()
@@ -259,23 +279,28 @@ class OutputWorker:
             self._backoff.reset()
             if target != self.state:
                 self._changes.append(started)
-                if target != "active":
+                if target == "active":
+                    self._switched_on_at = started
+                else:
                     self._switched_idle_at = started
             self.state = target
             self.writes += 1
             latency = max((done_wall - cause.timestamp) * 1000.0, 0.0)
             self.last_latency_ms = latency
             self.last_error = None
-        self._report(target, value, "ok", cause, latency, attempts, None)
+        self._report(
+            state=target, value=value, outcome="ok", cause=cause, latency_ms=latency,
+            attempts=attempts, error=None,
+        )  # fmt: skip
         return True
 
     def _failed(
         self,
+        *,
         target: RuleState,
         value: OutputValue,
         cause: Cause,
         exc: Exception,
-        started: float,
         refresh: bool,
         final: bool,
     ) -> bool:
@@ -301,20 +326,39 @@ class OutputWorker:
             self._attempts += 1
             attempts = self._attempts
             self._retry_at = self._clock() + self._backoff.next_delay()
-        if first:
+            limit = self.spec.max_retries
+            gave_up = limit is not None and attempts > limit
+            if gave_up:
+                self._given_up, self._failing, self._attempts = target, None, 0
+                self._backoff.reset()
+        if gave_up and not first:
+            log.warning(
+                "rule %s output %s: gave up writing %s after %d attempts: %s",
+                self.spec.rule, self.spec.target, target, attempts, message,
+            )  # fmt: skip
+            latency = max((self._wall() - cause.timestamp) * 1000.0, 0.0)
+            self._report(
+                state=target, value=value, outcome="gave_up", cause=cause, latency_ms=latency,
+                attempts=attempts, error=message[:200],
+            )  # fmt: skip
+        elif first:
             log.warning(
                 "rule %s output %s: writing %s failed: %s (retrying)",
                 self.spec.rule, self.spec.target, target, message,
             )  # fmt: skip
             latency = max((self._wall() - cause.timestamp) * 1000.0, 0.0)
-            self._report(target, value, "failed", cause, latency, attempts, message[:200])
+            self._report(
+                state=target, value=value, outcome="failed", cause=cause, latency_ms=latency,
+                attempts=attempts, error=message[:200],
+            )  # fmt: skip
         return False
 
     def _report(
         self,
+        *,
         state: RuleState,
         value: OutputValue,
-        outcome: str,
+        outcome: Outcome,
         cause: Cause,
         latency_ms: float,
         attempts: int,
@@ -328,7 +372,7 @@ class OutputWorker:
             target=spec.target,
             state=state,
             value=value,
-            outcome="ok" if outcome == "ok" else "failed",
+            outcome=outcome,
             cause=cause,
             latency_ms=round(latency_ms, 2),
             attempts=attempts,

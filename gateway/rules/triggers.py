@@ -11,10 +11,11 @@ The registry :data:`EVALUATORS` maps a trigger ``type`` to its evaluator.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from gateway.config.rules import (
     AlertTrigger,
@@ -65,6 +66,7 @@ class _CameraEvaluator:
     """Defaults for camera triggers: readings do not matter."""
 
     def feed_reading(self, reading: Reading) -> bool:
+        """Take one reading; True when it mattered."""
         return False
 
 
@@ -76,6 +78,7 @@ class AlertEvaluator(_CameraEvaluator):
         self._pending: Cause | None = None
 
     def feed(self, event: AnalyticsEvent) -> bool:
+        """Take one analytics event; True when it mattered."""
         cfg = self.cfg
         if not isinstance(event, Alert) or event.kind != cfg.kind:
             return False
@@ -97,10 +100,12 @@ class AlertEvaluator(_CameraEvaluator):
         return True
 
     def level(self, now: float) -> Level:
+        """The level at ``now``."""
         cause, self._pending = self._pending, None
         return Level(cause is not None, True, cause, None if cause is None else cause.timestamp)
 
     def reset(self) -> None:
+        """Forget what was seen."""
         self._pending = None
 
 
@@ -118,6 +123,7 @@ class _ZoneMembers(_CameraEvaluator):
         self._last: Cause | None = None
 
     def feed(self, event: AnalyticsEvent) -> bool:
+        """Take one analytics event; True when it mattered."""
         if not isinstance(event, ZoneTransition) or event.zone_id != self.zone:
             return False
         if not _wanted(self.labels, event.label):
@@ -140,6 +146,7 @@ class _ZoneMembers(_CameraEvaluator):
         return True
 
     def reset(self) -> None:
+        """Forget what was seen."""
         self.members.clear()
 
 
@@ -154,6 +161,7 @@ class ZoneOccupancyEvaluator(_ZoneMembers):
         self._since: float | None = None
 
     def level(self, now: float) -> Level:
+        """The level at ``now``."""
         n = len(self.members)
         if n < self.min_count:
             self._since = None
@@ -179,6 +187,7 @@ class ZoneDwellEvaluator(_ZoneMembers):
         self.dwell_s = cfg.dwell_s
 
     def level(self, now: float) -> Level:
+        """The level at ``now``."""
         if not self.members:
             return Level(False, True, self._last)
         track, (label, entered) = min(self.members.items(), key=lambda item: item[1][1])
@@ -200,6 +209,7 @@ class LineRateEvaluator(_CameraEvaluator):
         self._last: Cause | None = None
 
     def feed(self, event: AnalyticsEvent) -> bool:
+        """Take one analytics event; True when it mattered."""
         cfg = self.cfg
         if not isinstance(event, LineCrossing) or event.line_id != cfg.line:
             return False
@@ -219,6 +229,7 @@ class LineRateEvaluator(_CameraEvaluator):
         return True
 
     def level(self, now: float) -> Level:
+        """The level at ``now``."""
         times = self.times
         full = len(times) == self.cfg.min_count
         if full and now - times[0] <= self.cfg.window_s:
@@ -229,6 +240,7 @@ class LineRateEvaluator(_CameraEvaluator):
         return Level(False, True, self._last)
 
     def reset(self) -> None:
+        """Forget what was seen."""
         self.times.clear()
 
 
@@ -244,14 +256,16 @@ class SensorEvaluator:
         self._since: float | None = None
 
     def feed(self, event: AnalyticsEvent) -> bool:
+        """Take one analytics event; True when it mattered."""
         return False
 
     def feed_reading(self, reading: Reading) -> bool:
+        """Take one reading; True when it mattered."""
         cfg = self.cfg
         if reading.sensor_id != cfg.sensor:
             return False
         raw = reading.values.get(cfg.value, reading.extra.get(cfg.value))
-        if isinstance(raw, bool) or not isinstance(raw, int | float) or raw != raw:  # NaN
+        if isinstance(raw, bool) or not isinstance(raw, int | float) or math.isnan(raw):
             return False
         value = float(raw)
         self.value, self.at = value, reading.timestamp
@@ -269,23 +283,25 @@ class SensorEvaluator:
         return True
 
     def level(self, now: float) -> Level:
+        """The level at ``now``."""
         if self.at is None or now - self.at > self.cfg.max_age_s:
             due = self.at + self.cfg.max_age_s if self.at is not None else now
             return Level(False, False, Cause("sensor_stale", due, "sensor", self.cfg.sensor))
         return Level(self.active, True, self._cause, self._since)
 
     def reset(self) -> None:
+        """Forget what was seen."""
         self.value = self.at = None
         self.active = False
 
 
 # The explicit registry: trigger type -> evaluator factory.
-EVALUATORS: dict[str, Callable[[Trigger], Evaluator]] = {
-    "alert": lambda cfg: AlertEvaluator(cfg),  # type: ignore[arg-type]
-    "zone_occupancy": lambda cfg: ZoneOccupancyEvaluator(cfg),  # type: ignore[arg-type]
-    "zone_dwell": lambda cfg: ZoneDwellEvaluator(cfg),  # type: ignore[arg-type]
-    "line_rate": lambda cfg: LineRateEvaluator(cfg),  # type: ignore[arg-type]
-    "sensor": lambda cfg: SensorEvaluator(cfg),  # type: ignore[arg-type]
+EVALUATORS: dict[str, Callable[[Any], Evaluator]] = {
+    "alert": AlertEvaluator,
+    "zone_occupancy": ZoneOccupancyEvaluator,
+    "zone_dwell": ZoneDwellEvaluator,
+    "line_rate": LineRateEvaluator,
+    "sensor": SensorEvaluator,
 }
 
 

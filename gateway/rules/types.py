@@ -8,7 +8,7 @@ from typing import Literal
 # What a rule wants its outputs to show.
 RuleState = Literal["active", "idle", "fail_safe"]
 # The result of one state-change write.
-Outcome = Literal["ok", "failed"]
+Outcome = Literal["ok", "failed", "gave_up"]
 OutputValue = bool | int | float | str
 
 

@@ -139,7 +139,6 @@ class GpioActuator:
         self.cfg = cfg
         self.consumer = consumer
         self._line_fd: int | None = None
-        self._pending_first: int | None = None
 
     def open(self) -> None:
         """Nothing yet: the first write requests the line with its value (no glitch)."""

@@ -13,9 +13,9 @@ import threading
 from collections import OrderedDict
 
 from gateway.config.rules import MqttAction
+from gateway.errors import TransportError
 from gateway.rules.actuators.base import ActuatorError, WriteContext
 from gateway.rules.types import OutputValue
-from gateway.errors import TransportError
 from gateway.transport.mqtt import Message, MqttLink
 
 MAX_ACKS = 256  # acknowledged ids kept for a write that has not started waiting yet
@@ -69,8 +69,10 @@ class MqttActuator:
         """Publish and, with QoS 1, wait for the PUBACK."""
         cfg = self.cfg
         link = self.link
-        sent = None if link is None else link.publish(
-            cfg.topic, str(value).encode(), qos=cfg.qos, retain=cfg.retain
+        sent = (
+            None
+            if link is None
+            else link.publish(cfg.topic, str(value).encode(), qos=cfg.qos, retain=cfg.retain)
         )
         if sent is None:
             raise ActuatorError(f"mqtt {cfg.target()}: not connected")
