@@ -69,20 +69,28 @@ class ModbusDevice:
             if self._socat.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("socat did not create the pty pair")
             time.sleep(0.02)
+        self.start_server()
+        return self
+
+    def start_server(self) -> None:
         ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, args=(ready,), daemon=True)
         self._thread.start()
         if not ready.wait(10):
             raise RuntimeError("modbus server did not start")
-        return self
 
-    def stop(self) -> None:
+    def stop_server(self) -> None:
+        """Stop answering (the pty stays: requests time out)."""
         loop, server = self._loop, self._server
         if loop is not None and server is not None:
             with contextlib.suppress(Exception):
                 asyncio.run_coroutine_threadsafe(server.shutdown(), loop).result(10)
         if self._thread is not None:
             self._thread.join(10)
+        self._thread = self._loop = self._server = None
+
+    def stop(self) -> None:
+        self.stop_server()
         if self._socat is not None:
             self._socat.terminate()
             self._socat.wait(5)
@@ -90,9 +98,7 @@ class ModbusDevice:
 
     def coil_writes(self, address: int) -> list[Write]:
         with self._lock:
-            return [
-                w for w in self.writes if w.function == FC_WRITE_COIL and w.address == address
-            ]
+            return [w for w in self.writes if w.function == FC_WRITE_COIL and w.address == address]
 
     def register_writes(self, address: int) -> list[Write]:
         with self._lock:
@@ -131,7 +137,7 @@ class ModbusDevice:
         with contextlib.suppress(asyncio.CancelledError):
             await server.serving
 
-    async def _action(  # noqa: PLR0917 (pymodbus calls actions positionally)
+    async def _action(
         self,
         function_code: int,
         start_address: int,

@@ -60,7 +60,11 @@ GOOD = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("good", GOOD, ids=lambda r: r["trigger"]["type"] + "-" + r["actions"][0]["type"])
+def _name(r: dict[str, Any]) -> str:
+    return f"{r['trigger']['type']}-{r['actions'][0]['type']}"
+
+
+@pytest.mark.parametrize("good", GOOD, ids=_name)
 def test_good_rules_load(good: dict[str, Any]) -> None:
     loaded = validate_settings(settings(good))
     assert loaded.rules[0].id == "beacon"

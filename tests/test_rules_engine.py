@@ -80,8 +80,16 @@ def coil(**extra: Any) -> dict[str, Any]:
     return {"type": "modbus_coil", "port": "/dev/null", "address": 0, "fail_safe": False, **extra}
 
 
-def make(trigger: dict[str, Any], *, status: CameraStatus | None = STREAMING, conditions=None,
-         **action: Any) -> tuple[RulesEngine, Recorder, list[Actuation], dict[str, Any]]:  # fmt: skip
+Made = tuple[RulesEngine, Recorder, list[Actuation], dict[str, Any]]
+
+
+def make(
+    trigger: dict[str, Any],
+    *,
+    status: CameraStatus | None = STREAMING,
+    conditions: dict[str, Any] | None = None,
+    **action: Any,
+) -> Made:
     cfg = RuleConfig.model_validate(
         {"id": "r", "trigger": trigger, "conditions": conditions or {}, "actions": [coil(**action)]}
     )
@@ -110,7 +118,7 @@ def test_alert_switches_on_then_off_after_hold() -> None:
         sent = time.monotonic()
         engine.on_analytics([alert()])
         assert wait_for(lambda: rec.states() == ["idle", "active", "idle"])
-        on, off = rec.writes[1][0], rec.writes[2][0]
+        _on, off = rec.writes[1][0], rec.writes[2][0]
         assert off - sent >= 0.3  # never before the hold ran out
         assert rec.writes[1][1] is True and rec.writes[2][1] is False
     finally:
@@ -216,7 +224,7 @@ def test_zone_occupancy_with_min_duration_and_labels() -> None:
         assert wait_for(lambda: rec.states() == ["idle", "active", "idle"])
     finally:
         engine.stop()
-    active = [e for e in events if e.state == "active"][0]
+    active = next(e for e in events if e.state == "active")
     assert active.cause.details["occupancy"] == 2
 
 
@@ -234,7 +242,7 @@ def test_zone_dwell_fires_when_a_track_has_stayed_long_enough() -> None:
         assert wait_for(lambda: rec.states() == ["idle", "active", "idle"])
     finally:
         engine.stop()
-    active = [e for e in events if e.state == "active"][0]
+    active = next(e for e in events if e.state == "active")
     assert active.cause.reason == "dwell" and active.cause.details["track_id"] == 7
 
 
@@ -321,7 +329,7 @@ def test_failing_writes_are_retried_reported_and_later_triggers_still_apply() ->
         engine.stop()
     failed = [e for e in events if e.outcome == "failed"]
     assert len(failed) == 1 and failed[0].state == "active"  # reported once, not per retry
-    ok = [e for e in events if e.outcome == "ok" and e.state == "active"][0]
+    ok = next(e for e in events if e.outcome == "ok" and e.state == "active")
     assert ok.attempts == 6
     health = engine.health()[0].outputs[0]
     assert health.failures == 5 and health.retries == 4

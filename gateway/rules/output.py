@@ -77,7 +77,7 @@ class OutputWorker:
         # desired (written under the lock by want())
         self._desired: RuleState = "fail_safe"
         self._wanted_at = -FOREVER  # monotonic time the rule last wanted active
-        self._cause = Cause("start", wall(), "start", spec.rule)  # of the latest change
+        self._cause = Cause("start", wall(), "start", "gateway")  # of the latest change
         self._active_cause = self._cause  # of the latest activation
         self._pending = False  # a desired change the worker has not looked at yet
         # output (owned by the worker thread)
@@ -143,7 +143,7 @@ class OutputWorker:
                 )
                 return False
         ok = self._write(
-            "fail_safe", Cause("stop", self._wall(), "stop", self.spec.rule), final=True
+            "fail_safe", Cause("stop", self._wall(), "stop", "gateway"), final=True
         )
         self.actuator.close()
         return ok
