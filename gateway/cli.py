@@ -26,6 +26,7 @@ from gateway.commands import (
     ingest,
     models,
     run,
+    score,
     sensors,
 )
 from gateway.errors import ConfigError, GatewayError, UsageError
@@ -66,6 +67,7 @@ COMMANDS: tuple[Callable[[click.Group], None], ...] = (
     run.register,
     detect.register,
     count.register,
+    score.register,
     camera.register,
     models.register,
     sensors.register,
