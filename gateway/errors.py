@@ -26,6 +26,10 @@ class ConfigError(UsageError):
         self.problems: list[str] = problems or []
 
 
+class ConfigWriteError(GatewayError):
+    """The config file cannot be written (read-only filesystem, permissions, full disk)."""
+
+
 class InputError(GatewayError):
     """A missing or unreadable input file (image, video, capture)."""
 

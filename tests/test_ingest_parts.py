@@ -21,7 +21,6 @@ from gateway.ingest.database import (
     Database,
     RejectedWriteError,
     RetryableWriteError,
-    backoff_delay,
     parse_retry_after,
 )
 from gateway.ingest.spool import Spool
@@ -106,22 +105,6 @@ def test_spool_in_an_unusable_place_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(IngestError, match="cannot open the ingest spool"):
         Spool(blocker / "spool.sqlite3", max_bytes=1024 * 1024)
-
-
-@pytest.mark.parametrize(
-    ("attempt", "retry_after", "expected"),
-    [
-        (1, None, 0.5),
-        (2, None, 1.0),
-        (3, None, 2.0),
-        (10, None, 30.0),
-        (1, 5.0, 5.0),  # Retry-After longer than the back-off wins
-        (4, 1.0, 4.0),  # shorter does not
-        (1, 3600.0, 30.0),  # capped
-    ],
-)
-def test_backoff(attempt: int, retry_after: float | None, expected: float) -> None:
-    assert backoff_delay(attempt, 0.5, 30.0, retry_after) == expected
 
 
 @pytest.mark.parametrize(

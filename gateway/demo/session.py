@@ -190,12 +190,15 @@ class DemoSession:
             st.fps = float(health.get("processed_fps") or 0.0)
             st.frames = int(health.get("frames_captured") or 0)
             st.inference_ms = float(health.get("pipeline", {}).get("inference_ms_avg") or 0.0)
-            engine = runner.pipeline.analytics
-            if engine is not None:
-                st.counted = Counter(dict(_flatten(engine.counts())))
+            counts = runner.counts()
+            if counts is not None:
+                st.counted = Counter(dict(_flatten(counts)))
             if self._truth is None:
                 self._truth = TruthCounter(runner.camera.source)
-            st.truth = self._truth.advance(st.frames)
+            latest = runner.latest_frame()
+            if latest is not None:  # the simulator skips frames when behind: follow its clock
+                fps = runner.camera.source.fps
+                st.truth = self._truth.advance(round(latest.pts_s * fps))
         if self.app is not None:
             st.outbox_depth = int(self.app.outbox.depth)
             st.mqtt_state = str(self.app.link.health().get("state", ""))

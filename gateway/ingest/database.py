@@ -3,8 +3,8 @@
 :meth:`Database.write` makes one attempt and classifies the outcome: connection
 errors, 429 and 5xx raise :class:`RetryableWriteError` (with the server's
 ``Retry-After`` when it sent one); any other 4xx raises :class:`RejectedWriteError`
-(the batch's messages go to the dead-letter topic). :func:`backoff_delay` is the
-exponential back-off the worker waits between attempts.
+(the batch's messages go to the dead-letter topic). The worker waits between
+attempts with :class:`gateway.transport.backoff.Backoff`.
 """
 
 from __future__ import annotations
@@ -52,20 +52,6 @@ def parse_retry_after(value: object, now: float | None = None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(float(moment.timestamp()) - (time.time() if now is None else now), 0.0)
-
-
-def backoff_delay(
-    attempt: int, base_s: float, max_s: float, retry_after_s: float | None = None
-) -> float:
-    """Return the wait before retry ``attempt`` (1, 2, ...): doubling from ``base_s``.
-
-    Capped at ``max_s``; a server's ``Retry-After`` wins when it is longer (also
-    capped at ``max_s``, so a bogus header cannot stall the worker for hours).
-    """
-    delay = min(base_s * 2.0 ** max(attempt - 1, 0), max_s)
-    if retry_after_s is not None:
-        delay = min(max(delay, retry_after_s), max_s)
-    return delay
 
 
 class Database:

@@ -32,13 +32,13 @@ from gateway.ingest.database import (
     Database,
     RejectedWriteError,
     RetryableWriteError,
-    backoff_delay,
 )
 from gateway.ingest.decode import DB_REJECTED, INVALID_EVENT, RejectedError, decode
 from gateway.ingest.mapping import MappingError, event_points
 from gateway.ingest.points import to_line
 from gateway.ingest.spool import Spool
 from gateway.ingest.stats import Stats
+from gateway.transport.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,8 @@ class Pipeline:
         self._stopping = threading.Event()
         self._batch = _Batch()
         self._drain_at = 0.0
-        self._drain_attempt = 0
+        influx = config.influx
+        self._drain_backoff = Backoff(influx.retry_min_s, influx.retry_max_s)
         self._db_down = False
         self._next_stats = time.monotonic() + config.stats_interval_s
 
@@ -190,7 +191,8 @@ class Pipeline:
         if not batch.lines or (self.spool is not None and self.spool.events and self._spool(batch)):
             self._finish(batch)
             return
-        attempt = 0
+        influx = self.config.influx
+        retry = Backoff(influx.retry_min_s, influx.retry_max_s)
         while True:
             try:
                 self.db.write(batch.lines)
@@ -200,31 +202,20 @@ class Pipeline:
                     self._reject(DB_REJECTED, topic, payload, str(exc), pending)
                 return
             except RetryableWriteError as exc:
-                attempt += 1
                 self.stats.add("retries")
                 if not self._db_down:
                     self._db_down = True
                     log.warning("database write failed, will retry: %s", exc)
                 if self.spool is not None and self._spool(batch):
                     self._finish(batch)
-                    self._drain_at = time.monotonic() + backoff_delay(
-                        1,
-                        self.config.influx.retry_min_s,
-                        self.config.influx.retry_max_s,
-                        exc.retry_after_s,
-                    )
+                    self._drain_at = time.monotonic() + retry.next_delay(exc.retry_after_s)
                     return
                 if final or self._stopping.is_set():
                     log.warning(
                         "leaving %d messages unacknowledged for redelivery", len(batch.items)
                     )
                     return
-                delay = backoff_delay(
-                    attempt,
-                    self.config.influx.retry_min_s,
-                    self.config.influx.retry_max_s,
-                    exc.retry_after_s,
-                )
+                delay = retry.next_delay(exc.retry_after_s)
                 deadline = time.monotonic() + delay
                 while not self._stopping.is_set() and time.monotonic() < deadline:
                     self._tick(time.monotonic())  # counters and dead-letter acks go on
@@ -259,16 +250,12 @@ class Pipeline:
         try:
             self.db.write(lines)
         except RetryableWriteError as exc:
-            self._drain_attempt += 1
             self.stats.add("retries")
-            influx = self.config.influx
-            delay = backoff_delay(
-                self._drain_attempt, influx.retry_min_s, influx.retry_max_s, exc.retry_after_s
-            )
+            delay = self._drain_backoff.next_delay(exc.retry_after_s)
             self._drain_at = now + delay
             log.debug(
                 "spool drain failed (attempt %d, next in %.1f s): %s",
-                self._drain_attempt,
+                self._drain_backoff.attempt,
                 delay,
                 exc,
             )
@@ -280,6 +267,6 @@ class Pipeline:
                 self._dead_letter(DB_REJECTED, "(spool)", line.encode("utf-8"), str(exc))
         else:
             self._written(len(lines), events)
-        self._drain_attempt = 0
+        self._drain_backoff.reset()
         self.spool.remove(batch_id)
         self._drain_at = now
