@@ -278,8 +278,8 @@ class DemoSession:
         st.inference_ms = float(pipeline.get("inference_ms_avg") or 0.0)
         if self._truth is None:
             self._truth = TruthCounter(source)
-        engine = runner.pipeline.analytics
-        counted = Counter(dict(_flatten(engine.counts()))) if engine is not None else Counter()
+        counts = runner.counts()
+        counted = Counter(dict(_flatten(counts))) if counts is not None else Counter()
         latest = runner.latest_frame()  # taken after the counts: its truth is never behind them
         if latest is not None:
             # The simulator's frame number (it skips frames when behind); frames it skipped
