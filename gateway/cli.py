@@ -25,6 +25,7 @@ from gateway.commands import (
     detect,
     ingest,
     models,
+    pki,
     run,
     score,
     sensors,
@@ -73,6 +74,7 @@ COMMANDS: tuple[Callable[[click.Group], None], ...] = (
     sensors.register,
     ingest.register,
     config.register,
+    pki.register,
     bench.register,
 )
 for _register in COMMANDS:

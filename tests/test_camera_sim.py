@@ -171,6 +171,38 @@ def test_reader_through_the_source_registry_ends_after_duration() -> None:
     assert np.allclose(np.diff(pts), 0.1)
 
 
+def test_realtime_reader_skips_to_the_due_frame_after_a_stall() -> None:
+    """A consumer that stalls gets the frame due now, not the missed ones in a burst.
+
+    Regression: the pacing deadline was never moved on when the reader fell behind, so
+    after a stall every wait was zero and the missed frames were rendered back to back
+    (CPU the detector needed, for frames the latest-frame capture then dropped).
+    Measured on the frames' simulated time, not on the wall clock.
+    """
+    fps = 20.0
+    line = Line("mid", (0.5, 0.98), (0.5, 0.38))
+    reader = SimulatorReader(SimulatorSource(seed=3, fps=fps, realtime=True), (line,))
+    reader.open()
+    first = reader.read()
+    assert first is not None
+    time.sleep(1.0)  # the consumer is busy for a second
+    after = reader.read()
+    assert after is not None
+    assert after[1] >= 0.9, f"the frame after a 1 s stall is from t={after[1]:.2f} s"
+    assert reader.skipped == round(after[1] * fps) - 2
+    world = reader.world
+    assert world is not None
+    # Skipped frames are still simulated: the crossings log equals an unpaced world's.
+    replay = SimulatorReader(SimulatorSource(seed=3, fps=fps, realtime=False), (line,))
+    replay.open()
+    while replay.world is not None and replay.world.frame < world.frame:
+        replay.read()
+    assert replay.world is not None
+    assert replay.world.crossings == world.crossings
+    reader.close()
+    replay.close()
+
+
 @pytest.mark.parametrize(
     "bad",
     [

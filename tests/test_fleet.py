@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +19,7 @@ import pytest
 
 from gateway.events import validate_event
 from simulators.fleet.gateway import Profile, VirtualGateway
-from simulators.fleet.runner import run_fleet
+from simulators.fleet.runner import TICK_S, run_fleet
 from tests.services import Mosquitto
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,6 +81,34 @@ def test_fleet_events_are_valid_and_counted(mosquitto: Mosquitto) -> None:
         assert counts["sensor_reading"] >= 4
         assert counts["health"] >= 2
     assert sum(report.outages.values()) > 0, "seeded run should include an outage"
+
+
+def test_a_slow_tick_is_not_followed_by_a_burst_of_catch_up_ticks(
+    mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a tick that took 1 s the next one covers that second; no zero-wait burst.
+
+    Regression: the loop's deadline advanced by one tick per tick, so after a slow tick
+    it lay in the past and the missed ticks ran back to back without waiting.
+    """
+    stall_s, seconds = 1.0, 2.5
+    calls: list[float] = []
+    tick = VirtualGateway.tick
+
+    def slow_once(self: VirtualGateway, now: float, dt: float) -> list[Any]:
+        calls.append(dt)
+        if len(calls) == 3:
+            time.sleep(stall_s)  # a broker that held the publisher up
+        return tick(self, now, dt)
+
+    monkeypatch.setattr(VirtualGateway, "tick", slow_once)
+    run_fleet(
+        gateways=1, profile=Profile(rate=1.0), seconds=seconds, host="127.0.0.1",
+        port=mosquitto.port,
+    )  # fmt: skip
+    assert calls[3] >= stall_s, f"the tick after the stall covered {calls[3]:.2f} s"
+    # Each tick starts at least TICK_S after the one before, the stalled one lasted stall_s.
+    assert len(calls) <= 2 + (seconds - stall_s) / TICK_S, f"{len(calls)} ticks in {seconds} s"
 
 
 def test_backlog_is_bounded_and_drops_oldest() -> None:

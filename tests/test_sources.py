@@ -18,7 +18,7 @@ from gateway.config.vision import (
 )
 from gateway.errors import SourceError, UsageError
 from gateway.sources.base import READERS, describe, is_live, make_reader, source_from_spec
-from gateway.sources.capture import CaptureThread, backoff_delay
+from gateway.sources.capture import CaptureThread
 from gateway.sources.opencv import FileReader, GStreamerReader, UrlReader, UsbReader
 
 
@@ -217,17 +217,6 @@ def test_end_of_live_stream_reconnects(crossing_mp4: Path) -> None:
     assert health.last_error == "the stream ended"
     assert health.frames_captured >= 250  # frames again after the reconnect
     assert capture.connections >= 2
-
-
-@pytest.mark.parametrize(
-    ("attempt", "low", "high"),
-    [(0, 0.4, 0.6), (1, 0.8, 1.2), (3, 3.2, 4.8), (10, 48.0, 60.0), (1000, 48.0, 60.0)],
-)
-def test_backoff_grows_with_jitter_and_is_capped(attempt: int, low: float, high: float) -> None:
-    rng = random.Random(7)
-    for _ in range(50):
-        delay = backoff_delay(attempt, 0.5, 60.0, rng)
-        assert low - 1e-9 <= delay <= high + 1e-9
 
 
 def test_missing_usb_camera_backs_off_without_crashing() -> None:

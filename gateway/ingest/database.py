@@ -3,8 +3,8 @@
 :meth:`Database.write` makes one attempt and classifies the outcome: connection
 errors, 429 and 5xx raise :class:`RetryableWriteError` (with the server's
 ``Retry-After`` when it sent one); any other 4xx raises :class:`RejectedWriteError`
-(the batch's messages go to the dead-letter topic). :func:`backoff_delay` is the
-exponential back-off the worker waits between attempts.
+(the batch's messages go to the dead-letter topic). The worker waits between
+attempts with :class:`gateway.transport.backoff.Backoff`.
 """
 
 from __future__ import annotations
@@ -54,20 +54,6 @@ def parse_retry_after(value: object, now: float | None = None) -> float | None:
     return max(float(moment.timestamp()) - (time.time() if now is None else now), 0.0)
 
 
-def backoff_delay(
-    attempt: int, base_s: float, max_s: float, retry_after_s: float | None = None
-) -> float:
-    """Return the wait before retry ``attempt`` (1, 2, ...): doubling from ``base_s``.
-
-    Capped at ``max_s``; a server's ``Retry-After`` wins when it is longer (also
-    capped at ``max_s``, so a bogus header cannot stall the worker for hours).
-    """
-    delay = min(base_s * 2.0 ** max(attempt - 1, 0), max_s)
-    if retry_after_s is not None:
-        delay = min(max(delay, retry_after_s), max_s)
-    return delay
-
-
 class Database:
     """One InfluxDB (or /api/v2/write compatible) database, nanosecond precision."""
 
@@ -83,8 +69,8 @@ class Database:
         )
         self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
 
-    def write(self, lines: list[str]) -> None:
-        """Write one batch in one request.
+    def write(self, bodies: list[bytes]) -> None:
+        """Write one batch (line-protocol bodies, joined by newlines) in one request.
 
         Raises:
             RetryableWriteError: connection error, timeout, 429 or 5xx.
@@ -94,7 +80,7 @@ class Database:
             self._write_api.write(
                 bucket=self.config.bucket,
                 org=self.config.org,
-                record="\n".join(lines).encode("utf-8"),
+                record=b"\n".join(bodies),
                 write_precision=WritePrecision.NS,  # type: ignore[arg-type]
             )
         except InfluxDBError as exc:

@@ -24,6 +24,7 @@ from gateway.sensors.decoder import Decoder
 from gateway.sensors.ratelog import RateLimitedLog
 from gateway.sensors.registry import get_protocol, make_decoder
 from gateway.sensors.types import Reading
+from gateway.transport.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ class SensorReader:
     # -- the thread ---------------------------------------------------------------
 
     def _run(self) -> None:
-        backoff = INITIAL_BACKOFF_S
+        backoff = Backoff(INITIAL_BACKOFF_S, self.cfg.reopen_max_s)
         while not self._stop.is_set():
             self.state = "opening"
             try:
@@ -124,14 +125,13 @@ class SensorReader:
                 self.open_failures += 1
                 self._error("open", f"cannot open {self.cfg.port}: {exc}")
                 self.state = "waiting"
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, self.cfg.reopen_max_s)
+                self._stop.wait(backoff.next_delay())
                 continue
             if self.opens:
                 self.reopens += 1
                 log.info("sensor %s: port %s re-opened", self.cfg.id, self.cfg.port)
             self.opens += 1
-            backoff = INITIAL_BACKOFF_S
+            backoff.reset()
             self.state = "open"
             try:
                 if self._poller is not None:
@@ -143,7 +143,7 @@ class SensorReader:
                 self.state = "lost"
             finally:
                 self._close()
-            self._stop.wait(backoff)
+            self._stop.wait(backoff.next_delay())
         self.state = "stopped"
 
     def _open(self) -> None:

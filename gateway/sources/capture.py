@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from gateway.sources.base import FrameReader
 from gateway.sources.frame import Frame
+from gateway.transport.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +58,6 @@ class CaptureHealth:
     def as_dict(self) -> dict[str, Any]:
         """Plain dict for JSON."""
         return asdict(self)
-
-
-def backoff_delay(attempt: int, base_s: float, cap_s: float, rng: random.Random) -> float:
-    """Delay before reconnect ``attempt`` (0-based): ``base * 2**attempt`` ±20 % jitter, capped."""
-    raw = min(cap_s, base_s * (2.0 ** min(attempt, 30)))
-    return float(min(cap_s, raw * rng.uniform(0.8, 1.2)))
 
 
 def rate(times: collections.deque[float]) -> float:
@@ -112,7 +107,7 @@ class CaptureThread:
         self.stall_timeout_s = stall_timeout_s
         self.reconnect_min_s = reconnect_min_s
         self.reconnect_max_s = reconnect_max_s
-        self._rng = random.Random(seed)
+        self._backoff_delays = Backoff(reconnect_min_s, reconnect_max_s, rng=random.Random(seed))
         self._cond = threading.Condition()
         self._slot: Frame | None = None
         self._stop = threading.Event()
@@ -266,8 +261,10 @@ class CaptureThread:
             if self._stop.is_set():
                 break
             attempt = 0 if got_frame else attempt + 1
+            if got_frame:
+                self._backoff_delays.reset()
             self._reconnects += 1
-            self._backoff(attempt)
+            self._backoff()
         self._set("stopped")
 
     def _stream(self, reader: FrameReader, index: int) -> tuple[bool, int, bool]:
@@ -299,9 +296,7 @@ class CaptureThread:
         log.log(level, "camera %s: %s", self.name, message)
         self._set("backoff", message)
 
-    def _backoff(self, attempt: int) -> None:
-        delay = backoff_delay(
-            max(0, attempt - 1), self.reconnect_min_s, self.reconnect_max_s, self._rng
-        )
+    def _backoff(self) -> None:
+        delay = self._backoff_delays.next_delay()
         self._set("backoff")
         self._stop.wait(delay)

@@ -21,6 +21,7 @@ from gateway.config.vision import CameraConfig
 from gateway.sources.base import FrameReader, is_live, make_reader
 from gateway.sources.capture import FPS_WINDOW, CaptureThread, rate
 from gateway.sources.frame import Frame
+from gateway.vision.analytics.engine import Counts
 from gateway.vision.analytics.types import AnalyticsEvent
 from gateway.vision.detections import Detections
 from gateway.vision.pipeline import CameraPipeline, DetectorLike
@@ -144,6 +145,11 @@ class CameraRunner:
         """Return the most recently processed frame and its tracked detections."""
         with self._lock:
             return self._latest
+
+    def counts(self) -> Counts | None:
+        """Line crossings so far (line -> direction -> label -> n); ``None`` before analytics."""
+        engine = self.pipeline.analytics
+        return None if engine is None else engine.counts()
 
     def snapshot_jpeg(self, *, draw: bool = True, quality: int = 85) -> bytes | None:
         """JPEG of the latest processed frame, with boxes, lines and zones drawn when ``draw``."""

@@ -37,7 +37,11 @@ class SimulatorReader:
     """Frames from the procedural road scene; implements the ``FrameReader`` protocol.
 
     ``pts_s`` is the exact simulated time of the frame. With ``realtime`` the
-    reader paces frames at ``fps``; otherwise it renders as fast as it can. With
+    reader paces frames at ``fps`` like a camera: simulated time follows the wall
+    clock, and when the reader falls behind (a busy machine, a consumer that stalled)
+    it skips to the frame that is due instead of rendering the missed ones in a burst
+    (``skipped`` counts them; the world still moves through every frame, so the
+    ground truth is unchanged). Otherwise it renders as fast as it can. With
     ``duration_s`` the stream ends after that much simulated time. With ``lines``
     the world logs their crossings (``world.crossings``: the ground truth); with
     ``script`` it plays those actors (a scenario) instead of random traffic.
@@ -56,6 +60,7 @@ class SimulatorReader:
         self.renderer: Renderer | None = None
         self.truth: GroundTruth | None = None
         self._start = 0.0
+        self.skipped = 0
 
     @property
     def nominal_fps(self) -> float | None:
@@ -72,22 +77,38 @@ class SimulatorReader:
             raise SourceError(f"simulator: {exc}") from exc
         self.world = make_world(self.cfg, self.lines, self.script)
         self._start = time.monotonic()
+        self.skipped = 0
 
     def read(self) -> tuple[NDArray[np.uint8], float] | None:
         """Advance one frame and render it; ``None`` once ``duration_s`` has passed."""
         if self.world is None or self.renderer is None:
             raise SourceError("simulator: read() before open()")
-        duration = self.cfg.duration_s
-        if duration is not None and self.world.t + 0.5 / self.cfg.fps >= duration:
+        if self._ended():
             return None
         self.world.step()
-        pts = self.world.t
         if self.cfg.realtime:
-            delay = self._start + pts - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+            self._pace()
         image, self.truth = self.renderer.render(self.world)
-        return image, pts
+        return image, self.world.t
+
+    def _ended(self) -> bool:
+        assert self.world is not None
+        duration = self.cfg.duration_s
+        return duration is not None and self.world.t + 0.5 / self.cfg.fps >= duration
+
+    def _pace(self) -> None:
+        """Sleep until the current frame is due, or skip ahead to the frame due now."""
+        assert self.world is not None
+        period = 1.0 / self.cfg.fps
+        delay = self._start + self.world.t - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+            return
+        # Behind: the next frame is due too. A camera does not send its missed frames
+        # in a burst; it sends the current one.
+        while self._start + self.world.t + period <= time.monotonic() and not self._ended():
+            self.world.step()
+            self.skipped += 1
 
     def close(self) -> None:
         """Drop the world (safe to call twice)."""

@@ -156,13 +156,15 @@ def run_fleet(
         for link in links:
             link.connect()
         t0 = time.monotonic()
-        next_tick = t0
+        last = -TICK_S  # the first tick covers one tick, as every later one at least
         while (elapsed := time.monotonic() - t0) < seconds:
+            # Each tick covers the time since the last one. A tick that took longer than
+            # TICK_S (a slow broker) is not followed by a burst of catch-up ticks.
             now = start + elapsed
             for link in links:
-                _step(link, link.vgw.tick(now, TICK_S), now)
-            next_tick += TICK_S
-            time.sleep(max(0.0, next_tick - time.monotonic()))
+                _step(link, link.vgw.tick(now, elapsed - last), now)
+            last = elapsed
+            time.sleep(max(0.0, t0 + elapsed + TICK_S - time.monotonic()))
         for link in links:
             if not link.connected:
                 link.connect()
