@@ -15,7 +15,6 @@ to the raw baseline of one READING frame and its ACK with no loss. Run with
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -36,6 +35,7 @@ from firmware_bridge.messages import (
     Readings,
     Value,
 )
+from gateway.output import json_option, print_json
 from gateway.sensors.rsb import BridgeDecoder
 from simulators.board.faults import FaultConfig, Wire
 
@@ -159,7 +159,7 @@ def measure_link(loss: float, readings: int, seed: int = 1) -> dict[str, Any]:
 @click.command(name="bridge")
 @click.option("--frames", type=click.IntRange(100), default=50_000, show_default=True)
 @click.option("--readings", type=click.IntRange(10), default=2_000, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@json_option
 def command(frames: int, readings: int, as_json: bool) -> None:
     """Measure RSB decode throughput and link efficiency under frame loss."""
     for name in ("firmware_bridge", "gateway.sensors.rsb"):  # bad frames are expected
@@ -167,7 +167,7 @@ def command(frames: int, readings: int, as_json: bool) -> None:
     decode = measure_decode(frames)
     links = [measure_link(loss, readings) for loss in (0.0, 0.1, 0.2)]
     if as_json:
-        click.echo(json.dumps({"decode": decode, "link": links}, separators=(",", ":")))
+        print_json({"decode": decode, "link": links})
         return
     click.echo(f"decode: {decode['frames']} READING frames, {decode['bytes']} bytes, 4 KiB chunks")
     click.echo(
