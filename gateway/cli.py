@@ -25,6 +25,7 @@ from gateway.commands import (
     detect,
     ingest,
     models,
+    pki,
     run,
     sensors,
 )
@@ -71,6 +72,7 @@ COMMANDS: tuple[Callable[[click.Group], None], ...] = (
     sensors.register,
     ingest.register,
     config.register,
+    pki.register,
     bench.register,
 )
 for _register in COMMANDS:
