@@ -17,6 +17,7 @@ import re
 from typing import Any, Final, Literal
 
 from gateway.events import EVENT_TYPES, SCHEMA_VERSION, event_problems
+from gateway.events.topics import parse_topic
 
 Validation = Literal["fast", "full"]
 
@@ -26,7 +27,15 @@ MALFORMED_JSON: Final = "malformed_json"
 UNKNOWN_SCHEMA: Final = "unknown_schema"
 INVALID_EVENT: Final = "invalid_event"
 DB_REJECTED: Final = "db_rejected"
-REASONS: Final = (OVERSIZED, MALFORMED_JSON, UNKNOWN_SCHEMA, INVALID_EVENT, DB_REJECTED)
+IDENTITY_MISMATCH: Final = "identity_mismatch"
+REASONS: Final = (
+    OVERSIZED,
+    MALFORMED_JSON,
+    UNKNOWN_SCHEMA,
+    INVALID_EVENT,
+    DB_REJECTED,
+    IDENTITY_MISMATCH,
+)
 
 _KEYS: Final = frozenset({"schema", "id", "seq", "gateway", "site", "source", "type", "ts", "data"})
 _TYPES: Final = frozenset(EVENT_TYPES)
@@ -99,3 +108,26 @@ def decode(payload: bytes, max_bytes: int, validation: Validation = "fast") -> d
         if problems:
             raise RejectedError(INVALID_EVENT, problems[0][:200])
     return event
+
+
+def check_identity(prefix: str, topic: str, event: dict[str, Any]) -> None:
+    """Refuse an event whose ``site``/``gateway`` differ from its topic's.
+
+    The topic is the sender's identity: the broker's ACL lets unit ``{site}/{gateway}``
+    publish only under ``{prefix}/{site}/{gateway}/``, while the payload says whatever
+    the sender wrote.
+
+    Raises:
+        RejectedError: ``identity_mismatch``.
+    """
+    info = parse_topic(prefix, topic)
+    if info is None:
+        raise RejectedError(
+            IDENTITY_MISMATCH, f"topic {topic!r} is not a gateway topic under {prefix!r}"
+        )
+    if (info.site, info.gateway) != (event["site"], event["gateway"]):
+        raise RejectedError(
+            IDENTITY_MISMATCH,
+            f"payload says {event['site']}/{event['gateway']}, "
+            f"the topic (the sender) is {info.site}/{info.gateway}",
+        )

@@ -33,7 +33,13 @@ from gateway.ingest.database import (
     RejectedWriteError,
     RetryableWriteError,
 )
-from gateway.ingest.decode import DB_REJECTED, INVALID_EVENT, RejectedError, decode
+from gateway.ingest.decode import (
+    DB_REJECTED,
+    INVALID_EVENT,
+    RejectedError,
+    check_identity,
+    decode,
+)
 from gateway.ingest.mapping import MappingError, event_points
 from gateway.ingest.points import to_line
 from gateway.ingest.spool import Spool
@@ -69,8 +75,10 @@ class Pipeline:
         stats: Stats,
         dead_letter: DeadLetter,
         on_stats: Callable[[dict[str, Any]], None] | None = None,
+        topic_prefix: str = "city",
     ) -> None:
         self.config = config
+        self.topic_prefix = topic_prefix
         self.db = database
         self.spool = spool
         self.acks = acks
@@ -136,6 +144,7 @@ class Pipeline:
     def _handle(self, topic: str, payload: bytes, pending: Pending) -> None:
         try:
             event = decode(payload, self.config.max_payload_bytes, self.config.validation)
+            check_identity(self.topic_prefix, topic, event)
             lines = []
             for point in event_points(event):
                 try:
