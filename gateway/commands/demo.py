@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
 
 import click
 
@@ -12,6 +13,7 @@ from gateway.errors import TransportError
 
 if TYPE_CHECKING:
     from gateway.demo.scenario import Condition
+    from gateway.demo.session import DemoState
 
 
 @click.command("demo")
@@ -71,8 +73,10 @@ def demo_command(  # noqa: PLR0917 (one parameter per option)
         seed=seed,
         condition=cast("Condition", condition),
     )
-    if no_view or as_json or not sys.stdout.isatty():
+    if as_json:
         state = session.run()
+    elif no_view or not sys.stdout.isatty():
+        state = session.run(_announce_once())
     else:
         from rich.live import Live
 
@@ -80,33 +84,50 @@ def demo_command(  # noqa: PLR0917 (one parameter per option)
 
         with Live(render(session.state), refresh_per_second=2, screen=False) as live:
             state = session.run(lambda s: live.update(render(s)))
-    events = sum(n for k, n in state.received.items() if k != "availability")
-    summary: dict[str, Any] = {
-        "seconds": round(state.elapsed_s, 1),
-        "broker": state.broker,
-        "frames": state.frames,
-        "events_received": events,
-        "received_by_type": state.received,
-        "counted": {"/".join(k): n for k, n in sorted(state.counted.items())},
-        "truth": {"/".join(k): n for k, n in sorted(state.truth.items())},
-    }
     if as_json:
-        print_json(summary)
+        print_json(state.summary())
     else:
-        from rich.console import Console
-
-        from gateway.demo.view import counts_table
-
-        console = Console()
-        console.print(counts_table(state, "line crossings: counted vs simulator ground truth"))
-        console.print(
-            f"{events} events received on {state.broker} in {state.elapsed_s:.1f} s "
-            f"({state.frames} frames); by type: "
-            + ", ".join(f"{k} {n}" for k, n in sorted(state.received.items()))
-        )
-        console.print("ground truth includes objects still in flight when the demo stopped")
-    if events == 0:
+        _print_summary(state)
+    if state.interrupted:
+        raise click.exceptions.Exit(130)
+    if state.events == 0:
         raise TransportError(f"no events reached the broker at {state.broker}")
+
+
+def _print_summary(state: DemoState) -> None:
+    from rich.console import Console
+
+    from gateway.demo.view import TRUTH_NOTE, behind_warning, counts_table
+
+    Console().print(counts_table(state, "line crossings: counted vs simulator ground truth"))
+    click.echo(TRUTH_NOTE)
+    click.echo(
+        f"{'interrupted after' if state.interrupted else 'ran'} {state.elapsed_s:.1f} s: "
+        f"camera {state.frames_camera} frames at {state.camera_fps:.0f} fps, "
+        f"processed {state.frames_processed} ({state.processed_fps:.1f} fps), "
+        f"dropped {state.frames_dropped}"
+    )
+    warning = behind_warning(state)
+    if warning is not None:
+        click.echo(f"warning: {warning.plain}")
+    click.echo(
+        f"{state.events} events received on {state.broker}; by type: "
+        + ", ".join(f"{k} {n}" for k, n in sorted(state.received.items()))
+    )
+    click.echo(f"while a demo runs, watch its events with: {state.watch_command}")
+
+
+def _announce_once() -> Callable[[DemoState], None]:
+    """An ``on_tick`` that prints the broker and the watch command once, when known."""
+    done = False
+
+    def tick(state: DemoState) -> None:
+        nonlocal done
+        if not done:
+            done = True
+            click.echo(f"demo running for {state.seconds:.0f} s; watch: {state.watch_command}")
+
+    return tick
 
 
 def _accuracy(seconds: float, seed: int, condition: str, as_json: bool) -> None:
