@@ -17,7 +17,7 @@ from gateway.config.settings import GatewaySettings
 from gateway.config.vision import CameraConfig, DetectorConfig, LineConfig, SimulatorSource
 from gateway.errors import UsageError
 
-DEMO_DIR = Path(__file__).resolve().parent.parent.parent / "models" / "demo"
+DEMO_DIR = Path(__file__).resolve().parent.parent.parent / "modelzoo" / "demo"
 MODEL = DEMO_DIR / "roadsim.onnx"
 LABELS = DEMO_DIR / "roadsim.labels.txt"
 CAMERA_ID = "sim-cam"
@@ -30,7 +30,7 @@ Counts = Counter[tuple[str, str, str]]
 
 
 def detector_config() -> DetectorConfig:
-    """The demo detector (trained on the simulator, shipped in ``models/demo``)."""
+    """The demo detector (trained on the simulator, shipped in ``modelzoo/demo``)."""
     if not MODEL.is_file():
         raise UsageError(f"the demo model is missing: {MODEL}")
     # NMS at 0.55 rather than 0.45: two people passing each other on a sidewalk overlap
