@@ -142,9 +142,7 @@ class OutputWorker:
                     "rule %s output %s: worker did not stop", self.spec.rule, self.spec.target
                 )
                 return False
-        ok = self._write(
-            "fail_safe", Cause("stop", self._wall(), "stop", "gateway"), final=True
-        )
+        ok = self._write("fail_safe", Cause("stop", self._wall(), "stop", "gateway"), final=True)
         self.actuator.close()
         return ok
 
