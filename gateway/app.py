@@ -209,10 +209,12 @@ class App:
     def _make_rules(self, settings: GatewaySettings) -> RulesEngine | None:
         if not any(rule.enabled for rule in settings.rules):
             return None
+        from gateway.rules.actuators.bridge import ReaderBridgePorts
         from gateway.rules.actuators.registry import ActuatorFactory
         from gateway.rules.engine import RulesEngine
 
-        factory = ActuatorFactory(gateway_id=settings.gateway.id)
+        bridge = ReaderBridgePorts(self.sensors.get)  # type: ignore[arg-type]
+        factory = ActuatorFactory(gateway_id=settings.gateway.id, bridge=bridge)
         return RulesEngine(
             settings.rules, factory, self._on_actuation, camera_status=self._camera_status
         )
