@@ -75,7 +75,13 @@ class App:
             on_message=self.commands.submit,
             max_inflight=settings.outbox.max_inflight,
         )
-        self.forwarder = Forwarder(self.outbox, self.link)
+        self.forwarder = Forwarder(
+            self.outbox,
+            self.link,
+            no_subscribers=settings.outbox.no_subscribers,
+            retry_min_s=settings.outbox.retry_min_s,
+            retry_max_s=settings.outbox.retry_max_s,
+        )
         self.link.on_connected = self.forwarder.on_connected
         self.link.on_published = self.forwarder.on_published
         self.metrics = SystemMetrics(gw.data_dir)
@@ -139,7 +145,8 @@ class App:
                 sensors[sensor_id] = dict(reader.stats())
             except Exception as exc:
                 sensors[sensor_id] = {"state": "error", "last_error": str(exc)[:200]}
-        dropped = self.outbox.dropped
+        losses = self.outbox.losses()
+        refusals = self.forwarder.refusals
         return builder.health(
             timestamp=time.time(),
             uptime_s=self.uptime(),
@@ -151,10 +158,12 @@ class App:
                 "bytes": self.outbox.size_bytes,
                 "oldest_age_s": round(self.outbox.oldest_age_s(), 3),
                 "inflight": self.forwarder.inflight,
-                "dropped": dropped,
+                **losses,
+                "refused": refusals.total,
+                "held_topics": refusals.held_topics,
             },
             mqtt=self.link.health(),
-            dropped_events=dropped + self.emit_errors,
+            dropped_events=sum(losses.values()) + self.emit_errors,
         )
 
     def publish_health(self) -> None:
