@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from gateway import __version__
 from gateway.config.settings import GatewaySettings
@@ -30,11 +30,13 @@ from gateway.events.topics import Topics
 from gateway.runtime import sdnotify
 from gateway.runtime.commands import CommandHandler
 from gateway.runtime.health import SystemMetrics, Uptime, camera_summary
+from gateway.runtime.live_settings import ApplyResult, LiveSettings, SettingsChange
+from gateway.runtime.parts import RunningCamera, RunningSensor
 from gateway.runtime.synthetic import SyntheticSource
 from gateway.sensors.throttle import ReadingThrottle
 from gateway.sensors.types import Reading
 from gateway.transport.forwarder import Forwarder
-from gateway.transport.mqtt import Message, MqttLink
+from gateway.transport.mqtt import Incoming, Message, MqttLink
 from gateway.transport.outbox import Outbox, Stored
 from gateway.vision.analytics.types import AnalyticsEvent
 
@@ -49,8 +51,7 @@ class App:
     """One running gateway."""
 
     def __init__(self, settings: GatewaySettings, config_path: Path | None = None) -> None:
-        self.settings = settings
-        self.config_path = config_path
+        self.live = LiveSettings(settings, config_path, self._restart_if_running)
         gw = settings.gateway
         self.topics = Topics(settings.mqtt.topic_prefix, gw.site, gw.id)
         self.uptime = Uptime()
@@ -65,14 +66,15 @@ class App:
             synchronous=settings.outbox.synchronous,
             on_drop=self._on_drop,
         )
-        self.commands = CommandHandler(self)
         self.link = MqttLink(
             settings.mqtt,
             settings.mqtt.client_id or gw.id,
             birth=lambda: self.availability("online"),
             will=lambda: self.availability("offline"),
             subscriptions=(self.topics.commands,),
-            on_message=self.commands.submit,
+            on_connected=self._on_link_connected,
+            on_published=self._on_link_published,
+            on_message=self._on_command,
             max_inflight=settings.outbox.max_inflight,
         )
         self.forwarder = Forwarder(
@@ -82,11 +84,16 @@ class App:
             retry_min_s=settings.outbox.retry_min_s,
             retry_max_s=settings.outbox.retry_max_s,
         )
-        self.link.on_connected = self.forwarder.on_connected
-        self.link.on_published = self.forwarder.on_published
         self.metrics = SystemMetrics(gw.data_dir)
-        self.cameras: dict[str, Any] = {}
-        self.sensors: dict[str, Any] = {}
+        self.cameras: dict[str, RunningCamera] = {}
+        self.sensors: dict[str, RunningSensor] = {}
+        self.commands = CommandHandler(
+            link=self.link,
+            topics=self.topics,
+            cameras=self.cameras,
+            settings=lambda: self.settings,
+            apply_settings=self.apply_settings,
+        )
         self._throttles = {s.id: ReadingThrottle(s.publish_interval_s) for s in settings.sensors}
         self.synthetic: SyntheticSource | None = None
         if settings.events.synthetic_events_per_s > 0:
@@ -96,6 +103,28 @@ class App:
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._started = False
+
+    # -- settings --------------------------------------------------------------------
+
+    @property
+    def settings(self) -> GatewaySettings:
+        """The running settings."""
+        return self.live.current
+
+    def apply_settings(self, change: SettingsChange) -> ApplyResult:
+        """Validate, save and apply a settings change (see :class:`LiveSettings`)."""
+        return self.live.apply_settings(change)
+
+    # -- link callbacks (network thread: hand on and return) ---------------------------
+
+    def _on_link_connected(self, generation: int) -> None:
+        self.forwarder.on_connected(generation)
+
+    def _on_link_published(self, generation: int, mid: int, reason_code: int) -> None:
+        self.forwarder.on_published(generation, mid, reason_code)
+
+    def _on_command(self, msg: Incoming) -> None:
+        self.commands.submit(msg)
 
     # -- events ----------------------------------------------------------------------
 
@@ -176,7 +205,7 @@ class App:
 
     # -- cameras and sensors ---------------------------------------------------------
 
-    def _make_runner(self, camera: CameraConfig) -> Any:
+    def _make_runner(self, camera: CameraConfig) -> RunningCamera:
         from gateway.vision.detector import load_detector
         from gateway.vision.runner import CameraRunner
 
@@ -191,6 +220,10 @@ class App:
             old.stop()
         self.cameras[camera.id] = runner
         runner.start()
+
+    def _restart_if_running(self, camera: CameraConfig) -> None:
+        if camera.id in self.cameras:
+            self.replace_camera(camera)
 
     def _start_sources(self) -> None:
         for camera in self.settings.cameras:

@@ -26,6 +26,10 @@ class ConfigError(UsageError):
         self.problems: list[str] = problems or []
 
 
+class ConfigWriteError(GatewayError):
+    """The config file cannot be written (read-only filesystem, permissions, full disk)."""
+
+
 class InputError(GatewayError):
     """A missing or unreadable input file (image, video, capture)."""
 
@@ -52,3 +56,7 @@ class TransportError(GatewayError):
 
 class IngestError(GatewayError):
     """Failure on the central ingest side (broker or database)."""
+
+
+class SecurityError(UsageError):
+    """A certificate, key, bundle or signature that is missing, wrong or refused (exit code 2)."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import subprocess
 import threading
 import time
 import uuid
@@ -20,6 +23,10 @@ from paho.mqtt.properties import Properties
 
 from gateway.app import App
 from gateway.config.settings import load_settings
+from gateway.events.topics import Topics
+from gateway.runtime.commands import CommandHandler
+from gateway.runtime.live_settings import ApplyResult
+from gateway.transport.mqtt import Incoming
 from tests.services import Mosquitto
 from tests.transport_support import Collector, write_config
 
@@ -107,6 +114,9 @@ BAD = [
     ("set_config", b'{"patch": [1]}', "argument 'patch'"),
     ("set_config", b'{"patch": {"events": {"health_interval_s": -1}}}', "invalid setting"),
     ("set_config", b'{"patch": {"mqtt": {"no_such_key": 1}}}', "invalid setting"),
+    # Not JSON (RFC 8259 has no NaN or Infinity); saved, they made a file that no longer loads.
+    ("set_config", b'{"patch": {"events": {"health_interval_s": Infinity}}}', "not JSON"),
+    ("set_config", b'{"patch": {"sensors": [{"id": "s", "scale": NaN}]}}', "not JSON"),
     ("snapshot", b'{"camera": "cam-north"}', "snapshots are disabled"),
     ("restart_pipeline", b"{}", "argument 'camera'"),
     ("restart_pipeline", b'{"camera": "cam-x"}', "unknown camera 'cam-x'"),
@@ -254,3 +264,93 @@ def test_camera_commands(
         collector.close()
         req.close()
         app.stop()
+
+
+@contextlib.contextmanager
+def unwritable(path: Path) -> Iterator[None]:
+    """Make ``path`` unwritable, as a read-only mount is (root ignores modes: immutable)."""
+    if os.geteuid() != 0:
+        mode = path.stat().st_mode
+        path.chmod(mode & ~0o222)
+        try:
+            yield
+        finally:
+            path.chmod(mode)
+        return
+    proc = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, f"cannot make {path} immutable: {proc.stderr.strip()}"
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+@pytest.mark.parametrize("what", ["directory", "file"])
+def test_set_config_on_unwritable_config_gets_an_error_reply(
+    tmp_path: Path, mosquitto: Mosquitto, what: str
+) -> None:
+    """As under systemd ProtectSystem=strict: a readable error, nothing changed, still serving."""
+    if what == "file" and os.geteuid() != 0:
+        pytest.skip("a file that cannot be replaced in a writable directory needs root (chattr)")
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    path = write_config(tmp_path, mosquitto.port).rename(etc / "gateway.toml")
+    app = App(load_settings(path), path)
+    app.start()
+    req = Requester(mosquitto.port)
+    try:
+        app.link.wait_connected(10)
+        req.wait_ready()
+        before, settings_before = path.read_bytes(), app.settings.model_dump()
+        with unwritable(etc if what == "directory" else path):
+            reply = req.call("set_config", {"patch": {"events": {"health_interval_s": 120}}})
+        assert reply["ok"] is False, reply
+        assert reply["error"].startswith(f"set_config failed: cannot write config file {path}: ")
+        assert "nothing was changed" in reply["error"]
+        assert path.read_bytes() == before
+        assert app.settings.model_dump() == settings_before
+        assert sorted(p.name for p in etc.iterdir()) == ["gateway.toml"]  # no temp file left
+        assert req.call("get_config")["ok"] is True  # still serving
+        reply = req.call("set_config", {"patch": {"events": {"health_interval_s": 120}}})
+        assert reply["ok"] is True, reply  # writable again: the same change goes through
+        assert load_settings(path).events.health_interval_s == 120
+    finally:
+        req.close()
+        app.stop()
+
+
+class _BrokenCamera:
+    def latest_frame(self) -> None:
+        return None
+
+    def restart(self) -> None:
+        raise RuntimeError("capture thread did not stop")
+
+
+class _OfflineLink:
+    protocol = "5"
+
+    def publish(self, *_args: Any, **_kwargs: Any) -> None:
+        return None
+
+
+def test_a_command_that_fails_unexpectedly_still_gets_a_reply(tmp_path: Path) -> None:
+    settings = load_settings(write_config(tmp_path, 1883))
+    handler = CommandHandler(
+        link=_OfflineLink(),
+        topics=Topics("city", "sejong-1", "rsu-0001"),
+        cameras={"cam-a": _BrokenCamera()},
+        settings=lambda: settings,
+        apply_settings=lambda change: ApplyResult((), ()),
+    )
+    topic, body, _props = handler.handle(
+        Incoming(f"{BASE}/cmd/restart_pipeline", b'{"camera": "cam-a"}', None, None)
+    )
+    reply = json.loads(body)
+    assert topic == f"{BASE}/reply/restart_pipeline"
+    assert reply == {
+        "ok": False,
+        "command": "restart_pipeline",
+        "error": "restart_pipeline failed: internal error (RuntimeError)",
+    }
+    assert handler.rejected == 1

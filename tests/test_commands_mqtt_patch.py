@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from gateway.runtime.config_patch import (
     to_toml,
     write_atomically,
 )
+from gateway.runtime.live_settings import LiveSettings, MergePatch, Replacement
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,6 +59,12 @@ def test_example_config_round_trips_through_toml() -> None:
 def test_toml_quotes_keys_that_are_not_bare() -> None:
     data = {"a b": {"x.y": 1, "ok": [1, 2]}, "s": 'quote " and \\ backslash'}
     assert tomllib.loads(to_toml(data)) == data
+
+
+def test_toml_floats_round_trip() -> None:
+    data = {"a": 0.1, "b": float("inf"), "c": float("-inf"), "d": 1e300, "e": [1.5, -2.0]}
+    assert tomllib.loads(to_toml(data)) == data
+    assert math.isnan(tomllib.loads(to_toml({"n": float("nan")}))["n"])
 
 
 def test_write_atomically_keeps_mode_and_leaves_no_temp(tmp_path: Path) -> None:
@@ -116,3 +124,85 @@ def test_loaded_settings_keep_secrets(tmp_path: Path) -> None:
     settings = load_settings(path)
     assert settings.mqtt.password is not None
     assert settings.mqtt.password.get_secret_value() == "p"
+
+
+def _live(tmp_path: Path, data: dict[str, Any]) -> tuple[Path, LiveSettings, list[str]]:
+    path = tmp_path / "gateway.toml"
+    path.write_text(to_toml(data))
+    restarted: list[str] = []
+    live = LiveSettings(load_settings(path), path, lambda cam: restarted.append(cam.id))
+    return path, live, restarted
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "applied", "restart"),
+    [
+        (MergePatch({"cameras": [CAMERA | {"lines": []}]}), "applied", ("cam-a",), ()),
+        (MergePatch({"mqtt": {"host": "broker"}}), "restart_required", (), ("mqtt",)),
+        (MergePatch({"mqtt": {"port": 1883}}), "unchanged", (), ()),
+        (Replacement({"cameras": [CAMERA | {"lines": []}]}), "applied", ("cam-a",), ()),
+        (Replacement({}), "restart_required", (), ("cameras",)),
+    ],
+)
+def test_apply_settings_saves_restarts_and_reports(
+    tmp_path: Path,
+    change: MergePatch | Replacement,
+    status: str,
+    applied: tuple[str, ...],
+    restart: tuple[str, ...],
+) -> None:
+    path, live, restarted = _live(tmp_path, {"cameras": [CAMERA]})
+    result = live.apply_settings(change)
+    assert (result.status, result.applied, result.restart_required) == (status, applied, restart)
+    assert restarted == list(applied)
+    saved = load_settings(path)
+    expected = (
+        merge_patch({"cameras": [CAMERA]}, change.patch)
+        if isinstance(change, MergePatch)
+        else change.document
+    )
+    assert saved.model_dump() == validate_settings(dict(expected)).model_dump()
+    # What applied live runs now; everything else keeps its running value until a restart.
+    old = validate_settings({"cameras": [CAMERA]})
+    saved_cams = {c.id: c for c in saved.cameras}
+    assert live.current.cameras == [saved_cams[c.id] if c.id in applied else c for c in old.cameras]
+    assert live.current.mqtt == old.mqtt
+    assert result.to_json()["applied"] == list(applied)
+    assert ("message" in result.to_json()) == bool(restart)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        MergePatch({"cameras": [CAMERA | {"lines": [{"id": "l1", "points": [[0, 0]]}]}]}),
+        Replacement({"mqtt": {"port": 0}}),
+        Replacement({"no_such_section": {}}),
+    ],
+)
+def test_apply_settings_refuses_invalid_and_changes_nothing(
+    tmp_path: Path, change: MergePatch | Replacement
+) -> None:
+    path, live, restarted = _live(tmp_path, {"cameras": [CAMERA]})
+    before, running = path.read_bytes(), live.current
+    with pytest.raises(ConfigError) as info:
+        live.apply_settings(change)
+    assert info.value.problems and all(":" in p for p in info.value.problems)
+    assert path.read_bytes() == before and live.current is running and restarted == []
+
+
+def test_apply_settings_never_saves_what_does_not_read_back(tmp_path: Path) -> None:
+    path, live, restarted = _live(tmp_path, {"cameras": [CAMERA]})
+    before, running = path.read_bytes(), live.current
+    register = {"name": "t", "address": 1, "scale": float("nan")}  # valid, but nan != nan
+    sensor = {"id": "s1", "protocol": "modbus", "port": "/dev/null"}
+    with pytest.raises(ConfigError, match="cannot be written as TOML"):
+        live.apply_settings(
+            Replacement({"sensors": [sensor | {"modbus": {"registers": [register]}}]})
+        )
+    assert path.read_bytes() == before and live.current is running and restarted == []
+
+
+def test_apply_settings_without_a_config_file() -> None:
+    live = LiveSettings(validate_settings({}), None, lambda cam: None)
+    with pytest.raises(ConfigError, match="without a config file"):
+        live.apply_settings(MergePatch({"mqtt": {"port": 1884}}))

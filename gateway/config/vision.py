@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from gateway.config.common import Ident, Norm, StrictModel
+from gateway.config.flow import FlowConfig, check_flow_refs
 
 VEHICLE_AND_PEDESTRIAN_CLASSES: tuple[str, ...] = (
     "person",
@@ -348,6 +349,9 @@ class CameraConfig(StrictModel):
     aggregate_interval_s: float = Field(
         default=60.0, gt=0, description="Period of count aggregates."
     )
+    flow: FlowConfig | None = Field(
+        default=None, description="Per-lane flow measures and turning movements."
+    )
 
     @model_validator(mode="after")
     def _unique_ids(self) -> CameraConfig:
@@ -356,4 +360,11 @@ class CameraConfig(StrictModel):
             dupes = sorted({i for i in ids if ids.count(i) > 1})
             if dupes:
                 raise ValueError(f"{kind}: duplicate id {', '.join(dupes)}")
+        if self.flow is not None:
+            check_flow_refs(
+                self.flow,
+                {line.id for line in self.lines},
+                {zone.id for zone in self.zones},
+                calibrated=self.speed is not None,
+            )
         return self

@@ -17,6 +17,8 @@ from gateway.vision.analytics.types import (
     Aggregate,
     Alert,
     AnalyticsEvent,
+    FlowReport,
+    LaneFlow,
     LineCrossing,
     ZoneTransition,
 )
@@ -124,10 +126,63 @@ def aggregate(event: Aggregate) -> Draft:
     return Draft("aggregate", event.camera_id, event.end, data)
 
 
+CONGESTION_LEVELS: dict[str, int] = {"free": 0, "heavy": 1, "congested": 2}
+
+
+def lane_flow(lane: LaneFlow) -> dict[str, Any]:
+    """One lane's measures; the ones not measured are left out."""
+    out: dict[str, Any] = {
+        "volume": {_label(label): _count(n) for label, n in lane.volume.items()},
+        "headways": _count(lane.headways),
+        "speeds": _count(lane.speeds),
+    }
+    if lane.occupancy is not None and math.isfinite(lane.occupancy):
+        out["occupancy"] = round(min(1.0, _nonneg(lane.occupancy)), 4)
+    numbers = {
+        "headway_mean_s": lane.headway_mean_s,
+        "headway_min_s": lane.headway_min_s,
+        "speed_mean_kmh": lane.speed_mean_kmh,
+        "speed_p85_kmh": lane.speed_p85_kmh,
+        "queue_max_m": lane.queue_max_m,
+        "queue_mean_m": lane.queue_mean_m,
+        "queue_mean_vehicles": lane.queue_mean_vehicles,
+    }
+    for key, value in numbers.items():
+        if value is not None and math.isfinite(value):
+            out[key] = round(_nonneg(value), 3)
+    if lane.queue_max_vehicles is not None:
+        out["queue_max_vehicles"] = _count(lane.queue_max_vehicles)
+    if lane.congestion is not None:
+        out["congestion"] = lane.congestion
+        out["congestion_level"] = CONGESTION_LEVELS[lane.congestion]
+    return out
+
+
+def flow(event: FlowReport) -> Draft:
+    """Build a ``flow`` event, stamped with the end of its interval."""
+    data: dict[str, Any] = {
+        "camera": event.camera_id,
+        "start": format_ts(event.start),
+        "end": format_ts(event.end),
+        "interval_s": round(_nonneg(event.end - event.start), 3),
+        "lanes": {lane: lane_flow(measures) for lane, measures in event.lanes.items()},
+        "movements": {
+            origin: {
+                dest: {_label(label): _count(n) for label, n in by_label.items()}
+                for dest, by_label in by_dest.items()
+            }
+            for origin, by_dest in event.movements.items()
+        },
+    }
+    return Draft("flow", event.camera_id, event.end, data)
+
+
 def from_analytics(event: AnalyticsEvent) -> Draft:
     """Map any analytics result to a draft."""
     if isinstance(event, LineCrossing):
         return line_crossing(event)
+    if isinstance(event, FlowReport):
+        return flow(event)
     if isinstance(event, ZoneTransition):
         return zone_transition(event)
     if isinstance(event, Alert):

@@ -13,7 +13,9 @@ VictoriaMetrics drops them, and a value that is sometimes a string and sometimes
 a number would make InfluxDB reject the whole batch.
 
 Each mapper also checks, with exact types, every ``data`` value it reads and
-raises :class:`MappingError` (dead-letter reason ``invalid_event``) otherwise.
+raises :class:`MappingError` (dead-letter reason ``invalid_event``) otherwise, or
+:class:`OutOfRangeError` (reason ``out_of_range``) for a number no field can hold
+(an integer count above 2^63 - 1, an integer too large for a float).
 """
 
 from __future__ import annotations
@@ -31,6 +33,23 @@ class MappingError(ValueError):
     """A ``data`` value of the wrong type or missing."""
 
 
+class OutOfRangeError(MappingError):
+    """A number of the right type that no database field can hold."""
+
+
+_MAX_INT64: Final = 2**63 - 1
+
+
+def _float(value: int | float, where: str) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        digits = len(str(abs(int(value))))
+        raise OutOfRangeError(
+            f"{where}: an integer of {digits} digits does not fit a float"
+        ) from None
+
+
 def _str(data: Mapping[str, Any], key: str, required: bool = True) -> str:
     value = data.get(key)
     if value is None and not required:
@@ -46,12 +65,14 @@ def _num(data: Mapping[str, Any], key: str, required: bool = True) -> float | No
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise MappingError(f"data.{key}: expected a number, got {value!r}")
-    return float(value)
+    return _float(value, f"data.{key}")
 
 
 def _count(value: object, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise MappingError(f"{where}: expected a count (integer >= 0), got {value!r}")
+    if value > _MAX_INT64:
+        raise OutOfRangeError(f"{where}: count {value} is larger than 2^63 - 1")
     return value
 
 
@@ -67,8 +88,11 @@ def _numeric_fields(values: Mapping[str, Any], prefix: str = "") -> dict[str, Fi
     for key, value in values.items():
         if isinstance(value, bool):
             out[prefix + key] = 1.0 if value else 0.0
-        elif isinstance(value, int | float) and math.isfinite(value):
-            out[prefix + key] = float(value)
+        elif isinstance(value, float):
+            if math.isfinite(value):
+                out[prefix + key] = value
+        elif isinstance(value, int):
+            out[prefix + key] = _float(value, prefix + key)
     return out
 
 
@@ -206,6 +230,56 @@ def map_availability(data: dict[str, Any], tags: dict[str, str], seq: int, t: in
     return [_point("availability", tags, {"online": 1.0 if state == "online" else 0.0}, seq, t)]
 
 
+_LANE_FIELDS: Final = (
+    "occupancy",
+    "headway_mean_s",
+    "headway_min_s",
+    "speed_mean_kmh",
+    "speed_p85_kmh",
+    "queue_max_m",
+    "queue_mean_m",
+    "queue_mean_vehicles",
+    "congestion_level",
+)
+_LANE_COUNTS: Final = ("headways", "speeds", "queue_max_vehicles")
+
+
+def map_flow(data: dict[str, Any], tags: dict[str, str], seq: int, t: int) -> list[Point]:
+    """``flow``: ``flow_lane`` per lane, ``flow_volume`` per lane/class, ``flow_movement``."""
+    interval = _num(data, "interval_s") or 0.0
+    points: list[Point] = []
+    for lane, raw in _obj(data.get("lanes"), "data.lanes").items():
+        where = f"data.lanes.{lane}"
+        measures = _obj(raw, where)
+        ltags = {**tags, "lane": lane}
+        fields: dict[str, FieldValue] = {"interval_s": interval}
+        volume = 0
+        for label, count in _obj(measures.get("volume"), f"{where}.volume").items():
+            n = _count(count, f"{where}.volume.{label}")
+            volume += n
+            points.append(_point("flow_volume", {**ltags, "class": label}, {"count": n}, seq, t))
+        fields["volume"] = volume
+        for key in _LANE_FIELDS:
+            value = measures.get(key)
+            if value is not None:
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise MappingError(f"{where}.{key}: expected a number, got {value!r}")
+                fields[key] = float(value)
+        for key in _LANE_COUNTS:
+            if key in measures:
+                fields[key] = _count(measures[key], f"{where}.{key}")
+        points.append(_point("flow_lane", ltags, fields, seq, t))
+    for origin, dests in _obj(data.get("movements"), "data.movements").items():
+        for dest, classes in _obj(dests, f"data.movements.{origin}").items():
+            for label, count in _obj(classes, f"data.movements.{origin}.{dest}").items():
+                n = _count(count, f"data.movements.{origin}.{dest}.{label}")
+                mtags = {**tags, "origin": origin, "destination": dest, "class": label}
+                points.append(
+                    _point("flow_movement", mtags, {"count": n, "interval_s": interval}, seq, t)
+                )
+    return points
+
+
 # The explicit registry: event type -> mapper.
 MAPPERS: Final[dict[str, Mapper]] = {
     "line_crossing": map_line_crossing,
@@ -213,6 +287,7 @@ MAPPERS: Final[dict[str, Mapper]] = {
     "zone_exit": _map_zone("exit"),
     "alert": map_alert,
     "aggregate": map_aggregate,
+    "flow": map_flow,
     "sensor_reading": map_sensor_reading,
     "health": map_health,
     "availability": map_availability,

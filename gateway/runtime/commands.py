@@ -5,23 +5,33 @@ request's correlation data), else to the payload's ``reply_to`` (with its
 ``correlation`` copied), else to ``{base}/reply/<name>``. Malformed or unknown
 commands get ``{"ok": false, "error": ...}`` and change nothing. Commands run one at
 a time on their own thread; the queue in front of it is bounded.
+
+The handler is given what it works with (the link for replies, the topics, a camera
+lookup, the settings getter and ``apply_settings``), not the gateway that owns them.
+Every command runs through :meth:`CommandHandler.dispatch`, the one place that looks a
+command up in the explicit :attr:`CommandHandler.registry`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import queue
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
+from numpy.typing import NDArray
+from paho.mqtt.properties import Properties
+
+from gateway.config.settings import GatewaySettings
 from gateway.errors import ConfigError, GatewayError
-from gateway.runtime.config_patch import classify, patched_settings, to_toml, write_atomically
+from gateway.events.topics import Topics
+from gateway.runtime.live_settings import ApplyResult, MergePatch, SettingsChange
+from gateway.sources.frame import Frame
 from gateway.transport.mqtt import Incoming, reply_properties
-
-if TYPE_CHECKING:
-    from gateway.app import App
 
 log = logging.getLogger(__name__)
 
@@ -33,16 +43,80 @@ class CommandError(GatewayError):
     """A command that cannot be carried out; its message is the error reply."""
 
 
-class CommandHandler:
-    """Parses, runs and answers commands for one :class:`~gateway.app.App`."""
+def _not_json(constant: str) -> float:
+    """Python's JSON reader takes ``NaN`` and ``Infinity``; JSON (RFC 8259) does not."""
+    raise json.JSONDecodeError(f"{constant} is not a JSON number", constant, 0)
 
-    def __init__(self, app: App) -> None:
-        self.app = app
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise json.JSONDecodeError(f"number {text} is out of range", text, 0)
+    return value
+
+
+class ReplyLink(Protocol):
+    """What commands need of the MQTT link: publishing and the protocol version."""
+
+    @property
+    def protocol(self) -> Literal["5", "3.1.1"] | None:
+        """The protocol of the current connection."""
+
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        qos: int = 1,
+        retain: bool = False,
+        properties: Properties | None = None,
+    ) -> tuple[int, int] | None:
+        """Publish; ``None`` when not connected."""
+
+
+class CommandCamera(Protocol):
+    """What commands need of a running camera."""
+
+    def latest_frame(self) -> Frame | None:
+        """The most recently processed frame."""
+
+    def restart(self) -> None:
+        """Reconnect the camera from scratch."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRequest:
+    """One parsed command, ready to run."""
+
+    name: str
+    args: dict[str, Any]
+
+
+Command = Callable[[dict[str, Any]], Any]
+
+
+class CommandHandler:
+    """Parses, runs and answers the commands of one gateway."""
+
+    def __init__(
+        self,
+        *,
+        link: ReplyLink,
+        topics: Topics,
+        cameras: Mapping[str, CommandCamera],
+        settings: Callable[[], GatewaySettings],
+        apply_settings: Callable[[SettingsChange], ApplyResult],
+    ) -> None:
+        """Answer through ``link``; ``cameras`` is a live view of the running cameras."""
+        self.link = link
+        self.topics = topics
+        self.cameras = cameras
+        self.settings = settings
+        self.apply_settings = apply_settings
         self.rejected = 0
         self.handled = 0
         self._queue: queue.Queue[Incoming | None] = queue.Queue(QUEUE_SIZE)
         self._thread: threading.Thread | None = None
-        self.registry: dict[str, Callable[[dict[str, Any]], Any]] = {
+        self.registry: dict[str, Command] = {
             "get_config": self.get_config,
             "set_config": self.set_config,
             "snapshot": self.snapshot,
@@ -73,18 +147,18 @@ class CommandHandler:
         while (msg := self._queue.get()) is not None:
             try:
                 topic, body, props = self.handle(msg)
-                if self.app.link.publish(topic, body, qos=1, properties=props) is None:
+                if self.link.publish(topic, body, qos=1, properties=props) is None:
                     log.warning("reply to %s not sent: not connected", msg.topic)
             except Exception:
                 log.exception("command %s failed", msg.topic)
 
     # -- parsing and replies ---------------------------------------------------------
 
-    def handle(self, msg: Incoming) -> tuple[str, bytes, Any]:
+    def handle(self, msg: Incoming) -> tuple[str, bytes, Properties | None]:
         """Run one command; return the reply's topic, payload and MQTT properties."""
         name = msg.topic.rsplit("/", 1)[-1]
         reply: dict[str, Any] = {"ok": False, "command": name}
-        topic = msg.response_topic or self.app.topics.reply(name)
+        topic = msg.response_topic or self.topics.reply(name)
         args: dict[str, Any] = {}
         try:
             args = self._parse(msg.payload)
@@ -99,11 +173,7 @@ class CommandHandler:
                 ):
                     raise CommandError("reply_to must be a topic name without wildcards")
                 topic = reply_to
-            command = self.registry.get(name)
-            if command is None:
-                known = ", ".join(sorted(self.registry))
-                raise CommandError(f"unknown command {name!r} (known: {known})")
-            reply["result"] = command(args)
+            reply["result"] = self.dispatch(CommandRequest(name, args))
             reply["ok"] = True
             self.handled += 1
         except (CommandError, ConfigError) as exc:
@@ -113,12 +183,23 @@ class CommandHandler:
                 reply["problems"] = problems
         except GatewayError as exc:
             reply["error"] = f"{name} failed: {exc}"
+        except Exception as exc:  # a failing command still gets its reply
+            log.exception("command %s failed", name)
+            reply["error"] = f"{name} failed: internal error ({type(exc).__name__})"
         if not reply["ok"]:
             self.rejected += 1
             log.warning("command %s rejected: %s", name, reply["error"])
         body = json.dumps(reply, separators=(",", ":")).encode()
-        props = reply_properties(msg.correlation_data) if self.app.link.protocol == "5" else None
+        props = reply_properties(msg.correlation_data) if self.link.protocol == "5" else None
         return topic, body, props
+
+    def dispatch(self, request: CommandRequest) -> Any:
+        """Run one parsed command: the single place every command goes through."""
+        command = self.registry.get(request.name)
+        if command is None:
+            known = ", ".join(sorted(self.registry))
+            raise CommandError(f"unknown command {request.name!r} (known: {known})")
+        return command(request.args)
 
     @staticmethod
     def _parse(payload: bytes) -> dict[str, Any]:
@@ -127,7 +208,7 @@ class CommandHandler:
         if not payload.strip():
             return {}
         try:
-            args = json.loads(payload)
+            args = json.loads(payload, parse_constant=_not_json, parse_float=_finite)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise CommandError(f"payload is not JSON: {exc}") from exc
         if not isinstance(args, dict):
@@ -140,14 +221,14 @@ class CommandHandler:
         if extra:
             raise CommandError(f"unknown argument(s): {', '.join(extra)}")
 
-    def _camera(self, args: dict[str, Any]) -> tuple[str, Any]:
+    def _camera(self, args: dict[str, Any]) -> tuple[str, CommandCamera]:
         self._only(args, "camera")
         cam_id = args.get("camera")
         if not isinstance(cam_id, str):
             raise CommandError("argument 'camera' (a camera id) is required")
-        runner = self.app.cameras.get(cam_id)
+        runner = self.cameras.get(cam_id)
         if runner is None:
-            known = ", ".join(sorted(self.app.cameras)) or "none running"
+            known = ", ".join(sorted(self.cameras)) or "none running"
             raise CommandError(f"unknown camera {cam_id!r} (running: {known})")
         return cam_id, runner
 
@@ -156,7 +237,7 @@ class CommandHandler:
     def get_config(self, args: dict[str, Any]) -> Any:
         """Return the running settings with secrets redacted."""
         self._only(args)
-        return self.app.settings.model_dump(mode="json")
+        return self.settings().model_dump(mode="json")
 
     def set_config(self, args: dict[str, Any]) -> Any:
         """Validate and persist a merge patch, then apply what can change live."""
@@ -164,26 +245,11 @@ class CommandHandler:
         patch = args.get("patch")
         if not isinstance(patch, dict) or not patch:
             raise CommandError("argument 'patch' (a non-empty JSON merge patch object) is required")
-        path = self.app.config_path
-        if path is None:
-            raise CommandError("the gateway runs without a config file: nothing to patch")
-        data, new = patched_settings(path, patch)
-        live, restart = classify(self.app.settings, new)
-        write_atomically(path, to_toml(data))
-        by_id = {c.id: c for c in new.cameras}
-        for cam_id in live:
-            if cam_id in self.app.cameras:
-                self.app.replace_camera(by_id[cam_id])
-        running = [by_id[c.id] if c.id in live else c for c in self.app.settings.cameras]
-        self.app.settings = self.app.settings.model_copy(update={"cameras": running})
-        result: dict[str, Any] = {"applied": live, "restart_required": restart}
-        if restart:
-            result["message"] = "restart required for: " + ", ".join(restart)
-        return result
+        return self.apply_settings(MergePatch(patch)).to_json()
 
     def snapshot(self, args: dict[str, Any]) -> Any:
         """Publish one JPEG of a camera's latest frame (only when snapshots are enabled)."""
-        if not self.app.settings.events.snapshots:
+        if not self.settings().events.snapshots:
             raise CommandError("snapshots are disabled (set [events] snapshots = true)")
         cam_id, runner = self._camera(args)
         frame = runner.latest_frame()
@@ -191,16 +257,16 @@ class CommandHandler:
             raise CommandError(f"camera {cam_id!r} has no frame yet")
         import cv2
 
-        image = frame.image
-        max_width = self.app.settings.events.snapshot_max_width
+        image: NDArray[Any] = frame.image
+        max_width = self.settings().events.snapshot_max_width
         if image.shape[1] > max_width:
             height = round(image.shape[0] * max_width / image.shape[1])
             image = cv2.resize(image, (max_width, height), interpolation=cv2.INTER_AREA)
         ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
         if not ok:
             raise CommandError("JPEG encoding failed")
-        topic = self.app.topics.snapshot(cam_id)
-        if self.app.link.publish(topic, jpeg.tobytes(), qos=1) is None:
+        topic = self.topics.snapshot(cam_id)
+        if self.link.publish(topic, jpeg.tobytes(), qos=1) is None:
             raise CommandError("not connected")
         return {"topic": topic, "bytes": int(jpeg.size)}
 

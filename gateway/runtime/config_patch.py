@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import re
 import tempfile
@@ -36,6 +37,15 @@ def _key(key: str) -> str:
     return key if _BARE_KEY.match(key) else json.dumps(key)
 
 
+def _value(value: Any) -> str:
+    """A TOML inline value: JSON's spelling, except the floats JSON cannot write."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
 def to_toml(data: dict[str, Any], prefix: str = "") -> str:
     """Render JSON-like config data as TOML (tables, arrays of tables, inline values)."""
     scalars: list[str] = []
@@ -49,7 +59,7 @@ def to_toml(data: dict[str, Any], prefix: str = "") -> str:
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             tables.extend(f"\n[[{name}]]\n" + to_toml(item, name) for item in value)
         else:
-            scalars.append(f"{_key(key)} = {json.dumps(value, ensure_ascii=False)}")
+            scalars.append(f"{_key(key)} = {_value(value)}")
     return "\n".join(scalars) + "".join(tables) + ("" if prefix else "\n")
 
 

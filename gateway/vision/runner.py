@@ -21,6 +21,7 @@ from gateway.config.vision import CameraConfig
 from gateway.sources.base import FrameReader, is_live, make_reader
 from gateway.sources.capture import FPS_WINDOW, CaptureThread, rate
 from gateway.sources.frame import Frame
+from gateway.vision.analytics.engine import Counts
 from gateway.vision.analytics.types import AnalyticsEvent
 from gateway.vision.detections import Detections
 from gateway.vision.pipeline import CameraPipeline, DetectorLike
@@ -145,9 +146,15 @@ class CameraRunner:
         with self._lock:
             return self._latest
 
+    def counts(self) -> Counts | None:
+        """Line crossings so far (line -> direction -> label -> n); ``None`` before analytics."""
+        engine = self.pipeline.analytics
+        return None if engine is None else engine.counts()
+
     def snapshot_jpeg(self, *, draw: bool = True, quality: int = 85) -> bytes | None:
         """JPEG of the latest processed frame, with boxes, lines and zones drawn when ``draw``."""
-        from gateway.sources.snapshot import draw_overlay, encode_jpeg
+        from gateway.vision.jpeg import encode_jpeg
+        from gateway.vision.overlay import draw_overlay
 
         latest = self.latest()
         if latest is None:

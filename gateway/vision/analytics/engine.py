@@ -19,6 +19,7 @@ from gateway.vision.analytics.alerts import (
     pedestrian_in_roadway,
     wrong_way,
 )
+from gateway.vision.analytics.flow import FlowMeter
 from gateway.vision.analytics.geometry import diagonal, label_list
 from gateway.vision.analytics.interval import IntervalStats
 from gateway.vision.analytics.lines import LineCounter
@@ -65,6 +66,17 @@ class AnalyticsEngine:
             if z.stopped_vehicle_s is not None
         }
         self._capacity = {z.id: CapacityRule(camera.id, z) for z in camera.zones if z.capacity}
+        self._flow = (
+            None
+            if camera.flow is None
+            else FlowMeter(
+                camera,
+                labels,
+                frame_size,
+                to_world=None if self._speed is None else self._speed.to_world,
+                forget_s=age,
+            )
+        )
         self._totals: Counts = {line.id: {} for line in camera.lines}
         self._interval = IntervalStats([line.id for line in camera.lines])
 
@@ -96,6 +108,10 @@ class AnalyticsEngine:
             ):
                 events.append(alert)
         self._interval.occupancy(self.occupancy(), timestamp)
+        if self._flow is not None:
+            report = self._flow.update(tracked, names, events, speeds, timestamp)
+            if report is not None:
+                events.append(report)
         return events
 
     def _count(

@@ -8,7 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-AlertKind = Literal["stopped_vehicle", "pedestrian_in_roadway", "wrong_way", "over_capacity"]
+AlertKind = Literal[
+    "stopped_vehicle", "pedestrian_in_roadway", "wrong_way", "over_capacity", "calibration_drift"
+]
+Congestion = Literal["free", "heavy", "congested"]
 ZoneEventKind = Literal["enter", "exit"]
 
 
@@ -67,4 +70,36 @@ class Aggregate:
     mean_speed_kmh: dict[str, float] = field(default_factory=dict)
 
 
-AnalyticsEvent = LineCrossing | ZoneTransition | Alert | Aggregate
+@dataclass(frozen=True, slots=True)
+class LaneFlow:
+    """One lane's flow measures over one interval; ``None`` where not measured."""
+
+    # label -> vehicles counted at the lane's line
+    volume: dict[str, int]
+    occupancy: float | None = None  # share of the interval the presence zone was occupied
+    headway_mean_s: float | None = None  # between consecutive vehicles at the line
+    headway_min_s: float | None = None
+    headways: int = 0
+    speed_mean_kmh: float | None = None  # spot speeds at the line
+    speed_p85_kmh: float | None = None
+    speeds: int = 0
+    queue_max_m: float | None = None
+    queue_mean_m: float | None = None  # time-weighted
+    queue_max_vehicles: int | None = None
+    queue_mean_vehicles: float | None = None
+    congestion: Congestion | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FlowReport:
+    """Per-lane flow and the turning-movement matrix of one camera over one interval."""
+
+    camera_id: str
+    start: float
+    end: float
+    lanes: dict[str, LaneFlow] = field(default_factory=dict)
+    # origin gate -> destination gate -> label -> trips finished in the interval
+    movements: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+
+
+AnalyticsEvent = LineCrossing | ZoneTransition | Alert | Aggregate | FlowReport
