@@ -25,7 +25,9 @@ from gateway.commands import (
     detect,
     ingest,
     models,
+    pki,
     run,
+    score,
     sensors,
 )
 from gateway.errors import ConfigError, GatewayError, UsageError
@@ -66,11 +68,13 @@ COMMANDS: tuple[Callable[[click.Group], None], ...] = (
     run.register,
     detect.register,
     count.register,
+    score.register,
     camera.register,
     models.register,
     sensors.register,
     ingest.register,
     config.register,
+    pki.register,
     bench.register,
 )
 for _register in COMMANDS:

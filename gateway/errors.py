@@ -56,3 +56,7 @@ class TransportError(GatewayError):
 
 class IngestError(GatewayError):
     """Failure on the central ingest side (broker or database)."""
+
+
+class SecurityError(UsageError):
+    """A certificate, key, bundle or signature that is missing, wrong or refused (exit code 2)."""

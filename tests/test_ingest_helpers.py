@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -155,8 +156,9 @@ def seq_samples(
     return samples(rows)  # type: ignore[arg-type]
 
 
-def assert_exactly_once(samples: list[tuple[int, int]], seqs: range) -> None:
+def assert_exactly_once(samples: list[tuple[int, int]], seqs: Iterable[int]) -> None:
     """Every seq stored, none twice after de-duplication (same time and value = one point)."""
+    seqs = set(seqs)
     distinct = set(samples)
     by_seq: dict[int, set[int]] = {}
     for ts, seq in distinct:

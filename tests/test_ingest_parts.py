@@ -83,19 +83,19 @@ def test_qos0_messages_are_bounded_qos1_are_bounded_by_the_broker() -> None:
 def test_spool_is_fifo_bounded_and_survives_reopening(tmp_path: Path) -> None:
     path = tmp_path / "spool.sqlite3"
     spool = Spool(path, max_bytes=1024 * 1024)
-    assert spool.append(["a 1", "b 2"], events=2)
-    assert spool.append(["c 3"], events=1)
+    assert spool.append([b"a 1", b"b 2"], points=2, events=2)
+    assert spool.append([b"c 3"], points=1, events=1)
     spool.close()
     spool = Spool(path, max_bytes=1024 * 1024)
     assert spool.events == 3
     oldest = spool.oldest()
     assert oldest is not None
-    assert oldest[1:] == (["a 1", "b 2"], 2)
+    assert oldest[1:] == (b"a 1\nb 2", 2, 2)
     spool.remove(oldest[0])
     assert spool.events == 1
     assert spool.bytes == 3
-    big = ["x" * 1000] * 1100  # > 1 MiB: refused, nothing stored
-    assert not spool.append(big, events=1100)
+    big = [b"x" * 1000] * 1100  # > 1 MiB: refused, nothing stored
+    assert not spool.append(big, points=1100, events=1100)
     assert spool.events == 1
     spool.close()
 
@@ -187,11 +187,11 @@ def test_write_outcome_by_http_status(status: int, retry_after: str | None, outc
     db = Database(InfluxConfig(url=f"http://127.0.0.1:{server.server_address[1]}", timeout_s=5))
     try:
         if outcome is None:
-            db.write(["m f=1 1", "m f=2 2"])
+            db.write([b"m f=1 1", b"m f=2 2"])
             assert _Status.bodies[-1] == b"m f=1 1\nm f=2 2"
         else:
             with pytest.raises(outcome) as info:
-                db.write(["m f=1 1"])
+                db.write([b"m f=1 1"])
             if outcome is RetryableWriteError:
                 expected = float(retry_after) if retry_after else None
                 assert info.value.retry_after_s == expected
@@ -210,6 +210,6 @@ def test_write_to_nothing_is_retryable() -> None:
     db = Database(InfluxConfig(url=f"http://127.0.0.1:{free_port()}", timeout_s=2))
     try:
         with pytest.raises(RetryableWriteError):
-            db.write(["m f=1 1"])
+            db.write([b"m f=1 1"])
     finally:
         db.close()

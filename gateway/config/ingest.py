@@ -5,6 +5,7 @@ The broker itself comes from the ``[mqtt]`` section; see ``docs/ingest.md``.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -63,6 +64,19 @@ class IngestConfig(StrictModel):
     )
     stats_interval_s: float = Field(default=10.0, gt=0, description="Counter log/publish period.")
     max_payload_bytes: int = Field(default=64 * 1024, ge=256)
+    min_event_time: datetime = Field(
+        default=datetime(2000, 1, 1, tzinfo=UTC),
+        description="Events stamped earlier are rejected (dead letter out_of_range).",
+    )
+    max_future_s: float = Field(
+        default=86_400.0,
+        gt=0,
+        le=365 * 86_400.0,
+        description=(
+            "Events stamped further ahead of this worker's clock are rejected "
+            "(out_of_range); VictoriaMetrics silently drops points over 2 days ahead."
+        ),
+    )
     validation: Literal["fast", "full"] = Field(
         default="fast",
         description="fast: envelope + mapped fields; full: also the JSON Schema (slower).",

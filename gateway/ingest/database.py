@@ -69,8 +69,8 @@ class Database:
         )
         self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
 
-    def write(self, lines: list[str]) -> None:
-        """Write one batch in one request.
+    def write(self, bodies: list[bytes]) -> None:
+        """Write one batch (line-protocol bodies, joined by newlines) in one request.
 
         Raises:
             RetryableWriteError: connection error, timeout, 429 or 5xx.
@@ -80,7 +80,7 @@ class Database:
             self._write_api.write(
                 bucket=self.config.bucket,
                 org=self.config.org,
-                record="\n".join(lines).encode("utf-8"),
+                record=b"\n".join(bodies),
                 write_precision=WritePrecision.NS,  # type: ignore[arg-type]
             )
         except InfluxDBError as exc:

@@ -31,4 +31,5 @@ def dead_letter_body(reason: str, topic: str, payload: bytes, detail: str = "") 
         body["payload"] = base64.b64encode(kept).decode("ascii")
         body["encoding"] = "base64"
     body["truncated"] = len(payload) > MAX_KEPT_BYTES
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    # ASCII escapes: a detail or topic can never make the encoding fail.
+    return json.dumps(body, separators=(",", ":")).encode("ascii")

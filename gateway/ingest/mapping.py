@@ -13,7 +13,9 @@ VictoriaMetrics drops them, and a value that is sometimes a string and sometimes
 a number would make InfluxDB reject the whole batch.
 
 Each mapper also checks, with exact types, every ``data`` value it reads and
-raises :class:`MappingError` (dead-letter reason ``invalid_event``) otherwise.
+raises :class:`MappingError` (dead-letter reason ``invalid_event``) otherwise, or
+:class:`OutOfRangeError` (reason ``out_of_range``) for a number no field can hold
+(an integer count above 2^63 - 1, an integer too large for a float).
 """
 
 from __future__ import annotations
@@ -31,6 +33,23 @@ class MappingError(ValueError):
     """A ``data`` value of the wrong type or missing."""
 
 
+class OutOfRangeError(MappingError):
+    """A number of the right type that no database field can hold."""
+
+
+_MAX_INT64: Final = 2**63 - 1
+
+
+def _float(value: int | float, where: str) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        digits = len(str(abs(int(value))))
+        raise OutOfRangeError(
+            f"{where}: an integer of {digits} digits does not fit a float"
+        ) from None
+
+
 def _str(data: Mapping[str, Any], key: str, required: bool = True) -> str:
     value = data.get(key)
     if value is None and not required:
@@ -46,12 +65,14 @@ def _num(data: Mapping[str, Any], key: str, required: bool = True) -> float | No
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise MappingError(f"data.{key}: expected a number, got {value!r}")
-    return float(value)
+    return _float(value, f"data.{key}")
 
 
 def _count(value: object, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise MappingError(f"{where}: expected a count (integer >= 0), got {value!r}")
+    if value > _MAX_INT64:
+        raise OutOfRangeError(f"{where}: count {value} is larger than 2^63 - 1")
     return value
 
 
@@ -67,8 +88,11 @@ def _numeric_fields(values: Mapping[str, Any], prefix: str = "") -> dict[str, Fi
     for key, value in values.items():
         if isinstance(value, bool):
             out[prefix + key] = 1.0 if value else 0.0
-        elif isinstance(value, int | float) and math.isfinite(value):
-            out[prefix + key] = float(value)
+        elif isinstance(value, float):
+            if math.isfinite(value):
+                out[prefix + key] = value
+        elif isinstance(value, int):
+            out[prefix + key] = _float(value, prefix + key)
     return out
 
 

@@ -28,14 +28,13 @@ from typing import Any
 
 from gateway.config.ingest import IngestConfig
 from gateway.ingest.acks import AckTracker, Pending, Published
+from gateway.ingest.convert import Limits, convert
 from gateway.ingest.database import (
     Database,
     RejectedWriteError,
     RetryableWriteError,
 )
-from gateway.ingest.decode import DB_REJECTED, INVALID_EVENT, RejectedError, decode
-from gateway.ingest.mapping import MappingError, event_points
-from gateway.ingest.points import to_line
+from gateway.ingest.decode import DB_REJECTED, RejectedError
 from gateway.ingest.spool import Spool
 from gateway.ingest.stats import Stats
 from gateway.transport.backoff import Backoff
@@ -51,7 +50,9 @@ _POLL_S = 0.05
 
 @dataclass(slots=True)
 class _Batch:
-    lines: list[str] = field(default_factory=list)
+    # One line-protocol body (lines joined by newlines) per message that has points.
+    bodies: list[bytes] = field(default_factory=list)
+    points: int = 0
     items: list[tuple[str, bytes, Pending]] = field(default_factory=list)
     started: float = 0.0
 
@@ -69,6 +70,7 @@ class Pipeline:
         stats: Stats,
         dead_letter: DeadLetter,
         on_stats: Callable[[dict[str, Any]], None] | None = None,
+        topic_prefix: str = "city",
     ) -> None:
         self.config = config
         self.db = database
@@ -77,6 +79,7 @@ class Pipeline:
         self.stats = stats
         self._dead_letter = dead_letter
         self._on_stats = on_stats
+        self._limits = Limits.of(config, topic_prefix)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._batch = _Batch()
@@ -109,7 +112,7 @@ class Pipeline:
             stop = item is _STOP
             while item is not None and not stop:
                 self._handle(*item)
-                if len(self._batch.lines) >= influx.batch_size:
+                if self._batch.points >= influx.batch_size:
                     self._flush()
                     # Under a steady flood the queue may never run dry: acknowledge,
                     # drain the spool and report here too, not only when it does.
@@ -135,23 +138,17 @@ class Pipeline:
 
     def _handle(self, topic: str, payload: bytes, pending: Pending) -> None:
         try:
-            event = decode(payload, self.config.max_payload_bytes, self.config.validation)
-            lines = []
-            for point in event_points(event):
-                try:
-                    lines.append(to_line(point))
-                except ValueError:  # no storable field (only strings or nulls)
-                    continue
+            converted = convert(payload, self._limits, time.time(), topic)
         except RejectedError as exc:
             self._reject(exc.reason, topic, payload, exc.detail, pending)
             return
-        except MappingError as exc:
-            self._reject(INVALID_EVENT, topic, payload, str(exc), pending)
-            return
-        if not self._batch.items:
-            self._batch.started = time.monotonic()
-        self._batch.lines.extend(lines)
-        self._batch.items.append((topic, payload, pending))
+        batch = self._batch
+        if not batch.items:
+            batch.started = time.monotonic()
+        if converted.points:
+            batch.bodies.append(converted.body)
+            batch.points += converted.points
+        batch.items.append((topic, payload, pending))
 
     def _reject(
         self, reason: str, topic: str, payload: bytes, detail: str, pending: Pending
@@ -188,16 +185,18 @@ class Pipeline:
         batch, self._batch = self._batch, _Batch()
         if not batch.items:
             return
-        if not batch.lines or (self.spool is not None and self.spool.events and self._spool(batch)):
+        if not batch.bodies or (
+            self.spool is not None and self.spool.events and self._spool(batch)
+        ):
             self._finish(batch)
             return
         influx = self.config.influx
         retry = Backoff(influx.retry_min_s, influx.retry_max_s)
         while True:
             try:
-                self.db.write(batch.lines)
+                self.db.write(batch.bodies)
             except RejectedWriteError as exc:
-                log.error("database refused a batch of %d points: %s", len(batch.lines), exc)
+                log.error("database refused a batch of %d points: %s", batch.points, exc)
                 for topic, payload, pending in batch.items:
                     self._reject(DB_REJECTED, topic, payload, str(exc), pending)
                 return
@@ -223,13 +222,13 @@ class Pipeline:
                 if self._stopping.is_set():
                     final = True
                 continue
-            self._written(len(batch.lines), len(batch.items))
+            self._written(batch.points, len(batch.items))
             self._finish(batch)
             return
 
     def _spool(self, batch: _Batch) -> bool:
         assert self.spool is not None
-        if not self.spool.append(batch.lines, len(batch.items)):
+        if not self.spool.append(batch.bodies, batch.points, len(batch.items)):
             return False
         self.stats.add("spooled", len(batch.items))
         return True
@@ -246,9 +245,9 @@ class Pipeline:
         oldest = self.spool.oldest()
         if oldest is None:
             return
-        batch_id, lines, events = oldest
+        batch_id, body, points, events = oldest
         try:
-            self.db.write(lines)
+            self.db.write([body])
         except RetryableWriteError as exc:
             self.stats.add("retries")
             delay = self._drain_backoff.next_delay(exc.retry_after_s)
@@ -261,12 +260,12 @@ class Pipeline:
             )
             return
         except RejectedWriteError as exc:
-            log.error("database refused a spooled batch of %d points: %s", len(lines), exc)
-            for line in lines:
+            log.error("database refused a spooled batch of %d points: %s", points, exc)
+            for line in body.split(b"\n"):
                 self.stats.dead_lettered(DB_REJECTED)
-                self._dead_letter(DB_REJECTED, "(spool)", line.encode("utf-8"), str(exc))
+                self._dead_letter(DB_REJECTED, "(spool)", line, str(exc))
         else:
-            self._written(len(lines), events)
+            self._written(points, events)
         self._drain_backoff.reset()
         self.spool.remove(batch_id)
         self._drain_at = now

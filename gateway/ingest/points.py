@@ -12,12 +12,26 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 FieldValue = float | int | bool | str
 
 _SEQ_NS_MODULUS = 1_000_000
+# Tag values and field keys: at most this long, and no control characters or lone
+# surrogates (InfluxDB refuses the whole batch for some, VictoriaMetrics mangles others).
+MAX_NAME_CHARS: Final = 256
+_UNFIT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+class EmptyPointError(ValueError):
+    """A point with no storable field (only non-finite numbers): it is left out."""
+
+
+class InvalidPointError(ValueError):
+    """A tag value or field key that line protocol cannot carry faithfully."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,14 +68,18 @@ def _escape_key(text: str) -> str:
     """Escape a tag key, tag value or field key (commas, equals signs, spaces).
 
     Cached (bounded): the same few tag values and field names recur in every point.
+
+    Raises:
+        InvalidPointError: empty, longer than :data:`MAX_NAME_CHARS`, or holding a
+            control character or a lone surrogate.
     """
-    return (
-        text.replace("\\", "\\\\")
-        .replace(",", "\\,")
-        .replace("=", "\\=")
-        .replace(" ", "\\ ")
-        .replace("\n", "\\n")
-    )
+    if not text or len(text) > MAX_NAME_CHARS or _UNFIT.search(text):
+        shown = text[:40].encode("utf-8", "backslashreplace").decode("utf-8")
+        raise InvalidPointError(
+            f"name {shown!r} (length {len(text)}): empty, longer than {MAX_NAME_CHARS} "
+            "characters, or holding a control character or a lone surrogate"
+        )
+    return text.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
 
 
 @functools.lru_cache(maxsize=256)
@@ -87,7 +105,8 @@ def to_line(point: Point) -> str:
     floats are left out of the fields.
 
     Raises:
-        ValueError: the point has no storable field.
+        EmptyPointError: the point has no storable field.
+        InvalidPointError: a tag value or field key that cannot be stored.
     """
     parts = [_escape_measurement(point.measurement)]
     for key in sorted(point.tags):
@@ -100,5 +119,5 @@ def to_line(point: Point) -> str:
         if encoded is not None:
             fields.append(f"{_escape_key(key)}={encoded}")
     if not fields:
-        raise ValueError(f"point {point.measurement} has no storable field")
+        raise EmptyPointError(f"point {point.measurement} has no storable field")
     return f"{','.join(parts)} {','.join(fields)} {point.time_ns}"

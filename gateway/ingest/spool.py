@@ -8,6 +8,7 @@ holds its acknowledgements instead (the broker keeps the messages).
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 import threading
 from pathlib import Path
@@ -27,6 +28,8 @@ class Spool:
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
+            # ``lines`` holds the batch body (UTF-8 line protocol; a BLOB since this
+            # version, TEXT in spools written before).
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY AUTOINCREMENT,"
                 " lines TEXT NOT NULL, points INTEGER NOT NULL, events INTEGER NOT NULL)"
@@ -49,29 +52,33 @@ class Spool:
         """How many bytes of line protocol wait in the spool."""
         return self._bytes
 
-    def append(self, lines: list[str], events: int) -> bool:
-        """Commit one batch; ``False`` (nothing stored) when it would exceed ``max_bytes``."""
-        text = "\n".join(lines)
+    def append(self, bodies: list[builtins.bytes], points: int, events: int) -> bool:
+        """Commit one batch of line-protocol bodies (``points`` lines in all).
+
+        Returns ``False`` (nothing stored) when it would exceed ``max_bytes``.
+        """
+        body = b"\n".join(bodies)
         with self._lock:
-            if self._bytes + len(text) > self.max_bytes:
+            if self._bytes + len(body) > self.max_bytes:
                 return False
             self._db.execute(
                 "INSERT INTO batches (lines, points, events) VALUES (?, ?, ?)",
-                (text, len(lines), events),
+                (body, points, events),
             )
-            self._bytes += len(text)
+            self._bytes += len(body)
             self._events += events
         return True
 
-    def oldest(self) -> tuple[int, list[str], int] | None:
-        """Return the oldest batch as ``(id, lines, events)``, or ``None`` when empty."""
+    def oldest(self) -> tuple[int, builtins.bytes, int, int] | None:
+        """Return the oldest batch as ``(id, body, points, events)``, or ``None`` when empty."""
         with self._lock:
             row = self._db.execute(
-                "SELECT id, lines, events FROM batches ORDER BY id LIMIT 1"
+                "SELECT id, lines, points, events FROM batches ORDER BY id LIMIT 1"
             ).fetchone()
         if row is None:
             return None
-        return int(row[0]), str(row[1]).split("\n"), int(row[2])
+        body = row[1] if isinstance(row[1], bytes) else str(row[1]).encode("utf-8")
+        return int(row[0]), body, int(row[2]), int(row[3])
 
     def remove(self, batch_id: int) -> None:
         """Delete a batch once it is written (or dead-lettered)."""

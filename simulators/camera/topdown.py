@@ -219,7 +219,7 @@ def _draw_vehicle(img: Image, v: Vehicle, matrix: F64, poly: F64, dusk: bool) ->
 
 
 def _truth(rows: list[tuple[Vehicle, F64]], ids: NDArray[np.uint16], w: int, h: int) -> GroundTruth:
-    out_ids, cls, boxes, visible = [], [], [], []
+    out_ids, cls, boxes, visible, seen = [], [], [], [], []
     for v, poly in rows:
         full = float(cv2.contourArea(poly.astype(np.float32))) or 1.0
         x1, y1 = poly.min(axis=0)
@@ -227,23 +227,32 @@ def _truth(rows: list[tuple[Vehicle, F64]], ids: NDArray[np.uint16], w: int, h: 
         box = np.clip([x1, y1, x2, y2], 0, [w, h, w, h])
         if box[2] - box[0] < 1 or box[3] - box[1] < 1:
             continue
-        roi = ids[int(box[1]) : int(np.ceil(box[3])) + 1, int(box[0]) : int(np.ceil(box[2])) + 1]
+        x0, y0 = int(box[0]), int(box[1])
+        roi = ids[y0 : int(np.ceil(box[3])) + 1, x0 : int(np.ceil(box[2])) + 1] == v.id
+        ys, xs = np.nonzero(roi)
         out_ids.append(v.id)
         cls.append(CLASSES.index(v.cls))
         boxes.append(box)
-        visible.append(min(1.0, int(np.count_nonzero(roi == v.id)) / full))
+        visible.append(min(1.0, len(xs) / full))
+        seen.append(
+            [x0 + xs.min(), y0 + ys.min(), x0 + xs.max() + 1, y0 + ys.max() + 1]
+            if len(xs)
+            else [0, 0, 0, 0]
+        )
     if not out_ids:
         return GroundTruth(
             np.empty(0, np.int64),
             np.empty(0, np.int64),
             np.empty((0, 4), np.float32),
             np.empty(0, np.float32),
+            np.empty((0, 4), np.float32),
         )
     return GroundTruth(
         np.array(out_ids, np.int64),
         np.array(cls, np.int64),
         np.array(boxes, np.float32).reshape(-1, 4),
         np.array(visible, np.float32),
+        np.array(seen, np.float32).reshape(-1, 4),
     )
 
 

@@ -1,0 +1,132 @@
+"""One received payload -> line-protocol bytes, or a :class:`RejectedError` with its reason.
+
+The whole path of a payload before it joins a batch: decode (size, strict UTF-8 JSON,
+envelope), value ranges (time window, int64), mapping to points, line protocol,
+UTF-8 encoding. :func:`convert` raises nothing but :class:`RejectedError` (the tests
+fuzz it): a payload that makes any step fail in a way nobody foresaw is rejected
+with reason ``ingest_error`` and the exception in the detail, so it is kept as a
+dead letter (replayable after a fix) instead of stopping the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+from gateway.config.ingest import IngestConfig
+from gateway.ingest.decode import (
+    INGEST_ERROR,
+    INVALID_EVENT,
+    MALFORMED_JSON,
+    OUT_OF_RANGE,
+    RejectedError,
+    Validation,
+    check_identity,
+    decode,
+)
+from gateway.ingest.mapping import MappingError, OutOfRangeError, event_points
+from gateway.ingest.points import EmptyPointError, InvalidPointError, parse_ts_ms, to_line
+
+log = logging.getLogger(__name__)
+
+_Y2000_MS: Final = 946_684_800_000
+# Point times are int64 nanoseconds: nothing after 2262-04-11 fits.
+_MAX_TS_MS: Final = (2**63 - 1) // 1_000_000 - 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What a payload must satisfy besides the schema."""
+
+    max_payload_bytes: int = 64 * 1024
+    validation: Validation = "fast"
+    # Event times before this (ms since the epoch) are rejected as out of range.
+    min_ts_ms: int = _Y2000_MS
+    # ... and so are event times further ahead of this worker's clock than this.
+    max_future_s: float = 86_400.0
+    # The gateways' topic prefix: the topic's site/gateway must be the payload's.
+    topic_prefix: str = "city"
+
+    @classmethod
+    def of(cls, config: IngestConfig, topic_prefix: str = "city") -> Limits:
+        """The limits an ingest configuration sets."""
+        oldest = config.min_event_time
+        if oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=UTC)
+        return cls(
+            max_payload_bytes=config.max_payload_bytes,
+            validation=config.validation,
+            min_ts_ms=int(oldest.timestamp() * 1000),
+            max_future_s=config.max_future_s,
+            topic_prefix=topic_prefix,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Converted:
+    """The line protocol of one message: its lines joined by newlines, UTF-8."""
+
+    body: bytes
+    points: int
+
+
+def _ts_text(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+
+
+def convert(payload: bytes, limits: Limits, now_s: float, topic: str | None = None) -> Converted:
+    """Decode, check and encode one payload (``now_s``: this worker's wall clock).
+
+    With ``topic`` (where the message arrived) the event's site and gateway must be
+    the topic's (:func:`gateway.ingest.decode.check_identity`).
+
+    Raises:
+        RejectedError: with the dead-letter reason; never any other exception.
+    """
+    try:
+        return _convert(payload, limits, now_s, topic)
+    except RejectedError:
+        raise
+    except OutOfRangeError as exc:
+        raise RejectedError(OUT_OF_RANGE, str(exc)) from exc
+    except (MappingError, InvalidPointError) as exc:
+        raise RejectedError(INVALID_EVENT, str(exc)) from exc
+    except UnicodeEncodeError as exc:
+        raise RejectedError(
+            INVALID_EVENT, "a string holds a lone surrogate (\\ud800-\\udfff), not UTF-8"
+        ) from exc
+    except RecursionError as exc:
+        raise RejectedError(MALFORMED_JSON, "nested too deeply") from exc
+    except Exception as exc:  # a defect of the ingest: keep the message, keep running
+        log.exception("unexpected failure converting a message (kept as a dead letter)")
+        raise RejectedError(INGEST_ERROR, f"{type(exc).__name__}: {exc}") from exc
+
+
+def _convert(payload: bytes, limits: Limits, now_s: float, topic: str | None) -> Converted:
+    event = decode(payload, limits.max_payload_bytes, limits.validation)
+    if topic is not None:
+        check_identity(limits.topic_prefix, topic, event)
+    try:
+        ts_ms = parse_ts_ms(event["ts"])
+    except ValueError as exc:
+        raise RejectedError(INVALID_EVENT, f"ts: {exc}") from exc
+    newest = min(int((now_s + limits.max_future_s) * 1000), _MAX_TS_MS)
+    if ts_ms < limits.min_ts_ms:
+        raise RejectedError(
+            OUT_OF_RANGE, f"ts: {event['ts']} is before {_ts_text(limits.min_ts_ms)}"
+        )
+    if ts_ms > newest:
+        raise RejectedError(
+            OUT_OF_RANGE,
+            f"ts: {event['ts']} is more than {limits.max_future_s:.0f} s ahead of this "
+            f"worker's clock ({_ts_text(int(now_s * 1000))})",
+        )
+    lines = []
+    for point in event_points(event):
+        try:
+            lines.append(to_line(point))
+        except EmptyPointError:  # only non-finite numbers: nothing to store
+            continue
+    return Converted("\n".join(lines).encode("utf-8"), len(lines))

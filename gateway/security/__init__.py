@@ -1,0 +1,1 @@
+"""Fleet security: the CA and identities, broker authorization, bundles, signed commands."""
