@@ -1,4 +1,4 @@
-"""The firmware bridge's exception tree (a branch of :class:`gateway.errors.SensorError`).
+"""The firmware bridge's exception tree (its own: the package stands alone).
 
 ``FrameError`` covers what breaks the byte framing (COBS, length, CRC);
 ``MessageError`` covers a well-framed frame whose header or payload is not
@@ -7,10 +7,8 @@ understood. ``EncodeError`` is raised when asked to encode an out-of-range field
 
 from __future__ import annotations
 
-from gateway.errors import SensorError
 
-
-class BridgeError(SensorError):
+class BridgeError(Exception):
     """Base of every firmware bridge protocol error."""
 
 

@@ -6,8 +6,8 @@ import json
 
 from click.testing import CliRunner
 
-from firmware_bridge.bench import command, make_stream
-from firmware_bridge.decoder import BridgeDecoder
+from gateway.bench.bridge import command, make_stream
+from gateway.sensors.rsb import BridgeDecoder
 
 
 def test_stream_decodes_to_every_reading() -> None:

@@ -11,10 +11,10 @@ from collections.abc import Callable
 import pytest
 import serial
 
-from firmware_bridge.decoder import BridgeDecoder
 from firmware_bridge.messages import CONFIG_BAD_VALUE, CONFIG_OK, KIND_I32, ConfigValue, Pong
 from gateway.config.sensors import SensorConfig
 from gateway.sensors.reader import SensorReader
+from gateway.sensors.rsb import BridgeDecoder
 from gateway.sensors.types import Reading
 from simulators.board.board import KEY_REPORT_INTERVAL_MS, BoardOptions
 from simulators.board.faults import FaultConfig

@@ -8,7 +8,6 @@ import math
 import pytest
 
 from firmware_bridge.codec import encode_frame
-from firmware_bridge.decoder import MAX_PENDING_WRITE, BridgeDecoder, parse_channels
 from firmware_bridge.framer import Deframer
 from firmware_bridge.messages import (
     FLAG_ACK_REQ,
@@ -32,6 +31,7 @@ from firmware_bridge.messages import (
 from gateway.errors import UsageError
 from gateway.sensors.decoder import Decoder
 from gateway.sensors.registry import make_decoder
+from gateway.sensors.rsb import MAX_PENDING_WRITE, BridgeDecoder, parse_channels
 from gateway.sensors.types import Reading
 
 
@@ -150,7 +150,7 @@ def test_pending_writes_are_bounded_when_never_drained() -> None:
 
 def test_log_lines_go_to_logging(caplog: pytest.LogCaptureFixture) -> None:
     decoder = BridgeDecoder()
-    with caplog.at_level(logging.DEBUG, logger="firmware_bridge.decoder"):
+    with caplog.at_level(logging.DEBUG, logger="gateway.sensors.rsb"):
         decoder.feed(encode_frame(Message(7, 0, Log(2, "sensor 3 not responding"))))
     assert any(
         r.levelno == logging.WARNING and "sensor 3 not responding" in r.getMessage()

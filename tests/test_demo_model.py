@@ -11,11 +11,11 @@ import pytest
 from gateway.config.vision import DetectorConfig
 from gateway.errors import ModelError
 from gateway.vision.detector import load_detector
-from models.train.data import MIN_VISIBLE, clip_frames
-from models.train.evaluate import ClassStats, match_frame
+from modelzoo.train.data import MIN_VISIBLE, clip_frames
+from modelzoo.train.evaluate import ClassStats, match_frame
 from simulators.camera.world import CLASSES
 
-DEMO = Path(__file__).resolve().parent.parent / "models" / "demo"
+DEMO = Path(__file__).resolve().parent.parent / "modelzoo" / "demo"
 MODEL, LABELS = DEMO / "roadsim.onnx", DEMO / "roadsim.labels.txt"
 
 

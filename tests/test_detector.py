@@ -18,7 +18,7 @@ import pytest
 
 from gateway.config.vision import DetectorConfig
 from gateway.errors import InputError, ModelError
-from gateway.models.store import ModelStore
+from gateway.modelstore.store import ModelStore
 from gateway.vision.detections import Detections
 from gateway.vision.detector import LAYOUTS, Detector, OnnxDetector, load_detector
 from gateway.vision.labels import COCO80, COCO90_TO_80

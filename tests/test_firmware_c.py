@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware_bridge.decoder import BridgeDecoder
+from gateway.sensors.rsb import BridgeDecoder
 from simulators.board.faults import FaultConfig, Wire
 
 C_DIR = Path(__file__).resolve().parent.parent / "firmware_bridge" / "c"

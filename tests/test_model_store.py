@@ -155,7 +155,7 @@ def test_import_from_usb_and_verify_detects_tampering(
     )
     out = capsys.readouterr().out
     assert "matches the catalog's yolox_nano" in out
-    from gateway.models.store import ModelStore
+    from gateway.modelstore.store import ModelStore
 
     model = ModelStore(store).get("road")
     assert model.labels is not None and len(model.labels) == 80

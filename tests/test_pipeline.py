@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 
 import gateway.vision.runner as runner_module
-from gateway.commands.count import count_video
 from gateway.config.vision import CameraConfig, DetectorConfig
 from gateway.sources.frame import Frame
-from gateway.sources.snapshot import draw_overlay, encode_jpeg
 from gateway.vision.analytics.types import AnalyticsEvent, LineCrossing
 from gateway.vision.detector import load_detector
+from gateway.vision.jpeg import encode_jpeg
+from gateway.vision.offline import count_video
+from gateway.vision.overlay import draw_overlay
 from gateway.vision.pipeline import CameraPipeline
 from gateway.vision.runner import CameraRunner
 

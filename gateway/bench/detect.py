@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from gateway.commands.common import json_option, print_json
+from gateway.output import json_option, print_json
 
 DEFAULT_IMAGE = Path("../shared/data/bus.jpg")
 
@@ -38,9 +38,9 @@ def measure(
     *, model: str, image_path: Path, iterations: int, threads: int, model_type: str, warmup: int
 ) -> dict[str, Any]:
     """Run the benchmark and return its figures."""
-    from gateway.commands.detect import read_image
     from gateway.config.vision import DetectorConfig
     from gateway.vision.detector import load_detector
+    from gateway.vision.offline import read_image
 
     image = read_image(image_path)
     cfg = DetectorConfig(model=model, model_type=model_type, threads=threads)

@@ -26,7 +26,7 @@ from typing import Any
 import click
 
 from gateway.bench.ingest_procs import bare_main, ingest_main, publisher_main, start_servers
-from gateway.commands.common import json_option, print_json
+from gateway.output import json_option, print_json
 
 
 def run_phase(

@@ -30,8 +30,8 @@ from typing import Any
 
 import click
 
-from gateway.commands.common import json_option, print_json
 from gateway.errors import UsageError
+from gateway.output import json_option, print_json
 
 PAYLOAD_BYTES = 158
 TOPIC = "bench/rsu-0001/events"

@@ -24,7 +24,7 @@ from typing import Any
 
 import click
 
-from gateway.commands.common import json_option, print_json
+from gateway.output import json_option, print_json
 
 DEFAULT_VIDEO = Path("../shared/data/traffic_480p.mp4")
 DEFAULT_IMAGE = Path("../shared/data/street.jpg")
@@ -78,8 +78,8 @@ def model_only_fps(detector: Any, frames: list[Any], seconds: float) -> float:
 
 def camera(video: Path, *, motion: str = "off", tiles: str = "off", loop: bool = False) -> Any:
     """A camera config reading ``video`` as fast as possible, with the default line."""
-    from gateway.commands.count import parse_tiles
     from gateway.config.vision import CameraConfig
+    from gateway.vision.offline import parse_tiles
 
     return CameraConfig.model_validate(
         {
@@ -171,7 +171,7 @@ def upscaled_clip(video: Path, out_dir: Path, factor: int = 2) -> Path:
 
 def motion_savings(detector: Any, clip: Path, mode: str) -> dict[str, Any]:
     """Process every frame of ``clip`` with motion gating ``mode``; inference saved and counts."""
-    from gateway.commands.count import count_video
+    from gateway.vision.offline import count_video
 
     result = count_video(camera(clip, motion=mode), detector)
     stats = result["pipeline"]
@@ -193,8 +193,8 @@ def motion_savings(detector: Any, clip: Path, mode: str) -> dict[str, Any]:
 
 def tiling_figures(detector: Any, image: Any, name: str, repeats: int = 5) -> list[dict[str, Any]]:
     """Detections and mean time per frame on ``image`` with tiling off, auto and 2x2."""
-    from gateway.commands.count import parse_tiles
     from gateway.config.vision import TilingConfig
+    from gateway.vision.offline import parse_tiles
     from gateway.vision.tiling import Tiler
 
     rows = []

@@ -22,8 +22,8 @@ from typing import Any
 
 import click
 
-from gateway.commands.common import json_option, print_json
 from gateway.config.sensors import SensorConfig
+from gateway.output import json_option, print_json
 from gateway.sensors import nmea, pms, sds011
 from gateway.sensors.reader import SensorReader
 from gateway.sensors.registry import make_decoder

@@ -30,7 +30,7 @@ from typing import Any
 import click
 
 from gateway.bench.ingest_procs import start_servers
-from gateway.commands.common import json_option, print_json
+from gateway.output import json_option, print_json
 
 GATEWAY = "rsu-soak"
 SITE = "bench"

@@ -14,7 +14,7 @@ BENCHMARKS: dict[str, str] = {
     "outbox": "gateway.bench.outbox:command",
     "ingest": "gateway.bench.ingest:command",
     "soak": "gateway.bench.soak:command",
-    "bridge": "firmware_bridge.bench:command",
+    "bridge": "gateway.bench.bridge:command",
 }
 
 

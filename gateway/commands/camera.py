@@ -157,8 +157,9 @@ def snapshot_command(
     """Grab one frame from SOURCE into OUT (JPEG): see what the unit sees."""
     from gateway.config.vision import DetectorConfig, TilingConfig
     from gateway.sources.base import source_from_spec
-    from gateway.sources.snapshot import draw_overlay, encode_jpeg
     from gateway.vision.detections import Detections
+    from gateway.vision.jpeg import encode_jpeg
+    from gateway.vision.overlay import draw_overlay
 
     if draw and model is None and camera_id is None:
         raise UsageError("--draw needs --model (detections) and/or --camera (lines and zones)")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+
+from gateway.output import json_option, print_json
+
+__all__ = ["config_option", "json_option", "model_dir_option", "print_json"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -23,15 +25,6 @@ def config_option(required: bool = False) -> Callable[[F], F]:
         required=required,
         help="Config file (TOML); GATEWAY_* environment variables override it.",
     )
-
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-
-
-def print_json(obj: Any) -> None:
-    """Print one compact JSON document on its own line on stdout."""
-    sys.stdout.write(json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n")
-    sys.stdout.flush()
 
 
 model_dir_option = click.option(

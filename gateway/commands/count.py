@@ -1,13 +1,11 @@
 """``gateway count``: count objects crossing lines in a video file, offline, every frame.
 
-It runs the same :class:`~gateway.vision.pipeline.CameraPipeline` as a live camera;
-only the frame delivery differs (every frame in order, as fast as possible, stamped
-with the video's own clock).
+The work is :func:`gateway.vision.offline.count_video`; this module parses the options
+and prints the result.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,12 +13,10 @@ import click
 
 from gateway.commands.common import config_option, json_option, model_dir_option, print_json
 from gateway.errors import SourceError, UsageError
+from gateway.vision.offline import count_video, parse_tiles
 
 if TYPE_CHECKING:
-    from gateway.config.vision import CameraConfig
-    from gateway.vision.detector import Detector
-
-DIRECTIONS = ("left_to_right", "right_to_left")
+    from gateway.vision.analytics.score import CrossingRecord
 
 
 def parse_line(text: str) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -37,61 +33,6 @@ def parse_line(text: str) -> tuple[tuple[float, float], tuple[float, float]]:
     if values[:2] == values[2:]:
         raise UsageError(f"--line {text!r}: the two points must differ")
     return (values[0], values[1]), (values[2], values[3])
-
-
-def parse_tiles(text: str) -> dict[str, Any]:
-    """Parse ``--tiles``: ``off``, ``auto`` or ``RxC`` (rows x columns) into a tiling config."""
-    value = text.strip().lower()
-    if value in ("off", "auto"):
-        return {"mode": value}
-    rows, sep, cols = value.partition("x")
-    if sep and rows.isdigit() and cols.isdigit() and 1 <= int(rows) <= 8 and 1 <= int(cols) <= 8:
-        return {"mode": "grid", "rows": int(rows), "cols": int(cols)}
-    raise UsageError(f"--tiles {text!r}: expected off, auto or RxC with 1..8 each (e.g. 2x3)")
-
-
-def count_video(camera: CameraConfig, detector: Detector) -> dict[str, Any]:
-    """Run ``camera`` (a file source) to its end through the camera pipeline; the result dict."""
-    from gateway.sources.base import make_reader
-    from gateway.vision.runner import CameraRunner
-
-    probe = make_reader(camera.source)
-    probe.open()  # a missing or corrupt file fails here with a clear SourceError
-    probe.close()
-    runner = CameraRunner(camera, detector, lambda events: None, every_frame=True, media_clock=True)
-    t0 = time.perf_counter()
-    runner.start()
-    runner.wait()
-    seconds = time.perf_counter() - t0
-    runner.stop()
-    health = runner.health()
-    stats = runner.pipeline.stats
-    if stats.frames == 0:
-        reason = health.get("last_error") or health.get("pipeline_error")
-        raise SourceError(f"no frame could be processed: {reason}")
-    if health["errors"]:
-        raise SourceError(f"{health['errors']} frame(s) failed: {health['pipeline_error']}")
-    engine = runner.pipeline.analytics
-    counts = engine.counts() if engine is not None else {}
-    lines = []
-    for line in camera.lines:
-        per_dir = counts.get(line.id, {})
-        by_dir = {d: dict(sorted(per_dir.get(d, {}).items())) for d in DIRECTIONS}
-        lines.append(
-            {
-                "id": line.id,
-                "points": [v for point in line.points for v in point],
-                "counts": by_dir,
-                "total": sum(n for labels in by_dir.values() for n in labels.values()),
-            }
-        )
-    return {
-        "frames": stats.frames,
-        "seconds": round(seconds, 3),
-        "fps": round(stats.frames / seconds, 2) if seconds > 0 else 0.0,
-        "lines": lines,
-        "pipeline": stats.as_dict(),
-    }
 
 
 def _print_table(result: dict[str, Any]) -> None:
@@ -138,6 +79,12 @@ def _print_table(result: dict[str, Any]) -> None:
 )
 @click.option("--conf", type=click.FloatRange(0.0, 1.0), default=0.35, show_default=True)
 @click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True)
+@click.option(
+    "--crossings",
+    "crossings_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write every counted crossing to this file (JSON lines; see gateway score).",
+)
 @json_option
 def count_command(
     *,
@@ -151,6 +98,7 @@ def count_command(
     motion: str,
     conf: float,
     threads: int,
+    crossings_path: Path | None,
     as_json: bool,
 ) -> None:
     """Count objects crossing lines in VIDEO (every frame, as fast as possible).
@@ -185,7 +133,12 @@ def count_command(
     detector = load_detector(
         DetectorConfig(model=model, conf=conf, classes=class_names, threads=threads), model_dir
     )
-    result = count_video(camera, detector)
+    crossings: list[CrossingRecord] = []
+    result = count_video(camera, detector, crossings)
+    if crossings_path is not None:
+        from gateway.vision.analytics.score import write_records
+
+        write_records(crossings_path, crossings)
     if as_json:
         print_json(result)
     else:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import click
 
 from gateway.commands.common import json_option, print_json
-from gateway.errors import TransportError
+from gateway.errors import TransportError, UsageError
 
 if TYPE_CHECKING:
     from gateway.demo.scenario import Condition
+    from gateway.demo.session import DemoState
 
 
 @click.command("demo")
@@ -42,6 +45,24 @@ if TYPE_CHECKING:
     help="Measure counting accuracy offline (every frame, as fast as possible) "
     "against the simulator's ground truth, instead of running the live demo.",
 )
+@click.option(
+    "--scenario",
+    help="With --accuracy: play this scripted scene instead of random traffic "
+    "(already_past, edges, bus_occlusion, standing).",
+)
+@click.option(
+    "--ideal-detector",
+    is_flag=True,
+    help="With --accuracy: detect with the simulator's ground truth (the visible part of "
+    "every object) instead of the demo model.",
+)
+@click.option(
+    "--crossings",
+    "crossings_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --accuracy: write every counted crossing here (JSON lines) and the true "
+    "ones next to it (<name>.truth.jsonl); see gateway score.",
+)
 @json_option
 def demo_command(  # noqa: PLR0917 (one parameter per option)
     seconds: float,
@@ -51,6 +72,9 @@ def demo_command(  # noqa: PLR0917 (one parameter per option)
     seed: int,
     condition: str,
     accuracy: bool,
+    scenario: str | None,
+    ideal_detector: bool,
+    crossings_path: Path | None,
     as_json: bool,
 ) -> None:
     """Run the gateway on a simulated road camera and sensors; no external services needed.
@@ -60,8 +84,18 @@ def demo_command(  # noqa: PLR0917 (one parameter per option)
     against the simulator's ground truth, and ends with a summary.
     """
     if accuracy:
-        _accuracy(seconds, seed, condition, as_json)
+        _accuracy(
+            seconds,
+            seed,
+            condition,
+            as_json,
+            scenario=scenario,
+            ideal=ideal_detector,
+            crossings_path=crossings_path,
+        )
         return
+    if scenario or ideal_detector or crossings_path:
+        raise UsageError("--scenario, --ideal-detector and --crossings go with --accuracy")
     from gateway.demo.session import DemoSession
 
     session = DemoSession(
@@ -71,8 +105,10 @@ def demo_command(  # noqa: PLR0917 (one parameter per option)
         seed=seed,
         condition=cast("Condition", condition),
     )
-    if no_view or as_json or not sys.stdout.isatty():
+    if as_json:
         state = session.run()
+    elif no_view or not sys.stdout.isatty():
+        state = session.run(_announce_once())
     else:
         from rich.live import Live
 
@@ -80,50 +116,89 @@ def demo_command(  # noqa: PLR0917 (one parameter per option)
 
         with Live(render(session.state), refresh_per_second=2, screen=False) as live:
             state = session.run(lambda s: live.update(render(s)))
-    events = sum(n for k, n in state.received.items() if k != "availability")
-    summary: dict[str, Any] = {
-        "seconds": round(state.elapsed_s, 1),
-        "broker": state.broker,
-        "frames": state.frames,
-        "events_received": events,
-        "received_by_type": state.received,
-        "counted": {"/".join(k): n for k, n in sorted(state.counted.items())},
-        "truth": {"/".join(k): n for k, n in sorted(state.truth.items())},
-    }
     if as_json:
-        print_json(summary)
+        print_json(state.summary())
     else:
-        from rich.console import Console
-
-        from gateway.demo.view import counts_table
-
-        console = Console()
-        console.print(counts_table(state, "line crossings: counted vs simulator ground truth"))
-        console.print(
-            f"{events} events received on {state.broker} in {state.elapsed_s:.1f} s "
-            f"({state.frames} frames); by type: "
-            + ", ".join(f"{k} {n}" for k, n in sorted(state.received.items()))
-        )
-        console.print("ground truth includes objects still in flight when the demo stopped")
-    if events == 0:
+        _print_summary(state)
+    if state.interrupted:
+        raise click.exceptions.Exit(130)
+    if state.events == 0:
         raise TransportError(f"no events reached the broker at {state.broker}")
 
 
-def _accuracy(seconds: float, seed: int, condition: str, as_json: bool) -> None:
-    from gateway.demo.accuracy import measure
+def _print_summary(state: DemoState) -> None:
+    from rich.console import Console
 
-    report = measure(seconds, seed, cast("Condition", condition))
-    if as_json:
-        print_json(report.as_dict())
-        return
+    from gateway.demo.view import TRUTH_NOTE, behind_warning, counts_table
+
+    Console().print(counts_table(state, "line crossings: counted vs simulator ground truth"))
+    click.echo(TRUTH_NOTE)
     click.echo(
-        f"{seconds:.0f} s of simulated {condition} traffic (seed {seed}), "
-        f"{report.frames} frames in {report.wall_s:.0f} s"
+        f"{'interrupted after' if state.interrupted else 'ran'} {state.elapsed_s:.1f} s: "
+        f"camera {state.frames_camera} frames at {state.camera_fps:.0f} fps, "
+        f"processed {state.frames_processed} ({state.processed_fps:.1f} fps), "
+        f"dropped {state.frames_dropped}"
+    )
+    warning = behind_warning(state)
+    if warning is not None:
+        click.echo(f"warning: {warning.plain}")
+    click.echo(
+        f"{state.events} events received on {state.broker}; by type: "
+        + ", ".join(f"{k} {n}" for k, n in sorted(state.received.items()))
+    )
+    click.echo(f"while a demo runs, watch its events with: {state.watch_command}")
+
+
+def _announce_once() -> Callable[[DemoState], None]:
+    """An ``on_tick`` that prints the broker and the watch command once, when known."""
+    done = False
+
+    def tick(state: DemoState) -> None:
+        nonlocal done
+        if not done:
+            done = True
+            click.echo(f"demo running for {state.seconds:.0f} s; watch: {state.watch_command}")
+
+    return tick
+
+
+def _accuracy(
+    seconds: float,
+    seed: int,
+    condition: str,
+    as_json: bool,
+    *,
+    scenario: str | None,
+    ideal: bool,
+    crossings_path: Path | None,
+) -> None:
+    from gateway.demo.accuracy import measure_run, run_scenario
+    from gateway.vision.analytics.score import score, write_records
+
+    if scenario is not None:
+        run = run_scenario(scenario, "truth" if ideal else "model", cast("Condition", condition))
+    elif ideal:
+        raise UsageError("--ideal-detector goes with --scenario")
+    else:
+        run = measure_run(seconds, seed, cast("Condition", condition))
+    if crossings_path is not None:
+        write_records(crossings_path, run.counted)
+        write_records(crossings_path.with_suffix(".truth.jsonl"), run.truth)
+    report = run.report
+    result = score(run.counted, run.truth)
+    if as_json:
+        print_json({**report.as_dict(), "crossings": result.as_dict()})
+        return
+    what = f"scenario {scenario}" if scenario else f"{seconds:.0f} s of simulated traffic"
+    click.echo(
+        f"{what}, {condition} (seed {seed}), {report.frames} frames in {report.wall_s:.0f} s"
     )
     click.echo(f"{'class':<12}{'truth':>7}{'counted':>9}{'error':>9}")
     for label, truth, counted, error in report.rows():
         click.echo(f"{label:<12}{truth:>7}{counted:>9}{error:>+9.1%}")
     click.echo(f"sum of per-direction, per-class differences: {report.matched_error:.1%} of truth")
+    click.echo("crossing by crossing:")
+    click.echo(result.table())
 
 
 def register(app: click.Group) -> None:

@@ -10,6 +10,7 @@ import click
 
 from gateway.commands.common import config_option, json_option, model_dir_option, print_json
 from gateway.errors import InputError, UsageError
+from gateway.vision.offline import read_image
 
 if TYPE_CHECKING:
     from gateway.config.vision import DetectorConfig
@@ -22,20 +23,6 @@ def parse_classes(value: str) -> list[str]:
     if not names:
         raise UsageError("--classes needs at least one class name, or 'all'")
     return [] if names == ["all"] else names
-
-
-def read_image(path: Path) -> Any:
-    """Read an image file as BGR; a missing or undecodable file is an :class:`InputError`."""
-    import cv2
-    import numpy as np
-
-    if not path.is_file():
-        raise InputError(f"image not found: {path}")
-    data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise InputError(f"cannot decode image {path} (not an image file, or corrupt)")
-    return image
 
 
 def _print_table(path: Path, image: Any, detector: Detector, records: list[dict[str, Any]]) -> None:

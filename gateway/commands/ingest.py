@@ -157,7 +157,7 @@ def replay_command(
         result = replay(
             store,
             database,
-            Limits.of(settings.ingest),
+            Limits.of(settings.ingest, settings.mqtt.topic_prefix),
             letters,
             batch_size=settings.ingest.influx.batch_size,
         )

@@ -12,8 +12,8 @@ from rich.table import Table
 from gateway.commands.common import config_option, json_option, print_json
 from gateway.config import load_settings
 from gateway.errors import UsageError
-from gateway.models.catalog import CatalogEntry, load_catalog
-from gateway.models.store import ModelStore
+from gateway.modelstore.catalog import CatalogEntry, load_catalog
+from gateway.modelstore.store import ModelStore
 
 MODEL_TYPES = click.Choice(["auto", "yolox", "yolo", "ssd"])
 

@@ -1,13 +1,15 @@
 """The demo's settings: one simulated road camera with a counting line, simulated sensors.
 
 The same camera config drives the live demo and the offline accuracy run, and
-:func:`truth_counts` replays the simulator's world (no rendering) to get the exact
+:class:`TruthCounter` replays the simulator's world (no rendering) to get the exact
 crossings it should count.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -15,7 +17,7 @@ from gateway.config.settings import GatewaySettings
 from gateway.config.vision import CameraConfig, DetectorConfig, LineConfig, SimulatorSource
 from gateway.errors import UsageError
 
-DEMO_DIR = Path(__file__).resolve().parent.parent.parent / "models" / "demo"
+DEMO_DIR = Path(__file__).resolve().parent.parent.parent / "modelzoo" / "demo"
 MODEL = DEMO_DIR / "roadsim.onnx"
 LABELS = DEMO_DIR / "roadsim.labels.txt"
 CAMERA_ID = "sim-cam"
@@ -28,7 +30,7 @@ Counts = Counter[tuple[str, str, str]]
 
 
 def detector_config() -> DetectorConfig:
-    """The demo detector (trained on the simulator, shipped in ``models/demo``)."""
+    """The demo detector (trained on the simulator, shipped in ``modelzoo/demo``)."""
     if not MODEL.is_file():
         raise UsageError(f"the demo model is missing: {MODEL}")
     # NMS at 0.55 rather than 0.45: two people passing each other on a sidewalk overlap
@@ -98,8 +100,28 @@ def _sensor_specs(ports: dict[str, str]) -> dict[str, tuple[str, str]]:
     return {sid: (SENSOR_PROTOCOLS[sid], path) for sid, path in ports.items()}
 
 
+# A logged crossing is complete once the object's ground point is this many dead-band
+# half-widths past the line (where the line counter counts it), or it has left the picture.
+COMPLETE_BANDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Truth:
+    """The simulator's crossings so far: completed ones, and objects still on the line."""
+
+    completed: Counts
+    in_flight: Counts
+
+
 class TruthCounter:
-    """Crossings of :data:`LINE` the simulator logged, advanced frame by frame (no rendering)."""
+    """Crossings of :data:`LINE` the simulator logged, advanced frame by frame (no rendering).
+
+    The counter counts an object once it is past the line's dead band, a few frames after
+    its ground point crossed the line; a crossing logged in the last frames before a
+    comparison is not truth yet. :meth:`advance` splits them: ``completed`` when the
+    object is :data:`COMPLETE_BANDS` half-widths past the line (or gone), ``in_flight``
+    otherwise.
+    """
 
     def __init__(self, source: SimulatorSource) -> None:
         from simulators.camera.lines import Line
@@ -107,14 +129,36 @@ class TruthCounter:
 
         (x1, y1), (x2, y2) = LINE.points
         self._world = make_world(source, (Line(LINE.id, (x1, y1), (x2, y2)),))
+        w, h = source.width, source.height
+        self._p1 = (x1 * w, y1 * h)
+        dx, dy = (x2 - x1) * w, (y2 - y1) * h
+        norm = math.hypot(dx, dy)
+        self._u = (dx / norm, dy / norm)
+        self._size = (w, h)
+        self._margin = COMPLETE_BANDS * LINE.hysteresis * math.hypot(w, h)
 
     @property
     def frames(self) -> int:
         """Frames simulated so far."""
         return self._world.frame
 
-    def advance(self, frames: int) -> Counts:
-        """Simulate up to frame ``frames``; return the counts of crossings so far."""
+    def advance(self, frames: int) -> Truth:
+        """Simulate up to frame ``frames``; return the crossings so far, split."""
         while self._world.frame < frames:
             self._world.step()
-        return Counter((c.line_id, c.direction, c.cls) for c in self._world.crossings)
+        where = {a.id: (a.x * self._size[0], a.y * self._size[1]) for a in self._world.actors}
+        completed: Counts = Counter()
+        in_flight: Counts = Counter()
+        for c in self._world.crossings:
+            key = (c.line_id, c.direction, c.cls)
+            anchor = where.get(c.object_id)
+            if anchor is None or self._past(anchor, c.direction):
+                completed[key] += 1
+            else:
+                in_flight[key] += 1
+        return Truth(completed, in_flight)
+
+    def _past(self, anchor: tuple[float, float], direction: str) -> bool:
+        (ux, uy), (px, py) = self._u, self._p1
+        signed = ux * (anchor[1] - py) - uy * (anchor[0] - px)  # > 0: right-hand side
+        return (signed if direction == "left_to_right" else -signed) >= self._margin

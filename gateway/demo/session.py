@@ -30,6 +30,9 @@ from gateway.errors import UsageError
 
 log = logging.getLogger(__name__)
 
+BEHIND_TOLERANCE = 0.05  # processed rate this far below the camera's shows a warning
+BEHIND_MIN_FRAMES = 20  # ... once this many frames have been processed
+
 
 def free_port() -> int:
     """A free TCP port on 127.0.0.1."""
@@ -48,15 +51,28 @@ def parse_broker(text: str) -> tuple[str, int]:
 
 @dataclass
 class DemoState:
-    """What the live view shows, sampled from the running parts."""
+    """What the live view and the summary show, sampled from the running parts.
+
+    Frames are counted at three places: ``frames_camera`` the simulated camera produced
+    (it skips frames when it falls behind, as a camera does), ``frames_captured`` the
+    capture thread received, ``frames_processed`` went through the detector and the
+    counter; ``frames_dropped`` is camera minus processed. ``processed_fps`` is processed
+    frames per second (over the last few seconds while running; over the run at the
+    end), next to the camera's ``camera_fps``.
+    """
 
     elapsed_s: float = 0.0
     seconds: float = 0.0
     broker: str = ""
+    interrupted: bool = False
     counted: Counts = field(default_factory=Counter)
-    truth: Counts = field(default_factory=Counter)
-    fps: float = 0.0
-    frames: int = 0
+    truth: Counts = field(default_factory=Counter)  # completed crossings
+    truth_in_flight: Counts = field(default_factory=Counter)  # objects still on the line
+    camera_fps: float = 0.0
+    processed_fps: float = 0.0
+    frames_camera: int = 0
+    frames_captured: int = 0
+    frames_processed: int = 0
     inference_ms: float = 0.0
     events_per_s: float = 0.0
     received: dict[str, int] = field(default_factory=dict)
@@ -64,6 +80,56 @@ class DemoState:
     outbox_depth: int = 0
     mqtt_state: str = ""
     ingest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def frames_dropped(self) -> int:
+        """Camera frames that were never processed."""
+        return max(0, self.frames_camera - self.frames_processed)
+
+    @property
+    def behind(self) -> bool:
+        """Whether processing falls below the camera's rate (by more than 5 %)."""
+        if self.frames_processed < BEHIND_MIN_FRAMES:
+            return False
+        return self.processed_fps < (1 - BEHIND_TOLERANCE) * self.camera_fps
+
+    @property
+    def events(self) -> int:
+        """Events received from the broker (availability messages not included)."""
+        return sum(n for k, n in self.received.items() if k != "availability")
+
+    @property
+    def watch_command(self) -> str:
+        """The ``mosquitto_sub`` command that shows the demo's events."""
+        host, _, port = self.broker.rpartition(":")
+        return f"mosquitto_sub -h {host} -p {port} -t '#' -v"
+
+    def summary(self) -> dict[str, Any]:
+        """The ``--json`` summary: flat ``line/direction/class`` maps for counts and truth."""
+        return {
+            "seconds": round(self.elapsed_s, 1),
+            "interrupted": self.interrupted,
+            "broker": self.broker,
+            "watch": self.watch_command,
+            "camera_fps": self.camera_fps,
+            "processed_fps": round(self.processed_fps, 2),
+            "frames_camera": self.frames_camera,
+            "frames_captured": self.frames_captured,
+            "frames_processed": self.frames_processed,
+            "frames_dropped": self.frames_dropped,
+            "inference_ms": round(self.inference_ms, 2),
+            "events_received": self.events,
+            "received_by_type": dict(sorted(self.received.items())),
+            "counted": _keyed(self.counted),
+            "truth": _keyed(self.truth),
+            "truth_in_flight": _keyed(self.truth_in_flight),
+            "counted_total": sum(self.counted.values()),
+            "truth_total": sum(self.truth.values()),
+        }
+
+
+def _keyed(counts: Counts) -> dict[str, int]:
+    return {"/".join(k): n for k, n in sorted(counts.items())}
 
 
 class DemoSession:
@@ -120,18 +186,21 @@ class DemoSession:
 
             self.app = App(cfg)
             self.app.start()
+            start = time.monotonic()
             try:
-                start = time.monotonic()
                 while (elapsed := time.monotonic() - start) < self.seconds:
                     self._sample(elapsed)
                     if on_tick is not None:
                         on_tick(self.state)
                     time.sleep(min(0.5, max(0.0, self.seconds - elapsed)))
-                self._sample(time.monotonic() - start)
+            except KeyboardInterrupt:  # Ctrl-C: stop cleanly and still report
+                self.state.interrupted = True
+                log.info("interrupted: stopping the demo")
             finally:
+                self._sample(time.monotonic() - start)
                 self.app.stop()
             self._settle()
-            self._sample(self.state.elapsed_s)
+            self._sample(self.state.elapsed_s, final=True)
         return self.state
 
     # -- parts ---------------------------------------------------------------------------
@@ -181,24 +250,12 @@ class DemoSession:
             last = now
             time.sleep(0.5)
 
-    def _sample(self, elapsed: float) -> None:
+    def _sample(self, elapsed: float, *, final: bool = False) -> None:
         st = self.state
         st.elapsed_s = elapsed
         runner = self.app.cameras.get(CAMERA_ID) if self.app is not None else None
         if runner is not None:
-            health = runner.health()
-            st.fps = float(health.get("processed_fps") or 0.0)
-            st.frames = int(health.get("frames_captured") or 0)
-            st.inference_ms = float(health.get("pipeline", {}).get("inference_ms_avg") or 0.0)
-            counts = runner.counts()
-            if counts is not None:
-                st.counted = Counter(dict(_flatten(counts)))
-            if self._truth is None:
-                self._truth = TruthCounter(runner.camera.source)
-            latest = runner.latest_frame()
-            if latest is not None:  # the simulator skips frames when behind: follow its clock
-                fps = runner.camera.source.fps
-                st.truth = self._truth.advance(round(latest.pts_s * fps))
+            self._sample_camera(runner, final)
         if self.app is not None:
             st.outbox_depth = int(self.app.outbox.depth)
             st.mqtt_state = str(self.app.link.health().get("state", ""))
@@ -209,6 +266,33 @@ class DemoSession:
             with contextlib.suppress(Exception):
                 stats = self._ingest.stats
                 st.ingest = dict(stats() if callable(stats) else stats.as_dict())
+
+    def _sample_camera(self, runner: Any, final: bool) -> None:
+        st = self.state
+        source = runner.camera.source
+        health = runner.health()
+        pipeline = health.get("pipeline", {})
+        st.camera_fps = float(source.fps)
+        st.frames_captured = int(health.get("frames_captured") or 0)
+        st.frames_processed = int(pipeline.get("frames") or 0)
+        st.inference_ms = float(pipeline.get("inference_ms_avg") or 0.0)
+        if self._truth is None:
+            self._truth = TruthCounter(source)
+        counts = runner.counts()
+        counted = Counter(dict(_flatten(counts))) if counts is not None else Counter()
+        latest = runner.latest_frame()  # taken after the counts: its truth is never behind them
+        if latest is not None:
+            # The simulator's frame number (it skips frames when behind); frames it skipped
+            # before this one are the difference to the capture's own frame index.
+            frame_no = round(latest.pts_s * source.fps)
+            st.frames_camera = st.frames_captured + max(0, frame_no - latest.index - 1)
+            truth = self._truth.advance(frame_no)
+            st.truth, st.truth_in_flight = truth.completed, truth.in_flight
+            st.counted = counted
+        if final and st.frames_camera:
+            st.processed_fps = st.frames_processed * source.fps / st.frames_camera
+        else:
+            st.processed_fps = float(health.get("processed_fps") or 0.0)
 
 
 def _flatten(

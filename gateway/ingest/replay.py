@@ -50,7 +50,7 @@ def replay(
             ready.append((letter.id, letter.payload))
             continue
         try:
-            converted = convert(letter.payload, limits, time.time())
+            converted = convert(letter.payload, limits, time.time(), letter.topic)
         except RejectedError as exc:
             store.refused_again(letter.id, exc.reason, exc.detail)
             result.refused.append((letter.id, exc.reason, exc.detail))

@@ -115,6 +115,7 @@ class IngestWorker:
                 stats=self.stats,
             ),
             on_stats=self._publish_stats,
+            topic_prefix=self.settings.mqtt.topic_prefix,
         )
         mqtt_cfg = self.settings.mqtt
         if mqtt_cfg.username:

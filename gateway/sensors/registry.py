@@ -101,7 +101,7 @@ PROTOCOLS: dict[str, ProtocolSpec] = {
         "rsb",
         "stream",
         "Roadside sensor board: COBS + CRC frames (firmware_bridge)",
-        _external("firmware_bridge.decoder:BridgeDecoder", "rsb"),
+        _builtin("rsb", "BridgeDecoder", "rsb"),
     ),
 }
 

@@ -153,7 +153,8 @@ class CameraRunner:
 
     def snapshot_jpeg(self, *, draw: bool = True, quality: int = 85) -> bytes | None:
         """JPEG of the latest processed frame, with boxes, lines and zones drawn when ``draw``."""
-        from gateway.sources.snapshot import draw_overlay, encode_jpeg
+        from gateway.vision.jpeg import encode_jpeg
+        from gateway.vision.overlay import draw_overlay
 
         latest = self.latest()
         if latest is None:

@@ -140,7 +140,7 @@ def _resolve_model(
         raise ModelError(f"model file not found: {path}")
     if model_dir is None:
         raise ModelError(f"model not found: {cfg.model} (not a file, and no model store given)")
-    from gateway.models.store import ModelStore
+    from gateway.modelstore.store import ModelStore
 
     stored = ModelStore(model_dir).get(cfg.model)
     return stored.path, stored.model_type, stored.labels

@@ -10,12 +10,11 @@ Link: the board and host link state machines exchange frames in virtual time thr
 seeded fault injection at 0, 10 and 20 % frame loss (both directions, plus bit flips);
 the figures are wire bytes per delivered reading and retransmissions per reading, next
 to the raw baseline of one READING frame and its ACK with no loss. Run with
-``python -m firmware_bridge.bench`` (``--json`` for machine-readable output).
+``gateway bench bridge`` (``--json`` for machine-readable output).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -24,7 +23,6 @@ from typing import Any
 import click
 
 from firmware_bridge.codec import encode_frame
-from firmware_bridge.decoder import BridgeDecoder
 from firmware_bridge.framer import Deframer
 from firmware_bridge.link import BoardLink, HostLink
 from firmware_bridge.messages import (
@@ -37,6 +35,8 @@ from firmware_bridge.messages import (
     Readings,
     Value,
 )
+from gateway.output import json_option, print_json
+from gateway.sensors.rsb import BridgeDecoder
 from simulators.board.faults import FaultConfig, Wire
 
 CHUNK = 4096
@@ -159,14 +159,15 @@ def measure_link(loss: float, readings: int, seed: int = 1) -> dict[str, Any]:
 @click.command(name="bridge")
 @click.option("--frames", type=click.IntRange(100), default=50_000, show_default=True)
 @click.option("--readings", type=click.IntRange(10), default=2_000, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@json_option
 def command(frames: int, readings: int, as_json: bool) -> None:
     """Measure RSB decode throughput and link efficiency under frame loss."""
-    logging.getLogger("firmware_bridge").setLevel(logging.ERROR)  # bad frames are expected
+    for name in ("firmware_bridge", "gateway.sensors.rsb"):  # bad frames are expected
+        logging.getLogger(name).setLevel(logging.ERROR)
     decode = measure_decode(frames)
     links = [measure_link(loss, readings) for loss in (0.0, 0.1, 0.2)]
     if as_json:
-        click.echo(json.dumps({"decode": decode, "link": links}, separators=(",", ":")))
+        print_json({"decode": decode, "link": links})
         return
     click.echo(f"decode: {decode['frames']} READING frames, {decode['bytes']} bytes, 4 KiB chunks")
     click.echo(
@@ -186,7 +187,3 @@ def command(frames: int, readings: int, as_json: bool) -> None:
             f"        {row['down_bytes_per_reading']:>7} ({row['raw_down_bytes_per_reading']})"
             f"          {row['duplicates_suppressed']}"
         )
-
-
-if __name__ == "__main__":
-    command()

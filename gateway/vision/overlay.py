@@ -1,4 +1,4 @@
-"""Snapshots: JPEG encoding and an overlay of detections, lines and zones ("what the unit sees")."""
+"""An overlay of detections, counting lines and zones on a frame ("what the unit sees")."""
 
 from __future__ import annotations
 
@@ -9,20 +9,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gateway.config.vision import CameraConfig
-from gateway.errors import InputError
 from gateway.vision.detections import NO_TRACK, Detections
 
 LINE_COLOUR = (0, 255, 255)  # BGR yellow
 ZONE_COLOUR = (255, 160, 0)  # BGR light blue
 BOX_COLOUR = (0, 200, 0)
-
-
-def encode_jpeg(image: NDArray[np.uint8], quality: int = 85) -> bytes:
-    """JPEG bytes of a BGR image."""
-    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise InputError("could not encode the frame as JPEG")
-    return bytes(buf.tobytes())
 
 
 def _px(point: Sequence[float], w: int, h: int) -> tuple[int, int]:

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from gateway.errors import ModelError, ModelStoreError
-from gateway.models.catalog import CatalogEntry
-from gateway.models.download import copy_file, download, sha256_file
+from gateway.modelstore.catalog import CatalogEntry
+from gateway.modelstore.download import copy_file, download, sha256_file
 
 MODEL_FILE = "model.onnx"
 LABELS_FILE = "labels.txt"

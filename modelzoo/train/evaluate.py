@@ -3,10 +3,10 @@
 Runs the exported ONNX model through the project's own detector
 (:func:`gateway.vision.detector.load_detector`), so the figures include its
 letterbox, decoding, class filter and NMS. Objects less than
-:data:`~models.train.data.MIN_VISIBLE` visible are "ignore" regions: a detection
+:data:`~modelzoo.train.data.MIN_VISIBLE` visible are "ignore" regions: a detection
 on one is neither a hit nor a false alarm, and missing one costs nothing.
 
-    .venv/bin/python -m models.train.evaluate --frames 300 --json
+    .venv/bin/python -m modelzoo.train.evaluate --frames 300 --json
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 
 from gateway.config.vision import DetectorConfig
 from gateway.vision.detector import load_detector
-from models.train.data import FRAME_H, FRAME_W, MIN_VISIBLE, clip_frames
+from modelzoo.train.data import FRAME_H, FRAME_W, MIN_VISIBLE, clip_frames
 from simulators.camera.world import CLASSES
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"

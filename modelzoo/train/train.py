@@ -3,7 +3,7 @@
 Usage (CPU, one thread, about 20 minutes)::
 
     .venv/bin/pip install torch==2.13.0
-    .venv/bin/python -m models.train.train --minutes 20 --out models/demo/roadsim.onnx
+    .venv/bin/python -m modelzoo.train.train --minutes 20 --out modelzoo/demo/roadsim.onnx
 
 Frames and exact boxes come from :mod:`simulators.camera`; nothing is downloaded.
 """
@@ -21,8 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.train.data import INPUT_H, INPUT_W, Sample, make_samples
-from models.train.net import STRIDES, Exported, RoadSimNet, decode
+from modelzoo.train.data import INPUT_H, INPUT_W, Sample, make_samples
+from modelzoo.train.net import STRIDES, Exported, RoadSimNet, decode
 from simulators.camera.world import CLASSES
 
 IGNORE, NEGATIVE = -2, -1
@@ -145,7 +145,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--out", type=Path, default=Path("models/demo/roadsim.onnx"))
+    ap.add_argument("--out", type=Path, default=Path("modelzoo/demo/roadsim.onnx"))
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)

@@ -1,4 +1,4 @@
-"""The catalog of known public detectors (``models/catalog.toml``)."""
+"""The catalog of known public detectors (``gateway/modelstore/catalog.toml``)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class CatalogEntry(BaseModel):
 
 def default_catalog_path() -> Path:
     """The catalog shipped with the package."""
-    return Path(str(resources.files("models").joinpath("catalog.toml")))
+    return Path(str(resources.files("gateway.modelstore").joinpath("catalog.toml")))
 
 
 def load_catalog(path: Path | None = None) -> dict[str, CatalogEntry]:

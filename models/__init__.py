@@ -1,1 +1,0 @@
-"""Model catalog (``catalog.toml``), the demo detector and its training script."""
