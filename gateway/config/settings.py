@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from gateway.config.common import Ident, StrictModel
 from gateway.config.ingest import IngestConfig
 from gateway.config.sensors import SensorConfig
+from gateway.config.sources import SOURCE_TYPES
 from gateway.config.transport import EventsConfig, MqttConfig, OutboxConfig
 from gateway.config.vision import CameraConfig, DetectorConfig
 from gateway.errors import ConfigError
@@ -87,7 +88,7 @@ class GatewaySettings(BaseSettings):
         return self.gateway.model_dir or self.gateway.data_dir / "models"
 
 
-_SOURCE_TAGS = frozenset({"file", "url", "usb", "gstreamer", "simulator"})
+_SOURCE_TAGS = frozenset(SOURCE_TYPES)
 
 
 def format_loc(loc: tuple[int | str, ...]) -> str:
