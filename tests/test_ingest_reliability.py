@@ -193,6 +193,7 @@ def test_bad_messages_go_to_the_dead_letter_topic_and_the_rest_is_written(
         "out_of_range": 0,
         "db_rejected": 0,
         "ingest_error": 0,
+        "identity_mismatch": 0,
     }
     assert stats["received"] == len(seqs) + len(bad)
     assert stats["events_written"] == len(seqs)

@@ -23,6 +23,7 @@ from gateway.ingest.decode import (
     OUT_OF_RANGE,
     RejectedError,
     Validation,
+    check_identity,
     decode,
 )
 from gateway.ingest.mapping import MappingError, OutOfRangeError, event_points
@@ -45,9 +46,11 @@ class Limits:
     min_ts_ms: int = _Y2000_MS
     # ... and so are event times further ahead of this worker's clock than this.
     max_future_s: float = 86_400.0
+    # The gateways' topic prefix: the topic's site/gateway must be the payload's.
+    topic_prefix: str = "city"
 
     @classmethod
-    def of(cls, config: IngestConfig) -> Limits:
+    def of(cls, config: IngestConfig, topic_prefix: str = "city") -> Limits:
         """The limits an ingest configuration sets."""
         oldest = config.min_event_time
         if oldest.tzinfo is None:
@@ -57,6 +60,7 @@ class Limits:
             validation=config.validation,
             min_ts_ms=int(oldest.timestamp() * 1000),
             max_future_s=config.max_future_s,
+            topic_prefix=topic_prefix,
         )
 
 
@@ -72,14 +76,17 @@ def _ts_text(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
 
 
-def convert(payload: bytes, limits: Limits, now_s: float) -> Converted:
+def convert(payload: bytes, limits: Limits, now_s: float, topic: str | None = None) -> Converted:
     """Decode, check and encode one payload (``now_s``: this worker's wall clock).
+
+    With ``topic`` (where the message arrived) the event's site and gateway must be
+    the topic's (:func:`gateway.ingest.decode.check_identity`).
 
     Raises:
         RejectedError: with the dead-letter reason; never any other exception.
     """
     try:
-        return _convert(payload, limits, now_s)
+        return _convert(payload, limits, now_s, topic)
     except RejectedError:
         raise
     except OutOfRangeError as exc:
@@ -97,8 +104,10 @@ def convert(payload: bytes, limits: Limits, now_s: float) -> Converted:
         raise RejectedError(INGEST_ERROR, f"{type(exc).__name__}: {exc}") from exc
 
 
-def _convert(payload: bytes, limits: Limits, now_s: float) -> Converted:
+def _convert(payload: bytes, limits: Limits, now_s: float, topic: str | None) -> Converted:
     event = decode(payload, limits.max_payload_bytes, limits.validation)
+    if topic is not None:
+        check_identity(limits.topic_prefix, topic, event)
     try:
         ts_ms = parse_ts_ms(event["ts"])
     except ValueError as exc:

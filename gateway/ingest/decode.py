@@ -17,6 +17,7 @@ import re
 from typing import Any, Final, Literal
 
 from gateway.events import EVENT_TYPES, SCHEMA_VERSION, event_problems
+from gateway.events.topics import parse_topic
 
 Validation = Literal["fast", "full"]
 
@@ -28,6 +29,7 @@ INVALID_EVENT: Final = "invalid_event"
 OUT_OF_RANGE: Final = "out_of_range"
 DB_REJECTED: Final = "db_rejected"
 INGEST_ERROR: Final = "ingest_error"
+IDENTITY_MISMATCH: Final = "identity_mismatch"
 REASONS: Final = (
     OVERSIZED,
     MALFORMED_JSON,
@@ -36,6 +38,7 @@ REASONS: Final = (
     OUT_OF_RANGE,
     DB_REJECTED,
     INGEST_ERROR,
+    IDENTITY_MISMATCH,
 )
 # The largest integer a database field (and the outbox's seq) holds: int64.
 MAX_INT64: Final = 2**63 - 1
@@ -123,3 +126,26 @@ def decode(payload: bytes, max_bytes: int, validation: Validation = "fast") -> d
         if problems:
             raise RejectedError(INVALID_EVENT, problems[0][:200])
     return event
+
+
+def check_identity(prefix: str, topic: str, event: dict[str, Any]) -> None:
+    """Refuse an event whose ``site``/``gateway`` differ from its topic's.
+
+    The topic is the sender's identity: the broker's ACL lets unit ``{site}/{gateway}``
+    publish only under ``{prefix}/{site}/{gateway}/``, while the payload says whatever
+    the sender wrote.
+
+    Raises:
+        RejectedError: ``identity_mismatch``.
+    """
+    info = parse_topic(prefix, topic)
+    if info is None:
+        raise RejectedError(
+            IDENTITY_MISMATCH, f"topic {topic!r} is not a gateway topic under {prefix!r}"
+        )
+    if (info.site, info.gateway) != (event["site"], event["gateway"]):
+        raise RejectedError(
+            IDENTITY_MISMATCH,
+            f"payload says {event['site']}/{event['gateway']}, "
+            f"the topic (the sender) is {info.site}/{info.gateway}",
+        )

@@ -70,6 +70,7 @@ class Pipeline:
         stats: Stats,
         dead_letter: DeadLetter,
         on_stats: Callable[[dict[str, Any]], None] | None = None,
+        topic_prefix: str = "city",
     ) -> None:
         self.config = config
         self.db = database
@@ -78,7 +79,7 @@ class Pipeline:
         self.stats = stats
         self._dead_letter = dead_letter
         self._on_stats = on_stats
-        self._limits = Limits.of(config)
+        self._limits = Limits.of(config, topic_prefix)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._batch = _Batch()
@@ -137,7 +138,7 @@ class Pipeline:
 
     def _handle(self, topic: str, payload: bytes, pending: Pending) -> None:
         try:
-            converted = convert(payload, self._limits, time.time())
+            converted = convert(payload, self._limits, time.time(), topic)
         except RejectedError as exc:
             self._reject(exc.reason, topic, payload, exc.detail, pending)
             return

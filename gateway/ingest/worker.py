@@ -99,6 +99,7 @@ class IngestWorker:
             stats=self.stats,
             dead_letter=self._publish_dead_letter,
             on_stats=self._publish_stats,
+            topic_prefix=self.settings.mqtt.topic_prefix,
         )
         mqtt_cfg = self.settings.mqtt
         if mqtt_cfg.username:

@@ -92,6 +92,8 @@ def acl_text(layout: BrokerLayout, records: list[CertRecord]) -> str:
                 f"topic write {p}/+/+/cmd/#",
                 f"topic read {p}/+/+/status",
                 f"topic read {p}/+/+/health",
+                f"topic read {layout.dead_letter_topic}",
+                f"topic read {layout.stats_topic}/#",
             ]
         else:
             lines += [f"topic read {p}/+/+/{tail}" for tail in DATA_READ]
