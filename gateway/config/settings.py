@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from gateway.config.common import Ident, StrictModel
 from gateway.config.ingest import IngestConfig
+from gateway.config.security import SecurityConfig
 from gateway.config.sensors import SensorConfig
 from gateway.config.transport import EventsConfig, MqttConfig, OutboxConfig
 from gateway.config.vision import CameraConfig, DetectorConfig
@@ -57,6 +58,7 @@ class GatewaySettings(BaseSettings):
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
 
     @classmethod
     def settings_customise_sources(

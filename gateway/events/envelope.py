@@ -26,6 +26,7 @@ EventType = Literal[
     "sensor_reading",
     "health",
     "availability",
+    "command",
 ]
 EVENT_TYPES: Final[tuple[EventType, ...]] = (
     "line_crossing",
@@ -37,6 +38,7 @@ EVENT_TYPES: Final[tuple[EventType, ...]] = (
     "sensor_reading",
     "health",
     "availability",
+    "command",
 )
 # The source of events that concern the gateway itself (health, availability).
 GATEWAY_SOURCE: Final = "gateway"
