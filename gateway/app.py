@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from gateway import __version__
 from gateway.config.settings import GatewaySettings
@@ -27,6 +27,7 @@ from gateway.config.vision import CameraConfig
 from gateway.events import builder
 from gateway.events.envelope import Draft, encode, envelope, new_id
 from gateway.events.topics import Topics
+from gateway.rules.types import Actuation, CameraStatus
 from gateway.runtime import sdnotify
 from gateway.runtime.commands import AuditRecord, CommandHandler
 from gateway.runtime.health import SystemMetrics, Uptime, camera_summary
@@ -41,6 +42,9 @@ from gateway.transport.forwarder import Forwarder
 from gateway.transport.mqtt import Incoming, Message, MqttLink
 from gateway.transport.outbox import Outbox, Stored
 from gateway.vision.analytics.types import AnalyticsEvent
+
+if TYPE_CHECKING:
+    from gateway.rules.engine import RulesEngine
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +102,7 @@ class App:
             self.synthetic = SyntheticSource(
                 self._emit_safely, settings.events.synthetic_events_per_s
             )
+        self.rules = self._make_rules(settings)
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._started = False
@@ -140,11 +145,15 @@ class App:
             log.exception("could not store %d event(s)", len(drafts))
 
     def on_analytics(self, events: list[AnalyticsEvent]) -> None:
-        """Sink of the camera runners."""
+        """Sink of the camera runners (local rules first: they must not wait for the disk)."""
+        if self.rules is not None:
+            self.rules.on_analytics(events)
         self._emit_safely([builder.from_analytics(e) for e in events])
 
     def on_reading(self, reading: Reading) -> None:
         """Sink of the sensor readers (at most one reading per sensor per publish interval)."""
+        if self.rules is not None:
+            self.rules.on_reading(reading)
         throttle = self._throttles.get(reading.sensor_id)
         if throttle is not None and not throttle.admit():
             return
@@ -188,6 +197,7 @@ class App:
             },
             mqtt=self.link.health(),
             dropped_events=dropped + self.emit_errors,
+            rules=self.rules.health() if self.rules is not None else None,
         )
 
     def _on_audit(self, record: AuditRecord) -> None:
@@ -222,6 +232,33 @@ class App:
     def _on_drop(self, count: int) -> None:
         log.warning("outbox full: dropped the %d oldest event(s)", count)
         self._drop_pending = True
+
+    # -- local rules -----------------------------------------------------------------
+
+    def _make_rules(self, settings: GatewaySettings) -> RulesEngine | None:
+        if not any(rule.enabled for rule in settings.rules):
+            return None
+        from gateway.rules.actuators.registry import ActuatorFactory
+        from gateway.rules.engine import RulesEngine
+
+        factory = ActuatorFactory(gateway_id=settings.gateway.id)
+        return RulesEngine(
+            settings.rules, factory, self._on_actuation, camera_status=self._camera_status
+        )
+
+    def _camera_status(self, camera_id: str) -> CameraStatus | None:
+        runner = self.cameras.get(camera_id)
+        if runner is None:
+            return None
+        health = runner.health()
+        age = health.get("last_frame_age_s")
+        return CameraStatus(
+            str(health.get("state") or "unknown"),
+            float(age) if isinstance(age, int | float) else None,
+        )
+
+    def _on_actuation(self, actuation: Actuation) -> None:
+        self._emit_safely([builder.actuation(actuation)])
 
     # -- cameras and sensors ---------------------------------------------------------
 
@@ -271,6 +308,8 @@ class App:
         self.forwarder.start()
         self.link.start()
         try:
+            if self.rules is not None:
+                self.rules.start()
             self._start_sources()
         except Exception:
             self.stop()
@@ -317,6 +356,8 @@ class App:
         self._started = False
         sdnotify.notify("STOPPING=1")
         self._stop.set()
+        if self.rules is not None:  # outputs to their fail-safe states first
+            self.rules.stop()
         if self.synthetic is not None:
             self.synthetic.stop()
         for runner in self.cameras.values():

@@ -28,6 +28,7 @@ from gateway.commands import (
     models,
     pki,
     run,
+    score,
     sensors,
 )
 from gateway.errors import ConfigError, GatewayError, UsageError
@@ -68,6 +69,7 @@ COMMANDS: tuple[Callable[[click.Group], None], ...] = (
     run.register,
     detect.register,
     count.register,
+    score.register,
     camera.register,
     models.register,
     sensors.register,

@@ -7,13 +7,16 @@ and prints the result.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from gateway.commands.common import config_option, json_option, model_dir_option, print_json
 from gateway.errors import SourceError, UsageError
 from gateway.vision.offline import count_video, parse_tiles
+
+if TYPE_CHECKING:
+    from gateway.vision.analytics.score import CrossingRecord
 
 
 def parse_line(text: str) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -76,6 +79,12 @@ def _print_table(result: dict[str, Any]) -> None:
 )
 @click.option("--conf", type=click.FloatRange(0.0, 1.0), default=0.35, show_default=True)
 @click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True)
+@click.option(
+    "--crossings",
+    "crossings_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write every counted crossing to this file (JSON lines; see gateway score).",
+)
 @json_option
 def count_command(
     *,
@@ -89,6 +98,7 @@ def count_command(
     motion: str,
     conf: float,
     threads: int,
+    crossings_path: Path | None,
     as_json: bool,
 ) -> None:
     """Count objects crossing lines in VIDEO (every frame, as fast as possible).
@@ -123,7 +133,12 @@ def count_command(
     detector = load_detector(
         DetectorConfig(model=model, conf=conf, classes=class_names, threads=threads), model_dir
     )
-    result = count_video(camera, detector)
+    crossings: list[CrossingRecord] = []
+    result = count_video(camera, detector, crossings)
+    if crossings_path is not None:
+        from gateway.vision.analytics.score import write_records
+
+        write_records(crossings_path, crossings)
     if as_json:
         print_json(result)
     else:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 import click
 
 from gateway.commands.common import json_option, print_json
-from gateway.errors import TransportError
+from gateway.errors import TransportError, UsageError
 
 if TYPE_CHECKING:
     from gateway.demo.scenario import Condition
@@ -44,6 +45,24 @@ if TYPE_CHECKING:
     help="Measure counting accuracy offline (every frame, as fast as possible) "
     "against the simulator's ground truth, instead of running the live demo.",
 )
+@click.option(
+    "--scenario",
+    help="With --accuracy: play this scripted scene instead of random traffic "
+    "(already_past, edges, bus_occlusion, standing).",
+)
+@click.option(
+    "--ideal-detector",
+    is_flag=True,
+    help="With --accuracy: detect with the simulator's ground truth (the visible part of "
+    "every object) instead of the demo model.",
+)
+@click.option(
+    "--crossings",
+    "crossings_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --accuracy: write every counted crossing here (JSON lines) and the true "
+    "ones next to it (<name>.truth.jsonl); see gateway score.",
+)
 @json_option
 def demo_command(  # noqa: PLR0917 (one parameter per option)
     seconds: float,
@@ -53,6 +72,9 @@ def demo_command(  # noqa: PLR0917 (one parameter per option)
     seed: int,
     condition: str,
     accuracy: bool,
+    scenario: str | None,
+    ideal_detector: bool,
+    crossings_path: Path | None,
     as_json: bool,
 ) -> None:
     """Run the gateway on a simulated road camera and sensors; no external services needed.
@@ -62,8 +84,18 @@ def demo_command(  # noqa: PLR0917 (one parameter per option)
     against the simulator's ground truth, and ends with a summary.
     """
     if accuracy:
-        _accuracy(seconds, seed, condition, as_json)
+        _accuracy(
+            seconds,
+            seed,
+            condition,
+            as_json,
+            scenario=scenario,
+            ideal=ideal_detector,
+            crossings_path=crossings_path,
+        )
         return
+    if scenario or ideal_detector or crossings_path:
+        raise UsageError("--scenario, --ideal-detector and --crossings go with --accuracy")
     from gateway.demo.session import DemoSession
 
     session = DemoSession(
@@ -130,21 +162,43 @@ def _announce_once() -> Callable[[DemoState], None]:
     return tick
 
 
-def _accuracy(seconds: float, seed: int, condition: str, as_json: bool) -> None:
-    from gateway.demo.accuracy import measure
+def _accuracy(
+    seconds: float,
+    seed: int,
+    condition: str,
+    as_json: bool,
+    *,
+    scenario: str | None,
+    ideal: bool,
+    crossings_path: Path | None,
+) -> None:
+    from gateway.demo.accuracy import measure_run, run_scenario
+    from gateway.vision.analytics.score import score, write_records
 
-    report = measure(seconds, seed, cast("Condition", condition))
+    if scenario is not None:
+        run = run_scenario(scenario, "truth" if ideal else "model", cast("Condition", condition))
+    elif ideal:
+        raise UsageError("--ideal-detector goes with --scenario")
+    else:
+        run = measure_run(seconds, seed, cast("Condition", condition))
+    if crossings_path is not None:
+        write_records(crossings_path, run.counted)
+        write_records(crossings_path.with_suffix(".truth.jsonl"), run.truth)
+    report = run.report
+    result = score(run.counted, run.truth)
     if as_json:
-        print_json(report.as_dict())
+        print_json({**report.as_dict(), "crossings": result.as_dict()})
         return
+    what = f"scenario {scenario}" if scenario else f"{seconds:.0f} s of simulated traffic"
     click.echo(
-        f"{seconds:.0f} s of simulated {condition} traffic (seed {seed}), "
-        f"{report.frames} frames in {report.wall_s:.0f} s"
+        f"{what}, {condition} (seed {seed}), {report.frames} frames in {report.wall_s:.0f} s"
     )
     click.echo(f"{'class':<12}{'truth':>7}{'counted':>9}{'error':>9}")
     for label, truth, counted, error in report.rows():
         click.echo(f"{label:<12}{truth:>7}{counted:>9}{error:>+9.1%}")
     click.echo(f"sum of per-direction, per-class differences: {report.matched_error:.1%} of truth")
+    click.echo("crossing by crossing:")
+    click.echo(result.table())
 
 
 def register(app: click.Group) -> None:

@@ -12,12 +12,34 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
-from gateway.config.vision import CameraConfig
-from gateway.demo.scenario import LINE, Condition, Counts, camera_config
+import numpy as np
+
+from gateway.config.vision import CameraConfig, LineConfig, SimulatorSource
+from gateway.demo.scenario import (
+    CAMERA_ID,
+    LINE,
+    Condition,
+    Counts,
+    camera_config,
+    detector_config,
+)
+from gateway.errors import UsageError
 from gateway.sources.frame import Frame
+from gateway.vision.analytics.score import CrossingRecord
+from gateway.vision.analytics.types import LineCrossing
+from gateway.vision.detections import Detections
+from gateway.vision.tracker.matching import iou_matrix
+
+if TYPE_CHECKING:
+    from gateway.vision.pipeline import DetectorLike
+    from simulators.camera.source import SimulatorReader
 
 DRAIN_MAX_S = 60.0
+# A counted crossing belongs to the simulator object its box overlaps at least this much.
+OBJECT_IOU = 0.3
+ScenarioDetector = Literal["truth", "model"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,43 +94,127 @@ class AccuracyReport:
 
 def measure(seconds: float, seed: int = 7, condition: Condition = "day") -> AccuracyReport:
     """Run ``seconds`` of simulated traffic offline and compare counts with the truth."""
+    return measure_run(seconds, seed, condition).report
+
+
+@dataclass(frozen=True, slots=True)
+class CrossingRun:
+    """One offline run: the totals report and both crossing logs."""
+
+    report: AccuracyReport
+    counted: list[CrossingRecord]
+    truth: list[CrossingRecord]
+
+
+def measure_run(seconds: float, seed: int = 7, condition: Condition = "day") -> CrossingRun:
+    """Like :func:`measure`, with the per-crossing logs (counted and true)."""
     from gateway.vision.detector import load_detector
-    from gateway.vision.pipeline import CameraPipeline
     from simulators.camera.lines import Line
     from simulators.camera.source import SimulatorReader
 
     camera: CameraConfig = camera_config(seed, condition, realtime=False)
     assert camera.detector is not None
-    pipeline = CameraPipeline(camera, load_detector(camera.detector))
     (x1, y1), (x2, y2) = LINE.points
     reader = SimulatorReader(camera.source, (Line(LINE.id, (x1, y1), (x2, y2)),))  # type: ignore[arg-type]
+    return _play(camera, reader, load_detector(camera.detector), seconds)
+
+
+def run_scenario(
+    name: str, detector: ScenarioDetector = "truth", condition: Condition = "day"
+) -> CrossingRun:
+    """Play a scripted scenario (:data:`simulators.camera.scenarios.SCENARIOS`) offline.
+
+    ``detector`` is ``truth`` (the ideal detector: the visible part of every object)
+    or ``model`` (the demo's trained detector).
+    """
+    from gateway.vision.detector import load_detector
+    from simulators.camera.oracle import TruthDetector
+    from simulators.camera.scenarios import SCENARIOS
+    from simulators.camera.source import SimulatorReader
+
+    try:
+        scenario = SCENARIOS[name]
+    except KeyError:
+        raise UsageError(
+            f"unknown scenario {name!r} (known: {', '.join(sorted(SCENARIOS))})"
+        ) from None
+    source = SimulatorSource(seed=1, condition=condition, realtime=False)
+    camera = CameraConfig(
+        id=CAMERA_ID,
+        source=source,
+        lines=[LineConfig(id=ln.id, points=[ln.p1, ln.p2]) for ln in scenario.lines],
+        detector=detector_config(),
+        aggregate_interval_s=10.0,
+    )
+    reader = SimulatorReader(source, scenario.lines, scenario.spawns)
+    chosen: DetectorLike
+    if detector == "truth":
+        chosen = TruthDetector(reader)
+    else:
+        assert camera.detector is not None
+        chosen = load_detector(camera.detector)
+    return _play(camera, reader, chosen, scenario.duration_s, drain_s=0.0)
+
+
+def _play(
+    camera: CameraConfig,
+    reader: SimulatorReader,
+    detector: DetectorLike,
+    seconds: float,
+    drain_s: float = DRAIN_MAX_S,
+) -> CrossingRun:
+    """Every frame of ``reader`` through the camera pipeline; then let the street empty.
+
+    After ``seconds`` no new actor enters and the run goes on until the street is empty,
+    for at most ``drain_s``.
+    """
+    from gateway.vision.pipeline import CameraPipeline
+
+    pipeline = CameraPipeline(camera, detector)
     reader.open()
     world = reader.world
     assert world is not None
     start, epoch = time.monotonic(), time.time()
     frames = 0
+    counted_log: list[CrossingRecord] = []
+
+    def step() -> bool:
+        nonlocal frames
+        item = reader.read()
+        if item is None:
+            return False
+        frames += 1
+        events = pipeline.process(
+            Frame(image=item[0], index=frames, timestamp=epoch + item[1], pts_s=item[1])
+        )
+        crossings = [e for e in events if isinstance(e, LineCrossing)]
+        if crossings:
+            counted_log.extend(_records(crossings, pipeline.last_tracked, reader, epoch, frames))
+        return True
+
     try:
-        while world.t < seconds + DRAIN_MAX_S:
+        while world.t < seconds + drain_s:
             if world.t >= seconds:
                 world.spawning = False
-                if not world.actors:
+                if not world.actors or drain_s <= 0:
                     break
-            item = reader.read()
-            if item is None:
+            if not step():
                 break
-            image, pts = item
-            frames += 1
-            pipeline.process(Frame(image=image, index=frames, timestamp=epoch + pts, pts_s=pts))
         # A few empty frames so the tracker and counter settle on the last objects.
         for _ in range(5):
-            item = reader.read()
-            if item is None:
+            if not step():
                 break
-            frames += 1
-            pipeline.process(
-                Frame(image=item[0], index=frames, timestamp=epoch + item[1], pts_s=item[1])
+        truth_log = [
+            CrossingRecord(
+                line_id=c.line_id,
+                direction=c.direction,
+                label=c.cls,
+                t=round(c.t, 4),
+                frame=c.frame,
+                object_id=c.object_id,
             )
-        truth: Counts = Counter((c.line_id, c.direction, c.cls) for c in world.crossings)
+            for c in world.crossings
+        ]
     finally:
         reader.close()
     engine = pipeline.analytics
@@ -118,4 +224,38 @@ def measure(seconds: float, seed: int = 7, condition: Condition = "day") -> Accu
             for direction, labels in dirs.items():
                 for label, n in labels.items():
                     counted[(line, direction, label)] += n
-    return AccuracyReport(seconds, frames, time.monotonic() - start, counted, truth)
+    truth: Counts = Counter((r.line_id, r.direction, r.label) for r in truth_log)
+    report = AccuracyReport(seconds, frames, time.monotonic() - start, counted, truth)
+    return CrossingRun(report, counted_log, truth_log)
+
+
+def _records(
+    crossings: list[LineCrossing],
+    tracked: Detections,
+    reader: SimulatorReader,
+    epoch: float,
+    frame: int,
+) -> list[CrossingRecord]:
+    """Crossing records, each with the simulator object its track's box was on then."""
+    truth = reader.truth
+    out = []
+    for c in crossings:
+        object_id = None
+        rows = np.flatnonzero(tracked.tracker_id == c.track_id)
+        if truth is not None and len(truth) and len(rows):
+            iou = iou_matrix(tracked.xyxy[rows[:1]], truth.visible_xyxy)[0]
+            best = int(np.argmax(iou))
+            if iou[best] >= OBJECT_IOU:
+                object_id = int(truth.ids[best])
+        out.append(
+            CrossingRecord(
+                line_id=c.line_id,
+                direction=c.direction,
+                label=c.label,
+                t=round(c.timestamp - epoch, 4),
+                frame=frame,
+                track_id=c.track_id,
+                object_id=object_id,
+            )
+        )
+    return out

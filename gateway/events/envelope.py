@@ -27,6 +27,7 @@ EventType = Literal[
     "health",
     "availability",
     "command",
+    "actuation",
 ]
 EVENT_TYPES: Final[tuple[EventType, ...]] = (
     "line_crossing",
@@ -39,6 +40,7 @@ EVENT_TYPES: Final[tuple[EventType, ...]] = (
     "health",
     "availability",
     "command",
+    "actuation",
 )
 # The source of events that concern the gateway itself (health, availability).
 GATEWAY_SOURCE: Final = "gateway"

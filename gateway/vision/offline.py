@@ -18,6 +18,7 @@ from gateway.errors import InputError, SourceError, UsageError
 
 if TYPE_CHECKING:  # the detector pulls in onnxruntime: only when a video runs
     from gateway.config.vision import CameraConfig
+    from gateway.vision.analytics.score import CrossingRecord
     from gateway.vision.detector import Detector
 
 DIRECTIONS = ("left_to_right", "right_to_left")
@@ -47,15 +48,40 @@ def parse_tiles(text: str) -> dict[str, Any]:
     raise UsageError(f"--tiles {text!r}: expected off, auto or RxC with 1..8 each (e.g. 2x3)")
 
 
-def count_video(camera: CameraConfig, detector: Detector) -> dict[str, Any]:
-    """Run ``camera`` (a file source) to its end through the camera pipeline; the result dict."""
+def count_video(
+    camera: CameraConfig, detector: Detector, crossings: list[CrossingRecord] | None = None
+) -> dict[str, Any]:
+    """Run ``camera`` (a file source) to its end through the camera pipeline; the result dict.
+
+    With ``crossings``, every counted crossing is appended to it (media time, frame index).
+    """
     from gateway.sources.base import make_reader
+    from gateway.vision.analytics.score import CrossingRecord
+    from gateway.vision.analytics.types import LineCrossing
     from gateway.vision.runner import CameraRunner
 
     probe = make_reader(camera.source)
     probe.open()  # a missing or corrupt file fails here with a clear SourceError
     probe.close()
-    runner = CameraRunner(camera, detector, lambda events: None, every_frame=True, media_clock=True)
+
+    def sink(events: list[Any]) -> None:
+        frame = runner.latest_frame()  # the frame these events came from (same thread)
+        if crossings is None or frame is None:
+            return
+        crossings.extend(
+            CrossingRecord(
+                line_id=e.line_id,
+                direction=e.direction,
+                label=e.label,
+                t=round(frame.pts_s, 4),
+                frame=frame.index,
+                track_id=e.track_id,
+            )
+            for e in events
+            if isinstance(e, LineCrossing)
+        )
+
+    runner = CameraRunner(camera, detector, sink, every_frame=True, media_clock=True)
     t0 = time.perf_counter()
     runner.start()
     runner.wait()

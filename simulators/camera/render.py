@@ -30,13 +30,17 @@ class GroundTruth:
     """Objects in one frame: ids, class indices, boxes (pixels, clipped) and visibility.
 
     ``visible`` is the fraction of the object that can be seen: not hidden by nearer
-    objects or the lamp post, and inside the frame.
+    objects or the lamp post, and inside the frame. ``visible_xyxy`` is the box around
+    its visible pixels (what an ideal detector would report for a half-hidden object:
+    a car's roof above a bus, a person's torso at the frame edge); all zeros when
+    nothing of it shows.
     """
 
     ids: NDArray[np.int64]
     class_id: NDArray[np.int64]
     xyxy: NDArray[np.float32]
     visible: NDArray[np.float32]
+    visible_xyxy: NDArray[np.float32]
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -94,13 +98,14 @@ def _truth(
         total = full_px[actor.id]
         inside = (box[2] - box[0]) * (box[3] - box[1]) / ((x2 - x1) * w * (y2 - y1) * h)
         visible = float(counts[actor.id]) / total * inside if total else 0.0
-        rows.append((actor.id, CLASSES.index(actor.cls), *box, visible))
+        rows.append((actor.id, CLASSES.index(actor.cls), *box, visible, *_seen(ids, actor.id, box)))
     if not rows:
         return GroundTruth(
             np.empty(0, np.int64),
             np.empty(0, np.int64),
             np.empty((0, 4), np.float32),
             np.empty(0, np.float32),
+            np.empty((0, 4), np.float32),
         )
     arr = np.array(rows, dtype=np.float64)
     return GroundTruth(
@@ -108,7 +113,22 @@ def _truth(
         arr[:, 1].astype(np.int64),
         arr[:, 2:6].astype(np.float32),
         arr[:, 6].astype(np.float32),
+        arr[:, 7:11].astype(np.float32),
     )
+
+
+def _seen(
+    ids: NDArray[np.uint16], actor_id: int, box: NDArray[np.float64]
+) -> tuple[float, float, float, float]:
+    """Box ``x1, y1, x2, y2`` around the pixels of ``actor_id`` left visible inside ``box``."""
+    x1, y1 = int(box[0]), int(box[1])
+    region = ids[y1 : int(np.ceil(box[3])) + 1, x1 : int(np.ceil(box[2])) + 1] == actor_id
+    rows, cols = np.any(region, axis=1), np.any(region, axis=0)
+    if not rows.any():
+        return 0.0, 0.0, 0.0, 0.0
+    r = np.flatnonzero(rows)
+    c = np.flatnonzero(cols)
+    return float(x1 + c[0]), float(y1 + r[0]), float(x1 + c[-1] + 1), float(y1 + r[-1] + 1)
 
 
 def _draw(

@@ -11,11 +11,16 @@ from gateway.config.vision import SimulatorSource
 from gateway.errors import SourceError
 from simulators.camera.lines import Line
 from simulators.camera.render import GroundTruth, Renderer
-from simulators.camera.world import World, WorldConfig
+from simulators.camera.world import Spawn, World, WorldConfig
 
 
-def make_world(cfg: SimulatorSource, lines: tuple[Line, ...] = ()) -> World:
-    """Build the world a :class:`SimulatorReader` with ``cfg`` shows (for ground truth)."""
+def make_world(
+    cfg: SimulatorSource, lines: tuple[Line, ...] = (), script: tuple[Spawn, ...] | None = None
+) -> World:
+    """Build the world a :class:`SimulatorReader` with ``cfg`` shows (for ground truth).
+
+    With ``script`` the world plays those actors instead of random traffic.
+    """
     return World(
         WorldConfig(
             seed=cfg.seed,
@@ -23,6 +28,7 @@ def make_world(cfg: SimulatorSource, lines: tuple[Line, ...] = ()) -> World:
             aspect=cfg.width / cfg.height,
             density=cfg.density,
             lines=lines,
+            script=script,
         )
     )
 
@@ -37,12 +43,19 @@ class SimulatorReader:
     (``skipped`` counts them; the world still moves through every frame, so the
     ground truth is unchanged). Otherwise it renders as fast as it can. With
     ``duration_s`` the stream ends after that much simulated time. With ``lines``
-    the world logs their crossings (``world.crossings``: the ground truth).
+    the world logs their crossings (``world.crossings``: the ground truth); with
+    ``script`` it plays those actors (a scenario) instead of random traffic.
     """
 
-    def __init__(self, cfg: SimulatorSource, lines: tuple[Line, ...] = ()) -> None:
+    def __init__(
+        self,
+        cfg: SimulatorSource,
+        lines: tuple[Line, ...] = (),
+        script: tuple[Spawn, ...] | None = None,
+    ) -> None:
         self.cfg = cfg
         self.lines = lines
+        self.script = script
         self.world: World | None = None
         self.renderer: Renderer | None = None
         self.truth: GroundTruth | None = None
@@ -62,7 +75,7 @@ class SimulatorReader:
             )
         except ValueError as exc:
             raise SourceError(f"simulator: {exc}") from exc
-        self.world = make_world(self.cfg, self.lines)
+        self.world = make_world(self.cfg, self.lines, self.script)
         self._start = time.monotonic()
         self.skipped = 0
 

@@ -91,6 +91,12 @@ class Actor:
     style: int  # renderer variation (shape detail, accent colour)
     phase: float  # walking / pedalling phase
     v: float = 0.0  # current speed
+    stops: tuple[tuple[float, float], ...] = ()  # (from, to) times it stands still
+    until: float | None = None  # leaves the scene then (into a doorway, a vehicle)
+
+    def standing(self, t: float) -> bool:
+        """Whether a scripted stop holds the actor still at time ``t``."""
+        return any(a <= t < b for a, b in self.stops)
 
     def size(self, aspect: float) -> tuple[float, float]:
         """Box width and height in normalised units for a frame of ``width / height = aspect``."""
@@ -116,6 +122,32 @@ class Crossing:
 
 
 @dataclass(frozen=True, slots=True)
+class Spawn:
+    """A scripted actor: enters at time ``t`` at ``x`` (normalised ground position).
+
+    ``t = 0`` places it before the first frame (it is already there in frame 1 and has
+    crossed nothing yet). ``lane`` picks the path (index into :data:`LANES`) and its
+    direction; ``y`` overrides the lane's ground height. Sizes are fractions of the
+    frame height at scale 1 (see :data:`KINDS`); ``speed`` is frame widths per second
+    at scale 1. During each ``stops`` interval the actor stands still; at ``until`` it
+    leaves the scene where it is (into a doorway or a vehicle).
+    """
+
+    t: float
+    cls: str
+    lane: int
+    x: float
+    speed: float
+    length: float
+    height: float
+    y: float | None = None
+    stops: tuple[tuple[float, float], ...] = ()
+    until: float | None = None
+    colour: tuple[int, int, int] = (60, 60, 110)
+    style: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class WorldConfig:
     """Parameters of one simulated street."""
 
@@ -125,6 +157,7 @@ class WorldConfig:
     density: float = 1.0
     lines: tuple[Line, ...] = ()
     warmup_s: float = 0.0
+    script: tuple[Spawn, ...] | None = None  # scripted actors instead of random traffic
 
 
 @dataclass(slots=True)
@@ -137,10 +170,13 @@ class World:
     frame: int = 0
     spawning: bool = True  # False: no new actors (let the street empty at the end of a run)
     _rng: np.random.Generator = field(init=False)
+    _pending: list[Spawn] = field(init=False)
     _next_id: int = 1
 
     def __post_init__(self) -> None:
         self._rng = np.random.default_rng(self.config.seed)
+        self._pending = sorted(self.config.script or (), key=lambda sp: sp.t)
+        self._release(0.0)
         warm = round(self.config.warmup_s * self.config.fps)
         for _ in range(warm):
             self._advance(record=False)
@@ -168,7 +204,7 @@ class World:
             lane_actors.sort(key=lambda a: -a.x * a.direction)
             leader: Actor | None = None
             for actor in lane_actors:
-                actor.v = actor.speed
+                actor.v = 0.0 if actor.standing(self.t) else actor.speed
                 if leader is not None:
                     gap = (
                         abs(leader.x - actor.x)
@@ -197,10 +233,41 @@ class World:
                 )
 
     def _gone(self, actor: Actor) -> bool:
+        if actor.until is not None and self.t >= actor.until:
+            return True
         w = actor.size(self.config.aspect)[0]
         return actor.x - w / 2 > 1.02 if actor.direction > 0 else actor.x + w / 2 < -0.02
 
+    def _release(self, t: float) -> None:
+        """Add the scripted actors due by time ``t``."""
+        while self._pending and self._pending[0].t <= t + 1e-9:
+            sp = self._pending.pop(0)
+            lane = LANES[sp.lane]
+            self.actors.append(
+                Actor(
+                    id=self._next_id,
+                    cls=sp.cls,
+                    lane=sp.lane,
+                    x=sp.x,
+                    y=lane.y if sp.y is None else sp.y,
+                    direction=lane.direction,
+                    length=sp.length,
+                    height=sp.height,
+                    speed=sp.speed,
+                    colour=sp.colour,
+                    style=sp.style,
+                    phase=0.0,
+                    stops=sp.stops,
+                    until=sp.until,
+                )
+            )
+            self._next_id += 1
+
     def _spawn(self, dt: float) -> None:
+        if self.config.script is not None:
+            if self.spawning:
+                self._release(self.t)
+            return
         if not self.spawning:
             return
         rng = self._rng

@@ -75,6 +75,7 @@ class AnalyticsEngine:
                 frame_size,
                 to_world=None if self._speed is None else self._speed.to_world,
                 forget_s=age,
+                speed_window_s=0.0 if self._speed is None else self._speed.window_s,
             )
         )
         self._totals: Counts = {line.id: {} for line in camera.lines}

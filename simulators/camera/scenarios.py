@@ -1,0 +1,136 @@
+"""Scripted street scenes, each one a known way of getting a line count wrong.
+
+A :class:`Scenario` is a short scripted world (no random traffic) with its counting
+lines; the world logs the exact crossings of every actor's ground point, so a scenario
+is a regression test for counting with exact ground truth. Lanes are indices into
+:data:`~simulators.camera.world.LANES` (0/1 far sidewalk, 3/4 far carriageway going
+left, 5/6 near carriageway going right, 8/9 near sidewalk right/left). The lines are
+vertical and drawn bottom to top, so moving right in the picture is ``left_to_right``.
+
+Registry: :data:`SCENARIOS` (name -> scenario).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from simulators.camera.lines import Line
+from simulators.camera.world import KINDS, Spawn
+
+MID = Line("mid", (0.5, 0.98), (0.5, 0.38))
+WEST = Line("west", (0.03, 0.98), (0.03, 0.38))
+EAST = Line("east", (0.97, 0.98), (0.97, 0.38))
+FOREVER = ((0.0, 1e9),)
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """A scripted scene: what happens, which lines count it, how long it runs."""
+
+    name: str
+    description: str
+    spawns: tuple[Spawn, ...]
+    lines: tuple[Line, ...]
+    duration_s: float
+
+
+def actor(
+    cls: str,
+    lane: int,
+    x: float,
+    *,
+    t: float = 0.0,
+    speed: float | None = None,
+    y: float | None = None,
+    stops: tuple[tuple[float, float], ...] = (),
+    until: float | None = None,
+    colour: tuple[int, int, int] = (60, 60, 110),
+) -> Spawn:
+    """A scripted actor of a class's middle size (speed: the class's middle by default)."""
+    kind = KINDS[cls]
+    return Spawn(
+        t=t,
+        cls=cls,
+        lane=lane,
+        x=x,
+        speed=sum(kind.speed) / 2 if speed is None else speed,
+        length=sum(kind.length) / 2,
+        height=sum(kind.height) / 2,
+        y=y,
+        stops=stops,
+        until=until,
+        colour=colour,
+    )
+
+
+ALREADY_PAST = Scenario(
+    "already_past",
+    "Vehicles and people already past the line in the first frame, some waiting with "
+    "their ground point inside its dead band (a queue at a stop line), drive and walk "
+    "away: none of them crosses. Two cars arriving later cross once each.",
+    (
+        actor("car", 5, 0.506, stops=((0.0, 2.0),), colour=(200, 200, 200)),  # 3.8 px past
+        actor("truck", 6, 0.56, colour=(40, 140, 40)),
+        actor("car", 4, 0.495, stops=((0.0, 3.0),), colour=(40, 40, 180)),  # 3.2 px, going left
+        actor("bus", 3, 0.40, colour=(30, 170, 220)),
+        actor("person", 8, 0.505, stops=((0.0, 1.5),), colour=(170, 80, 30)),
+        actor("person", 9, 0.496, stops=((0.0, 2.5),), colour=(120, 40, 110)),
+        actor("car", 5, -0.1, t=2.0, speed=0.2, colour=(30, 30, 30)),
+        actor("car", 4, 1.1, t=1.0, speed=0.2, colour=(240, 240, 240)),
+    ),
+    (MID,),
+    10.0,
+)
+
+EDGES = Scenario(
+    "edges",
+    "Lines close to both frame sides: vehicles and people enter and leave the frame on "
+    "them, their boxes cut by the frame edge while their ground point crosses.",
+    (
+        actor("person", 8, -0.02, speed=0.06, colour=(170, 80, 30)),  # enters left
+        actor("person", 8, 0.90, speed=0.06, colour=(40, 40, 180)),  # leaves right
+        actor("person", 9, 1.02, speed=0.06, colour=(120, 40, 110)),  # enters right
+        actor("person", 9, 0.10, speed=0.06, colour=(30, 170, 220)),  # leaves left
+        actor("car", 5, -0.08, t=0.5, speed=0.2, colour=(200, 200, 200)),
+        actor("car", 4, 1.08, t=1.0, speed=0.2, colour=(40, 40, 180)),
+        actor("bus", 6, -0.16, t=2.0, speed=0.14, colour=(30, 170, 220)),
+    ),
+    (WEST, MID, EAST),
+    14.0,
+)
+
+BUS_OCCLUSION = Scenario(
+    "bus_occlusion",
+    "Cars overtake slow buses on the far side of them and cross the line while fully "
+    "hidden for about two seconds (longer than the tracker keeps a lost track): each "
+    "car and each bus crosses once.",
+    (
+        actor("bus", 6, 0.24, speed=0.10, colour=(30, 170, 220)),
+        actor("car", 5, 0.02, speed=0.20, colour=(40, 40, 180)),
+        actor("bus", 4, 0.743, speed=0.10, colour=(40, 140, 40)),
+        actor("car", 3, 0.98, speed=0.22, colour=(200, 200, 200)),
+    ),
+    (MID,),
+    10.0,
+)
+
+STANDING = Scenario(
+    "standing",
+    "A person stands just left of the line; one person walks past them leftwards "
+    "across the line, later another rightwards. Then the standing person steps into a "
+    "doorway and, a moment later, someone steps out of it right next to where they "
+    "stood, just past the line, and walks away: two crossings. A second person stands "
+    "just right of the line, and is swapped the same way from the other side.",
+    (
+        actor("person", 1, 0.485, y=0.90, stops=FOREVER, until=9.0, colour=(30, 30, 30)),
+        actor("person", 9, 0.65, speed=0.05, colour=(40, 40, 180)),
+        actor("person", 8, 0.35, t=3.0, speed=0.05, colour=(40, 140, 40)),
+        actor("person", 8, 0.5035, t=9.3, y=0.90, speed=0.05, colour=(200, 160, 60)),
+        actor("person", 0, 0.514, y=0.41, stops=FOREVER, until=4.0, colour=(30, 30, 30)),
+        actor("person", 0, 0.4965, t=4.3, y=0.41, speed=0.05, colour=(170, 80, 30)),
+    ),
+    (MID,),
+    14.0,
+)
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (ALREADY_PAST, EDGES, BUS_OCCLUSION, STANDING)}
