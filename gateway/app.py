@@ -238,7 +238,8 @@ class App:
         from gateway.vision.runner import CameraRunner
 
         detector = load_detector(camera.detector or self.settings.detector, self.settings.model_dir)
-        return CameraRunner(camera, detector, self.on_analytics)
+        reference_dir = self.settings.gateway.data_dir / "reference"
+        return CameraRunner(camera, detector, self.on_analytics, reference_dir=reference_dir)
 
     def replace_camera(self, camera: CameraConfig) -> None:
         """Restart one camera's pipeline with a new config (lines, zones, ...)."""

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from gateway.config.common import Ident, Norm, StrictModel
+from gateway.config.drift import DriftConfig
 from gateway.config.flow import FlowConfig, check_flow_refs
 
 VEHICLE_AND_PEDESTRIAN_CLASSES: tuple[str, ...] = (
@@ -351,6 +352,9 @@ class CameraConfig(StrictModel):
     )
     flow: FlowConfig | None = Field(
         default=None, description="Per-lane flow measures and turning movements."
+    )
+    drift: DriftConfig = Field(
+        default_factory=DriftConfig, description="Alert when the camera has been moved."
     )
 
     @model_validator(mode="after")
