@@ -14,6 +14,7 @@ from gateway.config.ingest import IngestConfig
 from gateway.config.rules import UNION_TAGS, RuleConfig, check_references
 from gateway.config.security import SecurityConfig
 from gateway.config.sensors import SensorConfig
+from gateway.config.sources import SOURCE_TYPES
 from gateway.config.transport import EventsConfig, MqttConfig, OutboxConfig
 from gateway.config.vision import CameraConfig, DetectorConfig
 from gateway.errors import ConfigError
@@ -102,7 +103,7 @@ class GatewaySettings(BaseSettings):
         return self.gateway.model_dir or self.gateway.data_dir / "models"
 
 
-_SOURCE_TAGS = frozenset({"file", "url", "usb", "gstreamer", "simulator"})
+_SOURCE_TAGS = frozenset(SOURCE_TYPES)
 # Discriminated-union fields and their tags (pydantic puts the tag into error locations).
 _UNION_TAGS = {"source": _SOURCE_TAGS, **UNION_TAGS}
 
