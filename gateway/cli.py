@@ -24,6 +24,7 @@ from gateway.commands import (
     count,
     demo,
     detect,
+    enroll,
     ingest,
     models,
     pki,
@@ -77,6 +78,7 @@ COMMANDS: tuple[Callable[[click.Group], None], ...] = (
     config.register,
     pki.register,
     cmd.register,
+    enroll.register,
     bench.register,
 )
 for _register in COMMANDS:
