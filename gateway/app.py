@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from gateway import __version__
 from gateway.config.settings import GatewaySettings
@@ -27,18 +27,24 @@ from gateway.config.vision import CameraConfig
 from gateway.events import builder
 from gateway.events.envelope import Draft, encode, envelope, new_id
 from gateway.events.topics import Topics
+from gateway.rules.types import Actuation, CameraStatus
 from gateway.runtime import sdnotify
-from gateway.runtime.commands import CommandHandler
+from gateway.runtime.commands import AuditRecord, CommandHandler
 from gateway.runtime.health import SystemMetrics, Uptime, camera_summary
 from gateway.runtime.live_settings import ApplyResult, LiveSettings, SettingsChange
 from gateway.runtime.parts import RunningCamera, RunningSensor
 from gateway.runtime.synthetic import SyntheticSource
+from gateway.security.authorize import authorizer_for
+from gateway.security.redact import redact
 from gateway.sensors.throttle import ReadingThrottle
 from gateway.sensors.types import Reading
 from gateway.transport.forwarder import Forwarder
 from gateway.transport.mqtt import Incoming, Message, MqttLink
 from gateway.transport.outbox import Outbox, Stored
 from gateway.vision.analytics.types import AnalyticsEvent
+
+if TYPE_CHECKING:
+    from gateway.rules.engine import RulesEngine
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +83,13 @@ class App:
             on_message=self._on_command,
             max_inflight=settings.outbox.max_inflight,
         )
-        self.forwarder = Forwarder(self.outbox, self.link)
+        self.forwarder = Forwarder(
+            self.outbox,
+            self.link,
+            no_subscribers=settings.outbox.no_subscribers,
+            retry_min_s=settings.outbox.retry_min_s,
+            retry_max_s=settings.outbox.retry_max_s,
+        )
         self.metrics = SystemMetrics(gw.data_dir)
         self.cameras: dict[str, RunningCamera] = {}
         self.sensors: dict[str, RunningSensor] = {}
@@ -87,6 +99,8 @@ class App:
             cameras=self.cameras,
             settings=lambda: self.settings,
             apply_settings=self.apply_settings,
+            authorizer=authorizer_for(settings),
+            audit=self._on_audit,
         )
         self._throttles = {s.id: ReadingThrottle(s.publish_interval_s) for s in settings.sensors}
         self.synthetic: SyntheticSource | None = None
@@ -94,6 +108,7 @@ class App:
             self.synthetic = SyntheticSource(
                 self._emit_safely, settings.events.synthetic_events_per_s
             )
+        self.rules = self._make_rules(settings)
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._started = False
@@ -114,8 +129,8 @@ class App:
     def _on_link_connected(self, generation: int) -> None:
         self.forwarder.on_connected(generation)
 
-    def _on_link_published(self, generation: int, mid: int) -> None:
-        self.forwarder.on_published(generation, mid)
+    def _on_link_published(self, generation: int, mid: int, reason_code: int) -> None:
+        self.forwarder.on_published(generation, mid, reason_code)
 
     def _on_command(self, msg: Incoming) -> None:
         self.commands.submit(msg)
@@ -136,11 +151,15 @@ class App:
             log.exception("could not store %d event(s)", len(drafts))
 
     def on_analytics(self, events: list[AnalyticsEvent]) -> None:
-        """Sink of the camera runners."""
+        """Sink of the camera runners (local rules first: they must not wait for the disk)."""
+        if self.rules is not None:
+            self.rules.on_analytics(events)
         self._emit_safely([builder.from_analytics(e) for e in events])
 
     def on_reading(self, reading: Reading) -> None:
         """Sink of the sensor readers (at most one reading per sensor per publish interval)."""
+        if self.rules is not None:
+            self.rules.on_reading(reading)
         throttle = self._throttles.get(reading.sensor_id)
         if throttle is not None and not throttle.admit():
             return
@@ -168,22 +187,51 @@ class App:
                 sensors[sensor_id] = dict(reader.stats())
             except Exception as exc:
                 sensors[sensor_id] = {"state": "error", "last_error": str(exc)[:200]}
-        dropped = self.outbox.dropped
+        losses = self.outbox.losses()
+        refusals = self.forwarder.refusals
         return builder.health(
             timestamp=time.time(),
             uptime_s=self.uptime(),
             system=self.metrics.sample(),
-            cameras=cameras,
-            sensors=sensors,
+            cameras=redact(cameras),
+            sensors=redact(sensors),
             outbox={
                 "depth": self.outbox.depth,
                 "bytes": self.outbox.size_bytes,
                 "oldest_age_s": round(self.outbox.oldest_age_s(), 3),
                 "inflight": self.forwarder.inflight,
-                "dropped": dropped,
+                **losses,
+                "refused": refusals.total,
+                "held_topics": refusals.held_topics,
             },
             mqtt=self.link.health(),
-            dropped_events=dropped + self.emit_errors,
+            dropped_events=sum(losses.values()) + self.emit_errors,
+            rules=self.rules.health() if self.rules is not None else None,
+        )
+
+    def _on_audit(self, record: AuditRecord) -> None:
+        """Store the audit event of an obeyed command (through the outbox, like any event)."""
+        caller = record.caller
+        self._emit_safely(
+            [
+                builder.command_audit(
+                    timestamp=time.time(),
+                    command=record.command,
+                    caller=caller.name if caller else None,
+                    role=caller.role if caller else None,
+                    ok=record.ok,
+                    error=record.error,
+                    signed_at=caller.issued_at if caller else None,
+                    nonce=caller.nonce if caller else None,
+                    details=record.details,
+                )
+            ]
+        )
+        log.info(
+            "command %s by %s: %s",
+            record.command,
+            caller.name if caller else "unsigned",
+            "ok" if record.ok else record.error,
         )
 
     def publish_health(self) -> None:
@@ -194,6 +242,35 @@ class App:
         log.warning("outbox full: dropped the %d oldest event(s)", count)
         self._drop_pending = True
 
+    # -- local rules -----------------------------------------------------------------
+
+    def _make_rules(self, settings: GatewaySettings) -> RulesEngine | None:
+        if not any(rule.enabled for rule in settings.rules):
+            return None
+        from gateway.rules.actuators.bridge import ReaderBridgePorts
+        from gateway.rules.actuators.registry import ActuatorFactory
+        from gateway.rules.engine import RulesEngine
+
+        bridge = ReaderBridgePorts(self.sensors.get)  # type: ignore[arg-type]
+        factory = ActuatorFactory(gateway_id=settings.gateway.id, bridge=bridge)
+        return RulesEngine(
+            settings.rules, factory, self._on_actuation, camera_status=self._camera_status
+        )
+
+    def _camera_status(self, camera_id: str) -> CameraStatus | None:
+        runner = self.cameras.get(camera_id)
+        if runner is None:
+            return None
+        health = runner.health()
+        age = health.get("last_frame_age_s")
+        return CameraStatus(
+            str(health.get("state") or "unknown"),
+            float(age) if isinstance(age, int | float) else None,
+        )
+
+    def _on_actuation(self, actuation: Actuation) -> None:
+        self._emit_safely([builder.actuation(actuation)])
+
     # -- cameras and sensors ---------------------------------------------------------
 
     def _make_runner(self, camera: CameraConfig) -> RunningCamera:
@@ -201,7 +278,8 @@ class App:
         from gateway.vision.runner import CameraRunner
 
         detector = load_detector(camera.detector or self.settings.detector, self.settings.model_dir)
-        return CameraRunner(camera, detector, self.on_analytics)
+        reference_dir = self.settings.gateway.data_dir / "reference"
+        return CameraRunner(camera, detector, self.on_analytics, reference_dir=reference_dir)
 
     def replace_camera(self, camera: CameraConfig) -> None:
         """Restart one camera's pipeline with a new config (lines, zones, ...)."""
@@ -242,6 +320,8 @@ class App:
         self.forwarder.start()
         self.link.start()
         try:
+            if self.rules is not None:
+                self.rules.start()
             self._start_sources()
         except Exception:
             self.stop()
@@ -288,6 +368,8 @@ class App:
         self._started = False
         sdnotify.notify("STOPPING=1")
         self._stop.set()
+        if self.rules is not None:  # outputs to their fail-safe states first
+            self.rules.stop()
         if self.synthetic is not None:
             self.synthetic.stop()
         for runner in self.cameras.values():

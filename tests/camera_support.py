@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 import cv2
 
-from gateway.config.vision import SimulatorSource
+from gateway.config.sources import SimulatorSource
 from simulators.camera.mjpeg import MjpegServer
 from simulators.camera.rtsp import RtspServer
 from tests.services import free_port, wait_port

@@ -66,7 +66,12 @@ def settings_for(
         "retry_max_s": 2.0,
     }
     influx.update(ingest.pop("influx", {}))
-    section = {"stats_interval_s": 1.0, "influx": influx, **ingest}
+    section = {
+        "stats_interval_s": 1.0,
+        "influx": influx,
+        "dead_letter_path": str(tmp_path / "deadletters.sqlite3"),
+        **ingest,
+    }
     return validate_settings(
         {
             "mqtt": {

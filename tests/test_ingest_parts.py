@@ -18,6 +18,7 @@ from gateway.config.ingest import InfluxConfig
 from gateway.errors import IngestError
 from gateway.ingest.acks import AckTracker
 from gateway.ingest.database import (
+    ConfigFaultError,
     Database,
     RejectedWriteError,
     RetryableWriteError,
@@ -174,9 +175,13 @@ class _Status(http.server.BaseHTTPRequestHandler):
         (429, "7", RetryableWriteError),
         (503, None, RetryableWriteError),
         (500, "2", RetryableWriteError),
-        (400, None, RejectedWriteError),
-        (401, None, RejectedWriteError),
+        (400, None, RejectedWriteError),  # bad data (maybe one line): isolate it
         (413, None, RejectedWriteError),
+        (422, None, RejectedWriteError),
+        (401, None, ConfigFaultError),  # a rotated token: hold and retry, never dead-letter
+        (403, None, ConfigFaultError),
+        (404, None, ConfigFaultError),  # no such bucket or org
+        (405, None, ConfigFaultError),
     ],
 )
 def test_write_outcome_by_http_status(status: int, retry_after: str | None, outcome: Any) -> None:
@@ -192,7 +197,7 @@ def test_write_outcome_by_http_status(status: int, retry_after: str | None, outc
         else:
             with pytest.raises(outcome) as info:
                 db.write([b"m f=1 1"])
-            if outcome is RetryableWriteError:
+            if outcome is RetryableWriteError and status >= 429:
                 expected = float(retry_after) if retry_after else None
                 assert info.value.retry_after_s == expected
             else:

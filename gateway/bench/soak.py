@@ -50,6 +50,7 @@ def _configs(work: Path, port: int, url: str, rate: float, every: float) -> tupl
         "events": {"synthetic_events_per_s": rate, "health_interval_s": every},
     }
     ingest: dict[str, Any] = {
+        "gateway": {"data_dir": str(work / "ingest")},
         "mqtt": mqtt,
         "ingest": {
             "share_group": "soak",

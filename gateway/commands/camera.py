@@ -12,7 +12,8 @@ from gateway.commands.common import config_option, json_option, model_dir_option
 from gateway.errors import InputError, SourceError, UsageError
 
 if TYPE_CHECKING:
-    from gateway.config.vision import CameraConfig, SourceConfig
+    from gateway.config.sources import SourceConfig
+    from gateway.config.vision import CameraConfig
 
 
 def check_source(source: SourceConfig, seconds: float, timeout_s: float = 10.0) -> dict[str, Any]:

@@ -56,7 +56,24 @@ class IngestConfig(StrictModel):
         description="Topic filters (without $share/...).",
     )
     dead_letter_topic: str = Field(
-        default="city/ingest/deadletter", description="Where rejected messages go (QoS 1)."
+        default="city/ingest/deadletter",
+        description="A notice of every dead letter is published here (QoS 1).",
+    )
+    dead_letter_store: bool = Field(
+        default=True,
+        description=(
+            "Keep dead letters in a local SQLite store (list and replay them with "
+            "`gateway ingest deadletters`). Off: the topic notice is the only copy and a "
+            "persistent subscriber must collect it."
+        ),
+    )
+    dead_letter_path: Path | None = Field(
+        default=None, description="Defaults to <data_dir>/ingest-deadletters.sqlite3."
+    )
+    dead_letter_max_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Payload bytes the store keeps at most; when full, messages are held.",
     )
     stats_topic: str = Field(
         default="city/ingest/stats",

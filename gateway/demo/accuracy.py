@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from gateway.config.vision import CameraConfig, LineConfig, SimulatorSource
+from gateway.config.sources import SimulatorSource
+from gateway.config.vision import CameraConfig, LineConfig
 from gateway.demo.scenario import (
     CAMERA_ID,
     LINE,

@@ -26,6 +26,8 @@ EventType = Literal[
     "sensor_reading",
     "health",
     "availability",
+    "command",
+    "actuation",
 ]
 EVENT_TYPES: Final[tuple[EventType, ...]] = (
     "line_crossing",
@@ -37,6 +39,8 @@ EVENT_TYPES: Final[tuple[EventType, ...]] = (
     "sensor_reading",
     "health",
     "availability",
+    "command",
+    "actuation",
 )
 # The source of events that concern the gateway itself (health, availability).
 GATEWAY_SOURCE: Final = "gateway"

@@ -24,7 +24,8 @@ from gateway.config.settings import GatewaySettings
 from gateway.errors import IngestError
 from gateway.ingest.acks import AckTracker, Published
 from gateway.ingest.database import Database
-from gateway.ingest.deadletter import dead_letter_body
+from gateway.ingest.deadletter import DeadLetterSink, dead_letter_body
+from gateway.ingest.deadstore import DeadLetterStore, open_store
 from gateway.ingest.pipeline import Pipeline
 from gateway.ingest.spool import Spool
 from gateway.ingest.stats import Stats
@@ -70,6 +71,7 @@ class IngestWorker:
         self._thread: threading.Thread | None = None
         self._db: Database | None = None
         self._spool: Spool | None = None
+        self._store: DeadLetterStore | None = None
         self.acks: AckTracker | None = None
         self.pipeline: Pipeline | None = None
 
@@ -84,6 +86,15 @@ class IngestWorker:
             self._spool = Spool(self.config.spool_path, self.config.spool_max_bytes)
             if self._spool.events:
                 log.info("spool holds %d events from a previous run", self._spool.events)
+        self._store = open_store(self.settings)
+        if self._store is not None:
+            held = self._store.count()
+            if held:
+                log.warning(
+                    "dead-letter store %s holds %d letters (`gateway ingest deadletters list`)",
+                    self._store.path,
+                    held,
+                )
         self._db = Database(self.config.influx)
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5
@@ -97,7 +108,12 @@ class IngestWorker:
             spool=self._spool,
             acks=self.acks,
             stats=self.stats,
-            dead_letter=self._publish_dead_letter,
+            dead_letters=DeadLetterSink(
+                store=self._store,
+                notify=self._publish_dead_letter,
+                worker=self.worker,
+                stats=self.stats,
+            ),
             on_stats=self._publish_stats,
             topic_prefix=self.settings.mqtt.topic_prefix,
         )
@@ -170,6 +186,9 @@ class IngestWorker:
         if self._spool is not None:
             self._spool.close()
             self._spool = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
         log.info("ingest worker %s stopped: %s", self.worker, json.dumps(self.stats.snapshot()))
 
     def _wait_acks(self, timeout: float) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from gateway.config.vision import SourceConfig
+from gateway.config.sources import SourceConfig
 from gateway.errors import CameraOpenError, GatewayError, SourceError
 from gateway.sources.base import describe, is_live, make_reader
 

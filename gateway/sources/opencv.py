@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from gateway.config.vision import FileSource, GStreamerSource, UrlSource, UsbSource
+from gateway.config.sources import FileSource, GStreamerSource, UrlSource, UsbSource
 from gateway.errors import CameraOpenError, SourceError
 from gateway.sources.base import describe
 

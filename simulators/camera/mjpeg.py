@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import cv2
 
-from gateway.config.vision import SimulatorSource
+from gateway.config.sources import SimulatorSource
 from simulators.camera.source import SimulatorReader
 
 log = logging.getLogger(__name__)

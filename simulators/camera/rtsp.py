@@ -14,7 +14,7 @@ from pathlib import Path
 
 import cv2
 
-from gateway.config.vision import SimulatorSource
+from gateway.config.sources import SimulatorSource
 from gateway.errors import SourceError
 from simulators.camera.source import SimulatorReader
 

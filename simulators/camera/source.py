@@ -7,7 +7,7 @@ import time
 import numpy as np
 from numpy.typing import NDArray
 
-from gateway.config.vision import SimulatorSource
+from gateway.config.sources import SimulatorSource
 from gateway.errors import SourceError
 from simulators.camera.lines import Line
 from simulators.camera.render import GroundTruth, Renderer

@@ -34,6 +34,7 @@ class FlowMeter:
         *,
         to_world: ToWorld | None,
         forget_s: float,
+        speed_window_s: float = 0.0,
     ) -> None:
         """Build from ``camera.flow`` (which must be set); ``to_world`` is the calibration."""
         flow = camera.flow
@@ -51,6 +52,7 @@ class FlowMeter:
                 congestion=flow.congestion,
                 to_world=to_world,
                 forget_s=forget_s,
+                speed_delay_s=speed_window_s / 2,
             )
             for lane in flow.lanes
         ]
