@@ -34,7 +34,7 @@ from gateway.vision.boxes import box_iou
 from gateway.vision.detections import Detections
 
 if TYPE_CHECKING:
-    from gateway.vision.pipeline import DetectorLike
+    from gateway.vision.protocols import Detector
     from simulators.camera.source import SimulatorReader
 
 DRAIN_MAX_S = 60.0
@@ -148,7 +148,7 @@ def run_scenario(
         aggregate_interval_s=10.0,
     )
     reader = SimulatorReader(source, scenario.lines, scenario.spawns)
-    chosen: DetectorLike
+    chosen: Detector
     if detector == "truth":
         chosen = TruthDetector(reader)
     else:
@@ -160,7 +160,7 @@ def run_scenario(
 def _play(
     camera: CameraConfig,
     reader: SimulatorReader,
-    detector: DetectorLike,
+    detector: Detector,
     seconds: float,
     drain_s: float = DRAIN_MAX_S,
 ) -> CrossingRun:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,29 +22,13 @@ from gateway.vision.analytics.types import AnalyticsEvent
 from gateway.vision.detections import Detections
 from gateway.vision.motion import MotionDetector, MotionResult, merge_regions
 from gateway.vision.nms import nms
+from gateway.vision.protocols import Detector
 from gateway.vision.tiling import Tiler, detect_crops
 from gateway.vision.tracker import make_tracker
 
 REGIONS_FULL_FRAME_SHARE = (
     0.5  # regions covering more of the frame than this: infer the whole frame
 )
-
-
-class DetectorLike(Protocol):
-    """What the pipeline needs from a detector (see :mod:`gateway.vision.detector`)."""
-
-    labels: list[str]
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        """Model input ``(h, w)``."""
-
-    @property
-    def last_inference_ms(self) -> float:
-        """Duration of the latest model run."""
-
-    def detect(self, image_bgr: NDArray[np.uint8]) -> Detections:
-        """Return detections in source pixels, thresholded, class-filtered, after NMS."""
 
 
 @dataclass(slots=True)
@@ -85,7 +69,7 @@ class CameraPipeline:
     def __init__(
         self,
         camera: CameraConfig,
-        detector: DetectorLike,
+        detector: Detector,
         labels: Sequence[str] | None = None,
         *,
         nms_iou: float = 0.45,
