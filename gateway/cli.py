@@ -19,6 +19,7 @@ from gateway import __version__
 from gateway.commands import (
     bench,
     camera,
+    cmd,
     config,
     count,
     demo,
@@ -77,6 +78,7 @@ COMMANDS: tuple[Callable[[click.Group], None], ...] = (
     ngsi.register,
     config.register,
     pki.register,
+    cmd.register,
     bench.register,
 )
 for _register in COMMANDS:
