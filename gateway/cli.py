@@ -19,12 +19,14 @@ from gateway import __version__
 from gateway.commands import (
     bench,
     camera,
+    cmd,
     config,
     count,
     demo,
     detect,
     ingest,
     models,
+    ngsi,
     pki,
     run,
     score,
@@ -73,8 +75,10 @@ COMMANDS: tuple[Callable[[click.Group], None], ...] = (
     models.register,
     sensors.register,
     ingest.register,
+    ngsi.register,
     config.register,
     pki.register,
+    cmd.register,
     bench.register,
 )
 for _register in COMMANDS:

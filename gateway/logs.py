@@ -29,6 +29,9 @@ def setup_logging(level: str = "INFO", fmt: LogFormat = "text") -> None:
         )
     else:
         handler.setFormatter(logging.Formatter(_TEXT_FORMAT))
+    from gateway.security.redact import RedactingFilter
+
+    handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -10,10 +10,22 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pymodbus.server import ModbusSerialServer
 from pymodbus.simulator import DataType, SimData, SimDevice
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 20.0) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` passes (a hang guard, not a timer)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return bool(predicate())
+
 
 FC_WRITE_COIL = 5
 FC_WRITE_REGISTER = 6
@@ -106,13 +118,8 @@ class ModbusDevice:
                 w for w in self.writes if w.function == FC_WRITE_REGISTER and w.address == address
             ]
 
-    def wait(self, predicate, timeout: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.01)
-        return bool(predicate())
+    def wait(self, predicate: Callable[[], object], timeout: float = 20.0) -> bool:
+        return wait_for(predicate, timeout)
 
     def _serve(self, ready: threading.Event) -> None:
         loop = asyncio.new_event_loop()

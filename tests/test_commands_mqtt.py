@@ -26,6 +26,7 @@ from gateway.config.settings import load_settings
 from gateway.events.topics import Topics
 from gateway.runtime.commands import CommandHandler
 from gateway.runtime.live_settings import ApplyResult
+from gateway.security.authorize import UnsignedCommands
 from gateway.transport.mqtt import Incoming
 from tests.services import Mosquitto
 from tests.transport_support import Collector, write_config
@@ -342,6 +343,7 @@ def test_a_command_that_fails_unexpectedly_still_gets_a_reply(tmp_path: Path) ->
         cameras={"cam-a": _BrokenCamera()},
         settings=lambda: settings,
         apply_settings=lambda change: ApplyResult((), ()),
+        authorizer=UnsignedCommands(),
     )
     topic, body, _props = handler.handle(
         Incoming(f"{BASE}/cmd/restart_pipeline", b'{"camera": "cam-a"}', None, None)

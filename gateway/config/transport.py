@@ -52,6 +52,20 @@ class OutboxConfig(StrictModel):
     max_inflight: int = Field(
         default=100, ge=1, le=65535, description="Published events awaiting PUBACK at most."
     )
+    no_subscribers: Literal["retry", "accept"] = Field(
+        default="retry",
+        description=(
+            "PUBACK 16 (no matching subscribers): retry keeps the event and re-sends it "
+            "with back-off until a subscriber takes it; accept removes it and counts it in "
+            "accepted_unsubscribed (for brokers whose consumers are not MQTT subscribers)."
+        ),
+    )
+    retry_min_s: float = Field(
+        default=1.0, gt=0, description="First delay before re-sending refused events."
+    )
+    retry_max_s: float = Field(
+        default=30.0, gt=0, description="Longest delay between re-sends of refused events."
+    )
     synchronous: Literal["normal", "full"] = Field(
         default="normal",
         description=(

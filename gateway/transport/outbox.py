@@ -45,7 +45,10 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('last_seq', 0), ('dropped', 0);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('lost_refused', 0), ('accepted_unsubscribed', 0);
 """
+# Persistent counters of events that left the outbox without being delivered.
+LOSS_COUNTERS = ("dropped", "lost_refused", "accepted_unsubscribed")
 _AGE_CHECK_EVERY_S = 1.0
 # The newest stored rows are also kept in memory (bounded) so the forwarder does not
 # read back what was just written; replays after a reconnect or restart read SQLite.
@@ -183,30 +186,60 @@ class Outbox:
     def ack(self, seqs: Iterable[int]) -> int:
         """Delete acknowledged events; return how many rows were deleted."""
         todo = list(seqs)
-        deleted = 0
-        freed = 0
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                for start in range(0, len(todo), _CHUNK):
-                    chunk = todo[start : start + _CHUNK]
-                    marks = ",".join("?" * len(chunk))
-                    for (size,) in self._db.execute(
-                        f"DELETE FROM events WHERE seq IN ({marks}) "
-                        "RETURNING length(payload) + length(topic)",
-                        chunk,
-                    ).fetchall():
-                        deleted += 1
-                        freed += int(size)
+                deleted, freed = self._delete_locked(todo)
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
                 raise TransportError(f"outbox delete failed: {exc}") from exc
-            self._depth -= deleted
-            self._bytes -= freed
-            done = set(todo)
-            while self._recent and self._recent[0].seq in done:
-                self._recent_bytes -= len(self._recent.popleft().payload)
+            self._forget_locked(todo, deleted, freed)
+        return deleted
+
+    def _delete_locked(self, todo: list[int]) -> tuple[int, int]:
+        """Delete rows ``todo`` (inside an open transaction); (rows deleted, bytes freed)."""
+        deleted = 0
+        freed = 0
+        for start in range(0, len(todo), _CHUNK):
+            chunk = todo[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for (size,) in self._db.execute(
+                f"DELETE FROM events WHERE seq IN ({marks}) "
+                "RETURNING length(payload) + length(topic)",
+                chunk,
+            ).fetchall():
+                deleted += 1
+                freed += int(size)
+        return deleted, freed
+
+    def _forget_locked(self, todo: list[int], deleted: int, freed: int) -> None:
+        self._depth -= deleted
+        self._bytes -= freed
+        done = set(todo)
+        while self._recent and self._recent[0].seq in done:
+            self._recent_bytes -= len(self._recent.popleft().payload)
+
+    def discard(self, seqs: Iterable[int], counter: str) -> int:
+        """Delete undeliverable events and advance the persistent ``counter`` (one transaction).
+
+        Returns how many rows were deleted.
+        """
+        if counter not in LOSS_COUNTERS:
+            raise ValueError(f"unknown loss counter {counter!r}")
+        todo = list(seqs)
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                deleted, freed = self._delete_locked(todo)
+                self._db.execute(
+                    "UPDATE meta SET value = value + ? WHERE key = ?", (deleted, counter)
+                )
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise TransportError(f"outbox delete failed: {exc}") from exc
+            self._forget_locked(todo, deleted, freed)
         return deleted
 
     def enforce(self) -> int:
@@ -290,6 +323,31 @@ class Outbox:
                 )
             ]
 
+    def stored(self, after_seq: int, upto_seq: int, limit: int) -> list[Row]:
+        """Stored events with ``after_seq < seq <= upto_seq``, oldest first (from SQLite)."""
+        with self._lock:
+            return [
+                Row(int(seq), str(eid), str(topic), bytes(payload))
+                for seq, eid, topic, payload in self._db.execute(
+                    "SELECT seq, id, topic, payload FROM events WHERE seq > ? AND seq <= ? "
+                    "ORDER BY seq LIMIT ?",
+                    (after_seq, upto_seq, limit),
+                )
+            ]
+
+    def first_on_topic(self, topic: str, after_seq: int, upto_seq: int) -> Row | None:
+        """The oldest stored event of ``topic`` with ``after_seq < seq <= upto_seq``."""
+        with self._lock:
+            found = self._db.execute(
+                "SELECT seq, id, topic, payload FROM events WHERE seq > ? AND seq <= ? "
+                "AND topic = ? ORDER BY seq LIMIT 1",
+                (after_seq, upto_seq, topic),
+            ).fetchone()
+        if found is None:
+            return None
+        seq, eid, row_topic, payload = found
+        return Row(int(seq), str(eid), str(row_topic), bytes(payload))
+
     @property
     def depth(self) -> int:
         """How many events wait for an acknowledgement."""
@@ -314,6 +372,14 @@ class Outbox:
     def dropped(self) -> int:
         """Events dropped by the bounds since the database was created."""
         return self._meta("dropped")
+
+    def losses(self) -> dict[str, int]:
+        """Every persistent loss counter (events that left without being delivered)."""
+        with self._lock:
+            marks = ",".join("?" * len(LOSS_COUNTERS))
+            query = f"SELECT key, value FROM meta WHERE key IN ({marks})"
+            found = dict(self._db.execute(query, LOSS_COUNTERS).fetchall())
+        return {key: int(found.get(key, 0)) for key in LOSS_COUNTERS}
 
     def oldest_age_s(self) -> float:
         """Age of the oldest stored event in seconds (0 when empty)."""

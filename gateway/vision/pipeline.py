@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,9 +21,11 @@ from gateway.sources.frame import Frame
 from gateway.vision.analytics.engine import AnalyticsEngine
 from gateway.vision.analytics.types import AnalyticsEvent
 from gateway.vision.detections import Detections
+from gateway.vision.drift import DriftDetector
 from gateway.vision.motion import MotionDetector, MotionResult, merge_regions
 from gateway.vision.nms import nms
 from gateway.vision.protocols import Detector
+from gateway.vision.reference import ReferenceStore
 from gateway.vision.tiling import Tiler, detect_crops
 from gateway.vision.tracker import make_tracker
 
@@ -73,8 +76,13 @@ class CameraPipeline:
         labels: Sequence[str] | None = None,
         *,
         nms_iou: float = 0.45,
+        reference_dir: Path | None = None,
     ) -> None:
-        """Build the stages for ``camera``; ``labels`` default to the detector's."""
+        """Build the stages for ``camera``; ``labels`` default to the detector's.
+
+        With ``reference_dir`` (the live gateway's ``<data_dir>/reference``) and
+        ``[cameras.drift] enabled``, the view is checked for camera shifts.
+        """
         self.camera = camera
         self.detector = detector
         self.labels = list(labels if labels is not None else detector.labels)
@@ -88,6 +96,8 @@ class CameraPipeline:
         self.last_tracked = Detections.empty()
         self._analytics: AnalyticsEngine | None = None
         self._frame_size: tuple[int, int] | None = None
+        self.reference_dir = reference_dir if camera.drift.enabled else None
+        self.drift: DriftDetector | None = None
 
     @property
     def analytics(self) -> AnalyticsEngine | None:
@@ -109,6 +119,8 @@ class CameraPipeline:
         tracked = self.tracker.update(raw, frame.timestamp)
         self.last_tracked = tracked
         events = list(engine.update(tracked, frame.timestamp))
+        if self.drift is not None:
+            events += self.drift.update(frame.image, frame.timestamp)
         aggregate = engine.aggregate(frame.timestamp)
         if aggregate is not None:
             events.append(aggregate)
@@ -170,6 +182,9 @@ class CameraPipeline:
                 self.reset()  # a new resolution: old tracks and background are meaningless
             self._analytics = AnalyticsEngine(self.camera, self.labels, size)
             self._frame_size = size
+            if self.reference_dir is not None:
+                store = ReferenceStore(self.reference_dir, self.camera.id)
+                self.drift = DriftDetector(self.camera, store, size)
         return self._analytics
 
 
