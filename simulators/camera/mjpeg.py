@@ -9,14 +9,15 @@ credentials (401 otherwise), like an IP camera.
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import cv2
-
 from gateway.config.sources import SimulatorSource
+from gateway.errors import InputError
+from gateway.vision.jpeg import encode_jpeg
 from simulators.camera.source import SimulatorReader
 
 log = logging.getLogger(__name__)
@@ -144,9 +145,8 @@ class MjpegServer:
                 item = reader.read()
                 if item is None:
                     break
-                ok, buf = cv2.imencode(".jpg", item[0], [cv2.IMWRITE_JPEG_QUALITY, self.quality])
-                if ok:
-                    self.latest.publish(buf.tobytes())
+                with contextlib.suppress(InputError):  # a frame that does not encode is skipped
+                    self.latest.publish(encode_jpeg(item[0], self.quality))
         finally:
             reader.close()
             self.latest.close()
