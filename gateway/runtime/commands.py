@@ -30,7 +30,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from numpy.typing import NDArray
 from paho.mqtt.properties import Properties
 
 from gateway.config.settings import GatewaySettings
@@ -352,20 +351,14 @@ class CommandHandler:
         frame = runner.latest_frame()
         if frame is None:
             raise CommandError(f"camera {cam_id!r} has no frame yet")
-        import cv2
+        from gateway.vision.jpeg import encode_jpeg
 
-        image: NDArray[Any] = frame.image
         max_width = self.settings().events.snapshot_max_width
-        if image.shape[1] > max_width:
-            height = round(image.shape[0] * max_width / image.shape[1])
-            image = cv2.resize(image, (max_width, height), interpolation=cv2.INTER_AREA)
-        ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
-        if not ok:
-            raise CommandError("JPEG encoding failed")
+        jpeg = encode_jpeg(frame.image, quality=80, max_width=max_width)
         topic = self.topics.snapshot(cam_id)
-        if self.link.publish(topic, jpeg.tobytes(), qos=1) is None:
+        if self.link.publish(topic, jpeg, qos=1) is None:
             raise CommandError("not connected")
-        return {"topic": topic, "bytes": int(jpeg.size)}
+        return {"topic": topic, "bytes": len(jpeg)}
 
     def restart_pipeline(self, args: dict[str, Any]) -> Any:
         """Restart one camera's capture and pipeline."""
