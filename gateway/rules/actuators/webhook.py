@@ -44,9 +44,9 @@ class WebhookActuator:
                 "reason": cause.reason,
                 "trigger": cause.trigger,
                 "source": cause.source,
-                "ts": datetime.fromtimestamp(cause.timestamp, UTC).isoformat(
-                    timespec="milliseconds"
-                ).replace("+00:00", "Z"),
+                "ts": datetime.fromtimestamp(cause.timestamp, UTC)
+                .isoformat(timespec="milliseconds")
+                .replace("+00:00", "Z"),
                 "details": cause.details,
             },
             separators=(",", ":"),
