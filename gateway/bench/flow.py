@@ -13,6 +13,7 @@ on rendered frames (its cost per frame is that divided by the frames per check).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import statistics
@@ -34,12 +35,13 @@ def _magnitude(x: float) -> float:
     return abs(x)
 
 
-def accuracy(name: str, seconds: float) -> dict[str, Any]:
+def accuracy(name: str, seconds: float, interval_s: float = 60.0) -> dict[str, Any]:
     """Per-measure errors of one scenario."""
     from simulators.camera.flow_scenarios import SCENARIOS, compare, run
 
     t0 = time.perf_counter()
-    result = run(SCENARIOS[name](), seconds)
+    scenario = dataclasses.replace(SCENARIOS[name](), interval_s=interval_s)
+    result = run(scenario, seconds)
     wall = time.perf_counter() - t0
     errors: dict[str, list[float]] = defaultdict(list)
     for pair in compare(result):
@@ -156,7 +158,7 @@ def _print(out: dict[str, Any]) -> None:
 
 
 @click.command("flow")
-@click.option("--seconds", type=click.FloatRange(30, 7200), default=300.0, show_default=True)
+@click.option("--seconds", type=click.FloatRange(20, 7200), default=300.0, show_default=True)
 @click.option(
     "--scenario",
     "scenarios",
@@ -164,17 +166,24 @@ def _print(out: dict[str, Any]) -> None:
     type=click.Choice(["intersection", "queueing-lane"]),
     help="Default: both.",
 )
+@click.option(
+    "--interval", "interval_s", type=click.FloatRange(5, 3600), default=60.0, show_default=True
+)
 @click.option("--rounds", type=click.IntRange(2, 20), default=4, show_default=True)
 @click.option("--no-cost", is_flag=True, help="Accuracy only.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the table.")
-def command(
-    seconds: float, scenarios: tuple[str, ...], rounds: int, no_cost: bool, as_json: bool
+def command(  # noqa: PLR0917 (one parameter per option)
+    seconds: float,
+    scenarios: tuple[str, ...],
+    interval_s: float,
+    rounds: int,
+    no_cost: bool,
+    as_json: bool,
 ) -> None:
     """Flow measures vs the simulated world's truth, and the added per-frame cost."""
     out: dict[str, Any] = {"load_before": _load()}
-    out["accuracy"] = [
-        accuracy(name, seconds) for name in (scenarios or ("intersection", "queueing-lane"))
-    ]
+    names = scenarios or ("intersection", "queueing-lane")
+    out["accuracy"] = [accuracy(name, seconds, interval_s) for name in names]
     if not no_cost:
         out["cost"] = cost(min(seconds, 120.0), rounds)
     out["load_after"] = _load()
