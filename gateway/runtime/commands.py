@@ -30,7 +30,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from numpy.typing import NDArray
 from paho.mqtt.properties import Properties
 
 from gateway.config.settings import GatewaySettings
@@ -49,6 +48,9 @@ QUEUE_SIZE = 32
 MAX_COMMAND_BYTES = 256 * 1024
 # What an operator with the read-only role may run.
 READ_ONLY_COMMANDS = frozenset({"get_config"})
+# Settings set_config never changes: the unit's identity (bound to its certificate)
+# and its command policy.
+ENROLLED_SETTINGS = ("security", "gateway.id", "gateway.site", "mqtt.topic_prefix")
 
 
 class CommandError(GatewayError):
@@ -333,6 +335,12 @@ class CommandHandler:
         patch = args.get("patch")
         if not isinstance(patch, dict) or not patch:
             raise CommandError("argument 'patch' (a non-empty JSON merge patch object) is required")
+        fixed = sorted(p for p in leaf_paths(patch) if p.startswith(ENROLLED_SETTINGS))
+        if fixed:
+            raise CommandRefusedError(
+                f"refused: {', '.join(fixed)} can change only by enrollment on the unit "
+                "(gateway enroll): who the unit is and whom it obeys are not remote settings"
+            )
         return self.apply_settings(MergePatch(patch)).to_json()
 
     def snapshot(self, args: dict[str, Any]) -> Any:
@@ -343,20 +351,14 @@ class CommandHandler:
         frame = runner.latest_frame()
         if frame is None:
             raise CommandError(f"camera {cam_id!r} has no frame yet")
-        import cv2
+        from gateway.vision.jpeg import encode_jpeg
 
-        image: NDArray[Any] = frame.image
         max_width = self.settings().events.snapshot_max_width
-        if image.shape[1] > max_width:
-            height = round(image.shape[0] * max_width / image.shape[1])
-            image = cv2.resize(image, (max_width, height), interpolation=cv2.INTER_AREA)
-        ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
-        if not ok:
-            raise CommandError("JPEG encoding failed")
+        jpeg = encode_jpeg(frame.image, quality=80, max_width=max_width)
         topic = self.topics.snapshot(cam_id)
-        if self.link.publish(topic, jpeg.tobytes(), qos=1) is None:
+        if self.link.publish(topic, jpeg, qos=1) is None:
             raise CommandError("not connected")
-        return {"topic": topic, "bytes": int(jpeg.size)}
+        return {"topic": topic, "bytes": len(jpeg)}
 
     def restart_pipeline(self, args: dict[str, Any]) -> Any:
         """Restart one camera's capture and pipeline."""

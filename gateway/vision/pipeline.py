@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,6 +24,7 @@ from gateway.vision.detections import Detections
 from gateway.vision.drift import DriftDetector
 from gateway.vision.motion import MotionDetector, MotionResult, merge_regions
 from gateway.vision.nms import nms
+from gateway.vision.protocols import Detector
 from gateway.vision.reference import ReferenceStore
 from gateway.vision.tiling import Tiler, detect_crops
 from gateway.vision.tracker import make_tracker
@@ -31,23 +32,6 @@ from gateway.vision.tracker import make_tracker
 REGIONS_FULL_FRAME_SHARE = (
     0.5  # regions covering more of the frame than this: infer the whole frame
 )
-
-
-class DetectorLike(Protocol):
-    """What the pipeline needs from a detector (see :mod:`gateway.vision.detector`)."""
-
-    labels: list[str]
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        """Model input ``(h, w)``."""
-
-    @property
-    def last_inference_ms(self) -> float:
-        """Duration of the latest model run."""
-
-    def detect(self, image_bgr: NDArray[np.uint8]) -> Detections:
-        """Return detections in source pixels, thresholded, class-filtered, after NMS."""
 
 
 @dataclass(slots=True)
@@ -88,7 +72,7 @@ class CameraPipeline:
     def __init__(
         self,
         camera: CameraConfig,
-        detector: DetectorLike,
+        detector: Detector,
         labels: Sequence[str] | None = None,
         *,
         nms_iou: float = 0.45,

@@ -25,7 +25,8 @@ from gateway.sources.frame import Frame
 from gateway.vision.analytics.engine import Counts
 from gateway.vision.analytics.types import AnalyticsEvent
 from gateway.vision.detections import Detections
-from gateway.vision.pipeline import CameraPipeline, DetectorLike
+from gateway.vision.pipeline import CameraPipeline
+from gateway.vision.protocols import Detector
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class CameraRunner:
     def __init__(
         self,
         camera: CameraConfig,
-        detector: DetectorLike,
+        detector: Detector,
         on_events: EventSink,
         *,
         labels: Sequence[str] | None = None,
