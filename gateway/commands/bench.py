@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, str] = {
     "soak": "gateway.bench.soak:command",
     "bridge": "gateway.bench.bridge:command",
     "rules": "gateway.bench.rules:command",
+    "flow": "gateway.bench.flow:command",
 }
 
 
