@@ -91,6 +91,7 @@ class OutputWorker:
         self._backoff = Backoff(RETRY_MIN_S, spec.timing.retry_max_s)
         self._failing: RuleState | None = None  # the state whose write is failing
         self._retry_at = -FOREVER
+        self._deferring = False
         self._given_up: RuleState | None = None  # retries exhausted for this state
         self._attempts = 0
         # counters
@@ -202,9 +203,12 @@ class OutputWorker:
                 if change and target != "fail_safe":
                     allowed = self._rate_allowed(now)
                     if allowed > now:
-                        self.deferred += 1
+                        if not self._deferring:  # count each held-back change once
+                            self.deferred += 1
+                            self._deferring = True
                         self._cond.wait(min(wake, allowed) - now)
                         continue
+                self._deferring = False
                 if self._failing is not None and self._failing == target and now < self._retry_at:
                     self._cond.wait(self._retry_at - now)
                     continue
