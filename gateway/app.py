@@ -30,11 +30,13 @@ from gateway.events.envelope import Draft, encode, envelope, new_id
 from gateway.events.topics import Topics
 from gateway.rules.types import Actuation, CameraStatus
 from gateway.runtime import sdnotify
-from gateway.runtime.commands import CommandHandler
+from gateway.runtime.commands import AuditRecord, CommandHandler
 from gateway.runtime.health import SystemMetrics, Uptime, camera_summary
 from gateway.runtime.live_settings import ApplyResult, LiveSettings, SettingsChange
 from gateway.runtime.parts import RunningCamera, RunningSensor
 from gateway.runtime.synthetic import SyntheticSource
+from gateway.security.authorize import authorizer_for
+from gateway.security.redact import redact
 from gateway.sensors.ratelog import RateLimitedLog
 from gateway.sensors.throttle import ReadingThrottle
 from gateway.sensors.types import Reading
@@ -99,6 +101,8 @@ class App:
             cameras=self.cameras,
             settings=lambda: self.settings,
             apply_settings=self.apply_settings,
+            authorizer=authorizer_for(settings),
+            audit=self._on_audit,
         )
         self._throttles = {s.id: ReadingThrottle(s.publish_interval_s) for s in settings.sensors}
         self.synthetic: SyntheticSource | None = None
@@ -209,8 +213,8 @@ class App:
             timestamp=time.time(),
             uptime_s=self.uptime(),
             system=self.metrics.sample(),
-            cameras=cameras,
-            sensors=sensors,
+            cameras=redact(cameras),
+            sensors=redact(sensors),
             outbox={
                 "depth": self.outbox.depth,
                 "bytes": self.outbox.size_bytes,
@@ -226,6 +230,31 @@ class App:
             mqtt=self.link.health(),
             dropped_events=sum(losses.values()),
             rules=self.rules.health() if self.rules is not None else None,
+        )
+
+    def _on_audit(self, record: AuditRecord) -> None:
+        """Store the audit event of an obeyed command (through the outbox, like any event)."""
+        caller = record.caller
+        self._emit_safely(
+            [
+                builder.command_audit(
+                    timestamp=time.time(),
+                    command=record.command,
+                    caller=caller.name if caller else None,
+                    role=caller.role if caller else None,
+                    ok=record.ok,
+                    error=record.error,
+                    signed_at=caller.issued_at if caller else None,
+                    nonce=caller.nonce if caller else None,
+                    details=record.details,
+                )
+            ]
+        )
+        log.info(
+            "command %s by %s: %s",
+            record.command,
+            caller.name if caller else "unsigned",
+            "ok" if record.ok else record.error,
         )
 
     def publish_health(self) -> None:
@@ -254,10 +283,12 @@ class App:
     def _make_rules(self, settings: GatewaySettings) -> RulesEngine | None:
         if not any(rule.enabled for rule in settings.rules):
             return None
+        from gateway.rules.actuators.bridge import ReaderBridgePorts
         from gateway.rules.actuators.registry import ActuatorFactory
         from gateway.rules.engine import RulesEngine
 
-        factory = ActuatorFactory(gateway_id=settings.gateway.id)
+        bridge = ReaderBridgePorts(self.sensors.get)  # type: ignore[arg-type]
+        factory = ActuatorFactory(gateway_id=settings.gateway.id, bridge=bridge)
         return RulesEngine(
             settings.rules, factory, self._on_actuation, camera_status=self._camera_status
         )
@@ -283,7 +314,8 @@ class App:
         from gateway.vision.runner import CameraRunner
 
         detector = load_detector(camera.detector or self.settings.detector, self.settings.model_dir)
-        return CameraRunner(camera, detector, self.on_analytics)
+        reference_dir = self.settings.gateway.data_dir / "reference"
+        return CameraRunner(camera, detector, self.on_analytics, reference_dir=reference_dir)
 
     def replace_camera(self, camera: CameraConfig) -> None:
         """Restart one camera's pipeline with a new config (lines, zones, ...)."""

@@ -37,6 +37,10 @@ _CONNACK_TIMEOUT_S = 10.0
 _V5_UNSUPPORTED = 132  # CONNACK reason "Unsupported Protocol Version"
 
 
+def _write_on_network_thread(_client: paho.Client, _userdata: object, _sock: object) -> None:
+    """Nothing to do: the network thread's loop() writes whatever is queued."""
+
+
 class MqttLink:
     """A supervised connection to one broker; publish from any thread."""
 
@@ -171,6 +175,11 @@ class MqttLink:
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         client.on_log = self._on_log
+        # Without a paho-managed loop thread, paho writes a packet on the publishing
+        # thread while this link's network thread may be reading the same socket: with
+        # TLS that corrupts the stream ("bad record mac") and the broker drops us. A
+        # write-registration callback makes paho leave every write to loop().
+        client.on_socket_register_write = _write_on_network_thread
         return client
 
     def _session(self, v311: bool) -> tuple[bool, bool]:

@@ -11,7 +11,8 @@ import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,31 +22,17 @@ from gateway.sources.frame import Frame
 from gateway.vision.analytics.engine import AnalyticsEngine
 from gateway.vision.analytics.types import Aggregate, AnalyticsEvent, FlowReport
 from gateway.vision.detections import Detections
+from gateway.vision.drift import DriftDetector
 from gateway.vision.motion import MotionDetector, MotionResult, merge_regions
 from gateway.vision.nms import nms
+from gateway.vision.protocols import Detector
+from gateway.vision.reference import ReferenceStore
 from gateway.vision.tiling import Tiler, detect_crops
 from gateway.vision.tracker import make_tracker
 
 REGIONS_FULL_FRAME_SHARE = (
     0.5  # regions covering more of the frame than this: infer the whole frame
 )
-
-
-class DetectorLike(Protocol):
-    """What the pipeline needs from a detector (see :mod:`gateway.vision.detector`)."""
-
-    labels: list[str]
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        """Model input ``(h, w)``."""
-
-    @property
-    def last_inference_ms(self) -> float:
-        """Duration of the latest model run."""
-
-    def detect(self, image_bgr: NDArray[np.uint8]) -> Detections:
-        """Return detections in source pixels, thresholded, class-filtered, after NMS."""
 
 
 @dataclass(slots=True)
@@ -93,12 +80,17 @@ class CameraPipeline:
     def __init__(
         self,
         camera: CameraConfig,
-        detector: DetectorLike,
+        detector: Detector,
         labels: Sequence[str] | None = None,
         *,
         nms_iou: float = 0.45,
+        reference_dir: Path | None = None,
     ) -> None:
-        """Build the stages for ``camera``; ``labels`` default to the detector's."""
+        """Build the stages for ``camera``; ``labels`` default to the detector's.
+
+        With ``reference_dir`` (the live gateway's ``<data_dir>/reference``) and
+        ``[cameras.drift] enabled``, the view is checked for camera shifts.
+        """
         self.camera = camera
         self.detector = detector
         self.labels = list(labels if labels is not None else detector.labels)
@@ -112,6 +104,8 @@ class CameraPipeline:
         self.last_tracked = Detections.empty()
         self._analytics: AnalyticsEngine | None = None
         self._frame_size: tuple[int, int] | None = None
+        self.reference_dir = reference_dir if camera.drift.enabled else None
+        self.drift: DriftDetector | None = None
 
     @property
     def analytics(self) -> AnalyticsEngine | None:
@@ -136,6 +130,8 @@ class CameraPipeline:
         tracked = self.tracker.update(raw, now)
         self.last_tracked = tracked
         events = list(engine.update(tracked, now))
+        if self.drift is not None:
+            events += self.drift.update(frame.image, now)
         aggregate = engine.aggregate(now)
         if aggregate is not None:
             events.append(aggregate)
@@ -200,6 +196,9 @@ class CameraPipeline:
                 self.reset()  # a new resolution: old tracks and background are meaningless
             self._analytics = AnalyticsEngine(self.camera, self.labels, size)
             self._frame_size = size
+            if self.reference_dir is not None:
+                store = ReferenceStore(self.reference_dir, self.camera.id)
+                self.drift = DriftDetector(self.camera, store, size)
         return self._analytics
 
 
