@@ -25,6 +25,7 @@ from gateway.commands import (
     demo,
     detect,
     doctor,
+    enroll,
     ingest,
     models,
     ngsi,
@@ -81,6 +82,7 @@ COMMANDS: tuple[Callable[[click.Group], None], ...] = (
     doctor.register,
     pki.register,
     cmd.register,
+    enroll.register,
     bench.register,
 )
 for _register in COMMANDS:
