@@ -22,11 +22,9 @@ from gateway.sources.frame import Frame
 from gateway.vision.analytics.engine import AnalyticsEngine
 from gateway.vision.analytics.types import Aggregate, AnalyticsEvent, FlowReport
 from gateway.vision.detections import Detections
-from gateway.vision.drift import DriftDetector
 from gateway.vision.motion import MotionDetector, MotionResult, merge_regions
 from gateway.vision.nms import nms
 from gateway.vision.protocols import Detector
-from gateway.vision.reference import ReferenceStore
 from gateway.vision.tiling import Tiler, detect_crops
 from gateway.vision.tracker import make_tracker
 
@@ -104,8 +102,7 @@ class CameraPipeline:
         self.last_tracked = Detections.empty()
         self._analytics: AnalyticsEngine | None = None
         self._frame_size: tuple[int, int] | None = None
-        self.reference_dir = reference_dir if camera.drift.enabled else None
-        self.drift: DriftDetector | None = None
+        self.reference_dir = reference_dir
 
     @property
     def analytics(self) -> AnalyticsEngine | None:
@@ -129,9 +126,7 @@ class CameraPipeline:
         now = frame.steady
         tracked = self.tracker.update(raw, now)
         self.last_tracked = tracked
-        events = list(engine.update(tracked, now))
-        if self.drift is not None:
-            events += self.drift.update(frame.image, now)
+        events = list(engine.update(tracked, now, frame.image))
         aggregate = engine.aggregate(now)
         if aggregate is not None:
             events.append(aggregate)
@@ -194,11 +189,10 @@ class CameraPipeline:
         if self._analytics is None or size != self._frame_size:
             if self._analytics is not None:
                 self.reset()  # a new resolution: old tracks and background are meaningless
-            self._analytics = AnalyticsEngine(self.camera, self.labels, size)
+            self._analytics = AnalyticsEngine(
+                self.camera, self.labels, size, reference_dir=self.reference_dir
+            )
             self._frame_size = size
-            if self.reference_dir is not None:
-                store = ReferenceStore(self.reference_dir, self.camera.id)
-                self.drift = DriftDetector(self.camera, store, size)
         return self._analytics
 
 
