@@ -19,6 +19,7 @@ from gateway.rules.triggers import MAX_MEMBERS, ZoneOccupancyEvaluator
 from gateway.rules.types import Actuation, CameraStatus, OutputValue
 from gateway.sensors.types import Reading
 from gateway.vision.analytics.types import Alert, LineCrossing, ZoneTransition
+from tests.rules_support import wait_for
 
 STREAMING = CameraStatus("streaming", 0.05)
 
@@ -65,15 +66,6 @@ class Factory:
 
     def close(self) -> None:
         pass
-
-
-def wait_for(predicate: Any, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return bool(predicate())
 
 
 def coil(**extra: Any) -> dict[str, Any]:

@@ -229,6 +229,52 @@ def _in_process(target: Any, *args: Any) -> dict[str, Any]:
     return result
 
 
+@contextlib.contextmanager
+def subscriber(port: int, workdir: Path) -> Iterator[None]:
+    """A ``mosquitto_sub`` on every topic for the duration of the block.
+
+    The outbox keeps what the broker delivered to no one (PUBACK 16), so both
+    measurements publish to a broker with a subscriber, as in the field.
+    """
+    binary = shutil.which("mosquitto_sub")
+    if binary is None:
+        raise UsageError("mosquitto_sub is not installed (apt-get install mosquitto-clients)")
+    with (workdir / "mosquitto_sub.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [binary, "-h", "127.0.0.1", "-p", str(port), "-t", "#", "-q", "0", "-i", "bench-sink"],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    try:
+        _wait_subscribed(port, proc)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _wait_subscribed(port: int, proc: subprocess.Popen[bytes]) -> None:
+    """Publish probes until the broker answers PUBACK 0 (a subscriber got it)."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    codes: list[int] = []
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-probe", protocol=mqtt.MQTTv5)
+    client.on_publish = lambda _c, _u, _mid, reason, _p: codes.append(int(reason.value))
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        deadline = time.monotonic() + 10
+        while 0 not in codes:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise UsageError("mosquitto_sub did not subscribe")
+            client.publish("bench/probe", b"", qos=1)
+            time.sleep(0.05)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
 @click.command("outbox")
 @click.option("--count", default=20_000, show_default=True, type=click.IntRange(100))
 @click.option(
@@ -275,6 +321,7 @@ def command(
         with contextlib.ExitStack() as stack:
             if port is None:
                 port = stack.enter_context(local_mosquitto(work))
+            stack.enter_context(subscriber(port, work))
             for n in range(rounds):
                 bares.append(_in_process(bare_paho, port, count, inflight))
                 job = {

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from gateway.config.common import Ident, StrictModel
 from gateway.config.ingest import IngestConfig
 from gateway.config.rules import UNION_TAGS, RuleConfig, check_references
+from gateway.config.security import SecurityConfig
 from gateway.config.sensors import SensorConfig
 from gateway.config.sources import SOURCE_TYPES
 from gateway.config.transport import EventsConfig, MqttConfig, OutboxConfig
@@ -59,6 +60,7 @@ class GatewaySettings(BaseSettings):
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
     rules: list[RuleConfig] = Field(default_factory=list)
 
     @classmethod

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from gateway.config.common import Ident, Norm, StrictModel
+from gateway.config.drift import DriftConfig
 from gateway.config.flow import FlowConfig, check_flow_refs
 from gateway.config.sources import SourceConfig
 
@@ -296,6 +297,9 @@ class CameraConfig(StrictModel):
     )
     flow: FlowConfig | None = Field(
         default=None, description="Per-lane flow measures and turning movements."
+    )
+    drift: DriftConfig = Field(
+        default_factory=DriftConfig, description="Alert when the camera has been moved."
     )
 
     @model_validator(mode="after")

@@ -30,11 +30,11 @@ from gateway.errors import UsageError
 from gateway.sources.frame import Frame
 from gateway.vision.analytics.score import CrossingRecord
 from gateway.vision.analytics.types import LineCrossing
+from gateway.vision.boxes import box_iou
 from gateway.vision.detections import Detections
-from gateway.vision.tracker.matching import iou_matrix
 
 if TYPE_CHECKING:
-    from gateway.vision.pipeline import DetectorLike
+    from gateway.vision.protocols import Detector
     from simulators.camera.source import SimulatorReader
 
 DRAIN_MAX_S = 60.0
@@ -148,7 +148,7 @@ def run_scenario(
         aggregate_interval_s=10.0,
     )
     reader = SimulatorReader(source, scenario.lines, scenario.spawns)
-    chosen: DetectorLike
+    chosen: Detector
     if detector == "truth":
         chosen = TruthDetector(reader)
     else:
@@ -160,7 +160,7 @@ def run_scenario(
 def _play(
     camera: CameraConfig,
     reader: SimulatorReader,
-    detector: DetectorLike,
+    detector: Detector,
     seconds: float,
     drain_s: float = DRAIN_MAX_S,
 ) -> CrossingRun:
@@ -244,7 +244,7 @@ def _records(
         object_id = None
         rows = np.flatnonzero(tracked.tracker_id == c.track_id)
         if truth is not None and len(truth) and len(rows):
-            iou = iou_matrix(tracked.xyxy[rows[:1]], truth.visible_xyxy)[0]
+            iou = box_iou(tracked.xyxy[rows[:1]], truth.visible_xyxy)[0]
             best = int(np.argmax(iou))
             if iou[best] >= OBJECT_IOU:
                 object_id = int(truth.ids[best])

@@ -265,6 +265,35 @@ def availability(state: Literal["online", "offline"], timestamp: float, version:
     return Draft("availability", GATEWAY_SOURCE, timestamp, {"state": state, "version": version})
 
 
+def command_audit(
+    *,
+    timestamp: float,
+    command: str,
+    caller: str | None,
+    role: str | None,
+    ok: bool,
+    error: str | None,
+    signed_at: float | None,
+    nonce: str | None,
+    details: Mapping[str, object],
+) -> Draft:
+    """Build the ``command`` audit event of a command the unit obeyed."""
+    data: dict[str, Any] = {
+        "command": command,
+        "caller": caller or "unsigned",
+        "role": role or "none",
+        "ok": ok,
+        "signed_at": signed_at,
+        "nonce": nonce,
+    }
+    if error is not None:
+        data["error"] = error[:300]
+    for key in ("patch_paths", "camera"):
+        if key in details:
+            data[key] = details[key]
+    return Draft("command", GATEWAY_SOURCE, timestamp, data)
+
+
 def rule_health(health: RuleHealth) -> dict[str, Any]:
     """One rule's entry of the ``health`` event."""
     return {

@@ -26,6 +26,7 @@ EventType = Literal[
     "sensor_reading",
     "health",
     "availability",
+    "command",
     "actuation",
 ]
 EVENT_TYPES: Final[tuple[EventType, ...]] = (
@@ -38,6 +39,7 @@ EVENT_TYPES: Final[tuple[EventType, ...]] = (
     "sensor_reading",
     "health",
     "availability",
+    "command",
     "actuation",
 )
 # The source of events that concern the gateway itself (health, availability).

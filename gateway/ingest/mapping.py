@@ -243,6 +243,15 @@ def map_availability(data: dict[str, Any], tags: dict[str, str], seq: int, t: in
     return [_point("availability", tags, {"online": 1.0 if state == "online" else 0.0}, seq, t)]
 
 
+def map_command(data: dict[str, Any], tags: dict[str, str], seq: int, t: int) -> list[Point]:
+    """``command`` (audit): tags command and caller, field ok = 1.0 or 0.0."""
+    ok = data.get("ok")
+    if not isinstance(ok, bool):
+        raise MappingError(f"data.ok: expected a boolean, got {ok!r}")
+    point_tags = {**tags, "command": _str(data, "command"), "caller": _str(data, "caller")}
+    return [_point("command", point_tags, {"ok": 1.0 if ok else 0.0}, seq, t)]
+
+
 def map_actuation(data: dict[str, Any], tags: dict[str, str], seq: int, t: int) -> list[Point]:
     """``actuation``: tags rule, action_type, state, outcome, reason; latency, attempts, late."""
     tags = {
@@ -326,6 +335,7 @@ MAPPERS: Final[dict[str, Mapper]] = {
     "sensor_reading": map_sensor_reading,
     "health": map_health,
     "availability": map_availability,
+    "command": map_command,
     "actuation": map_actuation,
 }
 

@@ -14,15 +14,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from gateway.config.flow import CongestionConfig
 from gateway.config.vision import CameraConfig
 from gateway.sources.frame import Frame
 from gateway.vision.analytics.lanes import congestion_level
 from gateway.vision.analytics.types import AnalyticsEvent, FlowReport
+from gateway.vision.detections import Detections
 from gateway.vision.pipeline import CameraPipeline
 from simulators.camera.flow_truth import IntervalTruth, LaneTruth, truth
 from simulators.camera.intersection import (
@@ -59,6 +62,15 @@ class Scenario:
     condition: str = "day"
     mount: Mount = FIXED
     size: tuple[int, int] = (640, 640)
+    # (level at 0 s, level at ``fade_s``): a day fading into dusk, say (1.0, 0.45)
+    fade: tuple[float, float] | None = None
+    fade_s: float = 60.0
+    drift: dict[str, Any] = field(default_factory=dict)  # [cameras.drift] overrides
+
+    def light(self, t: float) -> float:
+        """The brightness at simulated time ``t`` along ``fade`` (1.0 without one)."""
+        a, b = self.fade or (1.0, 1.0)
+        return a + (b - a) * min(1.0, max(0.0, t / self.fade_s))
 
 
 def intersection(seed: int = 5, rate_vph: float = 180.0) -> Scenario:
@@ -160,6 +172,7 @@ def camera_config(scenario: Scenario, renderer: TopDownRenderer) -> CameraConfig
             "lines": lines,
             "speed": {"image_points": _norm(m, ground, size), "world_points": ground},
             "aggregate_interval_s": scenario.interval_s,
+            "drift": scenario.drift,
             "flow": {"interval_s": scenario.interval_s, "lanes": lanes, "gates": gates},
         }
     )
@@ -174,6 +187,10 @@ class Run:
     reports: list[FlowReport] = field(default_factory=list)
     events: list[AnalyticsEvent] = field(default_factory=list)
     frames: int = 0
+    camera: CameraConfig | None = None
+    # With ``record``: every frame's tracked detections and time, and every 20th image.
+    tracks: list[tuple[Detections, float]] = field(default_factory=list)
+    images: list[NDArray[np.uint8]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -187,18 +204,28 @@ def run(
     *,
     detector: Callable[[Callable[[], GroundTruth | None]], Any] | None = None,
     on_frame: Callable[[Frame, list[AnalyticsEvent]], None] | None = None,
+    reference_dir: Path | None = None,
+    record: bool = False,
 ) -> Run:
-    """Render ``seconds`` of the scenario through the gateway pipeline."""
+    """Render ``seconds`` of the scenario through the gateway pipeline.
+
+    With ``reference_dir`` the pipeline also checks the view for camera shifts.
+    """
     world = Intersection(scenario.world)
     w, h = scenario.size
-    renderer = TopDownRenderer(w, h, scenario.condition, scenario.world.seed, mount=scenario.mount)
+    light = scenario.light if scenario.fade is not None else None
+    renderer = TopDownRenderer(
+        w, h, scenario.condition, scenario.world.seed, mount=scenario.mount, light=light
+    )
     camera = camera_config(scenario, renderer)
     latest = _Latest()
     make = detector or (
         lambda source: NoisyTruthDetector(source, size=(h, w), seed=scenario.world.seed)
     )
-    pipeline = CameraPipeline(camera, make(lambda: latest.truth), labels=list(CLASSES))
-    result = Run(scenario, world)
+    pipeline = CameraPipeline(
+        camera, make(lambda: latest.truth), labels=list(CLASSES), reference_dir=reference_dir
+    )
+    result = Run(scenario, world, camera=camera)
     for k in range(round(seconds * scenario.world.fps)):
         world.step()
         image, latest.truth = renderer.render(world)
@@ -208,6 +235,10 @@ def run(
         result.events += [e for e in events if not isinstance(e, FlowReport)]
         if on_frame is not None:
             on_frame(frame, events)
+        if record:
+            result.tracks.append((pipeline.last_tracked, frame.timestamp))
+            if k % 20 == 0:
+                result.images.append(image)
         result.frames += 1
     return result
 

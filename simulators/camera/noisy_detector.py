@@ -3,7 +3,7 @@
 For scenes no shipped model knows (the top-down intersection). Unlike the ideal
 :class:`simulators.camera.oracle.TruthDetector`, which reports every visible object
 exactly, :class:`NoisyTruthDetector` satisfies the pipeline's detector interface
-(:class:`gateway.vision.pipeline.DetectorLike`). It reads the exact boxes of the frame
+(:class:`gateway.vision.protocols.Detector`). It reads the exact boxes of the frame
 just rendered and returns them as a real detector's output would look: each corner
 jittered (Gaussian, ``jitter_px``), objects less than ``min_visible`` visible left out,
 and a share ``miss`` of the rest missed at random. Everything after detection (tracker,

@@ -16,6 +16,7 @@ fade into dusk.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,9 +131,12 @@ class TopDownRenderer:
         seed: int = 0,
         *,
         mount: Mount = FIXED,
-        light: float | None = None,
+        light: float | Callable[[float], float] | None = None,
     ) -> None:
-        """``light`` (0.3..1) overrides the condition's brightness (day 1.0, dusk 0.45)."""
+        """``light`` (0.3..1, or a function of simulated time) overrides the brightness.
+
+        The conditions' own levels are day 1.0, rain 0.7 and dusk 0.45.
+        """
         if condition not in ("day", "dusk", "rain"):
             raise ValueError(f"unknown condition {condition!r}; expected day, dusk or rain")
         self.width, self.height, self.condition, self.seed = width, height, condition, seed
@@ -170,10 +174,10 @@ class TopDownRenderer:
             _draw_vehicle(img, v, matrix, poly, dusk)
             cv2.fillPoly(ids, [np.round(poly).astype(np.int32)], int(v.id))
             rows.append((v, poly))
-        img = _condition(
-            img, self.condition, self.light, np.random.default_rng([self.seed, world.frame])
-        )
-        return img, _truth(rows, ids, self.width, self.height)
+        light = self.light(world.t) if callable(self.light) else self.light
+        rng = np.random.default_rng([self.seed, world.frame])
+        final = _condition(img, self.condition, light, rng)
+        return final, _truth(rows, ids, self.width, self.height)
 
 
 def _on_screen(poly: F64, w: int, h: int) -> bool:

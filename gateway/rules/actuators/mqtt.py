@@ -17,6 +17,7 @@ from gateway.errors import TransportError
 from gateway.rules.actuators.base import ActuatorError, WriteContext
 from gateway.rules.types import OutputValue
 from gateway.transport.mqtt import Message, MqttLink
+from gateway.transport.reasons import NO_MATCHING_SUBSCRIBERS
 
 MAX_ACKS = 256  # acknowledged ids kept for a write that has not started waiting yet
 
@@ -26,20 +27,21 @@ class _Acks:
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._acked: OrderedDict[tuple[int, int], None] = OrderedDict()
+        self._acked: OrderedDict[tuple[int, int], int] = OrderedDict()
 
-    def on_published(self, generation: int, mid: int) -> None:
+    def on_published(self, generation: int, mid: int, reason_code: int = 0) -> None:
         with self._cond:
-            self._acked[(generation, mid)] = None
+            self._acked[(generation, mid)] = reason_code
             while len(self._acked) > MAX_ACKS:
                 self._acked.popitem(last=False)
             self._cond.notify_all()
 
-    def wait(self, key: tuple[int, int], timeout_s: float) -> bool:
+    def wait(self, key: tuple[int, int], timeout_s: float) -> int | None:
+        """The PUBACK reason code of ``key``, or None when none came in ``timeout_s``."""
         with self._cond:
             ok = self._cond.wait_for(lambda: key in self._acked, timeout_s)
-            self._acked.pop(key, None)
-            return ok
+            code = self._acked.pop(key, None)
+            return code if ok else None
 
 
 class MqttActuator:
@@ -76,8 +78,15 @@ class MqttActuator:
         )
         if sent is None:
             raise ActuatorError(f"mqtt {cfg.target()}: not connected")
-        if cfg.qos == 1 and not self._acks.wait(sent, context.timeout_s):
+        if cfg.qos != 1:
+            return
+        code = self._acks.wait(sent, context.timeout_s)
+        if code is None:
             raise ActuatorError(f"mqtt {cfg.target()}: no PUBACK in {context.timeout_s} s")
+        if code >= 128 or (code == NO_MATCHING_SUBSCRIBERS and not cfg.retain):
+            # A retained state waits at the broker for the controller; anything else
+            # that reached no subscriber, or was refused, did not actuate anything.
+            raise ActuatorError(f"mqtt {cfg.target()}: broker answered PUBACK {code}")
 
     def close(self) -> None:
         """Disconnect cleanly (after a clean disconnect the broker drops the will)."""

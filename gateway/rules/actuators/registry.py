@@ -19,7 +19,7 @@ from gateway.config.rules import (
     WebhookAction,
 )
 from gateway.rules.actuators.base import Actuator
-from gateway.rules.actuators.bridge import BridgeActuator, BridgePorts
+from gateway.rules.actuators.bridge import BridgeActuator, ReaderBridgePorts
 from gateway.rules.actuators.gpio import GpioActuator
 from gateway.rules.actuators.modbus import ModbusActuator, ModbusPool
 from gateway.rules.actuators.mqtt import MqttActuator
@@ -29,7 +29,9 @@ from gateway.rules.actuators.webhook import WebhookActuator
 class ActuatorFactory:
     """Builds actuators; shared connections live here until :meth:`close`."""
 
-    def __init__(self, *, gateway_id: str = "gateway", bridge: BridgePorts | None = None) -> None:
+    def __init__(
+        self, *, gateway_id: str = "gateway", bridge: ReaderBridgePorts | None = None
+    ) -> None:
         self.modbus = ModbusPool()
         self.gateway_id = gateway_id
         self.client_id = f"{gateway_id}-rules"
