@@ -465,3 +465,19 @@ def test_ingest_refuses_bad_flow_values(path_: tuple[str, ...], value: Any, wher
     target[path_[-1]] = value
     with pytest.raises(MappingError, match=re.escape(where)):
         event_points(event)
+
+
+def test_prepared_polygon_agrees_with_the_zone_test() -> None:
+    from gateway.vision.analytics.polygon import Polygon
+    from gateway.vision.analytics.zones import points_in_polygon
+
+    rng = np.random.default_rng(3)
+    concave = np.array([[100, 100], [900, 120], [500, 500], [880, 900], [90, 850]], float)
+    points = rng.uniform(0, 1000, (2000, 2))
+    assert np.array_equal(Polygon(concave).contains(points), points_in_polygon(points, concave))
+    boxes = np.concatenate([points, points + rng.uniform(1, 80, (2000, 2))], axis=1)
+    overlap = Polygon(concave).overlaps_boxes(boxes)
+    inside_any = points_in_polygon(boxes[:, :2], concave) | points_in_polygon(boxes[:, 2:], concave)
+    assert overlap[inside_any].all()  # a corner inside always overlaps
+    far = boxes[:, 0] > 1000
+    assert not overlap[far].any()
