@@ -119,9 +119,11 @@ def _target(url: str) -> _Target:
         raise CameraOpenError(shown, "bad URL", str(exc), "check the port number") from exc
     if scheme not in DEFAULT_PORTS or not parts.hostname:
         raise CameraOpenError(
-            shown, "bad URL", "expected rtsp://, rtsps://, http:// or https:// and a host",
+            shown,
+            "bad URL",
+            "expected rtsp://, rtsps://, http:// or https:// and a host",
             "write the URL as scheme://[user:password@]host[:port]/path",
-        )  # fmt: skip
+        )
     user = urllib.parse.unquote(parts.username) if parts.username is not None else None
     password = urllib.parse.unquote(parts.password) if parts.password is not None else None
     path = parts.path or "/"
@@ -167,14 +169,18 @@ def _tls(target: _Target, sock: socket.socket, deadline: float) -> socket.socket
         return context.wrap_socket(sock, server_hostname=target.host)
     except TimeoutError as exc:
         raise CameraOpenError(
-            target.shown, "timeout", "no TLS answer (is this a TLS port?)",
+            target.shown,
+            "timeout",
+            "no TLS answer (is this a TLS port?)",
             "use http:// or rtsp:// if the camera does not speak TLS on this port",
-        ) from exc  # fmt: skip
+        ) from exc
     except (ssl.SSLError, OSError) as exc:
         raise CameraOpenError(
-            target.shown, "TLS failure", str(exc),
+            target.shown,
+            "TLS failure",
+            str(exc),
             "use http:// or rtsp:// if the camera does not speak TLS on this port",
-        ) from exc  # fmt: skip
+        ) from exc
 
 
 def _exchange(
@@ -186,16 +192,19 @@ def _exchange(
         return _read_response(sock, deadline, body=body)
     except TimeoutError as exc:
         raise CameraOpenError(
-            target.shown, "timeout",
+            target.shown,
+            "timeout",
             f"{target.host}:{target.port} accepted the connection but did not answer",
             "check the port: another service may listen there; or the camera is overloaded",
-        ) from exc  # fmt: skip
+        ) from exc
     except (ConnectionError, ValueError) as exc:
         kind = "an RTSP" if target.rtsp else "an HTTP"
         raise CameraOpenError(
-            target.shown, "not a video", f"{target.host}:{target.port} is not {kind} server "
-            f"({exc})", "check the scheme and port of the URL",
-        ) from exc  # fmt: skip
+            target.shown,
+            "not a video",
+            f"{target.host}:{target.port} is not {kind} server ({exc})",
+            "check the scheme and port of the URL",
+        ) from exc
 
 
 def _read_response(sock: socket.socket, deadline: float, *, body: bool) -> _Response:
@@ -248,9 +257,7 @@ def _authorization(target: _Target, response: _Response, method: str, uri: str) 
 
     ha1 = md5(f"{target.user}:{realm}:{password}")
     ha2 = md5(f"{method}:{uri}")
-    fields = [
-        f'username="{target.user}"', f'realm="{realm}"', f'nonce="{nonce}"', f'uri="{uri}"'
-    ]  # fmt: skip
+    fields = [f'username="{target.user}"', f'realm="{realm}"', f'nonce="{nonce}"', f'uri="{uri}"']
     if "auth" in [q.strip() for q in params.get("qop", "").split(",")]:
         cnonce = os.urandom(8).hex()
         answer = md5(f"{ha1}:{nonce}:00000001:{cnonce}:auth:{ha2}")
@@ -283,9 +290,12 @@ def _status_error(target: _Target, response: _Response, sent_credentials: bool) 
 def _http(target: _Target, sock: socket.socket, deadline: float) -> None:
     def request(auth: str | None) -> bytes:
         lines = [
-            f"GET {target.path} HTTP/1.1", f"Host: {target.host}:{target.port}",
-            f"User-Agent: {_USER_AGENT}", "Accept: */*", "Connection: close",
-        ]  # fmt: skip
+            f"GET {target.path} HTTP/1.1",
+            f"Host: {target.host}:{target.port}",
+            f"User-Agent: {_USER_AGENT}",
+            "Accept: */*",
+            "Connection: close",
+        ]
         if auth:
             lines.append(f"Authorization: {auth}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("iso-8859-1")
@@ -310,16 +320,20 @@ def _http(target: _Target, sock: socket.socket, deadline: float) -> None:
     if 300 <= response.status < 400:
         location = response.header("location") or "?"
         raise CameraOpenError(
-            target.shown, f"HTTP {response.status}", f"redirects to {mask(location)}",
+            target.shown,
+            f"HTTP {response.status}",
+            f"redirects to {mask(location)}",
             "use the address it redirects to",
-        )  # fmt: skip
+        )
     ctype = response.header("content-type").lower()
     if ctype and not ctype.startswith(VIDEO_TYPES):
         raise CameraOpenError(
-            target.shown, "not a video", f"the server answered with {ctype.split(';')[0]}",
+            target.shown,
+            "not a video",
+            f"the server answered with {ctype.split(';')[0]}",
             "this URL is a web page, not the stream; the camera's manual gives the stream "
             "URL (MJPEG streams are multipart/x-mixed-replace)",
-        )  # fmt: skip
+        )
 
 
 def _rtsp(target: _Target, sock: socket.socket, deadline: float) -> None:
@@ -327,9 +341,11 @@ def _rtsp(target: _Target, sock: socket.socket, deadline: float) -> None:
 
     def request(cseq: int, auth: str | None) -> bytes:
         lines = [
-            f"DESCRIBE {uri} RTSP/1.0", f"CSeq: {cseq}", f"User-Agent: {_USER_AGENT}",
+            f"DESCRIBE {uri} RTSP/1.0",
+            f"CSeq: {cseq}",
+            f"User-Agent: {_USER_AGENT}",
             "Accept: application/sdp",
-        ]  # fmt: skip
+        ]
         if auth:
             lines.append(f"Authorization: {auth}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("iso-8859-1")
@@ -346,6 +362,8 @@ def _rtsp(target: _Target, sock: socket.socket, deadline: float) -> None:
     if not re.search(r"^m=video ", sdp, re.MULTILINE):
         tracks = ", ".join(re.findall(r"^m=(\w+)", sdp, re.MULTILINE)) or "none"
         raise CameraOpenError(
-            target.shown, "not a video", f"the RTSP stream has no video track (tracks: {tracks})",
+            target.shown,
+            "not a video",
+            f"the RTSP stream has no video track (tracks: {tracks})",
             "check the stream path: this one carries no video",
-        )  # fmt: skip
+        )

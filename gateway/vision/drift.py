@@ -98,9 +98,9 @@ class DriftStats:
     alerts: int = 0
     last: DriftCheck | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, float | int]:
         """Numbers for health reports."""
-        out: dict[str, Any] = {
+        out: dict[str, float | int] = {
             "drift_checks": self.checks,
             "drift_inconclusive": self.inconclusive,
             "drift_alerts": self.alerts,

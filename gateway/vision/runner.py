@@ -179,8 +179,8 @@ class CameraRunner:
         out.update(self.capture.health().as_dict())
         out["processed_fps"] = round(rate(self._processed), 2)
         out["pipeline"] = self.pipeline.stats.as_dict()
-        if self.pipeline.drift is not None:
-            out.update(self.pipeline.drift.stats.as_dict())
+        if self.pipeline.analytics is not None:
+            out.update(self.pipeline.analytics.health())
         out["errors"] = self._errors
         out["pipeline_error"] = self._last_error
         for name, values in (("event", self._latency_event_ms), ("frame", self._latency_frame_ms)):
