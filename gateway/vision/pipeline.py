@@ -7,6 +7,7 @@ a file (``gateway count``, ``gateway bench pipeline``).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from numpy.typing import NDArray
 from gateway.config.vision import CameraConfig
 from gateway.sources.frame import Frame
 from gateway.vision.analytics.engine import AnalyticsEngine
-from gateway.vision.analytics.types import AnalyticsEvent
+from gateway.vision.analytics.types import Aggregate, AnalyticsEvent, FlowReport
 from gateway.vision.detections import Detections
 from gateway.vision.motion import MotionDetector, MotionResult, merge_regions
 from gateway.vision.nms import nms
@@ -62,6 +63,13 @@ class PipelineStats:
             "detections": self.detections,
             "events": self.events,
         }
+
+
+def at_wall_time(event: AnalyticsEvent, offset_s: float) -> AnalyticsEvent:
+    """``event`` with its steady-clock times moved by ``offset_s`` onto the wall clock."""
+    if isinstance(event, Aggregate | FlowReport):
+        return dataclasses.replace(event, start=event.start + offset_s, end=event.end + offset_s)
+    return dataclasses.replace(event, timestamp=event.timestamp + offset_s)
 
 
 class CameraPipeline:
@@ -113,12 +121,18 @@ class CameraPipeline:
         """Run every stage on ``frame`` and return the analytics events it caused."""
         engine = self._engine((frame.width, frame.height))
         raw = self.detect(frame.image)
-        tracked = self.tracker.update(raw, frame.timestamp)
+        # Tracker and analytics run on the steady clock (durations never jump when the
+        # wall clock is stepped); their events are stamped back in wall time.
+        now = frame.steady
+        tracked = self.tracker.update(raw, now)
         self.last_tracked = tracked
-        events = list(engine.update(tracked, frame.timestamp, frame.image))
-        aggregate = engine.aggregate(frame.timestamp)
+        events = list(engine.update(tracked, now, frame.image))
+        aggregate = engine.aggregate(now)
         if aggregate is not None:
             events.append(aggregate)
+        to_wall = frame.timestamp - now
+        if to_wall:
+            events = [at_wall_time(event, to_wall) for event in events]
         self.stats.frames += 1
         self.stats.events += len(events)
         return events

@@ -10,6 +10,7 @@ from numpy.typing import NDArray
 from gateway.config.sources import SimulatorSource
 from gateway.errors import SourceError
 from simulators.camera.lines import Line
+from simulators.camera.mount import Mount, warp
 from simulators.camera.render import GroundTruth, Renderer
 from simulators.camera.world import Spawn, World, WorldConfig
 
@@ -44,7 +45,9 @@ class SimulatorReader:
     ground truth is unchanged). Otherwise it renders as fast as it can. With
     ``duration_s`` the stream ends after that much simulated time. With ``lines``
     the world logs their crossings (``world.crossings``: the ground truth); with
-    ``script`` it plays those actors (a scenario) instead of random traffic.
+    ``script`` it plays those actors (a scenario) instead of random traffic; without
+    ``script``, the config's ``scenario`` names one of
+    :data:`simulators.camera.scenarios.SCENARIOS` (its actors and lines).
     """
 
     def __init__(
@@ -75,6 +78,15 @@ class SimulatorReader:
             )
         except ValueError as exc:
             raise SourceError(f"simulator: {exc}") from exc
+        if self.script is None and self.cfg.scenario is not None:
+            from simulators.camera.scenarios import SCENARIOS
+
+            scenario = SCENARIOS.get(self.cfg.scenario)
+            if scenario is None:
+                known = ", ".join(sorted(SCENARIOS))
+                raise SourceError(f"simulator: no scenario {self.cfg.scenario!r} ({known})")
+            self.script = scenario.spawns
+            self.lines = self.lines or scenario.lines
         self.world = make_world(self.cfg, self.lines, self.script)
         self._start = time.monotonic()
         self.skipped = 0
@@ -89,6 +101,10 @@ class SimulatorReader:
         if self.cfg.realtime:
             self._pace()
         image, self.truth = self.renderer.render(self.world)
+        knock = self.cfg.knock
+        if knock is not None and self.world.t >= knock.at_s:
+            mount = Mount(knock.shift_px, knock.rotate_deg, knock.at_s, knock.ramp_s)
+            image = warp(image, mount.matrix(self.world.t, (self.cfg.width, self.cfg.height)))
         return image, self.world.t
 
     def _ended(self) -> bool:
