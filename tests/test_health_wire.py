@@ -39,11 +39,11 @@ class _Detector:
 class _Broken:
     """A part whose health report itself fails."""
 
-    def health(self) -> Any:
-        raise RuntimeError("health of rtsp://admin:pw@10.0.0.9/h264 failed")
+    def __init__(self, error: str) -> None:
+        self.error = error
 
-    def stats(self) -> Any:
-        raise RuntimeError("port gone")
+    def health(self) -> Any:
+        raise RuntimeError(self.error)
 
 
 def _camera() -> CameraRunner:
@@ -177,10 +177,10 @@ def test_health_event_data_is_pinned(tmp_path: Path) -> None:
     app = App(settings_for(tmp_path, free_port()))
     try:
         app.cameras["cam-north"] = _camera()
-        app.cameras["cam-broken"] = _Broken()  # type: ignore[assignment]
+        app.cameras["cam-broken"] = _Broken("health of rtsp://admin:pw@10.0.0.9/h264 failed")  # type: ignore[assignment]
         app.sensors["gps"] = _nmea()
         app.sensors["soil"] = _modbus()
-        app.sensors["dead"] = _Broken()  # type: ignore[assignment]
+        app.sensors["dead"] = _Broken("port gone")  # type: ignore[assignment]
         draft = app.health_draft()
     finally:
         app.outbox.close()

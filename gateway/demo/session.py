@@ -258,7 +258,7 @@ class DemoSession:
             self._sample_camera(runner, final)
         if self.app is not None:
             st.outbox_depth = int(self.app.outbox.depth)
-            st.mqtt_state = str(self.app.link.health().get("state", ""))
+            st.mqtt_state = self.app.link.health().state
         if self.monitor is not None:
             st.received, st.sensors = self.monitor.snapshot()
             st.events_per_s = self.monitor.rate()
@@ -271,11 +271,10 @@ class DemoSession:
         st = self.state
         source = runner.camera.source
         health = runner.health()
-        pipeline = health.get("pipeline", {})
         st.camera_fps = float(source.fps)
-        st.frames_captured = int(health.get("frames_captured") or 0)
-        st.frames_processed = int(pipeline.get("frames") or 0)
-        st.inference_ms = float(pipeline.get("inference_ms_avg") or 0.0)
+        st.frames_captured = health.capture.frames_captured
+        st.frames_processed = health.pipeline.frames
+        st.inference_ms = health.pipeline.inference_ms_avg
         if self._truth is None:
             self._truth = TruthCounter(source)
         counts = runner.counts()

@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 
 from gateway.config.drift import DriftConfig
 from gateway.config.vision import CameraConfig
+from gateway.health import DriftHealth
 from gateway.vision.analytics.geometry import to_pixels
 from gateway.vision.analytics.types import Alert
 from gateway.vision.reference import Reference, ReferenceStore, geometry_fingerprint
@@ -98,17 +99,16 @@ class DriftStats:
     alerts: int = 0
     last: DriftCheck | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        """Numbers for health reports."""
-        out: dict[str, Any] = {
-            "drift_checks": self.checks,
-            "drift_inconclusive": self.inconclusive,
-            "drift_alerts": self.alerts,
-        }
-        if self.last is not None and self.last.conclusive:
-            out["drift_shift_px"] = round(self.last.shift_px, 1)
-            out["drift_rotation_deg"] = round(self.last.rotation_deg, 2)
-        return out
+    def snapshot(self) -> DriftHealth:
+        """Numbers for health reports (shift and rotation of the last conclusive check)."""
+        conclusive = self.last is not None and self.last.conclusive
+        return DriftHealth(
+            checks=self.checks,
+            inconclusive=self.inconclusive,
+            alerts=self.alerts,
+            shift_px=round(self.last.shift_px, 1) if conclusive and self.last else None,
+            rotation_deg=round(self.last.rotation_deg, 2) if conclusive and self.last else None,
+        )
 
 
 def _prepare(image: NDArray[np.uint8], width: int) -> NDArray[np.uint8]:

@@ -90,10 +90,9 @@ def count_video(
     health = runner.health()
     stats = runner.pipeline.stats
     if stats.frames == 0:
-        reason = health.get("last_error") or health.get("pipeline_error")
-        raise SourceError(f"no frame could be processed: {reason}")
-    if health["errors"]:
-        raise SourceError(f"{health['errors']} frame(s) failed: {health['pipeline_error']}")
+        raise SourceError(f"no frame could be processed: {health.last_error}")
+    if health.errors:
+        raise SourceError(f"{health.errors} frame(s) failed: {health.pipeline_error}")
     engine = runner.pipeline.analytics
     counts = engine.counts() if engine is not None else {}
     lines = []
@@ -113,5 +112,5 @@ def count_video(
         "seconds": round(seconds, 3),
         "fps": round(stats.frames / seconds, 2) if seconds > 0 else 0.0,
         "lines": lines,
-        "pipeline": stats.as_dict(),
+        "pipeline": stats.snapshot().as_dict(),
     }
