@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from gateway.config.sources import SimulatorSource
 from gateway.demo.monitor import Monitor
 from gateway.demo.scenario import (
     CAMERA_ID,
@@ -27,6 +28,7 @@ from gateway.demo.scenario import (
     settings,
 )
 from gateway.errors import UsageError
+from gateway.runtime.parts import RunningCamera
 
 log = logging.getLogger(__name__)
 
@@ -267,9 +269,10 @@ class DemoSession:
                 stats = self._ingest.stats
                 st.ingest = dict(stats() if callable(stats) else stats.as_dict())
 
-    def _sample_camera(self, runner: Any, final: bool) -> None:
+    def _sample_camera(self, runner: RunningCamera, final: bool) -> None:
         st = self.state
         source = runner.camera.source
+        assert isinstance(source, SimulatorSource)  # the demo's camera is the simulator
         health = runner.health()
         st.camera_fps = float(source.fps)
         st.frames_captured = health.capture.frames_captured
@@ -291,7 +294,7 @@ class DemoSession:
         if final and st.frames_camera:
             st.processed_fps = st.frames_processed * source.fps / st.frames_camera
         else:
-            st.processed_fps = float(health.get("processed_fps") or 0.0)
+            st.processed_fps = health.processed_fps
 
 
 def _flatten(
