@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Literal
 from gateway import __version__
 from gateway.config.settings import GatewaySettings
 from gateway.config.vision import CameraConfig
+from gateway.errors import TransportError
 from gateway.events import builder
 from gateway.events.envelope import Draft, encode, envelope, new_id
 from gateway.events.health import health as health_event
@@ -37,6 +38,7 @@ from gateway.runtime.live_settings import ApplyResult, LiveSettings, SettingsCha
 from gateway.runtime.parts import RunningCamera, RunningSensor
 from gateway.runtime.synthetic import SyntheticSource
 from gateway.security.authorize import authorizer_for
+from gateway.sensors.ratelog import RateLimitedLog
 from gateway.sensors.throttle import ReadingThrottle
 from gateway.sensors.types import Reading
 from gateway.transport.forwarder import Forwarder
@@ -62,7 +64,7 @@ class App:
         gw = settings.gateway
         self.topics = Topics(settings.mqtt.topic_prefix, gw.site, gw.id)
         self.uptime = Uptime()
-        self.emit_errors = 0
+        self._emit_log = RateLimitedLog(log, interval_s=60.0)
         self._drop_pending = False
         self._last_drop_health = 0.0
         self.outbox = Outbox(
@@ -144,12 +146,30 @@ class App:
         self.forwarder.wake()
         return stored
 
-    def _emit_safely(self, drafts: Sequence[Draft]) -> None:
+    def _emit_safely(self, drafts: Sequence[Draft]) -> bool:
+        """Store events; True when stored.
+
+        On failure they are counted as lost (a camera or sensor thread must survive a
+        full disk) and one line a minute is logged, not a traceback per event.
+        """
         try:
             self.emit(drafts)
-        except Exception:  # a camera or sensor thread must survive a full disk
-            self.emit_errors += len(drafts)
-            log.exception("could not store %d event(s)", len(drafts))
+        except TransportError as exc:  # counted in lost_store by the outbox, seqs consumed
+            self._drop_pending = True
+            self._emit_log.log("store", logging.ERROR, "events lost: %s", exc)
+            return False
+        except Exception as exc:  # an event that cannot be encoded: a bug, still counted
+            self.outbox.count_lost(len(drafts))
+            self._emit_log.log(
+                f"emit:{type(exc).__name__}",
+                logging.ERROR,
+                "could not store %d event(s): %s: %s",
+                len(drafts),
+                type(exc).__name__,
+                exc,
+            )
+            return False
+        return True
 
     def on_analytics(self, events: list[AnalyticsEvent]) -> None:
         """Sink of the camera runners (local rules first: they must not wait for the disk)."""
@@ -196,7 +216,7 @@ class App:
             sensors=sensors,
             outbox=outbox,
             mqtt=self.link.health(),
-            dropped_events=outbox.lost + self.emit_errors,
+            dropped_events=outbox.lost,
         )
 
     def health_draft(self) -> Draft:
@@ -230,11 +250,24 @@ class App:
         )
 
     def publish_health(self) -> None:
-        """Store a health event (it leaves through the outbox like any event)."""
-        self._emit_safely([self.health_draft()])
+        """Store a health event (it leaves through the outbox like any event).
+
+        When the outbox cannot store it (full disk), it is published directly, outside
+        the sequence (``seq`` 0), so the centre still hears about the loss.
+        """
+        draft = self.health_draft()
+        if self._emit_safely([draft]):
+            return
+        event = envelope(
+            draft, seq=0, event_id=new_id(), gateway=self.topics.gateway, site=self.topics.site
+        )
+        if self.link.publish(self.topics.health, encode(event), qos=1) is None:
+            log.debug("health not published directly: not connected")
 
     def _on_drop(self, count: int) -> None:
-        log.warning("outbox full: dropped the %d oldest event(s)", count)
+        self._emit_log.log(
+            "drop", logging.WARNING, "outbox full: dropped the %d oldest event(s)", count
+        )
         self._drop_pending = True
 
     # -- local rules -----------------------------------------------------------------

@@ -60,19 +60,8 @@ class PipelineHealth:
 
 
 @dataclass(frozen=True, slots=True)
-class DriftHealth:
-    """Counters of one camera's drift detector (not part of the ``health`` event yet)."""
-
-    checks: int
-    inconclusive: int
-    alerts: int
-    shift_px: float | None
-    rotation_deg: float | None
-
-
-@dataclass(frozen=True, slots=True)
 class CameraHealth:
-    """One camera: its capture, its pipeline, processing rate, errors and latencies."""
+    """One camera: capture, pipeline, processing rate, errors, latencies, rule counters."""
 
     camera: str
     capture: CaptureHealth
@@ -84,7 +73,8 @@ class CameraHealth:
     event_latency_p99_ms: float | None = None
     frame_latency_p50_ms: float | None = None
     frame_latency_p99_ms: float | None = None
-    drift: DriftHealth | None = None
+    analytics: Mapping[str, float | int] = field(default_factory=dict)
+    """Counters the camera's alert rules report (``drift_checks``, ...), by their names."""
 
     @property
     def state(self) -> CaptureState:
@@ -160,6 +150,12 @@ class OutboxHealth:
     inflight: int
     losses: Mapping[str, int]
     """Persistent loss counters by name (``dropped``, ``lost_refused``, ...)."""
+    damaged: int
+    """Times a damaged or rolled-back database was recovered."""
+    disk_bytes: int
+    """Bytes the database, its WAL and its SHM file take on disk now."""
+    limit_bytes: int
+    """The bound in force: ``max_bytes``, or less when the volume holds less."""
     refused: int
     held_topics: int
 

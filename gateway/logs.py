@@ -37,3 +37,4 @@ def setup_logging(level: str = "INFO", fmt: LogFormat = "text") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    logging.captureWarnings(True)  # Python warnings as log records too (valid JSON lines)

@@ -31,6 +31,9 @@ OUTBOX = OutboxHealth(
     oldest_age_s=0.0,
     inflight=0,
     losses={"dropped": 0},
+    damaged=0,
+    disk_bytes=0,
+    limit_bytes=0,
     refused=0,
     held_topics=0,
 )

@@ -8,6 +8,7 @@ entry instead of breaking the event.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,12 @@ from gateway.config.sensors import SensorConfig
 from gateway.config.vision import CameraConfig
 from gateway.events import validate_event
 from gateway.events.envelope import envelope
+from gateway.events.health import camera as camera_entry
 from gateway.sensors.reader import SensorReader
 from gateway.sensors.types import Reading
 from gateway.vision.detections import Detections
 from gateway.vision.runner import CameraRunner
+from tests import health_builders
 from tests.services import free_port
 from tests.transport_support import settings_for
 
@@ -161,6 +164,9 @@ EXPECTED_OUTBOX = {
     "dropped": 0,
     "lost_refused": 0,
     "accepted_unsubscribed": 0,
+    "lost_store": 0,
+    "lost_damaged": 0,
+    "damaged": 0,
     "refused": 0,
     "held_topics": 0,
 }
@@ -187,7 +193,10 @@ def test_health_event_data_is_pinned(tmp_path: Path) -> None:
     data = draft.data
     assert data["cameras"] == EXPECTED_CAMERAS
     assert data["sensors"] == EXPECTED_SENSORS
-    assert data["outbox"] == EXPECTED_OUTBOX
+    outbox = dict(data["outbox"])
+    sizes = outbox.pop("disk_bytes"), outbox.pop("limit_bytes")  # of this machine's volume
+    assert all(isinstance(n, int) and n > 0 for n in sizes), sizes
+    assert outbox == EXPECTED_OUTBOX
     assert data["mqtt"] == EXPECTED_MQTT
     assert data["dropped_events"] == 0
     assert set(data["system"]) == {
@@ -201,3 +210,11 @@ def test_health_event_data_is_pinned(tmp_path: Path) -> None:
     }
     assert data["uptime_s"] >= 0 and "rules" not in data
     validate_event(envelope(draft, seq=1, event_id="e" * 32, gateway="rsu-0001", site="s"))
+
+
+def test_rule_counters_join_the_camera_entry() -> None:
+    """Counters an alert rule reports (camera-shift checks) appear under their own names."""
+    counters = {"drift_checks": 3, "drift_inconclusive": 1, "drift_alerts": 0}
+    entry = camera_entry(replace(health_builders.camera(), analytics=counters))
+    assert {k: entry[k] for k in counters} == counters
+    assert entry["state"] == "streaming" and entry["pipeline_frames"] == 120

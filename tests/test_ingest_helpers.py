@@ -53,7 +53,11 @@ def topic_of(event: dict[str, Any]) -> str:
 
 
 def settings_for(
-    broker: Mosquitto, db: VictoriaMetrics, tmp_path: Path, **ingest: Any
+    broker: Mosquitto,
+    db: VictoriaMetrics,
+    tmp_path: Path,
+    mqtt: dict[str, Any] | None = None,
+    **ingest: Any,
 ) -> GatewaySettings:
     influx = {
         "url": db.url,
@@ -79,6 +83,7 @@ def settings_for(
                 "port": broker.port,
                 "reconnect_min_s": 1,
                 "reconnect_max_s": 2,
+                **(mqtt or {}),
             },
             "ingest": section,
         }

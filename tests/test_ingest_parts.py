@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import http.server
 import threading
-import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -120,31 +119,6 @@ def test_spool_in_an_unusable_place_is_a_clear_error(tmp_path: Path) -> None:
 )
 def test_parse_retry_after(header: str | None, expected: float | None) -> None:
     assert parse_retry_after(header, now=1445412480.0) == expected
-
-
-def test_dead_letter_receipt_of_a_message_queued_while_disconnected(mosquitto: Any) -> None:
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
-    from gateway.ingest.worker import receipt
-
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    info = client.publish("city/ingest/deadletter", b"{}", qos=1)  # not connected yet
-    assert info.rc == mqtt.MQTT_ERR_NO_CONN
-    with pytest.raises(RuntimeError):
-        info.is_published()  # what paho does without the receipt
-    published = receipt(info)
-    assert published.is_published() is False  # queued, not lost, not an error
-    client.connect("127.0.0.1", mosquitto.port)
-    client.loop_start()
-    try:
-        deadline = time.monotonic() + 10
-        while not published.is_published() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert published.is_published() is True  # paho sent it after connecting
-    finally:
-        client.disconnect()
-        client.loop_stop()
 
 
 class _Status(http.server.BaseHTTPRequestHandler):

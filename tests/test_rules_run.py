@@ -96,7 +96,8 @@ def stop(proc: subprocess.Popen[bytes]) -> str:
     return err.decode(errors="replace")
 
 
-def actuations(tmp_path: Path) -> list[dict[str, Any]]:
+def stored(tmp_path: Path) -> list[dict[str, Any]]:
+    """Every event in the outbox (nothing left it: there is no broker), schema-checked."""
     db = sqlite3.connect(tmp_path / "data" / "outbox.sqlite3")
     try:
         rows = db.execute("SELECT payload FROM events ORDER BY seq").fetchall()
@@ -105,7 +106,11 @@ def actuations(tmp_path: Path) -> list[dict[str, Any]]:
     events = [json.loads(row[0]) for row in rows]
     for event in events:
         validate_event(event)
-    return [e["data"] for e in events if e["type"] == "actuation"]
+    return events
+
+
+def actuations(tmp_path: Path) -> list[dict[str, Any]]:
+    return [e["data"] for e in stored(tmp_path) if e["type"] == "actuation"]
 
 
 def values(device: ModbusDevice) -> tuple[list[int], list[int]]:
@@ -142,6 +147,25 @@ def test_pedestrian_switches_the_coil_offline_and_sigterm_applies_fail_safe(
     frame_ts = _epoch(active[0]["trigger_ts"])
     assert (on.wall - frame_ts) * 1000 < MAX_LATENCY_MS
     assert "gateway stopped" in err
+    # health shows the rule and its outputs
+    health = [e["data"] for e in stored(tmp_path) if e["type"] == "health"]
+    rule = health[0]["rules"]["ped-beacon"]
+    assert [o["target"] for o in rule["outputs"]] == [
+        f"rtu://{device.path}/unit1/coil{COIL}",
+        f"rtu://{device.path}/unit1/register{REGISTER}",
+    ]
+
+
+def test_bad_rule_is_refused_with_its_field_path(tmp_path: Path, device: ModbusDevice) -> None:
+    path = config(tmp_path, device, {"type": "simulator", "seed": SEED})
+    text = path.read_text().replace('"modbus_register"', '"modbus_regster"')
+    path.write_text(text.replace("max_frame_age_s = 1.0", "max_frame_age_s = -1"))
+    proc = run_gateway(path)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err
+    text = err.decode()
+    assert "rules[0].actions[1]: Input tag 'modbus_regster'" in text
+    assert "rules[0].conditions.max_frame_age_s: Input should be greater than 0" in text
 
 
 def test_camera_stall_puts_outputs_into_fail_safe(tmp_path: Path, device: ModbusDevice) -> None:

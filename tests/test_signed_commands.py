@@ -223,6 +223,16 @@ def garbled_sig(fleet: Fleet) -> dict[str, Any]:
             "read-only role",
         ),
         ("set_config", lambda f: {**PATCH, "auth": "alice"}, "'auth' must have exactly"),
+        (
+            "set_config",
+            lambda f: signed(f, "set_config", {"patch": {"security": {"unsigned_commands": True}}}),
+            "security.unsigned_commands can change only by enrollment",
+        ),
+        (
+            "set_config",
+            lambda f: signed(f, "set_config", {"patch": {"gateway": {"id": "rsu-b"}}}),
+            "gateway.id can change only by enrollment",
+        ),
         ("set_config", lambda f: {**signed(f, "set_config", PATCH), "extra": 1}, "does not verify"),
     ],
     ids=[
@@ -240,6 +250,8 @@ def garbled_sig(fleet: Fleet) -> dict[str, Any]:
         "read-only-restart",
         "bad-auth",
         "unsigned-extra-arg",
+        "remote-unsigned-mode",
+        "remote-identity",
     ],
 )
 def test_attacks_are_refused_with_an_error_reply_and_change_nothing(
@@ -254,7 +266,7 @@ def test_attacks_are_refused_with_an_error_reply_and_change_nothing(
     # The error goes where the sender cannot choose: the claimed operator's space or
     # the unit's default reply topic, never a topic the payload names.
     assert topic in (f"{ALICE}/{name}", f"{BASE}/reply/{name}") or "/reply/operator:" in topic
-    if "read-only role" in error:
+    if "read-only role" in error or "enrollment" in error:
         assert len(unit.audits) == 1 and unit.audits[0].ok is False  # obeyed policy, refused role
     else:
         assert unit.audits == []

@@ -104,6 +104,23 @@ class IngestConfig(StrictModel):
         le=65535,
         description="Unacknowledged messages the broker may send (MQTT v5 Receive Maximum).",
     )
+    max_queue_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=1024 * 1024,
+        description=(
+            "Received payload bytes waiting to be processed at most; over it the worker "
+            "stops reading the socket (the broker keeps the messages)."
+        ),
+    )
+    reconnect_max_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=60.0,
+        description=(
+            "Longest wait between reconnect attempts ([mqtt] reconnect_min_s is the "
+            "first): the worker is subscribed again within seconds of the broker."
+        ),
+    )
     session_expiry_s: int = Field(
         default=24 * 3600,
         ge=60,

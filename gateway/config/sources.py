@@ -122,6 +122,17 @@ class GStreamerSource(SourceBase):
         return cls(pipeline=text[4:]) if text.startswith("gst:") else None
 
 
+class SimulatorKnock(StrictModel):
+    """Move the simulated camera during the stream (tests of camera-shift detection)."""
+
+    at_s: float = Field(ge=0, description="Simulated time of the move.")
+    shift_px: tuple[float, float] = Field(
+        default=(0.0, 0.0), description="Right and down, in pixels of the frame."
+    )
+    rotate_deg: float = Field(default=0.0, ge=-45, le=45, description="Clockwise on screen.")
+    ramp_s: float = Field(default=0.0, ge=0, description="Over this long (0: at once).")
+
+
 class SimulatorSource(SourceBase):
     """The built-in procedural road-scene simulator."""
 
@@ -140,6 +151,10 @@ class SimulatorSource(SourceBase):
     )
     duration_s: float | None = Field(
         default=None, gt=0, description="End the stream after this much simulated time."
+    )
+    knock: SimulatorKnock | None = Field(
+        default=None,
+        description="Move the view at a set time (the ground truth does not follow it).",
     )
 
     def describe(self) -> str:

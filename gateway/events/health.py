@@ -73,6 +73,7 @@ def camera(health: CameraHealth | PartFailure) -> dict[str, Scalar]:
         "pipeline_frames": pipeline.frames,
         "pipeline_events": pipeline.events,
         "pipeline_skipped_motion": pipeline.skipped_motion,
+        **{key: _scalar(value) for key, value in health.analytics.items()},
     }
     if health.last_error:
         out["last_error"] = _error(health.last_error)
@@ -112,6 +113,9 @@ def outbox(health: OutboxHealth) -> dict[str, Scalar]:
         "oldest_age_s": health.oldest_age_s,
         "inflight": health.inflight,
         **health.losses,
+        "damaged": health.damaged,
+        "disk_bytes": health.disk_bytes,
+        "limit_bytes": health.limit_bytes,
         "refused": health.refused,
         "held_topics": health.held_topics,
     }

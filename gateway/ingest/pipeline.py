@@ -81,6 +81,10 @@ class Pipeline:
         self._on_stats = on_stats
         self._limits = Limits.of(config, topic_prefix)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # Bytes put by the network thread and taken by this one (each written by one
+        # thread only, so no lock): their difference bounds the queue's memory.
+        self._submitted_bytes = 0
+        self._taken_bytes = 0
         self._stopping = threading.Event()
         self._batch = _Batch()
         self._drain_at = 0.0
@@ -90,9 +94,19 @@ class Pipeline:
         self._next_stats = time.monotonic() + config.stats_interval_s
 
     def submit(self, topic: str, payload: bytes, pending: Pending) -> None:
-        """Hand one received message over (called on paho's network thread)."""
+        """Hand one received message over (called on the network thread)."""
         self.stats.received += 1
+        self._submitted_bytes += len(payload)
         self._queue.put((topic, payload, pending))
+
+    @property
+    def queued_bytes(self) -> int:
+        """Payload bytes received and not yet converted (the queue's memory)."""
+        return self._submitted_bytes - self._taken_bytes
+
+    def can_read(self) -> bool:
+        """Whether the network thread may read more messages (the queue's byte bound)."""
+        return self.queued_bytes < self.config.max_queue_bytes
 
     def stop(self) -> None:
         """Ask :meth:`run` to flush what it has and return."""
@@ -137,6 +151,7 @@ class Pipeline:
     # -- one message -------------------------------------------------------------
 
     def _handle(self, topic: str, payload: bytes, pending: Pending) -> None:
+        self._taken_bytes += len(payload)
         try:
             converted = convert(payload, self._limits, time.time(), topic)
         except RejectedError as exc:

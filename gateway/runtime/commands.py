@@ -48,6 +48,9 @@ QUEUE_SIZE = 32
 MAX_COMMAND_BYTES = 256 * 1024
 # What an operator with the read-only role may run.
 READ_ONLY_COMMANDS = frozenset({"get_config"})
+# Settings set_config never changes: the unit's identity (bound to its certificate)
+# and its command policy.
+ENROLLED_SETTINGS = ("security", "gateway.id", "gateway.site", "mqtt.topic_prefix")
 
 
 class CommandError(GatewayError):
@@ -332,6 +335,12 @@ class CommandHandler:
         patch = args.get("patch")
         if not isinstance(patch, dict) or not patch:
             raise CommandError("argument 'patch' (a non-empty JSON merge patch object) is required")
+        fixed = sorted(p for p in leaf_paths(patch) if p.startswith(ENROLLED_SETTINGS))
+        if fixed:
+            raise CommandRefusedError(
+                f"refused: {', '.join(fixed)} can change only by enrollment on the unit "
+                "(gateway enroll): who the unit is and whom it obeys are not remote settings"
+            )
         return self.apply_settings(MergePatch(patch)).to_json()
 
     def snapshot(self, args: dict[str, Any]) -> Any:

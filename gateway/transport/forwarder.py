@@ -127,6 +127,9 @@ class Forwarder:
             oldest_age_s=round(self.outbox.oldest_age_s(), 3),
             inflight=self.inflight,
             losses=self.outbox.losses(),
+            damaged=self.outbox.damaged,
+            disk_bytes=self.outbox.disk_bytes,
+            limit_bytes=self.outbox.limit_bytes,
             refused=self.refusals.total,
             held_topics=self.refusals.held_topics,
         )

@@ -37,7 +37,6 @@ from numpy.typing import NDArray
 
 from gateway.config.drift import DriftConfig
 from gateway.config.vision import CameraConfig
-from gateway.health import DriftHealth
 from gateway.vision.analytics.geometry import to_pixels
 from gateway.vision.analytics.types import Alert
 from gateway.vision.reference import Reference, ReferenceStore, geometry_fingerprint
@@ -99,16 +98,17 @@ class DriftStats:
     alerts: int = 0
     last: DriftCheck | None = None
 
-    def snapshot(self) -> DriftHealth:
-        """Numbers for health reports (shift and rotation of the last conclusive check)."""
-        conclusive = self.last is not None and self.last.conclusive
-        return DriftHealth(
-            checks=self.checks,
-            inconclusive=self.inconclusive,
-            alerts=self.alerts,
-            shift_px=round(self.last.shift_px, 1) if conclusive and self.last else None,
-            rotation_deg=round(self.last.rotation_deg, 2) if conclusive and self.last else None,
-        )
+    def as_dict(self) -> dict[str, float | int]:
+        """Numbers for health reports."""
+        out: dict[str, float | int] = {
+            "drift_checks": self.checks,
+            "drift_inconclusive": self.inconclusive,
+            "drift_alerts": self.alerts,
+        }
+        if self.last is not None and self.last.conclusive:
+            out["drift_shift_px"] = round(self.last.shift_px, 1)
+            out["drift_rotation_deg"] = round(self.last.rotation_deg, 2)
+        return out
 
 
 def _prepare(image: NDArray[np.uint8], width: int) -> NDArray[np.uint8]:
@@ -194,6 +194,14 @@ class DriftDetector:
         self._moved_streak = self._back_streak = 0
         self._alerted = False
 
+    def _clock_check(self, timestamp: float) -> None:
+        """A clock set back (time sync) must not postpone the next check by the step."""
+        if self._collecting is not None:
+            if self._collecting.next_ts - timestamp > self.cfg.reference_every_s:
+                self._collecting.next_ts = timestamp
+        elif self._next_check - timestamp > self.cfg.interval_s:
+            self._next_check = timestamp
+
     def wants_frame(self, timestamp: float) -> bool:
         """Whether :meth:`update` would look at a frame taken at ``timestamp``."""
         if self._collecting is not None:
@@ -202,6 +210,7 @@ class DriftDetector:
 
     def update(self, image: NDArray[np.uint8], timestamp: float) -> list[Alert]:
         """Feed a frame (cheap unless a check or a reference frame is due)."""
+        self._clock_check(timestamp)
         if self._collecting is not None:
             self._collect(image, timestamp)
             return []

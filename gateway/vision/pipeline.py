@@ -7,6 +7,7 @@ a file (``gateway count``, ``gateway bench pipeline``).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,13 +20,11 @@ from gateway.config.vision import CameraConfig
 from gateway.health import PipelineHealth
 from gateway.sources.frame import Frame
 from gateway.vision.analytics.engine import AnalyticsEngine
-from gateway.vision.analytics.types import AnalyticsEvent
+from gateway.vision.analytics.types import Aggregate, AnalyticsEvent, FlowReport
 from gateway.vision.detections import Detections
-from gateway.vision.drift import DriftDetector
 from gateway.vision.motion import MotionDetector, MotionResult, merge_regions
 from gateway.vision.nms import nms
 from gateway.vision.protocols import Detector
-from gateway.vision.reference import ReferenceStore
 from gateway.vision.tiling import Tiler, detect_crops
 from gateway.vision.tracker import make_tracker
 
@@ -66,6 +65,13 @@ class PipelineStats:
         )
 
 
+def at_wall_time(event: AnalyticsEvent, offset_s: float) -> AnalyticsEvent:
+    """``event`` with its steady-clock times moved by ``offset_s`` onto the wall clock."""
+    if isinstance(event, Aggregate | FlowReport):
+        return dataclasses.replace(event, start=event.start + offset_s, end=event.end + offset_s)
+    return dataclasses.replace(event, timestamp=event.timestamp + offset_s)
+
+
 class CameraPipeline:
     """Motion gate, detection, tracking and analytics for one camera."""
 
@@ -96,8 +102,7 @@ class CameraPipeline:
         self.last_tracked = Detections.empty()
         self._analytics: AnalyticsEngine | None = None
         self._frame_size: tuple[int, int] | None = None
-        self.reference_dir = reference_dir if camera.drift.enabled else None
-        self.drift: DriftDetector | None = None
+        self.reference_dir = reference_dir
 
     @property
     def analytics(self) -> AnalyticsEngine | None:
@@ -116,14 +121,18 @@ class CameraPipeline:
         """Run every stage on ``frame`` and return the analytics events it caused."""
         engine = self._engine((frame.width, frame.height))
         raw = self.detect(frame.image)
-        tracked = self.tracker.update(raw, frame.timestamp)
+        # Tracker and analytics run on the steady clock (durations never jump when the
+        # wall clock is stepped); their events are stamped back in wall time.
+        now = frame.steady
+        tracked = self.tracker.update(raw, now)
         self.last_tracked = tracked
-        events = list(engine.update(tracked, frame.timestamp))
-        if self.drift is not None:
-            events += self.drift.update(frame.image, frame.timestamp)
-        aggregate = engine.aggregate(frame.timestamp)
+        events = list(engine.update(tracked, now, frame.image))
+        aggregate = engine.aggregate(now)
         if aggregate is not None:
             events.append(aggregate)
+        to_wall = frame.timestamp - now
+        if to_wall:
+            events = [at_wall_time(event, to_wall) for event in events]
         self.stats.frames += 1
         self.stats.events += len(events)
         return events
@@ -180,11 +189,10 @@ class CameraPipeline:
         if self._analytics is None or size != self._frame_size:
             if self._analytics is not None:
                 self.reset()  # a new resolution: old tracks and background are meaningless
-            self._analytics = AnalyticsEngine(self.camera, self.labels, size)
+            self._analytics = AnalyticsEngine(
+                self.camera, self.labels, size, reference_dir=self.reference_dir
+            )
             self._frame_size = size
-            if self.reference_dir is not None:
-                store = ReferenceStore(self.reference_dir, self.camera.id)
-                self.drift = DriftDetector(self.camera, store, size)
         return self._analytics
 
 

@@ -3,10 +3,10 @@
 ``<dir>/<camera>.png`` is the reference view (grey, at the drift check's working width)
 and ``<dir>/<camera>.json`` says what it belongs to: the fingerprint of the camera's
 geometry config (lines, zones, speed calibration, flow lanes and gates, and
-``drift.reference_epoch``) and the frame size. Both are written atomically (a temporary
-file, fsync, rename; the image first, so a crash in between leaves an image whose
-metadata still names the old fingerprint, which is then taken again). A file that
-cannot be read or decoded is reported and treated as missing: a new reference is
+``drift.reference_epoch``) and the frame size. Both are written with
+:func:`gateway.atomicfile.write_atomically` (the image first, so a crash in between
+leaves an image whose metadata still names the old fingerprint, which is then taken
+again). A file that cannot be read or decoded is reported and treated as missing: a new reference is
 taken, nothing else is affected.
 """
 
@@ -15,8 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from gateway.atomicfile import write_atomically
 from gateway.config.vision import CameraConfig
 
 log = logging.getLogger(__name__)
@@ -53,28 +52,6 @@ class Reference:
     fingerprint: str
     frame_size: tuple[int, int]  # the full frame's (width, height)
     created: float
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # the rename itself survives a power cut once the directory is synced
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
 
 
 class ReferenceStore:
@@ -115,11 +92,12 @@ class ReferenceStore:
         ok, png = cv2.imencode(".png", reference.image)
         if not ok:
             raise ValueError("cannot encode the reference image")
-        _atomic_write(self.image_path, png.tobytes())
+        self.image_path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(self.image_path, png.tobytes())
         meta = {
             "format": FORMAT,
             "fingerprint": reference.fingerprint,
             "frame_size": list(reference.frame_size),
             "created": reference.created,
         }
-        _atomic_write(self.meta_path, json.dumps(meta).encode("utf-8"))
+        write_atomically(self.meta_path, json.dumps(meta))

@@ -181,7 +181,7 @@ class CameraRunner:
             for q in (50, 99):
                 p = percentile(snapshot, q)
                 latency[f"{name}_latency_p{q}_ms"] = None if p is None else round(p, 1)
-        drift = self.pipeline.drift
+        analytics = self.pipeline.analytics
         return CameraHealth(
             camera=self.camera.id,
             capture=self.capture.health(),
@@ -189,7 +189,7 @@ class CameraRunner:
             pipeline=self.pipeline.stats.snapshot(),
             errors=self._errors,
             pipeline_error=self._last_error,
-            drift=None if drift is None else drift.stats.snapshot(),
+            analytics={} if analytics is None else analytics.health(),
             **latency,
         )
 

@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from gateway.config.flow import CongestionConfig
 from gateway.config.vision import CameraConfig
 from gateway.sources.frame import Frame
 from gateway.vision.analytics.lanes import congestion_level
 from gateway.vision.analytics.types import AnalyticsEvent, FlowReport
+from gateway.vision.detections import Detections
 from gateway.vision.pipeline import CameraPipeline
 from simulators.camera.flow_truth import IntervalTruth, LaneTruth, truth
 from simulators.camera.intersection import (
@@ -185,6 +187,10 @@ class Run:
     reports: list[FlowReport] = field(default_factory=list)
     events: list[AnalyticsEvent] = field(default_factory=list)
     frames: int = 0
+    camera: CameraConfig | None = None
+    # With ``record``: every frame's tracked detections and time, and every 20th image.
+    tracks: list[tuple[Detections, float]] = field(default_factory=list)
+    images: list[NDArray[np.uint8]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -199,6 +205,7 @@ def run(
     detector: Callable[[Callable[[], GroundTruth | None]], Any] | None = None,
     on_frame: Callable[[Frame, list[AnalyticsEvent]], None] | None = None,
     reference_dir: Path | None = None,
+    record: bool = False,
 ) -> Run:
     """Render ``seconds`` of the scenario through the gateway pipeline.
 
@@ -218,7 +225,7 @@ def run(
     pipeline = CameraPipeline(
         camera, make(lambda: latest.truth), labels=list(CLASSES), reference_dir=reference_dir
     )
-    result = Run(scenario, world)
+    result = Run(scenario, world, camera=camera)
     for k in range(round(seconds * scenario.world.fps)):
         world.step()
         image, latest.truth = renderer.render(world)
@@ -228,6 +235,10 @@ def run(
         result.events += [e for e in events if not isinstance(e, FlowReport)]
         if on_frame is not None:
             on_frame(frame, events)
+        if record:
+            result.tracks.append((pipeline.last_tracked, frame.timestamp))
+            if k % 20 == 0:
+                result.images.append(image)
         result.frames += 1
     return result
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 
 from gateway.config.rules import WebhookAction
-from gateway.events.envelope import format_ts
 from gateway.rules.actuators.base import ActuatorError, WriteContext
 from gateway.rules.types import OutputValue
 
@@ -44,7 +44,9 @@ class WebhookActuator:
                 "reason": cause.reason,
                 "trigger": cause.trigger,
                 "source": cause.source,
-                "ts": format_ts(cause.timestamp),
+                "ts": datetime.fromtimestamp(cause.timestamp, UTC)
+                .isoformat(timespec="milliseconds")
+                .replace("+00:00", "Z"),
                 "details": cause.details,
             },
             separators=(",", ":"),

@@ -8,12 +8,13 @@ when asked, an :class:`Aggregate` per ``aggregate_interval_s``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 from gateway.config.vision import CameraConfig
-from gateway.vision.analytics.alerts import AlertFrame, RuleContext, build_rules
+from gateway.vision.analytics.alerts import AlertFrame, ReportsHealth, RuleContext, build_rules
 from gateway.vision.analytics.flow import FlowMeter
 from gateway.vision.analytics.geometry import label_list
 from gateway.vision.analytics.interval import IntervalStats
@@ -38,9 +39,17 @@ class AnalyticsEngine:
     """Counting lines, zones, speeds, alerts and aggregates for one camera."""
 
     def __init__(
-        self, camera: CameraConfig, labels: Sequence[str], frame_size: tuple[int, int]
+        self,
+        camera: CameraConfig,
+        labels: Sequence[str],
+        frame_size: tuple[int, int],
+        *,
+        reference_dir: Path | None = None,
     ) -> None:
-        """Build the tools for ``camera``; ``frame_size`` is ``(width, height)`` in pixels."""
+        """Build the tools for ``camera``; ``frame_size`` is ``(width, height)`` in pixels.
+
+        ``reference_dir`` (live gateway only) lets image rules keep reference views.
+        """
         self.camera = camera
         self.labels = list(labels)
         self.frame_size = frame_size
@@ -57,7 +66,9 @@ class AnalyticsEngine:
         self._speed = (
             None if camera.speed is None else SpeedEstimator(camera.speed, frame_size, forget_s=age)
         )
-        self._rules = build_rules(RuleContext(camera, frame_size, forget_s=age))
+        self._rules = build_rules(
+            RuleContext(camera, frame_size, forget_s=age, reference_dir=reference_dir)
+        )
         self._flow = (
             None
             if camera.flow is None
@@ -73,8 +84,13 @@ class AnalyticsEngine:
         self._totals: Counts = {line.id: {} for line in camera.lines}
         self._interval = IntervalStats([line.id for line in camera.lines])
 
-    def update(self, tracked: Detections, timestamp: float) -> list[AnalyticsEvent]:
-        """Feed the tracker's output for one frame; the crossings, transitions and alerts."""
+    def update(
+        self, tracked: Detections, timestamp: float, image: NDArray[np.uint8] | None = None
+    ) -> list[AnalyticsEvent]:
+        """Feed the tracker's output for one frame; the crossings, transitions and alerts.
+
+        ``image`` (the frame's pixels) is for image rules such as ``calibration_drift``.
+        """
         tracked = tracked[tracked.tracker_id >= 0]
         self._interval.start_at(timestamp)
         names = label_list(tracked, self.labels)
@@ -97,6 +113,7 @@ class AnalyticsEngine:
                 transitions=transitions,
                 inside={zone.zone.id: zone.inside_ids() for zone in self._zones},
                 occupancy=occupancy,
+                image=image,
             )
             for rule in self._rules:
                 events += rule.check(frame)
@@ -141,6 +158,14 @@ class AnalyticsEngine:
     def aggregate(self, now: float) -> Aggregate | None:
         """Return an aggregate once ``aggregate_interval_s`` has passed, else None."""
         return self._interval.close(self.camera.id, now, self.camera.aggregate_interval_s)
+
+    def health(self) -> dict[str, float | int]:
+        """Counters of the rules that report any (e.g. camera-shift checks)."""
+        out: dict[str, float | int] = {}
+        for rule in self._rules:
+            if isinstance(rule, ReportsHealth):
+                out.update(rule.health())
+        return out
 
     def counts(self) -> Counts:
         """Crossings since start: line id -> direction -> label -> count."""

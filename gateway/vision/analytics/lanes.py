@@ -27,10 +27,10 @@ from numpy.typing import NDArray
 from gateway.config.flow import CongestionConfig, LaneConfig
 from gateway.vision.analytics.geometry import class_mask, to_pixels
 from gateway.vision.analytics.occupancy import PresenceOccupancy
+from gateway.vision.analytics.polygon import Polygon
 from gateway.vision.analytics.queues import AreaQueue, QueueState, ToWorld, ZoneChainQueue
 from gateway.vision.analytics.stats import Samples, TimeWeighted, percentile
 from gateway.vision.analytics.types import Congestion, LaneFlow, LineCrossing
-from gateway.vision.analytics.zones import points_in_polygon
 from gateway.vision.detections import Detections
 
 LEVELS: tuple[Congestion, ...] = ("free", "heavy", "congested")
@@ -117,7 +117,7 @@ class LaneMeter:
         self.lane = lane
         self.congestion = congestion
         self.classes = set(lane.classes)
-        self.area = None if lane.area is None else to_pixels(lane.area, frame_size)
+        self.area = None if lane.area is None else Polygon(to_pixels(lane.area, frame_size))
         self.presence = (
             None
             if lane.presence is None
@@ -185,7 +185,7 @@ class LaneMeter:
             if row is None:
                 return False
             anchor = tracked.anchors()[row : row + 1]
-            return bool(points_in_polygon(anchor, self.area)[0])
+            return bool(self.area.contains(anchor)[0])
         return True
 
     def _vehicle(self, crossing: LineCrossing) -> None:

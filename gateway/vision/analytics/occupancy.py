@@ -15,36 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
-from numpy.typing import NDArray
-
 from gateway.config.flow import Point
 from gateway.config.vision import ZoneConfig
 from gateway.vision.analytics.geometry import MAX_TRACKS, class_mask, evict, label_list, to_pixels
+from gateway.vision.analytics.polygon import Polygon
 from gateway.vision.analytics.stats import TimeWeighted
-from gateway.vision.analytics.zones import ZoneTracker, points_in_polygon
+from gateway.vision.analytics.zones import ZoneTracker
 from gateway.vision.detections import Detections
-
-# Points of a box tested against the zone: corners, edge midpoints and centre.
-_BOX_POINTS = np.array([(fx, fy) for fx in (0.0, 0.5, 1.0) for fy in (0.0, 0.5, 1.0)])
-
-
-def boxes_overlap_polygon(
-    xyxy: NDArray[np.floating], polygon: NDArray[np.floating]
-) -> NDArray[np.bool_]:
-    """Rows whose box overlaps the polygon (box points inside it, or a vertex in the box)."""
-    boxes = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
-    if not len(boxes):
-        return np.zeros(0, dtype=bool)
-    x1, y1, x2, y2 = (boxes[:, k : k + 1] for k in range(4))
-    px = x1 + (x2 - x1) * _BOX_POINTS[:, 0]
-    py = y1 + (y2 - y1) * _BOX_POINTS[:, 1]
-    pts = np.stack([px.ravel(), py.ravel()], axis=1)
-    hit = points_in_polygon(pts, polygon).reshape(len(boxes), -1).any(axis=1)
-    vx, vy = polygon[:, 0], polygon[:, 1]
-    vertex_in = ((vx >= x1) & (vx <= x2) & (vy >= y1) & (vy <= y2)).any(axis=1)
-    out: NDArray[np.bool_] = np.logical_or(hit, vertex_in)
-    return out
 
 
 @dataclass(slots=True)
@@ -75,7 +52,7 @@ class PresenceOccupancy:
         self.extent = extent
         self.classes = list(classes)
         self.labels = list(labels)
-        self.polygon = to_pixels(polygon, frame_size)
+        self.polygon = Polygon(to_pixels(polygon, frame_size))
         self.forget_s = forget_s
         self.max_tracks = max_tracks
         self._over: dict[int, _Over] = {}
@@ -92,7 +69,7 @@ class PresenceOccupancy:
             occupied = bool(self.zone.inside_ids())
         else:
             mine = tracked[class_mask(label_list(tracked, self.labels), self.classes)]
-            over = boxes_overlap_polygon(mine.xyxy, self.polygon)
+            over = self.polygon.overlaps_boxes(mine.xyxy)
             for tid, hit in zip(mine.tracker_id.tolist(), over.tolist(), strict=True):
                 self._over[tid] = _Over(timestamp, bool(hit))
             evict(self._over, timestamp, self.forget_s, self.max_tracks)

@@ -8,7 +8,14 @@ a camera. A new alert is one module in this package (a class with ``build`` and
 
 from __future__ import annotations
 
-from gateway.vision.analytics.alerts.base import AlertFrame, AlertRule, RuleContext, RuleFactory
+from gateway.vision.analytics.alerts.base import (
+    AlertFrame,
+    AlertRule,
+    ReportsHealth,
+    RuleContext,
+    RuleFactory,
+)
+from gateway.vision.analytics.alerts.calibration_drift import CalibrationDrift
 from gateway.vision.analytics.alerts.over_capacity import OverCapacity
 from gateway.vision.analytics.alerts.pedestrian_in_roadway import PedestrianInRoadway
 from gateway.vision.analytics.alerts.stopped_vehicle import StoppedVehicle
@@ -20,6 +27,7 @@ ALERT_RULES: dict[AlertKind, RuleFactory] = {
     "pedestrian_in_roadway": PedestrianInRoadway.build,
     "stopped_vehicle": StoppedVehicle.build,
     "over_capacity": OverCapacity.build,
+    "calibration_drift": CalibrationDrift.build,
 }
 
 
@@ -28,4 +36,4 @@ def build_rules(ctx: RuleContext) -> list[AlertRule]:
     return [rule for factory in ALERT_RULES.values() if (rule := factory(ctx)) is not None]
 
 
-__all__ = ["ALERT_RULES", "AlertFrame", "AlertRule", "RuleContext", "build_rules"]
+__all__ = ["ALERT_RULES", "AlertFrame", "AlertRule", "ReportsHealth", "RuleContext", "build_rules"]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -28,6 +29,8 @@ class RuleContext:
     """``(width, height)`` in pixels."""
     forget_s: float
     """How long the tracker remembers a lost track: per-track state may be dropped after."""
+    reference_dir: Path | None = None
+    """Where the live gateway keeps reference views (``None`` offline): image rules."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,8 @@ class AlertFrame:
     """Zone id -> the track ids inside it now."""
     occupancy: Mapping[str, Mapping[str, int]]
     """Zone id -> label -> tracks inside now."""
+    image: NDArray[np.uint8] | None = None
+    """The frame's BGR pixels, when the caller passed them (image rules)."""
 
 
 class AlertRule(Protocol):
@@ -54,6 +59,15 @@ class AlertRule(Protocol):
 
     def check(self, frame: AlertFrame) -> list[Alert]:
         """Return the alerts ``frame`` raises."""
+        ...
+
+
+@runtime_checkable
+class ReportsHealth(Protocol):
+    """A rule with counters worth showing in the camera's health."""
+
+    def health(self) -> dict[str, float | int]:
+        """Numbers for the camera's health entry."""
         ...
 
 
