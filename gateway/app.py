@@ -34,6 +34,7 @@ from gateway.rules.types import Actuation, CameraStatus
 from gateway.runtime import sdnotify
 from gateway.runtime.commands import AuditRecord, CommandHandler
 from gateway.runtime.health import SystemMetrics, Uptime
+from gateway.runtime.link_gate import ConnectionGate
 from gateway.runtime.live_settings import ApplyResult, LiveSettings, SettingsChange
 from gateway.runtime.parts import RunningCamera, RunningSensor
 from gateway.runtime.synthetic import SyntheticSource
@@ -86,6 +87,7 @@ class App:
             on_message=self._on_command,
             max_inflight=settings.outbox.max_inflight,
         )
+        self.gate = ConnectionGate(self.live, self.link, settings.security.rollback_deadline_s)
         self.forwarder = Forwarder(
             self.outbox,
             self.link,
@@ -124,8 +126,12 @@ class App:
         return self.live.current
 
     def apply_settings(self, change: SettingsChange) -> ApplyResult:
-        """Validate, save and apply a settings change (see :class:`LiveSettings`)."""
-        return self.live.apply_settings(change)
+        """Validate, save and apply a settings change (see :class:`LiveSettings`).
+
+        An ``[mqtt]`` change is kept only if the unit reconnects with it
+        (:class:`~gateway.runtime.link_gate.ConnectionGate`).
+        """
+        return self.gate.apply(change)
 
     # -- link callbacks (network thread: hand on and return) ---------------------------
 

@@ -150,15 +150,15 @@ def test_set_config_persists_and_reports_restart(gateway: tuple[App, Requester, 
     app, req, path = gateway
     reply = req.call(
         "set_config",
-        {"patch": {"events": {"health_interval_s": 120}, "mqtt": {"reconnect_max_s": None}}},
+        {"patch": {"events": {"health_interval_s": 120}, "gateway": {"data_dir": None}}},
     )
     assert reply["ok"] is True, reply
     assert reply["result"]["applied"] == []
-    assert sorted(reply["result"]["restart_required"]) == ["events", "mqtt"]
+    assert sorted(reply["result"]["restart_required"]) == ["events", "gateway"]
     assert "restart required" in reply["result"]["message"]
     saved = load_settings(path)
     assert saved.events.health_interval_s == 120
-    assert saved.mqtt.reconnect_max_s == 60.0  # null removed the key: back to the default
+    assert str(saved.gateway.data_dir) == "/var/lib/roadside-gateway"  # null: the default again
     assert saved.mqtt.password is not None and saved.mqtt.password.get_secret_value() == "s3cret-pw"
     assert app.settings.events.health_interval_s == 3600  # the running value until restart
     assert not list(path.parent.glob(".gateway.toml.*.tmp"))

@@ -75,6 +75,11 @@ def test_package_installs_enrolls_publishes_and_purges_cleanly(tmp_path: Path) -
         pytest.fail("the package test needs root and apt-get (as on CI)", pytrace=False)
     if installed():
         pytest.fail(f"{PKG} is already installed here: not touching it", pytrace=False)
+    present = [str(p) for p in OWNED if p.exists() or p.is_symlink()]
+    if present:
+        pytest.fail(
+            f"{', '.join(present)} exist without the package: not touching them", pytrace=False
+        )
     deb = package_file()
     fleet = Fleet(tmp_path / "fleet")
     fleet.ingest("w1")

@@ -368,6 +368,7 @@ def unit_app(tmp_path: Path, fleet: Fleet, broker: SecureBroker) -> Iterator[tup
         security={
             "unsigned_commands": False,
             "trusted_operators": str(fleet.root / "operators.pem"),
+            "rollback_deadline_s": 3,
         },
         cameras=[
             {
@@ -486,3 +487,42 @@ def test_hostile_clients_on_the_real_broker_change_nothing(
     assert path.read_text() == after_good and "port = 1\n" not in after_good
     assert before != after_good
     assert app.commands.rejected == 3 and app.commands.handled == 1
+
+
+@pytest.mark.parametrize(
+    ("patch", "ok"),
+    [({"mqtt": {"port": 1}}, False), ({"mqtt": {"keepalive_s": 25}}, True)],
+    ids=["bad-port-rolled-back", "good-change-applied-live"],
+)
+def test_a_change_that_cuts_the_unit_off_is_rolled_back(
+    fleet: Fleet,
+    broker: SecureBroker,
+    unit_app: tuple[App, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    patch: dict[str, Any],
+    ok: bool,
+) -> None:
+    app, path = unit_app
+    before = path.read_text()
+    connects = app.link.connects
+    patch_file = tmp_path / "patch.json"
+    patch_file.write_text(json.dumps(patch))
+    code = main(operator_cli(fleet, broker, "alice", "set_config", "--patch", str(patch_file)))
+    reply = json.loads(capsys.readouterr().out)
+    assert reply["ok"] is ok, reply
+    assert app.link.connected and app.link.cfg.port == broker.port
+    if ok:
+        assert code == 0 and "mqtt" in reply["result"]["applied"]
+        assert "keepalive_s = 25" in path.read_text()
+        assert app.link.connects == connects + 1 and app.link.cfg.keepalive_s == 25
+    else:
+        assert code == 1
+        assert "did not reconnect with the new [mqtt] settings within 3 s" in reply["error"]
+        assert "127.0.0.1:1" in reply["error"] and "last good config is restored" in reply["error"]
+        assert path.read_text() == before
+        assert app.link.connects == connects + 1  # back on the old broker
+    # Still reachable and commandable, and after a restart too (the file is good).
+    assert main(operator_cli(fleet, broker, "alice", "get_config")) == 0
+    capsys.readouterr()
+    assert load_settings(path).mqtt.port == broker.port
