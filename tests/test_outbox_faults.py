@@ -305,3 +305,20 @@ def test_a_full_disk_is_one_log_line_and_health_still_reaches_the_centre(
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert 1 <= len(errors) <= 5, [r.getMessage() for r in errors]
     assert not any(r.exc_info for r in errors)  # no traceback flood
+
+
+def test_loss_counters_outlive_the_damaged_file_that_held_them(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    with Outbox(path, TOPICS, max_bytes=256 * 1024) as box:
+        for i in range(400):
+            box.add([draft(i, pad=1000)])  # the bound drops some: counted in this file
+        dropped = box.dropped
+    assert dropped > 0
+    _zero(path)  # the counters in the file are gone: the side record still has them
+    with Outbox(path, TOPICS) as box:
+        assert box.dropped == dropped and box.damaged == 1
+        box.count_lost(3)
+    _scribble(path)
+    with Outbox(path, TOPICS) as box:
+        assert box.damaged == 2
+        assert box.dropped == dropped and box.losses()["lost_store"] == 3

@@ -526,3 +526,41 @@ def test_a_change_that_cuts_the_unit_off_is_rolled_back(
     assert main(operator_cli(fleet, broker, "alice", "get_config")) == 0
     capsys.readouterr()
     assert load_settings(path).mqtt.port == broker.port
+
+
+def test_gateway_cmd_from_an_operator_config_file_and_its_errors(
+    fleet: Fleet,
+    broker: SecureBroker,
+    unit_app: tuple[App, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stem = fleet.ids / "operator.bob"
+    operator_toml = tmp_path / "operator.toml"
+    operator_toml.write_text(
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\n'
+        f'[mqtt.tls]\nca_file = "{fleet.ca.cert_path}"\n'
+        f'cert_file = "{stem}.crt"\nkey_file = "{stem}.key"\n'
+    )
+    base = ["cmd", "-c", str(operator_toml), "--site", "east", "--timeout", "3"]
+    assert main([*base, "--unit", "rsu-a", "get_config"]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
+    # A unit that does not answer, a unit key instead of an operator's, a missing cert.
+    assert main([*base, "--unit", "rsu-nobody", "get_config"]) == 1
+    assert "no reply from east/rsu-nobody within 3 s" in capsys.readouterr().err
+    unit_stem = fleet.ids / "east.rsu-a"
+    code = main(
+        [
+            *base,
+            "--unit",
+            "rsu-a",
+            "--cert",
+            f"{unit_stem}.crt",
+            "--key",
+            f"{unit_stem}.key",
+            "get_config",
+        ]
+    )
+    assert code == 2 and "is 'east/rsu-a', not an operator" in capsys.readouterr().err
+    code = main(["cmd", "--site", "east", "--unit", "rsu-a", "get_config"])
+    assert code == 2 and "give the operator's --cert and --key" in capsys.readouterr().err

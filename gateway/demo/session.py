@@ -28,6 +28,7 @@ from gateway.demo.scenario import (
     settings,
 )
 from gateway.errors import UsageError
+from gateway.interrupt import stop_on_interrupt
 from gateway.runtime.parts import RunningCamera
 
 log = logging.getLogger(__name__)
@@ -189,19 +190,22 @@ class DemoSession:
             self.app = App(cfg)
             self.app.start()
             start = time.monotonic()
-            try:
-                while (elapsed := time.monotonic() - start) < self.seconds:
-                    self._sample(elapsed)
-                    if on_tick is not None:
-                        on_tick(self.state)
-                    time.sleep(min(0.5, max(0.0, self.seconds - elapsed)))
-            except KeyboardInterrupt:  # Ctrl-C: stop cleanly and still report
-                self.state.interrupted = True
-                log.info("interrupted: stopping the demo")
-            finally:
-                self._sample(time.monotonic() - start)
-                self.app.stop()
-            self._settle()
+            # Ctrl-C sets `stop` (a KeyboardInterrupt inside a thread join would leave a
+            # camera thread running into the interpreter's exit); a second one quits.
+            with stop_on_interrupt() as stop:
+                try:
+                    while (elapsed := time.monotonic() - start) < self.seconds:
+                        self._sample(elapsed)
+                        if on_tick is not None:
+                            on_tick(self.state)
+                        if stop.wait(min(0.5, max(0.0, self.seconds - elapsed))):
+                            self.state.interrupted = True
+                            log.info("interrupted: stopping the demo")
+                            break
+                finally:
+                    self._sample(time.monotonic() - start)
+                    self.app.stop()
+                self._settle()
             self._sample(self.state.elapsed_s, final=True)
         return self.state
 
