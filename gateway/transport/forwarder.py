@@ -27,9 +27,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gateway.backoff import Backoff
 from gateway.errors import TransportError
 from gateway.health import OutboxHealth
-from gateway.transport.backoff import Backoff
 from gateway.transport.mqtt import MqttLink
 from gateway.transport.outbox import Outbox, Row
 from gateway.transport.reasons import PUBACK, NoSubscribers, Reason, classify
