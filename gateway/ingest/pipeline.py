@@ -39,7 +39,7 @@ from gateway.ingest.decode import DB_REJECTED, RejectedError
 from gateway.ingest.isolate import write_isolating
 from gateway.ingest.spool import Spool
 from gateway.ingest.stats import Stats
-from gateway.sensors.ratelog import RateLimitedLog
+from gateway.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 

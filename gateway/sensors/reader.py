@@ -22,8 +22,8 @@ import serial
 from gateway.backoff import Backoff
 from gateway.config.sensors import SensorConfig
 from gateway.health import SensorHealth
+from gateway.ratelog import RateLimitedLog
 from gateway.sensors.decoder import Decoder
-from gateway.sensors.ratelog import RateLimitedLog
 from gateway.sensors.registry import get_protocol, make_decoder
 from gateway.sensors.types import Reading
 
