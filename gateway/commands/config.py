@@ -29,7 +29,7 @@ def check(file: Path, as_json: bool) -> None:
 
     Every bad field is reported on its own line as ``path: message``; the exit code is 2.
     """
-    from gateway.security.redact import redact_settings
+    from gateway.redaction import redact_settings
 
     settings = load_settings(file)
     data = redact_settings(settings)
