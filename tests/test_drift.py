@@ -244,3 +244,14 @@ def test_a_covered_lens_is_inconclusive_not_a_move(tmp_path: Path) -> None:
         alerts += detector.update(black, 1e9 + 10 + 2 * k)
     assert alerts == []
     assert detector.stats.inconclusive == 10
+
+
+def test_a_clock_set_back_does_not_stop_the_checks(tmp_path: Path) -> None:
+    detector = take_reference(tmp_path, camera())
+    images = frames(3)
+    detector.update(images[0], 1e9 + 10)
+    checks = detector.stats.checks
+    # A time sync sets the clock back an hour: the next check is still due in interval_s.
+    for k in range(1, 3):
+        detector.update(images[k], 1e9 - 3600 + 2.0 * k)
+    assert detector.stats.checks == checks + 2

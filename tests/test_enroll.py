@@ -71,6 +71,7 @@ def test_bundle_enrolls_idempotently_and_the_unit_publishes(
         code, text = run(enroll_args(bundle, tmp_path), capsys)
         assert code == 0, text
         assert "enrolled east/rsu-9: broker 127.0.0.1" in text
+        assert "doctor ok   broker" in text, text  # the doctor checked the installed config
         assert "PRIVATE KEY" not in text and key_pem not in text
         etc = tmp_path / "etc"
         nobody = pwd.getpwnam(USER)
@@ -130,6 +131,9 @@ def test_csr_flow_keeps_the_key_on_the_unit(
     assert not (tmp_path / "signed" / "east.rsu-9.key").exists()
     cert = tmp_path / "signed" / "east.rsu-9.crt"
     code, text = run(enroll_args(bundle, tmp_path, "--cert", str(cert)), capsys)
+    assert code == 1, text  # enrolled, but the doctor finds no broker on 127.0.0.1:8883
+    assert "enrolled east/rsu-9" in text and "doctor: 1 check(s) failed" in text
+    code, text = run(enroll_args(bundle, tmp_path, "--cert", str(cert), "--no-doctor"), capsys)
     assert code == 0, text
     assert (tmp_path / "etc" / "pki" / "unit.key").read_bytes() == key
     assert (tmp_path / "etc" / "pki" / "unit.crt").read_bytes() == cert.read_bytes()

@@ -203,3 +203,21 @@ def test_memory_copy_lets_go_of_taken_rows_when_acks_come_out_of_order(tmp_path:
         assert box._recent_bytes == len(box._recent[0].payload)
         box.ack([1, 2, 3])
         assert [r.seq for r in box.fetch(0, 10)] == [7]
+
+
+def test_acks_out_of_order_and_with_gaps_delete_exactly_those_rows(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.db", TOPICS) as box:
+        box.add([draft(i) for i in range(20)])
+        assert box.ack([5, 3, 4, 9, 10, 11, 20, 3]) == 7  # runs 3-5, 9-11, 20; a repeat
+        assert [r.seq for r in box.fetch(0, 100)] == [1, 2, 6, 7, 8, *range(12, 20)]
+        assert box.depth == 13
+
+
+def test_batched_ids_are_unique_uuid4() -> None:
+    import uuid
+
+    from gateway.events.envelope import new_ids
+
+    ids = new_ids(5000)
+    assert len(set(ids)) == 5000
+    assert all(uuid.UUID(i).version == 4 and uuid.UUID(i).hex == i for i in ids)

@@ -120,6 +120,12 @@ def provision_command(
 )
 @click.option("--user", default=SERVICE, show_default=True, help="The service user.")
 @click.option(
+    "--doctor/--no-doctor",
+    default=True,
+    show_default=True,
+    help="Run gateway doctor's checks on the installed config (broker, clock, disk, ...).",
+)
+@click.option(
     "--start/--no-start",
     default=None,
     help="(Re)start the service afterwards (default: when systemd runs and the unit file exists).",
@@ -131,14 +137,18 @@ def enroll_command(
     etc_dir: Path,
     data_dir: Path,
     user: str,
+    doctor: bool,
     start: bool | None,
 ) -> int:
     """Install an enrollment BUNDLE on this unit (run as root); safe to run again.
 
     Everything is checked first (certificates against the CA, key against certificate,
-    the config), then written: keys 0600 owned by the service user. With a --csr
-    bundle the first run writes a CSR beside the bundle and exits 3; run it again with
-    --cert once the operator has signed it.
+    the config), then written: keys 0600 owned by the service user. Then gateway
+    doctor's checks run on the installed config, and the service is (re)started even
+    when one fails (offline at the pole: the gateway keeps trying the broker and stores
+    its events meanwhile); the exit code is 1 then. With a --csr bundle the first run
+    writes a CSR beside the bundle and exits 3; run it again with --cert once the
+    operator has signed it.
     """
     from gateway.config.settings import load_settings
     from gateway.security.bundle import InstallPaths, enroll, read_bundle
@@ -164,6 +174,7 @@ def enroll_command(
         f"enrolled {result.unit}: broker {settings.mqtt.host}:{settings.mqtt.port}, "
         f"{len(settings.cameras)} camera(s), {len(settings.sensors)} sensor(s)"
     )
+    healthy = _doctor(paths.config) if doctor else True
     systemd = Path("/run/systemd/system").is_dir() and shutil.which("systemctl") is not None
     if start is None:
         start = systemd and Path(f"/lib/systemd/system/{SERVICE}.service").exists()
@@ -174,4 +185,19 @@ def enroll_command(
             if done.returncode != 0:
                 raise SecurityError(f"systemctl {' '.join(args)} failed: {done.stderr.strip()}")
         click.echo(f"service {SERVICE}: {verb}ed")
-    return 0
+    return 0 if healthy else 1
+
+
+def _doctor(config: Path) -> bool:
+    """Run the doctor's unit checks on the installed config; print one line each."""
+    from gateway.doctor import CheckResult, run_doctor
+
+    def show(result: CheckResult) -> None:
+        line = f"doctor {result.status:<4} {result.name}: {result.detail}"
+        click.echo(line + (f" -> fix: {result.fix}" if result.fix else ""))
+
+    report = run_doctor(config, roles=frozenset({"run"}), on_result=show)
+    failed = report.count("fail")
+    if failed:
+        click.echo(f"doctor: {failed} check(s) failed; the unit is enrolled, fix them and restart")
+    return report.ok

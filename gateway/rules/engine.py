@@ -132,7 +132,6 @@ class RulesEngine:
             if sensor is not None:
                 self._by_sensor.setdefault(sensor, []).append(rule)
         self._camera_status: dict[str, CameraStatus | None] = dict.fromkeys(self._by_camera)
-        self._camera_ok: dict[str, bool] = {}
         self._next_camera_poll = 0.0
 
     @property
@@ -248,11 +247,9 @@ class RulesEngine:
         status = self._camera_status.get(camera)
         max_age = rule.cfg.conditions.max_frame_age_s
         ok = status is not None and status.ok(max_age)
-        was_ok = self._camera_ok.get(camera)
-        if not ok and was_ok is not False:  # the camera's tracks are gone: start afresh
+        if not ok:  # what the camera reported is stale (its tracks are gone): start afresh
             for other in self._by_camera.get(camera, ()):
                 other.evaluator.reset()
-        self._camera_ok[camera] = ok
         if ok:
             return None
         details: dict[str, str | int | float] = {"camera_state": "unknown"}

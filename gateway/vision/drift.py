@@ -194,6 +194,14 @@ class DriftDetector:
         self._moved_streak = self._back_streak = 0
         self._alerted = False
 
+    def _clock_check(self, timestamp: float) -> None:
+        """A clock set back (time sync) must not postpone the next check by the step."""
+        if self._collecting is not None:
+            if self._collecting.next_ts - timestamp > self.cfg.reference_every_s:
+                self._collecting.next_ts = timestamp
+        elif self._next_check - timestamp > self.cfg.interval_s:
+            self._next_check = timestamp
+
     def wants_frame(self, timestamp: float) -> bool:
         """Whether :meth:`update` would look at a frame taken at ``timestamp``."""
         if self._collecting is not None:
@@ -202,6 +210,7 @@ class DriftDetector:
 
     def update(self, image: NDArray[np.uint8], timestamp: float) -> list[Alert]:
         """Feed a frame (cheap unless a check or a reference frame is due)."""
+        self._clock_check(timestamp)
         if self._collecting is not None:
             self._collect(image, timestamp)
             return []
