@@ -36,7 +36,7 @@ from gateway.security.signing import (
     sign_command,
 )
 from gateway.transport.mqtt import Incoming
-from tests.security_support import PASSPHRASE, Fleet, SecureBroker, TlsClient
+from tests.security_support import PASSPHRASE, Fleet, SecureBroker, TlsClient, secure_broker
 from tests.transport_support import write_config
 
 BASE = "city/east/rsu-a"
@@ -348,10 +348,7 @@ def test_policy_from_config(fleet: Fleet, tmp_path: Path) -> None:
 
 @pytest.fixture
 def broker(tmp_path: Path, fleet: Fleet) -> Iterator[SecureBroker]:
-    server = SecureBroker(tmp_path / "broker", fleet)
-    server.start()
-    yield server
-    server.stop()
+    yield from secure_broker(tmp_path / "broker", fleet)
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gateway.errors import TransportError
+from gateway.health import OutboxHealth
 from gateway.sensors.ratelog import RateLimitedLog
 from gateway.transport.backoff import Backoff
 from gateway.transport.mqtt import MqttLink
@@ -119,6 +120,21 @@ class Forwarder:
     def inflight(self) -> int:
         """Events published and not yet acknowledged."""
         return len(self._inflight)
+
+    def health(self) -> OutboxHealth:
+        """The outbox as it stands and what this forwarder has in flight or held."""
+        return OutboxHealth(
+            depth=self.outbox.depth,
+            bytes=self.outbox.size_bytes,
+            oldest_age_s=round(self.outbox.oldest_age_s(), 3),
+            inflight=self.inflight,
+            losses=self.outbox.losses(),
+            damaged=self.outbox.damaged,
+            disk_bytes=self.outbox.disk_bytes,
+            limit_bytes=self.outbox.limit_bytes,
+            refused=self.refusals.total,
+            held_topics=self.refusals.held_topics,
+        )
 
     @property
     def held_topics(self) -> list[str]:
