@@ -84,8 +84,8 @@ def test_logs_carry_no_url_password(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 class _FailingCamera:
-    def health(self) -> dict[str, Any]:
-        return {"state": "error", "last_error": f"cannot open {CAMERA_URL}: 401"}
+    def health(self) -> Any:
+        raise RuntimeError(f"cannot open {CAMERA_URL}: 401")
 
     def latest_frame(self) -> None:
         return None
