@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gateway.app import App
 from gateway.cli import main
 from gateway.config.settings import load_settings
-from gateway.health import CameraHealth
 from gateway.logs import setup_logging
 from gateway.redaction import redact, redact_text
-from tests import health_builders
 from tests.transport_support import write_config
 
 CAMERA_URL = "rtsp://admin:cam-s3cret@192.0.2.7:554/stream1"
@@ -86,12 +84,8 @@ def test_logs_carry_no_url_password(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 class _FailingCamera:
-    def health(self) -> CameraHealth:
-        healthy = health_builders.camera("gate")
-        capture = replace(
-            healthy.capture, state="backoff", last_error=f"cannot open {CAMERA_URL}: 401"
-        )
-        return replace(healthy, capture=capture)
+    def health(self) -> Any:
+        raise RuntimeError(f"cannot open {CAMERA_URL}: 401")
 
     def latest_frame(self) -> None:
         return None
