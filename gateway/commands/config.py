@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from gateway.config import GatewaySettings, load_settings
-from gateway.runtime.config_patch import to_toml
+from gateway.config.patch import to_toml
 
 
 @click.group("config")
