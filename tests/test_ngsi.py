@@ -18,11 +18,13 @@ import pytest
 from gateway.cli import main
 from gateway.config.ngsi import NgsiConfig
 from gateway.events import envelope
-from gateway.events.builder import from_analytics, health, sensor_reading
+from gateway.events.builder import from_analytics, sensor_reading
+from gateway.events.health import health
 from gateway.ngsi.convert import Converter, NotExportedError
 from gateway.ngsi.validate import entity_problems
 from gateway.sensors.types import Reading
 from gateway.vision.analytics.types import FlowReport, LaneFlow
+from tests import health_builders
 from tests.ngsi_support import ContextBrokerStub
 
 T0 = 1_800_000_000.0
@@ -186,16 +188,7 @@ def test_a_sensor_reading_becomes_air_quality_observed() -> None:
         (air_event({"hcho_mg_m3": 0.1}), CONFIG, "no_values"),
         (
             envelope(
-                health(
-                    timestamp=T0,
-                    uptime_s=1,
-                    system={},
-                    cameras={},
-                    sensors={},
-                    outbox={},
-                    mqtt={},
-                    dropped_events=0,
-                ),
+                health(T0, health_builders.gateway(cameras={}, sensors={})),
                 seq=1,
                 event_id="e" * 32,
                 gateway="gw-1",

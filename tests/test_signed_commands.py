@@ -36,7 +36,7 @@ from gateway.security.signing import (
     sign_command,
 )
 from gateway.transport.mqtt import Incoming
-from tests.security_support import PASSPHRASE, Fleet, SecureBroker, TlsClient
+from tests.security_support import PASSPHRASE, Fleet, SecureBroker, TlsClient, secure_broker
 from tests.transport_support import write_config
 
 BASE = "city/east/rsu-a"
@@ -348,10 +348,7 @@ def test_policy_from_config(fleet: Fleet, tmp_path: Path) -> None:
 
 @pytest.fixture
 def broker(tmp_path: Path, fleet: Fleet) -> Iterator[SecureBroker]:
-    server = SecureBroker(tmp_path / "broker", fleet)
-    server.start()
-    yield server
-    server.stop()
+    yield from secure_broker(tmp_path / "broker", fleet)
 
 
 @pytest.fixture
@@ -439,6 +436,13 @@ def test_gateway_cmd_end_to_end_with_audit_and_redaction(
         ("set_config", "operator:bob", False),
     ]
     assert audits[1]["data"]["patch_paths"] == ["events.health_interval_s"]
+    from gateway.events import validate_event
+    from gateway.ingest.mapping import event_points
+
+    for audit in audits:  # valid against the published schema, and stored by the ingest
+        validate_event(audit)
+        [point] = event_points(audit)
+        assert point.tags["caller"] == audit["data"]["caller"]
     assert all(a["gateway"] == "rsu-a" and a["site"] == "east" for a in audits)
 
 

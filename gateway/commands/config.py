@@ -33,7 +33,7 @@ def check(file: Path | None, config_path: Path | None, as_json: bool) -> None:
     Every bad field is reported on its own line as ``path: message``; a field set by a
     GATEWAY_* environment variable is named by that variable. The exit code is 2.
     """
-    from gateway.security.redact import redact_settings
+    from gateway.redaction import redact_settings
 
     if file is not None and config_path is not None and file != config_path:
         raise UsageError(f"two config files given: {file} and -c {config_path}")

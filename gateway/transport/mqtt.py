@@ -23,16 +23,16 @@ from typing import Any, Literal
 import paho.mqtt.client as paho
 from paho.mqtt.properties import Properties
 
+from gateway.backoff import Backoff
 from gateway.config.transport import MqttConfig
 from gateway.errors import TransportError
-from gateway.transport.backoff import Backoff
+from gateway.health import LinkHealth, LinkState
 from gateway.transport.paho_client import Incoming, Message, make_client, reply_properties
 
 __all__ = ["Incoming", "LinkState", "Message", "MqttLink", "reply_properties"]
 
 log = logging.getLogger(__name__)
 
-LinkState = Literal["connecting", "connected", "disconnected", "error"]
 _CONNACK_TIMEOUT_S = 10.0
 _V5_UNSUPPORTED = 132  # CONNACK reason "Unsupported Protocol Version"
 
@@ -137,15 +137,15 @@ class MqttLink:
             self._thread.join(timeout + 2.0)
             self._thread = None
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> LinkHealth:
         """State, protocol, number of successful connects and the last error."""
-        return {
-            "state": self.state,
-            "protocol": self.protocol,
-            "connects": self.connects,
-            "last_error": self.last_error or self.subscription_error,
-            "subscribed": self.subscribed,
-        }
+        return LinkHealth(
+            state=self.state,
+            protocol=self.protocol,
+            connects=self.connects,
+            last_error=self.last_error or self.subscription_error,
+            subscribed=self.subscribed,
+        )
 
     # -- network thread --------------------------------------------------------------
 

@@ -114,10 +114,9 @@ def count_video(
     if on_progress is not None:
         on_progress(stats.frames, total)
     if stats.frames == 0 and not interrupted:
-        reason = health.get("last_error") or health.get("pipeline_error")
-        raise SourceError(f"no frame could be processed: {reason}")
-    if health["errors"]:
-        raise SourceError(f"{health['errors']} frame(s) failed: {health['pipeline_error']}")
+        raise SourceError(f"no frame could be processed: {health.last_error}")
+    if health.errors:
+        raise SourceError(f"{health.errors} frame(s) failed: {health.pipeline_error}")
     engine = runner.pipeline.analytics
     counts = engine.counts() if engine is not None else {}
     lines = []
@@ -139,5 +138,5 @@ def count_video(
         "seconds": round(seconds, 3),
         "fps": round(stats.frames / seconds, 2) if seconds > 0 else 0.0,
         "lines": lines,
-        "pipeline": stats.as_dict(),
+        "pipeline": stats.snapshot().as_dict(),
     }
