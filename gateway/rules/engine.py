@@ -170,8 +170,9 @@ class RulesEngine:
 
     def start(self) -> None:
         """Evaluate every rule, start the outputs (each writes its first state), then tick."""
+        statuses = self._poll_cameras(time.monotonic(), force=True)
         with self._lock:
-            self._poll_cameras(time.monotonic(), force=True)
+            self._camera_status.update(statuses)
             now = self._wall()
             for rule in self._rules:
                 self._evaluate(rule, now)
@@ -221,24 +222,32 @@ class RulesEngine:
     def _run(self) -> None:
         while not self._stop.wait(self.tick_s):
             try:
+                statuses = self._poll_cameras(time.monotonic())  # outside the lock
                 with self._lock:
-                    self._poll_cameras(time.monotonic())
+                    self._camera_status.update(statuses)
                     now = self._wall()
                     for rule in self._rules:
                         self._evaluate(rule, now)
             except Exception:  # a bug in one evaluation must not stop the rules
                 log.exception("rules: evaluation failed")
 
-    def _poll_cameras(self, mono: float, force: bool = False) -> None:
+    def _poll_cameras(self, mono: float, force: bool = False) -> dict[str, CameraStatus | None]:
+        """Camera states, every CAMERA_POLL_S (empty in between); call without the lock.
+
+        Reading a camera's health takes a moment: the pipeline threads feeding the engine
+        must not wait for it.
+        """
         if not force and mono < self._next_camera_poll:
-            return
+            return {}
         self._next_camera_poll = mono + CAMERA_POLL_S
+        out: dict[str, CameraStatus | None] = {}
         for camera in self._camera_status:
             try:
-                self._camera_status[camera] = self._camera_status_fn(camera)
+                out[camera] = self._camera_status_fn(camera)
             except Exception as exc:  # an unreadable camera is not ok
                 log.debug("rules: camera %s status: %s", camera, exc)
-                self._camera_status[camera] = None
+                out[camera] = None
+        return out
 
     def _camera_check(self, rule: _Rule, now: float) -> Cause | None:
         """None when the rule's camera is fine, else why not (and since when)."""
