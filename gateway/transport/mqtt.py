@@ -23,10 +23,10 @@ from typing import Any, Literal
 import paho.mqtt.client as paho
 from paho.mqtt.properties import Properties
 
+from gateway.backoff import Backoff
 from gateway.config.transport import MqttConfig
 from gateway.errors import TransportError
 from gateway.health import LinkHealth, LinkState
-from gateway.transport.backoff import Backoff
 from gateway.transport.paho_client import Incoming, Message, make_client, reply_properties
 
 __all__ = ["Incoming", "LinkState", "Message", "MqttLink", "reply_properties"]
