@@ -1,4 +1,4 @@
-"""``set_config``: JSON merge patches (RFC 7386), TOML output and classification of changes."""
+"""Config documents: JSON merge patches (RFC 7386), TOML output, classification of changes."""
 
 from __future__ import annotations
 
