@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from gateway.cli import main
-from gateway.runtime.config_patch import to_toml
+from gateway.config.patch import to_toml
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_MODEL = ROOT / "modelzoo" / "demo" / "roadsim.onnx"

@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 
 from gateway.cli import main
+from gateway.config.patch import to_toml
 from gateway.config.settings import GatewaySettings
 from gateway.doctor import Context, run_doctor
 from gateway.doctor.clock import SyncState, check_clock, interpret_adjtimex
-from gateway.runtime.config_patch import to_toml
 from simulators.camera.mjpeg import MjpegServer
 from simulators.sensors.stream import StreamSimulator
 from tests.camera_support import mjpeg_camera, with_auth

@@ -9,8 +9,8 @@ import click
 
 from gateway.commands.common import config_option
 from gateway.config import GatewaySettings, load_settings
+from gateway.config.patch import to_toml
 from gateway.errors import UsageError
-from gateway.runtime.config_patch import to_toml
 
 
 @click.group("config")
