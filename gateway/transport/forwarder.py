@@ -27,10 +27,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gateway.backoff import Backoff
 from gateway.errors import TransportError
 from gateway.health import OutboxHealth
-from gateway.sensors.ratelog import RateLimitedLog
-from gateway.transport.backoff import Backoff
+from gateway.ratelog import RateLimitedLog
 from gateway.transport.mqtt import MqttLink
 from gateway.transport.outbox import Outbox, Row
 from gateway.transport.reasons import PUBACK, NoSubscribers, Reason, classify
