@@ -88,11 +88,12 @@ def start_servers(workdir: Path, count: int) -> tuple[list[subprocess.Popen[byte
 
 def _events(count: int, gw: int) -> list[bytes]:
     from gateway.events import Draft, encode, envelope
+    from gateway.jsontypes import JsonObject
 
     start = time.time() - count / 1000
     out = []
     for seq in range(1, count + 1):
-        data = {
+        data: JsonObject = {
             "camera": "cam-north",
             "line": "l1",
             "track_id": seq,
