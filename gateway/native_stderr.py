@@ -6,7 +6,7 @@ camera that sends damaged frames. :class:`NativeStderr` replaces fd 2 with a pip
 reads it on a thread; each line becomes a log record (logger ``ffmpeg``, ``opencv``
 or ``native``) at the level the line carries, through whatever handler and format
 (text or JSON) logging has. Repeats of a line (numbers and addresses aside) are held
-back and counted by :class:`~gateway.sensors.ratelog.RateLimitedLog`.
+back and counted by :class:`~gateway.ratelog.RateLimitedLog`.
 
 Python's own ``sys.stderr`` is moved to a copy of the original fd 2 first, so log
 output, tracebacks and the CLI's error lines do not loop through the pipe. One
@@ -32,7 +32,7 @@ import sys
 import threading
 from typing import TextIO
 
-from gateway.sensors.ratelog import RateLimitedLog
+from gateway.ratelog import RateLimitedLog
 
 PIPE_BYTES = 1 << 20  # asked for the pipe (Linux may grant less)
 MAX_LINE = 4096  # longer lines are cut

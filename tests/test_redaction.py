@@ -12,7 +12,7 @@ from gateway.app import App
 from gateway.cli import main
 from gateway.config.settings import load_settings
 from gateway.logs import setup_logging
-from gateway.security.redact import redact, redact_text
+from gateway.redaction import redact, redact_text
 from tests.transport_support import write_config
 
 CAMERA_URL = "rtsp://admin:cam-s3cret@192.0.2.7:554/stream1"
@@ -84,8 +84,8 @@ def test_logs_carry_no_url_password(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 class _FailingCamera:
-    def health(self) -> dict[str, Any]:
-        return {"state": "error", "last_error": f"cannot open {CAMERA_URL}: 401"}
+    def health(self) -> Any:
+        raise RuntimeError(f"cannot open {CAMERA_URL}: 401")
 
     def latest_frame(self) -> None:
         return None

@@ -80,7 +80,7 @@ def config(tmp_path: Path, device: ModbusDevice, source: dict[str, Any]) -> Path
 
 
 def _toml(data: dict[str, Any]) -> str:
-    from gateway.runtime.config_patch import to_toml  # the project's one TOML writer
+    from gateway.config.patch import to_toml  # the project's one TOML writer
 
     return to_toml(data)
 

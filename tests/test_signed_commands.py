@@ -436,6 +436,13 @@ def test_gateway_cmd_end_to_end_with_audit_and_redaction(
         ("set_config", "operator:bob", False),
     ]
     assert audits[1]["data"]["patch_paths"] == ["events.health_interval_s"]
+    from gateway.events import validate_event
+    from gateway.ingest.mapping import event_points
+
+    for audit in audits:  # valid against the published schema, and stored by the ingest
+        validate_event(audit)
+        [point] = event_points(audit)
+        assert point.tags["caller"] == audit["data"]["caller"]
     assert all(a["gateway"] == "rsu-a" and a["site"] == "east" for a in audits)
 
 

@@ -38,8 +38,8 @@ from typing import Any
 import click
 import numpy as np
 
+from gateway.config.patch import to_toml
 from gateway.output import json_option, print_json
-from gateway.runtime.config_patch import to_toml
 
 LANES = (0.555, 0.640, 0.720, 0.800)  # ground y of the simulator's vehicle lanes
 VEHICLES = ["car", "truck", "bus", "motorcycle"]

@@ -41,7 +41,7 @@ _MIB = 2**20
 
 def _configs(work: Path, port: int, url: str, rate: float, every: float) -> tuple[Path, Path]:
     """Write the gateway's and the ingest's TOML configs; return their paths."""
-    from gateway.runtime.config_patch import to_toml
+    from gateway.config.patch import to_toml
 
     mqtt = {"host": "127.0.0.1", "port": port, "reconnect_min_s": 1, "reconnect_max_s": 2}
     gateway: dict[str, Any] = {

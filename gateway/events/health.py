@@ -23,8 +23,8 @@ from gateway.health import (
     SensorHealth,
     SystemHealth,
 )
+from gateway.redaction import redact
 from gateway.rules.types import RuleHealth
-from gateway.security.redact import redact
 
 _ERROR_CHARS = 200
 

@@ -35,9 +35,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from gateway.backoff import Backoff
 from gateway.config.transport import MqttConfig
-from gateway.sensors.ratelog import RateLimitedLog
-from gateway.transport.backoff import Backoff
+from gateway.ratelog import RateLimitedLog
 from gateway.transport.paho_client import connect_failure, make_client
 
 log = logging.getLogger(__name__)

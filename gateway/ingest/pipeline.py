@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.backoff import Backoff
 from gateway.config.ingest import IngestConfig
 from gateway.ingest.acks import AckTracker, Pending
 from gateway.ingest.convert import Limits, convert
@@ -38,8 +39,7 @@ from gateway.ingest.decode import DB_REJECTED, RejectedError
 from gateway.ingest.isolate import write_isolating
 from gateway.ingest.spool import Spool
 from gateway.ingest.stats import Stats
-from gateway.sensors.ratelog import RateLimitedLog
-from gateway.transport.backoff import Backoff
+from gateway.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 

@@ -35,9 +35,9 @@ from paho.mqtt.properties import Properties
 from gateway.config.settings import GatewaySettings
 from gateway.errors import ConfigError, GatewayError
 from gateway.events.topics import Topics
+from gateway.redaction import redact_settings
 from gateway.runtime.live_settings import ApplyResult, MergePatch, SettingsChange
 from gateway.security.authorize import Authorizer, claimed_signer, leaf_paths
-from gateway.security.redact import redact_settings
 from gateway.security.signing import Caller, CommandRefusedError
 from gateway.sources.frame import Frame
 from gateway.transport.mqtt import Incoming, reply_properties

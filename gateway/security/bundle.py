@@ -32,9 +32,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from gateway.config.patch import merge_patch, to_toml
 from gateway.config.settings import validate_settings
 from gateway.errors import SecurityError
-from gateway.runtime.config_patch import merge_patch, to_toml
 from gateway.security import identity
 from gateway.security.files import PRIVATE, PUBLIC, write_secure
 from gateway.security.pki import FleetCA, identity_of, key_pem, load_certificate, make_csr, new_key

@@ -27,9 +27,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gateway.backoff import Backoff
 from gateway.errors import TransportError
 from gateway.health import OutboxHealth
-from gateway.transport.backoff import Backoff
+from gateway.ratelog import RateLimitedLog
 from gateway.transport.mqtt import MqttLink
 from gateway.transport.outbox import Outbox, Row
 from gateway.transport.reasons import PUBACK, NoSubscribers, Reason, classify
@@ -43,7 +44,7 @@ _IDLE_WAIT_S = 0.25
 MAX_HELD_TOPICS = 1024
 _SUCCESS = PUBACK[0]
 _PACKET_TOO_LARGE = 149
-_DISCARD_LOG_S = 60.0
+_LOG_EVERY_S = 60.0
 
 
 def publish_size(topic: str, payload: bytes) -> int:
@@ -110,9 +111,7 @@ class Forwarder:
         self._pending_acks: list[int] = []
         self._pending_discards: dict[str, list[int]] = {}
         self._last_ack_flush = clock()
-        self._discard_log: dict[str, tuple[float, int]] = {}
-        self._errors = 0
-        self._last_error_log = -_DISCARD_LOG_S
+        self._ratelog = RateLimitedLog(log, interval_s=_LOG_EVERY_S, clock=clock)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -195,10 +194,7 @@ class Forwarder:
             try:
                 busy = self._step()
             except TransportError as exc:
-                self._errors += 1
-                if self._clock() - self._last_error_log >= _DISCARD_LOG_S:
-                    self._last_error_log = self._clock()
-                    log.error("forwarder: %s (%d error(s) so far; retrying)", exc, self._errors)
+                self._ratelog.log("step", logging.ERROR, "forwarder: %s (retrying)", exc)
                 busy = False
                 self._stop.wait(1.0)
             if not busy:
@@ -367,15 +363,8 @@ class Forwarder:
 
     def _log_discard(self, counter: str, msg: str, *args: object) -> None:
         """Log the first discard of a kind, then at most one line a minute with a count."""
-        now = self._clock()
-        last, held_back = self._discard_log.get(counter, (-_DISCARD_LOG_S, 0))
-        if now - last < _DISCARD_LOG_S:
-            self._discard_log[counter] = (last, held_back + 1)
-            return
-        self._discard_log[counter] = (now, 0)
-        suffix = f" ({held_back} more since the last such line)" if held_back else ""
         level = logging.INFO if counter == "accepted_unsubscribed" else logging.ERROR
-        log.log(level, msg + suffix, *args)
+        self._ratelog.log(f"discard:{counter}", level, msg, *args)
 
     def _hold(self, topic: str, seq: int, reason: Reason) -> None:
         now = self._clock()
@@ -388,7 +377,8 @@ class Forwarder:
             hold = Hold(reason, seq, backoff, now + backoff.next_delay())
             self._holds[topic] = hold
             self.refusals.held_topics = len(self._holds)
-            log.log(
+            self._ratelog.log(  # many topics refused at once: one line a minute per reason
+                f"hold:{reason.code}",
                 logging.WARNING if reason.code == 16 else logging.ERROR,
                 "broker refused event seq %d on %s: %d (%s); its events are kept and "
                 "retried from %.1f s on",
@@ -409,8 +399,12 @@ class Forwarder:
     def _release(self, topic: str, hold: Hold, *, sweep: bool) -> None:
         del self._holds[topic]
         self.refusals.held_topics = len(self._holds)
-        log.info(
-            "broker accepts events on %s again (%d refusal(s) while held)", topic, hold.refusals
+        self._ratelog.log(
+            "release",
+            logging.INFO,
+            "broker accepts events on %s again (%d refusal(s) while held)",
+            topic,
+            hold.refusals,
         )
         if sweep:
             start = hold.first_seq - 1

@@ -53,6 +53,7 @@ from typing import Literal
 from gateway.errors import TransportError
 from gateway.events.envelope import Draft, encode, envelope, new_ids
 from gateway.events.topics import Topics
+from gateway.ratelog import RateLimitedLog
 from gateway.transport import outbox_files as files
 
 log = logging.getLogger(__name__)
@@ -215,7 +216,7 @@ class Outbox:
         self._recent_bytes = 0
         self._last_age_check = -_AGE_CHECK_EVERY_S
         self._unrecorded = 0  # events lost while even recording the loss failed
-        self._last_log: dict[str, float] = {}
+        self._ratelog = RateLimitedLog(log, interval_s=_LOG_EVERY_S, clock=monotonic)
         self.recovery: Recovery | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -735,10 +736,7 @@ class Outbox:
 
     def _log_once(self, key: str, level: int, msg: str, *args: object) -> None:
         """Log ``msg`` at most once a minute per ``key`` (a full disk must not flood)."""
-        now = self._monotonic()
-        if now - self._last_log.get(key, -_LOG_EVERY_S) >= _LOG_EVERY_S:
-            self._last_log[key] = now
-            log.log(level, msg, *args)
+        self._ratelog.log(key, level, msg, *args)
 
     # -- reading ---------------------------------------------------------------------
 
