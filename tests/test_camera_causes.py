@@ -109,6 +109,7 @@ def test_good_credentials_stream(mjpeg: MjpegServer, rtsp: RtspServer) -> None:
         (rtsp_reply("454 Session Not Found"), "RTSP 454", "Session Not Found"),
         (rtsp_reply("200 OK", AUDIO_SDP), "not a video", "no video track (tracks: audio)"),
         (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", "not a video", "is not an RTSP server"),
+        (http_reply("400 Bad Request"), "not a video", "an HTTP server answers on 127.0.0.1"),
     ],
 )
 def test_scripted_rtsp_answers_are_named(reply: bytes, cause: str, words: str) -> None:
