@@ -52,6 +52,7 @@ READ_ONLY_COMMANDS = frozenset({"get_config"})
 # and its command policy.
 ENROLLED_SETTINGS = ("security", "gateway.id", "gateway.site", "mqtt.topic_prefix")
 MAX_TRUST_PEM = 64 * 1024
+_AUDIT_ITEMS = 200  # the schema's bound on an audit event's lists
 
 
 class CommandError(GatewayError):
@@ -267,18 +268,19 @@ class CommandHandler:
     def _audit(self, request: CommandRequest, reply: dict[str, Any]) -> None:
         if self.audit is None:
             return
-        details: dict[str, Any] = {}
-        if request.name == "set_config":
-            details["patch_paths"] = sorted(leaf_paths(request.args.get("patch")))
-        elif request.name == "set_trust" and reply["ok"]:
-            details["trusted"] = reply["result"]["trusted"]
-        elif "camera" in request.args:
-            details["camera"] = str(request.args["camera"])[:64]
-        try:
+        try:  # the reply must still go out, whatever the arguments look like
+            details: dict[str, Any] = {}
+            if request.name == "set_config":
+                paths = sorted(p[:200] for p in leaf_paths(request.args.get("patch")))
+                details["patch_paths"] = paths[:_AUDIT_ITEMS]
+            elif request.name == "set_trust" and reply["ok"]:
+                details["trusted"] = reply["result"]["trusted"][:_AUDIT_ITEMS]
+            elif "camera" in request.args:
+                details["camera"] = str(request.args["camera"])[:64]
             self.audit(
                 AuditRecord(request.name, request.caller, reply["ok"], reply.get("error"), details)
             )
-        except Exception:  # the reply must still go out
+        except Exception:
             log.exception("could not record the audit event of %s", request.name)
 
     def dispatch(self, request: CommandRequest) -> Any:
