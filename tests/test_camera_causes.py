@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from gateway.localservers import free_port
 from simulators.camera.mjpeg import MjpegServer
 from simulators.camera.rtsp import RtspServer
 from tests.camera_support import (
@@ -28,7 +29,6 @@ from tests.camera_support import (
     scripted,
     with_auth,
 )
-from tests.services import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAY = str(ROOT / ".venv" / "bin" / "gateway")
