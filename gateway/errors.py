@@ -73,6 +73,10 @@ class CameraOpenError(SourceError):
         self.fix: str | None = fix
 
 
+class VideoFileError(CameraOpenError, InputError):
+    """A video file that is missing or not a video: what was typed is wrong (exit code 2)."""
+
+
 class SensorError(GatewayError):
     """A serial port or sensor protocol failure."""
 

@@ -69,6 +69,52 @@ def test_usage_and_input_errors_exit_2(
 
 
 @pytest.mark.parametrize(
+    ("args", "code", "message", "fix"),
+    [
+        (["camera", "check", "{tmp}/none.mp4"], 2, "no such file", "check the path"),
+        (
+            ["sensors", "read", "--port", "/dev/null", "-p", "pms5003"],
+            2,
+            "not a serial port",
+            "/dev/ttyUSB*",
+        ),
+        (
+            ["sensors", "read", "--port", "/dev/ttyUSB97", "-p", "pms5003"],
+            1,
+            "no such device",
+            "/dev/serial/by-id",
+        ),
+        (
+            ["detect", "{tmp}/x.jpg", "-m", "yolox_s", "--model-dir", "{tmp}/s"],
+            2,
+            "model not found in store",
+            "gateway models pull yolox_s --model-dir {tmp}/s",
+        ),
+        (
+            ["detect", "{tmp}/x.jpg", "-m", "my_net", "--model-dir", "{tmp}/s"],
+            2,
+            "model not found in store",
+            "gateway models import /path/to/model.onnx --name my_net --model-dir {tmp}/s",
+        ),
+    ],
+)
+def test_errors_name_the_cause_and_the_fix(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    args: list[str],
+    code: int,
+    message: str,
+    fix: str,
+) -> None:
+    cv2.imwrite(str(tmp_path / "x.jpg"), np.zeros((32, 32, 3), np.uint8))
+    got, _out, err = run(capsys, *(a.replace("{tmp}", str(tmp_path)) for a in args))
+    lines = err.strip().splitlines()
+    assert got == code, err
+    assert lines[0].startswith("error: ") and message in lines[0]
+    assert lines[1].startswith("  fix: ") and fix.replace("{tmp}", str(tmp_path)) in lines[1]
+
+
+@pytest.mark.parametrize(
     "command",
     [
         ["config", "check"],

@@ -322,3 +322,25 @@ def test_dns_failure_text() -> None:
     assert "cannot resolve the broker host 'h'" in connect_failure(
         socket.gaierror(-2, "Name or service not known"), "h", 1
     )
+
+
+def test_a_full_session_queue_drops_in_silence(tmp_path: Path, victoria: VictoriaMetrics) -> None:
+    # Why docs/reliability.md asks for a large max_queued_messages: over it, Mosquitto
+    # drops what it would queue for an offline worker and still answers 0.
+    # (appended after the test broker's 100000: the later line wins)
+    broker = Mosquitto(tmp_path / "broker", extra_config="max_queued_messages 5\n")
+    broker.start()
+    settings = settings_for(broker, victoria, tmp_path)
+    start_worker(settings).stop()  # a session with the shared subscription, offline
+    publisher = ReasonPublisher(broker.port)
+    try:
+        codes = [publisher.publish(line_event(seq)) for seq in range(1, 11)]
+        worker = start_worker(settings)
+        samples = seq_samples(victoria, expected=5)
+        time.sleep(1.0)
+        worker.stop()
+    finally:
+        publisher.close()
+        broker.stop()
+    assert codes == [0] * 10
+    assert len({seq for _, seq in samples}) == 5  # the other 5 are gone, unseen

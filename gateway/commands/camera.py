@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from gateway.config.vision import CameraConfig
 
 
-def check_source(source: SourceConfig, seconds: float, timeout_s: float = 10.0) -> dict[str, Any]:
+def check_source(
+    source: SourceConfig, seconds: float, timeout_s: float = 10.0
+) -> tuple[dict[str, Any], SourceError | None]:
     """Open ``source`` and read it for ``seconds``; report what arrived.
 
     It is opened once first, so a camera that does not open is reported at once with
@@ -31,7 +33,7 @@ def check_source(source: SourceConfig, seconds: float, timeout_s: float = 10.0) 
     try:
         first = first_frame(source, timeout_s)
     except SourceError as exc:
-        return _failed(describe(source), exc, time.monotonic() - t0)
+        return _failed(describe(source), exc, time.monotonic() - t0), exc
     capture = CaptureThread(
         lambda: make_reader(source, timeout_s=timeout_s),
         name="check",
@@ -79,7 +81,7 @@ def check_source(source: SourceConfig, seconds: float, timeout_s: float = 10.0) 
         "error": health.last_error,
         "cause": None,
         "fix": None,
-    }
+    }, None
 
 
 def _failed(name: str, exc: SourceError, seconds: float) -> dict[str, Any]:
@@ -152,16 +154,16 @@ def check_command(source: str, seconds: float, timeout: float, as_json: bool) ->
     """
     from gateway.sources.base import source_from_spec
 
-    report = check_source(source_from_spec(source, realtime=True), seconds, timeout)
+    report, failure = check_source(source_from_spec(source, realtime=True), seconds, timeout)
     if as_json:
         print_json(report)
     else:
         for key, value in report.items():
             click.echo(f"{key:>12}: {'-' if value is None else value}")
+    if failure is not None:
+        raise failure  # its cause and fix (and exit 2 for a file that is not a video)
     if not report["ok"]:
-        error = SourceError(report["error"] or f"no frames from {report['source']}")
-        error.fix = report["fix"]
-        raise error
+        raise SourceError(report["error"] or f"no frames from {report['source']}")
 
 
 @camera_group.command("snapshot")

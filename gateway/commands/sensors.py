@@ -222,10 +222,19 @@ def read_command(  # noqa: PLR0917 (click passes options positionally)
         options=parse_options(options),
     )
     if get_protocol(cfg.protocol).kind == "stream":
-        try:  # fail fast with a clear message; the reader itself would keep retrying
-            open_port(cfg.port, cfg.baud).close()
-        except Exception as exc:
-            raise SensorError(f"cannot open port {cfg.port}: {exc}") from exc
+        from gateway.sensors.ports import open_problem, port_problem
+
+        problem = port_problem(cfg.port)
+        if problem is None:
+            try:  # fail fast with the cause; the reader itself would keep retrying
+                open_port(cfg.port, cfg.baud).close()
+            except Exception as exc:  # pyserial raises SerialException, OSError, ValueError
+                problem = open_problem(cfg.port, exc)
+        if problem is not None:  # a path that is no serial port is what was typed: exit 2
+            kind = InputError if problem.cause == "not a serial port" else SensorError
+            error = kind(f"cannot open port {cfg.port}: {problem}")
+            error.fix = problem.fix
+            raise error
     readings: queue.Queue[Any] = queue.Queue(maxsize=10000)
     reader = SensorReader(cfg, readings.put)
     deadline = time.monotonic() + seconds if seconds else None

@@ -15,7 +15,10 @@ from gateway.errors import ConfigError
 # Camera fields that can change without restarting the gateway: only that camera's
 # pipeline restarts.
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-LIVE_CAMERA_FIELDS = frozenset({"lines", "zones", "speed", "motion", "aggregate_interval_s"})
+# Analytics settings a camera restart picks up (the runner is rebuilt with the new config).
+LIVE_CAMERA_FIELDS = frozenset(
+    {"lines", "zones", "speed", "motion", "aggregate_interval_s", "flow", "drift"}
+)
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

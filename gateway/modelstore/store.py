@@ -88,6 +88,25 @@ def check_onnx(path: Path, shown_as: str | None = None) -> None:
         ) from exc
 
 
+def install_hint(name: str, root: Path) -> str:
+    """The command that puts model ``name`` into the store at ``root``."""
+    from gateway.errors import ConfigError
+    from gateway.modelstore.catalog import load_catalog
+
+    try:
+        entry = load_catalog().get(name)
+    except ConfigError:
+        entry = None
+    if entry is not None and entry.source == "onnx":
+        return f"gateway models pull {name} --model-dir {root}"
+    if entry is not None:
+        return (
+            f"export it on a workstation ({entry.notes or 'see gateway models list'}), then "
+            f"gateway models import FILE --name {name} --model-dir {root}"
+        )
+    return f"gateway models import /path/to/model.onnx --name {name} --model-dir {root}"
+
+
 def validate_name(name: str) -> str:
     """Model names are short and safe as directory names."""
     if not NAME_RE.match(name):
@@ -135,7 +154,9 @@ class ModelStore:
         try:
             meta: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
-            raise ModelError(f"model not found in store {self.root}: {name}") from exc
+            error = ModelError(f"model not found in store {self.root}: {name}")
+            error.fix = install_hint(name, self.root)
+            raise error from exc
         except (OSError, ValueError) as exc:
             raise ModelStoreError(f"unreadable record for model {name}: {exc}") from exc
         return meta

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gateway.config.sources import FileSource, GStreamerSource, UrlSource, UsbSource
-from gateway.errors import CameraOpenError, SourceError
+from gateway.errors import CameraOpenError, SourceError, VideoFileError
 from gateway.sources.base import describe
 
 Image = NDArray[np.uint8]
@@ -112,7 +112,7 @@ class FileReader(_CvReader):
     def _capture(self) -> Any:
         path = self.cfg.path
         if not path.is_file():
-            raise CameraOpenError(
+            raise VideoFileError(
                 self._name(), "no such file", f"{path} does not exist", "check the path"
             )
         return cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
@@ -124,7 +124,7 @@ class FileReader(_CvReader):
         except CameraOpenError:
             raise
         except SourceError as exc:
-            raise CameraOpenError(
+            raise VideoFileError(
                 self._name(), "not a video", "FFmpeg cannot read it as a video",
                 "use a video file (MP4, MKV, AVI, ...); a still image is not a video",
             ) from exc  # fmt: skip
@@ -132,7 +132,7 @@ class FileReader(_CvReader):
         self._last_pts = 0.0
         if self._cap.get(cv2.CAP_PROP_FRAME_COUNT) <= 0 and self._fps is None:
             self.close()
-            raise CameraOpenError(
+            raise VideoFileError(
                 self._name(), "not a video", "FFmpeg found no video stream in it",
                 "use a video file (MP4, MKV, AVI, ...)",
             )  # fmt: skip
