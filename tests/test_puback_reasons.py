@@ -19,10 +19,10 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.app import App
 from gateway.events import Draft
+from gateway.localservers import Mosquitto
 from gateway.transport.forwarder import publish_size
 from gateway.transport.outbox import Outbox
 from gateway.transport.reasons import PUBACK, classify
-from tests.services import Mosquitto
 from tests.transport_support import Collector, sensor_draft, settings_for
 
 BASE = "city/sejong-1/rsu-0001"
@@ -118,7 +118,7 @@ def test_acl_denial_keeps_events_until_the_acl_is_fixed(
 ) -> None:
     acl = tmp_path / "acl"
     acl.write_text("topic read city/#\n")  # the unit may not publish
-    broker = Mosquitto(tmp_path / "mosquitto", extra_config=f"acl_file {acl}\nuser root")
+    broker = Mosquitto(tmp_path / "mosquitto", extra_config=f"acl_file {acl}")
     broker.start()
     app = App(settings_for(tmp_path, broker.port, outbox=FAST_RETRY))
     collector = Collector(broker.port, [f"{BASE}/#"])

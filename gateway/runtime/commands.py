@@ -51,6 +51,8 @@ READ_ONLY_COMMANDS = frozenset({"get_config"})
 # Settings set_config never changes: the unit's identity (bound to its certificate)
 # and its command policy.
 ENROLLED_SETTINGS = ("security", "gateway.id", "gateway.site", "mqtt.topic_prefix")
+MAX_TRUST_PEM = 64 * 1024
+_AUDIT_ITEMS = 200  # the schema's bound on an audit event's lists
 
 
 class CommandError(GatewayError):
@@ -151,6 +153,7 @@ class CommandHandler:
             "set_config": self.set_config,
             "snapshot": self.snapshot,
             "restart_pipeline": self.restart_pipeline,
+            "set_trust": self.set_trust,
         }
 
     def submit(self, msg: Incoming) -> None:
@@ -265,16 +268,19 @@ class CommandHandler:
     def _audit(self, request: CommandRequest, reply: dict[str, Any]) -> None:
         if self.audit is None:
             return
-        details: dict[str, Any] = {}
-        if request.name == "set_config":
-            details["patch_paths"] = sorted(leaf_paths(request.args.get("patch")))
-        elif "camera" in request.args:
-            details["camera"] = str(request.args["camera"])[:64]
-        try:
+        try:  # the reply must still go out, whatever the arguments look like
+            details: dict[str, Any] = {}
+            if request.name == "set_config":
+                paths = sorted(p[:200] for p in leaf_paths(request.args.get("patch")))
+                details["patch_paths"] = paths[:_AUDIT_ITEMS]
+            elif request.name == "set_trust" and reply["ok"]:
+                details["trusted"] = reply["result"]["trusted"][:_AUDIT_ITEMS]
+            elif "camera" in request.args:
+                details["camera"] = str(request.args["camera"])[:64]
             self.audit(
                 AuditRecord(request.name, request.caller, reply["ok"], reply.get("error"), details)
             )
-        except Exception:  # the reply must still go out
+        except Exception:
             log.exception("could not record the audit event of %s", request.name)
 
     def dispatch(self, request: CommandRequest) -> Any:
@@ -359,6 +365,17 @@ class CommandHandler:
         if self.link.publish(topic, jpeg, qos=1) is None:
             raise CommandError("not connected")
         return {"topic": topic, "bytes": len(jpeg)}
+
+    def set_trust(self, args: dict[str, Any]) -> Any:
+        """Replace the trusted operators: PEM certificates of the fleet CA, an admin among them."""
+        self._only(args, "operators")
+        pem = args.get("operators")
+        if not isinstance(pem, str) or not pem.strip() or len(pem) > MAX_TRUST_PEM:
+            raise CommandError(
+                f"argument 'operators' (PEM operator certificates, at most {MAX_TRUST_PEM} "
+                "bytes) is required"
+            )
+        return {"trusted": self.authorizer.set_trust(pem)}
 
     def restart_pipeline(self, args: dict[str, Any]) -> Any:
         """Restart one camera's capture and pipeline."""
