@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from gateway.cli import main
+from gateway.localservers import free_port
 from simulators.camera.mjpeg import MjpegServer
 from simulators.camera.rtsp import RtspServer
 from tests.camera_support import (
@@ -31,7 +32,6 @@ from tests.camera_support import (
     scripted,
     with_auth,
 )
-from tests.services import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAY = str(ROOT / ".venv" / "bin" / "gateway")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import free_port
+from gateway.localservers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAY = str(ROOT / ".venv" / "bin" / "gateway")
