@@ -24,11 +24,11 @@ from gateway.config.patch import to_toml
 from gateway.config.settings import GatewaySettings
 from gateway.doctor import Context, run_doctor
 from gateway.doctor.clock import SyncState, check_clock, interpret_adjtimex
+from gateway.localservers import Mosquitto, VictoriaMetrics, free_port
 from simulators.camera.mjpeg import MjpegServer
 from simulators.sensors.stream import StreamSimulator
 from tests.camera_support import mjpeg_camera, with_auth
 from tests.security_support import Fleet, SecureBroker
-from tests.services import Mosquitto, VictoriaMetrics, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_MODEL = ROOT / "modelzoo" / "demo" / "roadsim.onnx"
@@ -247,7 +247,7 @@ def password_broker(tmp_path: Path) -> Iterator[Mosquitto]:
     pw_file.chmod(0o600)
     server = Mosquitto(
         tmp_path / "mosq",
-        extra_config=f"password_file {pw_file}\nallow_anonymous false\nuser root\n",
+        extra_config=f"password_file {pw_file}\nallow_anonymous false\n",
     )
     server.start()
     yield server

@@ -35,6 +35,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "gateway",  # the package itself: __version__
             "gateway.errors",
             "gateway.health",
+            "gateway.jsontypes",
             "gateway.atomicfile",
             "gateway.backoff",
             "gateway.ratelog",

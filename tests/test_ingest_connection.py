@@ -20,8 +20,8 @@ import psutil
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from gateway.localservers import Mosquitto, VictoriaMetrics, free_port
 from gateway.transport.paho_client import connect_failure
-from tests.services import Mosquitto, VictoriaMetrics, free_port
 from tests.test_ingest_helpers import (
     Publisher,
     assert_exactly_once,
@@ -36,12 +36,7 @@ from tests.test_ingest_workers import StatsWatcher, start_ingest, write_config
 
 def persistent_broker(tmp_path: Path) -> Mosquitto:
     """A Mosquitto that keeps sessions across its restart (saved on SIGTERM)."""
-    store = tmp_path / "broker-store"
-    store.mkdir(exist_ok=True)
-    return Mosquitto(
-        tmp_path / "broker",
-        extra_config=f"persistence true\npersistence_location {store}/\nuser root\n",
-    )
+    return Mosquitto(tmp_path / "broker", persistence=True)
 
 
 class ReasonPublisher:
@@ -220,7 +215,7 @@ def _password_broker(tmp_path: Path) -> Mosquitto:
     )
     return Mosquitto(
         tmp_path / "broker",
-        extra_config=f"allow_anonymous false\npassword_file {passwords}\nuser root\n",
+        extra_config=f"allow_anonymous false\npassword_file {passwords}\n",
     )
 
 

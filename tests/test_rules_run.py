@@ -24,8 +24,8 @@ import pytest
 from gateway.config.settings import validate_settings
 from gateway.demo.scenario import detector_config
 from gateway.events import validate_event
+from gateway.localservers import free_port
 from tests.rules_support import ModbusDevice
-from tests.services import free_port
 
 pytestmark = pytest.mark.slow
 

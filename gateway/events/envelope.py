@@ -12,11 +12,18 @@ import functools
 import json
 import os
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import Final, Literal, TypeAlias
 
 SCHEMA_VERSION: Final = 1
+
+JsonValue: TypeAlias = (
+    "bool | int | float | str | Sequence[JsonValue] | Mapping[str, JsonValue] | None"
+)
+"""A value JSON can carry (what an event's ``data`` is made of)."""
+JsonObject: TypeAlias = dict[str, JsonValue]
 
 EventType = Literal[
     "line_crossing",
@@ -62,7 +69,7 @@ class Draft:
     type: EventType
     source: str
     timestamp: float
-    data: dict[str, Any]
+    data: Mapping[str, JsonValue]
 
 
 def format_ts(epoch_s: float) -> str:
@@ -103,7 +110,7 @@ def new_ids(count: int) -> list[str]:
     ]
 
 
-def envelope(draft: Draft, *, seq: int, event_id: str, gateway: str, site: str) -> dict[str, Any]:
+def envelope(draft: Draft, *, seq: int, event_id: str, gateway: str, site: str) -> JsonObject:
     """Return the complete event object for ``draft`` (field order as documented)."""
     return {
         "schema": SCHEMA_VERSION,
@@ -118,6 +125,6 @@ def envelope(draft: Draft, *, seq: int, event_id: str, gateway: str, site: str) 
     }
 
 
-def encode(event: dict[str, Any]) -> bytes:
+def encode(event: Mapping[str, JsonValue]) -> bytes:
     """Compact UTF-8 JSON, as published."""
     return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
