@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from gateway import net
 from gateway.errors import CameraOpenError
 
+# Causes the network gives (no camera answered): FFmpeg would fail the same way.
+FINAL_CAUSES = frozenset({net.DNS_FAILURE, net.REFUSED, net.NO_ROUTE, net.TIMEOUT, net.FAILED})
 DEFAULT_PORTS = {"http": 80, "https": 443, "rtsp": 554, "rtsps": 322}
 MAX_HEAD = 64 * 1024  # bytes of status line and headers read at most
 MAX_SDP = 64 * 1024
