@@ -312,8 +312,9 @@ class IngestConnection:
         if self._retire:
             props = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = 0  # the broker deletes the session now
+        flush_until = time.monotonic() + 2.0  # the acks queued last go out first
         while client.want_write() and client.socket() is not None:
-            if client.loop_write() != paho.MQTT_ERR_SUCCESS:
+            if client.loop_write() != paho.MQTT_ERR_SUCCESS or time.monotonic() > flush_until:
                 break
         client.disconnect(properties=props)
         deadline = time.monotonic() + 1.0
