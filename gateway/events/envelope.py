@@ -12,18 +12,15 @@ import functools
 import json
 import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final, Literal, TypeAlias
+from typing import Final, Literal, get_args
+
+from gateway.jsontypes import JsonObject, JsonValue
 
 SCHEMA_VERSION: Final = 1
 
-JsonValue: TypeAlias = (
-    "bool | int | float | str | Sequence[JsonValue] | Mapping[str, JsonValue] | None"
-)
-"""A value JSON can carry (what an event's ``data`` is made of)."""
-JsonObject: TypeAlias = dict[str, JsonValue]
 
 EventType = Literal[
     "line_crossing",
@@ -38,19 +35,7 @@ EventType = Literal[
     "command",
     "actuation",
 ]
-EVENT_TYPES: Final[tuple[EventType, ...]] = (
-    "line_crossing",
-    "zone_enter",
-    "zone_exit",
-    "alert",
-    "aggregate",
-    "flow",
-    "sensor_reading",
-    "health",
-    "availability",
-    "command",
-    "actuation",
-)
+EVENT_TYPES: Final[tuple[EventType, ...]] = get_args(EventType)
 # The source of events that concern the gateway itself (health, availability).
 GATEWAY_SOURCE: Final = "gateway"
 
