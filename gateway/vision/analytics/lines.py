@@ -39,6 +39,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gateway.config.vision import LineConfig
+from gateway.vision.analytics.anchors import Anchors
 from gateway.vision.analytics.geometry import (
     MAX_TRACKS,
     class_mask,
@@ -59,15 +60,43 @@ TURN_MIN_MOVE = 0.25
 # band on the side it was counted into for REARM_S may count again when it crosses back.
 REARM_WIDTHS = 1.0
 REARM_S = 1.0
+# A side change counts once the anchor has been seen this many times on the new side
+# (one stray box past the line, or a box that jumps there for a frame, never counts).
+CONFIRM = 2
+# A track first seen inside the dead band takes the side its anchor is on as where it
+# came from when it is at least this share of the band away from the line; nearer, it
+# has no side until it leaves the band (so it cannot count on leaving it).
+BORN_SIDE_SHARE = 0.5
+# An anchor further than JUMP_WIDTHS box widths (plus JUMP_SPEED_SHARE of the track's
+# own travel since it was last seen) from where the track's motion predicts has jumped:
+# the tracker put the id on another object (a person standing still whose id goes to
+# someone stepping out next to them) or the box changed shape. What the track did
+# before says nothing about where this object came from: its side starts afresh.
+JUMP_WIDTHS = 0.5
+JUMP_SPEED_SHARE = 0.5
+# A new id re-identifies a vanished track within this many widths of the new box plus
+# REID_SPREAD of the vanished track's predicted travel (the longer an object was hidden,
+# the less exactly its speed says where it is).
+REID_SPREAD = 0.25
+# A box side within this share of the frame width (height) of the frame edge, and at
+# least EDGE_PX: the object may be leaving there.
+EDGE_SHARE = 0.01
+EDGE_PX = 2.0
 
 
 @dataclass(slots=True)
 class _Ledger:
     """Which side a track was last seen on and whether it was counted."""
 
-    side: int  # last definite side: LEFT, RIGHT, or NONE before the first
+    side: int  # last confirmed side: LEFT, RIGHT, or NONE before the first
     sided_at: tuple[float, float]  # anchor where that side was last seen
     counted: bool = False
+    pending: int = NONE  # the other side, seen there ``pending_n`` times in a row
+    pending_n: int = 0
+    pending_at: tuple[float, float] = (0.0, 0.0)  # first anchor seen on the pending side
+    sided_ts: float = 0.0  # when ``sided_at`` was seen
+    pending_ts: float = 0.0  # when ``pending_at`` was seen
+    crossed_at: float = 0.0  # estimated time of the latest counted crossing
 
 
 @dataclass(slots=True)
@@ -86,14 +115,22 @@ class _Trial:
 class _TrackSide:
     """What a line remembers about one track."""
 
-    side: int  # last definite side: LEFT, RIGHT, or NONE before the first
+    side: int  # last confirmed side: LEFT, RIGHT, or NONE before the first
     sided_at: tuple[float, float]  # anchor where that side was last seen
-    anchor: tuple[float, float]  # last anchor seen
+    anchor: tuple[float, float]  # last reliable anchor seen
     last_ts: float
     label: str
     velocity: tuple[float, float] = (0.0, 0.0)  # pixels per second, smoothed
     counted: bool = False
-    born_inside: bool = False  # first seen inside the dead band, with no hand-over
+    pending: int = NONE  # the other side, seen there ``pending_n`` times in a row
+    pending_n: int = 0
+    pending_at: tuple[float, float] = (0.0, 0.0)
+    sided_ts: float = 0.0  # when ``sided_at`` was seen
+    pending_ts: float = 0.0  # when ``pending_at`` was seen
+    crossed_at: float = 0.0  # estimated time of the latest counted crossing
+    seen_at: float = 0.0  # when ``anchor`` was seen
+    steps: int = 0  # reliable sightings after the first (the velocity is known from 2 on)
+    leaving: bool = False  # last box at a frame edge, moving out of the frame
     far_since: float | None = None  # counted, and settled well past the line since then
     far_side: int = NONE  # on this side
     handed_over: bool = False  # already passed its state on to a new id
@@ -130,6 +167,7 @@ class LineCounter:
         self.line = line
         self.labels = list(labels)
         p1, p2 = to_pixels(line.points, frame_size)
+        self._frame = frame_size
         self._p1 = p1
         self._length = float(np.hypot(*(p2 - p1)))
         self._u = (p2 - p1) / self._length
@@ -141,6 +179,8 @@ class LineCounter:
         self.forget_s = max(forget_s, switch_s)
         self.max_tracks = max_tracks
         self._tracks: dict[int, _TrackSide] = {}
+        # Per row of the latest trigger() call: estimated time of the crossing, else NaN.
+        self.crossed_at: NDArray[np.float64] = np.empty(0)
 
     def __len__(self) -> int:
         """Return the number of tracks with state held."""
@@ -153,34 +193,53 @@ class LineCounter:
         return out
 
     def trigger(
-        self, detections: Detections, timestamp: float
+        self, detections: Detections, timestamp: float, anchors: Anchors | None = None
     ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
         """Update with tracked detections; masks of rows that crossed now, per direction.
 
-        Returns ``(left_to_right, right_to_left)`` boolean masks aligned with ``detections``.
-        Rows without a track id or of a class this line ignores never cross.
+        Returns ``(left_to_right, right_to_left)`` boolean masks aligned with ``detections``;
+        :attr:`crossed_at` then holds each crossing's estimated time (the moment the
+        anchor passed the line, which can be earlier than ``timestamp``: a crossing is
+        confirmed a frame or two later, and an object hidden while it crossed is counted
+        when it re-appears). Rows without a track id or of a class this line ignores
+        never cross. ``anchors``
+        (from :class:`~gateway.vision.analytics.anchors.AnchorEstimator`) place objects
+        whose boxes are cut; by default the boxes' bottom-centres are used as they are.
         """
         n = len(detections)
         l2r = np.zeros(n, dtype=bool)
         r2l = np.zeros(n, dtype=bool)
+        self.crossed_at = np.full(n, np.nan)
         names = label_list(detections, self.labels)
         use = class_mask(names, self.line.classes) & (detections.tracker_id >= 0)
-        anchors = detections.anchors().astype(np.float64)
-        dist = self.signed_distance(anchors)
+        anchors = anchors or Anchors.plain(detections)
+        dist = self.signed_distance(anchors.points)
         sides = np.where(dist < -self._band, LEFT, np.where(dist > self._band, RIGHT, NONE))
         present = {int(t) for t in detections.tracker_id[use]}
         for i in np.flatnonzero(use):
             tid = int(detections.tracker_id[i])
-            anchor = (float(anchors[i, 0]), float(anchors[i, 1]))
+            anchor = (float(anchors.points[i, 0]), float(anchors.points[i, 1]))
+            width = float(detections.xyxy[i, 2] - detections.xyxy[i, 0])
+            reliable = bool(anchors.reliable[i]) or self._side_certain(
+                float(dist[i]), anchors.unknown[i]
+            )
             state = self._tracks.get(tid)
             if state is None:
-                width = float(detections.xyxy[i, 2] - detections.xyxy[i, 0])
                 state = self._adopt(
-                    tid, anchor, label=names[i], now=timestamp, present=present, width=width
+                    tid,
+                    anchor,
+                    label=names[i],
+                    now=timestamp,
+                    present=present,
+                    width=width,
+                    origin=(float(anchors.origin[i, 0]), float(anchors.origin[i, 1])),
+                    reliable=reliable,
                 )
                 self._tracks[tid] = state
-            crossed = self._step(state, int(sides[i]), anchor)
-            if state.trial is not None:
+            elif reliable and state.steps >= 2 and self._jumped(state, anchor, width, timestamp):
+                _restart(state, int(sides[i]), anchor, timestamp)
+            crossed = self._step(state, int(sides[i]), anchor, timestamp) if reliable else NONE
+            if state.trial is not None and reliable:
                 crossed = self._try(
                     state,
                     state.trial,
@@ -189,17 +248,58 @@ class LineCounter:
                     anchor=anchor,
                     now=timestamp,
                 )
-            if state.counted and state.trial is None:
-                width = float(detections.xyxy[i, 2] - detections.xyxy[i, 0])
+            if state.counted and state.trial is None and reliable:
                 self._rearm(state, float(dist[i]), width, timestamp)
-            _move(state, anchor, timestamp)
+            if reliable:
+                _move(state, anchor, timestamp)
+            state.last_ts = timestamp
+            state.leaving = self._leaving(detections.xyxy[i], state.velocity)
             state.label = names[i]
             if crossed == RIGHT:
                 l2r[i] = True
             elif crossed == LEFT:
                 r2l[i] = True
+            if crossed != NONE:
+                self.crossed_at[i] = state.crossed_at
         evict(self._tracks, timestamp, self.forget_s, self.max_tracks)
         return l2r, r2l
+
+    def _side_certain(self, dist: float, unknown: NDArray[np.int8]) -> bool:
+        """Whether a cut box's anchor is on its side whatever the cut part hides.
+
+        The true point lies somewhere beyond the anchor in the ``unknown`` directions;
+        moving it that way changes the signed distance by ``-u.y`` per pixel along x and
+        ``u.x`` along y, which must not bring it back towards the line.
+        """
+        ux, uy = float(self._u[0]), float(self._u[1])
+        for slope, way in ((-uy, int(unknown[0])), (ux, int(unknown[1]))):
+            if way and abs(slope) > 1e-6 and np.sign(slope * way) != np.sign(dist):
+                return False
+        return bool(unknown.any())
+
+    def _jumped(
+        self, state: _TrackSide, anchor: tuple[float, float], width: float, now: float
+    ) -> bool:
+        """Whether ``anchor`` is too far from where the track's own motion predicts it."""
+        dt = max(0.0, now - state.seen_at)
+        vx, vy = state.velocity
+        ex, ey = state.anchor[0] + vx * dt, state.anchor[1] + vy * dt
+        error = float(np.hypot(anchor[0] - ex, anchor[1] - ey))
+        allowed = JUMP_WIDTHS * max(width, 1.0) + JUMP_SPEED_SHARE * float(np.hypot(vx, vy)) * dt
+        return error > allowed
+
+    def _leaving(self, box: NDArray[np.float32], velocity: tuple[float, float]) -> bool:
+        """Whether a box at a frame edge moves out through it (the object leaves the frame)."""
+        x1, y1, x2, y2 = (float(v) for v in box)
+        fw, fh = self._frame
+        mx, my = max(EDGE_PX, EDGE_SHARE * fw), max(EDGE_PX, EDGE_SHARE * fh)
+        vx, vy = velocity
+        return (
+            (x1 <= mx and vx < 0)
+            or (x2 >= fw - mx and vx > 0)
+            or (y1 <= my and vy < 0)
+            or (y2 >= fh - my and vy > 0)
+        )
 
     def _rearm(self, state: _TrackSide, dist: float, width: float, now: float) -> None:
         """Let a counted track count again once it has settled well past the line.
@@ -232,7 +332,7 @@ class LineCounter:
 
         ``crossed`` is what the inherited state did on this update.
         """
-        trial.held = trial.held or self._step(trial.own, side, anchor)
+        trial.held = trial.held or self._step(trial.own, side, anchor, now)
         if now - trial.since < self.verify_s:
             return crossed
         state.trial = None
@@ -240,8 +340,11 @@ class LineCounter:
             return crossed  # stopped, or on the vanished track's way: the same object
         # Moving against the vanished track: another object after all.
         trial.donor.handed_over = False
-        state.side, state.sided_at = trial.own.side, trial.own.sided_at
-        state.counted = trial.own.counted
+        own = trial.own
+        state.side, state.sided_at, state.sided_ts = own.side, own.sided_at, own.sided_ts
+        state.pending, state.pending_n = own.pending, own.pending_n
+        state.pending_at, state.pending_ts = own.pending_at, own.pending_ts
+        state.counted, state.crossed_at = own.counted, own.crossed_at
         return trial.held
 
     def _turned_back(self, trial: _Trial, anchor: tuple[float, float]) -> bool:
@@ -263,23 +366,40 @@ class LineCounter:
         towards = float(np.diff(self.signed_distance(np.array([trial.origin, anchor])))[0])
         return towards * trial.donor.side < 0
 
-    def _step(self, state: _TrackSide | _Ledger, side: int, anchor: tuple[float, float]) -> int:
-        """Advance one track; the side it crossed to (LEFT/RIGHT), or NONE."""
+    def _step(
+        self, state: _TrackSide | _Ledger, side: int, anchor: tuple[float, float], now: float
+    ) -> int:
+        """Advance one track; the side it crossed to (LEFT/RIGHT), or NONE.
+
+        The first definite side is taken at once; a change of side only once the anchor
+        has been seen ``CONFIRM`` times in a row on the new side (sightings inside the
+        dead band do not break the run, one on the old side does). A counted crossing's
+        time (``crossed_at``) is interpolated where the path from the last sighting on
+        the old side to the first on the new one cuts the line.
+        """
         if side == NONE:
             return NONE
-        previous, start = state.side, state.sided_at
-        state.side, state.sided_at = side, anchor
-        if previous == NONE and isinstance(state, _TrackSide) and state.born_inside:
-            # First seen on the line itself (its own track lost before the line, or an id
-            # switch the hand-over could not place): leaving the band completes a crossing
-            # that was already under way.
-            state.born_inside = False
-            previous = -side
-        if previous in (NONE, side) or state.counted:
+        if state.side == NONE:
+            state.side, state.sided_at, state.sided_ts = side, anchor, now
             return NONE
-        if not self._within_segment(start, anchor):
+        if side == state.side:
+            state.sided_at, state.sided_ts, state.pending, state.pending_n = anchor, now, NONE, 0
             return NONE
+        if state.pending != side:
+            state.pending, state.pending_n = side, 0
+            state.pending_at, state.pending_ts = anchor, now
+        state.pending_n += 1
+        if state.pending_n < CONFIRM:
+            return NONE
+        start, first = state.sided_at, state.pending_at
+        t0, t1 = state.sided_ts, state.pending_ts
+        state.side, state.sided_at, state.sided_ts = side, anchor, now
+        state.pending, state.pending_n = NONE, 0
+        if state.counted or not self._within_segment(start, first):
+            return NONE
+        sa, sb = self.signed_distance(np.array([start, first]))
         state.counted = True
+        state.crossed_at = t0 + float(sa / (sa - sb)) * (t1 - t0)
         return side
 
     def _within_segment(self, a: tuple[float, float], b: tuple[float, float]) -> bool:
@@ -299,65 +419,105 @@ class LineCounter:
         now: float,
         present: set[int],
         width: float,
+        origin: tuple[float, float],
+        reliable: bool,
     ) -> _TrackSide:
         """State for a new track id, taken over from a vanished track if it is the same object.
 
         The vanished track must have the same label and an older id (tracker ids increase,
-        so the new id started after it), have been seen within ``switch_s``, and the new
-        anchor must lie within ``switch_radius`` box widths of the path from where it was
+        so the new id started after it), have been seen within ``switch_s`` and not have
+        been leaving the frame, and the new anchor must lie within ``switch_radius`` box
+        widths (plus ``REID_SPREAD`` of the predicted travel) of the path from where it was
         last seen to where its velocity would have taken it by now (so both an object that
-        stopped and one that kept moving are recognised, but not a neighbour). The hand-over
-        then stays on trial for ``verify_s`` (see the module docstring).
+        stopped and one that kept moving, hidden behind a bus for a few seconds, are
+        recognised, but not a neighbour). The hand-over then stays on trial for
+        ``verify_s`` (see the module docstring).
+
+        Otherwise the track starts with the side it came from: the side of ``origin`` (a
+        point beyond the frame edge it entered by) when there is one, else the side of its
+        anchor, also inside the dead band when ``BORN_SIDE_SHARE`` of the band away from
+        the line, else none yet.
         """
         best: _TrackSide | None = None
-        best_d = self.switch_radius * max(width, 1.0)
+        best_d = np.inf
         for old_tid, old in self._tracks.items():
             if old_tid in present or old_tid >= tid or old.handed_over or old.label != label:
                 continue
             gap = now - old.last_ts
-            if gap > self.switch_s or gap < 0:
+            if gap > self.switch_s or gap < 0 or old.leaving:
                 continue
-            end = (old.anchor[0] + old.velocity[0] * gap, old.anchor[1] + old.velocity[1] * gap)
+            since = now - old.seen_at
+            end = (
+                old.anchor[0] + old.velocity[0] * since,
+                old.anchor[1] + old.velocity[1] * since,
+            )
+            travel = float(np.hypot(end[0] - old.anchor[0], end[1] - old.anchor[1]))
             d = _distance_to_segment(anchor, old.anchor, end)
-            if d <= best_d:
+            if d <= self.switch_radius * max(width, 1.0) + REID_SPREAD * travel and d < best_d:
                 best, best_d = old, d
         if best is None:
-            inside = abs(float(self.signed_distance(np.array([anchor]))[0])) <= self._band
+            side, sided_at = self._origin(anchor, origin, reliable)
             return _TrackSide(
-                side=NONE,
-                sided_at=anchor,
+                side=side,
+                sided_at=sided_at,
+                sided_ts=now,
                 anchor=anchor,
                 last_ts=now,
                 label=label,
-                born_inside=inside,
+                seen_at=now,
             )
         best.handed_over = True
         return _TrackSide(
             side=best.side,
             sided_at=best.sided_at,
+            sided_ts=best.sided_ts,
             anchor=anchor,
             last_ts=now,
             label=label,
             velocity=best.velocity,
             counted=best.counted,
+            seen_at=now,
             trial=_Trial(
                 donor=best,
                 since=now,
                 origin=anchor,
                 width=width,
-                own=_Ledger(side=NONE, sided_at=anchor),
+                own=_Ledger(side=NONE, sided_at=anchor, sided_ts=now),
             ),
         )
 
+    def _origin(
+        self, anchor: tuple[float, float], origin: tuple[float, float], reliable: bool
+    ) -> tuple[int, tuple[float, float]]:
+        """The side a new track (no hand-over) came from, and the point it was on."""
+        if np.isfinite(origin[0]):
+            s = float(self.signed_distance(np.array([origin]))[0])
+            if abs(s) > self._band:
+                return (LEFT if s < 0 else RIGHT), origin
+        if not reliable:
+            return NONE, anchor
+        s = float(self.signed_distance(np.array([anchor]))[0])
+        if abs(s) >= BORN_SIDE_SHARE * self._band:
+            return (LEFT if s < 0 else RIGHT), anchor
+        return NONE, anchor
+
+
+def _restart(state: _TrackSide, side: int, anchor: tuple[float, float], now: float) -> None:
+    """Forget where a track came from after its anchor jumped; it starts from here."""
+    state.side, state.sided_at, state.sided_ts = side, anchor, now
+    state.pending, state.pending_n = NONE, 0
+    state.velocity, state.far_since, state.steps = (0.0, 0.0), None, 0
+
 
 def _move(state: _TrackSide, anchor: tuple[float, float], now: float) -> None:
-    """Record a new anchor and update the smoothed velocity."""
-    dt = now - state.last_ts
+    """Record a new reliable anchor and update the smoothed velocity."""
+    dt = now - state.seen_at
     if dt > 0:
         vx = (anchor[0] - state.anchor[0]) / dt
         vy = (anchor[1] - state.anchor[1]) / dt
         state.velocity = (0.5 * (state.velocity[0] + vx), 0.5 * (state.velocity[1] + vy))
-    state.anchor, state.last_ts = anchor, now
+    state.anchor, state.seen_at = anchor, now
+    state.steps += 1
 
 
 def _distance_to_segment(
