@@ -11,6 +11,7 @@ APT_PACKAGES=(
   vlc-bin vlc-plugin-base       # a real RTSP server for camera-source tests
   gcc make                      # the firmware bridge's C reference and its host tests
   python3-venv python3-dev
+  adduser                       # the Debian package's maintainer scripts (tests/test_debian_package.py)
 )
 
 missing=()

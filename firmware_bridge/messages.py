@@ -35,6 +35,9 @@ from firmware_bridge.wire import (
     NACK_NO_SESSION,
     NACK_OUT_OF_WINDOW,
     NACK_UNSUPPORTED,
+    OUTPUT_BAD_VALUE,
+    OUTPUT_OK,
+    OUTPUT_UNKNOWN,
     VERSION,
     Value,
     expect,
@@ -268,12 +271,100 @@ class ConfigValue:
         return cls(payload[0], payload[1], payload[2], unpack_value(payload[2], payload[3:]))
 
 
-Body = Hello | Readings | Log | Ack | Nack | Ping | Pong | ConfigGet | ConfigSet | ConfigValue
+@dataclass(frozen=True, slots=True)
+class OutputSet:
+    """Host → board: drive ``output`` to ``value``, falling back to ``fail_safe`` on its own.
+
+    The board applies ``fail_safe`` when ``lease_ms`` pass without another OUTPUT_SET for
+    that output (the host stopped, crashed or lost the cable); ``lease_ms`` 0 means no
+    lease. Answered by OUTPUT_STATE.
+    """
+
+    TYPE: ClassVar[int] = 0x40
+    output: int = 0
+    kind: int = KIND_I32
+    value: float | int = 0
+    fail_kind: int = KIND_I32
+    fail_safe: float | int = 0
+    lease_ms: int = 0
+
+    def pack(self) -> bytes:
+        """Payload bytes."""
+        return (
+            pack_fixed("<BB", self.output, self.kind)
+            + pack_value(self.kind, self.value)
+            + pack_fixed("<B", self.fail_kind)
+            + pack_value(self.fail_kind, self.fail_safe)
+            + pack_fixed("<I", self.lease_ms)
+        )
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> OutputSet:
+        """Parse payload bytes."""
+        expect(payload, 15, "OUTPUT_SET")
+        value = unpack_value(payload[1], payload[2:6])
+        fail_safe = unpack_value(payload[6], payload[7:11])
+        (lease,) = struct.unpack_from("<I", payload, 11)
+        return cls(payload[0], payload[1], value, payload[6], fail_safe, lease)
+
+
+@dataclass(frozen=True, slots=True)
+class OutputState:
+    """Board → host: an output's value now, an OUTPUT_* status and the lease left (ms)."""
+
+    TYPE: ClassVar[int] = 0x41
+    output: int = 0
+    status: int = OUTPUT_OK
+    kind: int = KIND_I32
+    value: float | int = 0
+    lease_ms: int = 0
+
+    def pack(self) -> bytes:
+        """Payload bytes."""
+        head = pack_fixed("<BBB", self.output, self.status, self.kind)
+        return head + pack_value(self.kind, self.value) + pack_fixed("<I", self.lease_ms)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> OutputState:
+        """Parse payload bytes."""
+        expect(payload, 11, "OUTPUT_STATE")
+        value = unpack_value(payload[2], payload[3:7])
+        (lease,) = struct.unpack_from("<I", payload, 7)
+        return cls(payload[0], payload[1], payload[2], value, lease)
+
+
+Body = (
+    Hello
+    | Readings
+    | Log
+    | Ack
+    | Nack
+    | Ping
+    | Pong
+    | ConfigGet
+    | ConfigSet
+    | ConfigValue
+    | OutputSet
+    | OutputState
+)
 
 # The explicit registry: message type code -> body class.
 BODY_TYPES: dict[int, type[Body]] = {
     cls.TYPE: cls
-    for cls in (Hello, Readings, Log, Ack, Nack, Ping, Pong, ConfigGet, ConfigSet, ConfigValue)
+    for cls in (
+        Hello,
+        Readings,
+        Log,
+        Ack,
+        Nack,
+        Ping,
+        Pong,
+        ConfigGet,
+        ConfigSet,
+        ConfigValue,
+        OutputSet,
+        OutputState,
+    )
 }
 TYPE_NAMES: dict[int, str] = {
     0x01: "HELLO",
@@ -286,6 +377,8 @@ TYPE_NAMES: dict[int, str] = {
     0x30: "CONFIG_GET",
     0x31: "CONFIG_SET",
     0x32: "CONFIG_VALUE",
+    0x40: "OUTPUT_SET",
+    0x41: "OUTPUT_STATE",
 }
 
 
@@ -329,6 +422,9 @@ __all__ = [
     "NACK_NO_SESSION",
     "NACK_OUT_OF_WINDOW",
     "NACK_UNSUPPORTED",
+    "OUTPUT_BAD_VALUE",
+    "OUTPUT_OK",
+    "OUTPUT_UNKNOWN",
     "TYPE_NAMES",
     "VERSION",
     "Ack",
@@ -340,6 +436,8 @@ __all__ = [
     "Log",
     "Message",
     "Nack",
+    "OutputSet",
+    "OutputState",
     "Ping",
     "Pong",
     "Readings",

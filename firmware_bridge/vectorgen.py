@@ -34,6 +34,7 @@ from firmware_bridge.messages import (
     KIND_I32_MILLI,
     MAX_VALUES,
     NACK_NO_SESSION,
+    OUTPUT_UNKNOWN,
     TYPE_NAMES,
     Ack,
     ConfigGet,
@@ -43,6 +44,8 @@ from firmware_bridge.messages import (
     Log,
     Message,
     Nack,
+    OutputSet,
+    OutputState,
     Ping,
     Pong,
     Readings,
@@ -107,6 +110,16 @@ MESSAGES: list[tuple[str, Message]] = [
     ("config_set_f32", Message(1, 12, ConfigSet(7, KIND_F32, 0.25))),
     ("config_value", Message(1, 11, ConfigValue(1, 0, KIND_I32, 5000))),
     ("config_value_read_only", Message(1, 13, ConfigValue(3, CONFIG_READ_ONLY, KIND_I32, 42))),
+    (
+        "output_set_beacon_on",
+        Message(4, 20, OutputSet(0, KIND_I32, 1, KIND_I32, 0, 10000)),
+    ),
+    (
+        "output_set_f32_no_lease",
+        Message(4, 0xFFFF, OutputSet(255, KIND_F32, 0.75, KIND_F32, -1.5, 0)),
+    ),
+    ("output_state_ok", Message(4, 20, OutputState(0, 0, KIND_I32, 1, 9998))),
+    ("output_state_unknown", Message(4, 21, OutputState(9, OUTPUT_UNKNOWN, KIND_I32, 0, 0))),
 ]
 
 COBS_CASES: list[tuple[str, bytes]] = [
@@ -166,6 +179,25 @@ def _malformed() -> list[tuple[str, bytes, str]]:
         (
             "reading_zero_values",
             cobs.encode(_raw_with_crc(bytes([1, 2, 1, 1, 0, 0, 0, 0, 0, 0, 0]))),
+            "payload",
+        ),
+        (
+            "output_set_short",
+            cobs.encode(_raw_with_crc(bytes([1, 0x40, 0, 4, 20, 0, 0, 2, 1, 0, 0, 0, 2, 0]))),
+            "payload",
+        ),
+        (
+            "output_set_bad_fail_kind",
+            cobs.encode(
+                _raw_with_crc(
+                    bytes([1, 0x40, 0, 4, 20, 0, 0, 2, 1, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0])
+                )
+            ),
+            "payload",
+        ),
+        (
+            "output_state_bad_length",
+            cobs.encode(_raw_with_crc(bytes([1, 0x41, 0, 4, 20, 0, 0, 0, 2, 1, 0, 0, 0]))),
             "payload",
         ),
     ]

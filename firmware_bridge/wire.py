@@ -35,6 +35,10 @@ CONFIG_UNKNOWN_KEY = 1
 CONFIG_READ_ONLY = 2
 CONFIG_BAD_VALUE = 3
 
+OUTPUT_OK = 0
+OUTPUT_UNKNOWN = 1  # no such output on this board
+OUTPUT_BAD_VALUE = 2  # the value (or fail-safe value) is out of the output's range
+
 MAX_NAME = 32
 MAX_LOG_TEXT = 200
 MAX_VALUES = (MAX_PAYLOAD - 5) // 6  # 39

@@ -19,26 +19,34 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from gateway import __version__
 from gateway.config.settings import GatewaySettings
 from gateway.config.vision import CameraConfig
+from gateway.errors import TransportError
 from gateway.events import builder
 from gateway.events.envelope import Draft, encode, envelope, new_id
 from gateway.events.topics import Topics
+from gateway.rules.types import Actuation, CameraStatus
 from gateway.runtime import sdnotify
-from gateway.runtime.commands import CommandHandler
+from gateway.runtime.commands import AuditRecord, CommandHandler
 from gateway.runtime.health import SystemMetrics, Uptime, camera_summary
 from gateway.runtime.live_settings import ApplyResult, LiveSettings, SettingsChange
 from gateway.runtime.parts import RunningCamera, RunningSensor
 from gateway.runtime.synthetic import SyntheticSource
+from gateway.security.authorize import authorizer_for
+from gateway.security.redact import redact
+from gateway.sensors.ratelog import RateLimitedLog
 from gateway.sensors.throttle import ReadingThrottle
 from gateway.sensors.types import Reading
 from gateway.transport.forwarder import Forwarder
 from gateway.transport.mqtt import Incoming, Message, MqttLink
 from gateway.transport.outbox import Outbox, Stored
 from gateway.vision.analytics.types import AnalyticsEvent
+
+if TYPE_CHECKING:
+    from gateway.rules.engine import RulesEngine
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +63,7 @@ class App:
         gw = settings.gateway
         self.topics = Topics(settings.mqtt.topic_prefix, gw.site, gw.id)
         self.uptime = Uptime()
-        self.emit_errors = 0
+        self._emit_log = RateLimitedLog(log, interval_s=60.0)
         self._drop_pending = False
         self._last_drop_health = 0.0
         self.outbox = Outbox(
@@ -77,7 +85,13 @@ class App:
             on_message=self._on_command,
             max_inflight=settings.outbox.max_inflight,
         )
-        self.forwarder = Forwarder(self.outbox, self.link)
+        self.forwarder = Forwarder(
+            self.outbox,
+            self.link,
+            no_subscribers=settings.outbox.no_subscribers,
+            retry_min_s=settings.outbox.retry_min_s,
+            retry_max_s=settings.outbox.retry_max_s,
+        )
         self.metrics = SystemMetrics(gw.data_dir)
         self.cameras: dict[str, RunningCamera] = {}
         self.sensors: dict[str, RunningSensor] = {}
@@ -87,6 +101,8 @@ class App:
             cameras=self.cameras,
             settings=lambda: self.settings,
             apply_settings=self.apply_settings,
+            authorizer=authorizer_for(settings),
+            audit=self._on_audit,
         )
         self._throttles = {s.id: ReadingThrottle(s.publish_interval_s) for s in settings.sensors}
         self.synthetic: SyntheticSource | None = None
@@ -94,6 +110,7 @@ class App:
             self.synthetic = SyntheticSource(
                 self._emit_safely, settings.events.synthetic_events_per_s
             )
+        self.rules = self._make_rules(settings)
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._started = False
@@ -114,8 +131,8 @@ class App:
     def _on_link_connected(self, generation: int) -> None:
         self.forwarder.on_connected(generation)
 
-    def _on_link_published(self, generation: int, mid: int) -> None:
-        self.forwarder.on_published(generation, mid)
+    def _on_link_published(self, generation: int, mid: int, reason_code: int) -> None:
+        self.forwarder.on_published(generation, mid, reason_code)
 
     def _on_command(self, msg: Incoming) -> None:
         self.commands.submit(msg)
@@ -128,19 +145,41 @@ class App:
         self.forwarder.wake()
         return stored
 
-    def _emit_safely(self, drafts: Sequence[Draft]) -> None:
+    def _emit_safely(self, drafts: Sequence[Draft]) -> bool:
+        """Store events; True when stored.
+
+        On failure they are counted as lost (a camera or sensor thread must survive a
+        full disk) and one line a minute is logged, not a traceback per event.
+        """
         try:
             self.emit(drafts)
-        except Exception:  # a camera or sensor thread must survive a full disk
-            self.emit_errors += len(drafts)
-            log.exception("could not store %d event(s)", len(drafts))
+        except TransportError as exc:  # counted in lost_store by the outbox, seqs consumed
+            self._drop_pending = True
+            self._emit_log.log("store", logging.ERROR, "events lost: %s", exc)
+            return False
+        except Exception as exc:  # an event that cannot be encoded: a bug, still counted
+            self.outbox.count_lost(len(drafts))
+            self._emit_log.log(
+                f"emit:{type(exc).__name__}",
+                logging.ERROR,
+                "could not store %d event(s): %s: %s",
+                len(drafts),
+                type(exc).__name__,
+                exc,
+            )
+            return False
+        return True
 
     def on_analytics(self, events: list[AnalyticsEvent]) -> None:
-        """Sink of the camera runners."""
+        """Sink of the camera runners (local rules first: they must not wait for the disk)."""
+        if self.rules is not None:
+            self.rules.on_analytics(events)
         self._emit_safely([builder.from_analytics(e) for e in events])
 
     def on_reading(self, reading: Reading) -> None:
         """Sink of the sensor readers (at most one reading per sensor per publish interval)."""
+        if self.rules is not None:
+            self.rules.on_reading(reading)
         throttle = self._throttles.get(reading.sensor_id)
         if throttle is not None and not throttle.admit():
             return
@@ -168,31 +207,105 @@ class App:
                 sensors[sensor_id] = dict(reader.stats())
             except Exception as exc:
                 sensors[sensor_id] = {"state": "error", "last_error": str(exc)[:200]}
-        dropped = self.outbox.dropped
+        losses = self.outbox.losses()
+        refusals = self.forwarder.refusals
         return builder.health(
             timestamp=time.time(),
             uptime_s=self.uptime(),
             system=self.metrics.sample(),
-            cameras=cameras,
-            sensors=sensors,
+            cameras=redact(cameras),
+            sensors=redact(sensors),
             outbox={
                 "depth": self.outbox.depth,
                 "bytes": self.outbox.size_bytes,
                 "oldest_age_s": round(self.outbox.oldest_age_s(), 3),
                 "inflight": self.forwarder.inflight,
-                "dropped": dropped,
+                **losses,
+                "damaged": self.outbox.damaged,
+                "disk_bytes": self.outbox.disk_bytes,
+                "limit_bytes": self.outbox.limit_bytes,
+                "refused": refusals.total,
+                "held_topics": refusals.held_topics,
             },
             mqtt=self.link.health(),
-            dropped_events=dropped + self.emit_errors,
+            dropped_events=sum(losses.values()),
+            rules=self.rules.health() if self.rules is not None else None,
+        )
+
+    def _on_audit(self, record: AuditRecord) -> None:
+        """Store the audit event of an obeyed command (through the outbox, like any event)."""
+        caller = record.caller
+        self._emit_safely(
+            [
+                builder.command_audit(
+                    timestamp=time.time(),
+                    command=record.command,
+                    caller=caller.name if caller else None,
+                    role=caller.role if caller else None,
+                    ok=record.ok,
+                    error=record.error,
+                    signed_at=caller.issued_at if caller else None,
+                    nonce=caller.nonce if caller else None,
+                    details=record.details,
+                )
+            ]
+        )
+        log.info(
+            "command %s by %s: %s",
+            record.command,
+            caller.name if caller else "unsigned",
+            "ok" if record.ok else record.error,
         )
 
     def publish_health(self) -> None:
-        """Store a health event (it leaves through the outbox like any event)."""
-        self._emit_safely([self.health_draft()])
+        """Store a health event (it leaves through the outbox like any event).
+
+        When the outbox cannot store it (full disk), it is published directly, outside
+        the sequence (``seq`` 0), so the centre still hears about the loss.
+        """
+        draft = self.health_draft()
+        if self._emit_safely([draft]):
+            return
+        event = envelope(
+            draft, seq=0, event_id=new_id(), gateway=self.topics.gateway, site=self.topics.site
+        )
+        if self.link.publish(self.topics.health, encode(event), qos=1) is None:
+            log.debug("health not published directly: not connected")
 
     def _on_drop(self, count: int) -> None:
-        log.warning("outbox full: dropped the %d oldest event(s)", count)
+        self._emit_log.log(
+            "drop", logging.WARNING, "outbox full: dropped the %d oldest event(s)", count
+        )
         self._drop_pending = True
+
+    # -- local rules -----------------------------------------------------------------
+
+    def _make_rules(self, settings: GatewaySettings) -> RulesEngine | None:
+        if not any(rule.enabled for rule in settings.rules):
+            return None
+        from gateway.rules.actuators.bridge import ReaderBridgePorts
+        from gateway.rules.actuators.registry import ActuatorFactory
+        from gateway.rules.engine import RulesEngine
+
+        bridge = ReaderBridgePorts(self.sensors.get)  # type: ignore[arg-type]
+        factory = ActuatorFactory(gateway_id=settings.gateway.id, bridge=bridge)
+        return RulesEngine(
+            settings.rules, factory, self._on_actuation, camera_status=self._camera_status
+        )
+
+    def _camera_status(self, camera_id: str) -> CameraStatus | None:
+        runner = self.cameras.get(camera_id)
+        if runner is None:
+            return None
+        health = runner.health()
+        age = health.get("last_frame_age_s")
+        return CameraStatus(
+            str(health.get("state") or "unknown"),
+            float(age) if isinstance(age, int | float) else None,
+        )
+
+    def _on_actuation(self, actuation: Actuation) -> None:
+        self._emit_safely([builder.actuation(actuation)])
 
     # -- cameras and sensors ---------------------------------------------------------
 
@@ -201,7 +314,8 @@ class App:
         from gateway.vision.runner import CameraRunner
 
         detector = load_detector(camera.detector or self.settings.detector, self.settings.model_dir)
-        return CameraRunner(camera, detector, self.on_analytics)
+        reference_dir = self.settings.gateway.data_dir / "reference"
+        return CameraRunner(camera, detector, self.on_analytics, reference_dir=reference_dir)
 
     def replace_camera(self, camera: CameraConfig) -> None:
         """Restart one camera's pipeline with a new config (lines, zones, ...)."""
@@ -242,6 +356,8 @@ class App:
         self.forwarder.start()
         self.link.start()
         try:
+            if self.rules is not None:
+                self.rules.start()
             self._start_sources()
         except Exception:
             self.stop()
@@ -288,6 +404,8 @@ class App:
         self._started = False
         sdnotify.notify("STOPPING=1")
         self._stop.set()
+        if self.rules is not None:  # outputs to their fail-safe states first
+            self.rules.stop()
         if self.synthetic is not None:
             self.synthetic.stop()
         for runner in self.cameras.values():

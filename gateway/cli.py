@@ -19,12 +19,16 @@ from gateway import __version__
 from gateway.commands import (
     bench,
     camera,
+    cmd,
     config,
     count,
     demo,
     detect,
+    doctor,
+    enroll,
     ingest,
     models,
+    ngsi,
     pki,
     run,
     score,
@@ -73,18 +77,24 @@ COMMANDS: tuple[Callable[[click.Group], None], ...] = (
     models.register,
     sensors.register,
     ingest.register,
+    ngsi.register,
     config.register,
+    doctor.register,
     pki.register,
+    cmd.register,
+    enroll.register,
     bench.register,
 )
 for _register in COMMANDS:
     _register(app)
 
 
-def _fail(message: str, code: int) -> int:
+def _fail(message: str, code: int, fix: str | None = None) -> int:
     if _State.debug:
         traceback.print_exc()
     print(f"error: {message}", file=sys.stderr)
+    if fix:
+        print(f"  fix: {fix}", file=sys.stderr)
     return code
 
 
@@ -108,9 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {problem}", file=sys.stderr)
         return code
     except UsageError as exc:
-        return _fail(str(exc), 2)
+        return _fail(str(exc), 2, exc.fix)
     except GatewayError as exc:
-        return _fail(str(exc), 1)
+        return _fail(str(exc), 1, exc.fix)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # the last line of defence: one line, no traceback
@@ -118,5 +128,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     return result if isinstance(result, int) else 0
 
 
+def entry() -> int:
+    """The console-script entry point: :func:`main`, with C libraries' stderr in the logs.
+
+    FFmpeg and OpenCV write to file descriptor 2 directly; for the whole run it is a
+    pipe whose lines become log records (:mod:`gateway.native_stderr`). Tests call
+    :func:`main` in-process and keep their own capture.
+    """
+    from gateway.native_stderr import NativeStderr
+
+    capture = NativeStderr()
+    capture.start()
+    try:
+        return main()
+    finally:
+        capture.stop()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 
 class GatewayError(Exception):
-    """Base of every error the gateway raises on purpose."""
+    """Base of every error the gateway raises on purpose.
+
+    ``fix``, when set, says what to do about it (the CLI prints it under the error).
+    """
+
+    fix: str | None = None
 
 
 class UsageError(GatewayError):
@@ -44,6 +49,22 @@ class ModelStoreError(GatewayError):
 
 class SourceError(GatewayError):
     """A camera source that cannot be opened or has stopped delivering frames."""
+
+
+class CameraOpenError(SourceError):
+    """A camera that does not open, with the cause found and the fix.
+
+    ``cause`` is short and stable (``connection refused``, ``DNS failure``,
+    ``HTTP 401``, ``RTSP 454``, ``timeout``, ``not a video``, ...); ``detail`` says
+    what was seen; ``fix`` what to do about it.
+    """
+
+    def __init__(self, source: str, cause: str, detail: str, fix: str) -> None:
+        super().__init__(f"cannot open {source}: {cause}: {detail}")
+        self.source = source
+        self.cause = cause
+        self.detail = detail
+        self.fix: str | None = fix
 
 
 class SensorError(GatewayError):

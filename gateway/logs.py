@@ -29,8 +29,12 @@ def setup_logging(level: str = "INFO", fmt: LogFormat = "text") -> None:
         )
     else:
         handler.setFormatter(logging.Formatter(_TEXT_FORMAT))
+    from gateway.security.redact import RedactingFilter
+
+    handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    logging.captureWarnings(True)  # Python warnings as log records too (valid JSON lines)

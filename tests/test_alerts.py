@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import pytest
 
 from gateway.config.vision import CameraConfig, ZoneConfig
-from gateway.vision.analytics.alerts import CapacityRule, StoppedVehicleRule
+from gateway.events.validate import load_schema
+from gateway.vision.analytics.alerts import ALERT_RULES, RuleContext, build_rules
+from gateway.vision.analytics.alerts.over_capacity import CapacityRule, OverCapacity
+from gateway.vision.analytics.alerts.pedestrian_in_roadway import PedestrianInRoadway
+from gateway.vision.analytics.alerts.stopped_vehicle import StoppedVehicle, StoppedVehicleRule
+from gateway.vision.analytics.alerts.wrong_way import WrongWay
 from gateway.vision.analytics.engine import AnalyticsEngine
-from gateway.vision.analytics.types import Alert
+from gateway.vision.analytics.types import Alert, AlertKind
 from gateway.vision.detections import Detections
 from tests.analytics_builders import FRAME, LABELS, frame, merge, path, track_frames
 
@@ -177,3 +182,34 @@ def test_stopped_state_only_for_vehicles_inside_and_capped() -> None:
     assert len(rule) <= 4
     rule.check(dets, names, set(), speeds=None, timestamp=0.1)  # everyone left the zone
     assert len(rule) == 0
+
+
+def test_every_registered_alert_kind_is_in_the_schema() -> None:
+    """A new rule cannot ship a kind that the published schema would refuse."""
+    schema_kinds = load_schema()["$defs"]["alert"]["properties"]["kind"]["enum"]
+    assert set(get_args(AlertKind)) == set(schema_kinds)
+    assert set(ALERT_RULES) <= set(schema_kinds)
+
+
+@pytest.mark.parametrize(
+    ("config", "kinds"),
+    [
+        ({}, []),
+        ({"lines": [{"id": "l", "points": [[0, 0.5], [1, 0.5]]}]}, []),
+        (
+            {"lines": [{"id": "l", "points": [[0, 0.5], [1, 0.5]], "one_way": "left_to_right"}]},
+            [WrongWay],
+        ),
+        ({"zones": [{"id": "z", "points": SQUARE}]}, []),
+        ({"zones": [{"id": "z", "points": SQUARE, "roadway": True}]}, [PedestrianInRoadway]),
+        (
+            {"zones": [{"id": "z", "points": SQUARE, "stopped_vehicle_s": 5, "capacity": 3}]},
+            [StoppedVehicle, OverCapacity],
+        ),
+    ],
+)
+def test_a_camera_gets_only_the_rules_its_config_asks_for(
+    config: dict[str, Any], kinds: list[type]
+) -> None:
+    rules = build_rules(RuleContext(camera(**config), FRAME, forget_s=1.5))
+    assert [type(rule) for rule in rules] == kinds

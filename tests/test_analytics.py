@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from gateway.config.vision import CameraConfig
+from gateway.vision.analytics.alerts.stopped_vehicle import StoppedVehicle
 from gateway.vision.analytics.engine import AnalyticsEngine
 from gateway.vision.analytics.types import AnalyticsEvent, LineCrossing, ZoneTransition
 from gateway.vision.detections import Detections
@@ -192,7 +193,8 @@ def test_every_per_track_store_is_bounded() -> None:
     assert all(len(z) == 0 for z in engine._zones)
     assert engine._speed is not None
     assert len(engine._speed) == 0
-    assert all(len(r) == 0 for r in engine._stopped.values())
+    stopped = [r for rule in engine._rules if isinstance(rule, StoppedVehicle) for r in rule.rules]
+    assert stopped and all(len(r) == 0 for r in stopped)
 
 
 def test_clock_going_back_restarts_the_interval_and_forgets_stale_tracks() -> None:

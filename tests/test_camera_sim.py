@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from gateway.config.vision import SimulatorSource, UrlSource
+from gateway.config.sources import SimulatorSource, UrlSource
 from gateway.errors import SourceError
 from gateway.sources.base import make_reader
 from simulators.camera.lines import Line, crossing_direction

@@ -26,6 +26,7 @@ from gateway.config.settings import load_settings
 from gateway.events.topics import Topics
 from gateway.runtime.commands import CommandHandler
 from gateway.runtime.live_settings import ApplyResult
+from gateway.security.authorize import UnsignedCommands
 from gateway.transport.mqtt import Incoming
 from tests.services import Mosquitto
 from tests.transport_support import Collector, write_config
@@ -148,15 +149,16 @@ def test_invalid_patch_lists_the_problem(gateway: tuple[App, Requester, Path]) -
 def test_set_config_persists_and_reports_restart(gateway: tuple[App, Requester, Path]) -> None:
     app, req, path = gateway
     reply = req.call(
-        "set_config", {"patch": {"events": {"health_interval_s": 120}, "gateway": {"site": None}}}
+        "set_config",
+        {"patch": {"events": {"health_interval_s": 120}, "mqtt": {"reconnect_max_s": None}}},
     )
     assert reply["ok"] is True, reply
     assert reply["result"]["applied"] == []
-    assert sorted(reply["result"]["restart_required"]) == ["events", "gateway"]
+    assert sorted(reply["result"]["restart_required"]) == ["events", "mqtt"]
     assert "restart required" in reply["result"]["message"]
     saved = load_settings(path)
     assert saved.events.health_interval_s == 120
-    assert saved.gateway.site == "default"  # null removed the key: back to the default
+    assert saved.mqtt.reconnect_max_s == 60.0  # null removed the key: back to the default
     assert saved.mqtt.password is not None and saved.mqtt.password.get_secret_value() == "s3cret-pw"
     assert app.settings.events.health_interval_s == 3600  # the running value until restart
     assert not list(path.parent.glob(".gateway.toml.*.tmp"))
@@ -342,6 +344,7 @@ def test_a_command_that_fails_unexpectedly_still_gets_a_reply(tmp_path: Path) ->
         cameras={"cam-a": _BrokenCamera()},
         settings=lambda: settings,
         apply_settings=lambda change: ApplyResult((), ()),
+        authorizer=UnsignedCommands(),
     )
     topic, body, _props = handler.handle(
         Incoming(f"{BASE}/cmd/restart_pipeline", b'{"camera": "cam-a"}', None, None)

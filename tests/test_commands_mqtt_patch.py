@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from gateway.atomicfile import write_atomically
 from gateway.config.settings import load_settings, read_toml, validate_settings
 from gateway.errors import ConfigError
 from gateway.runtime.config_patch import (
@@ -16,7 +17,6 @@ from gateway.runtime.config_patch import (
     merge_patch,
     patched_settings,
     to_toml,
-    write_atomically,
 )
 from gateway.runtime.live_settings import LiveSettings, MergePatch, Replacement
 

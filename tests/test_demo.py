@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.config.vision import SimulatorSource
+from gateway.config.sources import SimulatorSource
 from gateway.demo.broker import EmbeddedBroker
 from gateway.demo.monitor import MAX_SENSORS, Monitor
 from gateway.demo.scenario import TruthCounter

@@ -19,10 +19,10 @@ import pytest
 from gateway.config.vision import DetectorConfig
 from gateway.errors import InputError, ModelError
 from gateway.modelstore.store import ModelStore
+from gateway.vision.boxes import box_iou
 from gateway.vision.detections import Detections
 from gateway.vision.detector import LAYOUTS, Detector, OnnxDetector, load_detector
 from gateway.vision.labels import COCO80, COCO90_TO_80
-from gateway.vision.nms import box_iou
 
 # bus.jpg (640x640; black bars left of x=80 and right of x=560).
 BUS_REFERENCE = [

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from firmware_bridge.messages import OUTPUT_OK, OUTPUT_UNKNOWN, OutputState, Pong
 from gateway.sensors.rsb import BridgeDecoder
 from simulators.board.faults import FaultConfig, Wire
 
@@ -65,11 +66,12 @@ def test_c_tests_fail_on_a_wrong_vector(tmp_path: Path) -> None:
 
 
 def test_c_library_uses_only_stdint_and_stddef() -> None:
-    for name in ("rsb_frame.c", "rsb_frame.h", "rsb_link.c", "rsb_link.h"):
+    names = ("rsb_frame.c", "rsb_frame.h", "rsb_link.c", "rsb_link.h", "rsb_output.c")
+    for name in (*names, "rsb_output.h"):
         includes = re.findall(
             r"^\s*#\s*include\s*([<\"][^>\"]+[>\"])", (C_DIR / name).read_text(), re.M
         )
-        allowed = {"<stdint.h>", "<stddef.h>", '"rsb_frame.h"', '"rsb_link.h"'}
+        allowed = {"<stdint.h>", "<stddef.h>", '"rsb_frame.h"', '"rsb_link.h"', '"rsb_output.h"'}
         assert set(includes) <= allowed, (name, includes)
 
 
@@ -107,6 +109,7 @@ def test_c_board_talks_to_the_python_decoder_over_a_pty_with_faults(tmp_path: Pa
                     readings += decoder.feed(chunk)
             if len(readings) > 50 and pings < 20:
                 decoder.ping(3, nonce=pings)
+                decoder.output_set(3, pings % 5, float(pings), fail_safe=-1.0, lease_ms=50)
                 pings += 1
             for chunk in to_board.apply([decoder.pending_writes()]):
                 os.write(master, chunk)
@@ -123,7 +126,13 @@ def test_c_board_talks_to_the_python_decoder_over_a_pty_with_faults(tmp_path: Pa
     assert {r.extra["boot_id"] for r in readings} == {4242}
     assert readings[0].extra["seq"] == 65500
     assert readings[-1].extra["seq"] == (65500 + count - 1) % 65536
-    assert any(m.body.nonce < 20 for m in decoder.responses())  # PONGs came back
+    answers = decoder.responses()
+    assert any(isinstance(m.body, Pong) and m.body.nonce < 20 for m in answers)  # PONGs came back
+    states = [m.body for m in answers if isinstance(m.body, OutputState)]
+    # OUTPUT_SET answered: outputs 0..3 take the value, output 4 does not exist
+    assert any(s.status == OUTPUT_OK and s.value == float(s.output) for s in states), states
+    assert all(s.status == OUTPUT_UNKNOWN for s in states if s.output == 4)
+    assert all(s.lease_ms == 50 for s in states if s.status == OUTPUT_OK)
     stats = decoder.stats()
     assert stats["bad_checksum"] + stats["bad_frames"] > 0  # faults were injected
     assert stats["link_duplicates"] > 0  # lost ACKs were answered again, not re-delivered

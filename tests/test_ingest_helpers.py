@@ -53,7 +53,11 @@ def topic_of(event: dict[str, Any]) -> str:
 
 
 def settings_for(
-    broker: Mosquitto, db: VictoriaMetrics, tmp_path: Path, **ingest: Any
+    broker: Mosquitto,
+    db: VictoriaMetrics,
+    tmp_path: Path,
+    mqtt: dict[str, Any] | None = None,
+    **ingest: Any,
 ) -> GatewaySettings:
     influx = {
         "url": db.url,
@@ -66,7 +70,12 @@ def settings_for(
         "retry_max_s": 2.0,
     }
     influx.update(ingest.pop("influx", {}))
-    section = {"stats_interval_s": 1.0, "influx": influx, **ingest}
+    section = {
+        "stats_interval_s": 1.0,
+        "influx": influx,
+        "dead_letter_path": str(tmp_path / "deadletters.sqlite3"),
+        **ingest,
+    }
     return validate_settings(
         {
             "mqtt": {
@@ -74,6 +83,7 @@ def settings_for(
                 "port": broker.port,
                 "reconnect_min_s": 1,
                 "reconnect_max_s": 2,
+                **(mqtt or {}),
             },
             "ingest": section,
         }

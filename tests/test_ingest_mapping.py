@@ -367,3 +367,56 @@ def test_dead_letter_body_text_and_binary() -> None:
     assert binary["encoding"] == "base64"
     assert binary["truncated"] is True
     assert binary["size"] == MAX_KEPT_BYTES + 9
+
+
+def test_actuation_and_rule_health_points() -> None:
+    from gateway.events import builder
+    from gateway.ingest.mapping import event_points
+    from gateway.rules.types import Actuation, Cause, OutputHealth, RuleHealth
+
+    cause = Cause("alert", 1796000000.0, "alert", "cam-1", {"zone": "road", "track_id": 3})
+    draft = builder.actuation(
+        Actuation(
+            "beacon",
+            0,
+            "modbus_coil",
+            "rtu:///dev/x/unit1/coil0",
+            "active",
+            True,
+            "ok",
+            cause,
+            12.5,
+            1,
+            False,
+            1796000000.02,
+        )
+    )
+    event = {"schema": 1, "id": "0" * 32, "seq": 5, "gateway": "gw", "site": "s",
+             "source": draft.source, "type": draft.type, "ts": "2026-12-01T00:00:00.000Z",
+             "data": draft.data}  # fmt: skip
+    from gateway.events import validate_event
+
+    validate_event(event)
+    (point,) = event_points(event)
+    assert point.measurement == "actuation"
+    assert point.tags["rule"] == "beacon" and point.tags["outcome"] == "ok"
+    assert point.tags["source"] == "cam-1"
+    assert point.fields == {"count": 1, "latency_ms": 12.5, "attempts": 1, "late": 0.0, "seq": 5}
+    output = OutputHealth(0, "modbus_coil", "t", "active", "active", 3, 2, 1, 0, 0, 0, False,
+                          "timeout", 4.0)  # fmt: skip
+    health = builder.health(
+        timestamp=1796000000.0, uptime_s=1.0,
+        system={"cpu_percent": 1.0, "load_1m": 0.1, "cpu_temp_c": None, "mem_used_bytes": 1,
+                "mem_total_bytes": 2, "mem_percent": 50.0, "disk_free_bytes": 3},
+        cameras={}, sensors={},
+        outbox={"depth": 0, "bytes": 0, "oldest_age_s": 0.0, "inflight": 0, "dropped": 0},
+        mqtt={"state": "connected", "protocol": "5", "connects": 1, "last_error": None},
+        dropped_events=0,
+        rules=[RuleHealth("beacon", "active", "alert", False, 4, (output,), 1)],
+    )  # fmt: skip
+    event = {**event, "type": "health", "source": "gateway", "data": health.data}
+    validate_event(event)
+    rule_points = [p for p in event_points(event) if p.measurement == "rule_health"]
+    assert [(p.tags["rule"], p.fields["active"], p.fields["failures"]) for p in rule_points] == [
+        ("beacon", 1.0, 2.0)
+    ]

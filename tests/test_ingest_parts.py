@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import http.server
 import threading
-import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,6 +17,7 @@ from gateway.config.ingest import InfluxConfig
 from gateway.errors import IngestError
 from gateway.ingest.acks import AckTracker
 from gateway.ingest.database import (
+    ConfigFaultError,
     Database,
     RejectedWriteError,
     RetryableWriteError,
@@ -121,31 +121,6 @@ def test_parse_retry_after(header: str | None, expected: float | None) -> None:
     assert parse_retry_after(header, now=1445412480.0) == expected
 
 
-def test_dead_letter_receipt_of_a_message_queued_while_disconnected(mosquitto: Any) -> None:
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
-    from gateway.ingest.worker import receipt
-
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    info = client.publish("city/ingest/deadletter", b"{}", qos=1)  # not connected yet
-    assert info.rc == mqtt.MQTT_ERR_NO_CONN
-    with pytest.raises(RuntimeError):
-        info.is_published()  # what paho does without the receipt
-    published = receipt(info)
-    assert published.is_published() is False  # queued, not lost, not an error
-    client.connect("127.0.0.1", mosquitto.port)
-    client.loop_start()
-    try:
-        deadline = time.monotonic() + 10
-        while not published.is_published() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert published.is_published() is True  # paho sent it after connecting
-    finally:
-        client.disconnect()
-        client.loop_stop()
-
-
 class _Status(http.server.BaseHTTPRequestHandler):
     """Answers every write with the status (and Retry-After) the test sets."""
 
@@ -174,9 +149,13 @@ class _Status(http.server.BaseHTTPRequestHandler):
         (429, "7", RetryableWriteError),
         (503, None, RetryableWriteError),
         (500, "2", RetryableWriteError),
-        (400, None, RejectedWriteError),
-        (401, None, RejectedWriteError),
+        (400, None, RejectedWriteError),  # bad data (maybe one line): isolate it
         (413, None, RejectedWriteError),
+        (422, None, RejectedWriteError),
+        (401, None, ConfigFaultError),  # a rotated token: hold and retry, never dead-letter
+        (403, None, ConfigFaultError),
+        (404, None, ConfigFaultError),  # no such bucket or org
+        (405, None, ConfigFaultError),
     ],
 )
 def test_write_outcome_by_http_status(status: int, retry_after: str | None, outcome: Any) -> None:
@@ -192,7 +171,7 @@ def test_write_outcome_by_http_status(status: int, retry_after: str | None, outc
         else:
             with pytest.raises(outcome) as info:
                 db.write([b"m f=1 1"])
-            if outcome is RetryableWriteError:
+            if outcome is RetryableWriteError and status >= 429:
                 expected = float(retry_after) if retry_after else None
                 assert info.value.retry_after_s == expected
             else:

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.ingest.convert import Limits, convert
+from gateway.ingest.deadstore import DeadLetterStore
 from gateway.ingest.decode import REASONS, RejectedError
 from tests.services import Mosquitto, VictoriaMetrics
 from tests.test_ingest_helpers import (
@@ -121,6 +122,10 @@ def test_poison_messages_are_dead_lettered_and_the_good_ones_around_them_stored(
     stats = worker.stats.snapshot()
     assert stats["pending_acks"] == 0
     assert sum(stats["dead_letter"].values()) == len(bad)
+    store = DeadLetterStore(settings.ingest.dead_letter_path or Path(), 2**30)
+    kept = store.letters()
+    store.close()  # every poison payload is kept, whole, with its reason
+    assert [(x.payload, x.reason) for x in kept] == [(p, r) for _, p, r in bad]
 
 
 # -- fuzzing the decode -> map -> line protocol path ------------------------------------------

@@ -70,6 +70,7 @@ def write_config(path: Path, broker: Mosquitto, db: VictoriaMetrics, **influx: A
         "",
         "[ingest]",
         "stats_interval_s = 0.5",
+        f'dead_letter_path = "{path.parent / "deadletters.sqlite3"}"',
         "",
         "[ingest.influx]",
         f'url = "{db.url}"',

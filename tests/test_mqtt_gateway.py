@@ -49,6 +49,7 @@ def test_events_health_and_availability(tmp_path: Path, mosquitto: Mosquitto) ->
 
 def test_inflight_window_is_bounded(tmp_path: Path, mosquitto: Mosquitto) -> None:
     app = App(settings_for(tmp_path, mosquitto.port, outbox={"max_inflight": 3}))
+    collector = Collector(mosquitto.port, [f"{BASE}/#"])  # a PUBACK 16 would keep the rows
     peak = 0
     try:
         app.start()
@@ -61,11 +62,13 @@ def test_inflight_window_is_bounded(tmp_path: Path, mosquitto: Mosquitto) -> Non
         assert app.outbox.depth == 0
     finally:
         app.stop()
+        collector.close()
     assert 1 <= peak <= 3
 
 
 def test_broker_outage_loses_nothing(tmp_path: Path, mosquitto: Mosquitto) -> None:
-    collector = Collector(mosquitto.port, [f"{BASE}/sensors/#"])
+    # Every topic the unit publishes has a subscriber: a PUBACK 16 would keep the rows.
+    collector = Collector(mosquitto.port, [f"{BASE}/sensors/#", f"{BASE}/health"])
     app = App(
         settings_for(
             tmp_path, mosquitto.port, mqtt={"reconnect_min_s": 1.0, "reconnect_max_s": 2.0}
@@ -97,7 +100,9 @@ def test_broker_outage_loses_nothing(tmp_path: Path, mosquitto: Mosquitto) -> No
         producer.join()
         assert collector.wait_for(lambda: app.outbox.depth == 0, 30)
         want = set(emitted)
-        assert collector.wait_for(lambda: want <= {e["seq"] for e in collector.payloads()}, 10)
+        assert collector.wait_for(
+            lambda: want <= {e["seq"] for e in collector.payloads("/sensors/pm-1")}, 10
+        )
     finally:
         stop.set()
         app.stop()
@@ -105,7 +110,7 @@ def test_broker_outage_loses_nothing(tmp_path: Path, mosquitto: Mosquitto) -> No
     assert depth_during_outage > 200  # kept on disk, not removed without a PUBACK
     assert state_during_outage in ("connecting", "disconnected")
     got: dict[int, set[str]] = {}
-    for event in collector.payloads():
+    for event in collector.payloads("/sensors/pm-1"):
         got.setdefault(event["seq"], set()).add(event["id"])
     assert set(got) == set(emitted) == set(range(min(emitted), max(emitted) + 1))
     assert all(len(ids) == 1 for ids in got.values())  # a redelivery keeps its id

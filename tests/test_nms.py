@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gateway.vision.boxes import box_iou
 from gateway.vision.detections import Detections
-from gateway.vision.nms import box_iou, nms, nms_indices
+from gateway.vision.nms import nms, nms_indices
 
 CAR, PERSON = 2, 0
 

@@ -87,23 +87,30 @@ def test_seq_survives_a_process_that_never_closed(tmp_path: Path) -> None:
         box.close()
 
 
+MAX = 256 * 1024
+
+
 def test_size_bound_drops_oldest_and_counts(tmp_path: Path) -> None:
     drops: list[int] = []
-    with Outbox(tmp_path / "o.db", TOPICS, max_bytes=64 * 1024, on_drop=drops.append) as box:
-        for i in range(100):
+    with Outbox(tmp_path / "o.db", TOPICS, max_bytes=MAX, on_drop=drops.append) as box:
+        for i in range(400):
             box.add([draft(i, pad=1000)])
-        assert box.size_bytes <= 64 * 1024
+            assert box.disk_bytes <= MAX  # the files on disk, WAL included
         remaining = [r.seq for r in box.fetch(0, 1000)]
-        assert remaining == list(range(remaining[0], 101))  # newest kept, contiguous
+        assert remaining == list(range(remaining[0], 401))  # newest kept, contiguous
         assert remaining[0] > 1
         assert box.dropped == remaining[0] - 1 == sum(drops)
-    with Outbox(tmp_path / "o.db", TOPICS, max_bytes=64 * 1024) as box:
+        records = box.loss_records()
+        assert {r.cause for r in records} == {"bound_size"}
+        assert sum(r.count for r in records) == box.dropped
+        assert records[0].first_seq == 1 and records[-1].last_seq == remaining[0] - 1
+    with Outbox(tmp_path / "o.db", TOPICS, max_bytes=MAX) as box:
         assert box.dropped == remaining[0] - 1  # the counter is persistent
 
 
 def test_age_bound_drops_oldest(tmp_path: Path) -> None:
     clock = Clock()
-    with Outbox(tmp_path / "o.db", TOPICS, max_age_s=60, clock=clock) as box:
+    with Outbox(tmp_path / "o.db", TOPICS, max_age_s=60, monotonic=clock) as box:
         box.add([draft(0), draft(1)])
         clock.now += 30
         box.add([draft(2)])
@@ -116,11 +123,28 @@ def test_age_bound_drops_oldest(tmp_path: Path) -> None:
         assert stats["depth"] == 1 and stats["dropped"] == 2 and stats["last_seq"] == 3
 
 
-def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("step_s", [8 * 24 * 3600.0, -8 * 24 * 3600.0, 3e9])
+def test_a_wall_clock_step_drops_nothing_and_keeps_the_age_bound(
+    tmp_path: Path, step_s: float
+) -> None:
+    mono, wall = Clock(), Clock()
+    wall.now = 1_795_545_600.0
     path = tmp_path / "o.db"
-    path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(TransportError, match="not a usable SQLite database"):
-        Outbox(path, TOPICS)
+    with Outbox(path, TOPICS, max_age_s=3600, monotonic=mono, wall=wall) as box:
+        box.add([draft(0), draft(1)])
+        mono.now += 10
+        wall.now += step_s  # NTP steps the clock of a unit without an RTC
+        assert box.enforce() == 0
+        assert box.oldest_age_s() == pytest.approx(10)
+        box.add([draft(2)])
+    # Across a restart too (the run clock is persisted, the wall clock is not used).
+    wall.now += step_s
+    mono.now = 5.0  # a reboot resets the monotonic clock
+    with Outbox(path, TOPICS, max_age_s=3600, monotonic=mono, wall=wall) as box:
+        assert box.enforce() == 0 and box.depth == 3
+        mono.now += 3600 - 5  # an hour of running: the first two are due, the third not
+        assert box.enforce() == 2
+        assert [r.seq for r in box.fetch(0, 10)] == [3]
 
 
 def test_unwritable_location_is_a_clear_error(tmp_path: Path) -> None:
@@ -158,8 +182,8 @@ def test_memory_copy_serves_continuations_but_not_replays(
 
 
 def test_memory_copy_is_dropped_with_the_rows(tmp_path: Path) -> None:
-    with Outbox(tmp_path / "o.db", TOPICS, max_bytes=64 * 1024) as box:
-        for i in range(100):
+    with Outbox(tmp_path / "o.db", TOPICS, max_bytes=MAX) as box:
+        for i in range(400):
             box.add([draft(i, pad=1000)])
         first = box.fetch(0, 1)[0].seq
         assert first > 1
@@ -179,3 +203,21 @@ def test_memory_copy_lets_go_of_taken_rows_when_acks_come_out_of_order(tmp_path:
         assert box._recent_bytes == len(box._recent[0].payload)
         box.ack([1, 2, 3])
         assert [r.seq for r in box.fetch(0, 10)] == [7]
+
+
+def test_acks_out_of_order_and_with_gaps_delete_exactly_those_rows(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.db", TOPICS) as box:
+        box.add([draft(i) for i in range(20)])
+        assert box.ack([5, 3, 4, 9, 10, 11, 20, 3]) == 7  # runs 3-5, 9-11, 20; a repeat
+        assert [r.seq for r in box.fetch(0, 100)] == [1, 2, 6, 7, 8, *range(12, 20)]
+        assert box.depth == 13
+
+
+def test_batched_ids_are_unique_uuid4() -> None:
+    import uuid
+
+    from gateway.events.envelope import new_ids
+
+    ids = new_ids(5000)
+    assert len(set(ids)) == 5000
+    assert all(uuid.UUID(i).version == 4 and uuid.UUID(i).hex == i for i in ids)

@@ -218,3 +218,23 @@ def test_fps_limit_spaces_processed_frames(detector: Any, crossing_mp4: Path) ->
     assert len(gaps) >= 4
     assert gaps.min() >= 0.25 - 0.01  # never faster than the limit
     assert runner.capture.health().frames_skipped > 0  # the rest was dropped, not queued
+
+
+@pytest.mark.parametrize(
+    ("shape", "max_width", "decoded"),
+    [
+        ((360, 640, 3), None, (360, 640, 3)),
+        ((360, 640, 3), 640, (360, 640, 3)),
+        ((360, 640, 3), 320, (180, 320, 3)),
+        ((360, 640, 3), 1000, (360, 640, 3)),  # never scaled up
+        ((101, 203, 3), 100, (50, 100, 3)),
+    ],
+)
+def test_encode_jpeg_scales_down_to_max_width(
+    shape: tuple[int, int, int], max_width: int | None, decoded: tuple[int, int, int]
+) -> None:
+    image = np.random.default_rng(1).integers(0, 255, shape, dtype=np.uint8)
+    jpeg = encode_jpeg(image, quality=80, max_width=max_width)
+    assert jpeg[:2] == b"\xff\xd8"
+    out = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert out is not None and out.shape == decoded

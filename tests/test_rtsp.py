@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config.vision import UrlSource
+from gateway.config.sources import UrlSource
 from gateway.errors import SourceError
 from gateway.sources.base import make_reader
 from gateway.sources.capture import CaptureHealth, CaptureThread

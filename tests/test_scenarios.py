@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gateway.config.vision import SimulatorSource
+from gateway.config.sources import SimulatorSource
 from gateway.demo.accuracy import run_scenario
 from gateway.errors import UsageError
 from gateway.vision.analytics.score import score

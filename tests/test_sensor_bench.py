@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from gateway.bench.sensors import FRAMES, make_stream
+from gateway.bench.sensors import SCAN_BYTE, make_stream
 from gateway.cli import main
 from gateway.sensors.registry import make_decoder
 
 
-@pytest.mark.parametrize("protocol", sorted(FRAMES))
+@pytest.mark.parametrize("protocol", sorted(SCAN_BYTE))
 def test_generated_bench_streams_decode_exactly(protocol: str) -> None:
     data, good = make_stream(protocol, 20_000, seed=3)
     decoder = make_decoder(protocol)
@@ -22,7 +22,7 @@ def test_generated_bench_streams_decode_exactly(protocol: str) -> None:
 def test_bench_sensors_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "sensors", "--json", "--mb", "0.02", "--idle-seconds", "0.5"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert {row["protocol"] for row in report["decode"]} == set(FRAMES)
+    assert {row["protocol"] for row in report["decode"]} == set(SCAN_BYTE)
     for row in report["decode"]:
         assert row["readings"] == row["expected_readings"] > 0
         assert row["decode_mb_s"] > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import random
 import time
 from pathlib import Path
@@ -9,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gateway.config.vision import (
+from gateway.config.sources import (
+    SOURCE_TYPES,
     FileSource,
     GStreamerSource,
     SimulatorSource,
@@ -17,7 +19,7 @@ from gateway.config.vision import (
     UsbSource,
 )
 from gateway.errors import SourceError, UsageError
-from gateway.sources.base import READERS, describe, is_live, make_reader, source_from_spec
+from gateway.sources.base import describe, is_live, make_reader, source_from_spec
 from gateway.sources.capture import CaptureThread
 from gateway.sources.opencv import FileReader, GStreamerReader, UrlReader, UsbReader
 
@@ -49,7 +51,7 @@ def test_source_from_spec_rejects_empty() -> None:
 
 
 def test_registry_builds_opencv_readers(traffic_mp4: Path) -> None:
-    assert set(READERS) == {"file", "url", "usb", "gstreamer", "simulator"}
+    assert set(SOURCE_TYPES) == {"file", "url", "usb", "gstreamer", "simulator"}
     assert isinstance(make_reader(FileSource(path=traffic_mp4)), FileReader)
     assert isinstance(make_reader(UrlSource(url="rtsp://127.0.0.1:1/x")), UrlReader)
     assert isinstance(make_reader(UsbSource(index=0)), UsbReader)
@@ -68,6 +70,20 @@ def test_registry_builds_the_simulator_reader() -> None:
     assert item is not None
     assert item[0].shape == (240, 320, 3)
     assert reader.nominal_fps == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize("kind", sorted(SOURCE_TYPES))
+def test_every_source_type_declares_its_reader_and_name(kind: str) -> None:
+    cls = SOURCE_TYPES[kind]
+    module_name, attr = cls.reader.split(":")
+    assert callable(getattr(importlib.import_module(module_name), attr))
+    sample = {
+        "file": {"path": "a.mp4"},
+        "url": {"url": "rtsp://x/y"},
+        "gstreamer": {"pipeline": "p"},
+    }
+    source = cls.model_validate(sample.get(kind, {}))
+    assert source.type == kind and describe(source)  # type: ignore[attr-defined]
 
 
 def test_describe_hides_url_credentials() -> None:

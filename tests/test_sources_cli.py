@@ -60,8 +60,9 @@ def test_check_a_silent_camera_reports_and_exits_1(capsys: pytest.CaptureFixture
     assert code == 1
     assert report["ok"] is False
     assert report["frames"] == 0
-    assert "cannot open" in report["error"]
-    assert err.strip().splitlines()[-1].startswith("error: no frames from url rtsp://127.0.0.1")
+    assert report["cause"] == "timeout"
+    assert "cannot open url rtsp://127.0.0.1" in report["error"]
+    assert "error: cannot open url rtsp://127.0.0.1" in err
 
 
 def test_check_a_corrupt_file_exits_1(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -69,7 +70,8 @@ def test_check_a_corrupt_file_exits_1(capsys: pytest.CaptureFixture[str], tmp_pa
     bad.write_bytes(random.Random(5).randbytes(50_000))
     code, report, err = run_json(capsys, ["camera", "check", str(bad), "--seconds", "1", "--json"])
     assert code == 1
-    assert report["state"] == "ended"
+    assert report["state"] == "failed"
+    assert report["cause"] == "not a video"
     assert "cannot open file" in report["error"]
     assert "error: " in err
 

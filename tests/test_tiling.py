@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from gateway.config.vision import DetectorConfig, TilingConfig
+from gateway.vision.boxes import box_iou
 from gateway.vision.detections import Detections
 from gateway.vision.detector import load_detector
-from gateway.vision.nms import box_iou
 from gateway.vision.tiling import Tiler, grid_for, offset, tile_boxes
 
 

@@ -7,9 +7,10 @@ import pytest
 from pydantic import ValidationError
 
 from gateway.config.vision import CameraConfig, TrackerConfig
+from gateway.vision.boxes import box_iou
 from gateway.vision.detections import Detections
 from gateway.vision.tracker import TRACKERS, ByteTracker, make_tracker
-from gateway.vision.tracker.matching import assign, iou_matrix
+from gateway.vision.tracker.matching import assign
 
 FPS = 10.0
 CAR, TRUCK, PERSON = 2, 7, 0
@@ -245,7 +246,7 @@ def test_tracker_config_errors(fields: dict[str, object], message: str) -> None:
 def test_iou_and_assignment() -> None:
     a = np.array([[0, 0, 10, 10], [20, 20, 30, 30]], dtype=np.float32)
     b = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [100, 100, 101, 101]], dtype=np.float32)
-    iou = iou_matrix(a, b)
+    iou = box_iou(a, b)
     assert iou.shape == (2, 3)
     assert iou[0, 0] == pytest.approx(1.0)
     assert iou[0, 1] == pytest.approx(50 / 150)

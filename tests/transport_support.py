@@ -77,6 +77,9 @@ def gateway_config(tmp_path: Path, port: int, **sections: Any) -> dict[str, Any]
         "gateway": {"id": "rsu-0001", "site": "sejong-1", "data_dir": str(tmp_path / "data")},
         "mqtt": {"host": "127.0.0.1", "port": port, "reconnect_min_s": 0.2, "reconnect_max_s": 1.0},
         "events": {"health_interval_s": 3600},
+        # These tests command the gateway without signatures (tests/test_signed_commands.py
+        # covers the signed path).
+        "security": {"unsigned_commands": True},
     }
     for name, values in sections.items():
         if isinstance(values, dict):

@@ -2,7 +2,8 @@
  * A minimal board on stdin/stdout using the C reference (host build, POSIX).
  * Usage: rsb_board_demo NODE COUNT [FIRST_SEQ] [BOOT_ID]
  * Says HELLO, sends COUNT readings (channel 0 F32 = i, channel 1 I32 = i) every 20 ms,
- * retransmits until ACKed, answers PING with PONG, exits 0 once every reading is ACKed
+ * retransmits until ACKed, answers PING with PONG and OUTPUT_SET (4 outputs with leases,
+ * rsb_output.h) with OUTPUT_STATE, exits 0 once every reading is ACKed
  * (1 after 120 s). The line is binary: run it on a raw pseudo-terminal or pipes.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -14,6 +15,10 @@
 
 #include "rsb_frame.h"
 #include "rsb_link.h"
+#include "rsb_output.h"
+
+#define DEMO_OUTPUTS 4u
+static rsb_output_t outputs[DEMO_OUTPUTS];
 
 static uint32_t now_ms(void)
 {
@@ -36,12 +41,28 @@ static void write_all(const uint8_t *data, size_t len)
 
 static rsb_link_t link_state;
 
+static void answer(const rsb_header_t *req, uint8_t type, const uint8_t *payload, size_t len)
+{
+    rsb_header_t r;
+    uint8_t wire[RSB_MAX_WIRE];
+    size_t w = 0;
+    r.version = RSB_VERSION;
+    r.type = type;
+    r.flags = 0;
+    r.node = link_state.node;
+    r.seq = req->seq;
+    wire[0] = 0;
+    if (rsb_frame_build(&r, payload, len, wire + 1, sizeof wire - 1, &w) == RSB_OK) {
+        write_all(wire, w + 1);
+    }
+}
+
 static void handle(const uint8_t *frame, size_t len, uint32_t start)
 {
     rsb_header_t h;
     uint8_t payload[RSB_MAX_PAYLOAD];
     uint8_t pong[8];
-    uint8_t wire[RSB_MAX_WIRE];
+    uint8_t state[RSB_OUTPUT_STATE_LEN];
     size_t n = 0;
     size_t w = 0;
     if (rsb_frame_parse(frame, len, &h, payload, sizeof payload, &n) != RSB_OK) {
@@ -51,20 +72,14 @@ static void handle(const uint8_t *frame, size_t len, uint32_t start)
         return;
     }
     if (h.type == RSB_PING) {
-        rsb_header_t r;
         for (w = 0; w < 4; w++) {
             pong[w] = payload[w];
         }
         rsb_put_u32(&pong[4], now_ms() - start);
-        r.version = RSB_VERSION;
-        r.type = RSB_PONG;
-        r.flags = 0;
-        r.node = link_state.node;
-        r.seq = h.seq;
-        wire[0] = 0;
-        if (rsb_frame_build(&r, pong, sizeof pong, wire + 1, sizeof wire - 1, &w) == RSB_OK) {
-            write_all(wire, w + 1);
-        }
+        answer(&h, RSB_PONG, pong, sizeof pong);
+    } else if (h.type == RSB_OUTPUT_SET) {
+        rsb_output_set(outputs, DEMO_OUTPUTS, payload, now_ms(), state);
+        answer(&h, RSB_OUTPUT_STATE, state, sizeof state);
     }
 }
 
@@ -80,6 +95,7 @@ int main(int argc, char **argv)
     unsigned long count;
     uint8_t node;
     size_t hello_len;
+    size_t n_out;
     if (argc < 3) {
         fprintf(stderr, "usage: %s NODE COUNT [FIRST_SEQ] [BOOT_ID]\n", argv[0]);
         return 2;
@@ -92,6 +108,9 @@ int main(int argc, char **argv)
     rsb_link_init(&link_state, node, (uint16_t)(argc > 3 ? strtoul(argv[3], NULL, 10) : 0u),
                   hello, hello_len, 150u);
     rsb_deframer_init(&rx);
+    for (n_out = 0; n_out < DEMO_OUTPUTS; n_out++) {
+        rsb_output_init(&outputs[n_out], RSB_KIND_I32, 0u);
+    }
     for (;;) {
         uint32_t now = now_ms();
         size_t n = 0;
@@ -112,6 +131,7 @@ int main(int argc, char **argv)
                 next_reading = now + 20u;
             }
         }
+        rsb_output_poll(outputs, DEMO_OUTPUTS, now);
         while (rsb_link_poll(&link_state, now, out, sizeof out, &n) == 1) {
             write_all(out, n);
         }

@@ -269,6 +269,12 @@ int rsb_payload_check(uint8_t type, const uint8_t *payload, size_t len)
         return (len == 6u && kind_ok(payload[1])) ? RSB_OK : RSB_ERR_PAYLOAD;
     case RSB_CONFIG_VALUE:
         return (len == 7u && kind_ok(payload[2])) ? RSB_OK : RSB_ERR_PAYLOAD;
+    case RSB_OUTPUT_SET:
+        return (len == RSB_OUTPUT_SET_LEN && kind_ok(payload[1]) && kind_ok(payload[6]))
+                   ? RSB_OK
+                   : RSB_ERR_PAYLOAD;
+    case RSB_OUTPUT_STATE:
+        return (len == RSB_OUTPUT_STATE_LEN && kind_ok(payload[2])) ? RSB_OK : RSB_ERR_PAYLOAD;
     default:
         return RSB_ERR_TYPE;
     }

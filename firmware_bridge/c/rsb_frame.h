@@ -36,6 +36,14 @@
 #define RSB_CONFIG_GET 0x30u
 #define RSB_CONFIG_SET 0x31u
 #define RSB_CONFIG_VALUE 0x32u
+#define RSB_OUTPUT_SET 0x40u   /* output u8, value (kind u8 + 4), fail_safe (kind u8 + 4), lease_ms u32 */
+#define RSB_OUTPUT_STATE 0x41u /* output u8, status u8, value (kind u8 + 4), lease_ms u32 */
+
+#define RSB_OUTPUT_OK 0u
+#define RSB_OUTPUT_UNKNOWN 1u
+#define RSB_OUTPUT_BAD_VALUE 2u
+#define RSB_OUTPUT_SET_LEN 15u
+#define RSB_OUTPUT_STATE_LEN 11u
 
 #define RSB_KIND_F32 1u
 #define RSB_KIND_I32 2u

@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "rsb_frame.h"
+#include "rsb_output.h"
 #include "rsb_link.h"
 #include "vectors.h"
 
@@ -256,6 +257,53 @@ static void test_link(void)
           "after the resync the pending messages go out again at once");
 }
 
+static void output_set_payload(uint8_t *p, uint8_t output, uint32_t value, uint32_t fail,
+                               uint32_t lease_ms)
+{
+    p[0] = output;
+    p[1] = RSB_KIND_I32;
+    rsb_put_u32(&p[2], value);
+    p[6] = RSB_KIND_I32;
+    rsb_put_u32(&p[7], fail);
+    rsb_put_u32(&p[11], lease_ms);
+}
+
+static void test_outputs(void)
+{
+    rsb_output_t outs[2];
+    uint8_t cmd[RSB_OUTPUT_SET_LEN];
+    uint8_t answer[RSB_OUTPUT_STATE_LEN];
+    rsb_output_init(&outs[0], RSB_KIND_I32, 0u);
+    rsb_output_init(&outs[1], RSB_KIND_I32, 0u);
+    CHECK(outs[0].value == 0u && outs[0].lease_ms == 0u, "outputs power up at fail-safe");
+    output_set_payload(cmd, 1, 1u, 7u, 1000u);
+    CHECK(rsb_payload_check(RSB_OUTPUT_SET, cmd, sizeof cmd) == RSB_OK, "output set checks");
+    CHECK(rsb_output_set(outs, 2, cmd, 0xFFFFFF00u, answer) == RSB_OUTPUT_OK, "set ok");
+    CHECK(outs[1].value == 1u && outs[1].changed && outs[0].value == 0u, "value applied");
+    CHECK(answer[0] == 1u && answer[1] == RSB_OUTPUT_OK && rsb_get_u32(&answer[3]) == 1u &&
+              rsb_get_u32(&answer[7]) == 1000u,
+          "OUTPUT_STATE answer");
+    CHECK(rsb_payload_check(RSB_OUTPUT_STATE, answer, sizeof answer) == RSB_OK, "answer checks");
+    /* the lease spans the clock's wrap */
+    CHECK(rsb_output_poll(outs, 2, 0xFFFFFF00u + 999u) == 0u && outs[1].value == 1u,
+          "lease still running");
+    CHECK(rsb_output_poll(outs, 2, 0xFFFFFF00u + 1000u) == 1u && outs[1].value == 7u,
+          "lease ran out: fail-safe applied");
+    CHECK(rsb_output_poll(outs, 2, 0xFFFFFF00u + 5000u) == 0u, "falls back once");
+    output_set_payload(cmd, 1, 3u, 0u, 0u);
+    rsb_output_set(outs, 2, cmd, 10u, answer);
+    CHECK(rsb_output_poll(outs, 2, 1000000u) == 0u && outs[1].value == 3u, "no lease: holds");
+    output_set_payload(cmd, 5, 1u, 0u, 0u);
+    CHECK(rsb_output_set(outs, 2, cmd, 0u, answer) == RSB_OUTPUT_UNKNOWN &&
+              answer[1] == RSB_OUTPUT_UNKNOWN && answer[0] == 5u,
+          "unknown output refused");
+    CHECK(rsb_payload_check(RSB_OUTPUT_SET, cmd, sizeof cmd - 1u) == RSB_ERR_PAYLOAD,
+          "short output set refused");
+    cmd[6] = 9u;
+    CHECK(rsb_payload_check(RSB_OUTPUT_SET, cmd, sizeof cmd) == RSB_ERR_PAYLOAD,
+          "bad fail-safe kind refused");
+}
+
 int main(void)
 {
     test_crc();
@@ -265,6 +313,7 @@ int main(void)
     test_deframer();
     test_reading_builder();
     test_link();
+    test_outputs();
     printf("%d passed, %d failed\n", checks - failures, failures);
     return failures ? 1 : 0;
 }

@@ -137,13 +137,14 @@ def command(
 ) -> None:
     """Events/s: bare paho subscriber vs one and two ingest workers into the database."""
     ctx = mp.get_context("spawn")
-    conf = {"batch_size": batch_size, "flush_interval_s": flush_interval}
+    conf: dict[str, Any] = {"batch_size": batch_size, "flush_interval_s": flush_interval}
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         procs: list[subprocess.Popen[bytes]] = []
         port, url = mqtt_port or 0, db_url or ""
         if mqtt_port is None or db_url is None:
             procs, local_port, local_url = start_servers(Path(tmp), count)
             port, url = mqtt_port or local_port, db_url or local_url
+        conf["data_dir"] = tmp
         phase: dict[str, Any] = {"ctx": ctx, "port": port, "count": count, "conf": conf}
         names = ["bare_subscriber", "ingest_1"]
         if workers == "2":

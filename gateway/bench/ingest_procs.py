@@ -190,6 +190,7 @@ def ingest_main(port: int, url: str, gw: int, name: str, conn: Connection) -> No
     conf = conn.recv()
     settings = validate_settings(
         {
+            "gateway": {"data_dir": conf["data_dir"]},
             "mqtt": {"host": "127.0.0.1", "port": port},
             "ingest": {
                 "share_group": group,

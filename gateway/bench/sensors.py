@@ -1,9 +1,10 @@
 """``gateway bench sensors``: decoder throughput and the CPU an idle reader costs.
 
-Decode: for each stream protocol a stream of realistic frames (with 5 % of frames
-corrupted and some junk between frames) is generated in memory and fed in 4 KiB
-chunks on one thread; the raw baseline is the same chunk loop doing only a
-``bytes.count`` scan for the frame start, i.e. touching every byte once.
+Decode: for each stream protocol a stream of frames from the simulator's device models
+(:mod:`simulators.sensors.generators`; 5 % of frames corrupted and some junk between
+frames) is generated in memory and fed in 4 KiB chunks on one thread; the raw baseline
+is the same chunk loop doing only a ``bytes.count`` scan for the frame start, i.e.
+touching every byte once.
 
 Idle: a :class:`~gateway.sensors.reader.SensorReader` waits on a silent pseudo-terminal
 for a few seconds; the figure is the process CPU time over wall time, next to the same
@@ -12,75 +13,60 @@ measurement with no reader running (the baseline).
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import time
 import tty
-from collections.abc import Callable
 from typing import Any
 
 import click
 
 from gateway.config.sensors import SensorConfig
 from gateway.output import json_option, print_json
-from gateway.sensors import nmea, pms, sds011
 from gateway.sensors.reader import SensorReader
 from gateway.sensors.registry import make_decoder
+from simulators.sensors.generators import GENERATORS, Generator, RadarGenerator
 
 CHUNK = 4096
 
 
-def _pms(rng: random.Random) -> bytes:
-    return pms.build_frame([rng.randint(0, 300) for _ in range(12)] + [0x9700])
-
-
-def _sds(rng: random.Random) -> bytes:
-    return sds011.build_frame(rng.uniform(0, 300), rng.uniform(0, 500))
-
-
-def _nmea(rng: random.Random) -> bytes:
-    lat, lon = rng.uniform(0, 59.99), rng.uniform(0, 59.99)
-    if rng.random() < 0.5:
-        body = f"GPGGA,123519,48{lat:07.4f},N,011{lon:07.4f},E,1,08,0.9,545.4,M,46.9,M,,"
-    else:
-        body = f"GNRMC,123519,A,48{lat:07.4f},N,011{lon:07.4f},E,022.4,084.4,230394,003.1,W"
-    return nmea.sentence(body)
-
-
-def _radar(rng: random.Random) -> bytes:
-    speed = rng.uniform(-30, 30)
-    if rng.random() < 0.5:
-        return f"{speed:.2f}\r\n".encode()
-    return (json.dumps({"speed": f"{abs(speed):.1f}", "unit": "mph"}) + "\r\n").encode()
-
-
-FRAMES: dict[str, tuple[Callable[[random.Random], bytes], bytes]] = {
-    "pms5003": (_pms, b"\x42"),
-    "sds011": (_sds, b"\xaa"),
-    "nmea": (_nmea, b"$"),
-    "ops243": (_radar, b"\n"),
+# The byte the raw baseline counts: where a frame of each protocol starts (or ends).
+SCAN_BYTE: dict[str, bytes] = {
+    "pms5003": b"\x42",
+    "sds011": b"\xaa",
+    "nmea": b"$",
+    "ops243": b"\n",
 }
+_T0 = 1_700_000_000.0  # the simulated clock of the generators (fixed: the same stream every run)
+
+
+def _generators(protocol: str, seed: int) -> list[Generator]:
+    """The simulator's device models; the radar both as plain and as JSON speed lines."""
+    if protocol == "ops243":
+        return [RadarGenerator(seed), RadarGenerator(seed + 1, json_output=True)]
+    return [GENERATORS[protocol](seed)]
 
 
 def make_stream(protocol: str, size: int, seed: int = 1) -> tuple[bytes, int]:
     """Return about ``size`` bytes of frames (5 % corrupted, some junk) and the good count."""
-    build, start = FRAMES[protocol]
+    generators = _generators(protocol, seed)
     rng = random.Random(seed)
     parts: list[bytes] = []
     total = good = 0
+    now = _T0
     while total < size:
-        frame = build(rng)
-        roll = rng.random()
-        if roll < 0.05:
-            frame = frame[:-3] + b"#" + frame[-2:]  # damaged near the end: bad checksum / line
-        else:
-            good += 1
-        if roll > 0.9:
-            junk = bytes(b for b in rng.randbytes(8) if b not in start + b"\r\n0123456789")
-            parts.append(junk + (b"\n" if protocol in ("nmea", "ops243") else b""))
-        parts.append(frame)
-        total += len(frame)
+        generator = rng.choice(generators)
+        for frame in generator.frames(now):
+            roll = rng.random()
+            if roll < 0.05:
+                frame = generator.corrupt(frame)  # noqa: PLW2901 (sent instead of the good frame)
+            else:
+                good += 1
+            if roll > 0.9:
+                parts.append(generator.garbage(8))
+            parts.append(frame)
+            total += len(frame)
+        now += 1.0
     return b"".join(parts), good
 
 
@@ -88,7 +74,7 @@ def measure_decode(protocol: str, size: int) -> dict[str, Any]:
     """Decode one generated stream; return MB/s and readings/s against the raw scan."""
     data, good = make_stream(protocol, size)
     chunks = [data[i : i + CHUNK] for i in range(0, len(data), CHUNK)]
-    marker = FRAMES[protocol][1]
+    marker = SCAN_BYTE[protocol]
     t0 = time.perf_counter()
     hits = 0
     for chunk in chunks:
@@ -161,7 +147,7 @@ def measure_idle(seconds: float) -> dict[str, Any]:
 @json_option
 def command(mb: float, idle_seconds: float, as_json: bool) -> None:
     """Decoder throughput per protocol and the CPU cost of an idle reader thread."""
-    decode = [measure_decode(p, int(mb * 1e6)) for p in FRAMES]
+    decode = [measure_decode(p, int(mb * 1e6)) for p in SCAN_BYTE]
     idle = measure_idle(idle_seconds)
     if as_json:
         print_json({"decode": decode, "idle": idle})

@@ -50,6 +50,7 @@ def _configs(work: Path, port: int, url: str, rate: float, every: float) -> tupl
         "events": {"synthetic_events_per_s": rate, "health_interval_s": every},
     }
     ingest: dict[str, Any] = {
+        "gateway": {"data_dir": str(work / "ingest")},
         "mqtt": mqtt,
         "ingest": {
             "share_group": "soak",
@@ -178,7 +179,7 @@ def soak(seconds: float, rate: float, every: float, warmup: float, work: Path) -
     try:
         ingest = _spawn(["ingest", "-c", str(ingest_conf), "--worker", "soak-a"], logs["ingest"])
         procs.append(ingest)
-        _wait_log(ingest, logs["ingest"], "connected (session present", 60)
+        _wait_log(ingest, logs["ingest"], ", subscribed to ", 60)
         time.sleep(1.0)  # the subscription is on its way; the gateway takes longer to start
         gateway = _spawn(["run", "-c", str(gateway_conf)], logs["gateway"])
         procs.append(gateway)

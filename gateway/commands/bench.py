@@ -15,6 +15,8 @@ BENCHMARKS: dict[str, str] = {
     "ingest": "gateway.bench.ingest:command",
     "soak": "gateway.bench.soak:command",
     "bridge": "gateway.bench.bridge:command",
+    "rules": "gateway.bench.rules:command",
+    "flow": "gateway.bench.flow:command",
 }
 
 

@@ -12,14 +12,25 @@ from gateway.commands.common import config_option, json_option, model_dir_option
 from gateway.errors import InputError, SourceError, UsageError
 
 if TYPE_CHECKING:
-    from gateway.config.vision import CameraConfig, SourceConfig
+    from gateway.config.sources import SourceConfig
+    from gateway.config.vision import CameraConfig
 
 
 def check_source(source: SourceConfig, seconds: float, timeout_s: float = 10.0) -> dict[str, Any]:
-    """Read ``source`` for ``seconds`` through the capture thread and report what arrived."""
+    """Open ``source`` and read it for ``seconds``; report what arrived.
+
+    It is opened once first, so a camera that does not open is reported at once with
+    its cause (no retries); then the capture thread reads it as the runtime would.
+    """
     from gateway.sources.base import describe, is_live, make_reader
     from gateway.sources.capture import CaptureThread
+    from gateway.sources.first_frame import first_frame
 
+    t0 = time.monotonic()
+    try:
+        first = first_frame(source, timeout_s)
+    except SourceError as exc:
+        return _failed(describe(source), exc, time.monotonic() - t0)
     capture = CaptureThread(
         lambda: make_reader(source, timeout_s=timeout_s),
         name="check",
@@ -30,9 +41,8 @@ def check_source(source: SourceConfig, seconds: float, timeout_s: float = 10.0) 
         reconnect_max_s=2.0,
     )
     received = 0
-    first: float | None = None
+    first_mono: float | None = None
     last = 0.0
-    t0 = time.monotonic()
     capture.start()
     try:
         while time.monotonic() - t0 < seconds:
@@ -42,50 +52,53 @@ def check_source(source: SourceConfig, seconds: float, timeout_s: float = 10.0) 
                     break
                 continue
             received += 1
-            first = frame.mono if first is None else first
+            first_mono = frame.mono if first_mono is None else first_mono
             last = frame.mono
         health = capture.health()  # before stopping: the state the camera was in
     finally:
         capture.stop(timeout=timeout_s + 2)
     fps = (
-        (received - 1) / (last - first)
-        if first is not None and received > 1 and last > first
+        (received - 1) / (last - first_mono)
+        if first_mono is not None and received > 1 and last > first_mono
         else 0.0
     )
     return {
         "source": describe(source),
         "ok": received > 0,
-        "width": health.width,
-        "height": health.height,
+        "width": health.width or int(first.image.shape[1]),
+        "height": health.height or int(first.image.shape[0]),
         "nominal_fps": health.nominal_fps,
         "measured_fps": round(fps, 2),
         "frames": received,
         "seconds": round(time.monotonic() - t0, 2),
+        "open_s": round(first.open_s, 3),
         "reconnects": health.reconnects,
         "stalls": health.stalls,
         "state": health.state,
         "error": health.last_error,
+        "cause": None,
+        "fix": None,
+    }
+
+
+def _failed(name: str, exc: SourceError, seconds: float) -> dict[str, Any]:
+    return {
+        "source": name,
+        "ok": False,
+        "frames": 0,
+        "seconds": round(seconds, 2),
+        "state": "failed",
+        "error": str(exc),
+        "cause": getattr(exc, "cause", None),
+        "fix": getattr(exc, "fix", None),
     }
 
 
 def grab_frame(source: SourceConfig, timeout_s: float = 10.0, settle_frames: int = 5) -> Any:
     """One BGR frame from ``source`` (a live camera is read a few frames to settle)."""
-    from gateway.sources.base import describe, is_live, make_reader
+    from gateway.sources.first_frame import first_frame
 
-    reader = make_reader(source, timeout_s=timeout_s)
-    reader.open()
-    try:
-        image = None
-        for _ in range(settle_frames if is_live(source) else 1):
-            item = reader.read()
-            if item is None:
-                break
-            image = item[0]
-    finally:
-        reader.close()
-    if image is None:
-        raise SourceError(f"{describe(source)}: no frame received")
-    return image
+    return first_frame(source, timeout_s, settle_frames).image
 
 
 def _camera_from_config(config_path: Path | None, camera_id: str | None) -> CameraConfig | None:
@@ -125,9 +138,9 @@ def check_command(source: str, seconds: float, timeout: float, as_json: bool) ->
         for key, value in report.items():
             click.echo(f"{key:>12}: {'-' if value is None else value}")
     if not report["ok"]:
-        raise SourceError(
-            f"no frames from {report['source']}: {report['error'] or 'no error reported'}"
-        )
+        error = SourceError(report["error"] or f"no frames from {report['source']}")
+        error.fix = report["fix"]
+        raise error
 
 
 @camera_group.command("snapshot")

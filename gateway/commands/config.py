@@ -29,8 +29,10 @@ def check(file: Path, as_json: bool) -> None:
 
     Every bad field is reported on its own line as ``path: message``; the exit code is 2.
     """
+    from gateway.security.redact import redact_settings
+
     settings = load_settings(file)
-    data = settings.model_dump(mode="json")
+    data = redact_settings(settings)
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return

@@ -14,7 +14,7 @@ from gateway.vision.offline import read_image
 
 if TYPE_CHECKING:
     from gateway.config.vision import DetectorConfig
-    from gateway.vision.detector import Detector
+    from gateway.vision.protocols import Detector
 
 
 def parse_classes(value: str) -> list[str]:

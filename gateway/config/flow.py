@@ -110,6 +110,11 @@ class LaneConfig(StrictModel):
     presence: list[Point] | None = Field(
         default=None, description="Presence zone: occupancy is the share of time it is occupied."
     )
+    presence_extent: Literal["anchor", "box"] = Field(
+        default="anchor",
+        description="A vehicle occupies the zone while its anchor is inside, or (top-down "
+        "cameras) while its box overlaps it.",
+    )
     queue: QueueConfig | None = None
     classes: list[str] = Field(
         default_factory=lambda: list(FLOW_VEHICLE_CLASSES), description="Classes measured."

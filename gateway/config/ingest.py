@@ -56,7 +56,24 @@ class IngestConfig(StrictModel):
         description="Topic filters (without $share/...).",
     )
     dead_letter_topic: str = Field(
-        default="city/ingest/deadletter", description="Where rejected messages go (QoS 1)."
+        default="city/ingest/deadletter",
+        description="A notice of every dead letter is published here (QoS 1).",
+    )
+    dead_letter_store: bool = Field(
+        default=True,
+        description=(
+            "Keep dead letters in a local SQLite store (list and replay them with "
+            "`gateway ingest deadletters`). Off: the topic notice is the only copy and a "
+            "persistent subscriber must collect it."
+        ),
+    )
+    dead_letter_path: Path | None = Field(
+        default=None, description="Defaults to <data_dir>/ingest-deadletters.sqlite3."
+    )
+    dead_letter_max_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Payload bytes the store keeps at most; when full, messages are held.",
     )
     stats_topic: str = Field(
         default="city/ingest/stats",
@@ -86,6 +103,23 @@ class IngestConfig(StrictModel):
         ge=1,
         le=65535,
         description="Unacknowledged messages the broker may send (MQTT v5 Receive Maximum).",
+    )
+    max_queue_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=1024 * 1024,
+        description=(
+            "Received payload bytes waiting to be processed at most; over it the worker "
+            "stops reading the socket (the broker keeps the messages)."
+        ),
+    )
+    reconnect_max_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=60.0,
+        description=(
+            "Longest wait between reconnect attempts ([mqtt] reconnect_min_s is the "
+            "first): the worker is subscribed again within seconds of the broker."
+        ),
     )
     session_expiry_s: int = Field(
         default=24 * 3600,

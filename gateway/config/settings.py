@@ -11,7 +11,10 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from gateway.config.common import Ident, StrictModel
 from gateway.config.ingest import IngestConfig
+from gateway.config.rules import UNION_TAGS, RuleConfig, check_references
+from gateway.config.security import SecurityConfig
 from gateway.config.sensors import SensorConfig
+from gateway.config.sources import SOURCE_TYPES
 from gateway.config.transport import EventsConfig, MqttConfig, OutboxConfig
 from gateway.config.vision import CameraConfig, DetectorConfig
 from gateway.errors import ConfigError
@@ -57,6 +60,8 @@ class GatewaySettings(BaseSettings):
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
+    rules: list[RuleConfig] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(
@@ -81,13 +86,26 @@ class GatewaySettings(BaseSettings):
                 raise ValueError(f"{kind}: duplicate id {', '.join(dupes)}")
         return self
 
+    @model_validator(mode="after")
+    def _rule_references(self) -> GatewaySettings:
+        problems = check_references(
+            self.rules,
+            {c.id: ({z.id for z in c.zones}, {ln.id for ln in c.lines}) for c in self.cameras},
+            {s.id: (s.protocol, s.port) for s in self.sensors},
+        )
+        if problems:
+            raise ValueError("\n".join(problems))  # one problem per line
+        return self
+
     @property
     def model_dir(self) -> Path:
         """Where the model store lives."""
         return self.gateway.model_dir or self.gateway.data_dir / "models"
 
 
-_SOURCE_TAGS = frozenset({"file", "url", "usb", "gstreamer", "simulator"})
+_SOURCE_TAGS = frozenset(SOURCE_TYPES)
+# Discriminated-union fields and their tags (pydantic puts the tag into error locations).
+_UNION_TAGS = {"source": _SOURCE_TAGS, **UNION_TAGS}
 
 
 def format_loc(loc: tuple[int | str, ...]) -> str:
@@ -96,17 +114,17 @@ def format_loc(loc: tuple[int | str, ...]) -> str:
     Discriminated-union tags (``source.file``) and validator wrappers are dropped.
     """
     out = ""
-    previous: int | str | None = None
+    field: str | None = None  # the latest named field (list indexes skipped)
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part.startswith(("function-", "tagged-union[")) or (
-            previous == "source" and part in _SOURCE_TAGS
-        ):
+        elif part.startswith(("function-", "tagged-union[")):
             pass
+        elif field is not None and part in _UNION_TAGS.get(field, ()):
+            field = None
         else:
             out += f".{part}" if out else part
-        previous = part
+            field = part
     return out or "(top level)"
 
 
@@ -121,7 +139,10 @@ def format_validation_error(error: ValidationError) -> list[str]:
         elif item["type"] == "missing":
             msg = "required key is missing"
         loc = tuple(item["loc"])
-        lines.append(f"{format_loc(loc)}: {msg}" if loc else msg)
+        if loc:
+            lines.append(f"{format_loc(loc)}: {msg}")
+        else:  # a model validator may report several problems, one per line
+            lines += msg.splitlines()
     return lines
 
 

@@ -47,10 +47,31 @@ class OutboxConfig(StrictModel):
     """The on-disk store-and-forward outbox (SQLite, WAL mode)."""
 
     path: Path | None = Field(default=None, description="Defaults to <data_dir>/outbox.sqlite3.")
-    max_bytes: int = Field(default=256 * 1024 * 1024, ge=64 * 1024)
+    max_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=256 * 1024,
+        description=(
+            "What the outbox may take on disk (database, WAL and SHM files); the oldest "
+            "events are dropped and counted beyond it, or beyond what the volume holds."
+        ),
+    )
     max_age_s: float = Field(default=7 * 24 * 3600.0, gt=0)
     max_inflight: int = Field(
         default=100, ge=1, le=65535, description="Published events awaiting PUBACK at most."
+    )
+    no_subscribers: Literal["retry", "accept"] = Field(
+        default="retry",
+        description=(
+            "PUBACK 16 (no matching subscribers): retry keeps the event and re-sends it "
+            "with back-off until a subscriber takes it; accept removes it and counts it in "
+            "accepted_unsubscribed (for brokers whose consumers are not MQTT subscribers)."
+        ),
+    )
+    retry_min_s: float = Field(
+        default=1.0, gt=0, description="First delay before re-sending refused events."
+    )
+    retry_max_s: float = Field(
+        default=30.0, gt=0, description="Longest delay between re-sends of refused events."
     )
     synchronous: Literal["normal", "full"] = Field(
         default="normal",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from gateway.config.common import Ident, Norm, StrictModel
+from gateway.config.drift import DriftConfig
 from gateway.config.flow import FlowConfig, check_flow_refs
+from gateway.config.sources import SourceConfig
 
 VEHICLE_AND_PEDESTRIAN_CLASSES: tuple[str, ...] = (
     "person",
@@ -268,62 +270,6 @@ class TilingConfig(StrictModel):
     )
 
 
-class FileSource(StrictModel):
-    """A video file, optionally looped."""
-
-    type: Literal["file"] = "file"
-    path: Path
-    loop: bool = False
-    realtime: bool = Field(default=True, description="Pace frames at the file's frame rate.")
-
-
-class UrlSource(StrictModel):
-    """An RTSP or HTTP (MJPEG) network camera."""
-
-    type: Literal["url"] = "url"
-    url: str = Field(pattern=r"^(rtsp|rtsps|http|https)://")
-
-
-class UsbSource(StrictModel):
-    """A USB / V4L2 camera by index."""
-
-    type: Literal["usb"] = "usb"
-    index: int = Field(default=0, ge=0)
-    width: int | None = None
-    height: int | None = None
-
-
-class GStreamerSource(StrictModel):
-    """A GStreamer pipeline string ending in appsink (CSI cameras on Jetson)."""
-
-    type: Literal["gstreamer"] = "gstreamer"
-    pipeline: str
-
-
-class SimulatorSource(StrictModel):
-    """The built-in procedural road-scene simulator."""
-
-    type: Literal["simulator"] = "simulator"
-    seed: int = 0
-    width: int = Field(default=640, ge=64, le=3840)
-    height: int = Field(default=360, ge=64, le=2160)
-    fps: float = Field(default=10.0, gt=0.0, le=120.0)
-    condition: Literal["day", "dusk", "rain"] = "day"
-    density: float = Field(default=1.0, gt=0.0, le=5.0, description="Traffic density factor.")
-    realtime: bool = Field(
-        default=True, description="Pace frames at fps (False: render as fast as possible)."
-    )
-    duration_s: float | None = Field(
-        default=None, gt=0, description="End the stream after this much simulated time."
-    )
-
-
-SourceConfig = Annotated[
-    FileSource | UrlSource | UsbSource | GStreamerSource | SimulatorSource,
-    Field(discriminator="type"),
-]
-
-
 class CameraConfig(StrictModel):
     """One camera and its analytics."""
 
@@ -351,6 +297,9 @@ class CameraConfig(StrictModel):
     )
     flow: FlowConfig | None = Field(
         default=None, description="Per-lane flow measures and turning movements."
+    )
+    drift: DriftConfig = Field(
+        default_factory=DriftConfig, description="Alert when the camera has been moved."
     )
 
     @model_validator(mode="after")

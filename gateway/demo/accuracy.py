@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from gateway.config.vision import CameraConfig, LineConfig, SimulatorSource
+from gateway.config.sources import SimulatorSource
+from gateway.config.vision import CameraConfig, LineConfig
 from gateway.demo.scenario import (
     CAMERA_ID,
     LINE,
@@ -29,11 +30,11 @@ from gateway.errors import UsageError
 from gateway.sources.frame import Frame
 from gateway.vision.analytics.score import CrossingRecord
 from gateway.vision.analytics.types import LineCrossing
+from gateway.vision.boxes import box_iou
 from gateway.vision.detections import Detections
-from gateway.vision.tracker.matching import iou_matrix
 
 if TYPE_CHECKING:
-    from gateway.vision.pipeline import DetectorLike
+    from gateway.vision.protocols import Detector
     from simulators.camera.source import SimulatorReader
 
 DRAIN_MAX_S = 60.0
@@ -147,7 +148,7 @@ def run_scenario(
         aggregate_interval_s=10.0,
     )
     reader = SimulatorReader(source, scenario.lines, scenario.spawns)
-    chosen: DetectorLike
+    chosen: Detector
     if detector == "truth":
         chosen = TruthDetector(reader)
     else:
@@ -159,7 +160,7 @@ def run_scenario(
 def _play(
     camera: CameraConfig,
     reader: SimulatorReader,
-    detector: DetectorLike,
+    detector: Detector,
     seconds: float,
     drain_s: float = DRAIN_MAX_S,
 ) -> CrossingRun:
@@ -243,7 +244,7 @@ def _records(
         object_id = None
         rows = np.flatnonzero(tracked.tracker_id == c.track_id)
         if truth is not None and len(truth) and len(rows):
-            iou = iou_matrix(tracked.xyxy[rows[:1]], truth.visible_xyxy)[0]
+            iou = box_iou(tracked.xyxy[rows[:1]], truth.visible_xyxy)[0]
             best = int(np.argmax(iou))
             if iou[best] >= OBJECT_IOU:
                 object_id = int(truth.ids[best])

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Literal
 
 from gateway.config.settings import GatewaySettings
-from gateway.config.vision import CameraConfig, DetectorConfig, LineConfig, SimulatorSource
+from gateway.config.sources import SimulatorSource
+from gateway.config.vision import CameraConfig, DetectorConfig, LineConfig
 from gateway.errors import UsageError
 
 DEMO_DIR = Path(__file__).resolve().parent.parent.parent / "modelzoo" / "demo"

@@ -8,10 +8,12 @@ than sent as ``null``.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
 from gateway.events.envelope import GATEWAY_SOURCE, Draft, format_ts
+from gateway.rules.types import Actuation, RuleHealth
 from gateway.sensors.types import Reading
 from gateway.vision.analytics.types import (
     Aggregate,
@@ -24,6 +26,7 @@ from gateway.vision.analytics.types import (
 )
 
 UNKNOWN_LABEL = "unknown"
+_IDENT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 def _label(label: str | None) -> str:
@@ -231,8 +234,9 @@ def health(
     outbox: dict[str, Any],
     mqtt: dict[str, Any],
     dropped_events: int,
+    rules: list[RuleHealth] | None = None,
 ) -> Draft:
-    """Build a ``health`` event of the whole gateway."""
+    """Build a ``health`` event of the whole gateway (``rules`` only when configured)."""
     data: dict[str, Any] = {
         "uptime_s": round(_nonneg(uptime_s), 1),
         "system": system,
@@ -251,9 +255,100 @@ def health(
         "mqtt": mqtt,
         "dropped_events": max(int(dropped_events), 0),
     }
+    if rules:
+        data["rules"] = {r.rule: rule_health(r) for r in rules}
     return Draft("health", GATEWAY_SOURCE, timestamp, data)
 
 
 def availability(state: Literal["online", "offline"], timestamp: float, version: str) -> Draft:
     """Build an ``availability`` event (retained on the status topic, outside the outbox)."""
     return Draft("availability", GATEWAY_SOURCE, timestamp, {"state": state, "version": version})
+
+
+def command_audit(
+    *,
+    timestamp: float,
+    command: str,
+    caller: str | None,
+    role: str | None,
+    ok: bool,
+    error: str | None,
+    signed_at: float | None,
+    nonce: str | None,
+    details: Mapping[str, object],
+) -> Draft:
+    """Build the ``command`` audit event of a command the unit obeyed."""
+    data: dict[str, Any] = {
+        "command": command,
+        "caller": caller or "unsigned",
+        "role": role or "none",
+        "ok": ok,
+        "signed_at": signed_at,
+        "nonce": nonce,
+    }
+    if error is not None:
+        data["error"] = error[:300]
+    for key in ("patch_paths", "camera"):
+        if key in details:
+            data[key] = details[key]
+    return Draft("command", GATEWAY_SOURCE, timestamp, data)
+
+
+def rule_health(health: RuleHealth) -> dict[str, Any]:
+    """One rule's entry of the ``health`` event."""
+    return {
+        "state": health.state,
+        "reason": health.reason[:64],
+        "trigger_active": health.trigger_active,
+        "fired": health.fired,
+        "late": health.late,
+        "outputs": [
+            {
+                "action": o.action,
+                "action_type": o.action_type,
+                "target": o.target[:512],
+                "state": o.state,
+                "desired": o.desired,
+                "writes": o.writes,
+                "failures": o.failures,
+                "retries": o.retries,
+                "coalesced": o.coalesced,
+                "deferred": o.deferred,
+                "refreshes": o.refreshes,
+                "pending": o.pending,
+                "last_error": o.last_error,
+                "last_latency_ms": None
+                if o.last_latency_ms is None
+                else round(_nonneg(o.last_latency_ms), 2),
+            }
+            for o in health.outputs
+        ],
+    }
+
+
+def actuation(event: Actuation) -> Draft:
+    """Build an ``actuation`` event, from the rule's camera (or sensor) when it has one."""
+    cause = event.cause
+    value: bool | int | float | str = event.value
+    if isinstance(value, float) and not math.isfinite(value):
+        value = str(value)
+    data: dict[str, Any] = {
+        "rule": event.rule,
+        "action": event.action,
+        "action_type": event.action_type,
+        "target": event.target[:512],
+        "state": event.state,
+        "value": value,
+        "outcome": event.outcome,
+        "reason": cause.reason[:64],
+        "trigger": cause.trigger[:64],
+        "trigger_ts": format_ts(cause.timestamp),
+        "details": _scalars(cause.details),
+        "latency_ms": round(_nonneg(event.latency_ms), 2),
+        "attempts": max(event.attempts, 1),
+        "late": event.late,
+    }
+    if event.error is not None:
+        data["error"] = event.error[:200]
+    source = cause.source if _IDENT.match(cause.source) else GATEWAY_SOURCE
+    return Draft("actuation", source, event.timestamp, data)

@@ -8,7 +8,8 @@ topic                                                  what
 ``{prefix}/{site}/{gw}/health``                        ``health`` events
 ``{prefix}/{site}/{gw}/status``                        ``availability``, retained, last will
 ``{prefix}/{site}/{gw}/cmd/{name}``                    commands to the gateway
-``{prefix}/{site}/{gw}/reply/{name}``                  replies without a response topic
+``{prefix}/{site}/{gw}/reply/{caller}/...``            replies to a signed command's caller
+``{prefix}/{site}/{gw}/reply/{name}``                  replies without a known caller
 ``{prefix}/{site}/{gw}/snapshot/{camera}``             JPEG snapshots (opt-in)
 =====================================================  =====================================
 
@@ -67,6 +68,10 @@ class Topics:
     def reply(self, name: str) -> str:
         """Default reply topic of command ``name`` (no response topic nor ``reply_to``)."""
         return f"{self.base}/reply/{name}"
+
+    def caller_reply(self, caller: str, name: str) -> str:
+        """Reply topic of command ``name`` sent by ``caller`` (its own reply space)."""
+        return f"{self.base}/reply/{caller}/{name}"
 
     def snapshot(self, camera_id: str) -> str:
         """Where a JPEG snapshot of ``camera_id`` goes."""

@@ -1,10 +1,19 @@
 """Writes line-protocol batches to InfluxDB with influxdb-client's synchronous API.
 
-:meth:`Database.write` makes one attempt and classifies the outcome: connection
-errors, 429 and 5xx raise :class:`RetryableWriteError` (with the server's
-``Retry-After`` when it sent one); any other 4xx raises :class:`RejectedWriteError`
-(the batch's messages go to the dead-letter topic). The worker waits between
-attempts with :class:`gateway.transport.backoff.Backoff`.
+:meth:`Database.write` makes one attempt and classifies the outcome:
+
+- connection errors, timeouts, 429 and 5xx raise :class:`RetryableWriteError` (with
+  the server's ``Retry-After`` when it sent one): the database is away or busy;
+- 401, 403, 404 and any 4xx that says nothing about the data raise
+  :class:`ConfigFaultError` (a subclass of it): a rotated token, a missing permission,
+  a wrong bucket, org or URL. Good data is never dead-lettered for that: the worker
+  holds it and retries with back-off, and raises an alarm;
+- 400, 413 and 422 raise :class:`RejectedWriteError`: the batch (or one line of it)
+  is refused. :mod:`gateway.ingest.isolate` splits the batch to find the line.
+
+:meth:`Database.probe` writes one known-good point, to tell a bad line from a
+database that refuses everything. The worker waits between attempts with
+:class:`gateway.transport.backoff.Backoff`.
 """
 
 from __future__ import annotations
@@ -30,8 +39,24 @@ class RetryableWriteError(Exception):
         self.retry_after_s = retry_after_s
 
 
+class ConfigFaultError(RetryableWriteError):
+    """The database refuses every write (authentication, permission, bucket, URL).
+
+    Retryable: an operator fixes the token or the bucket and the held data goes in.
+    """
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+
+
+# 4xx answers about the data of the request: the batch may hold one bad line.
+DATA_STATUSES = frozenset({400, 413, 422})
+PROBE_MEASUREMENT = "ingest_probe"
+
+
 class RejectedWriteError(Exception):
-    """The database refused the batch (4xx other than 429); retrying will not help."""
+    """The database refused the batch because of its data (400, 413, 422)."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"HTTP {status}: {message}")
@@ -74,7 +99,8 @@ class Database:
 
         Raises:
             RetryableWriteError: connection error, timeout, 429 or 5xx.
-            RejectedWriteError: any other 4xx.
+            ConfigFaultError: 401, 403, 404 or another 4xx not about the data.
+            RejectedWriteError: 400, 413 or 422.
         """
         try:
             self._write_api.write(
@@ -86,11 +112,31 @@ class Database:
         except InfluxDBError as exc:
             status = _status(exc)
             retry_after = parse_retry_after(getattr(exc, "retry_after", None))
+            message = str(exc.message)[:300]
             if status is None or status == 429 or status >= 500:
-                raise RetryableWriteError(f"HTTP {status}: {exc.message}", retry_after) from exc
-            raise RejectedWriteError(status, str(exc.message)[:300]) from exc
+                raise RetryableWriteError(f"HTTP {status}: {message}", retry_after) from exc
+            if status in DATA_STATUSES:
+                raise RejectedWriteError(status, message) from exc
+            raise ConfigFaultError(status, message) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise RetryableWriteError(f"{type(exc).__name__}: {exc}") from exc
+
+    def probe(self) -> None:
+        """Write one known-good point (``ingest_probe``, field ``ok`` = 1, now).
+
+        Raises:
+            RetryableWriteError: the database is away or busy.
+            ConfigFaultError: the database refuses even this point (so it refuses
+                every write: a configuration fault, not a bad line). A 400 to this
+                point is reported as a configuration fault too.
+        """
+        line = f"{PROBE_MEASUREMENT} ok=1i {time.time_ns()}".encode()
+        try:
+            self.write([line])
+        except RejectedWriteError as exc:
+            raise ConfigFaultError(
+                exc.status, f"even a known-good point is refused: {exc}"
+            ) from exc
 
     def close(self) -> None:
         """Close the HTTP connections."""

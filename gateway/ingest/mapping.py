@@ -2,7 +2,7 @@
 
 One mapper per event type in the explicit registry :data:`MAPPERS`. Tags are
 low-cardinality only (gateway, site, source, line, direction, class, zone, kind,
-protocol, sensor, state): never the event id nor a track id. Every point carries
+protocol, sensor, state, rule, outcome): never the event id nor a track id. Every point carries
 ``seq`` as an integer field so it can be traced to its event, and the point time
 of :func:`gateway.ingest.points.point_time_ns`.
 
@@ -198,7 +198,7 @@ _HEALTH_COUNTS: Final = ("mem_used_bytes", "mem_total_bytes", "disk_free_bytes")
 
 
 def map_health(data: dict[str, Any], tags: dict[str, str], seq: int, t: int) -> list[Point]:
-    """``health``: ``gateway_health`` plus ``camera_health`` and ``sensor_health`` per device."""
+    """``health``: ``gateway_health``, ``camera_health``/``sensor_health``, ``rule_health``."""
     fields = _numeric_fields(_obj(data.get("system"), "data.system"))
     fields.update(_numeric_fields(_obj(data.get("outbox"), "data.outbox"), prefix="outbox_"))
     mqtt = _obj(data.get("mqtt"), "data.mqtt")
@@ -219,6 +219,19 @@ def map_health(data: dict[str, Any], tags: dict[str, str], seq: int, t: int) -> 
         state = values.get("state")
         stags = {**tags, "source": sensor, "state": state if isinstance(state, str) else ""}
         points.append(_point("sensor_health", stags, _numeric_fields(values), seq, t))
+    for rule, raw in _obj(data.get("rules", {}), "data.rules").items():
+        entry = _obj(raw, f"data.rules.{rule}")
+        state = entry.get("state")
+        outputs = entry.get("outputs")
+        if not isinstance(outputs, list):
+            raise MappingError(f"data.rules.{rule}.outputs: expected a list")
+        rtags = {**tags, "rule": rule, "state": state if isinstance(state, str) else ""}
+        fields = _numeric_fields({k: entry.get(k) for k in ("fired", "late")})
+        fields["active"] = 1.0 if state == "active" else 0.0
+        fields["failures"] = float(
+            sum(int(o.get("failures", 0)) for o in outputs if isinstance(o, dict))
+        )
+        points.append(_point("rule_health", rtags, fields, seq, t))
     return points
 
 
@@ -228,6 +241,37 @@ def map_availability(data: dict[str, Any], tags: dict[str, str], seq: int, t: in
     if state not in ("online", "offline"):
         raise MappingError(f"data.state: expected online or offline, got {state!r}")
     return [_point("availability", tags, {"online": 1.0 if state == "online" else 0.0}, seq, t)]
+
+
+def map_command(data: dict[str, Any], tags: dict[str, str], seq: int, t: int) -> list[Point]:
+    """``command`` (audit): tags command and caller, field ok = 1.0 or 0.0."""
+    ok = data.get("ok")
+    if not isinstance(ok, bool):
+        raise MappingError(f"data.ok: expected a boolean, got {ok!r}")
+    point_tags = {**tags, "command": _str(data, "command"), "caller": _str(data, "caller")}
+    return [_point("command", point_tags, {"ok": 1.0 if ok else 0.0}, seq, t)]
+
+
+def map_actuation(data: dict[str, Any], tags: dict[str, str], seq: int, t: int) -> list[Point]:
+    """``actuation``: tags rule, action_type, state, outcome, reason; latency, attempts, late."""
+    tags = {
+        **tags,
+        "rule": _str(data, "rule"),
+        "action_type": _str(data, "action_type"),
+        "state": _str(data, "state"),
+        "outcome": _str(data, "outcome"),
+        "reason": _str(data, "reason"),
+    }
+    late = data.get("late")
+    if not isinstance(late, bool):
+        raise MappingError(f"data.late: expected a boolean, got {late!r}")
+    fields: dict[str, FieldValue] = {
+        "count": 1,
+        "latency_ms": _num(data, "latency_ms") or 0.0,
+        "attempts": _count(data.get("attempts"), "data.attempts"),
+        "late": 1.0 if late else 0.0,
+    }
+    return [_point("actuation", tags, fields, seq, t)]
 
 
 _LANE_FIELDS: Final = (
@@ -291,6 +335,8 @@ MAPPERS: Final[dict[str, Mapper]] = {
     "sensor_reading": map_sensor_reading,
     "health": map_health,
     "availability": map_availability,
+    "command": map_command,
+    "actuation": map_actuation,
 }
 
 

@@ -3,16 +3,19 @@
 Everything that touches the database runs on this one thread, so the order of
 writes, spool appends and acknowledgements is easy to follow:
 
-1. a received message is decoded and mapped; a bad one is published to the
-   dead-letter topic and is done once the broker has that copy;
+1. a received message is converted (:func:`gateway.ingest.convert.convert`); a bad
+   one goes to the :class:`~gateway.ingest.deadletter.DeadLetterSink` with its reason
+   and is done once the dead letter is safe;
 2. points collect in a batch, written when it holds ``batch_size`` points or is
    ``flush_interval_s`` old, in one request;
-3. a write that fails with a connection error, 429 or 5xx is committed to the
-   spool (when configured) and retried from there with exponential back-off;
-   without a spool it is retried in place while acknowledgements are held, so
-   the broker keeps the messages (bounded by ``receive_maximum``);
-4. a write refused with another 4xx sends the batch's messages to the dead-letter
-   topic with reason ``db_rejected``;
+3. a write that fails with a connection error, 429 or 5xx, or with a configuration
+   fault (401, 403, 404: nothing is dead-lettered for that, an alarm is raised), is
+   committed to the spool (when configured) and retried from there with back-off;
+   without a spool it is retried in place while acknowledgements are held, so the
+   broker keeps the messages (bounded by ``receive_maximum``);
+4. a batch refused for its data (400, 413, 422) is split until the refused messages
+   are isolated (:func:`gateway.ingest.isolate.write_isolating`): the rest is written,
+   those are dead-lettered with reason ``db_rejected``;
 5. acknowledgements of done messages are released in receive order.
 """
 
@@ -27,22 +30,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.config.ingest import IngestConfig
-from gateway.ingest.acks import AckTracker, Pending, Published
+from gateway.ingest.acks import AckTracker, Pending
 from gateway.ingest.convert import Limits, convert
-from gateway.ingest.database import (
-    Database,
-    RejectedWriteError,
-    RetryableWriteError,
-)
+from gateway.ingest.database import ConfigFaultError, Database, RetryableWriteError
+from gateway.ingest.deadletter import DeadLetterSink
 from gateway.ingest.decode import DB_REJECTED, RejectedError
+from gateway.ingest.isolate import write_isolating
 from gateway.ingest.spool import Spool
 from gateway.ingest.stats import Stats
+from gateway.sensors.ratelog import RateLimitedLog
 from gateway.transport.backoff import Backoff
 
 log = logging.getLogger(__name__)
-
-# Publishes one dead-letter message: (reason, topic, payload, detail) -> broker receipt.
-DeadLetter = Callable[[str, str, bytes, str], Published | None]
 
 _STOP = object()
 _POLL_S = 0.05
@@ -52,6 +51,7 @@ _POLL_S = 0.05
 class _Batch:
     # One line-protocol body (lines joined by newlines) per message that has points.
     bodies: list[bytes] = field(default_factory=list)
+    owners: list[int] = field(default_factory=list)  # the index in ``items`` of each body
     points: int = 0
     items: list[tuple[str, bytes, Pending]] = field(default_factory=list)
     started: float = 0.0
@@ -68,7 +68,7 @@ class Pipeline:
         spool: Spool | None,
         acks: AckTracker,
         stats: Stats,
-        dead_letter: DeadLetter,
+        dead_letters: DeadLetterSink,
         on_stats: Callable[[dict[str, Any]], None] | None = None,
         topic_prefix: str = "city",
     ) -> None:
@@ -77,22 +77,36 @@ class Pipeline:
         self.spool = spool
         self.acks = acks
         self.stats = stats
-        self._dead_letter = dead_letter
+        self.dead_letters = dead_letters
         self._on_stats = on_stats
         self._limits = Limits.of(config, topic_prefix)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # Bytes put by the network thread and taken by this one (each written by one
+        # thread only, so no lock): their difference bounds the queue's memory.
+        self._submitted_bytes = 0
+        self._taken_bytes = 0
         self._stopping = threading.Event()
         self._batch = _Batch()
         self._drain_at = 0.0
         influx = config.influx
         self._drain_backoff = Backoff(influx.retry_min_s, influx.retry_max_s)
-        self._db_down = False
+        self._ratelog = RateLimitedLog(log)
         self._next_stats = time.monotonic() + config.stats_interval_s
 
     def submit(self, topic: str, payload: bytes, pending: Pending) -> None:
-        """Hand one received message over (called on paho's network thread)."""
+        """Hand one received message over (called on the network thread)."""
         self.stats.received += 1
+        self._submitted_bytes += len(payload)
         self._queue.put((topic, payload, pending))
+
+    @property
+    def queued_bytes(self) -> int:
+        """Payload bytes received and not yet converted (the queue's memory)."""
+        return self._submitted_bytes - self._taken_bytes
+
+    def can_read(self) -> bool:
+        """Whether the network thread may read more messages (the queue's byte bound)."""
+        return self.queued_bytes < self.config.max_queue_bytes
 
     def stop(self) -> None:
         """Ask :meth:`run` to flush what it has and return."""
@@ -137,6 +151,7 @@ class Pipeline:
     # -- one message -------------------------------------------------------------
 
     def _handle(self, topic: str, payload: bytes, pending: Pending) -> None:
+        self._taken_bytes += len(payload)
         try:
             converted = convert(payload, self._limits, time.time(), topic)
         except RejectedError as exc:
@@ -147,15 +162,14 @@ class Pipeline:
             batch.started = time.monotonic()
         if converted.points:
             batch.bodies.append(converted.body)
+            batch.owners.append(len(batch.items))
             batch.points += converted.points
         batch.items.append((topic, payload, pending))
 
     def _reject(
         self, reason: str, topic: str, payload: bytes, detail: str, pending: Pending
     ) -> None:
-        self.stats.dead_lettered(reason)
-        log.debug("dead-letter %s from %s: %s", reason, topic, detail)
-        pending.finish(self._dead_letter(reason, topic, payload, detail))
+        self.dead_letters.reject(reason, topic, payload, detail, pending)
 
     def _tick(self, now: float) -> None:
         """Release acknowledgements; report the counters when they are due."""
@@ -166,6 +180,8 @@ class Pipeline:
                 self._on_stats(self.stats.snapshot())
 
     def _release(self) -> None:
+        if self.dead_letters.held:
+            self.dead_letters.retry()
         self.acks.release()
         self.stats.pending_acks = len(self.acks)
         if self.spool is not None:
@@ -177,9 +193,30 @@ class Pipeline:
         self.stats.add("points_written", points)
         self.stats.add("events_written", events)
         self.stats.add("batches_written")
-        if self._db_down:
-            self._db_down = False
-            log.info("database is back")
+        if self.stats.db_state != "ok":
+            log.info("database is back (was %s)", self.stats.db_state.replace("_", " "))
+            self.stats.db_state = "ok"
+
+    def _trouble(self, exc: RetryableWriteError, held: int) -> None:
+        """Count and report a failed write: the database is away, or refuses everything."""
+        self.stats.add("retries")
+        if isinstance(exc, ConfigFaultError):
+            self.stats.add("config_faults")
+            if self.stats.db_state != "config_fault":
+                self._ratelog = RateLimitedLog(log)  # the first record of a fault at once
+            self.stats.db_state = "config_fault"
+            self._ratelog.log(
+                "config",
+                logging.ERROR,
+                "the database refuses every write (%s): a configuration fault (token, "
+                "permission, org, bucket or URL); %d messages held and retried, nothing "
+                "dead-lettered",
+                exc,
+                held,
+            )
+        elif self.stats.db_state == "ok":
+            self.stats.db_state = "unavailable"
+            log.warning("database write failed, will retry: %s", exc)
 
     def _flush(self, final: bool = False) -> None:
         batch, self._batch = self._batch, _Batch()
@@ -194,17 +231,9 @@ class Pipeline:
         retry = Backoff(influx.retry_min_s, influx.retry_max_s)
         while True:
             try:
-                self.db.write(batch.bodies)
-            except RejectedWriteError as exc:
-                log.error("database refused a batch of %d points: %s", batch.points, exc)
-                for topic, payload, pending in batch.items:
-                    self._reject(DB_REJECTED, topic, payload, str(exc), pending)
-                return
+                refused = write_isolating(self.db, batch.bodies)
             except RetryableWriteError as exc:
-                self.stats.add("retries")
-                if not self._db_down:
-                    self._db_down = True
-                    log.warning("database write failed, will retry: %s", exc)
+                self._trouble(exc, len(batch.items))
                 if self.spool is not None and self._spool(batch):
                     self._finish(batch)
                     self._drain_at = time.monotonic() + retry.next_delay(exc.retry_after_s)
@@ -222,9 +251,22 @@ class Pipeline:
                 if self._stopping.is_set():
                     final = True
                 continue
-            self._written(batch.points, len(batch.items))
-            self._finish(batch)
-            return
+            break
+        rejected = {batch.owners[index]: why for index, why in refused}
+        refused_points = sum(batch.bodies[index].count(b"\n") + 1 for index, _ in refused)
+        self._written(batch.points - refused_points, len(batch.items) - len(rejected))
+        if rejected:
+            log.error(
+                "database refused %d of %d messages of a batch (dead-lettered): %s",
+                len(rejected),
+                len(batch.items),
+                refused[0][1],
+            )
+        for index, (topic, payload, pending) in enumerate(batch.items):
+            if index in rejected:
+                self._reject(DB_REJECTED, topic, payload, rejected[index], pending)
+            else:
+                pending.finish()
 
     def _spool(self, batch: _Batch) -> bool:
         assert self.spool is not None
@@ -242,14 +284,17 @@ class Pipeline:
         """Write the oldest spooled batch when it is time (one per call)."""
         if self.spool is None or not self.spool.events or now < self._drain_at:
             return
+        if self.dead_letters.held:
+            return  # a refused line waits for room in the dead-letter store
         oldest = self.spool.oldest()
         if oldest is None:
             return
         batch_id, body, points, events = oldest
+        lines = body.split(b"\n")
         try:
-            self.db.write([body])
+            refused = write_isolating(self.db, lines)
         except RetryableWriteError as exc:
-            self.stats.add("retries")
+            self._trouble(exc, 0)
             delay = self._drain_backoff.next_delay(exc.retry_after_s)
             self._drain_at = now + delay
             log.debug(
@@ -259,13 +304,10 @@ class Pipeline:
                 exc,
             )
             return
-        except RejectedWriteError as exc:
-            log.error("database refused a spooled batch of %d points: %s", points, exc)
-            for line in body.split(b"\n"):
-                self.stats.dead_lettered(DB_REJECTED)
-                self._dead_letter(DB_REJECTED, "(spool)", line, str(exc))
-        else:
-            self._written(points, events)
+        self._written(points - len(refused), events)
+        for index, why in refused:
+            log.error("database refused a spooled line (dead-lettered): %s", why)
+            self.dead_letters.reject(DB_REJECTED, "(spool)", lines[index], why, None, kind="line")
         self._drain_backoff.reset()
         self.spool.remove(batch_id)
         self._drain_at = now

@@ -26,6 +26,11 @@ class Stats:
         self.spool_depth = 0
         self.pending_acks = 0
         self.refused_qos0 = 0
+        # "ok", "unavailable" (away, busy) or "config_fault" (refuses every write).
+        self.db_state = "ok"
+        self.config_faults = 0
+        self.dead_letters_stored = 0
+        self.dead_letter_held = 0
         self.dead_letter: Counter[str] = Counter({reason: 0 for reason in REASONS})
 
     def add(self, name: str, n: int = 1) -> None:
@@ -48,5 +53,9 @@ class Stats:
             "spool_depth": self.spool_depth,
             "pending_acks": self.pending_acks,
             "refused_qos0": self.refused_qos0,
+            "db_state": self.db_state,
+            "config_faults": self.config_faults,
+            "dead_letters_stored": self.dead_letters_stored,
+            "dead_letter_held": self.dead_letter_held,
             "dead_letter": dict(self.dead_letter),
         }

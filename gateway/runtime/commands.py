@@ -1,10 +1,17 @@
 """Commands over MQTT: ``{base}/cmd/<name>`` with correlated replies.
 
-A command is a JSON object. The reply goes to the MQTT v5 response topic (with the
-request's correlation data), else to the payload's ``reply_to`` (with its
-``correlation`` copied), else to ``{base}/reply/<name>``. Malformed or unknown
-commands get ``{"ok": false, "error": ...}`` and change nothing. Commands run one at
-a time on their own thread; the queue in front of it is bounded.
+A command is a JSON object. Before anything runs, the unit's :class:`Authorizer`
+decides (``[security]``): normally only a trusted operator's signed command is
+obeyed (:mod:`gateway.security.signing`), a read-only operator runs only
+:data:`READ_ONLY_COMMANDS`, and every obeyed command is recorded through ``audit``
+(who, what, when). The reply goes to the MQTT v5 response topic (with the request's
+correlation data), else to the payload's ``reply_to`` (with its ``correlation``
+copied), else to the default: with signed commands the requested topic must lie in
+the caller's own reply space ``{base}/reply/<caller>/`` (default
+``{base}/reply/<caller>/<name>``); with unsigned commands the default is
+``{base}/reply/<name>``. Malformed, unauthorized or unknown commands get
+``{"ok": false, "error": ...}`` and change nothing. Commands run one at a time on
+their own thread; the queue in front of it is bounded.
 
 The handler is given what it works with (the link for replies, the topics, a camera
 lookup, the settings getter and ``apply_settings``), not the gateway that owns them.
@@ -23,13 +30,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from numpy.typing import NDArray
 from paho.mqtt.properties import Properties
 
 from gateway.config.settings import GatewaySettings
 from gateway.errors import ConfigError, GatewayError
 from gateway.events.topics import Topics
 from gateway.runtime.live_settings import ApplyResult, MergePatch, SettingsChange
+from gateway.security.authorize import Authorizer, claimed_signer, leaf_paths
+from gateway.security.redact import redact_settings
+from gateway.security.signing import Caller, CommandRefusedError
 from gateway.sources.frame import Frame
 from gateway.transport.mqtt import Incoming, reply_properties
 
@@ -37,6 +46,11 @@ log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 32
 MAX_COMMAND_BYTES = 256 * 1024
+# What an operator with the read-only role may run.
+READ_ONLY_COMMANDS = frozenset({"get_config"})
+# Settings set_config never changes: the unit's identity (bound to its certificate)
+# and its command policy.
+ENROLLED_SETTINGS = ("security", "gateway.id", "gateway.site", "mqtt.topic_prefix")
 
 
 class CommandError(GatewayError):
@@ -89,6 +103,18 @@ class CommandRequest:
 
     name: str
     args: dict[str, Any]
+    caller: Caller | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One command the unit obeyed: who, what, when, and how it ended."""
+
+    command: str
+    caller: Caller | None
+    ok: bool
+    error: str | None
+    details: dict[str, Any]
 
 
 Command = Callable[[dict[str, Any]], Any]
@@ -105,8 +131,12 @@ class CommandHandler:
         cameras: Mapping[str, CommandCamera],
         settings: Callable[[], GatewaySettings],
         apply_settings: Callable[[SettingsChange], ApplyResult],
+        authorizer: Authorizer,
+        audit: Callable[[AuditRecord], None] | None = None,
     ) -> None:
         """Answer through ``link``; ``cameras`` is a live view of the running cameras."""
+        self.authorizer = authorizer
+        self.audit = audit
         self.link = link
         self.topics = topics
         self.cameras = cameras
@@ -158,25 +188,27 @@ class CommandHandler:
         """Run one command; return the reply's topic, payload and MQTT properties."""
         name = msg.topic.rsplit("/", 1)[-1]
         reply: dict[str, Any] = {"ok": False, "command": name}
-        topic = msg.response_topic or self.topics.reply(name)
-        args: dict[str, Any] = {}
+        signed = self.authorizer.signed
+        # Until the caller is known the reply goes where the sender cannot choose.
+        topic = self.topics.reply(name) if signed else msg.response_topic or self.topics.reply(name)
+        request: CommandRequest | None = None
         try:
             args = self._parse(msg.payload)
-            reply_to = args.pop("reply_to", None)
             if "correlation" in args:
-                reply["correlation"] = args.pop("correlation")
-            if msg.response_topic is None and reply_to is not None:
-                if (
-                    not isinstance(reply_to, str)
-                    or not reply_to
-                    or any(c in reply_to for c in "#+\0")
-                ):
-                    raise CommandError("reply_to must be a topic name without wildcards")
-                topic = reply_to
-            reply["result"] = self.dispatch(CommandRequest(name, args))
+                reply["correlation"] = args["correlation"]
+            claimed = claimed_signer(args) if signed else None
+            if claimed is not None:  # not verified yet: only that operator can read it
+                topic = self._in_space(msg, args.get("reply_to"), claimed) or (
+                    self.topics.caller_reply(claimed, name)
+                )
+            caller, args = self.authorizer.authorize(name, args)
+            args.pop("correlation", None)
+            topic = self._reply_topic(msg, args.pop("reply_to", None), caller, topic)
+            request = CommandRequest(name, args, caller)
+            reply["result"] = self.dispatch(request)
             reply["ok"] = True
             self.handled += 1
-        except (CommandError, ConfigError) as exc:
+        except (CommandError, ConfigError, CommandRefusedError) as exc:
             reply["error"] = str(exc)
             problems = getattr(exc, "problems", None)
             if problems:
@@ -189,9 +221,61 @@ class CommandHandler:
         if not reply["ok"]:
             self.rejected += 1
             log.warning("command %s rejected: %s", name, reply["error"])
+        if request is not None:
+            self._audit(request, reply)
         body = json.dumps(reply, separators=(",", ":")).encode()
         props = reply_properties(msg.correlation_data) if self.link.protocol == "5" else None
         return topic, body, props
+
+    def _reply_topic(
+        self, msg: Incoming, reply_to: object, caller: Caller | None, default: str
+    ) -> str:
+        """Where the reply goes: the requested topic when it is allowed, else ``default``."""
+        requested = msg.response_topic
+        if requested is None and reply_to is not None:
+            if not isinstance(reply_to, str) or not reply_to or any(c in reply_to for c in "#+\0"):
+                raise CommandError("reply_to must be a topic name without wildcards")
+            requested = reply_to
+        if not self.authorizer.signed:
+            return requested or default
+        if caller is None:  # pragma: no cover - a signed policy always names the caller
+            raise CommandError("no caller")
+        if requested is None:
+            return self.topics.caller_reply(caller.name, msg.topic.rsplit("/", 1)[-1])
+        if self._in_space(msg, reply_to, caller.name) is None:
+            space = self.topics.caller_reply(caller.name, "")
+            raise CommandRefusedError(
+                f"refused: replies go only under {space} (the caller's own reply space)"
+            )
+        return requested
+
+    def _in_space(self, msg: Incoming, reply_to: object, caller: str) -> str | None:
+        """The requested reply topic when it lies in ``caller``'s reply space, else ``None``."""
+        requested = msg.response_topic or reply_to
+        space = self.topics.caller_reply(caller, "")
+        if (
+            isinstance(requested, str)
+            and requested.startswith(space)
+            and requested != space
+            and not any(c in requested for c in "#+\0")
+        ):
+            return requested
+        return None
+
+    def _audit(self, request: CommandRequest, reply: dict[str, Any]) -> None:
+        if self.audit is None:
+            return
+        details: dict[str, Any] = {}
+        if request.name == "set_config":
+            details["patch_paths"] = sorted(leaf_paths(request.args.get("patch")))
+        elif "camera" in request.args:
+            details["camera"] = str(request.args["camera"])[:64]
+        try:
+            self.audit(
+                AuditRecord(request.name, request.caller, reply["ok"], reply.get("error"), details)
+            )
+        except Exception:  # the reply must still go out
+            log.exception("could not record the audit event of %s", request.name)
 
     def dispatch(self, request: CommandRequest) -> Any:
         """Run one parsed command: the single place every command goes through."""
@@ -199,6 +283,12 @@ class CommandHandler:
         if command is None:
             known = ", ".join(sorted(self.registry))
             raise CommandError(f"unknown command {request.name!r} (known: {known})")
+        caller = request.caller
+        if caller is not None and caller.role != "admin" and request.name not in READ_ONLY_COMMANDS:
+            allowed = ", ".join(sorted(READ_ONLY_COMMANDS))
+            raise CommandRefusedError(
+                f"refused: {caller.name} has the {caller.role} role (it may run: {allowed})"
+            )
         return command(request.args)
 
     @staticmethod
@@ -235,9 +325,9 @@ class CommandHandler:
     # -- the commands ----------------------------------------------------------------
 
     def get_config(self, args: dict[str, Any]) -> Any:
-        """Return the running settings with secrets redacted."""
+        """Return the running settings with secrets and URL credentials redacted."""
         self._only(args)
-        return self.settings().model_dump(mode="json")
+        return redact_settings(self.settings())
 
     def set_config(self, args: dict[str, Any]) -> Any:
         """Validate and persist a merge patch, then apply what can change live."""
@@ -245,6 +335,12 @@ class CommandHandler:
         patch = args.get("patch")
         if not isinstance(patch, dict) or not patch:
             raise CommandError("argument 'patch' (a non-empty JSON merge patch object) is required")
+        fixed = sorted(p for p in leaf_paths(patch) if p.startswith(ENROLLED_SETTINGS))
+        if fixed:
+            raise CommandRefusedError(
+                f"refused: {', '.join(fixed)} can change only by enrollment on the unit "
+                "(gateway enroll): who the unit is and whom it obeys are not remote settings"
+            )
         return self.apply_settings(MergePatch(patch)).to_json()
 
     def snapshot(self, args: dict[str, Any]) -> Any:
@@ -255,20 +351,14 @@ class CommandHandler:
         frame = runner.latest_frame()
         if frame is None:
             raise CommandError(f"camera {cam_id!r} has no frame yet")
-        import cv2
+        from gateway.vision.jpeg import encode_jpeg
 
-        image: NDArray[Any] = frame.image
         max_width = self.settings().events.snapshot_max_width
-        if image.shape[1] > max_width:
-            height = round(image.shape[0] * max_width / image.shape[1])
-            image = cv2.resize(image, (max_width, height), interpolation=cv2.INTER_AREA)
-        ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
-        if not ok:
-            raise CommandError("JPEG encoding failed")
+        jpeg = encode_jpeg(frame.image, quality=80, max_width=max_width)
         topic = self.topics.snapshot(cam_id)
-        if self.link.publish(topic, jpeg.tobytes(), qos=1) is None:
+        if self.link.publish(topic, jpeg, qos=1) is None:
             raise CommandError("not connected")
-        return {"topic": topic, "bytes": int(jpeg.size)}
+        return {"topic": topic, "bytes": len(jpeg)}
 
     def restart_pipeline(self, args: dict[str, Any]) -> Any:
         """Restart one camera's capture and pipeline."""

@@ -1,13 +1,11 @@
-"""``set_config``: JSON merge patches (RFC 7386) validated, persisted atomically, classified."""
+"""``set_config``: JSON merge patches (RFC 7386), TOML output and classification of changes."""
 
 from __future__ import annotations
 
 import copy
 import json
 import math
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -61,27 +59,6 @@ def to_toml(data: dict[str, Any], prefix: str = "") -> str:
         else:
             scalars.append(f"{_key(key)} = {_value(value)}")
     return "\n".join(scalars) + "".join(tables) + ("" if prefix else "\n")
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text``: temp file in the same directory, fsync, rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o777)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def patched_settings(path: Path, patch: dict[str, Any]) -> tuple[dict[str, Any], GatewaySettings]:

@@ -76,6 +76,9 @@ def camera_summary(raw: dict[str, Any]) -> dict[str, Any]:
     for key in ("frames", "events", "skipped_motion"):
         if key in pipeline:
             out[f"pipeline_{key}"] = pipeline[key]
+    for key, value in raw.items():  # camera-shift checks (gateway/vision/drift.py)
+        if key.startswith("drift_"):
+            out[key] = value
     error = raw.get("last_error") or raw.get("pipeline_error")
     if error:
         out["last_error"] = str(error)[:200]

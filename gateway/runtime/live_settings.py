@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from gateway.atomicfile import write_atomically
 from gateway.config.settings import GatewaySettings, validate_settings
 from gateway.config.vision import CameraConfig
 from gateway.errors import ConfigError, ConfigWriteError
-from gateway.runtime.config_patch import classify, patched_settings, to_toml, write_atomically
+from gateway.runtime.config_patch import classify, patched_settings, to_toml
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,7 @@ class SensorReader:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()  # the reader's and write_now()'s writes
         self._port: Any = None
         self._ratelog = RateLimitedLog(log)
         self._bad_seen: dict[str, int] = dict.fromkeys(_BAD_COUNTERS, 0)
@@ -83,6 +84,27 @@ class SensorReader:
             self._thread.join(timeout)
         self._close()
         self.state = "stopped"
+
+    @property
+    def decoder(self) -> Decoder | None:
+        """The stream decoder of this port (``None`` for polled protocols)."""
+        return self._decoder
+
+    def write_now(self) -> bool:
+        """Write the decoder's pending bytes (requests queued from another thread) now.
+
+        Returns False when the port is not open (the requests stay queued).
+        """
+        writes = getattr(self._decoder, "pending_writes", None)
+        with self._lock:
+            port = self._port
+        if port is None or not callable(writes):
+            return False
+        with self._write_lock:
+            out = writes()
+            if out:
+                port.write(out)
+        return True
 
     def stats(self) -> dict[str, int | float | str]:
         """Counters of this port and its decoder (or poller)."""
@@ -194,9 +216,10 @@ class SensorReader:
             for reading in readings:
                 self._emit(reading)
             if callable(writes):
-                out = writes()
-                if out:
-                    port.write(out)
+                with self._write_lock:
+                    out = writes()
+                    if out:
+                        port.write(out)
             self._check_bad()
 
     def _poll_loop(self) -> None:

@@ -3,16 +3,18 @@
 It fits the sensor reader's decoder protocol: ``feed(chunk) -> list[Reading]``,
 ``pending_writes() -> bytes`` (ACKs and queued requests the reader writes back to the
 port after each feed) and ``stats()``. Requests to boards (``ping``, ``config_get``,
-``config_set``) are queued for the next ``pending_writes()``; their answers are
-collected by ``responses()``.
+``config_set``, ``output_set``) are queued for the next ``pending_writes()`` (from any
+thread); their answers are collected by ``responses()`` and can be waited for by seq
+with ``wait_answer()``.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Mapping
 
 from firmware_bridge.codec import encode_frame
@@ -28,6 +30,8 @@ from firmware_bridge.messages import (
     Log,
     Message,
     Nack,
+    OutputSet,
+    OutputState,
     Ping,
     Pong,
     Readings,
@@ -58,6 +62,7 @@ DEFAULT_CHANNELS: dict[int, str] = {
 _LOG_LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR}
 MAX_PENDING_WRITE = 4096  # bytes waiting for the reader; beyond that new frames are dropped
 MAX_RESPONSES = 64
+MAX_ANSWERS = 64  # answers kept for waiters (node, seq), oldest dropped
 
 
 def parse_channels(text: str) -> dict[int, str]:
@@ -91,7 +96,10 @@ class BridgeDecoder:
         self.deframer = Deframer()
         self.link = HostLink(max_nodes=max_nodes)
         self._out = bytearray()
+        self._out_lock = threading.Lock()  # requests may be queued from other threads
         self._responses: deque[Message] = deque(maxlen=MAX_RESPONSES)
+        self._answers: OrderedDict[tuple[int, int], Message] = OrderedDict()
+        self._answered = threading.Condition()
         self._req_seq = 0
         self._counts = {"readings": 0, "logs": 0, "responses": 0, "nacks": 0}
         self._counts |= {"dropped_writes": 0, "non_finite": 0, "unexpected": 0}
@@ -125,7 +133,8 @@ class BridgeDecoder:
 
     def pending_writes(self) -> bytes:
         """Return (and forget) the bytes to write back to the port: ACKs and requests."""
-        out, self._out = bytes(self._out), bytearray()
+        with self._out_lock:
+            out, self._out = bytes(self._out), bytearray()
         return out
 
     def ping(self, node: int, nonce: int = 0) -> int:
@@ -140,6 +149,23 @@ class BridgeDecoder:
         """Queue a CONFIG_SET (F32 for floats, I32 for ints); return the request seq."""
         kind = KIND_F32 if isinstance(value, float) else KIND_I32
         return self._request(node, ConfigSet(key, kind, value))
+
+    def output_set(
+        self, node: int, output: int, value: float, *, fail_safe: float, lease_ms: int
+    ) -> int:
+        """Queue an OUTPUT_SET (F32 values); return the seq its OUTPUT_STATE will carry."""
+        body = OutputSet(output, KIND_F32, float(value), KIND_F32, float(fail_safe), lease_ms)
+        return self._request(node, body)
+
+    def wait_answer(self, node: int, seq: int, timeout_s: float) -> Message | None:
+        """Wait for the answer (PONG, CONFIG_VALUE, OUTPUT_STATE or NACK) to request ``seq``.
+
+        Safe to call from any thread while the reader feeds the decoder.
+        """
+        key = (node, seq)
+        with self._answered:
+            self._answered.wait_for(lambda: key in self._answers, timeout_s)
+            return self._answers.pop(key, None)
 
     def responses(self) -> list[Message]:
         """Return (and forget) PONG, CONFIG_VALUE and NACK messages received from boards."""
@@ -169,17 +195,20 @@ class BridgeDecoder:
         }
         return out
 
-    def _request(self, node: int, body: Ping | ConfigGet | ConfigSet) -> int:
-        self._req_seq = seq_add(self._req_seq, 1)
-        self._write(Message(node, self._req_seq, body))
-        return self._req_seq
+    def _request(self, node: int, body: Ping | ConfigGet | ConfigSet | OutputSet) -> int:
+        with self._out_lock:
+            self._req_seq = seq_add(self._req_seq, 1)
+            seq = self._req_seq
+        self._write(Message(node, seq, body))
+        return seq
 
     def _write(self, msg: Message) -> None:
         frame = b"\x00" + encode_frame(msg)
-        if len(self._out) + len(frame) > MAX_PENDING_WRITE:
-            self._counts["dropped_writes"] += 1
-            return
-        self._out += frame
+        with self._out_lock:
+            if len(self._out) + len(frame) > MAX_PENDING_WRITE:
+                self._counts["dropped_writes"] += 1
+                return
+            self._out += frame
 
     def _reading(self, msg: Message, boot_id: int) -> Reading:
         body = msg.body
@@ -209,9 +238,14 @@ class BridgeDecoder:
             log.log(
                 _LOG_LEVELS.get(body.level, logging.INFO), "rsb node %d: %s", msg.node, body.text
             )
-        elif isinstance(body, Pong | ConfigValue | Nack):
+        elif isinstance(body, Pong | ConfigValue | OutputState | Nack):
             self._counts["nacks" if isinstance(body, Nack) else "responses"] += 1
             self._responses.append(msg)
+            with self._answered:  # the header echoes the request's seq
+                self._answers[(msg.node, msg.seq)] = msg
+                while len(self._answers) > MAX_ANSWERS:
+                    self._answers.popitem(last=False)
+                self._answered.notify_all()
         elif isinstance(body, Hello):
             log.info(
                 "rsb node %d: hello fw %s boot %d %r", msg.node, body.fw, body.boot_id, body.name

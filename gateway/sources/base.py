@@ -1,30 +1,22 @@
-"""The frame-reader protocol and the explicit registry of camera source types.
+"""The frame-reader protocol, and building a camera's reader from its source config.
 
 A :class:`FrameReader` is a blocking reader for one camera, driven by the capture
-thread (:mod:`gateway.sources.capture`). Source types are looked up by the config's
-``type`` literal in :data:`READERS`; modules are imported only when a source of
-that type is built, so OpenCV and the simulator load lazily.
+thread (:mod:`gateway.sources.capture`). The source types are listed once, in
+:data:`gateway.config.sources.SourceConfig`: each config class names its reader,
+imported only when a source of that type is built (OpenCV and the simulator load
+lazily).
 """
 
 from __future__ import annotations
 
 import importlib
-import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
-from gateway.config.vision import (
-    FileSource,
-    GStreamerSource,
-    SimulatorSource,
-    SourceConfig,
-    UrlSource,
-    UsbSource,
-)
+from gateway.config.sources import SOURCE_TYPES, FileSource, SourceConfig
 from gateway.errors import SourceError, UsageError
 
 
@@ -46,89 +38,42 @@ class FrameReader(Protocol):
         """The frame rate the source advertises, if any."""
 
 
-@dataclass(frozen=True, slots=True)
-class ReaderSpec:
-    """Where a reader class lives and how it is built.
-
-    Attributes:
-        target: ``"module:ClassName"``, imported on first use.
-        takes_timeout: the class accepts ``timeout_s=`` (network/device I/O timeout).
-        live: a live stream: its end means "reconnect", not "done".
-    """
-
-    target: str
-    takes_timeout: bool
-    live: bool
-
-
-# The explicit registry: source ``type`` -> reader.
-READERS: dict[str, ReaderSpec] = {
-    "file": ReaderSpec("gateway.sources.opencv:FileReader", takes_timeout=True, live=False),
-    "url": ReaderSpec("gateway.sources.opencv:UrlReader", takes_timeout=True, live=True),
-    "usb": ReaderSpec("gateway.sources.opencv:UsbReader", takes_timeout=True, live=True),
-    "gstreamer": ReaderSpec(
-        "gateway.sources.opencv:GStreamerReader", takes_timeout=True, live=True
-    ),
-    "simulator": ReaderSpec(
-        "simulators.camera.source:SimulatorReader", takes_timeout=False, live=True
-    ),
-}
-
-
 def make_reader(source: SourceConfig, timeout_s: float = 10.0) -> FrameReader:
-    """Build (not open) the reader for ``source`` from :data:`READERS`."""
-    spec = READERS.get(source.type)
-    if spec is None:
-        raise SourceError(f"unknown camera source type {source.type!r}")
-    module_name, attr = spec.target.split(":")
+    """Build (not open) the reader that ``source``'s type names."""
+    target = type(source).reader
+    module_name, attr = target.split(":")
     try:
         cls = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         raise SourceError(f"source type {source.type!r} is not available: {exc}") from exc
-    reader = cls(source, timeout_s=timeout_s) if spec.takes_timeout else cls(source)
+    reader = cls(source, timeout_s=timeout_s) if type(source).takes_timeout else cls(source)
     if not isinstance(reader, FrameReader):
-        raise SourceError(f"{spec.target} does not implement FrameReader")
+        raise SourceError(f"{target} does not implement FrameReader")
     return reader
 
 
 def is_live(source: SourceConfig) -> bool:
     """Whether the end of this source's stream means "reconnect" (and looped files)."""
-    if isinstance(source, FileSource):
-        return source.loop
-    return READERS[source.type].live
-
-
-_URL = re.compile(r"^(rtsp|rtsps|http|https)://", re.IGNORECASE)
+    return source.live
 
 
 def source_from_spec(spec: str, *, realtime: bool = False, loop: bool = False) -> SourceConfig:
     """Turn a command-line SOURCE into a source config.
 
     ``rtsp://`` / ``http(s)://`` URLs are network cameras, a bare integer is a USB
-    camera index, ``simulator`` is the built-in simulator, anything else a video file.
+    camera index, ``simulator`` is the built-in simulator, ``gst:...`` a GStreamer
+    pipeline, anything else a video file.
     """
     text = spec.strip()
     if not text:
         raise UsageError("empty camera source")
-    if _URL.match(text):
-        return UrlSource(url=text)
-    if text.isdigit():
-        return UsbSource(index=int(text))
-    if text == "simulator":
-        return SimulatorSource()
-    if text.startswith("gst:"):
-        return GStreamerSource(pipeline=text[4:])
+    for cls in SOURCE_TYPES.values():
+        source = cls.from_spec(text)
+        if source is not None:
+            return source
     return FileSource(path=Path(text), loop=loop, realtime=realtime)
 
 
 def describe(source: SourceConfig) -> str:
     """Name the source for logs and errors (without credentials from URLs)."""
-    if isinstance(source, FileSource):
-        return f"file {source.path}"
-    if isinstance(source, UrlSource):
-        return "url " + re.sub(r"//[^/@]*@", "//***@", source.url)
-    if isinstance(source, UsbSource):
-        return f"usb camera {source.index}"
-    if isinstance(source, GStreamerSource):
-        return "gstreamer pipeline"
-    return f"simulator seed {source.seed}"
+    return source.describe()

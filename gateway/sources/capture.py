@@ -83,6 +83,7 @@ class CaptureThread:
         reconnect_min_s: float = 0.5,
         reconnect_max_s: float = 60.0,
         seed: int | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         """Create (not start) the capture.
 
@@ -98,6 +99,7 @@ class CaptureThread:
             reconnect_min_s: first reconnect delay.
             reconnect_max_s: longest reconnect delay.
             seed: seed for the back-off jitter (tests).
+            wall_clock: the wall clock live frames are stamped with (tests step it).
         """
         self.name = name
         self._factory = reader_factory
@@ -107,6 +109,7 @@ class CaptureThread:
         self.stall_timeout_s = stall_timeout_s
         self.reconnect_min_s = reconnect_min_s
         self.reconnect_max_s = reconnect_max_s
+        self._wall_clock = wall_clock
         self._backoff_delays = Backoff(reconnect_min_s, reconnect_max_s, rng=random.Random(seed))
         self._cond = threading.Condition()
         self._slot: Frame | None = None
@@ -283,8 +286,12 @@ class CaptureThread:
                     self._fail("the stream ended", 0)
                 return got, index, False
             image, pts = result
-            stamp = self._t0_wall + pts if self.media_clock else time.time()
-            self._push(Frame(image=image, index=index, timestamp=stamp, pts_s=pts))
+            mono = time.monotonic()
+            if self.media_clock:  # media time is steady: it is the frame's own clock
+                frame = Frame(image, index, self._t0_wall + pts, pts, mono)
+            else:  # wall time for the events, monotonic time for every duration
+                frame = Frame(image, index, self._wall_clock(), pts, mono, steady_s=mono)
+            self._push(frame)
             if not got and self._last_error is not None:
                 log.info("camera %s: streaming again", self.name)
             got = True

@@ -7,6 +7,8 @@ raise or ``read`` return instead of blocking the capture thread forever.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from typing import Any
 
@@ -14,8 +16,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from gateway.config.vision import FileSource, GStreamerSource, UrlSource, UsbSource
-from gateway.errors import SourceError
+from gateway.config.sources import FileSource, GStreamerSource, UrlSource, UsbSource
+from gateway.errors import CameraOpenError, SourceError
 from gateway.sources.base import describe
 
 Image = NDArray[np.uint8]
@@ -102,17 +104,30 @@ class FileReader(_CvReader):
     def _capture(self) -> Any:
         path = self.cfg.path
         if not path.is_file():
-            raise SourceError(f"cannot open {self._name()}: no such file")
+            raise CameraOpenError(
+                self._name(), "no such file", f"{path} does not exist", "check the path"
+            )
         return cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
 
     def open(self) -> None:
         """Open the file and check that a first frame decodes."""
-        super().open()
+        try:
+            super().open()
+        except CameraOpenError:
+            raise
+        except SourceError as exc:
+            raise CameraOpenError(
+                self._name(), "not a video", "FFmpeg cannot read it as a video",
+                "use a video file (MP4, MKV, AVI, ...); a still image is not a video",
+            ) from exc  # fmt: skip
         self._pts_offset = 0.0
         self._last_pts = 0.0
         if self._cap.get(cv2.CAP_PROP_FRAME_COUNT) <= 0 and self._fps is None:
             self.close()
-            raise SourceError(f"cannot open {self._name()}: not a video file")
+            raise CameraOpenError(
+                self._name(), "not a video", "FFmpeg found no video stream in it",
+                "use a video file (MP4, MKV, AVI, ...)",
+            )  # fmt: skip
         self._start = time.monotonic()
 
     def _frame_pts(self) -> float:
@@ -152,6 +167,20 @@ class UrlReader(_CvReader):
     def _name(self) -> str:
         return describe(self.cfg)
 
+    def open(self) -> None:
+        """Probe the URL for the cause of a failure first, then open it with FFmpeg."""
+        from gateway.sources.probe import probe_url
+
+        probe_url(self.cfg.url, self.timeout_ms / 1000)
+        try:
+            super().open()
+        except SourceError as exc:
+            raise CameraOpenError(
+                describe(self.cfg), "no decodable video stream",
+                "the camera answers, but FFmpeg could not decode what it sends",
+                "check the camera's video codec (H.264/H.265/MJPEG) and stream settings",
+            ) from exc  # fmt: skip
+
     def _capture(self) -> Any:
         params = [
             cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
@@ -173,6 +202,17 @@ class UsbReader(_CvReader):
         return describe(self.cfg)
 
     def _capture(self) -> Any:
+        device = f"/dev/video{self.cfg.index}"
+        if sys.platform.startswith("linux") and not os.path.exists(device):
+            raise CameraOpenError(
+                describe(self.cfg), "no such device", f"{device} does not exist",
+                "plug the camera in (ls /dev/video*), or use the index of one that is there",
+            )  # fmt: skip
+        if sys.platform.startswith("linux") and not os.access(device, os.R_OK | os.W_OK):
+            raise CameraOpenError(
+                describe(self.cfg), "permission denied", f"cannot open {device}",
+                "add the service user to the video group (usermod -aG video USER)",
+            )  # fmt: skip
         params: list[int] = []
         if self.cfg.width:
             params += [cv2.CAP_PROP_FRAME_WIDTH, self.cfg.width]

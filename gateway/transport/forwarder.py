@@ -1,44 +1,114 @@
-"""The forwarder: outbox rows -> MQTT QoS 1, rows deleted when their PUBACK arrives.
+"""The forwarder: outbox rows -> MQTT QoS 1, rows deleted when the broker accepted them.
 
 One thread. It publishes rows in ``seq`` order, keeping at most the link's window in
-flight, maps each PUBACK (``generation``, ``mid``) back to its ``seq`` and deletes the
-acknowledged rows in batches. A new connection (new generation) restarts from the
-oldest stored row, so whatever was in flight when the link dropped is sent again
-(same ``id``, same ``seq``).
+flight, maps each PUBACK (``generation``, ``mid``, reason code) back to its ``seq`` and
+acts on the reason code (:mod:`gateway.transport.reasons`):
+
+* accepted: the row is deleted (in batches);
+* refused for the message itself: the row is deleted and counted (``lost_refused``);
+* refused for a reason of the broker's state or configuration (no subscriber, not
+  authorized, quota): the row is kept and its TOPIC is held. Rows of a held topic are
+  not published; after a back-off the oldest kept row of the topic is sent alone as a
+  probe; when the broker accepts the probe the hold is lifted and a sweep re-sends
+  every kept row of the topic (rows of other topics flow meanwhile, so one refused
+  topic never blocks the rest). Refusals are counted and logged once per hold.
+
+A new connection (new generation) restarts from the oldest stored row, so whatever
+was in flight when the link dropped is sent again (same ``id``, same ``seq``).
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from gateway.errors import TransportError
+from gateway.transport.backoff import Backoff
 from gateway.transport.mqtt import MqttLink
-from gateway.transport.outbox import Outbox
+from gateway.transport.outbox import Outbox, Row
+from gateway.transport.reasons import PUBACK, NoSubscribers, Reason, classify
 
 log = logging.getLogger(__name__)
 
 _ACK_BATCH = 1000
 _ACK_EVERY_S = 0.05
 _IDLE_WAIT_S = 0.25
+MAX_HELD_TOPICS = 1024
+_SUCCESS = PUBACK[0]
+_PACKET_TOO_LARGE = 149
+_DISCARD_LOG_S = 60.0
+
+
+def publish_size(topic: str, payload: bytes) -> int:
+    """Bytes of an MQTT v5 QoS 1 PUBLISH without properties (for Maximum Packet Size)."""
+    remaining = 2 + len(topic.encode()) + 2 + 1 + len(payload)
+    length_bytes = 1 + (remaining >= 128) + (remaining >= 16_384) + (remaining >= 2_097_152)
+    return 1 + length_bytes + remaining
+
+
+@dataclass(slots=True)
+class Hold:
+    """A topic the broker refused: its kept rows wait for a probe to be accepted."""
+
+    reason: Reason
+    first_seq: int  # the oldest kept row of the topic is at or after this seq
+    backoff: Backoff
+    until: float  # monotonic time of the next probe
+    probe: int | None = None  # seq of the probe in flight
+    refusals: int = 0
+
+
+@dataclass(slots=True)
+class Refusals:
+    """What the broker refused since start: counts by reason name, topics held now."""
+
+    by_reason: collections.Counter[str] = field(default_factory=collections.Counter)
+    held_topics: int = 0
+
+    @property
+    def total(self) -> int:
+        """Every refusal since start."""
+        return sum(self.by_reason.values())
 
 
 class Forwarder:
     """Moves events from the outbox to the broker; ``wake()`` after adding events."""
 
-    def __init__(self, outbox: Outbox, link: MqttLink) -> None:
+    def __init__(
+        self,
+        outbox: Outbox,
+        link: MqttLink,
+        *,
+        no_subscribers: NoSubscribers = "retry",
+        retry_min_s: float = 1.0,
+        retry_max_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.outbox = outbox
         self.link = link
+        self.no_subscribers: NoSubscribers = no_subscribers
+        self.retry_min_s = retry_min_s
+        self.retry_max_s = retry_max_s
         self.published = 0
         self.acked = 0
-        self._acks: queue.SimpleQueue[tuple[int, int]] = queue.SimpleQueue()
-        self._inflight: dict[int, int] = {}  # mid -> seq, for the current generation only
+        self.refusals = Refusals()
+        self._clock = clock
+        self._acks: queue.SimpleQueue[tuple[int, int, int]] = queue.SimpleQueue()
+        self._inflight: dict[int, tuple[int, str]] = {}  # mid -> (seq, topic), this generation
         self._generation = 0
         self._cursor = 0
+        self._holds: dict[str, Hold] = {}
+        self._sweep_pos = 0  # re-send kept rows with _sweep_pos < seq <= _sweep_end
+        self._sweep_end = 0
         self._pending_acks: list[int] = []
-        self._last_ack_flush = time.monotonic()
+        self._pending_discards: dict[str, list[int]] = {}
+        self._last_ack_flush = clock()
+        self._discard_log: dict[str, tuple[float, int]] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -49,13 +119,18 @@ class Forwarder:
         return len(self._inflight)
 
     @property
+    def held_topics(self) -> list[str]:
+        """Topics whose events the broker refused and that wait for a probe."""
+        return list(self._holds)
+
+    @property
     def alive(self) -> bool:
         """Whether the forwarding thread runs (for the systemd watchdog)."""
         return self._thread is not None and self._thread.is_alive()
 
-    def on_published(self, generation: int, mid: int) -> None:
+    def on_published(self, generation: int, mid: int, reason_code: int = 0) -> None:
         """Handle a PUBACK (called on the network thread: only queue it)."""
-        self._acks.put((generation, mid))
+        self._acks.put((generation, mid, reason_code))
         self._wake.set()
 
     def on_connected(self, _generation: int) -> None:
@@ -72,10 +147,13 @@ class Forwarder:
         self._thread.start()
 
     def stop(self, drain_s: float = 0.0) -> None:
-        """Stop, after waiting up to ``drain_s`` for the outbox to empty; commit acks."""
+        """Stop, after waiting up to ``drain_s`` for the outbox to empty; commit acks.
+
+        Rows of held topics cannot leave now: the wait ends when only they are left.
+        """
         deadline = time.monotonic() + drain_s
         while drain_s > 0 and self.link.connected and time.monotonic() < deadline:
-            if self.outbox.depth == 0:
+            if self.outbox.depth == 0 or (self._holds and self._settled()):
                 break
             time.sleep(0.02)
         self._stop.set()
@@ -83,7 +161,15 @@ class Forwarder:
         if self._thread is not None:
             self._thread.join(10.0)
             self._thread = None
-        self._flush_acks(force=True)
+        self._flush(force=True)
+
+    def _settled(self) -> bool:
+        """Nothing in flight, nothing left to sweep, every row taken by the cursor."""
+        return (
+            not self._inflight
+            and self._sweep_pos >= self._sweep_end
+            and self._cursor >= self.outbox.last_seq
+        )
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -94,8 +180,15 @@ class Forwarder:
                 busy = False
                 self._stop.wait(1.0)
             if not busy:
-                self._wake.wait(_IDLE_WAIT_S if not self._pending_acks else _ACK_EVERY_S)
+                self._wake.wait(self._idle_wait())
                 self._wake.clear()
+
+    def _idle_wait(self) -> float:
+        wait = _ACK_EVERY_S if self._pending_acks or self._pending_discards else _IDLE_WAIT_S
+        due = min((h.until for h in self._holds.values() if h.probe is None), default=None)
+        if due is not None:
+            wait = min(wait, max(due - self._clock(), 0.0))
+        return wait
 
     def _step(self) -> bool:
         """Do one round of work; return whether there may be more to do at once."""
@@ -105,42 +198,213 @@ class Forwarder:
             self._generation = generation
             self._inflight.clear()
             self._cursor = 0
+            self._sweep_pos = self._sweep_end = 0  # the replay re-sends every kept row
+            for hold in self._holds.values():
+                hold.probe = None  # its PUBACK will never come: probe again when due
         if self.link.connected:
-            room = self.link.window - len(self._inflight)
-            if room > 0:
-                rows = self.outbox.fetch(self._cursor, min(room, 1000))
-                for row in rows:
-                    sent = self.link.publish(row.topic, row.payload, qos=1)
-                    if sent is None or sent[0] != generation:
-                        break
-                    self._inflight[sent[1]] = row.seq
-                    self._cursor = row.seq
-                    self.published += 1
-                    busy = True
-        self._flush_acks()
+            busy = self._probe(generation) or busy
+            busy = self._sweep(generation) or busy
+            busy = self._forward(generation) or busy
+        self._flush()
+        return busy
+
+    def _room(self) -> int:
+        return self.link.window - len(self._inflight)
+
+    def _too_large(self, row: Row) -> bool:
+        """A row larger than the broker's Maximum Packet Size: discarded and counted.
+
+        Sent anyway, it would make the broker close the connection, and the replay
+        after the reconnect would send it again, for ever.
+        """
+        limit = self.link.max_packet
+        if limit is None or publish_size(row.topic, row.payload) <= limit:
+            return False
+        self._outcome_refused(row.seq, row.topic, PUBACK[_PACKET_TOO_LARGE])
+        return True
+
+    def _send(self, row: Row, generation: int) -> bool:
+        sent = self.link.publish(row.topic, row.payload, qos=1)
+        if sent is None or sent[0] != generation:
+            return False
+        self._inflight[sent[1]] = (row.seq, row.topic)
+        self.published += 1
+        return True
+
+    def _forward(self, generation: int) -> bool:
+        busy = False
+        room = self._room()
+        if room <= 0:
+            return False
+        for row in self.outbox.fetch(self._cursor, min(room, 1000)):
+            if row.topic in self._holds or self._too_large(row):
+                self._cursor = row.seq  # held: kept for the topic's probe and sweep
+                busy = True
+                continue
+            if not self._send(row, generation):
+                break
+            self._cursor = row.seq
+            busy = True
+        return busy
+
+    def _sweep(self, generation: int) -> bool:
+        """Re-send kept rows of topics whose hold was lifted (read back from SQLite)."""
+        if self._sweep_pos >= self._sweep_end:
+            return False
+        room = self._room()
+        if room <= 0:
+            return False
+        skip = self._taken()
+        rows = self.outbox.stored(self._sweep_pos, self._sweep_end, min(room, 1000))
+        if not rows:
+            self._sweep_pos = self._sweep_end
+            return False
+        for row in rows:
+            fresh = row.seq not in skip and row.topic not in self._holds
+            if fresh and not self._too_large(row) and not self._send(row, generation):
+                return True
+            self._sweep_pos = row.seq
+        return True
+
+    def _taken(self) -> set[int]:
+        """Seqs in flight or answered and not yet committed: never to be sent again now."""
+        taken = {seq for seq, _topic in self._inflight.values()}
+        taken.update(self._pending_acks)
+        for seqs in self._pending_discards.values():
+            taken.update(seqs)
+        return taken
+
+    def _probe(self, generation: int) -> bool:
+        """Send the oldest kept row of each held topic whose back-off has passed."""
+        now = self._clock()
+        busy = False
+        for topic, hold in list(self._holds.items()):
+            if hold.probe is not None or now < hold.until or self._room() <= 0:
+                continue
+            row = self.outbox.first_on_topic(topic, hold.first_seq - 1, self._cursor)
+            if row is None:  # the bounds dropped what was kept: nothing to probe
+                self._release(topic, hold, sweep=False)
+                continue
+            if row.seq in self._taken():  # an earlier send is still unanswered
+                continue
+            if self._too_large(row):
+                busy = True
+                continue
+            if self._send(row, generation):
+                hold.probe = row.seq
+                hold.first_seq = row.seq
+                busy = True
         return busy
 
     def _collect_acks(self) -> bool:
         got = False
         while True:
             try:
-                generation, mid = self._acks.get_nowait()
+                generation, mid, code = self._acks.get_nowait()
             except queue.Empty:
                 break
             got = True
             if generation != self._generation:
                 continue  # a PUBACK of an earlier connection: those rows are sent again
-            seq = self._inflight.pop(mid, None)
-            if seq is not None:
-                self._pending_acks.append(seq)
+            sent = self._inflight.pop(mid, None)
+            if sent is not None:
+                self._outcome(sent[0], sent[1], code)
         return got
 
-    def _flush_acks(self, force: bool = False) -> None:
-        if not self._pending_acks:
+    def _outcome(self, seq: int, topic: str, code: int) -> None:
+        hold = self._holds.get(topic)
+        reason = _SUCCESS if code == 0 else classify(code, self.no_subscribers)
+        if reason.verdict == "delivered":
+            self._pending_acks.append(seq)
+            if hold is not None:  # the probe (or a row sent before the hold) got through
+                self._release(topic, hold, sweep=True)
             return
-        now = time.monotonic()
+        self._outcome_refused(seq, topic, reason)
+
+    def _outcome_refused(self, seq: int, topic: str, reason: Reason) -> None:
+        hold = self._holds.get(topic)
+        self.refusals.by_reason[reason.name] += 1
+        if reason.verdict == "discard":
+            assert reason.counter is not None
+            self._pending_discards.setdefault(reason.counter, []).append(seq)
+            self._log_discard(
+                reason.counter,
+                "broker refused event seq %d on %s with %d (%s): removed, counted in %s",
+                seq,
+                topic,
+                reason.code,
+                reason.name,
+                reason.counter,
+            )
+            if hold is not None and hold.probe == seq:
+                hold.probe = None
+            return
+        self._hold(topic, seq, reason)
+
+    def _log_discard(self, counter: str, msg: str, *args: object) -> None:
+        """Log the first discard of a kind, then at most one line a minute with a count."""
+        now = self._clock()
+        last, held_back = self._discard_log.get(counter, (-_DISCARD_LOG_S, 0))
+        if now - last < _DISCARD_LOG_S:
+            self._discard_log[counter] = (last, held_back + 1)
+            return
+        self._discard_log[counter] = (now, 0)
+        suffix = f" ({held_back} more since the last such line)" if held_back else ""
+        level = logging.INFO if counter == "accepted_unsubscribed" else logging.ERROR
+        log.log(level, msg + suffix, *args)
+
+    def _hold(self, topic: str, seq: int, reason: Reason) -> None:
+        now = self._clock()
+        hold = self._holds.get(topic)
+        if hold is None:
+            if len(self._holds) >= MAX_HELD_TOPICS:
+                oldest = next(iter(self._holds))
+                self._release(oldest, self._holds[oldest], sweep=True)
+            backoff = Backoff(self.retry_min_s, self.retry_max_s)
+            hold = Hold(reason, seq, backoff, now + backoff.next_delay())
+            self._holds[topic] = hold
+            self.refusals.held_topics = len(self._holds)
+            log.log(
+                logging.WARNING if reason.code == 16 else logging.ERROR,
+                "broker refused event seq %d on %s: %d (%s); its events are kept and "
+                "retried from %.1f s on",
+                seq,
+                topic,
+                reason.code,
+                reason.name,
+                hold.until - now,
+            )
+        hold.refusals += 1
+        hold.reason = reason
+        hold.first_seq = min(hold.first_seq, seq)
+        if hold.probe == seq:  # the probe was refused again: wait longer
+            hold.probe = None
+            hold.until = now + hold.backoff.next_delay()
+            log.debug("probe on %s refused again; next in %.1f s", topic, hold.until - now)
+
+    def _release(self, topic: str, hold: Hold, *, sweep: bool) -> None:
+        del self._holds[topic]
+        self.refusals.held_topics = len(self._holds)
+        log.info(
+            "broker accepts events on %s again (%d refusal(s) while held)", topic, hold.refusals
+        )
+        if sweep:
+            start = hold.first_seq - 1
+            self._sweep_pos = (
+                start if self._sweep_pos >= self._sweep_end else min(self._sweep_pos, start)
+            )
+            self._sweep_end = max(self._sweep_end, self._cursor)
+
+    def _flush(self, force: bool = False) -> None:
+        if not self._pending_acks and not self._pending_discards:
+            return
+        now = self._clock()
         due = now - self._last_ack_flush >= _ACK_EVERY_S or len(self._pending_acks) >= _ACK_BATCH
         if force or due:
             seqs, self._pending_acks = self._pending_acks, []
+            discards, self._pending_discards = self._pending_discards, {}
             self._last_ack_flush = now
-            self.acked += self.outbox.ack(seqs)
+            if seqs:
+                self.acked += self.outbox.ack(seqs)
+            for counter, dropped in discards.items():
+                self.outbox.discard(dropped, counter)

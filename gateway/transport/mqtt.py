@@ -37,6 +37,10 @@ _CONNACK_TIMEOUT_S = 10.0
 _V5_UNSUPPORTED = 132  # CONNACK reason "Unsupported Protocol Version"
 
 
+def _write_on_network_thread(_client: paho.Client, _userdata: object, _sock: object) -> None:
+    """Nothing to do: the network thread's loop() writes whatever is queued."""
+
+
 class MqttLink:
     """A supervised connection to one broker; publish from any thread."""
 
@@ -49,7 +53,7 @@ class MqttLink:
         will: Callable[[], Message] | None = None,
         subscriptions: tuple[str, ...] = (),
         on_connected: Callable[[int], None] | None = None,
-        on_published: Callable[[int, int], None] | None = None,
+        on_published: Callable[[int, int, int], None] | None = None,
         on_message: Callable[[Incoming], None] | None = None,
         max_inflight: int = 100,
     ) -> None:
@@ -68,6 +72,7 @@ class MqttLink:
         self.connects = 0
         self.generation = 0
         self.window = max_inflight
+        self.max_packet: int | None = None  # the broker's Maximum Packet Size (v5 CONNACK)
         self._use_v311 = cfg.protocol == "3.1.1"
         self._client: paho.Client | None = None
         self._lock = threading.Lock()
@@ -78,6 +83,11 @@ class MqttLink:
         self._log_error: str | None = None
         self._thread: threading.Thread | None = None
         self._backoff = Backoff(cfg.reconnect_min_s, cfg.reconnect_max_s)
+        self.subscribed = False
+        self.subscription_error: str | None = None
+        self._sub_mids: dict[int, tuple[str, ...]] = {}
+        self._sub_backoff = Backoff(cfg.reconnect_min_s, cfg.reconnect_max_s)
+        self._resubscribe_at: float | None = None
 
     # -- public API ------------------------------------------------------------------
 
@@ -132,7 +142,8 @@ class MqttLink:
             "state": self.state,
             "protocol": self.protocol,
             "connects": self.connects,
-            "last_error": self.last_error,
+            "last_error": self.last_error or self.subscription_error,
+            "subscribed": self.subscribed,
         }
 
     # -- network thread --------------------------------------------------------------
@@ -161,8 +172,14 @@ class MqttLink:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         client.on_log = self._on_log
+        # Without a paho-managed loop thread, paho writes a packet on the publishing
+        # thread while this link's network thread may be reading the same socket: with
+        # TLS that corrupts the stream ("bad record mac") and the broker drops us. A
+        # write-registration callback makes paho leave every write to loop().
+        client.on_socket_register_write = _write_on_network_thread
         return client
 
     def _session(self, v311: bool) -> tuple[bool, bool]:
@@ -172,6 +189,9 @@ class MqttLink:
             self.state = "connecting"
         self._connack = None
         self._log_error = None
+        self.subscribed = False
+        self._sub_mids.clear()
+        self._resubscribe_at = None
         where = f"{self.cfg.host}:{self.cfg.port}"
         try:
             client.connect(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
@@ -187,6 +207,8 @@ class MqttLink:
         try:
             while not self._stop.is_set():
                 rc = client.loop(timeout=0.05)
+                if self._resubscribe_due():
+                    self._subscribe(client)
                 if self._connack_code() not in (None, 0):
                     break
                 if rc != paho.MQTT_ERR_SUCCESS:
@@ -215,6 +237,20 @@ class MqttLink:
         if not self._stop.is_set():
             self.last_error = f"connection to {where} lost: {self._log_error or 'closed'}"
         return True, False
+
+    def _subscribe(self, client: paho.Client) -> None:
+        """Subscribe to the command topics (network thread); SUBACK checked on arrival."""
+        self._resubscribe_at = None
+        if not self.subscriptions:
+            return
+        result, mid = client.subscribe([(topic, 1) for topic in self.subscriptions])
+        if result == paho.MQTT_ERR_SUCCESS and mid is not None:
+            self._sub_mids[int(mid)] = self.subscriptions
+
+    def _resubscribe_due(self) -> bool:
+        """Whether a refused subscription should be tried again now (set on SUBACK)."""
+        at = self._resubscribe_at
+        return at is not None and time.monotonic() >= at
 
     def _connack_code(self) -> int | None:
         """Return the CONNACK reason of the current attempt (set on the network thread)."""
@@ -261,8 +297,14 @@ class MqttLink:
         self.protocol = "3.1.1" if v311 else "5"
         receive_max = getattr(properties, "ReceiveMaximum", None) if properties else None
         self.window = min(self.max_inflight, int(receive_max)) if receive_max else self.max_inflight
-        for topic in self.subscriptions:
-            client.subscribe(topic, qos=1)
+        max_packet = getattr(properties, "MaximumPacketSize", None) if properties else None
+        self.max_packet = int(max_packet) if max_packet else None
+        self._subscribe(client)
+        if v311:
+            log.warning(
+                "MQTT v3.1.1: the broker cannot report refused events (no reason codes); "
+                "give the central subscriber a persistent session and allow this unit's topics"
+            )
         if self.birth is not None:
             birth = self.birth()
             client.publish(birth.topic, birth.payload, qos=1, retain=birth.retain)
@@ -296,11 +338,45 @@ class MqttLink:
         _client: paho.Client,
         _userdata: object,
         mid: int,
-        _reason: Any,
+        reason: Any,
         _properties: Properties | None,
     ) -> None:
+        # v3.1.1 PUBACKs carry no reason: paho reports success (0) for them.
         if self.on_published is not None:
-            self.on_published(self.generation, mid)
+            self.on_published(self.generation, mid, int(getattr(reason, "value", 0) or 0))
+
+    def _on_subscribe(
+        self,
+        _client: paho.Client,
+        _userdata: object,
+        mid: int,
+        reasons: list[Any],
+        _properties: Properties | None,
+    ) -> None:
+        topics = self._sub_mids.pop(mid, ())
+        failed = []
+        for topic, reason in zip(topics, reasons, strict=False):
+            code = int(getattr(reason, "value", 0) or 0)
+            if code >= 128:
+                failed.append(f"{topic}: {code} ({reason})")
+            elif code == 0:
+                log.warning("broker granted only QoS 0 on %s: commands may be lost", topic)
+        if failed:
+            self.subscription_error = "; ".join(failed)
+            self.subscribed = False
+            self._resubscribe_at = time.monotonic() + self._sub_backoff.next_delay()
+            log.error(
+                "broker refused the subscription (%s): no commands until it is accepted; "
+                "retrying in %.1f s",
+                self.subscription_error,
+                self._resubscribe_at - time.monotonic(),
+            )
+        elif topics:
+            if self.subscription_error is not None:
+                log.info("subscription accepted: %s", ", ".join(topics))
+            self.subscription_error = None
+            self.subscribed = True
+            self._sub_backoff.reset()
 
     def _on_message(self, _client: paho.Client, _userdata: object, msg: paho.MQTTMessage) -> None:
         if self.on_message is None:

@@ -1,13 +1,33 @@
 """The on-disk store-and-forward outbox (SQLite in WAL mode).
 
 Every event is written here, with its sequence number and id, before it is published;
-a row is deleted only when the broker has acknowledged it (PUBACK). The sequence
-counter lives in the same database and is advanced in the same transaction that stores
-the events, so it survives restarts and ``kill -9``.
+a row is deleted only when the broker has accepted it. The sequence counter lives in
+the same database and is advanced in the same transaction that stores the events, so
+it survives restarts and ``kill -9``.
 
-The outbox is bounded by ``max_bytes`` (payload and topic bytes) and ``max_age_s``;
-when a bound is exceeded the OLDEST rows are dropped and a persistent counter of
-dropped events is advanced.
+Loss is never silent. Every event that leaves the outbox without being delivered
+advances a persistent counter (``meta`` table, same transaction) and a bounded
+``losses`` table records the seq range and the cause:
+
+* bounds: ``max_bytes`` (what the database and its WAL take ON DISK, not just the
+  payloads) and ``max_age_s``; beyond either the OLDEST rows are dropped (``dropped``).
+  When the volume holds less than ``max_bytes``, the bound shrinks to what fits, so
+  the outbox drops its oldest events (counted) instead of failing to store new ones.
+* a full disk anyway (another writer filled the volume): a small reserve file is
+  released to make room, the oldest events are dropped, and events that still cannot
+  be stored consume their seqs and advance ``lost_store`` (kept in memory and written
+  with the next successful transaction when even that write fails).
+* damage (a 0-byte, truncated or corrupt file): the file is quarantined under a
+  timestamped name, readable rows are salvaged, and a fresh outbox continues after the
+  seq high-water mark of the side record (:mod:`gateway.transport.outbox_files`), so
+  no seq is ever reused; the range that may be lost advances ``lost_damaged``. A
+  database that lost its last transactions (power loss with ``synchronous=normal``, a
+  truncated WAL) is detected the same way and also continues after the mark.
+
+Ages are measured on a run clock, not the wall clock: it starts from the wall time
+when the outbox is created and then advances with ``time.monotonic()``, persisted
+across restarts, so an NTP step (forward or backward) never drops or keeps the
+backlog by mistake. ``max_age_s`` therefore counts time the gateway ran.
 
 Durability (``synchronous``): in WAL mode ``normal`` survives a crash or ``kill -9``
 of the process (a committed transaction is in the WAL file, in the OS page cache), but
@@ -21,6 +41,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import itertools
+import logging
 import sqlite3
 import threading
 import time
@@ -30,8 +51,11 @@ from pathlib import Path
 from typing import Literal
 
 from gateway.errors import TransportError
-from gateway.events.envelope import Draft, encode, envelope, new_id
+from gateway.events.envelope import Draft, encode, envelope, new_ids
 from gateway.events.topics import Topics
+from gateway.transport import outbox_files as files
+
+log = logging.getLogger(__name__)
 
 Synchronous = Literal["normal", "full"]
 
@@ -44,13 +68,44 @@ CREATE TABLE IF NOT EXISTS events (
     created REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO meta (key, value) VALUES ('last_seq', 0), ('dropped', 0);
+CREATE TABLE IF NOT EXISTS losses (
+    id INTEGER PRIMARY KEY,
+    cause TEXT NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    at REAL NOT NULL
+);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('last_seq', 0), ('dropped', 0),
+    ('lost_refused', 0), ('accepted_unsubscribed', 0), ('lost_store', 0),
+    ('lost_damaged', 0), ('damaged', 0), ('clock_ms', 0);
 """
+# Persistent counters of events that left the outbox (or never got in) undelivered.
+LOSS_COUNTERS = ("dropped", "lost_refused", "accepted_unsubscribed", "lost_store", "lost_damaged")
+MAX_LOSS_RECORDS = 1000
+SEQ_RESERVE = 10_000  # how far ahead of the last seq the side record's mark runs
 _AGE_CHECK_EVERY_S = 1.0
+_LOG_EVERY_S = 60.0
+_SHM_BYTES = 32 * 1024
 # The newest stored rows are also kept in memory (bounded) so the forwarder does not
 # read back what was just written; replays after a reconnect or restart read SQLite.
 RECENT_MAX_BYTES = 8 * 1024 * 1024
-_CHUNK = 500
+_DAMAGE = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+_FULL = ("SQLITE_FULL",)
+_NOT_DAMAGE = (
+    "SQLITE_READONLY",
+    "SQLITE_CANTOPEN",
+    "SQLITE_PERM",
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_IOERR",
+    "SQLITE_AUTH",
+    "SQLITE_NOMEM",
+)
+
+
+class OutboxWriteError(TransportError):
+    """Events could not be stored (full disk, I/O error); they are counted as lost."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +126,63 @@ class Stored:
     ids: list[str]
 
 
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """A damaged or rolled-back outbox found at open, and what was done about it."""
+
+    cause: Literal["damaged", "rolled_back"]
+    reason: str
+    quarantined: Path | None
+    first_seq: int  # seqs first_seq..last_seq may be lost
+    last_seq: int
+    salvaged: int  # rows read back from the damaged file
+
+    def describe(self) -> str:
+        """One log line."""
+        where = f"; moved to {self.quarantined}" if self.quarantined else ""
+        return (
+            f"outbox {self.cause.replace('_', ' ')} ({self.reason}){where}; {self.salvaged} "
+            f"event(s) salvaged; seqs {self.first_seq}..{self.last_seq} may be lost; "
+            f"new events continue at seq {self.last_seq + 1}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LossRecord:
+    """One entry of the ``losses`` table."""
+
+    cause: str
+    first_seq: int
+    last_seq: int
+    count: int
+    at: float
+
+
+class RunClock:
+    """Seconds that advance with ``monotonic`` from ``start`` (never stepped by NTP)."""
+
+    def __init__(self, start: float, monotonic: Callable[[], float]) -> None:
+        self._start = start
+        self._monotonic = monotonic
+        self._mono0 = monotonic()
+
+    def __call__(self) -> float:
+        """Now on this clock."""
+        return self._start + (self._monotonic() - self._mono0)
+
+
+def _errname(exc: sqlite3.Error) -> str:
+    return str(getattr(exc, "sqlite_errorname", "") or "")
+
+
+def _is_full(exc: sqlite3.Error) -> bool:
+    return _errname(exc) in _FULL or "database or disk is full" in str(exc)
+
+
+class _DamagedError(Exception):
+    """The database file cannot be used as it is."""
+
+
 class Outbox:
     """A bounded, durable FIFO of encoded events keyed by sequence number.
 
@@ -87,49 +199,201 @@ class Outbox:
         max_age_s: float = 7 * 24 * 3600.0,
         synchronous: Synchronous = "normal",
         on_drop: Callable[[int], None] | None = None,
-        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.path = path
         self.topics = topics
         self.max_bytes = max_bytes
         self.max_age_s = max_age_s
         self.on_drop = on_drop
-        self._clock = clock
+        self.synchronous = synchronous
+        self._monotonic = monotonic
+        self._wall = wall
         self._lock = threading.Lock()
         self._recent: collections.deque[Row] = collections.deque()
         self._recent_bytes = 0
-        self._last_age_check = 0.0
+        self._last_age_check = -_AGE_CHECK_EVERY_S
+        self._unrecorded = 0  # events lost while even recording the loss failed
+        self._last_log: dict[str, float] = {}
+        self.recovery: Recovery | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise TransportError(f"cannot open outbox {path}: {exc}") from exc
+        volume = files.disk_bytes(path) + files.free_bytes(path.parent)
+        self.reserve = files.Reserve(
+            path.with_name(path.name + ".reserve"),
+            min(1 << 20, max(64 << 10, min(max_bytes, volume) // 32)),
+        )
+        record, why = files.read_record(path)
+        if why:
+            log.error("%s: seqs continue from the database alone", why)
+        try:
+            self._open()
+        except _DamagedError as exc:
+            self._recover(str(exc), record)
+        else:
+            self._check_rollback(record)
+        self._limit = max_bytes
+        self._set_limit(self._available(), at_open=True)
+        self.reserve.ensure()
+        self._mark = 0
+        self._write_record(self._last_seq_locked() + SEQ_RESERVE)
+        if self.recovered is not None:
+            log.error("%s", self.recovered.describe())
+
+    @property
+    def recovered(self) -> Recovery | None:
+        """The damage or roll-back found at open (announce it), or None."""
+        return self.recovery
+
+    # -- opening and recovery --------------------------------------------------------
+
+    def _open(self) -> None:
+        """Open and check the database; raise :class:`_DamagedError` when it is unusable."""
+        path = self.path
+        if path.exists() and path.stat().st_size == 0 and files.disk_bytes(path) == 0:
+            raise _DamagedError("empty file (0 bytes)")
+        try:
             self._db = sqlite3.connect(
                 str(path), isolation_level=None, check_same_thread=False, timeout=10.0
             )
-        except (OSError, sqlite3.Error) as exc:
+        except sqlite3.Error as exc:
             raise TransportError(f"cannot open outbox {path}: {exc}") from exc
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            self._db.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
+            (check,) = self._db.execute("PRAGMA quick_check(1)").fetchone()
+            if check != "ok":
+                raise _DamagedError(f"integrity check: {check}")
             self._db.executescript(_SCHEMA)
-            depth, size = self._db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(length(payload) + length(topic)), 0) FROM events"
-            ).fetchone()
+            self._load()
         except sqlite3.DatabaseError as exc:
             self._db.close()
-            raise TransportError(f"outbox {path} is not a usable SQLite database: {exc}") from exc
+            name = _errname(exc)
+            if name in _DAMAGE or not (_is_full(exc) or name.startswith(_NOT_DAMAGE)):
+                raise _DamagedError(f"not a usable SQLite database: {exc}") from exc
+            raise TransportError(f"cannot open outbox {path}: {exc}") from exc
+        except _DamagedError:
+            self._db.close()
+            raise
+
+    def _load(self) -> None:
+        """Read depth, bytes and the run clock; size the WAL for the bound."""
+        depth, size, newest = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(length(payload) + length(topic)), 0), MAX(created) "
+            "FROM events"
+        ).fetchone()
         self._depth = int(depth)
         self._bytes = int(size)
+        (clock_ms,) = self._db.execute("SELECT value FROM meta WHERE key = 'clock_ms'").fetchone()
+        start = max(float(clock_ms) / 1000.0, float(newest or 0.0))
+        self._clock = RunClock(start if start > 0 else self._wall(), self._monotonic)
+        (self._page_size,) = self._db.execute("PRAGMA page_size").fetchone()
+        self._size_wal(getattr(self, "_limit", self.max_bytes))
+
+    def _size_wal(self, limit: int) -> None:
+        """Checkpoint the WAL at 1/16 of the bound (at most 1000 pages, SQLite's default)."""
+        wal_pages = max(8, min(1000, limit // 16 // int(self._page_size)))
+        self._wal_bytes = wal_pages * int(self._page_size)
+        self._db.execute(f"PRAGMA wal_autocheckpoint={wal_pages}")
+        self._db.execute(f"PRAGMA journal_size_limit={self._wal_bytes}")
+
+    def _recover(self, reason: str, record: files.SeqRecord | None) -> None:
+        """Quarantine the damaged file, salvage what reads, start afresh after the mark."""
+        quarantined = files.quarantine(self.path, self._wall())
+        salvaged = _salvage(quarantined, self.max_bytes)
+        try:
+            self._open()
+        except _DamagedError as exc:
+            raise TransportError(f"cannot create a fresh outbox {self.path}: {exc}") from exc
+        floor = max([record.mark if record else 0, *(row[0] for row in salvaged)])
+        first = record.oldest_seq if record else 1
+        if record is None:
+            log.error("outbox %s: no seq record beside it; seqs may repeat", self.path)
+        # The range first..floor is written off; the count is what waited at the last
+        # record and could not be read back (the centre knows exactly what arrived).
+        waiting = (min(floor, record.last_seq) - first + 1) if record else 0
+        lost = max(waiting - len(salvaged), 0)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(
+                "INSERT OR IGNORE INTO events (seq, id, topic, payload, created) "
+                "VALUES (?, ?, ?, ?, ?)",
+                salvaged,
+            )
+            self._db.execute("UPDATE meta SET value = ? WHERE key = 'last_seq'", (floor,))
+            self._db.execute("UPDATE meta SET value = value + 1 WHERE key = 'damaged'")
+            self._count_locked("lost_damaged", lost, first, floor, "damaged", force=True)
+            self._db.execute("COMMIT")
+            self._load()
+        self.recovery = Recovery("damaged", reason, quarantined, first, floor, len(salvaged))
+
+    def _check_rollback(self, record: files.SeqRecord | None) -> None:
+        """Continue after the mark when the database lost seqs it had allocated."""
+        last = self._last_seq_locked()
+        if record is None or last >= record.last_seq:
+            return
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("UPDATE meta SET value = ? WHERE key = 'last_seq'", (record.mark,))
+            known = record.last_seq - last
+            self._count_locked("lost_damaged", known, last + 1, record.mark, "rolled_back")
+            self._db.execute("COMMIT")
+        reason = f"the database ends at seq {last}, its record at {record.last_seq}"
+        self.recovery = Recovery("rolled_back", reason, None, last + 1, record.mark, 0)
+
+    def _write_record(self, mark: int, clean: bool = False) -> None:
+        """Write the side record; a failure (full disk) is logged, not raised."""
+        with self._lock:
+            last = self._last_seq_locked()
+            oldest = self._db.execute("SELECT MIN(seq) FROM events").fetchone()[0]
+        record = files.SeqRecord(last, max(mark, last), int(oldest or last + 1), clean)
+        try:
+            files.write_record(self.path, record)
+        except OSError as exc:
+            self._log_once("record", logging.ERROR, "cannot write the seq record: %s", exc)
+            return
+        self._mark = record.mark
 
     # -- writing ---------------------------------------------------------------------
 
     def add(self, drafts: Sequence[Draft]) -> Stored:
-        """Store ``drafts`` in one transaction, allocating consecutive sequence numbers."""
+        """Store ``drafts`` in one transaction, allocating consecutive sequence numbers.
+
+        Raises :class:`OutboxWriteError` when they cannot be stored: they are then
+        counted in ``lost_store`` and their seqs are consumed (a visible gap).
+        """
         if not drafts:
             return Stored([], [])
+        try:
+            stored, dropped = self._add(drafts)
+        except sqlite3.Error as exc:
+            if not _is_full(exc):
+                self._lost(len(drafts))
+                raise OutboxWriteError(f"outbox write failed: {exc}") from exc
+            self._make_room()
+            try:
+                stored, dropped = self._add(drafts)
+            except sqlite3.Error as again:
+                self._lost(len(drafts))
+                raise OutboxWriteError(
+                    f"outbox full: {len(drafts)} event(s) not stored ({again}); "
+                    f"{files.free_bytes(self.path.parent)} bytes free on its volume"
+                ) from again
+        if dropped and self.on_drop is not None:
+            self.on_drop(dropped)
+        if stored.seqs[-1] >= self._mark:
+            self._write_record(stored.seqs[-1] + SEQ_RESERVE)
+        return stored
+
+    def _add(self, drafts: Sequence[Draft]) -> tuple[Stored, int]:
         now = self._clock()
-        dropped = 0
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
+                recorded = self._record_unrecorded_locked() if self._unrecorded else 0
                 (last,) = self._db.execute(
                     "SELECT value FROM meta WHERE key = 'last_seq'"
                 ).fetchone()
@@ -137,9 +401,10 @@ class Outbox:
                 seqs: list[int] = []
                 ids: list[str] = []
                 added = 0
+                fresh_ids = new_ids(len(drafts))
                 for offset, draft in enumerate(drafts, start=1):
                     seq = int(last) + offset
-                    event_id = new_id()
+                    event_id = fresh_ids[offset - 1]
                     topic = self.topics.for_draft(draft)
                     payload = encode(
                         envelope(
@@ -159,18 +424,91 @@ class Outbox:
                     rows,
                 )
                 self._db.execute("UPDATE meta SET value = ? WHERE key = 'last_seq'", (seqs[-1],))
-                self._depth += len(rows)
-                self._bytes += added
-                dropped = self._enforce_locked(now)
+                dropped = self._enforce_locked(now, self._depth + len(rows), self._bytes + added)
                 self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except BaseException:
                 self._rollback()
-                raise TransportError(f"outbox write failed: {exc}") from exc
+                raise
+            self._unrecorded -= recorded
+            self._depth += len(rows)
+            self._bytes += added
             if not dropped:
                 self._remember(rows)
-        if dropped and self.on_drop is not None:
-            self.on_drop(dropped)
-        return Stored(seqs, ids)
+            else:
+                self._recent.clear()  # never publish from memory what a bound dropped
+                self._recent_bytes = 0
+        return Stored(seqs, ids), dropped
+
+    def count_lost(self, count: int) -> None:
+        """Count ``count`` events that never made it into the outbox (``lost_store``)."""
+        self._lost(count)
+
+    def _lost(self, count: int) -> None:
+        """Count events that could not be stored; consume their seqs when possible."""
+        with self._lock:
+            self._unrecorded += count
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                recorded = self._record_unrecorded_locked()
+                self._db.execute("COMMIT")
+                self._unrecorded -= recorded
+            except sqlite3.Error as exc:
+                self._rollback()
+                self._log_once("lost", logging.ERROR, "cannot even record lost events: %s", exc)
+
+    def _record_unrecorded_locked(self) -> int:
+        """Consume seqs for the events not stored and count them (in a transaction)."""
+        (last,) = self._db.execute("SELECT value FROM meta WHERE key = 'last_seq'").fetchone()
+        count = self._unrecorded
+        first, end = int(last) + 1, int(last) + count
+        self._db.execute("UPDATE meta SET value = ? WHERE key = 'last_seq'", (end,))
+        self._count_locked("lost_store", count, first, end, "store_failed")
+        return count
+
+    def _count_locked(
+        self, counter: str, count: int, first: int, last: int, cause: str, *, force: bool = False
+    ) -> None:
+        """Advance ``counter`` and record the range (inside an open transaction)."""
+        if count <= 0 and not force:
+            return
+        self._db.execute("UPDATE meta SET value = value + ? WHERE key = ?", (count, counter))
+        previous = self._db.execute(
+            "SELECT id, cause, last_seq FROM losses ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        if previous is not None and previous[1] == cause and int(previous[2]) + 1 == first:
+            self._db.execute(  # the same cause going on: extend its range
+                "UPDATE losses SET last_seq = ?, count = count + ?, at = ? WHERE id = ?",
+                (last, count, self._wall(), previous[0]),
+            )
+            return
+        cur = self._db.execute(
+            "INSERT INTO losses (cause, first_seq, last_seq, count, at) VALUES (?, ?, ?, ?, ?)",
+            (cause, first, last, count, self._wall()),
+        )
+        if cur.lastrowid is not None and cur.lastrowid > MAX_LOSS_RECORDS:
+            self._db.execute(
+                "DELETE FROM losses WHERE id <= ?", (cur.lastrowid - MAX_LOSS_RECORDS,)
+            )
+
+    def _make_room(self) -> None:
+        """The volume is full: release the reserve, shrink the bound, drop the oldest."""
+        released = self.reserve.release()
+        with self._lock, contextlib.suppress(sqlite3.Error):
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # give the WAL's space back
+        self._set_limit(self._available())
+        self._log_once(
+            "full",
+            logging.ERROR,
+            "outbox volume full (%d bytes free%s): bound now %d bytes; the oldest events "
+            "are dropped and counted",
+            files.free_bytes(self.path.parent),
+            ", reserve released" if released else "",
+            self._limit,
+        )
+        with contextlib.suppress(sqlite3.Error, TransportError):
+            self._enforce_now()  # the reserve comes back on a later tick, once there is room
+        with self._lock, contextlib.suppress(sqlite3.Error):
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _remember(self, rows: list[tuple[int, str, str, bytes, float]]) -> None:
         """Keep the newest rows in memory (contiguous seqs), within RECENT_MAX_BYTES."""
@@ -183,56 +521,122 @@ class Outbox:
     def ack(self, seqs: Iterable[int]) -> int:
         """Delete acknowledged events; return how many rows were deleted."""
         todo = list(seqs)
-        deleted = 0
-        freed = 0
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                for start in range(0, len(todo), _CHUNK):
-                    chunk = todo[start : start + _CHUNK]
-                    marks = ",".join("?" * len(chunk))
-                    for (size,) in self._db.execute(
-                        f"DELETE FROM events WHERE seq IN ({marks}) "
-                        "RETURNING length(payload) + length(topic)",
-                        chunk,
-                    ).fetchall():
-                        deleted += 1
-                        freed += int(size)
+                deleted, freed = self._delete_locked(todo)
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
                 raise TransportError(f"outbox delete failed: {exc}") from exc
-            self._depth -= deleted
-            self._bytes -= freed
-            done = set(todo)
-            while self._recent and self._recent[0].seq in done:
-                self._recent_bytes -= len(self._recent.popleft().payload)
+            self._forget_locked(todo, deleted, freed)
         return deleted
 
-    def enforce(self) -> int:
-        """Apply the age and size bounds now; return how many events were dropped."""
+    def discard(self, seqs: Iterable[int], counter: str) -> int:
+        """Delete undeliverable events and advance the persistent ``counter`` (one transaction).
+
+        Returns how many rows were deleted.
+        """
+        if counter not in LOSS_COUNTERS:
+            raise ValueError(f"unknown loss counter {counter!r}")
+        todo = sorted(seqs)
+        if not todo:
+            return 0
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                self._last_age_check = 0.0
-                dropped = self._enforce_locked(self._clock())
+                deleted, freed = self._delete_locked(todo)
+                self._count_locked(counter, deleted, todo[0], todo[-1], counter)
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise TransportError(f"outbox delete failed: {exc}") from exc
+            self._forget_locked(todo, deleted, freed)
+        return deleted
+
+    def _delete_locked(self, todo: list[int]) -> tuple[int, int]:
+        """Delete rows ``todo`` (inside an open transaction); (rows deleted, bytes freed).
+
+        PUBACKs come mostly in order, so the seqs are deleted as contiguous ranges
+        (one range scan each) rather than as long ``IN`` lists.
+        """
+        deleted = 0
+        freed = 0
+        for low, high in _runs(todo):
+            for (size,) in self._db.execute(
+                "DELETE FROM events WHERE seq >= ? AND seq <= ? "
+                "RETURNING length(payload) + length(topic)",
+                (low, high),
+            ).fetchall():
+                deleted += 1
+                freed += int(size)
+        return deleted, freed
+
+    def _forget_locked(self, todo: list[int], deleted: int, freed: int) -> None:
+        self._depth -= deleted
+        self._bytes -= freed
+        done = set(todo)
+        while self._recent and self._recent[0].seq in done:
+            self._recent_bytes -= len(self._recent.popleft().payload)
+
+    def enforce(self) -> int:
+        """Apply the age and size bounds now; return how many events were dropped.
+
+        Also re-reads the free space of the volume (the bound shrinks to what fits),
+        puts the reserve back when there is room, and persists the run clock.
+        """
+        self._set_limit(self._available())
+        self.reserve.ensure()
+        return self._enforce_now()
+
+    def _enforce_now(self) -> int:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._last_age_check = -_AGE_CHECK_EVERY_S
+                now = self._clock()
+                dropped = self._enforce_locked(now, self._depth, self._bytes)
+                self._db.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'clock_ms'", (int(now * 1000),)
+                )
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
                 raise TransportError(f"outbox write failed: {exc}") from exc
+            if dropped:
+                self._recent.clear()
+                self._recent_bytes = 0
+        self._write_record(max(self._mark, self._last_seq_locked_safe() + 1))
         if dropped and self.on_drop is not None:
             self.on_drop(dropped)
         return dropped
 
-    def _enforce_locked(self, now: float) -> int:
-        """Drop the oldest rows beyond the bounds (inside an open transaction)."""
+    def _last_seq_locked_safe(self) -> int:
+        with self._lock:
+            return self._last_seq_locked()
+
+    def _enforce_locked(self, now: float, depth: int, logical: int) -> int:
+        """Drop the oldest rows beyond the bounds (inside an open transaction).
+
+        ``depth`` and ``logical`` are the row count and payload bytes including rows
+        of the open transaction; the counters are adjusted for what is dropped here.
+        """
         dropped = 0
         if now - self._last_age_check >= _AGE_CHECK_EVERY_S:
             self._last_age_check = now
-            dropped += self._drop_where("created < ?", (now - self.max_age_s,))
-        if self._bytes > self.max_bytes:
-            # Drop down to 95 % of the bound so a full outbox does not drop on every add.
-            excess = self._bytes - int(self.max_bytes * 0.95)
+            oldest = self._db.execute("SELECT created FROM events ORDER BY seq LIMIT 1").fetchone()
+            if oldest is not None and float(oldest[0]) < now - self.max_age_s:  # else no scan
+                count, freed = self._drop_where("created < ?", (now - self.max_age_s,), "age")
+                dropped += count
+                logical -= freed
+        for _ in range(4):  # free pages are counted once whole: measure again
+            used = self._used_bytes()
+            budget = self._budget()
+            if used <= budget:
+                break
+            # Drop down to 95 % of the budget so a full outbox does not drop on every add.
+            ratio = used / max(logical, 1)
+            excess = (used - int(budget * 0.95)) / max(ratio, 1.0)
             cutoff = None
             total = 0
             for seq, size in self._db.execute(
@@ -242,30 +646,76 @@ class Outbox:
                 cutoff = int(seq)
                 if total >= excess:
                     break
-            if cutoff is not None:
-                dropped += self._drop_where("seq <= ?", (cutoff,))
-        if dropped:
-            self._db.execute("UPDATE meta SET value = value + ? WHERE key = 'dropped'", (dropped,))
-            self._recent.clear()  # never publish from memory what a bound dropped
-            self._recent_bytes = 0
+            if cutoff is None:
+                break
+            count, freed = self._drop_where("seq <= ?", (cutoff,), "size")
+            dropped += count
+            logical -= freed
         return dropped
 
-    def _drop_where(self, where: str, params: tuple[float | int, ...]) -> int:
+    def _used_bytes(self) -> int:
+        """Bytes of database pages in use now (inside the transaction) plus the WAL budget."""
+        (pages,) = self._db.execute("PRAGMA page_count").fetchone()
+        (free,) = self._db.execute("PRAGMA freelist_count").fetchone()
+        return int(pages - free) * int(self._page_size)
+
+    def _budget(self) -> int:
+        """Page bytes the bound leaves once the WAL, the SHM and the reserve are set aside."""
+        overhead = 2 * self._wal_bytes + _SHM_BYTES + 4 * int(self._page_size)
+        return int(max(self._limit - overhead, 8 * int(self._page_size)))
+
+    def _available(self) -> int:
+        """What the outbox may take on its volume: what it takes now plus what is free."""
+        free = files.free_bytes(self.path.parent)
+        keep = 0 if self.reserve.present else self.reserve.size
+        return files.disk_bytes(self.path) + free - keep
+
+    def _set_limit(self, available: int, at_open: bool = False) -> None:
+        limit = min(self.max_bytes, max(available, 0))
+        if limit < self.max_bytes and (at_open or limit < self._limit * 0.9):
+            self._log_once(
+                "limit",
+                logging.WARNING,
+                "the outbox volume holds only %d bytes: the bound is %d bytes, not max_bytes %d",
+                available,
+                limit,
+                self.max_bytes,
+            )
+        if limit != getattr(self, "_limit", None) and hasattr(self, "_db"):
+            with self._lock, contextlib.suppress(sqlite3.Error):
+                self._size_wal(limit)
+        self._limit = limit
+
+    def _drop_where(self, where: str, params: tuple[float | int, ...], why: str) -> tuple[int, int]:
         count = 0
         freed = 0
-        for (size,) in self._db.execute(
-            f"DELETE FROM events WHERE {where} RETURNING length(payload) + length(topic)",
+        low: int | None = None
+        high = 0
+        for seq, size in self._db.execute(
+            f"DELETE FROM events WHERE {where} RETURNING seq, length(payload) + length(topic)",
             params,
         ).fetchall():
             count += 1
             freed += int(size)
-        self._depth -= count
-        self._bytes -= freed
-        return count
+            low = int(seq) if low is None else min(low, int(seq))
+            high = max(high, int(seq))
+        if count and low is not None:
+            self._count_locked("dropped", count, low, high, f"bound_{why}")
+            self._depth -= count
+            self._bytes -= freed
+        return count, freed
 
     def _rollback(self) -> None:
-        if self._db.in_transaction:
-            self._db.execute("ROLLBACK")
+        with contextlib.suppress(sqlite3.Error):
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+
+    def _log_once(self, key: str, level: int, msg: str, *args: object) -> None:
+        """Log ``msg`` at most once a minute per ``key`` (a full disk must not flood)."""
+        now = self._monotonic()
+        if now - self._last_log.get(key, -_LOG_EVERY_S) >= _LOG_EVERY_S:
+            self._last_log[key] = now
+            log.log(level, msg, *args)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -290,6 +740,31 @@ class Outbox:
                 )
             ]
 
+    def stored(self, after_seq: int, upto_seq: int, limit: int) -> list[Row]:
+        """Stored events with ``after_seq < seq <= upto_seq``, oldest first (from SQLite)."""
+        with self._lock:
+            return [
+                Row(int(seq), str(eid), str(topic), bytes(payload))
+                for seq, eid, topic, payload in self._db.execute(
+                    "SELECT seq, id, topic, payload FROM events WHERE seq > ? AND seq <= ? "
+                    "ORDER BY seq LIMIT ?",
+                    (after_seq, upto_seq, limit),
+                )
+            ]
+
+    def first_on_topic(self, topic: str, after_seq: int, upto_seq: int) -> Row | None:
+        """The oldest stored event of ``topic`` with ``after_seq < seq <= upto_seq``."""
+        with self._lock:
+            found = self._db.execute(
+                "SELECT seq, id, topic, payload FROM events WHERE seq > ? AND seq <= ? "
+                "AND topic = ? ORDER BY seq LIMIT 1",
+                (after_seq, upto_seq, topic),
+            ).fetchone()
+        if found is None:
+            return None
+        seq, eid, row_topic, payload = found
+        return Row(int(seq), str(eid), str(row_topic), bytes(payload))
+
     @property
     def depth(self) -> int:
         """How many events wait for an acknowledgement."""
@@ -300,9 +775,23 @@ class Outbox:
         """Payload and topic bytes stored."""
         return self._bytes
 
+    @property
+    def disk_bytes(self) -> int:
+        """Bytes the database, its WAL and its SHM file take on disk now."""
+        return files.disk_bytes(self.path)
+
+    @property
+    def limit_bytes(self) -> int:
+        """The bound in force: ``max_bytes``, or less when the volume holds less."""
+        return self._limit
+
     def _meta(self, key: str) -> int:
         with self._lock:
             (value,) = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return int(value)
+
+    def _last_seq_locked(self) -> int:
+        (value,) = self._db.execute("SELECT value FROM meta WHERE key = 'last_seq'").fetchone()
         return int(value)
 
     @property
@@ -315,8 +804,32 @@ class Outbox:
         """Events dropped by the bounds since the database was created."""
         return self._meta("dropped")
 
+    @property
+    def damaged(self) -> int:
+        """How many times a damaged or rolled-back database was recovered."""
+        return self._meta("damaged")
+
+    def losses(self) -> dict[str, int]:
+        """Every persistent loss counter, with losses not yet written counted in."""
+        with self._lock:
+            marks = ",".join("?" * len(LOSS_COUNTERS))
+            query = f"SELECT key, value FROM meta WHERE key IN ({marks})"
+            found = dict(self._db.execute(query, LOSS_COUNTERS).fetchall())
+            unrecorded = self._unrecorded
+        out = {key: int(found.get(key, 0)) for key in LOSS_COUNTERS}
+        out["lost_store"] += unrecorded
+        return out
+
+    def loss_records(self) -> list[LossRecord]:
+        """The recorded loss ranges, oldest first (the newest MAX_LOSS_RECORDS)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT cause, first_seq, last_seq, count, at FROM losses ORDER BY id"
+            ).fetchall()
+        return [LossRecord(str(c), int(f), int(la), int(n), float(a)) for c, f, la, n, a in rows]
+
     def oldest_age_s(self) -> float:
-        """Age of the oldest stored event in seconds (0 when empty)."""
+        """Age of the oldest stored event in seconds on the run clock (0 when empty)."""
         with self._lock:
             row = self._db.execute("SELECT created FROM events ORDER BY seq LIMIT 1").fetchone()
         return max(self._clock() - float(row[0]), 0.0) if row else 0.0
@@ -332,7 +845,10 @@ class Outbox:
         }
 
     def close(self) -> None:
-        """Checkpoint and close the database."""
+        """Persist the run clock and the seq record, checkpoint and close the database."""
+        with contextlib.suppress(sqlite3.Error, TransportError):
+            self.enforce()
+        self._write_record(self._mark, clean=True)
         with self._lock:
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -343,3 +859,46 @@ class Outbox:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _runs(seqs: Iterable[int]) -> list[tuple[int, int]]:
+    """Sorted, de-duplicated ``seqs`` as inclusive ``(low, high)`` runs."""
+    runs: list[tuple[int, int]] = []
+    for seq in sorted(set(seqs)):
+        if runs and runs[-1][1] + 1 == seq:
+            runs[-1] = (runs[-1][0], seq)
+        else:
+            runs.append((seq, seq))
+    return runs
+
+
+def _salvage(path: Path, max_bytes: int) -> list[tuple[int, str, str, bytes, float]]:
+    """Rows that still read from a damaged database, oldest first (best effort)."""
+    rows: list[tuple[int, str, str, bytes, float]] = []
+    if not path.exists() or path.stat().st_size == 0:
+        return rows
+    total = 0
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
+    except sqlite3.Error:
+        return rows
+    try:
+        cursor = db.execute("SELECT seq, id, topic, payload, created FROM events ORDER BY seq")
+        while total < max_bytes:
+            try:
+                found = cursor.fetchone()
+            except sqlite3.Error:
+                break
+            if found is None:
+                break
+            seq, eid, topic, payload, created = found
+            ok = isinstance(seq, int) and isinstance(eid, str) and isinstance(topic, str)
+            if not ok or not isinstance(payload, bytes) or not isinstance(created, float | int):
+                continue
+            rows.append((seq, eid, topic, payload, float(created)))
+            total += len(payload) + len(topic)
+    except sqlite3.Error:
+        pass
+    finally:
+        db.close()
+    return rows

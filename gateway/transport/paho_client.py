@@ -1,4 +1,9 @@
-"""paho-mqtt 2.x pieces of the MQTT link: client construction and message types."""
+"""paho-mqtt 2.x pieces shared by every MQTT user: the one client factory, message types.
+
+:func:`make_client` builds the client of the gateway's link and of the ingest worker
+alike (protocol, credentials, TLS with the handshake-failure socket fix);
+:func:`connect_failure` turns a failed connection attempt into one readable cause.
+"""
 
 from __future__ import annotations
 
@@ -82,6 +87,26 @@ def make_client(cfg: MqttConfig, client_id: str, v311: bool, will: Message | Non
     if will is not None:
         client.will_set(will.topic, will.payload, qos=1, retain=will.retain)
     return client
+
+
+def connect_failure(exc: BaseException, host: str, port: int) -> str:
+    """One line naming why connecting to ``host:port`` failed (DNS, refused, TLS, timeout)."""
+    where = f"{host}:{port}"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the broker host {host!r}: {exc.strerror or exc}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS: the broker {where} certificate is not trusted: {exc.verify_message or exc}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake with {where} failed: {exc.reason or exc}"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection refused by {where} (no broker listening there?)"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return f"no answer from {where} (timed out)"
+    if isinstance(exc, FileNotFoundError):
+        return f"TLS file not found: {exc.filename or exc}"
+    if isinstance(exc, OSError):
+        return f"cannot connect to {where}: {exc.strerror or exc}"
+    return f"cannot connect to {where}: {type(exc).__name__}: {exc}"
 
 
 def reply_properties(correlation: bytes | None) -> Properties | None:

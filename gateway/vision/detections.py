@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from gateway.vision.boxes import areas
+
 FloatArray = NDArray[np.float32]
 IntArray = NDArray[np.int64]
 
@@ -117,8 +119,7 @@ class Detections:
 
     def area(self) -> FloatArray:
         """``(N,)`` box areas in square pixels."""
-        wh: FloatArray = np.clip(self.xyxy[:, 2:] - self.xyxy[:, :2], 0, None)
-        area: FloatArray = (wh[:, 0] * wh[:, 1]).astype(np.float32, copy=False)
+        area: FloatArray = areas(self.xyxy).astype(np.float32)
         return area
 
     def to_records(self, labels: Sequence[str]) -> list[dict[str, Any]]:

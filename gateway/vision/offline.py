@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # the detector pulls in onnxruntime: only when a video runs
     from gateway.config.vision import CameraConfig
     from gateway.vision.analytics.score import CrossingRecord
     from gateway.vision.analytics.types import LineCrossing
-    from gateway.vision.detector import Detector
+    from gateway.vision.protocols import Detector
 
 DIRECTIONS = ("left_to_right", "right_to_left")
 

@@ -7,10 +7,12 @@ a file (``gateway count``, ``gateway bench pipeline``).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,33 +20,17 @@ from numpy.typing import NDArray
 from gateway.config.vision import CameraConfig
 from gateway.sources.frame import Frame
 from gateway.vision.analytics.engine import AnalyticsEngine
-from gateway.vision.analytics.types import AnalyticsEvent
+from gateway.vision.analytics.types import Aggregate, AnalyticsEvent, FlowReport
 from gateway.vision.detections import Detections
 from gateway.vision.motion import MotionDetector, MotionResult, merge_regions
 from gateway.vision.nms import nms
+from gateway.vision.protocols import Detector
 from gateway.vision.tiling import Tiler, detect_crops
 from gateway.vision.tracker import make_tracker
 
 REGIONS_FULL_FRAME_SHARE = (
     0.5  # regions covering more of the frame than this: infer the whole frame
 )
-
-
-class DetectorLike(Protocol):
-    """What the pipeline needs from a detector (see :mod:`gateway.vision.detector`)."""
-
-    labels: list[str]
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        """Model input ``(h, w)``."""
-
-    @property
-    def last_inference_ms(self) -> float:
-        """Duration of the latest model run."""
-
-    def detect(self, image_bgr: NDArray[np.uint8]) -> Detections:
-        """Return detections in source pixels, thresholded, class-filtered, after NMS."""
 
 
 @dataclass(slots=True)
@@ -79,18 +65,30 @@ class PipelineStats:
         }
 
 
+def at_wall_time(event: AnalyticsEvent, offset_s: float) -> AnalyticsEvent:
+    """``event`` with its steady-clock times moved by ``offset_s`` onto the wall clock."""
+    if isinstance(event, Aggregate | FlowReport):
+        return dataclasses.replace(event, start=event.start + offset_s, end=event.end + offset_s)
+    return dataclasses.replace(event, timestamp=event.timestamp + offset_s)
+
+
 class CameraPipeline:
     """Motion gate, detection, tracking and analytics for one camera."""
 
     def __init__(
         self,
         camera: CameraConfig,
-        detector: DetectorLike,
+        detector: Detector,
         labels: Sequence[str] | None = None,
         *,
         nms_iou: float = 0.45,
+        reference_dir: Path | None = None,
     ) -> None:
-        """Build the stages for ``camera``; ``labels`` default to the detector's."""
+        """Build the stages for ``camera``; ``labels`` default to the detector's.
+
+        With ``reference_dir`` (the live gateway's ``<data_dir>/reference``) and
+        ``[cameras.drift] enabled``, the view is checked for camera shifts.
+        """
         self.camera = camera
         self.detector = detector
         self.labels = list(labels if labels is not None else detector.labels)
@@ -104,6 +102,7 @@ class CameraPipeline:
         self.last_tracked = Detections.empty()
         self._analytics: AnalyticsEngine | None = None
         self._frame_size: tuple[int, int] | None = None
+        self.reference_dir = reference_dir
 
     @property
     def analytics(self) -> AnalyticsEngine | None:
@@ -122,12 +121,18 @@ class CameraPipeline:
         """Run every stage on ``frame`` and return the analytics events it caused."""
         engine = self._engine((frame.width, frame.height))
         raw = self.detect(frame.image)
-        tracked = self.tracker.update(raw, frame.timestamp)
+        # Tracker and analytics run on the steady clock (durations never jump when the
+        # wall clock is stepped); their events are stamped back in wall time.
+        now = frame.steady
+        tracked = self.tracker.update(raw, now)
         self.last_tracked = tracked
-        events = list(engine.update(tracked, frame.timestamp))
-        aggregate = engine.aggregate(frame.timestamp)
+        events = list(engine.update(tracked, now, frame.image))
+        aggregate = engine.aggregate(now)
         if aggregate is not None:
             events.append(aggregate)
+        to_wall = frame.timestamp - now
+        if to_wall:
+            events = [at_wall_time(event, to_wall) for event in events]
         self.stats.frames += 1
         self.stats.events += len(events)
         return events
@@ -184,7 +189,9 @@ class CameraPipeline:
         if self._analytics is None or size != self._frame_size:
             if self._analytics is not None:
                 self.reset()  # a new resolution: old tracks and background are meaningless
-            self._analytics = AnalyticsEngine(self.camera, self.labels, size)
+            self._analytics = AnalyticsEngine(
+                self.camera, self.labels, size, reference_dir=self.reference_dir
+            )
             self._frame_size = size
         return self._analytics
 

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,8 @@ from gateway.sources.frame import Frame
 from gateway.vision.analytics.engine import Counts
 from gateway.vision.analytics.types import AnalyticsEvent
 from gateway.vision.detections import Detections
-from gateway.vision.pipeline import CameraPipeline, DetectorLike
+from gateway.vision.pipeline import CameraPipeline
+from gateway.vision.protocols import Detector
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ class CameraRunner:
     def __init__(
         self,
         camera: CameraConfig,
-        detector: DetectorLike,
+        detector: Detector,
         on_events: EventSink,
         *,
         labels: Sequence[str] | None = None,
@@ -54,6 +56,7 @@ class CameraRunner:
         every_frame: bool = False,
         media_clock: bool = False,
         nms_iou: float = 0.45,
+        reference_dir: Path | None = None,
     ) -> None:
         """Wire the stages (nothing runs until :meth:`start`).
 
@@ -67,12 +70,15 @@ class CameraRunner:
             every_frame: deliver every frame in order (offline) instead of the latest.
             media_clock: stamp frames with media time (offline, faster than real time).
             nms_iou: IoU for merging tiles and motion regions.
+            reference_dir: where the camera-shift reference views are kept (live gateway).
         """
         self.camera = camera
         self.on_events = on_events
         self.every_frame = every_frame
         self.media_clock = media_clock
-        self.pipeline = CameraPipeline(camera, detector, labels, nms_iou=nms_iou)
+        self.pipeline = CameraPipeline(
+            camera, detector, labels, nms_iou=nms_iou, reference_dir=reference_dir
+        )
         timeout = camera.stall_timeout_s
         self._factory = reader_factory or (lambda: make_reader(camera.source, timeout_s=timeout))
         self.capture = self._new_capture()
@@ -173,6 +179,8 @@ class CameraRunner:
         out.update(self.capture.health().as_dict())
         out["processed_fps"] = round(rate(self._processed), 2)
         out["pipeline"] = self.pipeline.stats.as_dict()
+        if self.pipeline.analytics is not None:
+            out.update(self.pipeline.analytics.health())
         out["errors"] = self._errors
         out["pipeline_error"] = self._last_error
         for name, values in (("event", self._latency_event_ms), ("frame", self._latency_frame_ms)):

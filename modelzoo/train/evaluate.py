@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from gateway.config.vision import DetectorConfig
+from gateway.vision.boxes import box_iou
 from gateway.vision.detector import load_detector
 from modelzoo.train.data import FRAME_H, FRAME_W, MIN_VISIBLE, clip_frames
 from simulators.camera.world import CLASSES
@@ -27,18 +28,6 @@ DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
 MODEL = DEMO_DIR / "roadsim.onnx"
 LABELS = DEMO_DIR / "roadsim.labels.txt"
 HELD_OUT_SEED = 900_000  # training clips use seeds below 100 000 000 / 1000 * 1000 + clips
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of ``(N, 4)`` and ``(M, 4)`` xyxy boxes."""
-    ix1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    iy1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    ix2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    iy2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
 @dataclass
@@ -87,7 +76,7 @@ def match_frame(  # noqa: PLR0917
         g = np.flatnonzero(gt_cls == c)
         st.objects += int((~gt_ignore[g]).sum())
         d = d[np.argsort(-det_score[d])]
-        ious = iou(det_xyxy[d], gt_xyxy[g]) if len(d) and len(g) else np.zeros((len(d), len(g)))
+        ious = box_iou(det_xyxy[d], gt_xyxy[g]) if len(d) and len(g) else np.zeros((len(d), len(g)))
         taken = np.zeros(len(g), dtype=bool)
         for i, di in enumerate(d):
             best, best_j = 0.5, -1

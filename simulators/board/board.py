@@ -25,6 +25,8 @@ from firmware_bridge.messages import (
     KIND_I32,
     KIND_I32_CENTI,
     NACK_UNSUPPORTED,
+    OUTPUT_OK,
+    OUTPUT_UNKNOWN,
     Body,
     ConfigGet,
     ConfigSet,
@@ -33,6 +35,8 @@ from firmware_bridge.messages import (
     Log,
     Message,
     Nack,
+    OutputSet,
+    OutputState,
     Ping,
     Pong,
     Readings,
@@ -41,12 +45,33 @@ from firmware_bridge.messages import (
 from simulators.board.faults import FaultConfig, Wire
 
 FIRMWARE = (1, 0, 0)
-CAPABILITIES = 0x0F  # READING, CONFIG, LOG, PING
+CAPABILITIES = 0x1F  # READING, CONFIG, LOG, PING, OUTPUT
 KEY_REPORT_INTERVAL_MS = 1
 KEY_RETRANSMIT_TIMEOUT_MS = 2
 KEY_UPTIME_S = 3
 _LIMITS = {KEY_REPORT_INTERVAL_MS: (100, 3_600_000), KEY_RETRANSMIT_TIMEOUT_MS: (50, 10_000)}
 MAX_RECORDS = 100_000
+OUTPUTS = 4  # outputs 0..3 (a beacon relay, a sign, ...), each starting at 0 (its fail-safe)
+MAX_OUTPUT_LOG = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class OutputChange:
+    """One change of a board output: when (board clock), which, to what, and why."""
+
+    t: float
+    output: int
+    value: float | int
+    reason: str  # "set" (an OUTPUT_SET) or "lease" (the lease ran out: fail-safe)
+
+
+@dataclass
+class _Output:
+    value: float | int = 0
+    kind: int = KIND_I32
+    fail_safe: float | int = 0
+    fail_kind: int = KIND_I32
+    lease_until: float | None = None
 
 
 @dataclass
@@ -81,6 +106,11 @@ class Board:
         self.paused = False
         self.boots = 0
         self.refused = 0
+        # Outputs keep their state across reboots only in hardware; here a reboot resets
+        # them to 0 like a relay board powering up.
+        self.outputs = [_Output() for _ in range(OUTPUTS)]
+        self.output_log: deque[OutputChange] = deque(maxlen=MAX_OUTPUT_LOG)
+        self.output_sets = 0
         self._sensors = {"t": 18.0, "h": 55.0, "p": 1013.0, "pm": 8.0, "noise": 52.0}
         self._next_reading = 0.0
         self._next_reboot = 0.0
@@ -100,6 +130,7 @@ class Board:
         with self.lock:
             if self._next_reboot and now >= self._next_reboot:
                 self._reboot(now)
+            self._expire_leases(now)
             if not self.paused and now >= self._next_reading:
                 self._next_reading = now + self.interval_ms / 1000
                 self._produce(now)
@@ -152,6 +183,10 @@ class Board:
         self._immediate: list[Message] = []
         self._next_reading = now + self.interval_ms / 1000
         self._count = 0
+        for i, out in enumerate(getattr(self, "outputs", ())):
+            if out.value != 0:
+                self.output_log.append(OutputChange(now, i, 0, "boot"))
+            self.outputs[i] = _Output()
         every = self.options.reboot_every
         self._next_reboot = now + self.rng.expovariate(1 / every) if every > 0 else 0.0
         self._log(1, f"boot {self.boots} id {self.boot_id:04x} fw {'.'.join(map(str, FIRMWARE))}")
@@ -203,6 +238,8 @@ class Board:
             reply = self._config(body.key, None, now)
         elif isinstance(body, ConfigSet):
             reply = self._config(body.key, body, now)
+        elif isinstance(body, OutputSet):
+            reply = self._output_set(body, now)
         else:
             reply = Nack(msg.seq, NACK_UNSUPPORTED)
         self._immediate.append(Message(self.options.node, msg.seq, reply))
@@ -226,3 +263,23 @@ class Board:
                 self.link.rto = self.rto_ms / 1000
         value = self.interval_ms if key == KEY_REPORT_INTERVAL_MS else self.rto_ms
         return ConfigValue(key, status, KIND_I32, value)
+
+    def _output_set(self, cmd: OutputSet, now: float) -> OutputState:
+        self.output_sets += 1
+        if cmd.output >= len(self.outputs):
+            return OutputState(cmd.output, OUTPUT_UNKNOWN, KIND_I32, 0, 0)
+        out = self.outputs[cmd.output]
+        if cmd.value != out.value:
+            self.output_log.append(OutputChange(now, cmd.output, cmd.value, "set"))
+        out.value, out.kind = cmd.value, cmd.kind
+        out.fail_safe, out.fail_kind = cmd.fail_safe, cmd.fail_kind
+        out.lease_until = now + cmd.lease_ms / 1000 if cmd.lease_ms else None
+        return OutputState(cmd.output, OUTPUT_OK, out.kind, out.value, cmd.lease_ms)
+
+    def _expire_leases(self, now: float) -> None:
+        for i, out in enumerate(self.outputs):
+            if out.lease_until is not None and now >= out.lease_until:
+                out.lease_until = None
+                if out.value != out.fail_safe:
+                    self.output_log.append(OutputChange(now, i, out.fail_safe, "lease"))
+                out.value, out.kind = out.fail_safe, out.fail_kind

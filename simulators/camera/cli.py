@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from gateway.config.vision import SimulatorSource
+from gateway.config.sources import SimulatorSource
 from simulators.camera.lines import Line
 
 

@@ -2,19 +2,22 @@
 
 One producer thread renders frames at the configured rate and keeps the latest
 JPEG; every client connection streams from it. ``/`` and ``/video`` stream,
-``/snapshot.jpg`` returns one frame.
+``/snapshot.jpg`` returns one frame. With ``auth`` every request needs HTTP Basic
+credentials (401 otherwise), like an IP camera.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import logging
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import cv2
-
-from gateway.config.vision import SimulatorSource
+from gateway.config.sources import SimulatorSource
+from gateway.errors import InputError
+from gateway.vision.jpeg import encode_jpeg
 from simulators.camera.source import SimulatorReader
 
 log = logging.getLogger(__name__)
@@ -52,16 +55,31 @@ class MjpegServer:
     """Serve the simulator on ``http://host:port/video`` until :meth:`stop`."""
 
     def __init__(
-        self, cfg: SimulatorSource, port: int, host: str = "127.0.0.1", quality: int = 80
+        self,
+        cfg: SimulatorSource,
+        port: int,
+        host: str = "127.0.0.1",
+        quality: int = 80,
+        auth: tuple[str, str] | None = None,
     ) -> None:
+        """Serve on ``host:port``; with ``auth`` (user, password) HTTP Basic is required."""
         self.cfg = cfg.model_copy(update={"realtime": True})
         self.quality = quality
         self.latest = _Latest()
         self._stop = threading.Event()
         latest = self.latest
+        expected = (
+            None if auth is None else "Basic " + base64.b64encode(":".join(auth).encode()).decode()
+        )
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                if expected is not None and self.headers.get("Authorization") != expected:
+                    self.send_response(HTTPStatus.UNAUTHORIZED)
+                    self.send_header("WWW-Authenticate", 'Basic realm="simulator"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if self.path in ("/", "/video"):
                     self._stream()
                 elif self.path == "/snapshot.jpg":
@@ -127,9 +145,8 @@ class MjpegServer:
                 item = reader.read()
                 if item is None:
                     break
-                ok, buf = cv2.imencode(".jpg", item[0], [cv2.IMWRITE_JPEG_QUALITY, self.quality])
-                if ok:
-                    self.latest.publish(buf.tobytes())
+                with contextlib.suppress(InputError):  # a frame that does not encode is skipped
+                    self.latest.publish(encode_jpeg(item[0], self.quality))
         finally:
             reader.close()
             self.latest.close()

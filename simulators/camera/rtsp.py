@@ -14,7 +14,7 @@ from pathlib import Path
 
 import cv2
 
-from gateway.config.vision import SimulatorSource
+from gateway.config.sources import SimulatorSource
 from gateway.errors import SourceError
 from simulators.camera.source import SimulatorReader
 
@@ -42,8 +42,15 @@ def render_clip(cfg: SimulatorSource, seconds: float, path: Path) -> int:
 class RtspServer:
     """``rtsp://127.0.0.1:PORT/cam`` serving a looped simulator clip through VLC."""
 
-    def __init__(self, cfg: SimulatorSource, port: int, seconds: float = 60.0) -> None:
-        self.cfg, self.port, self.seconds = cfg, port, seconds
+    def __init__(
+        self,
+        cfg: SimulatorSource,
+        port: int,
+        seconds: float = 60.0,
+        auth: tuple[str, str] | None = None,
+    ) -> None:
+        """Serve ``seconds`` of looped video; with ``auth`` (user, password) VLC asks for it."""
+        self.cfg, self.port, self.seconds, self.auth = cfg, port, seconds, auth
         self._dir: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -73,6 +80,8 @@ class RtspServer:
             f"#rtp{{sdp=rtsp://127.0.0.1:{self.port}/cam}}",
             "--sout-keep",
         ]
+        if self.auth is not None:
+            cmd += ["--sout-rtsp-user", self.auth[0], "--sout-rtsp-pwd", self.auth[1]]
         if os.geteuid() == 0:
             setpriv = shutil.which("setpriv")
             if setpriv is None:

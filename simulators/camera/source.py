@@ -7,9 +7,10 @@ import time
 import numpy as np
 from numpy.typing import NDArray
 
-from gateway.config.vision import SimulatorSource
+from gateway.config.sources import SimulatorSource
 from gateway.errors import SourceError
 from simulators.camera.lines import Line
+from simulators.camera.mount import Mount, warp
 from simulators.camera.render import GroundTruth, Renderer
 from simulators.camera.world import Spawn, World, WorldConfig
 
@@ -89,6 +90,10 @@ class SimulatorReader:
         if self.cfg.realtime:
             self._pace()
         image, self.truth = self.renderer.render(self.world)
+        knock = self.cfg.knock
+        if knock is not None and self.world.t >= knock.at_s:
+            mount = Mount(knock.shift_px, knock.rotate_deg, knock.at_s, knock.ramp_s)
+            image = warp(image, mount.matrix(self.world.t, (self.cfg.width, self.cfg.height)))
         return image, self.world.t
 
     def _ended(self) -> bool:

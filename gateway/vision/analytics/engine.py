@@ -8,24 +8,25 @@ when asked, an :class:`Aggregate` per ``aggregate_interval_s``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 from gateway.config.vision import CameraConfig
-from gateway.vision.analytics.alerts import (
-    CapacityRule,
-    StoppedVehicleRule,
-    pedestrian_in_roadway,
-    wrong_way,
-)
+from gateway.vision.analytics.alerts import AlertFrame, ReportsHealth, RuleContext, build_rules
 from gateway.vision.analytics.anchors import AnchorEstimator, Anchors
 from gateway.vision.analytics.flow import FlowMeter
-from gateway.vision.analytics.geometry import diagonal, label_list
+from gateway.vision.analytics.geometry import label_list
 from gateway.vision.analytics.interval import IntervalStats
 from gateway.vision.analytics.lines import LineCounter
 from gateway.vision.analytics.speed import SpeedEstimator
-from gateway.vision.analytics.types import Aggregate, AnalyticsEvent, LineCrossing
+from gateway.vision.analytics.types import (
+    Aggregate,
+    AnalyticsEvent,
+    LineCrossing,
+    ZoneTransition,
+)
 from gateway.vision.analytics.zones import ZoneTracker
 from gateway.vision.detections import Detections
 
@@ -34,8 +35,6 @@ LINE_MEMORY_S = 5.0
 # Longest time an object may be hidden (behind a bus, say) and still be recognised by a
 # line when it re-appears under a new track id (by its motion, see ``LineCounter``).
 REID_S = 4.0
-# A vehicle moving less than this fraction of the frame diagonal is still.
-STOPPED_FRACTION = 0.01
 
 Counts = dict[str, dict[str, dict[str, int]]]
 
@@ -44,9 +43,17 @@ class AnalyticsEngine:
     """Counting lines, zones, speeds, alerts and aggregates for one camera."""
 
     def __init__(
-        self, camera: CameraConfig, labels: Sequence[str], frame_size: tuple[int, int]
+        self,
+        camera: CameraConfig,
+        labels: Sequence[str],
+        frame_size: tuple[int, int],
+        *,
+        reference_dir: Path | None = None,
     ) -> None:
-        """Build the tools for ``camera``; ``frame_size`` is ``(width, height)`` in pixels."""
+        """Build the tools for ``camera``; ``frame_size`` is ``(width, height)`` in pixels.
+
+        ``reference_dir`` (live gateway only) lets image rules keep reference views.
+        """
         self.camera = camera
         self.labels = list(labels)
         self.frame_size = frame_size
@@ -64,13 +71,9 @@ class AnalyticsEngine:
         self._speed = (
             None if camera.speed is None else SpeedEstimator(camera.speed, frame_size, forget_s=age)
         )
-        stopped_px = STOPPED_FRACTION * diagonal(frame_size)
-        self._stopped = {
-            z.id: StoppedVehicleRule(camera.id, z, stopped_px=stopped_px, forget_s=age)
-            for z in camera.zones
-            if z.stopped_vehicle_s is not None
-        }
-        self._capacity = {z.id: CapacityRule(camera.id, z) for z in camera.zones if z.capacity}
+        self._rules = build_rules(
+            RuleContext(camera, frame_size, forget_s=age, reference_dir=reference_dir)
+        )
         self._flow = (
             None
             if camera.flow is None
@@ -80,40 +83,47 @@ class AnalyticsEngine:
                 frame_size,
                 to_world=None if self._speed is None else self._speed.to_world,
                 forget_s=age,
+                speed_window_s=0.0 if self._speed is None else self._speed.window_s,
             )
         )
         self._totals: Counts = {line.id: {} for line in camera.lines}
         self._interval = IntervalStats([line.id for line in camera.lines])
 
-    def update(self, tracked: Detections, timestamp: float) -> list[AnalyticsEvent]:
-        """Feed the tracker's output for one frame; the crossings, transitions and alerts."""
+    def update(
+        self, tracked: Detections, timestamp: float, image: NDArray[np.uint8] | None = None
+    ) -> list[AnalyticsEvent]:
+        """Feed the tracker's output for one frame; the crossings, transitions and alerts.
+
+        ``image`` (the frame's pixels) is for image rules such as ``calibration_drift``.
+        """
         tracked = tracked[tracked.tracker_id >= 0]
         self._interval.start_at(timestamp)
         names = label_list(tracked, self.labels)
         speeds = None if self._speed is None else self._speed.update(tracked, timestamp)
         anchors = self._anchors.update(tracked, timestamp) if self._lines else None
-        events: list[AnalyticsEvent] = []
+        crossings: list[LineCrossing] = []
         for counter in self._lines:
-            events += self._count(counter, tracked, names, speeds, timestamp, anchors=anchors)
+            crossings += self._count(counter, tracked, names, speeds, timestamp, anchors=anchors)
+        transitions: list[ZoneTransition] = []
         for zone in self._zones:
-            transitions = zone.update(tracked, timestamp)
-            events += transitions
-            events += [
-                alert
-                for t in transitions
-                if (alert := pedestrian_in_roadway(t, zone.zone)) is not None
-            ]
-            rule = self._stopped.get(zone.zone.id)
-            if rule is not None:
-                inside = zone.inside_ids()
-                events += rule.check(tracked, names, inside, speeds=speeds, timestamp=timestamp)
-            capacity = self._capacity.get(zone.zone.id)
-            occupancy = zone.occupancy()
-            if capacity is not None and (
-                alert := capacity.check(sum(occupancy.values()), timestamp)
-            ):
-                events.append(alert)
-        self._interval.occupancy(self.occupancy(), timestamp)
+            transitions += zone.update(tracked, timestamp)
+        events: list[AnalyticsEvent] = [*crossings, *transitions]
+        occupancy = self.occupancy()
+        if self._rules:
+            frame = AlertFrame(
+                timestamp=timestamp,
+                tracked=tracked,
+                names=names,
+                speeds=speeds,
+                crossings=crossings,
+                transitions=transitions,
+                inside={zone.zone.id: zone.inside_ids() for zone in self._zones},
+                occupancy=occupancy,
+                image=image,
+            )
+            for rule in self._rules:
+                events += rule.check(frame)
+        self._interval.occupancy(occupancy, timestamp)
         if self._flow is not None:
             report = self._flow.update(tracked, names, events, speeds, timestamp)
             if report is not None:
@@ -129,9 +139,9 @@ class AnalyticsEngine:
         timestamp: float,
         *,
         anchors: Anchors | None,
-    ) -> list[AnalyticsEvent]:
-        """Crossings of one line in this frame, counted, plus wrong-way alerts."""
-        events: list[AnalyticsEvent] = []
+    ) -> list[LineCrossing]:
+        """Crossings of one line in this frame, counted."""
+        events: list[LineCrossing] = []
         l2r, r2l = counter.trigger(tracked, timestamp, anchors)
         for mask, direction in ((l2r, "left_to_right"), (r2l, "right_to_left")):
             for i in np.flatnonzero(mask):
@@ -152,13 +162,19 @@ class AnalyticsEngine:
                 per_label[names[i]] = per_label.get(names[i], 0) + 1
                 self._interval.crossing(crossing)
                 events.append(crossing)
-                if (alert := wrong_way(crossing, counter.line)) is not None:
-                    events.append(alert)
         return events
 
     def aggregate(self, now: float) -> Aggregate | None:
         """Return an aggregate once ``aggregate_interval_s`` has passed, else None."""
         return self._interval.close(self.camera.id, now, self.camera.aggregate_interval_s)
+
+    def health(self) -> dict[str, float | int]:
+        """Counters of the rules that report any (e.g. camera-shift checks)."""
+        out: dict[str, float | int] = {}
+        for rule in self._rules:
+            if isinstance(rule, ReportsHealth):
+                out.update(rule.health())
+        return out
 
     def counts(self) -> Counts:
         """Crossings since start: line id -> direction -> label -> count."""

@@ -4,8 +4,9 @@
 the tracked detections, their labels and speeds, and that frame's crossings and zone
 transitions. When ``interval_s`` (default: the camera's ``aggregate_interval_s``) has
 passed since the interval began it returns a :class:`FlowReport`. The first interval
-starts with the first frame; when the clock goes back the interval restarts at the new
-time (its counts are kept) and the time integrals start anew.
+starts with the first frame; when the clock goes back (more than ``CLOCK_STEP_S`` behind
+the previous frame) the interval restarts at the new time (its counts are kept) and the
+time integrals start anew.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from gateway.vision.analytics.queues import ToWorld
 from gateway.vision.analytics.types import AnalyticsEvent, FlowReport, LineCrossing
 from gateway.vision.detections import Detections
 
+# The clock going back more than this (a time sync on a unit without a real-time clock)
+# restarts the interval, like the tracker does.
+CLOCK_STEP_S = 1.0
+
 
 class FlowMeter:
     """Per-lane measures and the movement matrix of one camera."""
@@ -34,6 +39,7 @@ class FlowMeter:
         *,
         to_world: ToWorld | None,
         forget_s: float,
+        speed_window_s: float = 0.0,
     ) -> None:
         """Build from ``camera.flow`` (which must be set); ``to_world`` is the calibration."""
         flow = camera.flow
@@ -51,6 +57,7 @@ class FlowMeter:
                 congestion=flow.congestion,
                 to_world=to_world,
                 forget_s=forget_s,
+                speed_delay_s=speed_window_s / 2,
             )
             for lane in flow.lanes
         ]
@@ -65,6 +72,7 @@ class FlowMeter:
             else None
         )
         self.start: float | None = None
+        self._last_ts: float | None = None
 
     def update(
         self,
@@ -75,11 +83,13 @@ class FlowMeter:
         timestamp: float,
     ) -> FlowReport | None:
         """Feed one frame; a report when the interval is over."""
-        if self.start is None or timestamp < self.start:
+        stepped_back = self._last_ts is not None and timestamp < self._last_ts - CLOCK_STEP_S
+        if self.start is None or timestamp < self.start or stepped_back:
             if self.start is not None:
                 for lane in self.lanes:
                     lane.restart()
             self.start = timestamp
+        self._last_ts = timestamp
         frame = TrackedFrame.of(tracked, names, speeds, timestamp)
         crossings = [e for e in events if isinstance(e, LineCrossing)]
         for lane in self.lanes:

@@ -6,8 +6,11 @@ engine has already counted, so volumes agree with the line counts.
 
 - Time headway: the time between consecutive vehicles at the line (front-to-front, as
   a point detector sees it), attributed to the interval of the second vehicle.
-- Spot speed: the track's speed when it crossed (needs ``[cameras.speed]``); mean and
-  85th percentile (:func:`~gateway.vision.analytics.stats.percentile`).
+- Spot speed: the track's speed at the instant it crossed (needs ``[cameras.speed]``):
+  the speed estimator's least-squares fit over its window is the speed at the window's
+  centre, so the lane reads the track's speed half a window after the crossing (or, if
+  the track is gone by then or the interval ends first, the speed at the crossing).
+  Mean and 85th percentile (:func:`~gateway.vision.analytics.stats.percentile`).
 - Congestion level: ``free``, ``heavy`` or ``congested``, the worse of the level from
   occupancy and the level from the mean speed relative to ``free_flow_kmh``
   (``[cameras.flow.congestion]`` thresholds); unknown when neither is measured.
@@ -16,7 +19,7 @@ engine has already counted, so volumes agree with the line counts.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,13 +27,21 @@ from numpy.typing import NDArray
 from gateway.config.flow import CongestionConfig, LaneConfig
 from gateway.vision.analytics.geometry import class_mask, to_pixels
 from gateway.vision.analytics.occupancy import PresenceOccupancy
+from gateway.vision.analytics.polygon import Polygon
 from gateway.vision.analytics.queues import AreaQueue, QueueState, ToWorld, ZoneChainQueue
 from gateway.vision.analytics.stats import Samples, TimeWeighted, percentile
 from gateway.vision.analytics.types import Congestion, LaneFlow, LineCrossing
-from gateway.vision.analytics.zones import points_in_polygon
 from gateway.vision.detections import Detections
 
 LEVELS: tuple[Congestion, ...] = ("free", "heavy", "congested")
+MAX_PENDING = 256  # crossings waiting for their centred speed, per lane
+
+
+@dataclass(slots=True)
+class _PendingSpeed:
+    due: float
+    fallback: float  # the speed at the crossing
+    last_ts: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +53,15 @@ class TrackedFrame:
     speeds: NDArray[np.floating] | None
     timestamp: float
     rows: dict[int, int]  # track id -> row of ``tracked``
+    _masks: dict[tuple[str, ...], NDArray[np.bool_]] = field(default_factory=dict)
+
+    def of_classes(self, classes: Sequence[str]) -> NDArray[np.bool_]:
+        """Rows whose label is one of ``classes`` (computed once per frame and class set)."""
+        key = tuple(classes)
+        mask = self._masks.get(key)
+        if mask is None:
+            mask = self._masks[key] = class_mask(self.names, classes)
+        return mask
 
     @classmethod
     def of(
@@ -88,12 +108,16 @@ class LaneMeter:
         congestion: CongestionConfig,
         to_world: ToWorld | None,
         forget_s: float,
+        speed_delay_s: float = 0.0,
     ) -> None:
-        """Set up; ``line_points`` is the lane line's geometry, ``to_world`` the calibration."""
+        """Set up; ``line_points`` is the lane line's geometry, ``to_world`` the calibration.
+
+        ``speed_delay_s`` is half the speed estimator's window (see the module docstring).
+        """
         self.lane = lane
         self.congestion = congestion
         self.classes = set(lane.classes)
-        self.area = None if lane.area is None else to_pixels(lane.area, frame_size)
+        self.area = None if lane.area is None else Polygon(to_pixels(lane.area, frame_size))
         self.presence = (
             None
             if lane.presence is None
@@ -105,6 +129,7 @@ class LaneMeter:
                 frame_size=frame_size,
                 labels=labels,
                 forget_s=forget_s,
+                extent=lane.presence_extent,
             )
         )
         self.queue: AreaQueue | ZoneChainQueue | None = None
@@ -118,28 +143,33 @@ class LaneMeter:
         self.queue_m = TimeWeighted()
         self.queue_n = TimeWeighted()
         self._last_crossing: float | None = None
+        self.speed_delay_s = speed_delay_s
+        self.forget_s = forget_s
+        self._pending: dict[int, _PendingSpeed] = {}
+
+    def __len__(self) -> int:
+        """Return the number of crossings waiting for their speed (bounded)."""
+        return len(self._pending)
 
     def update(self, frame: TrackedFrame, crossings: Sequence[LineCrossing]) -> None:
         """Feed one frame and its crossings of any line."""
-        tracked, names, speeds, timestamp = (
-            frame.tracked,
-            frame.names,
-            frame.speeds,
-            frame.timestamp,
-        )
+        tracked, speeds, timestamp = frame.tracked, frame.speeds, frame.timestamp
         for crossing in crossings:
             if self._counts(crossing, tracked, frame.rows):
                 self._vehicle(crossing)
-        mine = class_mask(names, self.lane.classes)
+        self._resolve(frame)
+        mine = frame.of_classes(self.lane.classes)
         if self.presence is not None:
             self.presence.update(tracked, timestamp)
         if self.queue is not None:
-            lane_dets = tracked[mine]
-            state: QueueState
-            if isinstance(self.queue, AreaQueue):
-                state = self.queue.measure(lane_dets, None if speeds is None else speeds[mine])
-            else:
-                state = self.queue.measure(lane_dets, timestamp)
+            state = QueueState(0.0 if isinstance(self.queue, AreaQueue) else None, 0)
+            if mine.any() or isinstance(self.queue, ZoneChainQueue):
+                lane_dets = tracked[mine]
+                if isinstance(self.queue, AreaQueue):
+                    lane_speeds = None if speeds is None else speeds[mine]
+                    state = self.queue.measure(lane_dets, lane_speeds)
+                else:
+                    state = self.queue.measure(lane_dets, timestamp)
             if state.length_m is not None:
                 self.queue_m.observe(state.length_m, timestamp)
             self.queue_n.observe(float(state.vehicles), timestamp)
@@ -155,7 +185,7 @@ class LaneMeter:
             if row is None:
                 return False
             anchor = tracked.anchors()[row : row + 1]
-            return bool(points_in_polygon(anchor, self.area)[0])
+            return bool(self.area.contains(anchor)[0])
         return True
 
     def _vehicle(self, crossing: LineCrossing) -> None:
@@ -163,12 +193,49 @@ class LaneMeter:
         if self._last_crossing is not None and crossing.timestamp >= self._last_crossing:
             self.headways.add(crossing.timestamp - self._last_crossing)
         self._last_crossing = crossing.timestamp
-        if crossing.speed_kmh is not None:
+        if crossing.speed_kmh is None:
+            return
+        if self.speed_delay_s <= 0:
             self.speeds.add(crossing.speed_kmh)
+            return
+        due = crossing.timestamp + self.speed_delay_s
+        old = self._pending.pop(crossing.track_id, None)
+        if old is not None:
+            self.speeds.add(old.fallback)
+        self._pending[crossing.track_id] = _PendingSpeed(
+            due, crossing.speed_kmh, crossing.timestamp
+        )
+        if len(self._pending) > MAX_PENDING:
+            tid = min(self._pending, key=lambda k: self._pending[k].last_ts)
+            self.speeds.add(self._pending.pop(tid).fallback)
+
+    def _resolve(self, frame: TrackedFrame) -> None:
+        """Take the speeds of crossings whose track is now half a window past the line."""
+        for tid in list(self._pending):
+            pending = self._pending[tid]
+            row = frame.rows.get(tid)
+            speed = None if row is None or frame.speeds is None else float(frame.speeds[row])
+            if row is not None:
+                pending.last_ts = frame.timestamp
+            if speed is not None and not np.isnan(speed) and frame.timestamp >= pending.due:
+                self.speeds.add(speed)
+                del self._pending[tid]
+            elif (
+                frame.timestamp - pending.last_ts > self.forget_s
+                or frame.timestamp < pending.last_ts
+            ):
+                self.speeds.add(pending.fallback)  # gone (or the clock went back)
+                del self._pending[tid]
+
+    def _flush(self) -> None:
+        for pending in self._pending.values():
+            self.speeds.add(pending.fallback)
+        self._pending.clear()
 
     def close(self, start: float, end: float) -> LaneFlow:
         """Return the interval's measures and start the next interval."""
         occupancy = None if self.presence is None else self.presence.close(start, end)
+        self._flush()
         speed = self.speeds.mean()
         p85 = percentile(self.speeds.values, 85)
         headway = self.headways.mean()

@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from gateway.config.flow import QueueConfig
 from gateway.vision.analytics.geometry import MAX_TRACKS, evict, to_pixels
-from gateway.vision.analytics.zones import points_in_polygon
+from gateway.vision.analytics.polygon import Polygon
 from gateway.vision.detections import Detections
 
 F64 = NDArray[np.float64]
@@ -61,7 +61,7 @@ class AreaQueue:
         """``stop_line`` is the lane's line (normalised); ``to_world`` maps pixels to metres."""
         assert cfg.area is not None
         self.cfg = cfg
-        self.polygon = to_pixels(cfg.area, frame_size)
+        self.polygon = Polygon(to_pixels(cfg.area, frame_size))
         self.to_world = to_world
         ends = to_world(to_pixels(stop_line, frame_size))
         self.a, self.b = ends[0], ends[1]
@@ -71,10 +71,11 @@ class AreaQueue:
         if not len(dets) or speeds is None:
             return QueueState(0.0, 0)
         anchors = dets.anchors()
-        slow = (
-            np.nan_to_num(np.asarray(speeds, dtype=np.float64), nan=np.inf) < self.cfg.stopped_kmh
-        )
-        queued = np.flatnonzero(points_in_polygon(anchors, self.polygon) & slow)
+        inside = self.polygon.contains(anchors)
+        if not inside.any():
+            return QueueState(0.0, 0)
+        known = np.nan_to_num(np.asarray(speeds, dtype=np.float64), nan=np.inf)
+        queued = np.flatnonzero(inside & (known < self.cfg.stopped_kmh))
         if not len(queued):
             return QueueState(0.0, 0)
         dist = _line_distance(self.to_world(anchors[queued]), self.a, self.b)
@@ -115,7 +116,7 @@ class ZoneChainQueue:
         """Set up; a track unseen for ``forget_s`` no longer holds a zone."""
         assert cfg.zones is not None
         self.cfg = cfg
-        self.polygons = [to_pixels(z, frame_size) for z in cfg.zones]
+        self.polygons = [Polygon(to_pixels(z, frame_size)) for z in cfg.zones]
         self.forget_s = forget_s
         self.max_tracks = max_tracks
         self._dwell: list[dict[int, _Dwell]] = [{} for _ in self.polygons]
@@ -132,7 +133,7 @@ class ZoneChainQueue:
         run_open = True
         members: set[int] = set()
         for k, polygon in enumerate(self.polygons):
-            inside = points_in_polygon(anchors, polygon) if len(dets) else np.zeros(0, bool)
+            inside = polygon.contains(anchors)
             dwell = self._dwell[k]
             for i, tid in enumerate(ids):
                 if inside[i]:

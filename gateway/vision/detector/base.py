@@ -32,14 +32,6 @@ class Decoded:
         )
 
 
-def cxcywh_to_xyxy(cxcywh: NDArray[np.float32]) -> NDArray[np.float32]:
-    """``(N, 4)`` centre/size boxes to corner boxes."""
-    half = cxcywh[:, 2:4] * 0.5
-    return np.concatenate([cxcywh[:, :2] - half, cxcywh[:, :2] + half], axis=1).astype(
-        np.float32, copy=False
-    )
-
-
 class Decoder(ABC):
     """Turns one output layout into :class:`Decoded` boxes; one subclass per layout.
 

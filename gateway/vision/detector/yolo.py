@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from gateway.vision.detector.base import Decoded, Decoder, cxcywh_to_xyxy, score_rows
+from gateway.vision.boxes import cxcywh_to_xyxy
+from gateway.vision.detector.base import Decoded, Decoder, score_rows
 from gateway.vision.detector.preprocess import Letterbox, Preprocessor
 from gateway.vision.detector.signature import Signature
 

@@ -19,9 +19,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gateway.config.vision import TrackerConfig
+from gateway.vision.boxes import box_iou, xyxy_to_cxcywh
 from gateway.vision.detections import NO_TRACK, Detections
-from gateway.vision.tracker.kalman import KalmanBank, xyxy_to_cxcywh
-from gateway.vision.tracker.matching import assign, iou_matrix
+from gateway.vision.tracker.kalman import KalmanBank
+from gateway.vision.tracker.matching import assign
 
 # Added to the cost of a match whose class differs from the track's majority class.
 CLASS_PENALTY = 0.25
@@ -151,7 +152,7 @@ class ByteTracker:
         """Match ``dets`` to track ``rows``; record matches; return the leftovers of each."""
         if not len(rows) or not len(dets):
             return rows, dets
-        iou = iou_matrix(predicted[rows], detections.xyxy[dets])
+        iou = box_iou(predicted[rows], detections.xyxy[dets])
         track_cls = np.array([self._tracks[r].class_id for r in rows], dtype=np.int64)
         same = track_cls[:, None] == detections.class_id[dets][None, :]
         feasible = iou >= min_iou
@@ -250,8 +251,8 @@ class ByteTracker:
             return []
         limit = self.cfg.duplicate_iou
         boxes = detections.xyxy[order]
-        live = iou_matrix(boxes, self._kf.boxes_xyxy())
-        fresh = iou_matrix(boxes, boxes)
+        live = box_iou(boxes, self._kf.boxes_xyxy())
+        fresh = box_iou(boxes, boxes)
         if self.cfg.class_match == "strict":  # other classes are other objects
             cls = detections.class_id[order]
             live *= cls[:, None] == np.array([t.class_id for t in self._tracks], dtype=np.int64)

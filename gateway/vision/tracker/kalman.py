@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from gateway.vision.boxes import cxcywh_to_xyxy, xyxy_to_cxcywh
+
 F64 = NDArray[np.float64]
 
 # Measurement noise: standard deviation as a fraction of the box height.
@@ -21,19 +23,6 @@ PROC_VEL_STD = 1.0
 INIT_VEL_STD = 4.0
 
 _H = np.hstack([np.eye(4), np.zeros((4, 4))])
-
-
-def xyxy_to_cxcywh(boxes: NDArray[np.floating]) -> F64:
-    """``(N, 4)`` corner boxes to centre/size boxes."""
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    wh = b[:, 2:] - b[:, :2]
-    return np.hstack([b[:, :2] + wh * 0.5, wh])
-
-
-def cxcywh_to_xyxy(boxes: F64) -> F64:
-    """``(N, 4)`` centre/size boxes to corner boxes (sizes clipped to at least 1 px)."""
-    wh = np.maximum(boxes[:, 2:4], 1.0)
-    return np.hstack([boxes[:, :2] - wh * 0.5, boxes[:, :2] + wh * 0.5])
 
 
 def _diag(values: F64) -> F64:
@@ -103,4 +92,4 @@ class KalmanBank:
 
     def boxes_xyxy(self) -> F64:
         """Return the current box estimates as ``(N, 4)`` corners."""
-        return cxcywh_to_xyxy(self.mean[:, :4])
+        return cxcywh_to_xyxy(self.mean[:, :4], min_size=1.0)

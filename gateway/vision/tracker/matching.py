@@ -1,4 +1,4 @@
-"""Box overlap and one-to-one assignment for data association."""
+"""One-to-one assignment for data association (box overlap: :mod:`gateway.vision.boxes`)."""
 
 from __future__ import annotations
 
@@ -10,20 +10,6 @@ F64 = NDArray[np.float64]
 Idx = NDArray[np.int64]
 
 INFEASIBLE = 1e6
-
-
-def iou_matrix(a: NDArray[np.floating], b: NDArray[np.floating]) -> F64:
-    """``(N, M)`` intersection over union of corner boxes ``a (N, 4)`` and ``b (M, 4)``."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0.0, None), axis=2)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0.0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0.0, None), axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    iou: F64 = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-    return iou
 
 
 def assign(cost: F64, feasible: NDArray[np.bool_]) -> tuple[Idx, Idx, Idx]:

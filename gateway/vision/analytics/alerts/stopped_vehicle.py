@@ -1,17 +1,9 @@
-"""Alert rules: each fires once per track (or zone) and condition, then re-arms by a rule.
+"""``stopped_vehicle``: a vehicle (car, bus, truck, motorcycle) stays still inside a zone.
 
-- ``wrong_way``: a track crosses a ``one_way`` line against its direction. Never again
-  for that track and line (a track's crossing of a line is counted once).
-- ``pedestrian_in_roadway``: a person's enter into a ``roadway`` zone is confirmed.
-  Re-arms when that person exits the zone.
-- ``stopped_vehicle``: a vehicle (car, bus, truck, motorcycle) stays still inside a zone
-  for ``stopped_vehicle_s``. Re-arms when it moves again or leaves the zone.
-- ``over_capacity``: a zone's occupancy rises above ``capacity``. Re-arms when the
-  occupancy is back at or below ``capacity``.
-
-"Still" means the smoothed ground point (an exponential average, so box jitter is not
-motion) stayed within ``stopped_px`` pixels of where the stop began or, with a speed
-calibration and a known speed, stayed below ``stopped_kmh``.
+It fires after ``stopped_vehicle_s`` and re-arms when the vehicle moves again or leaves
+the zone. "Still" means the smoothed ground point (an exponential average, so box jitter
+is not motion) stayed within ``stopped_px`` pixels of where the stop began or, with a
+speed calibration and a known speed, stayed below ``stopped_kmh``.
 """
 
 from __future__ import annotations
@@ -21,69 +13,17 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from gateway.config.vision import VEHICLE_CLASSES, LineConfig, ZoneConfig
-from gateway.vision.analytics.geometry import MAX_TRACKS, evict
-from gateway.vision.analytics.types import Alert, LineCrossing, ZoneTransition
+from gateway.config.vision import VEHICLE_CLASSES, ZoneConfig
+from gateway.vision.analytics.alerts.base import AlertFrame, RuleContext
+from gateway.vision.analytics.geometry import MAX_TRACKS, diagonal, evict
+from gateway.vision.analytics.types import Alert
 from gateway.vision.detections import Detections
 
 STOPPED_KMH = 3.0
+# A vehicle moving less than this fraction of the frame diagonal is still.
+STOPPED_FRACTION = 0.01
 # Weight of the newest anchor in the smoothed position of a possibly stopped vehicle.
 SMOOTHING = 0.3
-
-
-def wrong_way(crossing: LineCrossing, line: LineConfig) -> Alert | None:
-    """Return an alert when ``crossing`` goes against the line's ``one_way`` direction."""
-    if line.one_way is None or crossing.direction == line.one_way:
-        return None
-    return Alert(
-        camera_id=crossing.camera_id,
-        kind="wrong_way",
-        timestamp=crossing.timestamp,
-        line_id=line.id,
-        track_id=crossing.track_id,
-        label=crossing.label,
-        details={"direction": crossing.direction, "allowed": line.one_way},
-    )
-
-
-def pedestrian_in_roadway(transition: ZoneTransition, zone: ZoneConfig) -> Alert | None:
-    """Return an alert when a person's enter into a roadway zone is confirmed."""
-    if not zone.roadway or transition.kind != "enter" or transition.label != "person":
-        return None
-    return Alert(
-        camera_id=transition.camera_id,
-        kind="pedestrian_in_roadway",
-        timestamp=transition.timestamp,
-        zone_id=zone.id,
-        track_id=transition.track_id,
-        label=transition.label,
-    )
-
-
-class CapacityRule:
-    """``over_capacity`` for one zone, armed again once occupancy falls back."""
-
-    def __init__(self, camera_id: str, zone: ZoneConfig) -> None:
-        self.camera_id = camera_id
-        self.zone = zone
-        self.armed = True
-
-    def check(self, occupancy: int, timestamp: float) -> Alert | None:
-        """Feed the zone's current total occupancy."""
-        capacity = self.zone.capacity
-        if capacity is None or occupancy <= capacity:
-            self.armed = True
-            return None
-        if not self.armed:
-            return None
-        self.armed = False
-        return Alert(
-            camera_id=self.camera_id,
-            kind="over_capacity",
-            timestamp=timestamp,
-            zone_id=self.zone.id,
-            details={"occupancy": occupancy, "capacity": capacity},
-        )
 
 
 @dataclass(slots=True)
@@ -173,4 +113,32 @@ class StoppedVehicleRule:
                     )
                 )
         evict(self._stops, timestamp, self.forget_s, self.max_tracks)
+        return alerts
+
+
+class StoppedVehicle:
+    """The rule over every zone of a camera with ``stopped_vehicle_s`` set."""
+
+    def __init__(self, rules: list[StoppedVehicleRule]) -> None:
+        self.rules = rules
+
+    @classmethod
+    def build(cls, ctx: RuleContext) -> StoppedVehicle | None:
+        """A rule when a zone of the camera has ``stopped_vehicle_s``."""
+        stopped_px = STOPPED_FRACTION * diagonal(ctx.frame_size)
+        rules = [
+            StoppedVehicleRule(ctx.camera.id, z, stopped_px=stopped_px, forget_s=ctx.forget_s)
+            for z in ctx.camera.zones
+            if z.stopped_vehicle_s is not None
+        ]
+        return cls(rules) if rules else None
+
+    def check(self, frame: AlertFrame) -> list[Alert]:
+        """The alerts of every zone, in zone order."""
+        alerts: list[Alert] = []
+        for rule in self.rules:
+            inside = frame.inside.get(rule.zone.id, set())
+            alerts += rule.check(
+                frame.tracked, frame.names, inside, speeds=frame.speeds, timestamp=frame.timestamp
+            )
         return alerts

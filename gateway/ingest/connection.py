@@ -1,0 +1,357 @@
+"""The ingest worker's MQTT v5 connection: our own network loop, bounded reading.
+
+* One paho client per connection, from the project's one factory
+  (:func:`gateway.transport.paho_client.make_client`: credentials, TLS).
+* A persistent session (``clean_start=False``, session expiry, Receive Maximum) and
+  manual acknowledgements.
+* The shared subscription is made on **every** connect, whatever ``session present``
+  says: Mosquitto 2.0 restores persistent sessions after its own restart but not
+  their shared subscriptions, and refuses publishes (reason 16, no subscribers)
+  until someone subscribes again.
+* Reconnects with the project's one back-off, capped at ``[ingest] reconnect_max_s``
+  (default 2 s, so the worker is back within seconds of the broker) and reset after a
+  connection whose subscription was granted.
+* Reading is gated by ``can_read``: while the worker's queue of received, not yet
+  processed payloads is over its byte bound, the socket is not read (TCP pushes back
+  on the broker, which keeps the messages). A pause longer than about 1.5 keepalive
+  intervals ends the connection; the broker redelivers what was not acknowledged.
+* A failed attempt is logged with its cause (DNS, refused, TLS, bad credentials, not
+  authorized, subscription refused) at once, then once a minute while it repeats.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from gateway.config.transport import MqttConfig
+from gateway.sensors.ratelog import RateLimitedLog
+from gateway.transport.backoff import Backoff
+from gateway.transport.paho_client import connect_failure, make_client
+
+log = logging.getLogger(__name__)
+
+# (topic, payload, mid, qos) of one received message, on the network thread.
+OnMessage = Callable[[str, bytes, int, int], None]
+
+_CONNACK_TIMEOUT_S = 10.0
+_PAUSED_POLL_S = 0.02
+_IDLE_POLL_S = 0.5
+
+
+class NeverPublished:
+    """The receipt of a publish that could not be handed to a connection."""
+
+    def is_published(self) -> bool:
+        """Never: the message it stands for stays unacknowledged and comes back."""
+        return False
+
+
+class IngestConnection:
+    """A supervised MQTT v5 connection with a shared subscription; :meth:`start`/:meth:`stop`."""
+
+    def __init__(
+        self,
+        cfg: MqttConfig,
+        client_id: str,
+        *,
+        filters: list[str],
+        session_expiry_s: int,
+        receive_maximum: int,
+        reconnect_max_s: float,
+        on_message: OnMessage,
+        on_connected: Callable[[], None],
+        can_read: Callable[[], bool],
+        subscribed: threading.Event | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.client_id = client_id
+        self.filters = filters
+        self._session_expiry_s = session_expiry_s
+        self._receive_maximum = receive_maximum
+        self._on_message_cb = on_message
+        self._on_connected_cb = on_connected
+        self._can_read = can_read
+        self._backoff = Backoff(cfg.reconnect_min_s, min(cfg.reconnect_max_s, reconnect_max_s))
+        self._ratelog = RateLimitedLog(log)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._client: Any = None
+        self._connack: Any = None
+        self._failed_since: float | None = None
+        self._failures = 0
+        self._granted = False
+        self._log_error: str | None = None
+        self.subscribed = subscribed or threading.Event()
+        self.connects = 0
+        self._paused_total = 0.0
+        self._paused_at: float | None = None
+        self.last_error: str | None = None
+
+    # -- public API ------------------------------------------------------------------
+
+    @property
+    def paused_s(self) -> float:
+        """Seconds reading was paused because the queue was over its byte bound."""
+        since = self._paused_at
+        return self._paused_total + (time.monotonic() - since if since is not None else 0.0)
+
+    @property
+    def connected(self) -> bool:
+        """Whether the current connection's subscription is granted."""
+        return self.subscribed.is_set()
+
+    def start(self) -> None:
+        """Start the network thread (it connects and reconnects on its own)."""
+        self._thread = threading.Thread(target=self._run, name="ingest-mqtt", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Disconnect cleanly (the session stays on the broker) and stop the thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout + _CONNACK_TIMEOUT_S)
+            self._thread = None
+
+    def ack(self, mid: int, qos: int) -> None:
+        """Acknowledge a message of the current connection (any thread)."""
+        with self._lock:
+            client = self._client
+        if client is not None:
+            client.ack(mid, qos)
+
+    def publish(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> Any:
+        """Publish on the current connection; a receipt with ``is_published()``."""
+        with self._lock:
+            client = self._client
+        if client is None or not self.subscribed.is_set():
+            return NeverPublished()
+        info = client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            return NeverPublished()
+        return info
+
+    # -- network thread --------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                granted = self._session()
+            except Exception:  # a defect must not end the worker's only connection
+                log.exception("MQTT network loop failed; reconnecting")
+                granted = False
+            if self._stop.is_set():
+                break
+            if granted:
+                self._backoff.reset()
+            self._stop.wait(self._backoff.next_delay())
+
+    def _fail(self, cause: str) -> None:
+        """Record and log (rate-limited, per cause) a failed or lost connection."""
+        self.last_error = cause
+        self._failures += 1
+        if self._failed_since is None:
+            self._failed_since = time.monotonic()
+        self._ratelog.log(
+            cause,
+            logging.ERROR,
+            "MQTT: %s (attempt %d; retrying every %.0f s at most)",
+            cause,
+            self._failures,
+            self._backoff.max_s,
+        )
+
+    def _new_client(self) -> Any:
+        client = make_client(self.cfg, self.client_id, v311=False, will=None)
+        client.manual_ack_set(True)
+        client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_log = self._on_log
+        return client
+
+    def _session(self) -> bool:
+        """Connect once and serve until the connection ends; whether it was subscribed."""
+        self._granted = False
+        try:
+            client = self._new_client()
+        except (OSError, ValueError) as exc:  # TLS files missing or unreadable
+            self._fail(connect_failure(exc, self.cfg.host, self.cfg.port))
+            return False
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = self._session_expiry_s
+        props.ReceiveMaximum = self._receive_maximum
+        self._connack = None
+        self._log_error = None
+        self.subscribed.clear()
+        try:
+            client.connect(
+                self.cfg.host,
+                self.cfg.port,
+                self.cfg.keepalive_s,
+                clean_start=False,
+                properties=props,
+            )
+        except (OSError, ValueError) as exc:
+            client._reset_sockets()
+            self._fail(connect_failure(exc, self.cfg.host, self.cfg.port))
+            return False
+        # paho's external-loop API: a packet queued from any thread (an ack, a publish)
+        # asks for a write once; our loop waits on this socket pair and writes.
+        wake, waker = socket.socketpair()
+        wake.setblocking(False)
+        waker.setblocking(False)
+
+        def want_write(*_args: object) -> None:
+            with contextlib.suppress(BlockingIOError):
+                waker.send(b"w")
+
+        client.on_socket_register_write = want_write
+        client.on_socket_unregister_write = _noop
+        if client.want_write():
+            want_write()
+        with self._lock:
+            self._client = client
+        try:
+            self._serve(client, wake)
+        finally:
+            with self._lock:
+                self._client = None
+            if self._paused_at is not None:
+                self._paused_total += time.monotonic() - self._paused_at
+                self._paused_at = None
+            self.subscribed.clear()
+            client._reset_sockets()
+            wake.close()
+            waker.close()
+        return self._granted
+
+    def _serve(self, client: Any, wake: socket.socket) -> None:
+        deadline = time.monotonic() + _CONNACK_TIMEOUT_S
+        where = f"{self.cfg.host}:{self.cfg.port}"
+        while True:
+            sock = client.socket()
+            if sock is None:
+                if self._connack is None:
+                    # A TLS peer refusing our certificate does it after the handshake.
+                    why = f": {self._log_error}" if self._log_error else ""
+                    self._fail(f"{where} closed the connection before CONNACK{why}")
+                return
+            if self._stop.is_set():
+                self._shutdown(client)
+                return
+            if self._connack is None and time.monotonic() > deadline:
+                self._fail(f"no CONNACK from {where} in {_CONNACK_TIMEOUT_S:.0f} s")
+                return
+            readable = self._can_read()
+            if readable and self._paused_at is not None:
+                self._paused_total += time.monotonic() - self._paused_at
+                self._paused_at = None
+            elif not readable and self._paused_at is None:
+                self._paused_at = time.monotonic()
+            rlist = [sock, wake] if readable else [wake]
+            wlist = [sock] if client.want_write() else []
+            pending_tls = readable and hasattr(sock, "pending") and sock.pending() > 0
+            timeout = 0.0 if pending_tls else (_IDLE_POLL_S if readable else _PAUSED_POLL_S)
+            try:
+                ready_r, ready_w, _ = select.select(rlist, wlist, [], timeout)
+            except (OSError, ValueError):
+                return  # the socket was closed under us
+            if wake in ready_r:
+                with contextlib.suppress(BlockingIOError):
+                    wake.recv(10_000)
+            read = sock in ready_r or pending_tls
+            if read and client.loop_read() != paho.MQTT_ERR_SUCCESS:
+                return
+            write = sock in ready_w or client.want_write()
+            if write and client.loop_write() != paho.MQTT_ERR_SUCCESS:
+                return
+            if client.loop_misc() != paho.MQTT_ERR_SUCCESS:
+                return
+
+    def _shutdown(self, client: Any) -> None:
+        """DISCONNECT (the persistent session stays), flushing queued acks first."""
+        client.disconnect()
+        deadline = time.monotonic() + 1.0
+        while client.socket() is not None and time.monotonic() < deadline:
+            if client.loop(timeout=0.05) != paho.MQTT_ERR_SUCCESS:
+                break
+
+    # -- paho callbacks (network thread; short) -------------------------------------
+
+    def _on_connect(self, client: Any, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
+        self._connack = reason
+        if reason.is_failure:
+            self._fail(f"the broker refused the connection: {reason}")
+            client.disconnect()
+            return
+        self._on_connected_cb()
+        # Always (re)subscribe: a restarted Mosquitto keeps the session, not the $share.
+        client.subscribe([(f, SubscribeOptions(qos=1)) for f in self.filters])
+        log.debug("connected (session present: %s), subscribing", flags.session_present)
+
+    def _on_subscribe(self, client: Any, _u: Any, _mid: int, reasons: Any, _p: Any) -> None:
+        refused = [f"{f}: {r}" for f, r in zip(self.filters, reasons, strict=False) if r.is_failure]
+        if refused:
+            self._fail(f"the broker refused the subscription ({'; '.join(refused)})")
+            client.disconnect()
+            return
+        self._granted = True
+        self.connects += 1
+        self.last_error = None
+        if self._failed_since is not None:
+            log.info(
+                "connected to MQTT broker %s:%s and subscribed after %d failed attempts "
+                "over %.1f s",
+                self.cfg.host,
+                self.cfg.port,
+                self._failures,
+                time.monotonic() - self._failed_since,
+            )
+        else:
+            log.info(
+                "connected to MQTT broker %s:%s, subscribed to %s",
+                self.cfg.host,
+                self.cfg.port,
+                ", ".join(self.filters),
+            )
+        self._failed_since, self._failures = None, 0
+        self._ratelog = RateLimitedLog(log)
+        self.subscribed.set()
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        was_up = self.subscribed.is_set()
+        self.subscribed.clear()
+        if was_up and not self._stop.is_set():
+            self._fail(f"connection to {self.cfg.host}:{self.cfg.port} lost ({reason})")
+
+    def _on_log(self, _c: Any, _u: Any, level: int, text: str) -> None:
+        if level == paho.MQTT_LOG_ERR and self._log_error is None:
+            self._log_error = text  # the first error of an attempt is its cause
+
+    def _on_message(self, _c: Any, _u: Any, message: Any) -> None:
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:  # brokers check this; be safe all the same
+            topic = bytes(message._topic).decode("utf-8", "backslashreplace")
+        try:
+            self._on_message_cb(topic, message.payload, message.mid, message.qos)
+        except Exception:
+            log.exception("handing over a message from %s failed", topic)
+
+
+def _noop(*_args: object) -> None:
+    """A paho socket callback that needs no action (our loop selects on paho's wake-up)."""

@@ -1,0 +1,1 @@
+"""JSON Schemas of the NGSI-LD entities the export produces (package data)."""

@@ -1,0 +1,1 @@
+"""Actuators: one module per output kind, selected by the registry."""

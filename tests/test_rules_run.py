@@ -1,0 +1,211 @@
+"""``gateway run`` as a real process driving a real Modbus device, with no MQTT broker at all.
+
+A pedestrian walks into a roadway zone on the simulated camera (the demo detector sees
+it); the rule switches a relay coil and a sign register on the Modbus RTU device behind
+a pty, holds them, switches them off, and puts them into their fail-safe states when the
+camera stalls and when the gateway gets SIGTERM. Every actuation is an event in the
+outbox (the broker is unplugged, so that is where they wait).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.config.settings import validate_settings
+from gateway.demo.scenario import detector_config
+from gateway.events import validate_event
+from tests.rules_support import ModbusDevice
+from tests.services import free_port
+
+pytestmark = pytest.mark.slow
+
+# The simulator with seed 9 has a pedestrian walk into this zone of the near sidewalk
+# (drawn as a roadway zone) 3.7 s after the camera opens, and leave it at 10.1 s.
+SEED = 9
+ZONE = [[0.08, 0.86], [0.30, 0.86], [0.30, 0.99], [0.08, 0.99]]
+COIL, REGISTER = 3, 5
+HOLD_S = 2.0
+MAX_LATENCY_MS = 1000.0
+
+
+@pytest.fixture
+def device() -> Iterator[ModbusDevice]:
+    dev = ModbusDevice().start()
+    yield dev
+    dev.stop()
+
+
+def config(tmp_path: Path, device: ModbusDevice, source: dict[str, Any]) -> Path:
+    common = {"port": device.path, "baud": 115200, "timeout_s": 0.3, "hold_s": HOLD_S}
+    data = {
+        "gateway": {"id": "rsu-rules", "site": "test", "data_dir": str(tmp_path / "data")},
+        "logging": {"level": "info"},
+        "detector": detector_config().model_dump(mode="json"),
+        "cameras": [{
+            "id": "cam", "source": source, "stall_timeout_s": 30,
+            "zones": [{"id": "road", "points": ZONE, "roadway": True, "classes": ["person"]}],
+        }],
+        # Nothing listens on this port: the broker is unplugged for the whole run.
+        "mqtt": {"host": "127.0.0.1", "port": free_port(), "reconnect_max_s": 1},
+        "rules": [{
+            "id": "ped-beacon",
+            "trigger": {"type": "alert", "kind": "pedestrian_in_roadway", "camera": "cam",
+                        "zone": "road"},
+            "conditions": {"max_frame_age_s": 1.0},
+            "max_latency_ms": MAX_LATENCY_MS,
+            "actions": [
+                {"type": "modbus_coil", "address": COIL, "fail_safe": False, **common},
+                {"type": "modbus_register", "address": REGISTER, "active": 1, "idle": 0,
+                 "fail_safe": 9, **common},
+            ],
+        }],
+    }  # fmt: skip
+    validate_settings(data)  # the test's own config is valid
+    path = tmp_path / "gateway.toml"
+    path.write_text(_toml(data))
+    return path
+
+
+def _toml(data: dict[str, Any]) -> str:
+    from gateway.runtime.config_patch import to_toml  # the project's one TOML writer
+
+    return to_toml(data)
+
+
+def run_gateway(path: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "gateway", "run", "--config", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def stop(proc: subprocess.Popen[bytes]) -> str:
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=60)
+    return err.decode(errors="replace")
+
+
+def stored(tmp_path: Path) -> list[dict[str, Any]]:
+    """Every event in the outbox (nothing left it: there is no broker), schema-checked."""
+    db = sqlite3.connect(tmp_path / "data" / "outbox.sqlite3")
+    try:
+        rows = db.execute("SELECT payload FROM events ORDER BY seq").fetchall()
+    finally:
+        db.close()
+    events = [json.loads(row[0]) for row in rows]
+    for event in events:
+        validate_event(event)
+    return events
+
+
+def actuations(tmp_path: Path) -> list[dict[str, Any]]:
+    return [e["data"] for e in stored(tmp_path) if e["type"] == "actuation"]
+
+
+def values(device: ModbusDevice) -> tuple[list[int], list[int]]:
+    coil = [w.value for w in device.coil_writes(COIL)]
+    register = [w.value for w in device.register_writes(REGISTER)]
+    return coil, register
+
+
+def test_pedestrian_switches_the_coil_offline_and_sigterm_applies_fail_safe(
+    tmp_path: Path, device: ModbusDevice
+) -> None:
+    source = {"type": "simulator", "seed": SEED, "density": 1.0, "realtime": True}
+    proc = run_gateway(config(tmp_path, device, source))
+    try:
+        # fail-safe while the camera starts, idle once it streams, active, idle after the hold
+        assert device.wait(lambda: values(device)[1][-4:] == [9, 0, 1, 0], 60), values(device)
+    finally:
+        err = stop(proc)
+    assert proc.returncode == 0, err[-3000:]
+    coil, register = values(device)
+    assert coil == [0, 0, 1, 0, 0] and register == [9, 0, 1, 0, 9]  # last: fail-safe on SIGTERM
+    on, off = device.coil_writes(COIL)[2:4]
+    assert off.mono - on.mono >= HOLD_S
+    events = actuations(tmp_path)
+    by_state = [(e["action"], e["state"], e["reason"]) for e in events if e["outcome"] == "ok"]
+    assert by_state[-2:] == [(0, "fail_safe", "stop"), (1, "fail_safe", "stop")] or sorted(
+        by_state[-2:]
+    ) == [(0, "fail_safe", "stop"), (1, "fail_safe", "stop")]
+    active = [e for e in events if e["state"] == "active" and e["action"] == 0]
+    assert len(active) == 1 and active[0]["reason"] == "alert"
+    assert active[0]["details"]["zone"] == "road" and active[0]["details"]["label"] == "person"
+    assert not active[0]["late"], active[0]
+    # Measured from outside: the frame's time (in the event) to the coil's arrival.
+    frame_ts = _epoch(active[0]["trigger_ts"])
+    assert (on.wall - frame_ts) * 1000 < MAX_LATENCY_MS
+    assert "gateway stopped" in err
+    # health shows the rule and its outputs
+    health = [e["data"] for e in stored(tmp_path) if e["type"] == "health"]
+    rule = health[0]["rules"]["ped-beacon"]
+    assert [o["target"] for o in rule["outputs"]] == [
+        f"rtu://{device.path}/unit1/coil{COIL}",
+        f"rtu://{device.path}/unit1/register{REGISTER}",
+    ]
+
+
+def test_bad_rule_is_refused_with_its_field_path(tmp_path: Path, device: ModbusDevice) -> None:
+    path = config(tmp_path, device, {"type": "simulator", "seed": SEED})
+    text = path.read_text().replace('"modbus_register"', '"modbus_regster"')
+    path.write_text(text.replace("max_frame_age_s = 1.0", "max_frame_age_s = -1"))
+    proc = run_gateway(path)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err
+    text = err.decode()
+    assert "rules[0].actions[1]: Input tag 'modbus_regster'" in text
+    assert "rules[0].conditions.max_frame_age_s: Input should be greater than 0" in text
+
+
+def test_camera_stall_puts_outputs_into_fail_safe(tmp_path: Path, device: ModbusDevice) -> None:
+    port = free_port()
+    camera = subprocess.Popen(
+        [sys.executable, "-m", "simulators", "camera", "--mjpeg-port", str(port),
+         "--seed", str(SEED), "--fps", "10"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    proc = None
+    try:
+        assert camera.stdout is not None
+        assert camera.stdout.readline().startswith(b"MJPEG:")
+        source = {"type": "url", "url": f"http://127.0.0.1:{port}/video"}
+        proc = run_gateway(config(tmp_path, device, source))
+        assert device.wait(lambda: values(device)[1][-2:] == [9, 0], 60), values(device)
+        stalled_at = time.monotonic()
+        camera.send_signal(signal.SIGSTOP)  # frames stop; the connection stays open
+        assert device.wait(lambda: values(device)[1][-1:] == [9], 30), values(device)
+        assert device.register_writes(REGISTER)[-1].mono - stalled_at >= 1.0  # max_frame_age_s
+        stalled = len(values(device)[1])
+        camera.send_signal(signal.SIGCONT)
+        # streaming again: back out of fail-safe (idle, or active if a pedestrian is there)
+        assert device.wait(lambda: values(device)[1][stalled : stalled + 1] in ([0], [1]), 60)
+    finally:
+        camera.send_signal(signal.SIGCONT)
+        if proc is not None:
+            err = stop(proc)
+        camera.terminate()
+        camera.wait(10)
+        if camera.stdout is not None:
+            camera.stdout.close()
+    assert proc.returncode == 0, err[-3000:]
+    stalls = [e for e in actuations(tmp_path) if e["reason"] == "camera_not_ok"]
+    assert stalls and stalls[0]["state"] == "fail_safe"
+    assert stalls[-1]["details"]["frame_age_s"] >= 1.0
+
+
+def _epoch(ts: str) -> float:
+    from gateway.events.envelope import parse_ts
+
+    return parse_ts(ts)
