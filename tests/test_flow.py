@@ -540,7 +540,8 @@ def test_speeds_waiting_for_their_track_are_bounded_and_not_lost() -> None:
     engine = AnalyticsEngine(camera(flow, speed=FLAT), LABELS, FRAME)
     # 10 groups of 30 cars, 0.1 s apart, cross together and vanish right after the line,
     # before their centred speed is due: 300 crossings wait at once, more than the cap.
-    ys = path((0.5, 0.3), (0.5, 0.52), 11)
+    # (Seen twice past the line: a side change counts once confirmed by a second sighting.)
+    ys = path((0.5, 0.3), (0.5, 0.54), 12)
     events: list[AnalyticsEvent] = []
     for f in range(10 + len(ys)):
         rows = [

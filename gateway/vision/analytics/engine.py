@@ -61,7 +61,12 @@ class AnalyticsEngine:
         self._anchors = AnchorEstimator(frame_size, forget_s=age + LINE_MEMORY_S)
         self._lines = [
             LineCounter(
-                line, frame_size, labels, switch_s=max(REID_S, age), forget_s=age + LINE_MEMORY_S
+                line,
+                frame_size,
+                labels,
+                switch_s=max(1.0, age),
+                reid_s=REID_S,
+                forget_s=age + LINE_MEMORY_S,
             )
             for line in camera.lines
         ]
