@@ -27,16 +27,18 @@ from gateway.config.vision import CameraConfig
 from gateway.errors import TransportError
 from gateway.events import builder
 from gateway.events.envelope import Draft, encode, envelope, new_id
+from gateway.events.health import health as health_event
 from gateway.events.topics import Topics
+from gateway.health import CameraHealth, GatewayHealth, PartFailure, SensorHealth
 from gateway.rules.types import Actuation, CameraStatus
 from gateway.runtime import sdnotify
 from gateway.runtime.commands import AuditRecord, CommandHandler
-from gateway.runtime.health import SystemMetrics, Uptime, camera_summary
+from gateway.runtime.health import SystemMetrics, Uptime
+from gateway.runtime.link_gate import ConnectionGate
 from gateway.runtime.live_settings import ApplyResult, LiveSettings, SettingsChange
 from gateway.runtime.parts import RunningCamera, RunningSensor
 from gateway.runtime.synthetic import SyntheticSource
 from gateway.security.authorize import authorizer_for
-from gateway.security.redact import redact
 from gateway.sensors.ratelog import RateLimitedLog
 from gateway.sensors.throttle import ReadingThrottle
 from gateway.sensors.types import Reading
@@ -85,6 +87,7 @@ class App:
             on_message=self._on_command,
             max_inflight=settings.outbox.max_inflight,
         )
+        self.gate = ConnectionGate(self.live, self.link, settings.security.rollback_deadline_s)
         self.forwarder = Forwarder(
             self.outbox,
             self.link,
@@ -123,8 +126,12 @@ class App:
         return self.live.current
 
     def apply_settings(self, change: SettingsChange) -> ApplyResult:
-        """Validate, save and apply a settings change (see :class:`LiveSettings`)."""
-        return self.live.apply_settings(change)
+        """Validate, save and apply a settings change (see :class:`LiveSettings`).
+
+        An ``[mqtt]`` change is kept only if the unit reconnects with it
+        (:class:`~gateway.runtime.link_gate.ConnectionGate`).
+        """
+        return self.gate.apply(change)
 
     # -- link callbacks (network thread: hand on and return) ---------------------------
 
@@ -193,44 +200,35 @@ class App:
         )
         return Message(self.topics.status, encode(event), retain=True)
 
-    def health_draft(self) -> Draft:
-        """Build a health event of the whole gateway, now."""
-        cameras = {}
+    def health(self) -> GatewayHealth:
+        """The typed health of every part, now (a part whose report fails is marked so)."""
+        cameras: dict[str, CameraHealth | PartFailure] = {}
         for cam_id, runner in list(self.cameras.items()):
             try:
-                cameras[cam_id] = camera_summary(runner.health())
+                cameras[cam_id] = runner.health()
             except Exception as exc:  # health must not fail because one camera does
-                cameras[cam_id] = {"state": "error", "last_error": str(exc)[:200]}
-        sensors = {}
+                cameras[cam_id] = PartFailure(str(exc))
+        sensors: dict[str, SensorHealth | PartFailure] = {}
         for sensor_id, reader in list(self.sensors.items()):
             try:
-                sensors[sensor_id] = dict(reader.stats())
+                sensors[sensor_id] = reader.health()
             except Exception as exc:
-                sensors[sensor_id] = {"state": "error", "last_error": str(exc)[:200]}
-        losses = self.outbox.losses()
-        refusals = self.forwarder.refusals
-        return builder.health(
-            timestamp=time.time(),
+                sensors[sensor_id] = PartFailure(str(exc))
+        outbox = self.forwarder.health()
+        return GatewayHealth(
             uptime_s=self.uptime(),
             system=self.metrics.sample(),
-            cameras=redact(cameras),
-            sensors=redact(sensors),
-            outbox={
-                "depth": self.outbox.depth,
-                "bytes": self.outbox.size_bytes,
-                "oldest_age_s": round(self.outbox.oldest_age_s(), 3),
-                "inflight": self.forwarder.inflight,
-                **losses,
-                "damaged": self.outbox.damaged,
-                "disk_bytes": self.outbox.disk_bytes,
-                "limit_bytes": self.outbox.limit_bytes,
-                "refused": refusals.total,
-                "held_topics": refusals.held_topics,
-            },
+            cameras=cameras,
+            sensors=sensors,
+            outbox=outbox,
             mqtt=self.link.health(),
-            dropped_events=sum(losses.values()),
-            rules=self.rules.health() if self.rules is not None else None,
+            dropped_events=outbox.lost,
         )
+
+    def health_draft(self) -> Draft:
+        """Build a health event of the whole gateway, now."""
+        rules = self.rules.health() if self.rules is not None else ()
+        return health_event(time.time(), self.health(), rules)
 
     def _on_audit(self, record: AuditRecord) -> None:
         """Store the audit event of an obeyed command (through the outbox, like any event)."""
@@ -297,12 +295,8 @@ class App:
         runner = self.cameras.get(camera_id)
         if runner is None:
             return None
-        health = runner.health()
-        age = health.get("last_frame_age_s")
-        return CameraStatus(
-            str(health.get("state") or "unknown"),
-            float(age) if isinstance(age, int | float) else None,
-        )
+        capture = runner.health().capture
+        return CameraStatus(capture.state, capture.last_frame_age_s)
 
     def _on_actuation(self, actuation: Actuation) -> None:
         self._emit_safely([builder.actuation(actuation)])

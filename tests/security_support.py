@@ -15,6 +15,7 @@ import signal
 import ssl
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +171,16 @@ def tls_alert(port: int, ca: Path, stem: Path | None) -> str:
         except TimeoutError:
             return "open"
     return "closed"
+
+
+def secure_broker(workdir: Path, fleet: Fleet) -> Iterator[SecureBroker]:
+    """A started :class:`SecureBroker`, stopped afterwards (``yield from`` it in a fixture)."""
+    server = SecureBroker(workdir, fleet)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 class TlsClient:

@@ -164,7 +164,7 @@ def test_through_the_gateway_sensor_reader() -> None:
             while not runner.board.drained() and time.monotonic() < deadline:
                 time.sleep(0.05)
             time.sleep(0.3)  # let the reader pass on what it has read
-            assert runner.board.drained(), reader.stats()
+            assert runner.board.drained(), reader.health().counters()
     finally:
         reader.stop()
         line.close()
@@ -176,7 +176,7 @@ def test_through_the_gateway_sensor_reader() -> None:
     check_exactly_once(host, runner)
     assert len(readings) == len(runner.board.produced)
     assert {r.sensor_id for r in readings} == {"pole-7-air"}
-    assert reader.stats()["bad_checksum"] > 0
+    assert reader.health().counters()["bad_checksum"] > 0
 
 
 def test_port_reopen_and_gateway_restart_lose_nothing() -> None:

@@ -19,9 +19,11 @@ from gateway.events import (
     parse_ts,
     validate_event,
 )
+from gateway.events.health import health
 from gateway.events.topics import data_filters
 from gateway.sensors.types import Reading
 from gateway.vision.analytics.types import Aggregate, Alert, LineCrossing, ZoneTransition
+from tests import health_builders
 
 T0 = 1_795_545_600.123  # 2026-11-24T18:40:00.123Z
 
@@ -31,33 +33,7 @@ def wrap(draft: Draft, seq: int = 1) -> dict[str, Any]:
 
 
 def health_draft() -> Draft:
-    return builder.health(
-        timestamp=T0,
-        uptime_s=12.5,
-        system={
-            "cpu_percent": 12.0,
-            "load_1m": 0.5,
-            "cpu_temp_c": None,
-            "mem_used_bytes": 1000,
-            "mem_total_bytes": 4000,
-            "mem_percent": 25.0,
-            "disk_free_bytes": 10**9,
-        },
-        cameras={
-            "cam-north": {
-                "state": "running",
-                "fps": 9.8,
-                "inference_ms": 15.2,
-                "skipped_frames": 3,
-                "reconnects": 0,
-                "frames": 120,
-            }
-        },
-        sensors={"pm": {"frames": 10, "errors": 1, "state": "open"}},
-        outbox={"depth": 0, "bytes": 0, "oldest_age_s": 0.0, "inflight": 0, "dropped": 0},
-        mqtt={"state": "connected", "protocol": "5", "connects": 1, "last_error": None},
-        dropped_events=0,
-    )
+    return health(T0, health_builders.gateway())
 
 
 DRAFTS = {
@@ -125,7 +101,7 @@ def test_mapping_details() -> None:
     assert agg["interval_s"] == 60.0 and agg["lines"]["l1"]["left_to_right"]["bus"] == 1
     assert DRAFTS["sensor_reading_text"].source == "gps"
     cam = DRAFTS["health"].data["cameras"]["cam-north"]
-    assert cam["frames"] == 120 and cam["state"] == "running"
+    assert cam["pipeline_frames"] == 120 and cam["state"] == "streaming"
 
 
 def test_timestamp_format_round_trip() -> None:

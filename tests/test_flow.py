@@ -560,3 +560,18 @@ def test_speeds_waiting_for_their_track_are_bounded_and_not_lost() -> None:
     lane = report.lanes["l1"]
     assert sum(lane.volume.values()) == lane.speeds == 300  # every speed kept (at the line)
     assert lane.speed_mean_kmh == pytest.approx(14.4, rel=0.02)
+
+
+@pytest.mark.parametrize(("extent", "length"), [("anchor", 0.0), ("box", 6.0)])
+def test_a_long_vehicle_holds_the_zones_its_body_covers(extent: str, length: float) -> None:
+    chain = [[[0.3, y], [0.7, y], [0.7, y + 0.1], [0.3, y + 0.1]] for y in (0.5, 0.6, 0.7)]
+    queue = {"zones": chain, "zone_lengths_m": [2.0] * 3, "dwell_s": 1.0, "extent": extent}
+    flow = {"interval_s": 5.0, "lanes": [{"id": "l1", "line": "stop", "queue": queue}]}
+    engine = AnalyticsEngine(camera(flow), LABELS, FRAME)
+    # A bus stopped from 0.52 to 0.75: its anchor is in the last zone, its body in all.
+    bus = Detections.from_arrays([[480, 520, 520, 750]], [0.9], [LABELS.index("bus")], [1])
+    events: list[AnalyticsEvent] = []
+    for k in range(51):
+        events += engine.update(bus, T0 + k * DT)
+    (report,) = reports(events)
+    assert report.lanes["l1"].queue_max_m == length

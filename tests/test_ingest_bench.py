@@ -37,5 +37,11 @@ def test_bench_ingest_json() -> None:
     assert len(result["ingest_2"]["per_consumer"]) == 2
     assert len(result["bare_subscriber_2"]["per_consumer"]) == 2
     assert result["ratio_1_vs_bare"] > 0
+    for key in ("1_vs_bare", "2_vs_1", "2_vs_bare_2"):
+        ratio = result["round_ratios"][key]
+        assert len(ratio["per_round"]) == 1
+        assert ratio["min"] <= ratio["median"] <= ratio["max"]
+    assert result["bare_subscriber"]["spread_pct"] == 0.0  # one round
+    assert result["load_1m_before"] >= 0
     assert result["ratio_2_vs_1"] > 0
     assert result["ratio_2_vs_bare_2"] > 0

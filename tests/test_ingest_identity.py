@@ -11,7 +11,7 @@ import pytest
 
 from gateway.config.settings import validate_settings
 from gateway.ingest.decode import IDENTITY_MISMATCH, RejectedError, check_identity
-from tests.security_support import Fleet, SecureBroker, TlsClient
+from tests.security_support import Fleet, SecureBroker, TlsClient, secure_broker
 from tests.services import VictoriaMetrics
 from tests.test_ingest_helpers import line_event, start_worker
 
@@ -59,10 +59,7 @@ def fleet(tmp_path: Path) -> Fleet:
 
 @pytest.fixture
 def broker(tmp_path: Path, fleet: Fleet) -> Iterator[SecureBroker]:
-    server = SecureBroker(tmp_path / "broker", fleet)
-    server.start()
-    yield server
-    server.stop()
+    yield from secure_broker(tmp_path / "broker", fleet)
 
 
 def ingest_settings(fleet: Fleet, broker: SecureBroker, db: VictoriaMetrics) -> Any:

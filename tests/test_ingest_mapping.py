@@ -19,6 +19,7 @@ from gateway.ingest.decode import (
 )
 from gateway.ingest.mapping import MAPPERS, MappingError, event_points
 from gateway.ingest.points import Point, parse_ts_ms, point_time_ns, to_line
+from tests import health_builders
 from tests.test_ingest_helpers import BASE_MS, line_event, ts_of
 
 GW = {"gateway": "rsu-0001", "site": "sejong-1"}
@@ -371,6 +372,7 @@ def test_dead_letter_body_text_and_binary() -> None:
 
 def test_actuation_and_rule_health_points() -> None:
     from gateway.events import builder
+    from gateway.events.health import health as health_event
     from gateway.ingest.mapping import event_points
     from gateway.rules.types import Actuation, Cause, OutputHealth, RuleHealth
 
@@ -404,16 +406,11 @@ def test_actuation_and_rule_health_points() -> None:
     assert point.fields == {"count": 1, "latency_ms": 12.5, "attempts": 1, "late": 0.0, "seq": 5}
     output = OutputHealth(0, "modbus_coil", "t", "active", "active", 3, 2, 1, 0, 0, 0, False,
                           "timeout", 4.0)  # fmt: skip
-    health = builder.health(
-        timestamp=1796000000.0, uptime_s=1.0,
-        system={"cpu_percent": 1.0, "load_1m": 0.1, "cpu_temp_c": None, "mem_used_bytes": 1,
-                "mem_total_bytes": 2, "mem_percent": 50.0, "disk_free_bytes": 3},
-        cameras={}, sensors={},
-        outbox={"depth": 0, "bytes": 0, "oldest_age_s": 0.0, "inflight": 0, "dropped": 0},
-        mqtt={"state": "connected", "protocol": "5", "connects": 1, "last_error": None},
-        dropped_events=0,
+    health = health_event(
+        1796000000.0,
+        health_builders.gateway(cameras={}, sensors={}),
         rules=[RuleHealth("beacon", "active", "alert", False, 4, (output,), 1)],
-    )  # fmt: skip
+    )
     event = {**event, "type": "health", "source": "gateway", "data": health.data}
     validate_event(event)
     rule_points = [p for p in event_points(event) if p.measurement == "rule_health"]

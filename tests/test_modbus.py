@@ -126,7 +126,7 @@ def test_readings_timeout_and_recovery(station: ModbusSimulator) -> None:
     try:
         wait_for(lambda: sink.count() >= 3, what="readings")
         station.stop_server()
-        wait_for(lambda: int(reader.stats()["timeouts"]) >= 2, what="timeouts")
+        wait_for(lambda: int(reader.health().counters()["timeouts"]) >= 2, what="timeouts")
         before = sink.count()
         station.start_server()
         wait_for(lambda: sink.count() >= before + 3, what="readings after the server returns")
@@ -144,7 +144,7 @@ def test_readings_timeout_and_recovery(station: ModbusSimulator) -> None:
     assert 95000 <= float(first.values["pressure_pa"]) <= 105000
     assert -40 <= float(first.values["temperature_c"]) <= 60
     assert first.extra["pressure_pa_unit"] == "Pa"
-    stats = reader.stats()
+    stats = reader.health().counters()
     assert stats["exceptions"] == 0
     assert stats["bad_checksum"] == 0
 
@@ -158,7 +158,7 @@ def test_exception_response_counted_other_values_kept(station: ModbusSimulator) 
         wait_for(lambda: sink.count() >= 3, what="readings")
     finally:
         reader.stop()
-    stats = reader.stats()
+    stats = reader.health().counters()
     assert int(stats["exceptions"]) >= 3
     assert stats["last_exception_code"] == 2  # illegal data address
     assert stats["exception_2"] == stats["exceptions"]
@@ -174,12 +174,13 @@ def test_bad_crc_counted_separately() -> None:
     reader.start()
     try:
         wait_for(
-            lambda: int(reader.stats()["bad_checksum"]) >= 2 and sink.count() >= 2, what="bad CRCs"
+            lambda: int(reader.health().counters()["bad_checksum"]) >= 2 and sink.count() >= 2,
+            what="bad CRCs",
         )
     finally:
         reader.stop()
         sim.stop()
-    stats = reader.stats()
+    stats = reader.health().counters()
     assert stats["bad_checksum"] == stats["bad_crc"]
     assert int(stats["bad_crc"]) <= sim.corrupted
     assert stats["good"] == sink.count()
@@ -189,7 +190,9 @@ def test_unopenable_modbus_port_retries(tmp_path: Any) -> None:
     reader = SensorReader(_cfg(str(tmp_path / "none"), default_register_map()), Sink())
     reader.start()
     try:
-        wait_for(lambda: int(reader.stats()["open_failures"]) >= 2, what="open failures")
+        wait_for(
+            lambda: int(reader.health().counters()["open_failures"]) >= 2, what="open failures"
+        )
     finally:
         reader.stop()
-    assert "cannot open modbus port" in str(reader.stats()["last_error"])
+    assert "cannot open modbus port" in str(reader.health().counters()["last_error"])

@@ -68,7 +68,7 @@ def test_v5_only_config_does_not_fall_back(tmp_path: Path, amqtt_broker: int) ->
             time.sleep(0.05)
         with pytest.raises(TransportError, match=r"Unsupported protocol version|CONNACK"):
             app.link.wait_connected(0.1)
-        assert app.link.health()["state"] == "error"
+        assert app.link.health().state == "error"
         assert app.link.protocol is None and app.link.connects == 0
     finally:
         app.stop()

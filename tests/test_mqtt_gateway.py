@@ -92,7 +92,7 @@ def test_broker_outage_loses_nothing(tmp_path: Path, mosquitto: Mosquitto) -> No
         mosquitto.stop()
         time.sleep(15)
         depth_during_outage = app.outbox.depth
-        state_during_outage = app.link.health()["state"]
+        state_during_outage = app.link.health().state
         mosquitto.start()
         assert collector.subscribed.wait(10)
         time.sleep(2)

@@ -8,9 +8,7 @@ the excerpts of those examples below (trimmed, values as published) must pass th
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,11 +18,14 @@ import pytest
 from gateway.cli import main
 from gateway.config.ngsi import NgsiConfig
 from gateway.events import envelope
-from gateway.events.builder import from_analytics, health, sensor_reading
+from gateway.events.builder import from_analytics, sensor_reading
+from gateway.events.health import health
 from gateway.ngsi.convert import Converter, NotExportedError
 from gateway.ngsi.validate import entity_problems
 from gateway.sensors.types import Reading
 from gateway.vision.analytics.types import FlowReport, LaneFlow
+from tests import health_builders
+from tests.ngsi_support import ContextBrokerStub
 
 T0 = 1_800_000_000.0
 CONFIG = NgsiConfig.model_validate(
@@ -187,16 +188,7 @@ def test_a_sensor_reading_becomes_air_quality_observed() -> None:
         (air_event({"hcho_mg_m3": 0.1}), CONFIG, "no_values"),
         (
             envelope(
-                health(
-                    timestamp=T0,
-                    uptime_s=1,
-                    system={},
-                    cameras={},
-                    sensors={},
-                    outbox={},
-                    mqtt={},
-                    dropped_events=0,
-                ),
+                health(T0, health_builders.gateway(cameras={}, sensors={})),
                 seq=1,
                 event_id="e" * 32,
                 gateway="gw-1",
@@ -326,46 +318,12 @@ def test_convert_command_refuses_a_bad_config(
     assert "surprise: unknown key" in err
 
 
-class _Broker:
-    """A loopback NGSI-LD batch-upsert endpoint answering a scripted list of statuses."""
-
-    def __init__(self, statuses: list[int]) -> None:
-        self.statuses = statuses
-        self.bodies: list[Any] = []
-        self.headers: list[dict[str, str]] = []
-        broker = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                status = broker.statuses.pop(0) if broker.statuses else 204
-                if status < 300:
-                    broker.bodies.append(json.loads(body))
-                    broker.headers.append({k.lower(): v for k, v in self.headers.items()})
-                    assert self.path == "/ngsi-ld/v1/entityOperations/upsert"
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def broker_factory() -> Iterator[Any]:
-    made: list[_Broker] = []
+    made: list[ContextBrokerStub] = []
 
-    def make(statuses: list[int]) -> _Broker:
-        made.append(_Broker(statuses))
+    def make(statuses: list[int]) -> ContextBrokerStub:
+        made.append(ContextBrokerStub(statuses))
         return made[-1]
 
     yield make
@@ -415,3 +373,20 @@ def test_post_stops_on_a_refused_batch(
     assert code == 1
     assert "HTTP 400" in err
     assert '"posted": 0' in err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[locations]\n"s" = [1.0, 2.0]\n', "no [bridge] section"),
+        ('[bridge]\nurl = "ftp://x"\n', "bridge.url: String should match pattern"),
+        ('[bridge]\nurl = "http://x"\ntopics = ["$share/g/+/+/+/events/#"]\n', "without $share/"),
+    ],
+)
+def test_bridge_refuses_a_config_it_cannot_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    path = tmp_path / "ngsi.toml"
+    path.write_text(text)
+    assert main(["ngsi", "bridge", "--config", str(path)]) == 2
+    assert message in capsys.readouterr().err

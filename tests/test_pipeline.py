@@ -134,13 +134,13 @@ def test_runner_live_health_events_and_snapshot(detector: Any, crossing_mp4: Pat
         health = runner.health()
     finally:
         runner.stop()
-    assert health["camera"] == "cam1"
-    assert health["state"] == "streaming"
-    assert health["processed_fps"] > 0
-    assert health["pipeline"]["frames"] > 0
-    assert health["frame_latency_p50_ms"] is not None
-    assert health["event_latency_p50_ms"] is not None
-    assert health["errors"] == 0
+    assert health.camera == "cam1"
+    assert health.state == "streaming"
+    assert health.processed_fps > 0
+    assert health.pipeline.frames > 0
+    assert health.frame_latency_p50_ms is not None
+    assert health.event_latency_p50_ms is not None
+    assert health.errors == 0
     crossing = next(e for e in received if isinstance(e, LineCrossing))
     assert crossing.camera_id == "cam1"
     assert crossing.label == "person"
@@ -176,13 +176,13 @@ def test_runner_survives_a_failing_sink_and_restarts(detector: Any, crossing_mp4
     runner = CameraRunner(camera, detector, sink)
     runner.start()
     try:
-        wait_until(lambda: runner.health()["errors"] >= 1, 60)
+        wait_until(lambda: runner.health().errors >= 1, 60)
         processed = runner.pipeline.stats.frames
         wait_until(lambda: runner.pipeline.stats.frames > processed + 3, 30)  # still going
         runner.restart()
         wait_until(lambda: runner.capture.health().frames_captured > 3, 30)
         assert runner.capture.connections == 1
-        assert runner.health()["state"] in ("streaming", "connecting")
+        assert runner.health().state in ("streaming", "connecting")
     finally:
         runner.stop()
     assert not runner.capture.running

@@ -280,3 +280,34 @@ def test_cli_errors_are_one_line(
     code, text = run_cli(args, capsys)
     assert code == 2
     assert error in text
+
+
+@pytest.mark.parametrize(
+    ("who", "site", "gateway", "expected"),
+    [
+        (identity.unit("east", "rsu-1"), "east", "rsu-1", None),
+        (
+            identity.unit("east", "rsu-1"),
+            "east",
+            "rsu-2",
+            "names unit east/rsu-1, the config says east/rsu-2",
+        ),
+        (identity.unit("east", "rsu-1"), "west", "rsu-1", "only under east/rsu-1/"),
+        (identity.operator("alice", "admin"), "east", "rsu-1", None),  # not a unit certificate
+    ],
+)
+def test_certificate_mismatch_is_named(
+    ca: FleetCA,
+    tmp_path: Path,
+    who: identity.Identity,
+    site: str,
+    gateway: str,
+    expected: str | None,
+) -> None:
+    from gateway.security.pki import certificate_mismatch
+
+    cert = tmp_path / "unit.crt"
+    cert.write_bytes(ca.issue_with_key(who, PASSPHRASE).cert_pem)
+    problem = certificate_mismatch(cert, site, gateway)
+    assert problem is None if expected is None else expected in (problem or "")
+    assert certificate_mismatch(tmp_path / "missing.crt", site, gateway) is None

@@ -213,7 +213,7 @@ def test_refused_subscription_is_reported_and_retried(tmp_path: Path) -> None:
     link._on_subscribe(None, None, 7, [refused], None)  # type: ignore[arg-type]
     assert not link.subscribed
     assert "135" in str(link.subscription_error)
-    assert link.health()["subscribed"] is False
+    assert link.health().subscribed is False
     assert link._resubscribe_at is not None
     assert _wait(link._resubscribe_due, 2.0)
     link._sub_mids[8] = link.subscriptions

@@ -66,20 +66,26 @@ def test_config_check_prints_no_secret(
 
 
 def test_logs_carry_no_url_password(capsys: pytest.CaptureFixture[str]) -> None:
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
     setup_logging("info", "text")
     try:
         logging.getLogger("gateway.test").warning("camera %s failed", CAMERA_URL)
         logging.getLogger("gateway.test").warning("plain %s", "rtsp://x:y@h")
     finally:
-        setup_logging("warning", "text")
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])
     err = capsys.readouterr().err
     assert "cam-s3cret" not in err and "x:y@" not in err
     assert "rtsp://admin:***@192.0.2.7" in err
 
 
 class _FailingCamera:
-    def health(self) -> dict[str, Any]:
-        return {"state": "error", "last_error": f"cannot open {CAMERA_URL}: 401"}
+    def health(self) -> Any:
+        raise RuntimeError(f"cannot open {CAMERA_URL}: 401")
 
     def latest_frame(self) -> None:
         return None

@@ -94,7 +94,7 @@ def test_board_receives_output_set_and_acknowledges_with_output_state(line: PtyL
     assert all(e.action_type == "bridge" for e in ok)
     assert board.outputs[1].value == 0.0 and board.outputs[1].fail_safe == 0.0
     assert board.output_sets >= 4
-    decoder_stats = reader.stats()
+    decoder_stats = reader.health().counters()
     assert int(decoder_stats["responses"]) >= 4
 
 

@@ -148,3 +148,30 @@ def test_toml_example_in_deploy_loads() -> None:
     example = Path(__file__).resolve().parent.parent / "deploy" / "gateway.example.toml"
     loaded = load_settings(example)
     assert loaded.rules, "deploy/gateway.example.toml documents [[rules]]"
+
+
+def test_webhook_headers_and_local_broker_password_stay_secret() -> None:
+    loaded = validate_settings(
+        settings(
+            rule(
+                actions=[
+                    {
+                        "type": "webhook",
+                        "url": "http://127.0.0.1:9/hook",
+                        "fail_safe": "off",
+                        "headers": {"Authorization": "Bearer s3cret"},
+                    },
+                    {
+                        "type": "mqtt",
+                        "topic": "sign/1",
+                        "fail_safe": "",
+                        "broker": {"username": "pole", "password": "hunter2"},
+                    },
+                ]
+            )
+        )
+    )
+    dumped = str(loaded.model_dump(mode="json"))
+    assert "s3cret" not in dumped and "hunter2" not in dumped
+    action = loaded.rules[0].actions[0]
+    assert action.headers["Authorization"].get_secret_value() == "Bearer s3cret"  # type: ignore[union-attr]

@@ -387,3 +387,40 @@ def test_time_of_day_window(window: dict[str, Any], local: tuple[int, ...], insi
 
     epoch = time.mktime((*local, 0, 0, 0, -1))
     assert in_window(TimeWindow.model_validate(window), epoch) is inside
+
+
+def test_a_failed_switch_on_that_reached_the_device_still_holds() -> None:
+    """The switch-on reaches the device but its echo is lost; meanwhile the camera blips
+    (fail-safe, then back, faster than the output could act). The device is on: it must
+    not be switched off before the hold (a short on-blip is what the hold prevents)."""
+    hold = 2.0
+    engine, rec, _events, camera = make(ALERT, hold_s=hold, retry_max_s=5)
+    echo_lost, release = threading.Event(), threading.Event()
+    on_at: list[float] = []
+    original = rec.write
+
+    def write(value: OutputValue, context: WriteContext) -> None:
+        if value is True and echo_lost.is_set():
+            on_at.append(time.monotonic())  # the device takes it ...
+            release.wait(10)
+            echo_lost.clear()
+            raise ActuatorError("no echo")  # ... but its answer never comes back
+        original(value, context)
+
+    rec.write = write  # type: ignore[method-assign]
+    engine.start()
+    try:
+        assert wait_for(lambda: rec.states() == ["idle"])
+        echo_lost.set()
+        engine.on_analytics([alert()])
+        assert wait_for(lambda: len(on_at) == 1)
+        camera["status"] = CameraStatus("stalled", 9.0)
+        assert wait_for(lambda: engine.health()[0].state == "fail_safe")
+        camera["status"] = STREAMING
+        assert wait_for(lambda: engine.health()[0].state == "idle")
+        release.set()  # the lost echo times out now
+        assert wait_for(lambda: rec.states()[-1:] == ["idle"] and len(rec.states()) > 1, 10)
+    finally:
+        engine.stop()
+    off_at = rec.writes[1][0]
+    assert off_at - on_at[0] >= hold

@@ -17,7 +17,14 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from tests.security_support import PASSPHRASE, Fleet, SecureBroker, TlsClient, tls_alert
+from tests.security_support import (
+    PASSPHRASE,
+    Fleet,
+    SecureBroker,
+    TlsClient,
+    secure_broker,
+    tls_alert,
+)
 
 NOT_AUTHORIZED = 135
 NO_SUBSCRIBERS = 16
@@ -40,10 +47,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
 
 @pytest.fixture
 def broker(tmp_path: Path, fleet: Fleet) -> Iterator[SecureBroker]:
-    server = SecureBroker(tmp_path / "broker", fleet)
-    server.start()
-    yield server
-    server.stop()
+    yield from secure_broker(tmp_path / "broker", fleet)
 
 
 @pytest.fixture

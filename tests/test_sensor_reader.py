@@ -71,16 +71,16 @@ def test_faulty_stream_every_good_frame_decoded(protocol: str, value_key: str, f
     reader = SensorReader(_cfg(protocol, path), sink)
     reader.start()
     try:
-        wait_for(lambda: reader.stats()["state"] == "open", what="port open")
+        wait_for(lambda: reader.health().counters()["state"] == "open", what="port open")
         sim.start()
         wait_for(lambda: sim.stats.good_frames >= 40, what="frames sent")
         sim.stop(close=False)  # stop sending; the reader drains what is in flight
         sent = sim.stats.good_frames
-        wait_for(lambda: reader.stats()["good"] >= sent, what=f"{sent} readings")
+        wait_for(lambda: reader.health().counters()["good"] >= sent, what=f"{sent} readings")
     finally:
         sim.stop()
         reader.stop()
-    stats = reader.stats()
+    stats = reader.health().counters()
     assert stats["good"] == sent == sink.count()
     assert all(r.sensor_id == f"t-{protocol}" and value_key in r.values for r in sink.readings)
     assert int(stats["bytes"]) == sim.stats.bytes
@@ -110,13 +110,13 @@ def test_port_vanishes_and_returns(tmp_path: Path) -> None:
     sim.start()
     try:
         wait_for(lambda: sim.stats.unplugs >= 1, what="an unplug")
-        wait_for(lambda: int(reader.stats()["reopens"]) >= 1, what="a re-open")
+        wait_for(lambda: int(reader.health().counters()["reopens"]) >= 1, what="a re-open")
         after_reopen = sink.count()
         wait_for(lambda: sink.count() >= after_reopen + 5, what="readings after re-open")
     finally:
         sim.stop()
         reader.stop()
-    stats = reader.stats()
+    stats = reader.health().counters()
     assert int(stats["reopens"]) >= 1
     assert "lost" in str(stats["last_error"]) or "cannot open" in str(stats["last_error"])
 
@@ -126,12 +126,12 @@ def test_missing_port_keeps_retrying_and_stops(tmp_path: Path) -> None:
     reader = SensorReader(_cfg("nmea", missing, reopen_max_s=0.2), Sink())
     reader.start()
     try:
-        wait_for(lambda: int(reader.stats()["open_failures"]) >= 3, what="retries")
-        assert reader.stats()["state"] in ("waiting", "opening")
-        assert missing in str(reader.stats()["last_error"])
+        wait_for(lambda: int(reader.health().counters()["open_failures"]) >= 3, what="retries")
+        assert reader.health().counters()["state"] in ("waiting", "opening")
+        assert missing in str(reader.health().counters()["last_error"])
     finally:
         reader.stop()
-    assert reader.stats()["state"] == "stopped"
+    assert reader.health().counters()["state"] == "stopped"
 
 
 def test_late_device_is_picked_up(tmp_path: Path) -> None:
@@ -141,13 +141,15 @@ def test_late_device_is_picked_up(tmp_path: Path) -> None:
     reader.start()
     sim = StreamSimulator("nmea", link=link, rate_hz=20, seed=3)
     try:
-        wait_for(lambda: int(reader.stats()["open_failures"]) >= 1, what="first failure")
+        wait_for(
+            lambda: int(reader.health().counters()["open_failures"]) >= 1, what="first failure"
+        )
         sim.start()
         wait_for(lambda: sink.count() >= 4, what="readings")
     finally:
         sim.stop()
         reader.stop()
-    assert reader.stats()["reopens"] == 0  # the first successful open is not a re-open
+    assert reader.health().counters()["reopens"] == 0  # the first successful open is not a re-open
     assert sink.readings[0].values["fix"] == 1
 
 
@@ -163,13 +165,13 @@ def test_callback_failure_counted_reader_survives() -> None:
     reader = SensorReader(_cfg("sds011", path), bad_callback)
     reader.start()
     try:
-        wait_for(lambda: reader.stats()["state"] == "open", what="open")
+        wait_for(lambda: reader.health().counters()["state"] == "open", what="open")
         sim.start()
         wait_for(lambda: len(calls) >= 5, what="callbacks")
     finally:
         sim.stop()
         reader.stop()
-    assert int(reader.stats()["callback_errors"]) == len(calls)
+    assert int(reader.health().counters()["callback_errors"]) == len(calls)
 
 
 def test_silence_counts_timeouts() -> None:
@@ -178,7 +180,7 @@ def test_silence_counts_timeouts() -> None:
     reader = SensorReader(_cfg("pms5003", path, read_timeout_s=0.3), Sink())
     reader.start()
     try:
-        wait_for(lambda: int(reader.stats()["timeouts"]) >= 2, what="timeouts")
+        wait_for(lambda: int(reader.health().counters()["timeouts"]) >= 2, what="timeouts")
     finally:
         reader.stop()
         sim.close()
@@ -208,7 +210,7 @@ def test_pending_writes_reach_the_device(monkeypatch: pytest.MonkeyPatch) -> Non
     reader = SensorReader(_cfg("echo", path, id="t-nmea"), sink)
     reader.start()
     try:
-        wait_for(lambda: reader.stats()["state"] == "open", what="open")
+        wait_for(lambda: reader.health().counters()["state"] == "open", what="open")
         sim.start()
         wait_for(lambda: b"ACK\n" in bytes(sim.received), what="ack written back")
     finally:
@@ -259,12 +261,14 @@ def test_decoder_exception_counted_reader_survives(monkeypatch: pytest.MonkeyPat
     reader = SensorReader(_cfg("broken", path), sink)
     reader.start()
     try:
-        wait_for(lambda: reader.stats()["state"] == "open", what="open")
+        wait_for(lambda: reader.health().counters()["state"] == "open", what="open")
         sim.start()
-        wait_for(lambda: int(reader.stats()["decoder_errors"]) >= 3, what="decoder errors")
+        wait_for(
+            lambda: int(reader.health().counters()["decoder_errors"]) >= 3, what="decoder errors"
+        )
         wait_for(lambda: sink.count() >= 6, what="readings between errors")
     finally:
         reader.stop()
         sim.stop()
-    assert "decoder bug" in str(reader.stats()["last_error"])
-    assert reader.stats()["reopens"] == 0  # a decoder bug is not a port failure
+    assert "decoder bug" in str(reader.health().counters()["last_error"])
+    assert reader.health().counters()["reopens"] == 0  # a decoder bug is not a port failure

@@ -61,12 +61,12 @@ def test_process_with_link_unplug_and_garbage(tmp_path: Path) -> None:
         try:
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and not (
-                int(reader.stats()["reopens"]) >= 1 and len(got) >= 30
+                int(reader.health().counters()["reopens"]) >= 1 and len(got) >= 30
             ):
                 time.sleep(0.1)
         finally:
             reader.stop()
-        stats = reader.stats()
+        stats = reader.health().counters()
         assert int(stats["reopens"]) >= 1
         assert len(got) >= 30
         assert int(stats["bad_checksum"]) >= 1

@@ -70,7 +70,7 @@ def test_socket_url_reconnects_after_drop() -> None:
     try:
         wait_for(lambda: len(got) >= 3, what="readings")
         server.drop.set()  # the serial server drops the connection
-        wait_for(lambda: int(reader.stats()["reopens"]) >= 1, what="re-connect")
+        wait_for(lambda: int(reader.health().counters()["reopens"]) >= 1, what="re-connect")
         before = len(got)
         wait_for(lambda: len(got) >= before + 3, what="readings after re-connect")
     finally:

@@ -36,7 +36,7 @@ from gateway.security.signing import (
     sign_command,
 )
 from gateway.transport.mqtt import Incoming
-from tests.security_support import PASSPHRASE, Fleet, SecureBroker, TlsClient
+from tests.security_support import PASSPHRASE, Fleet, SecureBroker, TlsClient, secure_broker
 from tests.transport_support import write_config
 
 BASE = "city/east/rsu-a"
@@ -348,10 +348,7 @@ def test_policy_from_config(fleet: Fleet, tmp_path: Path) -> None:
 
 @pytest.fixture
 def broker(tmp_path: Path, fleet: Fleet) -> Iterator[SecureBroker]:
-    server = SecureBroker(tmp_path / "broker", fleet)
-    server.start()
-    yield server
-    server.stop()
+    yield from secure_broker(tmp_path / "broker", fleet)
 
 
 @pytest.fixture
@@ -368,6 +365,7 @@ def unit_app(tmp_path: Path, fleet: Fleet, broker: SecureBroker) -> Iterator[tup
         security={
             "unsigned_commands": False,
             "trusted_operators": str(fleet.root / "operators.pem"),
+            "rollback_deadline_s": 3,
         },
         cameras=[
             {
@@ -438,6 +436,13 @@ def test_gateway_cmd_end_to_end_with_audit_and_redaction(
         ("set_config", "operator:bob", False),
     ]
     assert audits[1]["data"]["patch_paths"] == ["events.health_interval_s"]
+    from gateway.events import validate_event
+    from gateway.ingest.mapping import event_points
+
+    for audit in audits:  # valid against the published schema, and stored by the ingest
+        validate_event(audit)
+        [point] = event_points(audit)
+        assert point.tags["caller"] == audit["data"]["caller"]
     assert all(a["gateway"] == "rsu-a" and a["site"] == "east" for a in audits)
 
 
@@ -486,3 +491,80 @@ def test_hostile_clients_on_the_real_broker_change_nothing(
     assert path.read_text() == after_good and "port = 1\n" not in after_good
     assert before != after_good
     assert app.commands.rejected == 3 and app.commands.handled == 1
+
+
+@pytest.mark.parametrize(
+    ("patch", "ok"),
+    [({"mqtt": {"port": 1}}, False), ({"mqtt": {"keepalive_s": 25}}, True)],
+    ids=["bad-port-rolled-back", "good-change-applied-live"],
+)
+def test_a_change_that_cuts_the_unit_off_is_rolled_back(
+    fleet: Fleet,
+    broker: SecureBroker,
+    unit_app: tuple[App, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    patch: dict[str, Any],
+    ok: bool,
+) -> None:
+    app, path = unit_app
+    before = path.read_text()
+    connects = app.link.connects
+    patch_file = tmp_path / "patch.json"
+    patch_file.write_text(json.dumps(patch))
+    code = main(operator_cli(fleet, broker, "alice", "set_config", "--patch", str(patch_file)))
+    reply = json.loads(capsys.readouterr().out)
+    assert reply["ok"] is ok, reply
+    assert app.link.connected and app.link.cfg.port == broker.port
+    if ok:
+        assert code == 0 and "mqtt" in reply["result"]["applied"]
+        assert "keepalive_s = 25" in path.read_text()
+        assert app.link.connects == connects + 1 and app.link.cfg.keepalive_s == 25
+    else:
+        assert code == 1
+        assert "did not reconnect with the new [mqtt] settings within 3 s" in reply["error"]
+        assert "127.0.0.1:1" in reply["error"] and "last good config is restored" in reply["error"]
+        assert path.read_text() == before
+        assert app.link.connects == connects + 1  # back on the old broker
+    # Still reachable and commandable, and after a restart too (the file is good).
+    assert main(operator_cli(fleet, broker, "alice", "get_config")) == 0
+    capsys.readouterr()
+    assert load_settings(path).mqtt.port == broker.port
+
+
+def test_gateway_cmd_from_an_operator_config_file_and_its_errors(
+    fleet: Fleet,
+    broker: SecureBroker,
+    unit_app: tuple[App, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stem = fleet.ids / "operator.bob"
+    operator_toml = tmp_path / "operator.toml"
+    operator_toml.write_text(
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\n'
+        f'[mqtt.tls]\nca_file = "{fleet.ca.cert_path}"\n'
+        f'cert_file = "{stem}.crt"\nkey_file = "{stem}.key"\n'
+    )
+    base = ["cmd", "-c", str(operator_toml), "--site", "east", "--timeout", "3"]
+    assert main([*base, "--unit", "rsu-a", "get_config"]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
+    # A unit that does not answer, a unit key instead of an operator's, a missing cert.
+    assert main([*base, "--unit", "rsu-nobody", "get_config"]) == 1
+    assert "no reply from east/rsu-nobody within 3 s" in capsys.readouterr().err
+    unit_stem = fleet.ids / "east.rsu-a"
+    code = main(
+        [
+            *base,
+            "--unit",
+            "rsu-a",
+            "--cert",
+            f"{unit_stem}.crt",
+            "--key",
+            f"{unit_stem}.key",
+            "get_config",
+        ]
+    )
+    assert code == 2 and "is 'east/rsu-a', not an operator" in capsys.readouterr().err
+    code = main(["cmd", "--site", "east", "--unit", "rsu-a", "get_config"])
+    assert code == 2 and "give the operator's --cert and --key" in capsys.readouterr().err

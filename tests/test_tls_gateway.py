@@ -179,6 +179,6 @@ def test_server_not_signed_by_our_ca_is_refused(
             TransportError, match=r"TLS handshake .* failed.*certificate verify failed"
         ):
             app.link.wait_connected(5)
-        assert app.link.health()["state"] == "error"
+        assert app.link.health().state == "error"
     finally:
         app.stop()

@@ -17,6 +17,7 @@ Each consumer runs in its own process, which reports its peak RSS.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import subprocess
 import tempfile
 import time
@@ -91,9 +92,43 @@ def run_phase(
 
 
 def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Return the run with the median events/s, plus every run's events/s."""
+    """Return the run with the median events/s, every run's events/s and their spread."""
     ordered = sorted(runs, key=lambda r: r["events_per_s"])
-    return {**ordered[len(ordered) // 2], "all_events_per_s": [r["events_per_s"] for r in runs]}
+    rates = [r["events_per_s"] for r in runs]
+    middle = ordered[len(ordered) // 2]["events_per_s"]
+    return {
+        **ordered[len(ordered) // 2],
+        "all_events_per_s": rates,
+        "min_events_per_s": min(rates),
+        "max_events_per_s": max(rates),
+        "spread_pct": round(100 * (max(rates) - min(rates)) / middle, 1) if middle else None,
+    }
+
+
+def round_ratios(
+    runs: dict[str, list[dict[str, Any]]], candidate: str, baseline: str
+) -> dict[str, Any] | None:
+    """Ratio of ``candidate`` to ``baseline`` within each round (A B A B), median and range.
+
+    Each round's candidate is compared with the baseline measured next to it, so a
+    neighbour's load that comes and goes moves both sides of a ratio together.
+    """
+    if candidate not in runs or baseline not in runs:
+        return None
+    ratios = [
+        round(c["events_per_s"] / b["events_per_s"], 3)
+        for c, b in zip(runs[candidate], runs[baseline], strict=True)
+        if b["events_per_s"]
+    ]
+    if not ratios:
+        return None
+    ordered = sorted(ratios)
+    return {
+        "median": ordered[len(ordered) // 2],
+        "min": ordered[0],
+        "max": ordered[-1],
+        "per_round": ratios,
+    }
 
 
 @click.command("ingest")
@@ -136,6 +171,7 @@ def command(
     as_json: bool,
 ) -> None:
     """Events/s: bare paho subscriber vs one and two ingest workers into the database."""
+    load_before = round(os.getloadavg()[0], 2)
     ctx = mp.get_context("spawn")
     conf: dict[str, Any] = {"batch_size": batch_size, "flush_interval_s": flush_interval}
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
@@ -183,13 +219,21 @@ def command(
         "ratio_2_vs_bare_2": (
             round(two["events_per_s"] / bare2["events_per_s"], 3) if two and bare2 else None
         ),
+        "round_ratios": {
+            "1_vs_bare": round_ratios(runs, "ingest_1", "bare_subscriber"),
+            "2_vs_1": round_ratios(runs, "ingest_2", "ingest_1"),
+            "2_vs_bare_2": round_ratios(runs, "ingest_2", "bare_subscriber_2"),
+        },
+        "load_1m_before": load_before,
+        "load_1m_after": round(os.getloadavg()[0], 2),
     }
     if as_json:
         print_json(result)
         return
     click.echo(
         f"ingest: {count} preloaded line_crossing events per phase, batch {batch_size}, "
-        f"median of {repeat} interleaved rounds"
+        f"median of {repeat} interleaved rounds (A B A B); load (1 min) "
+        f"{result['load_1m_before']} before, {result['load_1m_after']} after"
     )
     for key, label in (
         ("bare_subscriber", "bare paho subscriber (parse)"),
@@ -202,9 +246,16 @@ def command(
             click.echo(
                 f"  {label:<30} {fig['events_per_s']:>10.0f} events/s   "
                 f"{fig['seconds']:6.2f} s   RSS {fig['rss_mb']} MB   "
-                f"split {fig['per_consumer']}   all {fig['all_events_per_s']}"
+                f"split {fig['per_consumer']}   all {fig['all_events_per_s']} "
+                f"(spread {fig['spread_pct']} %)"
             )
-    click.echo(f"  1 worker / bare               {result['ratio_1_vs_bare']:.2f}  (target >= 0.70)")
-    if two:
-        click.echo(f"  2 workers / 1 worker          {result['ratio_2_vs_1']:.2f}  (target >= 1.5)")
-        click.echo(f"  2 workers / 2 bare            {result['ratio_2_vs_bare_2']:.2f}")
+    for key, label, target in (
+        ("1_vs_bare", "1 worker / bare", "  (target >= 0.70)"),
+        ("2_vs_1", "2 workers / 1 worker", "  (target >= 1.5)"),
+        ("2_vs_bare_2", "2 workers / 2 bare", ""),
+    ):
+        ratio = result["round_ratios"][key]
+        if ratio is not None:
+            click.echo(
+                f"  {label:<29} {ratio['median']:.2f}  per round {ratio['per_round']}{target}"
+            )

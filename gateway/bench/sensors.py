@@ -123,7 +123,7 @@ def measure_idle(seconds: float) -> dict[str, Any]:
             with_reader = _cpu_share(seconds)
         finally:
             reader.stop()
-        state = reader.stats()
+        state = reader.health()
     finally:
         os.close(master)
         os.close(slave)
@@ -131,7 +131,7 @@ def measure_idle(seconds: float) -> dict[str, Any]:
         "seconds": seconds,
         "idle_reader_cpu_pct": round(100 * with_reader, 3),
         "baseline_cpu_pct": round(100 * baseline, 3),
-        "reader_opens": state["opens"],
+        "reader_opens": state.opens,
     }
 
 

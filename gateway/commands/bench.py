@@ -38,8 +38,17 @@ class _LazyBenchGroup(click.Group):
 
 
 @click.group("bench", cls=_LazyBenchGroup)
-def bench_group() -> None:
-    """Measure speed and memory; every figure is printed next to its raw baseline."""
+@click.pass_context
+def bench_group(ctx: click.Context) -> None:
+    """Measure speed and memory; every figure is printed next to its raw baseline.
+
+    On a terminal, stderr shows the time a benchmark has been running.
+    """
+    from gateway import progress
+
+    asks_help = {"--help", "-h"} & set(ctx.args)
+    if ctx.invoked_subcommand is not None and not asks_help:
+        ctx.with_resource(progress.ticker(f"bench {ctx.invoked_subcommand}"))
 
 
 def register(app: click.Group) -> None:

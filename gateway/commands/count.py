@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from gateway import progress
 from gateway.commands.common import config_option, json_option, model_dir_option, print_json
 from gateway.errors import SourceError, UsageError
+from gateway.interrupt import stop_on_interrupt
 from gateway.vision.offline import count_video, parse_tiles
 
 if TYPE_CHECKING:
@@ -39,7 +41,10 @@ def _print_table(result: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{result['frames']} frames in {result['seconds']} s ({result['fps']} fps)")
+    done = f"{result['frames']} frames"
+    if result["interrupted"]:
+        done += f" of {result['frames_total'] or '?'} (interrupted)"
+    table = Table(title=f"{done} in {result['seconds']} s ({result['fps']} fps)")
     for column in ("line", "points", "direction", "class", "count"):
         table.add_column(column, justify="right" if column == "count" else "left")
     for line in result["lines"]:
@@ -134,7 +139,14 @@ def count_command(
         DetectorConfig(model=model, conf=conf, classes=class_names, threads=threads), model_dir
     )
     crossings: list[CrossingRecord] = []
-    result = count_video(camera, detector, crossings)
+    with stop_on_interrupt() as stop, progress.bar(video.name, "frame") as shown:
+        result = count_video(
+            camera,
+            detector,
+            crossings,
+            lambda done, total: progress.advance(shown, done, total),
+            stop,
+        )
     if crossings_path is not None:
         from gateway.vision.analytics.score import write_records
 
@@ -143,6 +155,12 @@ def count_command(
         print_json(result)
     else:
         _print_table(result)
+    if result["interrupted"]:  # Ctrl-C: the counts so far were printed
+        click.echo(
+            f"interrupted after {result['frames']} of {result['frames_total'] or '?'} frames",
+            err=True,
+        )
+        raise click.exceptions.Exit(130)
 
 
 def register(app: click.Group) -> None:

@@ -190,12 +190,9 @@ def enroll_command(
 
 def _doctor(config: Path) -> bool:
     """Run the doctor's unit checks on the installed config; print one line each."""
-    from gateway.doctor import run_doctor
+    from gateway.doctor import CheckResult, run_doctor
 
-    def show(result: object) -> None:
-        from gateway.doctor import CheckResult
-
-        assert isinstance(result, CheckResult)
+    def show(result: CheckResult) -> None:
         line = f"doctor {result.status:<4} {result.name}: {result.detail}"
         click.echo(line + (f" -> fix: {result.fix}" if result.fix else ""))
 

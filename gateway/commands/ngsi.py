@@ -89,3 +89,46 @@ def convert(  # noqa: PLR0917 (one parameter per option)
         click.echo(f"error: {problem}", err=True)
     click.echo(json.dumps(stats.as_dict()), err=True)
     return 1 if stats.invalid else 0
+
+
+@ngsi_group.command("bridge")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="ngsi.toml with [mqtt] and [bridge] (see docs/ngsi.md).",
+)
+@click.option("--worker", default=None, help="Worker name (client id <share_group>-<worker>).")
+def bridge(config_path: Path, worker: str | None) -> None:
+    """Upsert flow and air-quality events from the broker into a context broker.
+
+    Runs until SIGTERM or SIGINT. A message is acknowledged only once its entities are
+    in the context broker (or it makes none, or its refusal is on the dead-letter topic).
+    """
+    import signal
+    import socket
+    import threading
+    from types import FrameType
+
+    from gateway.ngsi.bridge import NgsiBridge
+
+    config = _load_config(config_path)
+    if config.bridge is None:
+        raise ConfigError(f"{config_path}: no [bridge] section (url of the context broker)")
+    stop = threading.Event()
+
+    def _handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, _handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    worker_name = worker or socket.gethostname().split(".")[0] or "ngsi"
+    service = NgsiBridge(config, worker_name)
+    try:
+        service.start()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        service.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -11,11 +11,15 @@ import datetime as dt
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from gateway.commands.common import json_option
 from gateway.errors import SecurityError
+
+if TYPE_CHECKING:
+    from gateway.security.pki import Issued
 
 PASSPHRASE_ENV = "GATEWAY_PKI_PASSPHRASE"
 PKI_ENV = "GATEWAY_PKI_DIR"
@@ -58,11 +62,9 @@ def read_passphrase(passphrase_file: Path | None, confirm: bool = False) -> byte
     return value.encode()
 
 
-def _out_files(out: Path, stem: str, issued: object, with_key: bool) -> list[Path]:
+def _out_files(out: Path, stem: str, issued: Issued, with_key: bool) -> list[Path]:
     from gateway.security.files import PRIVATE, PUBLIC, write_secure
-    from gateway.security.pki import Issued
 
-    assert isinstance(issued, Issued)
     cert = out / f"{stem}.crt"
     write_secure(cert, issued.cert_pem, PUBLIC)
     written = [cert]

@@ -23,6 +23,7 @@ def run(config_path: Path) -> None:
     acknowledged them. SIGTERM or SIGINT flushes, publishes `offline` and exits 0.
     Under systemd (Type=notify) it reports READY, WATCHDOG and STOPPING.
     """
+    import logging
     import signal
     import threading
 
@@ -36,6 +37,13 @@ def run(config_path: Path) -> None:
         "debug"
     ):
         setup_logging(settings.logging.level, settings.logging.format)
+    tls = settings.mqtt.tls
+    if tls is not None and tls.cert_file is not None:
+        from gateway.security.pki import certificate_mismatch
+
+        problem = certificate_mismatch(tls.cert_file, settings.gateway.site, settings.gateway.id)
+        if problem:
+            logging.getLogger("gateway.run").error(problem)
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: object) -> None:

@@ -226,14 +226,14 @@ def read_command(  # noqa: PLR0917 (click passes options positionally)
             try:
                 reading = readings.get(timeout=min(0.5, remaining) if remaining else 0.5)
             except queue.Empty:
-                if reader.stats()["state"] == "waiting" and printed == 0 and reader.opens == 0:
+                if reader.health().state == "waiting" and printed == 0 and reader.opens == 0:
                     raise SensorError(f"cannot open port {cfg.port}: {reader.last_error}") from None
                 continue
             _print_reading(reading, as_json)
             printed += 1
     finally:
         reader.stop()
-    stats = reader.stats()
+    stats = reader.health().counters()
     if as_json:
         click.echo(json.dumps({"summary": stats}), err=True)
     else:

@@ -51,8 +51,9 @@ class QueueConfig(StrictModel):
     extent: Literal["anchor", "box"] = Field(
         default="anchor",
         description=(
-            "area mode: where a queued vehicle ends: its anchor (bottom-centre), or the "
-            "farthest corner of its box (top-down cameras, where the box is the footprint)."
+            "Where a vehicle is: its anchor (bottom-centre), or its whole box (top-down "
+            "cameras, where the box is the footprint): area mode measures to the farthest "
+            "corner; zones mode counts a zone held by any part of the box."
         ),
     )
     stopped_kmh: float = Field(default=8.0, gt=0, le=50, description="Slower than this: queued.")

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from gateway.config.common import StrictModel
+from gateway.config.transport import MqttConfig
 
 Lon = Annotated[float, Field(ge=-180.0, le=180.0)]
 Lat = Annotated[float, Field(ge=-90.0, le=90.0)]
@@ -43,8 +44,41 @@ class LaneInfo(StrictModel):
         return value
 
 
+class BridgeConfig(StrictModel):
+    """``gateway ngsi bridge``: from the MQTT broker to an NGSI-LD context broker."""
+
+    url: str = Field(pattern=r"^https?://", description="The context broker's base URL.")
+    tenant: str | None = Field(default=None, description="NGSILD-Tenant header.")
+    share_group: str = Field(default="ngsi", pattern=r"^[A-Za-z0-9_-]+$")
+    topics: list[str] = Field(
+        default_factory=lambda: ["+/+/+/events/+/flow", "+/+/+/sensors/#"], min_length=1
+    )
+    batch_size: int = Field(default=100, ge=1, le=1000, description="Entities per upsert.")
+    flush_interval_s: float = Field(default=1.0, gt=0, le=60)
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
+    retry_max_s: float = Field(default=30.0, gt=0, le=3600, description="Longest back-off.")
+    receive_maximum: int = Field(default=1000, ge=1, le=65535)
+    session_expiry_s: int = Field(default=24 * 3600, ge=60)
+    reconnect_max_s: float = Field(default=2.0, gt=0, le=600)
+    dead_letter_topic: str = Field(
+        default="city/ngsi/deadletter",
+        description="Messages the context broker refuses go here (QoS 1), with the reason.",
+    )
+
+    @field_validator("topics")
+    @classmethod
+    def _plain(cls, value: list[str]) -> list[str]:
+        for topic in value:
+            if not topic or topic.startswith("$share/"):
+                raise ValueError(f"{topic!r}: give the plain filter, without $share/")
+        return value
+
+
 class NgsiConfig(StrictModel):
     """What the export needs besides the events."""
+
+    mqtt: MqttConfig = Field(default_factory=MqttConfig, description="For the bridge.")
+    bridge: BridgeConfig | None = None
 
     locations: dict[str, Position] = Field(
         default_factory=dict, description="site[/gateway[/source]] -> [longitude, latitude]"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal, Self
 
-from pydantic import AnyHttpUrl, Field, field_validator, model_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 
 from gateway.config.common import Ident, StrictModel
 from gateway.config.transport import MqttConfig
@@ -288,7 +288,10 @@ class WebhookAction(OutputTiming):
     type: Literal["webhook"]
     url: AnyHttpUrl
     method: Literal["POST", "PUT"] = "POST"
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Extra request headers; kept secret (Authorization tokens) in get_config.",
+    )
     retries: int = Field(default=3, ge=0, le=10, description="Attempts after the first one.")
     active: str = "active"
     idle: str = "idle"

@@ -152,6 +152,11 @@ class SimulatorSource(SourceBase):
     duration_s: float | None = Field(
         default=None, gt=0, description="End the stream after this much simulated time."
     )
+    scenario: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9_]{1,64}$",
+        description="A scripted scene (simulators/camera/scenarios.py) instead of traffic.",
+    )
     knock: SimulatorKnock | None = Field(
         default=None,
         description="Move the view at a set time (the ground truth does not follow it).",

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from gateway.config.sources import SimulatorSource
 from gateway.demo.monitor import Monitor
 from gateway.demo.scenario import (
     CAMERA_ID,
@@ -27,6 +28,8 @@ from gateway.demo.scenario import (
     settings,
 )
 from gateway.errors import UsageError
+from gateway.interrupt import stop_on_interrupt
+from gateway.runtime.parts import RunningCamera
 
 log = logging.getLogger(__name__)
 
@@ -187,19 +190,22 @@ class DemoSession:
             self.app = App(cfg)
             self.app.start()
             start = time.monotonic()
-            try:
-                while (elapsed := time.monotonic() - start) < self.seconds:
-                    self._sample(elapsed)
-                    if on_tick is not None:
-                        on_tick(self.state)
-                    time.sleep(min(0.5, max(0.0, self.seconds - elapsed)))
-            except KeyboardInterrupt:  # Ctrl-C: stop cleanly and still report
-                self.state.interrupted = True
-                log.info("interrupted: stopping the demo")
-            finally:
-                self._sample(time.monotonic() - start)
-                self.app.stop()
-            self._settle()
+            # Ctrl-C sets `stop` (a KeyboardInterrupt inside a thread join would leave a
+            # camera thread running into the interpreter's exit); a second one quits.
+            with stop_on_interrupt() as stop:
+                try:
+                    while (elapsed := time.monotonic() - start) < self.seconds:
+                        self._sample(elapsed)
+                        if on_tick is not None:
+                            on_tick(self.state)
+                        if stop.wait(min(0.5, max(0.0, self.seconds - elapsed))):
+                            self.state.interrupted = True
+                            log.info("interrupted: stopping the demo")
+                            break
+                finally:
+                    self._sample(time.monotonic() - start)
+                    self.app.stop()
+                self._settle()
             self._sample(self.state.elapsed_s, final=True)
         return self.state
 
@@ -258,7 +264,7 @@ class DemoSession:
             self._sample_camera(runner, final)
         if self.app is not None:
             st.outbox_depth = int(self.app.outbox.depth)
-            st.mqtt_state = str(self.app.link.health().get("state", ""))
+            st.mqtt_state = self.app.link.health().state
         if self.monitor is not None:
             st.received, st.sensors = self.monitor.snapshot()
             st.events_per_s = self.monitor.rate()
@@ -267,15 +273,15 @@ class DemoSession:
                 stats = self._ingest.stats
                 st.ingest = dict(stats() if callable(stats) else stats.as_dict())
 
-    def _sample_camera(self, runner: Any, final: bool) -> None:
+    def _sample_camera(self, runner: RunningCamera, final: bool) -> None:
         st = self.state
         source = runner.camera.source
+        assert isinstance(source, SimulatorSource)  # the demo's camera is the simulator
         health = runner.health()
-        pipeline = health.get("pipeline", {})
         st.camera_fps = float(source.fps)
-        st.frames_captured = int(health.get("frames_captured") or 0)
-        st.frames_processed = int(pipeline.get("frames") or 0)
-        st.inference_ms = float(pipeline.get("inference_ms_avg") or 0.0)
+        st.frames_captured = health.capture.frames_captured
+        st.frames_processed = health.pipeline.frames
+        st.inference_ms = health.pipeline.inference_ms_avg
         if self._truth is None:
             self._truth = TruthCounter(source)
         counts = runner.counts()
@@ -292,7 +298,7 @@ class DemoSession:
         if final and st.frames_camera:
             st.processed_fps = st.frames_processed * source.fps / st.frames_camera
         else:
-            st.processed_fps = float(health.get("processed_fps") or 0.0)
+            st.processed_fps = health.processed_fps
 
 
 def _flatten(

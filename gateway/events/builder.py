@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from gateway.events.envelope import GATEWAY_SOURCE, Draft, format_ts
-from gateway.rules.types import Actuation, RuleHealth
+from gateway.rules.types import Actuation
 from gateway.sensors.types import Reading
 from gateway.vision.analytics.types import (
     Aggregate,
@@ -205,61 +205,6 @@ def sensor_reading(reading: Reading, sensor_id: str | None = None) -> Draft:
     return Draft("sensor_reading", sensor, reading.timestamp, data)
 
 
-def camera_health(raw: Mapping[str, object]) -> dict[str, Any]:
-    """Normalise a camera runner's ``health()`` dict to the schema's camera entry."""
-    out: dict[str, Any] = {
-        "state": str(raw.get("state") or "unknown")[:32],
-        "fps": round(_nonneg(raw.get("fps")), 2),
-        "inference_ms": round(_nonneg(raw.get("inference_ms")), 2),
-        "skipped_frames": _count(raw.get("skipped_frames")),
-        "reconnects": _count(raw.get("reconnects")),
-    }
-    for key, value in raw.items():
-        if key in out:
-            continue
-        if value is None or isinstance(value, bool | int | str):
-            out[key] = value
-        elif isinstance(value, float):
-            out[key] = value if math.isfinite(value) else None
-    return out
-
-
-def health(
-    *,
-    timestamp: float,
-    uptime_s: float,
-    system: dict[str, Any],
-    cameras: Mapping[str, Mapping[str, object]],
-    sensors: Mapping[str, Mapping[str, object]],
-    outbox: dict[str, Any],
-    mqtt: dict[str, Any],
-    dropped_events: int,
-    rules: list[RuleHealth] | None = None,
-) -> Draft:
-    """Build a ``health`` event of the whole gateway (``rules`` only when configured)."""
-    data: dict[str, Any] = {
-        "uptime_s": round(_nonneg(uptime_s), 1),
-        "system": system,
-        "cameras": {cam: camera_health(raw) for cam, raw in cameras.items()},
-        "sensors": {
-            sid: {
-                k: v
-                for k, v in raw.items()
-                if v is None
-                or isinstance(v, bool | int | str)
-                or (isinstance(v, float) and math.isfinite(v))
-            }
-            for sid, raw in sensors.items()
-        },
-        "outbox": outbox,
-        "mqtt": mqtt,
-        "dropped_events": max(int(dropped_events), 0),
-    }
-    if rules:
-        data["rules"] = {r.rule: rule_health(r) for r in rules}
-    return Draft("health", GATEWAY_SOURCE, timestamp, data)
-
-
 def availability(state: Literal["online", "offline"], timestamp: float, version: str) -> Draft:
     """Build an ``availability`` event (retained on the status topic, outside the outbox)."""
     return Draft("availability", GATEWAY_SOURCE, timestamp, {"state": state, "version": version})
@@ -292,38 +237,6 @@ def command_audit(
         if key in details:
             data[key] = details[key]
     return Draft("command", GATEWAY_SOURCE, timestamp, data)
-
-
-def rule_health(health: RuleHealth) -> dict[str, Any]:
-    """One rule's entry of the ``health`` event."""
-    return {
-        "state": health.state,
-        "reason": health.reason[:64],
-        "trigger_active": health.trigger_active,
-        "fired": health.fired,
-        "late": health.late,
-        "outputs": [
-            {
-                "action": o.action,
-                "action_type": o.action_type,
-                "target": o.target[:512],
-                "state": o.state,
-                "desired": o.desired,
-                "writes": o.writes,
-                "failures": o.failures,
-                "retries": o.retries,
-                "coalesced": o.coalesced,
-                "deferred": o.deferred,
-                "refreshes": o.refreshes,
-                "pending": o.pending,
-                "last_error": o.last_error,
-                "last_latency_ms": None
-                if o.last_latency_ms is None
-                else round(_nonneg(o.last_latency_ms), 2),
-            }
-            for o in health.outputs
-        ],
-    }
 
 
 def actuation(event: Actuation) -> Draft:

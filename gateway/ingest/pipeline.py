@@ -85,6 +85,7 @@ class Pipeline:
         # thread only, so no lock): their difference bounds the queue's memory.
         self._submitted_bytes = 0
         self._taken_bytes = 0
+        self._inbox: list[tuple[str, bytes, Pending]] = []
         self._stopping = threading.Event()
         self._batch = _Batch()
         self._drain_at = 0.0
@@ -94,10 +95,20 @@ class Pipeline:
         self._next_stats = time.monotonic() + config.stats_interval_s
 
     def submit(self, topic: str, payload: bytes, pending: Pending) -> None:
-        """Hand one received message over (called on the network thread)."""
+        """Take one received message (network thread); :meth:`hand_over` passes it on."""
         self.stats.received += 1
         self._submitted_bytes += len(payload)
-        self._queue.put((topic, payload, pending))
+        self._inbox.append((topic, payload, pending))
+
+    def hand_over(self) -> None:
+        """Pass the messages taken since the last call to this thread, in one piece.
+
+        Called on the network thread after each burst of reads: one queue operation
+        (and one wake-up of this thread) per burst instead of per message.
+        """
+        if self._inbox:
+            inbox, self._inbox = self._inbox, []
+            self._queue.put(inbox)
 
     @property
     def queued_bytes(self) -> int:
@@ -125,14 +136,15 @@ class Pipeline:
                 item = None
             stop = item is _STOP
             while item is not None and not stop:
-                self._handle(*item)
-                if self._batch.points >= influx.batch_size:
-                    self._flush()
-                    # Under a steady flood the queue may never run dry: acknowledge,
-                    # drain the spool and report here too, not only when it does.
-                    now = time.monotonic()
-                    self._drain(now)
-                    self._tick(now)
+                for message in item:
+                    self._handle(*message)
+                    if self._batch.points >= influx.batch_size:
+                        self._flush()
+                        # Under a steady flood the queue may never run dry: acknowledge,
+                        # drain the spool and report here too, not only when it does.
+                        now = time.monotonic()
+                        self._drain(now)
+                        self._tick(now)
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:

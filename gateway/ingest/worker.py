@@ -105,6 +105,7 @@ class IngestWorker:
             on_message=self._on_message,
             on_connected=self.acks.new_connection,
             can_read=self.pipeline.can_read,
+            on_burst=self.pipeline.hand_over,
             subscribed=self.subscribed,
         )
         self._conn.start()

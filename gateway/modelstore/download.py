@@ -9,8 +9,7 @@ import urllib.request
 from pathlib import Path
 from typing import BinaryIO
 
-from tqdm import tqdm
-
+from gateway import progress
 from gateway.errors import ModelStoreError
 
 CHUNK = 1 << 16
@@ -26,12 +25,11 @@ def sha256_file(path: Path) -> str:
 
 
 def copy_with_hash(src: BinaryIO, dst: BinaryIO, total: int | None, desc: str) -> tuple[int, str]:
-    """Copy ``src`` to ``dst`` with a progress bar on stderr; return (bytes, sha256)."""
+    """Copy ``src`` to ``dst`` with a progress bar (a terminal only); return (bytes, sha256)."""
     digest = hashlib.sha256()
     size = 0
-    with tqdm(
-        total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, disable=None
-    ) as bar:
+    with progress.bar(desc, "B", total) as bar:
+        bar.unit_scale, bar.unit_divisor = True, 1024
         for chunk in iter(lambda: src.read(CHUNK), b""):
             dst.write(chunk)
             digest.update(chunk)

@@ -32,7 +32,11 @@ MAX_REPORTED = 20  # bad lines reported one by one; the rest only counted
 
 
 class ExportError(GatewayError):
-    """The context broker refused or could not be reached within the retries."""
+    """The context broker refused (``retryable`` False) or stayed away within the retries."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 @dataclass(slots=True)
@@ -119,10 +123,29 @@ class ContextBroker:
             if status == 207 or not retryable or attempt == self.retries:
                 detail = reply[:300].decode("utf-8", "replace")
                 raise ExportError(
-                    f"context broker {self.url}: HTTP {status or 'unreachable'}: {detail}"
+                    f"context broker {self.url}: HTTP {status or 'unreachable'}: {detail}",
+                    retryable=retryable and status != 207,
                 )
             self.retried += 1
             self.sleep(self.backoff.next_delay())
+
+
+def entities_of(event: Any, converter: Converter) -> list[dict[str, Any]]:
+    """The checked entities of one decoded payload.
+
+    Raises:
+        ValueError: not a valid event (the first problem).
+        NotExportedError: a valid event that makes no entity (``reason``).
+    """
+    problems = event_problems(event)
+    if problems:
+        raise ValueError(f"not a valid event: {problems[0]}")
+    out = converter.convert(event)
+    for entity in out:
+        bad = entity_problems(entity)
+        if bad:  # a bug of the converter: never sent
+            raise NotExportedError("invalid_entity", f"{entity.get('id')}: {bad[0]}")
+    return out
 
 
 def export(

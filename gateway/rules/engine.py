@@ -132,7 +132,6 @@ class RulesEngine:
             if sensor is not None:
                 self._by_sensor.setdefault(sensor, []).append(rule)
         self._camera_status: dict[str, CameraStatus | None] = dict.fromkeys(self._by_camera)
-        self._camera_ok: dict[str, bool] = {}
         self._next_camera_poll = 0.0
 
     @property
@@ -171,8 +170,9 @@ class RulesEngine:
 
     def start(self) -> None:
         """Evaluate every rule, start the outputs (each writes its first state), then tick."""
+        statuses = self._poll_cameras(time.monotonic(), force=True)
         with self._lock:
-            self._poll_cameras(time.monotonic(), force=True)
+            self._camera_status.update(statuses)
             now = self._wall()
             for rule in self._rules:
                 self._evaluate(rule, now)
@@ -222,24 +222,32 @@ class RulesEngine:
     def _run(self) -> None:
         while not self._stop.wait(self.tick_s):
             try:
+                statuses = self._poll_cameras(time.monotonic())  # outside the lock
                 with self._lock:
-                    self._poll_cameras(time.monotonic())
+                    self._camera_status.update(statuses)
                     now = self._wall()
                     for rule in self._rules:
                         self._evaluate(rule, now)
             except Exception:  # a bug in one evaluation must not stop the rules
                 log.exception("rules: evaluation failed")
 
-    def _poll_cameras(self, mono: float, force: bool = False) -> None:
+    def _poll_cameras(self, mono: float, force: bool = False) -> dict[str, CameraStatus | None]:
+        """Camera states, every CAMERA_POLL_S (empty in between); call without the lock.
+
+        Reading a camera's health takes a moment: the pipeline threads feeding the engine
+        must not wait for it.
+        """
         if not force and mono < self._next_camera_poll:
-            return
+            return {}
         self._next_camera_poll = mono + CAMERA_POLL_S
+        out: dict[str, CameraStatus | None] = {}
         for camera in self._camera_status:
             try:
-                self._camera_status[camera] = self._camera_status_fn(camera)
+                out[camera] = self._camera_status_fn(camera)
             except Exception as exc:  # an unreadable camera is not ok
                 log.debug("rules: camera %s status: %s", camera, exc)
-                self._camera_status[camera] = None
+                out[camera] = None
+        return out
 
     def _camera_check(self, rule: _Rule, now: float) -> Cause | None:
         """None when the rule's camera is fine, else why not (and since when)."""
@@ -248,11 +256,9 @@ class RulesEngine:
         status = self._camera_status.get(camera)
         max_age = rule.cfg.conditions.max_frame_age_s
         ok = status is not None and status.ok(max_age)
-        was_ok = self._camera_ok.get(camera)
-        if not ok and was_ok is not False:  # the camera's tracks are gone: start afresh
+        if not ok:  # what the camera reported is stale (its tracks are gone): start afresh
             for other in self._by_camera.get(camera, ()):
                 other.evaluator.reset()
-        self._camera_ok[camera] = ok
         if ok:
             return None
         details: dict[str, str | int | float] = {"camera_state": "unknown"}

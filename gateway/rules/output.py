@@ -91,6 +91,11 @@ class OutputWorker:
         self._backoff = Backoff(RETRY_MIN_S, spec.timing.retry_max_s)
         self._failing: RuleState | None = None  # the state whose write is failing
         self._retry_at = -FOREVER
+        self._deferring = False
+        # A write that failed may still have reached the device (a late answer, a lost
+        # echo): after a failed switch-on the output may be on, so it is not switched
+        # off before this time (its hold), and its state is unknown until a write succeeds.
+        self._unsure_on_until = -FOREVER
         self._given_up: RuleState | None = None  # retries exhausted for this state
         self._attempts = 0
         # counters
@@ -202,9 +207,15 @@ class OutputWorker:
                 if change and target != "fail_safe":
                     allowed = self._rate_allowed(now)
                     if allowed > now:
-                        self.deferred += 1
+                        if not self._deferring:  # count each held-back change once
+                            self.deferred += 1
+                            self._deferring = True
                         self._cond.wait(min(wake, allowed) - now)
                         continue
+                self._deferring = False
+                if target == "idle" and now < self._unsure_on_until:
+                    self._cond.wait(self._unsure_on_until - now)
+                    continue
                 if self._failing is not None and self._failing == target and now < self._retry_at:
                     self._cond.wait(self._retry_at - now)
                     continue
@@ -263,7 +274,13 @@ class OutputWorker:
             self.actuator.write(value, context)
         except Exception as exc:  # ActuatorError or an unexpected failure: reported, retried
             return self._failed(
-                target=target, value=value, cause=cause, exc=exc, refresh=refresh, final=final
+                target=target,
+                value=value,
+                cause=cause,
+                exc=exc,
+                refresh=refresh,
+                final=final,
+                started=started,
             )
         done_wall = self._wall()
         with self._cond:
@@ -301,6 +318,7 @@ class OutputWorker:
         exc: Exception,
         refresh: bool,
         final: bool,
+        started: float,
     ) -> bool:
         message = str(exc) if isinstance(exc, ActuatorError) else f"{type(exc).__name__}: {exc}"
         if not isinstance(exc, ActuatorError):
@@ -314,7 +332,11 @@ class OutputWorker:
         with self._cond:
             self.failures += 1
             self.last_error = message[:200]
-            if refresh:  # the state stays; the next refresh or change writes again
+            if target == "active":
+                hold_until = started + self.spec.timing.hold_s
+                self._unsure_on_until = max(self._unsure_on_until, hold_until)
+            self.state = None  # it may or may not have taken effect: write the next one
+            if refresh:  # the next refresh or change writes again
                 self._last_write = self._clock()
                 return False
             first = self._failing != target or final

@@ -1,4 +1,4 @@
-"""System metrics and camera summaries for the ``health`` event."""
+"""System metrics and uptime for the ``health`` event."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import contextlib
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 import psutil
+
+from gateway.health import SystemHealth
 
 _THERMAL = Path("/sys/class/thermal/thermal_zone0/temp")
 
@@ -35,54 +36,28 @@ class SystemMetrics:
         self.data_dir = data_dir
         psutil.cpu_percent(interval=None)  # prime: the next call measures since now
 
-    def sample(self) -> dict[str, Any]:
-        """Return one sample in the schema's ``system`` shape."""
+    def sample(self) -> SystemHealth:
+        """Return one sample of the machine."""
         mem = psutil.virtual_memory()
         try:
             disk_free = psutil.disk_usage(str(self._existing_dir())).free
         except OSError:
             disk_free = 0
-        return {
-            "cpu_percent": round(float(psutil.cpu_percent(interval=None)), 1),
-            "load_1m": round(os.getloadavg()[0], 2),
-            "cpu_temp_c": cpu_temperature_c(),
-            "mem_used_bytes": int(mem.total - mem.available),
-            "mem_total_bytes": int(mem.total),
-            "mem_percent": round(float(mem.percent), 1),
-            "disk_free_bytes": int(disk_free),
-        }
+        return SystemHealth(
+            cpu_percent=round(float(psutil.cpu_percent(interval=None)), 1),
+            load_1m=round(os.getloadavg()[0], 2),
+            cpu_temp_c=cpu_temperature_c(),
+            mem_used_bytes=int(mem.total - mem.available),
+            mem_total_bytes=int(mem.total),
+            mem_percent=round(float(mem.percent), 1),
+            disk_free_bytes=int(disk_free),
+        )
 
     def _existing_dir(self) -> Path:
         path = self.data_dir
         while not path.exists() and path != path.parent:
             path = path.parent
         return path
-
-
-def camera_summary(raw: dict[str, Any]) -> dict[str, Any]:
-    """Map a camera runner's ``health()`` onto the schema's camera entry."""
-    pipeline = raw.get("pipeline") if isinstance(raw.get("pipeline"), dict) else {}
-    assert isinstance(pipeline, dict)
-    out: dict[str, Any] = {
-        "state": raw.get("state") or "unknown",
-        "fps": raw.get("processed_fps", raw.get("fps", 0.0)),
-        "inference_ms": pipeline.get("inference_ms_avg", raw.get("inference_ms", 0.0)),
-        "skipped_frames": raw.get("frames_skipped", raw.get("skipped_frames", 0)),
-        "reconnects": raw.get("reconnects", 0),
-    }
-    for key in ("capture_fps", "frames_captured", "stalls", "last_frame_age_s", "errors"):
-        if key in raw:
-            out[key] = raw[key]
-    for key in ("frames", "events", "skipped_motion"):
-        if key in pipeline:
-            out[f"pipeline_{key}"] = pipeline[key]
-    for key, value in raw.items():  # camera-shift checks (gateway/vision/drift.py)
-        if key.startswith("drift_"):
-            out[key] = value
-    error = raw.get("last_error") or raw.get("pipeline_error")
-    if error:
-        out["last_error"] = str(error)[:200]
-    return out
 
 
 class Uptime:

@@ -6,9 +6,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 from gateway.config.vision import CameraConfig
+from gateway.health import CameraHealth, SensorHealth
 from gateway.sources.frame import Frame
 from gateway.vision.analytics.engine import Counts
 
@@ -32,7 +33,7 @@ class RunningCamera(Protocol):
     def latest_frame(self) -> Frame | None:
         """The most recently processed frame."""
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> CameraHealth:
         """Capture and pipeline health."""
 
     def counts(self) -> Counts | None:
@@ -48,5 +49,5 @@ class RunningSensor(Protocol):
     def stop(self, timeout: float = 5.0) -> None:
         """Stop and wait for the thread."""
 
-    def stats(self) -> dict[str, int | float | str]:
+    def health(self) -> SensorHealth:
         """Counters of the port and its decoder."""

@@ -551,3 +551,22 @@ def dump_records(records: list[tuple[CertRecord, Status]]) -> str:
         json.dumps({**r.model_dump(mode="json"), "status": s}, separators=(",", ":"))
         for r, s in records
     )
+
+
+def certificate_mismatch(cert_file: Path, site: str, gateway: str) -> str | None:
+    """Why the broker will refuse this unit's publishes, when its certificate names another.
+
+    ``None`` when ``cert_file`` names unit ``site/gateway`` (or is not a fleet certificate
+    at all: a broker with other rules).
+    """
+    try:
+        who = identity_of(load_certificate(cert_file.read_bytes(), str(cert_file)))
+    except (OSError, SecurityError):
+        return None
+    if who.kind == "unit" and (who.site, who.gateway) != (site, gateway):
+        return (
+            f"the client certificate {cert_file} names unit {who.common_name}, the config "
+            f"says {site}/{gateway}: the broker lets it publish only under "
+            f"{who.common_name}/ (re-enroll, or fix [gateway] id and site)"
+        )
+    return None

@@ -20,6 +20,7 @@ from typing import Any
 import serial
 
 from gateway.config.sensors import SensorConfig
+from gateway.health import SensorHealth
 from gateway.sensors.decoder import Decoder
 from gateway.sensors.ratelog import RateLimitedLog
 from gateway.sensors.registry import get_protocol, make_decoder
@@ -106,34 +107,35 @@ class SensorReader:
                 port.write(out)
         return True
 
-    def stats(self) -> dict[str, int | float | str]:
+    def health(self) -> SensorHealth:
         """Counters of this port and its decoder (or poller)."""
-        out: dict[str, int | float | str] = {
-            "bytes": 0,
-            "frames": 0,
-            "good": 0,
-            "bad_checksum": 0,
-            "resyncs": 0,
-        }
         inner = self._decoder if self._decoder is not None else self._poller
         stats_fn = getattr(inner, "stats", None)
-        if callable(stats_fn):
-            out.update(stats_fn())
-        if self._poller is not None:
-            out["frames"] = int(out.get("requests", 0))
-            out["bad_checksum"] = int(out.get("bad_crc", 0))
-        out["timeouts"] = int(out.get("timeouts", 0)) + self.silence_timeouts
-        out.update(
+        counters: dict[str, int | float | str] = dict(stats_fn()) if callable(stats_fn) else {}
+        if self._poller is not None:  # a request is its frame, a bad CRC its bad checksum
+            counters["frames"] = int(counters.get("requests", 0))
+            counters["bad_checksum"] = int(counters.get("bad_crc", 0))
+
+        def take(key: str) -> int:
+            return int(counters.pop(key, 0))
+
+        return SensorHealth(
+            state=self.state,
+            last_error=self.last_error,
+            bytes=take("bytes"),
+            frames=take("frames"),
+            good=take("good"),
+            bad_checksum=take("bad_checksum"),
+            resyncs=take("resyncs"),
+            timeouts=take("timeouts") + self.silence_timeouts,
             reopens=self.reopens,
             opens=self.opens,
             open_failures=self.open_failures,
             readings=self.readings,
             callback_errors=self.callback_errors,
             decoder_errors=self.decoder_errors,
-            state=self.state,
-            last_error=self.last_error,
+            decoder=counters,
         )
-        return out
 
     # -- the thread ---------------------------------------------------------------
 

@@ -25,39 +25,15 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
 
+from gateway.health import CaptureHealth, CaptureState
 from gateway.sources.base import FrameReader
 from gateway.sources.frame import Frame
 from gateway.transport.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
-State = Literal["idle", "connecting", "streaming", "stalled", "backoff", "ended", "stopped"]
-
 FPS_WINDOW = 50  # capture times kept to measure the frame rate (bounded deque)
-
-
-@dataclass(frozen=True, slots=True)
-class CaptureHealth:
-    """A snapshot of one capture's health (what ``gateway run`` publishes)."""
-
-    state: State
-    frames_captured: int
-    frames_skipped: int
-    reconnects: int
-    stalls: int
-    capture_fps: float
-    last_frame_age_s: float | None
-    last_error: str | None
-    width: int | None
-    height: int | None
-    nominal_fps: float | None
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain dict for JSON."""
-        return asdict(self)
 
 
 def rate(times: collections.deque[float]) -> float:
@@ -115,7 +91,7 @@ class CaptureThread:
         self._slot: Frame | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._state: State = "idle"
+        self._state: CaptureState = "idle"
         self._captured = 0
         self._skipped = 0
         self._reconnects = 0
@@ -213,7 +189,7 @@ class CaptureThread:
 
     # -- capture side ------------------------------------------------------------------------
 
-    def _set(self, state: State, error: str | None = None) -> None:
+    def _set(self, state: CaptureState, error: str | None = None) -> None:
         with self._cond:
             self._state = state
             if error is not None:

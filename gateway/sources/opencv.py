@@ -87,6 +87,14 @@ class _CvReader:
         """Frame rate reported by the backend, when plausible."""
         return self._fps
 
+    @property
+    def frame_count(self) -> int | None:
+        """Frames in the stream as the container says (files), while open; else ``None``."""
+        if self._cap is None:
+            return None
+        count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        return count if count > 0 else None
+
 
 class FileReader(_CvReader):
     """A video file (FFmpeg backend), optionally looped and paced at its frame rate."""

@@ -28,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gateway.errors import TransportError
+from gateway.health import OutboxHealth
+from gateway.sensors.ratelog import RateLimitedLog
 from gateway.transport.backoff import Backoff
 from gateway.transport.mqtt import MqttLink
 from gateway.transport.outbox import Outbox, Row
@@ -36,12 +38,13 @@ from gateway.transport.reasons import PUBACK, NoSubscribers, Reason, classify
 log = logging.getLogger(__name__)
 
 _ACK_BATCH = 1000
+_MAX_PENDING_ACKS = 20 * _ACK_BATCH  # accepted rows not yet deleted (the disk refuses)
 _ACK_EVERY_S = 0.05
 _IDLE_WAIT_S = 0.25
 MAX_HELD_TOPICS = 1024
 _SUCCESS = PUBACK[0]
 _PACKET_TOO_LARGE = 149
-_DISCARD_LOG_S = 60.0
+_LOG_EVERY_S = 60.0
 
 
 def publish_size(topic: str, payload: bytes) -> int:
@@ -108,7 +111,7 @@ class Forwarder:
         self._pending_acks: list[int] = []
         self._pending_discards: dict[str, list[int]] = {}
         self._last_ack_flush = clock()
-        self._discard_log: dict[str, tuple[float, int]] = {}
+        self._ratelog = RateLimitedLog(log, interval_s=_LOG_EVERY_S, clock=clock)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -117,6 +120,21 @@ class Forwarder:
     def inflight(self) -> int:
         """Events published and not yet acknowledged."""
         return len(self._inflight)
+
+    def health(self) -> OutboxHealth:
+        """The outbox as it stands and what this forwarder has in flight or held."""
+        return OutboxHealth(
+            depth=self.outbox.depth,
+            bytes=self.outbox.size_bytes,
+            oldest_age_s=round(self.outbox.oldest_age_s(), 3),
+            inflight=self.inflight,
+            losses=self.outbox.losses(),
+            damaged=self.outbox.damaged,
+            disk_bytes=self.outbox.disk_bytes,
+            limit_bytes=self.outbox.limit_bytes,
+            refused=self.refusals.total,
+            held_topics=self.refusals.held_topics,
+        )
 
     @property
     def held_topics(self) -> list[str]:
@@ -176,7 +194,7 @@ class Forwarder:
             try:
                 busy = self._step()
             except TransportError as exc:
-                log.error("forwarder: %s", exc)
+                self._ratelog.log("step", logging.ERROR, "forwarder: %s (retrying)", exc)
                 busy = False
                 self._stop.wait(1.0)
             if not busy:
@@ -209,6 +227,8 @@ class Forwarder:
         return busy
 
     def _room(self) -> int:
+        if len(self._pending_acks) >= _MAX_PENDING_ACKS:  # deletes keep failing: wait
+            return 0
         return self.link.window - len(self._inflight)
 
     def _too_large(self, row: Row) -> bool:
@@ -343,15 +363,8 @@ class Forwarder:
 
     def _log_discard(self, counter: str, msg: str, *args: object) -> None:
         """Log the first discard of a kind, then at most one line a minute with a count."""
-        now = self._clock()
-        last, held_back = self._discard_log.get(counter, (-_DISCARD_LOG_S, 0))
-        if now - last < _DISCARD_LOG_S:
-            self._discard_log[counter] = (last, held_back + 1)
-            return
-        self._discard_log[counter] = (now, 0)
-        suffix = f" ({held_back} more since the last such line)" if held_back else ""
         level = logging.INFO if counter == "accepted_unsubscribed" else logging.ERROR
-        log.log(level, msg + suffix, *args)
+        self._ratelog.log(f"discard:{counter}", level, msg, *args)
 
     def _hold(self, topic: str, seq: int, reason: Reason) -> None:
         now = self._clock()
@@ -401,10 +414,10 @@ class Forwarder:
         now = self._clock()
         due = now - self._last_ack_flush >= _ACK_EVERY_S or len(self._pending_acks) >= _ACK_BATCH
         if force or due:
-            seqs, self._pending_acks = self._pending_acks, []
-            discards, self._pending_discards = self._pending_discards, {}
             self._last_ack_flush = now
-            if seqs:
-                self.acked += self.outbox.ack(seqs)
-            for counter, dropped in discards.items():
-                self.outbox.discard(dropped, counter)
+            if self._pending_acks:  # taken off the list only once committed
+                self.acked += self.outbox.ack(self._pending_acks)
+                self._pending_acks = []
+            for counter in list(self._pending_discards):
+                self.outbox.discard(self._pending_discards[counter], counter)
+                del self._pending_discards[counter]

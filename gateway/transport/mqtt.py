@@ -25,6 +25,7 @@ from paho.mqtt.properties import Properties
 
 from gateway.config.transport import MqttConfig
 from gateway.errors import TransportError
+from gateway.health import LinkHealth, LinkState
 from gateway.transport.backoff import Backoff
 from gateway.transport.paho_client import Incoming, Message, make_client, reply_properties
 
@@ -32,7 +33,6 @@ __all__ = ["Incoming", "LinkState", "Message", "MqttLink", "reply_properties"]
 
 log = logging.getLogger(__name__)
 
-LinkState = Literal["connecting", "connected", "disconnected", "error"]
 _CONNACK_TIMEOUT_S = 10.0
 _V5_UNSUPPORTED = 132  # CONNACK reason "Unsupported Protocol Version"
 
@@ -78,6 +78,7 @@ class MqttLink:
         self._lock = threading.Lock()
         self._connected = threading.Event()
         self._stop = threading.Event()
+        self._reconfigure = threading.Event()
         self._final: Message | None = None
         self._connack: int | None = None
         self._log_error: str | None = None
@@ -136,17 +137,29 @@ class MqttLink:
             self._thread.join(timeout + 2.0)
             self._thread = None
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> LinkHealth:
         """State, protocol, number of successful connects and the last error."""
-        return {
-            "state": self.state,
-            "protocol": self.protocol,
-            "connects": self.connects,
-            "last_error": self.last_error or self.subscription_error,
-            "subscribed": self.subscribed,
-        }
+        return LinkHealth(
+            state=self.state,
+            protocol=self.protocol,
+            connects=self.connects,
+            last_error=self.last_error or self.subscription_error,
+            subscribed=self.subscribed,
+        )
 
     # -- network thread --------------------------------------------------------------
+
+    def reconfigure(self, cfg: MqttConfig) -> None:
+        """Use ``cfg`` from now on: leave the current connection cleanly and connect anew.
+
+        The caller watches :attr:`connects` and :attr:`last_error` to see whether the new
+        settings work (``set_config``'s health-gated rollback).
+        """
+        self.cfg = cfg
+        self._use_v311 = cfg.protocol == "3.1.1"
+        self._backoff = Backoff(cfg.reconnect_min_s, cfg.reconnect_max_s)
+        self._sub_backoff = Backoff(cfg.reconnect_min_s, cfg.reconnect_max_s)
+        self._reconfigure.set()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -154,6 +167,9 @@ class MqttLink:
             accepted, refused_protocol = self._session(v311)
             if self._stop.is_set():
                 break
+            if self._reconfigure.is_set():
+                self._reconfigure.clear()
+                continue
             if accepted:
                 self._backoff.reset()
             if self.cfg.protocol == "auto" and not v311 and refused_protocol:
@@ -162,7 +178,13 @@ class MqttLink:
                 continue
             delay = self._backoff.next_delay()
             log.info("MQTT reconnect in %.1f s (%s)", delay, self.last_error)
-            self._stop.wait(delay)
+            end = time.monotonic() + delay
+            while not self._stop.is_set() and not self._reconfigure.is_set():
+                left = end - time.monotonic()
+                if left <= 0:
+                    break
+                self._stop.wait(min(left, 0.1))
+            self._reconfigure.clear()  # the next attempt uses the new settings already
         self.state = "disconnected"
 
     def _new_client(self, v311: bool) -> paho.Client:
@@ -205,7 +227,7 @@ class MqttLink:
             self._client = client
         deadline = time.monotonic() + _CONNACK_TIMEOUT_S
         try:
-            while not self._stop.is_set():
+            while not self._stop.is_set() and not self._reconfigure.is_set():
                 rc = client.loop(timeout=0.05)
                 if self._resubscribe_due():
                     self._subscribe(client)
@@ -216,7 +238,8 @@ class MqttLink:
                 if self._connack_code() is None and time.monotonic() > deadline:
                     self.last_error = f"no CONNACK from {where} in {_CONNACK_TIMEOUT_S:.0f} s"
                     break
-            if self._stop.is_set() and self._connected.is_set():
+            leaving = self._stop.is_set() or self._reconfigure.is_set()
+            if leaving and self._connected.is_set():
                 self._shutdown(client)
         finally:
             with self._lock:

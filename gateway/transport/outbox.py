@@ -53,6 +53,7 @@ from typing import Literal
 from gateway.errors import TransportError
 from gateway.events.envelope import Draft, encode, envelope, new_ids
 from gateway.events.topics import Topics
+from gateway.sensors.ratelog import RateLimitedLog
 from gateway.transport import outbox_files as files
 
 log = logging.getLogger(__name__)
@@ -215,7 +216,7 @@ class Outbox:
         self._recent_bytes = 0
         self._last_age_check = -_AGE_CHECK_EVERY_S
         self._unrecorded = 0  # events lost while even recording the loss failed
-        self._last_log: dict[str, float] = {}
+        self._ratelog = RateLimitedLog(log, interval_s=_LOG_EVERY_S, clock=monotonic)
         self.recovery: Recovery | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -304,6 +305,11 @@ class Outbox:
         """Quarantine the damaged file, salvage what reads, start afresh after the mark."""
         quarantined = files.quarantine(self.path, self._wall())
         salvaged = _salvage(quarantined, self.max_bytes)
+        # The loss counters must outlive the file that held them: the damaged file's
+        # where they still read, else the side record's (at most 30 s old).
+        carried = dict(record.counters) if record else {}
+        for key, value in _salvage_counters(quarantined).items():
+            carried[key] = max(carried.get(key, 0), value)
         try:
             self._open()
         except _DamagedError as exc:
@@ -324,11 +330,19 @@ class Outbox:
                 salvaged,
             )
             self._db.execute("UPDATE meta SET value = ? WHERE key = 'last_seq'", (floor,))
+            for key, value in carried.items():
+                if key in (*LOSS_COUNTERS, "damaged"):
+                    self._db.execute("UPDATE meta SET value = ? WHERE key = ?", (value, key))
             self._db.execute("UPDATE meta SET value = value + 1 WHERE key = 'damaged'")
             self._count_locked("lost_damaged", lost, first, floor, "damaged", force=True)
             self._db.execute("COMMIT")
             self._load()
         self.recovery = Recovery("damaged", reason, quarantined, first, floor, len(salvaged))
+
+    def _counters_locked(self) -> dict[str, int]:
+        keys = (*LOSS_COUNTERS, "damaged")
+        query = f"SELECT key, value FROM meta WHERE key IN ({','.join('?' * len(keys))})"
+        return {str(k): int(v) for k, v in self._db.execute(query, keys).fetchall()}
 
     def _check_rollback(self, record: files.SeqRecord | None) -> None:
         """Continue after the mark when the database lost seqs it had allocated."""
@@ -349,7 +363,8 @@ class Outbox:
         with self._lock:
             last = self._last_seq_locked()
             oldest = self._db.execute("SELECT MIN(seq) FROM events").fetchone()[0]
-        record = files.SeqRecord(last, max(mark, last), int(oldest or last + 1), clean)
+            counters = self._counters_locked()
+        record = files.SeqRecord(last, max(mark, last), int(oldest or last + 1), clean, counters)
         try:
             files.write_record(self.path, record)
         except OSError as exc:
@@ -494,7 +509,9 @@ class Outbox:
         """The volume is full: release the reserve, shrink the bound, drop the oldest."""
         released = self.reserve.release()
         with self._lock, contextlib.suppress(sqlite3.Error):
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # give the WAL's space back
+            # Restart, not truncate: the WAL file keeps its blocks, so deletes (acks) and
+            # inserts into freed pages can go on writing it on a full volume.
+            self._db.execute("PRAGMA wal_checkpoint(RESTART)")
         self._set_limit(self._available())
         self._log_once(
             "full",
@@ -507,8 +524,6 @@ class Outbox:
         )
         with contextlib.suppress(sqlite3.Error, TransportError):
             self._enforce_now()  # the reserve comes back on a later tick, once there is room
-        with self._lock, contextlib.suppress(sqlite3.Error):
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _remember(self, rows: list[tuple[int, str, str, bytes, float]]) -> None:
         """Keep the newest rows in memory (contiguous seqs), within RECENT_MAX_BYTES."""
@@ -519,18 +534,27 @@ class Outbox:
             self._recent_bytes -= len(self._recent.popleft().payload)
 
     def ack(self, seqs: Iterable[int]) -> int:
-        """Delete acknowledged events; return how many rows were deleted."""
+        """Delete acknowledged events; return how many rows were deleted.
+
+        On a full disk the reserve is released and the delete tried once more (a
+        delivered row that cannot be deleted would be sent again after a reconnect).
+        """
         todo = list(seqs)
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                deleted, freed = self._delete_locked(todo)
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise TransportError(f"outbox delete failed: {exc}") from exc
-            self._forget_locked(todo, deleted, freed)
-        return deleted
+        for attempt in range(2):
+            with self._lock:
+                try:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    deleted, freed = self._delete_locked(todo)
+                    self._db.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    self._rollback()
+                    if attempt or not _is_full(exc):
+                        raise TransportError(f"outbox delete failed: {exc}") from exc
+                else:
+                    self._forget_locked(todo, deleted, freed)
+                    return deleted
+            self._make_room()
+        return 0
 
     def discard(self, seqs: Iterable[int], counter: str) -> int:
         """Delete undeliverable events and advance the persistent ``counter`` (one transaction).
@@ -712,10 +736,7 @@ class Outbox:
 
     def _log_once(self, key: str, level: int, msg: str, *args: object) -> None:
         """Log ``msg`` at most once a minute per ``key`` (a full disk must not flood)."""
-        now = self._monotonic()
-        if now - self._last_log.get(key, -_LOG_EVERY_S) >= _LOG_EVERY_S:
-            self._last_log[key] = now
-            log.log(level, msg, *args)
+        self._ratelog.log(key, level, msg, *args)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -870,6 +891,26 @@ def _runs(seqs: Iterable[int]) -> list[tuple[int, int]]:
         else:
             runs.append((seq, seq))
     return runs
+
+
+def _salvage_counters(path: Path) -> dict[str, int]:
+    """The ``meta`` counters of a damaged database, where they still read."""
+    if not path.exists() or path.stat().st_size == 0:
+        return {}
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
+    except sqlite3.Error:
+        return {}
+    try:
+        return {
+            str(k): int(v)
+            for k, v in db.execute("SELECT key, value FROM meta").fetchall()
+            if isinstance(v, int)
+        }
+    except sqlite3.Error:
+        return {}
+    finally:
+        db.close()
 
 
 def _salvage(path: Path, max_bytes: int) -> list[tuple[int, str, str, bytes, float]]:

@@ -17,7 +17,7 @@ import contextlib
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 SUFFIXES = ("", "-wal", "-shm")
@@ -32,6 +32,7 @@ class SeqRecord:
     mark: int  # no seq up to this one may ever be allocated again
     oldest_seq: int  # the oldest stored seq then (what a damaged file may have held)
     clean: bool = False  # written by a clean close (last_seq is exact)
+    counters: dict[str, int] = field(default_factory=dict)  # the loss counters then
 
 
 def state_path(db: Path) -> Path:
@@ -49,6 +50,7 @@ def read_record(db: Path) -> tuple[SeqRecord | None, str | None]:
             mark=int(raw["mark"]),
             oldest_seq=int(raw["oldest_seq"]),
             clean=bool(raw.get("clean", False)),
+            counters={str(k): int(v) for k, v in dict(raw.get("counters", {})).items()},
         )
     except FileNotFoundError:
         return None, None

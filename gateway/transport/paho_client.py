@@ -39,6 +39,39 @@ class _Client(paho.Client):
         return ssl_sock
 
 
+class _BufferedClient(_Client):
+    """paho's client reading its socket in large chunks (a high-rate subscriber).
+
+    paho reads a packet with several small ``recv`` calls (its type byte, each length
+    byte, then the body): a few system calls per message, each releasing the GIL
+    while other threads wait for it. This client takes up to :data:`READ_CHUNK`
+    bytes per system call and serves paho's small reads from that buffer; the
+    owner's network loop must read on while :meth:`buffered` is not zero (the socket
+    itself may have nothing left to say).
+    """
+
+    READ_CHUNK = 256 * 1024
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._rbuf = b""
+        self._rpos = 0
+
+    def buffered(self) -> int:
+        """Bytes received from the socket that paho has not read yet."""
+        return len(self._rbuf) - self._rpos
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if self._rpos >= len(self._rbuf):
+            data = super()._sock_recv(max(bufsize, self.READ_CHUNK))
+            if len(data) <= bufsize:  # also the empty read that means end of stream
+                return data
+            self._rbuf, self._rpos = data, 0
+        start = self._rpos
+        self._rpos = min(start + bufsize, len(self._rbuf))
+        return self._rbuf[start : self._rpos]
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     """A retained-or-not message to publish (birth, will, final)."""
@@ -58,11 +91,22 @@ class Incoming:
     correlation_data: bytes | None
 
 
-def make_client(cfg: MqttConfig, client_id: str, v311: bool, will: Message | None) -> paho.Client:
-    """Build one paho client for one connection attempt (callbacks are set by the caller)."""
+def make_client(
+    cfg: MqttConfig,
+    client_id: str,
+    v311: bool,
+    will: Message | None,
+    *,
+    buffered_reads: bool = False,
+) -> paho.Client:
+    """Build one paho client for one connection attempt (callbacks are set by the caller).
+
+    ``buffered_reads``: a client for a high-rate subscriber with its own network loop
+    (see :class:`_BufferedClient`; the loop must read while ``client.buffered()``).
+    """
     protocol = paho.MQTTv311 if v311 else paho.MQTTv5
     kwargs: dict[str, Any] = {"clean_session": True} if v311 else {}
-    client = _Client(
+    client = (_BufferedClient if buffered_reads else _Client)(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=protocol,

@@ -7,7 +7,9 @@ possible, stamped with the video's own clock).
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +25,7 @@ if TYPE_CHECKING:  # the detector pulls in onnxruntime: only when a video runs
     from gateway.vision.protocols import Detector
 
 DIRECTIONS = ("left_to_right", "right_to_left")
+PROGRESS_EVERY_S = 0.25
 
 
 def _delay(crossing: LineCrossing) -> float:
@@ -55,11 +58,19 @@ def parse_tiles(text: str) -> dict[str, Any]:
 
 
 def count_video(
-    camera: CameraConfig, detector: Detector, crossings: list[CrossingRecord] | None = None
+    camera: CameraConfig,
+    detector: Detector,
+    crossings: list[CrossingRecord] | None = None,
+    on_progress: Callable[[int, int | None], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> dict[str, Any]:
     """Run ``camera`` (a file source) to its end through the camera pipeline; the result dict.
 
     With ``crossings``, every counted crossing is appended to it (media time, frame index).
+    ``on_progress(frames done, frames in the file or None)`` is called a few times a second.
+    When ``stop`` is set (Ctrl-C through :func:`gateway.interrupt.stop_on_interrupt`), the
+    pipeline's threads are stopped and joined and what was counted so far is returned,
+    with ``"interrupted": True``.
     """
     from gateway.sources.base import make_reader
     from gateway.vision.analytics.score import CrossingRecord
@@ -68,6 +79,7 @@ def count_video(
 
     probe = make_reader(camera.source)
     probe.open()  # a missing or corrupt file fails here with a clear SourceError
+    total = getattr(probe, "frame_count", None)
     probe.close()
 
     def sink(events: list[Any]) -> None:
@@ -89,17 +101,28 @@ def count_video(
 
     runner = CameraRunner(camera, detector, sink, every_frame=True, media_clock=True)
     t0 = time.perf_counter()
+    interrupted = False
     runner.start()
-    runner.wait()
+    try:
+        while not runner.wait(PROGRESS_EVERY_S):
+            if on_progress is not None:
+                on_progress(runner.pipeline.stats.frames, total)
+            if stop is not None and stop.is_set():
+                interrupted = True
+                break
+    finally:
+        # Stop and join the capture and pipeline threads before the interpreter exits:
+        # one left inside OpenCV or ONNX Runtime aborts the process (exit 134).
+        runner.stop()
     seconds = time.perf_counter() - t0
-    runner.stop()
     health = runner.health()
     stats = runner.pipeline.stats
-    if stats.frames == 0:
-        reason = health.get("last_error") or health.get("pipeline_error")
-        raise SourceError(f"no frame could be processed: {reason}")
-    if health["errors"]:
-        raise SourceError(f"{health['errors']} frame(s) failed: {health['pipeline_error']}")
+    if on_progress is not None:
+        on_progress(stats.frames, total)
+    if stats.frames == 0 and not interrupted:
+        raise SourceError(f"no frame could be processed: {health.last_error}")
+    if health.errors:
+        raise SourceError(f"{health.errors} frame(s) failed: {health.pipeline_error}")
     engine = runner.pipeline.analytics
     counts = engine.counts() if engine is not None else {}
     lines = []
@@ -116,8 +139,10 @@ def count_video(
         )
     return {
         "frames": stats.frames,
+        "frames_total": total,
+        "interrupted": interrupted,
         "seconds": round(seconds, 3),
         "fps": round(stats.frames / seconds, 2) if seconds > 0 else 0.0,
         "lines": lines,
-        "pipeline": stats.as_dict(),
+        "pipeline": stats.snapshot().as_dict(),
     }

@@ -12,12 +12,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from gateway.config.vision import CameraConfig
+from gateway.health import PipelineHealth
 from gateway.sources.frame import Frame
 from gateway.vision.analytics.engine import AnalyticsEngine
 from gateway.vision.analytics.types import Aggregate, AnalyticsEvent, FlowReport
@@ -47,22 +47,22 @@ class PipelineStats:
     detections: int = 0
     events: int = 0
 
-    def as_dict(self) -> dict[str, Any]:
+    def snapshot(self) -> PipelineHealth:
         """Counters plus averages, for health reports and JSON output."""
         inferred = self.inferred_full + self.inferred_regions
-        return {
-            "frames": self.frames,
-            "inferred_full": self.inferred_full,
-            "inferred_regions": self.inferred_regions,
-            "skipped_motion": self.skipped_motion,
-            "detector_calls": self.detector_calls,
-            "inference_ms_avg": round(self.inference_ms_total / self.detector_calls, 2)
+        return PipelineHealth(
+            frames=self.frames,
+            inferred_full=self.inferred_full,
+            inferred_regions=self.inferred_regions,
+            skipped_motion=self.skipped_motion,
+            detector_calls=self.detector_calls,
+            inference_ms_avg=round(self.inference_ms_total / self.detector_calls, 2)
             if self.detector_calls
             else 0.0,
-            "detect_ms_avg": round(self.detect_ms_total / inferred, 2) if inferred else 0.0,
-            "detections": self.detections,
-            "events": self.events,
-        }
+            detect_ms_avg=round(self.detect_ms_total / inferred, 2) if inferred else 0.0,
+            detections=self.detections,
+            events=self.events,
+        )
 
 
 def at_wall_time(event: AnalyticsEvent, offset_s: float) -> AnalyticsEvent:

@@ -14,11 +14,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from gateway.config.vision import CameraConfig
+from gateway.health import CameraHealth
 from gateway.sources.base import FrameReader, is_live, make_reader
 from gateway.sources.capture import FPS_WINDOW, CaptureThread, rate
 from gateway.sources.frame import Frame
@@ -173,22 +173,25 @@ class CameraRunner:
         )
         return encode_jpeg(image, quality)
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> CameraHealth:
         """Capture health, processing rate, pipeline counters and latency percentiles."""
-        out: dict[str, Any] = {"camera": self.camera.id}
-        out.update(self.capture.health().as_dict())
-        out["processed_fps"] = round(rate(self._processed), 2)
-        out["pipeline"] = self.pipeline.stats.as_dict()
-        if self.pipeline.analytics is not None:
-            out.update(self.pipeline.analytics.health())
-        out["errors"] = self._errors
-        out["pipeline_error"] = self._last_error
+        latency: dict[str, float | None] = {}
         for name, values in (("event", self._latency_event_ms), ("frame", self._latency_frame_ms)):
             snapshot = list(values)
             for q in (50, 99):
                 p = percentile(snapshot, q)
-                out[f"{name}_latency_p{q}_ms"] = None if p is None else round(p, 1)
-        return out
+                latency[f"{name}_latency_p{q}_ms"] = None if p is None else round(p, 1)
+        analytics = self.pipeline.analytics
+        return CameraHealth(
+            camera=self.camera.id,
+            capture=self.capture.health(),
+            processed_fps=round(rate(self._processed), 2),
+            pipeline=self.pipeline.stats.snapshot(),
+            errors=self._errors,
+            pipeline_error=self._last_error,
+            analytics={} if analytics is None else analytics.health(),
+            **latency,
+        )
 
     # -- worker ------------------------------------------------------------------------------
 

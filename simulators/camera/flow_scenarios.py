@@ -50,6 +50,7 @@ from simulators.camera.topdown import TopDownRenderer, project
 from simulators.camera.world import CLASSES
 
 T0 = 1_800_000_000.0  # epoch of simulated time 0
+CHAIN, CHAIN_M = 4, 7.5  # queue detector zones from the stop line back
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +152,19 @@ def camera_config(scenario: Scenario, renderer: TopDownRenderer) -> CameraConfig
                 "presence_extent": "box",
                 "queue": {
                     "area": _norm(m, _lane_box(arm, BOX, QUEUE_REACH), size),
+                    "extent": "box",
+                },
+            }
+        )
+        chain = [_lane_box(arm, BOX + CHAIN_M * i, BOX + CHAIN_M * (i + 1)) for i in range(CHAIN)]
+        lanes.append(
+            {
+                "id": f"chain-{arm}",  # the same lane, its queue from a chain of zones
+                "line": f"stop-{arm}",
+                "direction": _direction(stop, outside, inside),
+                "queue": {
+                    "zones": [_norm(m, zone, size) for zone in chain],
+                    "zone_lengths_m": [CHAIN_M] * CHAIN,
                     "extent": "box",
                 },
             }
@@ -303,6 +317,11 @@ def _lane_pairs(k: int, report: FlowReport, t: IntervalTruth) -> list[Pair]:
     pairs: list[Pair] = []
     cfg = CongestionConfig()
     for lane_id, lane in report.lanes.items():
+        if lane_id.startswith("chain-"):
+            want = t.lanes[lane_id.replace("chain-", "in-")]
+            true_max = None if want.queue_max_m is None else min(want.queue_max_m, CHAIN * CHAIN_M)
+            pairs.append(Pair("queue_chain_max_m", lane_id, k, lane.queue_max_m, true_max))
+            continue
         want = t.lanes[lane_id]
         got = None if lane.congestion is None else LEVEL[lane.congestion]
         true_level = _true_level(lane_id, want, cfg)

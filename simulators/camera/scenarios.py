@@ -133,4 +133,17 @@ STANDING = Scenario(
     14.0,
 )
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in (ALREADY_PAST, EDGES, BUS_OCCLUSION, STANDING)}
+PEDESTRIAN_IN_ROADWAY = Scenario(
+    "pedestrian_in_roadway",
+    "A pedestrian walks along the near carriageway (off the sidewalk, on the road) from "
+    "the left into the middle of the picture and on out of it; nothing else moves. A "
+    "roadway zone over the middle of the near lanes sees them enter at about 3.5 s and "
+    "leave at about 8 s (the local rules' beacon test).",
+    (actor("person", 8, 0.25, speed=0.05, y=0.80, colour=(170, 80, 30)),),
+    (),
+    16.0,
+)
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s for s in (ALREADY_PAST, EDGES, BUS_OCCLUSION, STANDING, PEDESTRIAN_IN_ROADWAY)
+}

@@ -45,7 +45,9 @@ class SimulatorReader:
     ground truth is unchanged). Otherwise it renders as fast as it can. With
     ``duration_s`` the stream ends after that much simulated time. With ``lines``
     the world logs their crossings (``world.crossings``: the ground truth); with
-    ``script`` it plays those actors (a scenario) instead of random traffic.
+    ``script`` it plays those actors (a scenario) instead of random traffic; without
+    ``script``, the config's ``scenario`` names one of
+    :data:`simulators.camera.scenarios.SCENARIOS` (its actors and lines).
     """
 
     def __init__(
@@ -76,6 +78,15 @@ class SimulatorReader:
             )
         except ValueError as exc:
             raise SourceError(f"simulator: {exc}") from exc
+        if self.script is None and self.cfg.scenario is not None:
+            from simulators.camera.scenarios import SCENARIOS
+
+            scenario = SCENARIOS.get(self.cfg.scenario)
+            if scenario is None:
+                known = ", ".join(sorted(SCENARIOS))
+                raise SourceError(f"simulator: no scenario {self.cfg.scenario!r} ({known})")
+            self.script = scenario.spawns
+            self.lines = self.lines or scenario.lines
         self.world = make_world(self.cfg, self.lines, self.script)
         self._start = time.monotonic()
         self.skipped = 0

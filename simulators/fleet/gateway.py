@@ -17,8 +17,20 @@ from typing import Any
 import numpy as np
 
 from gateway.events import Topics, envelope, new_id
-from gateway.events.builder import aggregate, health, line_crossing, sensor_reading
+from gateway.events.builder import aggregate, line_crossing, sensor_reading
 from gateway.events.envelope import Draft
+from gateway.events.health import health
+from gateway.health import (
+    CameraHealth,
+    CaptureHealth,
+    GatewayHealth,
+    LinkHealth,
+    OutboxHealth,
+    PartFailure,
+    PipelineHealth,
+    SensorHealth,
+    SystemHealth,
+)
 from gateway.sensors.types import Reading
 from gateway.vision.analytics.types import Aggregate, LineCrossing
 
@@ -166,48 +178,78 @@ class VirtualGateway:
         return [sensor_reading(pm), sensor_reading(temp)]
 
     def _health(self, now: float) -> Draft:
-        cameras = {
-            c: {
-                "state": "running",
-                "fps": round(float(self.rng.normal(10, 0.2)), 2),
-                "inference_ms": round(float(self.rng.uniform(12, 20)), 2),
-                "skipped_frames": 0,
-                "reconnects": 0,
-            }
+        cameras: dict[str, CameraHealth | PartFailure] = {
+            c: CameraHealth(
+                camera=c,
+                capture=CaptureHealth(
+                    state="streaming",
+                    frames_captured=0,
+                    frames_skipped=0,
+                    reconnects=0,
+                    stalls=0,
+                    capture_fps=10.0,
+                    last_frame_age_s=0.1,
+                    last_error=None,
+                    width=1280,
+                    height=720,
+                    nominal_fps=10.0,
+                ),
+                processed_fps=round(float(self.rng.normal(10, 0.2)), 2),
+                pipeline=PipelineHealth(
+                    frames=0,
+                    inferred_full=0,
+                    inferred_regions=0,
+                    skipped_motion=0,
+                    detector_calls=0,
+                    inference_ms_avg=round(float(self.rng.uniform(12, 20)), 2),
+                    detect_ms_avg=0.0,
+                    detections=0,
+                    events=0,
+                ),
+                errors=0,
+                pipeline_error=None,
+            )
             for c in self.cameras
         }
-        return health(
-            timestamp=now,
+        sensors: dict[str, SensorHealth | PartFailure] = {
+            "pm-1": SensorHealth(
+                state="open",
+                last_error="",
+                readings=self.counts.get("sensor_reading", 0) // 2,
+            )
+        }
+        report = GatewayHealth(
             uptime_s=now - self.start,
-            system={
-                "cpu_percent": round(float(self.rng.uniform(20, 60)), 1),
-                "load_1m": 0.9,
-                "cpu_temp_c": round(float(self.rng.normal(52, 3)), 1),
-                "mem_used_bytes": 812_000_000,
-                "mem_total_bytes": 4_000_000_000,
-                "mem_percent": 20.3,
-                "disk_free_bytes": 12_000_000_000,
-            },
+            system=SystemHealth(
+                cpu_percent=round(float(self.rng.uniform(20, 60)), 1),
+                load_1m=0.9,
+                cpu_temp_c=round(float(self.rng.normal(52, 3)), 1),
+                mem_used_bytes=812_000_000,
+                mem_total_bytes=4_000_000_000,
+                mem_percent=20.3,
+                disk_free_bytes=12_000_000_000,
+            ),
             cameras=cameras,
-            sensors={
-                "pm-1": {
-                    "readings": self.counts.get("sensor_reading", 0) // 2,
-                    "errors": 0,
-                    "reopens": 0,
-                }
-            },
-            outbox={
-                "depth": len(self.backlog),
-                "bytes": 0,
-                "oldest_age_s": 0.0,
-                "inflight": 0,
-                "dropped": self.dropped,
-            },
-            mqtt={
-                "state": "connected" if self.online(now) else "disconnected",
-                "protocol": "5",
-                "connects": self.outages + 1,
-                "last_error": None,
-            },
+            sensors=sensors,
+            outbox=OutboxHealth(
+                depth=len(self.backlog),
+                bytes=0,
+                oldest_age_s=0.0,
+                inflight=0,
+                losses={"dropped": self.dropped},
+                damaged=0,
+                disk_bytes=0,
+                limit_bytes=0,
+                refused=0,
+                held_topics=0,
+            ),
+            mqtt=LinkHealth(
+                state="connected" if self.online(now) else "disconnected",
+                protocol="5",
+                connects=self.outages + 1,
+                last_error=None,
+                subscribed=True,
+            ),
             dropped_events=self.dropped,
         )
+        return health(now, report)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pymodbus.server import ModbusSerialServer
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 FC_WRITE_COIL = 5
@@ -41,12 +41,16 @@ class Write:
 class RelayBoard:
     """A relay board / sign controller: ``size`` coils and holding registers on ``unit``.
 
-    ``path`` is the pty a client opens; :attr:`writes` records every write with its
-    arrival time (monotonic and wall clock).
+    ``path`` is the pty a client opens (RTU); with ``tcp_port`` the board is a Modbus TCP
+    device on ``127.0.0.1:tcp_port`` instead. :attr:`writes` records every write with
+    its arrival time (monotonic and wall clock).
     """
 
-    def __init__(self, unit: int = 1, baud: int = 115200, size: int = 16) -> None:
-        if shutil.which("socat") is None:
+    def __init__(
+        self, unit: int = 1, baud: int = 115200, size: int = 16, tcp_port: int | None = None
+    ) -> None:
+        self.tcp_port = tcp_port
+        if tcp_port is None and shutil.which("socat") is None:
             raise RuntimeError("socat is needed (apt install socat)")
         self._tmp = tempfile.mkdtemp(prefix="rules-modbus-")
         self.path = os.path.join(self._tmp, "ttyRELAY")
@@ -64,6 +68,9 @@ class RelayBoard:
         self._server: Any = None
 
     def start(self) -> RelayBoard:
+        if self.tcp_port is not None:
+            self.start_server()
+            return self
         self._socat = subprocess.Popen(
             [
                 "socat",
@@ -140,7 +147,11 @@ class RelayBoard:
             [SimData(0, count=self.size, values=0, datatype=DataType.REGISTERS)],
         )
         device = SimDevice(id=self.unit, simdata=blocks, action=self._action)
-        server = ModbusSerialServer(device, port=self.server_path, baudrate=self.baud)
+        server: Any
+        if self.tcp_port is not None:
+            server = ModbusTcpServer(device, address=("127.0.0.1", self.tcp_port))
+        else:
+            server = ModbusSerialServer(device, port=self.server_path, baudrate=self.baud)
         self._server = server
         await server.serve_forever(background=True)
         ready.set()

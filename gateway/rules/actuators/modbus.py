@@ -120,6 +120,14 @@ class ModbusActuator:
         if response.isError():
             code = getattr(response, "exception_code", "?")
             raise ActuatorError(f"modbus {cfg.target()}: exception response {code}")
+        # RTU has no transaction ids: a late answer to an earlier, timed-out request can
+        # arrive in place of this one's. The echo must be of this write.
+        echo = response.bits[:1] if isinstance(cfg, ModbusCoilAction) else response.registers[:1]
+        wanted = bool(value) if isinstance(cfg, ModbusCoilAction) else int(value)
+        if getattr(response, "address", cfg.address) != cfg.address or echo != [wanted]:
+            with self.connection.lock:
+                self.connection.reset()  # drop what else may be in the line's buffers
+            raise ActuatorError(f"modbus {cfg.target()}: echo {echo} is not of this write")
 
     def close(self) -> None:
         """Nothing of its own: the pool closes the shared client."""

@@ -59,7 +59,10 @@ class WebhookActuator:
             str(cfg.url),
             data=self.body(value, context),
             method=cfg.method,
-            headers={"Content-Type": "application/json", **cfg.headers},
+            headers={
+                "Content-Type": "application/json",
+                **{name: value.get_secret_value() for name, value in cfg.headers.items()},
+            },
         )
         try:
             with self._opener.open(request, timeout=context.timeout_s) as response:

@@ -9,7 +9,8 @@ from the stop line to where the last vehicle of the run ends: its anchor, or wit
 ``extent = "box"`` the farthest corner of its box on the ground.
 
 Zone-chain mode (no calibration needed), as with queue detectors: a zone is queued
-while one vehicle has been inside it for ``dwell_s`` without a break; the queue reaches
+while one vehicle has been inside it (its anchor, or with ``extent = "box"`` any part of
+its box, like a loop under a long vehicle) for ``dwell_s`` without a break; the queue reaches
 the last zone of the unbroken run of queued zones starting at the first (stop-line)
 zone, and its length is the sum of those zones' ``zone_lengths_m``.
 """
@@ -133,7 +134,11 @@ class ZoneChainQueue:
         run_open = True
         members: set[int] = set()
         for k, polygon in enumerate(self.polygons):
-            inside = polygon.contains(anchors)
+            inside = (
+                polygon.overlaps_boxes(dets.xyxy)
+                if self.cfg.extent == "box"
+                else polygon.contains(anchors)
+            )
             dwell = self._dwell[k]
             for i, tid in enumerate(ids):
                 if inside[i]:
