@@ -313,10 +313,10 @@ def test_refused_hand_over_frees_the_vanished_track_for_the_real_successor() -> 
 @pytest.mark.parametrize(
     ("points", "expected"),
     [
-        # On the line itself: where it came from is unknown, leaving is no crossing (a
-        # vehicle queued at a stop line in the first frame, driving off).
-        (path((0.5, 0.5), (0.5, 0.7), 10), []),
-        (path((0.5, 0.505), (0.5, 0.3), 10), []),
+        # On the line itself: it came from the side its box's centre is on (a vehicle
+        # waiting with its front on a stop line has not crossed it; driving off, it does).
+        (path((0.5, 0.5), (0.5, 0.7), 10), [(4, "left_to_right")]),
+        (path((0.5, 0.505), (0.5, 0.3), 10), []),  # its body is above: leaving upwards
         # Inside the band but clearly on one side: leaving to the other side crosses.
         (path((0.5, 0.49), (0.5, 0.7), 10), [(4, "left_to_right")]),
         (path((0.5, 0.511), (0.5, 0.3), 10), [(4, "right_to_left")]),
@@ -328,8 +328,9 @@ def test_refused_hand_over_frees_the_vanished_track_for_the_real_successor() -> 
 def test_track_first_seen_inside_the_band(
     points: list[tuple[float, float]], expected: list[tuple[int, str]]
 ) -> None:
-    """A track that starts inside the dead band counts only when its anchor was at least
-    half the band away from the line on one side and then crosses to the other."""
+    """A track that starts inside the dead band takes the side its anchor is on when at
+    least half the band from the line, else the side its box's centre is on beyond the
+    band, else none; it counts only when it then crosses to the other side."""
     counter = LineCounter(line((0.1, 0.5), (0.9, 0.5)), FRAME, LABELS)
     assert count(counter, track_frames(4, points)) == expected
 

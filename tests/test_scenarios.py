@@ -47,6 +47,7 @@ TRUTH = {
         ("mid", R, 4, "car", 35),
     ],
     "standing": [("mid", R, 2, "person", 31), ("mid", L, 4, "person", 63)],
+    "pedestrian_in_roadway": [],  # no lines: a zone scene for the rules
 }
 
 

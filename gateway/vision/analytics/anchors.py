@@ -63,8 +63,10 @@ STEPS = 8
 # How steady a track moves is known from this many steps on.
 SPREAD_STEPS = 4
 # A box whose opposite sides both moved against the track's motion, by more than this
-# share of its size plus JUMP_SPEED_SHARE of the track's travel, jumped.
+# share of its size (at least JUMP_MIN_PX: detector jitter on small boxes) plus
+# JUMP_SPEED_SHARE of the track's travel, jumped.
 JUMP_SHARE = 0.5
+JUMP_MIN_PX = 4.0
 JUMP_SPEED_SHARE = 0.5
 
 # ``Anchors.unknown`` value: the true point may lie on either side along that axis.
@@ -282,7 +284,8 @@ def _step(
     Of two usable opposite sides, the one that kept closer to the track's motion gives
     the step (the other may have moved because the box changed shape). Returns whether
     the whole box jumped: along x or y both sides moved against the track's motion by
-    more than ``JUMP_SHARE`` of the box size (plus ``JUMP_SPEED_SHARE`` of its travel),
+    more than ``JUMP_SHARE`` of the box size (at least ``JUMP_MIN_PX``; plus
+    ``JUMP_SPEED_SHARE`` of its travel),
     which a box that only changes shape never does: the tracker put the track on
     another object.
     """
@@ -314,8 +317,8 @@ def _step(
         ey = min(abs((y1 - py1) / dt - vy), abs((y2 - py2) / dt - vy)) * dt
         same_way_x = (x1 - px1 - vx * dt) * (x2 - px2 - vx * dt) > 0
         same_way_y = (y1 - py1 - vy * dt) * (y2 - py2 - vy * dt) > 0
-        jumped = (same_way_x and ex > JUMP_SHARE * (x2 - x1) + travel) or (
-            same_way_y and ey > JUMP_SHARE * (y2 - y1) + travel
+        jumped = (same_way_x and ex > max(JUMP_SHARE * (x2 - x1), JUMP_MIN_PX) + travel) or (
+            same_way_y and ey > max(JUMP_SHARE * (y2 - y1), JUMP_MIN_PX) + travel
         )
     if jumped:
         state.velocity, state.spread = (0.0, 0.0), 0.0

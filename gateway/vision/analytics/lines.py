@@ -270,6 +270,7 @@ class LineCounter:
                     present=present,
                     width=width,
                     origin=(float(anchors.origin[i, 0]), float(anchors.origin[i, 1])),
+                    body=_centre(detections.xyxy[i]),
                     reliable=reliable,
                 )
                 self._tracks[tid] = state
@@ -462,6 +463,7 @@ class LineCounter:
         present: set[int],
         width: float,
         origin: tuple[float, float],
+        body: tuple[float, float],
         reliable: bool,
     ) -> _TrackSide:
         """State for a new track id, taken over from a vanished track if it is the same object.
@@ -505,7 +507,7 @@ class LineCounter:
             if d < best_d:
                 best, best_d = old, d
         if best is None:
-            side, sided_at = self._origin(anchor, origin, reliable)
+            side, sided_at = self._origin(anchor, origin, body, reliable)
             return _TrackSide(
                 side=side,
                 sided_at=sided_at,
@@ -537,19 +539,37 @@ class LineCounter:
         )
 
     def _origin(
-        self, anchor: tuple[float, float], origin: tuple[float, float], reliable: bool
+        self,
+        anchor: tuple[float, float],
+        origin: tuple[float, float],
+        body: tuple[float, float],
+        reliable: bool,
     ) -> tuple[int, tuple[float, float]]:
-        """The side a new track (no hand-over) came from, and the point it was on."""
+        """The side a new track (no hand-over) came from, and the point it was on.
+
+        Beyond the frame edge it entered by (``origin``); else the side of its anchor,
+        when at least ``BORN_SIDE_SHARE`` of the band from the line; else, with the anchor
+        on the line itself, the side its box's centre (``body``) is on beyond the band
+        (a vehicle waiting with its front on the line has come from behind it); else
+        none.
+        """
         if np.isfinite(origin[0]):
             s = float(self.signed_distance(np.array([origin]))[0])
             if abs(s) > self._band:
                 return (LEFT if s < 0 else RIGHT), origin
         if not reliable:
             return NONE, anchor
-        s = float(self.signed_distance(np.array([anchor]))[0])
+        s, b = (float(v) for v in self.signed_distance(np.array([anchor, body])))
         if abs(s) >= BORN_SIDE_SHARE * self._band:
             return (LEFT if s < 0 else RIGHT), anchor
+        if abs(b) > self._band:
+            return (LEFT if b < 0 else RIGHT), anchor
         return NONE, anchor
+
+
+def _centre(box: NDArray[np.float32]) -> tuple[float, float]:
+    """Centre of an ``x1, y1, x2, y2`` box."""
+    return float(box[0] + box[2]) / 2, float(box[1] + box[3]) / 2
 
 
 def _restart(state: _TrackSide, side: int, anchor: tuple[float, float], now: float) -> None:
