@@ -30,6 +30,7 @@ from gateway.events.envelope import Draft, encode, envelope, new_id
 from gateway.events.health import health as health_event
 from gateway.events.topics import Topics
 from gateway.health import CameraHealth, GatewayHealth, PartFailure, SensorHealth
+from gateway.ratelog import RateLimitedLog
 from gateway.rules.types import Actuation, CameraStatus
 from gateway.runtime import sdnotify
 from gateway.runtime.commands import AuditRecord, CommandHandler
@@ -39,7 +40,6 @@ from gateway.runtime.live_settings import ApplyResult, LiveSettings, SettingsCha
 from gateway.runtime.parts import RunningCamera, RunningSensor
 from gateway.runtime.synthetic import SyntheticSource
 from gateway.security.authorize import authorizer_for
-from gateway.sensors.ratelog import RateLimitedLog
 from gateway.sensors.throttle import ReadingThrottle
 from gateway.sensors.types import Reading
 from gateway.transport.forwarder import Forwarder

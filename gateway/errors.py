@@ -1,7 +1,9 @@
 """The exception tree of the gateway, one branch per boundary.
 
-The CLI maps :class:`UsageError` (and its subclasses) to exit code 2 and every
-other :class:`GatewayError` to exit code 1, printing the message as one line.
+The CLI maps :class:`UsageError` and its subclasses (bad usage, configuration and input:
+what was typed is wrong) to exit code 2 and every other :class:`GatewayError` (the
+world failed: a camera, a broker, the network, the disk) to exit code 1, printing
+the message as one line.
 """
 
 from __future__ import annotations
@@ -35,12 +37,16 @@ class ConfigWriteError(GatewayError):
     """The config file cannot be written (read-only filesystem, permissions, full disk)."""
 
 
-class InputError(GatewayError):
-    """A missing or unreadable input file (image, video, capture)."""
+class InputError(UsageError):
+    """Input the user named that is missing or wrong (exit code 2).
+
+    A file that does not exist or is not what the command reads (an image, a video,
+    a capture, a model), a name that is not valid: the fix is in what was typed.
+    """
 
 
-class ModelError(GatewayError):
-    """A model that is missing, corrupt, or of an unsupported layout."""
+class ModelError(InputError):
+    """A model that is missing, corrupt, or of an unsupported layout (exit code 2)."""
 
 
 class ModelStoreError(GatewayError):
@@ -65,6 +71,10 @@ class CameraOpenError(SourceError):
         self.cause = cause
         self.detail = detail
         self.fix: str | None = fix
+
+
+class VideoFileError(CameraOpenError, InputError):
+    """A video file that is missing or not a video: what was typed is wrong (exit code 2)."""
 
 
 class SensorError(GatewayError):

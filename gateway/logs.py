@@ -29,7 +29,7 @@ def setup_logging(level: str = "INFO", fmt: LogFormat = "text") -> None:
         )
     else:
         handler.setFormatter(logging.Formatter(_TEXT_FORMAT))
-    from gateway.security.redact import RedactingFilter
+    from gateway.redaction import RedactingFilter
 
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()

@@ -6,7 +6,7 @@ camera that sends damaged frames. :class:`NativeStderr` replaces fd 2 with a pip
 reads it on a thread; each line becomes a log record (logger ``ffmpeg``, ``opencv``
 or ``native``) at the level the line carries, through whatever handler and format
 (text or JSON) logging has. Repeats of a line (numbers and addresses aside) are held
-back and counted by :class:`~gateway.sensors.ratelog.RateLimitedLog`.
+back and counted by :class:`~gateway.ratelog.RateLimitedLog`.
 
 Python's own ``sys.stderr`` is moved to a copy of the original fd 2 first, so log
 output, tracebacks and the CLI's error lines do not loop through the pipe. One
@@ -32,7 +32,7 @@ import sys
 import threading
 from typing import TextIO
 
-from gateway.sensors.ratelog import RateLimitedLog
+from gateway.ratelog import RateLimitedLog
 
 PIPE_BYTES = 1 << 20  # asked for the pipe (Linux may grant less)
 MAX_LINE = 4096  # longer lines are cut
@@ -88,6 +88,7 @@ class NativeStderr:
         self._queue: collections.deque[bytes] = collections.deque()
         self._cond = threading.Condition()
         self._drained = False
+        self._faulthandler_was_on = False
         self.lines = 0  # lines read from the pipe
         self.dropped = 0  # lines dropped because the log handler fell behind
 
@@ -125,6 +126,7 @@ class NativeStderr:
         self._saved = saved
         self._python_stderr = old
         self._drained = False
+        self._faulthandler_was_on = faulthandler.is_enabled()
         sys.stderr = stream
         _retarget_handlers(old, stream)
         faulthandler.enable(file=stream)
@@ -150,7 +152,10 @@ class NativeStderr:
         if self._python_stderr is not None:
             sys.stderr = self._python_stderr
             _retarget_handlers(stream, self._python_stderr)
-            faulthandler.enable(file=self._python_stderr)
+            if self._faulthandler_was_on:
+                faulthandler.enable(file=self._python_stderr)
+            else:
+                faulthandler.disable()
         os.close(saved)
 
     def _pump(self, read_fd: int) -> None:

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from gateway.transport.backoff import Backoff
+from gateway.backoff import Backoff
 
 
 def test_backoff_grows_with_jitter_and_resets() -> None:

@@ -25,7 +25,7 @@ def test_short_flow_bench_prints_errors_and_costs() -> None:
     ]
     result = CliRunner().invoke(command, args)
     assert result.exit_code == 0, result.output
-    out = json.loads(result.output[result.output.index("{") :])
+    out = json.loads(result.stdout)  # logs go to stderr
     (acc,) = out["accuracy"]
     assert acc["intervals"] == 2
     assert {"volume", "occupancy", "queue_max_m", "movement"} <= set(acc["measures"])

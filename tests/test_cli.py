@@ -49,7 +49,9 @@ def test_runtime_error_is_one_line_and_debug_adds_traceback(
 ) -> None:
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"junk")
-    args = ["models", "--model-dir", str(tmp_path / "s"), "import", str(bad), "--name", "x"]
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the store's folder should be")  # the disk, not the input
+    args = ["models", "--model-dir", str(blocker / "s"), "import", str(bad), "--name", "x"]
     assert main(args) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ")

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 
 from gateway.atomicfile import write_atomically
-from gateway.config.settings import load_settings, read_toml, validate_settings
-from gateway.errors import ConfigError
-from gateway.runtime.config_patch import (
+from gateway.config.patch import (
     classify,
     merge_patch,
     patched_settings,
     to_toml,
 )
+from gateway.config.settings import load_settings, read_toml, validate_settings
+from gateway.errors import ConfigError
 from gateway.runtime.live_settings import LiveSettings, MergePatch, Replacement
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -119,7 +119,12 @@ def test_bad_environment_value_names_the_field(
     monkeypatch.setenv("GATEWAY_MQTT__PORT", "not-a-port")
     with pytest.raises(ConfigError) as info:
         load_settings(_write(tmp_path, ""))
-    assert any(p.startswith("mqtt.port:") for p in info.value.problems)
+    # the variable is where the fix goes, not the file (the field is named too)
+    assert any(
+        p.startswith("GATEWAY_MQTT__PORT (environment variable, mqtt.port): ")
+        for p in info.value.problems
+    ), info.value.problems
+    assert str(info.value).startswith("the environment: ")
 
 
 def test_check_prints_effective_config(

@@ -177,7 +177,7 @@ def test_count_bad_arguments_exit_2(
 
 
 @pytest.mark.parametrize("kind", ["missing", "random-bytes", "empty"])
-def test_count_bad_video_exits_1(
+def test_count_bad_video_exits_2(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, yolox_nano: Path, kind: str
 ) -> None:
     video = tmp_path / "clip.mp4"
@@ -187,7 +187,7 @@ def test_count_bad_video_exits_1(
         video.write_bytes(b"")
     code = main(["count", str(video), "--model", str(yolox_nano), "--line", TRAFFIC_LINE])
     err = capsys.readouterr().err
-    assert code == 1
+    assert code == 2  # the input named on the command line is wrong
     assert err.startswith("error: ")
     assert "clip.mp4" in err
     assert "Traceback" not in err
@@ -212,7 +212,7 @@ def test_count_unknown_class_is_a_usage_error(
     assert "unicorn" in capsys.readouterr().err
 
 
-def test_count_unknown_model_name_exits_1(
+def test_count_unknown_model_name_exits_2(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, traffic_mp4: Path
 ) -> None:
     code = main(
@@ -227,5 +227,5 @@ def test_count_unknown_model_name_exits_1(
             TRAFFIC_LINE,
         ]
     )
-    assert code == 1
+    assert code == 2
     assert "nosuchmodel" in capsys.readouterr().err

@@ -80,7 +80,7 @@ def test_missing_image_among_others_still_processes_them(
 ) -> None:
     missing = tmp_path / "nope.jpg"
     code, out, err = run(capsys, "detect", missing, bus_jpg, "--model", yolox_nano, "--json")
-    assert code == 1
+    assert code == 2  # an input error, after the other images were processed
     assert f"error: image not found: {missing}" in err
     docs = [json.loads(line) for line in out.splitlines()]
     assert [d["image"] for d in docs] == [str(bus_jpg)]
@@ -98,7 +98,7 @@ def test_corrupt_image(
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(content)
     code, out, err = run(capsys, "detect", bad, "--model", yolox_nano, "--json")
-    assert code == 1
+    assert code == 2
     assert f"error: cannot decode image {bad}" in err
     assert out == ""
 
@@ -125,7 +125,7 @@ def model_errors(tmp_path: Path, yolox_nano: Path) -> dict[str, tuple[list[str],
 @pytest.mark.parametrize(
     "case", ["missing", "corrupt", "unsupported", "labels", "provider", "override"]
 )
-def test_bad_models_exit_1_with_one_line(
+def test_bad_models_exit_2_with_one_line(
     capsys: pytest.CaptureFixture[str],
     yolox_nano: Path,
     bus_jpg: Path,
@@ -134,7 +134,7 @@ def test_bad_models_exit_1_with_one_line(
 ) -> None:
     args, message = model_errors(tmp_path, yolox_nano)[case]
     code, out, err = run(capsys, "detect", bus_jpg, *args, "--json")
-    assert code == 1
+    assert code == 2  # a model the user named: input, not a runtime failure
     assert out == ""
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
@@ -146,7 +146,7 @@ def test_model_name_without_store_is_an_error(
     capsys: pytest.CaptureFixture[str], bus_jpg: Path, tmp_path: Path
 ) -> None:
     code, _, err = run(capsys, "detect", bus_jpg, "--model", "nosuch", "--model-dir", tmp_path)
-    assert code == 1
+    assert code == 2
     assert "nosuch" in err
 
 
@@ -206,5 +206,5 @@ def test_bench_detect_text_and_missing_image(
     code, _, err = run(
         capsys, "bench", "detect", "-m", ssd_person, "--image", tmp_path / "x.jpg", "-n", "2"
     )
-    assert code == 1
+    assert code == 2
     assert "image not found" in err

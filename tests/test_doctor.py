@@ -20,15 +20,15 @@ from typing import Any
 import pytest
 
 from gateway.cli import main
+from gateway.config.patch import to_toml
 from gateway.config.settings import GatewaySettings
 from gateway.doctor import Context, run_doctor
 from gateway.doctor.clock import SyncState, check_clock, interpret_adjtimex
-from gateway.runtime.config_patch import to_toml
+from gateway.localservers import Mosquitto, VictoriaMetrics, free_port
 from simulators.camera.mjpeg import MjpegServer
 from simulators.sensors.stream import StreamSimulator
 from tests.camera_support import mjpeg_camera, with_auth
 from tests.security_support import Fleet, SecureBroker
-from tests.services import Mosquitto, VictoriaMetrics, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_MODEL = ROOT / "modelzoo" / "demo" / "roadsim.onnx"
@@ -247,7 +247,7 @@ def password_broker(tmp_path: Path) -> Iterator[Mosquitto]:
     pw_file.chmod(0o600)
     server = Mosquitto(
         tmp_path / "mosq",
-        extra_config=f"password_file {pw_file}\nallow_anonymous false\nuser root\n",
+        extra_config=f"password_file {pw_file}\nallow_anonymous false\n",
     )
     server.start()
     yield server
@@ -406,23 +406,23 @@ def test_adjtimex_interpretation(state: int, status: int, synced: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "words"),
+    ("text", "words", "exit_code"),
     [
-        ("[mqtt]\nport = 99999\n", "mqtt.port: Input should be less than or equal to 65535"),
-        ("[mqtt\n", "not valid TOML"),
+        ("[mqtt]\nport = 99999\n", "mqtt.port: Input should be less than or equal to 65535", 1),
+        ("[mqtt\n", "not valid TOML", 2),  # not a config at all: the argument is wrong
     ],
 )
 def test_a_bad_config_fails_the_config_check(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, words: str
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, words: str, exit_code: int
 ) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(text)
     code, report = doctor(capsys, path)
-    assert code == 1
+    assert code == exit_code
     assert [c["name"] for c in report["checks"]] == ["config"]
     assert words in report["checks"][0]["detail"]
     code, report = doctor(capsys, tmp_path / "missing.toml")
-    assert code == 1 and "config file not found" in report["checks"][0]["detail"]
+    assert code == 2 and "config file not found" in report["checks"][0]["detail"]
 
 
 def test_the_library_streams_results_in_order(tmp_path: Path) -> None:

@@ -579,3 +579,67 @@ def test_a_long_vehicle_holds_the_zones_its_body_covers(extent: str, length: flo
         events += engine.update(bus, T0 + k * DT)
     (report,) = reports(events)
     assert report.lanes["l1"].queue_max_m == length
+
+
+# -- changed remotely (set_config) ------------------------------------------------------------
+
+SITE_CAMERA = {"id": "cam-a", "source": {"type": "simulator"}, "lines": [STOP]}
+
+
+def live_settings(tmp_path: Any) -> tuple[Any, Any, list[str]]:
+    from gateway.config.patch import to_toml
+    from gateway.config.settings import load_settings
+    from gateway.runtime.live_settings import LiveSettings
+
+    path = tmp_path / "gateway.toml"
+    path.write_text(to_toml({"cameras": [SITE_CAMERA]}))
+    restarted: list[str] = []
+    live = LiveSettings(load_settings(path), path, lambda cam: restarted.append(cam.id))
+    return path, live, restarted
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"flow": {"lanes": [{"id": "l1", "line": "stop", "presence": BELOW}], "interval_s": 300}},
+        {"drift": {"reference_epoch": 1}},  # accept the current view as the new reference
+    ],
+)
+def test_flow_and_drift_patches_are_applied_to_the_camera_live(
+    tmp_path: Any, change: dict[str, Any]
+) -> None:
+    from gateway.config.settings import load_settings
+    from gateway.runtime.live_settings import MergePatch
+
+    path, live, restarted = live_settings(tmp_path)
+    result = live.apply_settings(MergePatch({"cameras": [SITE_CAMERA | change]}))
+    assert (result.status, result.applied, restarted) == ("applied", ("cam-a",), ["cam-a"])
+    saved = load_settings(path).cameras[0]
+    assert saved == CameraConfig.model_validate(SITE_CAMERA | change)
+
+
+@pytest.mark.parametrize(
+    ("flow", "problem"),
+    [
+        ({"lanes": [{"id": "l1", "line": "nope"}]}, "flow.lanes[0].line: no line 'nope'"),
+        ({"gates": [{"id": "g", "line": "stop"}]}, "entry: a line gate needs"),
+        (
+            {"lanes": [{"id": "l1", "line": "stop", "queue": {"area": BELOW}}]},
+            "needs [cameras.speed]",
+        ),
+    ],
+)
+def test_a_bad_flow_patch_is_refused_and_changes_nothing(
+    tmp_path: Any, flow: dict[str, Any], problem: str
+) -> None:
+    from gateway.errors import ConfigError
+    from gateway.runtime.live_settings import MergePatch
+
+    path, live, restarted = live_settings(tmp_path)
+    before, running = path.read_bytes(), live.current
+    with pytest.raises(ConfigError) as info:
+        live.apply_settings(MergePatch({"cameras": [SITE_CAMERA | {"flow": flow}]}))
+    assert any(problem in p and p.startswith("cameras[0]") for p in info.value.problems), (
+        info.value.problems
+    )
+    assert path.read_bytes() == before and live.current is running and restarted == []

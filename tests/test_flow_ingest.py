@@ -12,8 +12,8 @@ import pytest
 
 from gateway.events import envelope
 from gateway.events.builder import from_analytics
+from gateway.localservers import Mosquitto, VictoriaMetrics
 from simulators.camera.flow_scenarios import intersection, run
-from tests.services import Mosquitto, VictoriaMetrics
 from tests.test_ingest_helpers import Publisher, settings_for, start_worker, topic_of
 
 
@@ -39,7 +39,7 @@ def test_flow_events_land_as_lane_volume_and_movement_series(
             publisher.publish(topic_of(event), json.dumps(event))
         publisher.wait_all()
         lanes = victoria.export_until(
-            '{__name__="flow_lane_volume"}', lambda series: samples(series) == 2 * 8
+            '{__name__="flow_lane_volume"}', lambda series: samples(series) == 2 * 12
         )
         volume = victoria.export('{__name__="flow_volume_count"}')
         moves = victoria.export('{__name__="flow_movement_count"}')
@@ -48,7 +48,7 @@ def test_flow_events_land_as_lane_volume_and_movement_series(
         publisher.close()
         worker.stop()
     assert worker.stats.snapshot()["events_written"] == 2
-    assert samples(lanes) == 16  # 8 lanes x 2 intervals
+    assert samples(lanes) == 24  # 12 lanes x 2 intervals
     reports = result.reports
     want_volume = sum(sum(lane.volume.values()) for r in reports for lane in r.lanes.values())
     assert total(volume) == total(lanes) == want_volume > 0

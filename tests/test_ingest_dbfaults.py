@@ -24,7 +24,7 @@ from gateway.config.ingest import InfluxConfig
 from gateway.ingest.database import ConfigFaultError, Database
 from gateway.ingest.deadstore import DeadLetterStore
 from gateway.ingest.isolate import write_isolating
-from tests.services import Mosquitto, VictoriaMetrics
+from gateway.localservers import Mosquitto, VictoriaMetrics
 from tests.strict_influx import StrictInflux
 from tests.test_ingest_helpers import (
     Publisher,
@@ -238,7 +238,7 @@ def test_dead_letters_are_listed_and_replayed_after_the_fix_with_the_real_cli(
 
 
 def test_replay_against_a_database_that_is_away_removes_nothing(tmp_path: Path) -> None:
-    from tests.services import free_port
+    from gateway.localservers import free_port
 
     store = DeadLetterStore(tmp_path / "dl.sqlite3", 2**20)
     store.add(

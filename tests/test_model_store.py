@@ -132,14 +132,14 @@ def test_unpinned_entry_needs_a_checksum(
     tmp_path: Path, http_server: tuple[str, type[_Handler]], capsys: pytest.CaptureFixture[str]
 ) -> None:
     base, _ = http_server
-    assert _models(tmp_path / "s", _catalog(tmp_path, base, None), "pull", "nano") == 1
+    assert _models(tmp_path / "s", _catalog(tmp_path, base, None), "pull", "nano") == 2
     assert "no pinned checksum" in capsys.readouterr().err
 
 
 def test_unknown_and_export_only_models(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert _models(tmp_path / "s", None, "pull", "no_such_model") == 2
     assert "unknown model" in capsys.readouterr().err
-    assert _models(tmp_path / "s", None, "pull", "yolov8n") == 1
+    assert _models(tmp_path / "s", None, "pull", "yolov8n") == 2
     assert "export" in capsys.readouterr().err
 
 
@@ -180,7 +180,7 @@ def test_import_rejects_corrupt_files(
 ) -> None:
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(content)
-    assert _models(tmp_path / "store", None, "import", str(bad), "--name", "bad") == 1
+    assert _models(tmp_path / "store", None, "import", str(bad), "--name", "bad") == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "store" / "bad").exists()
 
@@ -188,9 +188,9 @@ def test_import_rejects_corrupt_files(
 def test_import_missing_file_and_bad_name(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert _models(tmp_path / "s", None, "import", str(tmp_path / "nope.onnx"), "--name", "x") == 1
+    assert _models(tmp_path / "s", None, "import", str(tmp_path / "nope.onnx"), "--name", "x") == 2
     assert "not found" in capsys.readouterr().err
-    assert _models(tmp_path / "s", None, "import", str(tmp_path), "--name", "../evil") == 1
+    assert _models(tmp_path / "s", None, "import", str(tmp_path), "--name", "../evil") == 2
     assert "invalid model name" in capsys.readouterr().err
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ import pytest
 from gateway.app import App
 from gateway.errors import TransportError
 from gateway.events import validate_event
-from tests.services import free_port, wait_port
+from gateway.localservers import Mosquitto, free_port, wait_port
 from tests.transport_support import Collector, sensor_draft, settings_for
 
 
@@ -70,5 +71,36 @@ def test_v5_only_config_does_not_fall_back(tmp_path: Path, amqtt_broker: int) ->
             app.link.wait_connected(0.1)
         assert app.link.health().state == "error"
         assert app.link.protocol is None and app.link.connects == 0
+    finally:
+        app.stop()
+
+
+def test_a_v5_broker_closing_before_connack_does_not_pin_v311(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    # A broker that is shutting down closes a v5 CONNECT before its CONNACK, as a
+    # v3-only broker does: the link falls back, and must come back to v5 later.
+    port = mosquitto.port
+    mosquitto.stop()
+    closer = socket.socket()
+    closer.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    closer.bind(("127.0.0.1", port))
+    closer.listen(1)
+    app = App(settings_for(tmp_path, port, mqtt={"reconnect_min_s": 0.2, "reconnect_max_s": 0.5}))
+    try:
+        app.start()
+        conn, _ = closer.accept()
+        conn.close()  # closed before any CONNACK
+        closer.close()
+        mosquitto.start()
+        app.link.wait_connected(15)
+        assert app.link.protocol == "3.1.1"  # the fallback happened
+        mosquitto.stop()  # a broker restart: the connection drops
+        mosquitto.start()
+        deadline = time.monotonic() + 15
+        while not (app.link.connected and app.link.connects >= 2) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert app.link.connects >= 2
+        assert app.link.protocol == "5"  # reason codes are visible again
     finally:
         app.stop()

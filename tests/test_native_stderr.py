@@ -34,7 +34,7 @@ def test_opencv_and_ffmpeg_lines_become_json_log_records(tmp_path: Path) -> None
         [GATEWAY, "--log-format", "json", "camera", "snapshot", str(fake), str(tmp_path / "o.jpg")],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # the file named is not a video
     records = json_lines(proc.stderr)
     native = [r for r in records if r["logger"] in ("ffmpeg", "opencv")]
     assert native, proc.stderr

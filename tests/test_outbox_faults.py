@@ -22,24 +22,16 @@ from typing import Any
 import pytest
 
 from gateway.app import App
-from gateway.events import Draft, Topics, validate_event
+from gateway.events import Topics, validate_event
+from gateway.localservers import Mosquitto
 from gateway.transport.outbox import SEQ_RESERVE, Outbox, OutboxWriteError
 from gateway.transport.outbox_files import read_record
-from tests.services import Mosquitto
+from tests.test_outbox import draft
 from tests.transport_support import Collector, sensor_draft, settings_for
 
 BASE = "city/sejong-1/rsu-0001"
 
 TOPICS = Topics("city", "sejong-1", "rsu-0001")
-
-
-def draft(i: int, pad: int = 0) -> Draft:
-    return Draft(
-        "sensor_reading",
-        "pm-1",
-        1_795_545_600.0 + i,
-        {"sensor": "pm-1", "protocol": "t", "values": {"i": i}, "extra": {"pad": "x" * pad}},
-    )
 
 
 def filled(path: Path, n: int = 20) -> int:

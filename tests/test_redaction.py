@@ -12,7 +12,7 @@ from gateway.app import App
 from gateway.cli import main
 from gateway.config.settings import load_settings
 from gateway.logs import setup_logging
-from gateway.security.redact import redact, redact_text
+from gateway.redaction import redact, redact_text
 from tests.transport_support import write_config
 
 CAMERA_URL = "rtsp://admin:cam-s3cret@192.0.2.7:554/stream1"

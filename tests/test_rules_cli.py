@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gateway.runtime.config_patch import to_toml
+from gateway.config.patch import to_toml
 from tests.rules_support import ModbusDevice
 
 

@@ -92,7 +92,7 @@ def test_decode_text_output_and_option(tmp_path: Path, capsys: pytest.CaptureFix
         (["sensors", "decode", "--protocol", "modbus", "-"], 2, "polled"),
         (["sensors", "decode", "-p", "nmea", "-o", "nonsense", "-"], 2, "key=value"),
         (["sensors", "decode", "-p", "nmea", "-o", "colour=red", "-"], 2, "no option(s) colour"),
-        (["sensors", "decode", "-p", "nmea", "/nonexistent/capture.bin"], 1, "cannot read capture"),
+        (["sensors", "decode", "-p", "nmea", "/nonexistent/capture.bin"], 2, "cannot read capture"),
         (
             ["sensors", "read", "--port", "/nonexistent/ttyUSB9", "-p", "nmea"],
             1,

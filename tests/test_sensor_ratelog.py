@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from gateway.sensors.ratelog import RateLimitedLog
+from gateway.ratelog import RateLimitedLog
 
 
 class Clock:

@@ -65,11 +65,11 @@ def test_check_a_silent_camera_reports_and_exits_1(capsys: pytest.CaptureFixture
     assert "error: cannot open url rtsp://127.0.0.1" in err
 
 
-def test_check_a_corrupt_file_exits_1(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_check_a_corrupt_file_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     bad = tmp_path / "cam.mp4"
     bad.write_bytes(random.Random(5).randbytes(50_000))
     code, report, err = run_json(capsys, ["camera", "check", str(bad), "--seconds", "1", "--json"])
-    assert code == 1
+    assert code == 2  # the file named is not a video: an input error
     assert report["state"] == "failed"
     assert report["cause"] == "not a video"
     assert "cannot open file" in report["error"]
@@ -157,10 +157,10 @@ def test_snapshot_usage_errors(
     assert message in capsys.readouterr().err
 
 
-def test_snapshot_of_a_missing_file_exits_1(
+def test_snapshot_of_a_missing_file_exits_2(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     code = main(["camera", "snapshot", str(tmp_path / "none.mp4"), str(tmp_path / "x.jpg")])
-    assert code == 1
+    assert code == 2  # the file named does not exist: an input error
     assert "no such file" in capsys.readouterr().err
     assert not (tmp_path / "x.jpg").exists()

@@ -12,8 +12,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from gateway.config.patch import to_toml
 from gateway.config.settings import GatewaySettings, validate_settings
-from gateway.runtime.config_patch import to_toml
 
 
 class Collector:

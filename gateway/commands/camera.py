@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,9 @@ if TYPE_CHECKING:
     from gateway.config.vision import CameraConfig
 
 
-def check_source(source: SourceConfig, seconds: float, timeout_s: float = 10.0) -> dict[str, Any]:
+def check_source(
+    source: SourceConfig, seconds: float, timeout_s: float = 10.0
+) -> tuple[dict[str, Any], SourceError | None]:
     """Open ``source`` and read it for ``seconds``; report what arrived.
 
     It is opened once first, so a camera that does not open is reported at once with
@@ -30,7 +33,7 @@ def check_source(source: SourceConfig, seconds: float, timeout_s: float = 10.0) 
     try:
         first = first_frame(source, timeout_s)
     except SourceError as exc:
-        return _failed(describe(source), exc, time.monotonic() - t0)
+        return _failed(describe(source), exc, time.monotonic() - t0), exc
     capture = CaptureThread(
         lambda: make_reader(source, timeout_s=timeout_s),
         name="check",
@@ -78,7 +81,7 @@ def check_source(source: SourceConfig, seconds: float, timeout_s: float = 10.0) 
         "error": health.last_error,
         "cause": None,
         "fix": None,
-    }
+    }, None
 
 
 def _failed(name: str, exc: SourceError, seconds: float) -> dict[str, Any]:
@@ -99,6 +102,26 @@ def grab_frame(source: SourceConfig, timeout_s: float = 10.0, settle_frames: int
     from gateway.sources.first_frame import first_frame
 
     return first_frame(source, timeout_s, settle_frames).image
+
+
+def _encoder(out: Path) -> Callable[[Any], bytes]:
+    """The encoder for OUT's name: JPEG for .jpg/.jpeg, PNG for .png; others refused."""
+    suffix = out.suffix.lower()
+    if suffix in (".jpg", ".jpeg"):
+        from gateway.vision.jpeg import encode_jpeg
+
+        return encode_jpeg
+    if suffix == ".png":
+        import cv2
+
+        def png(image: Any) -> bytes:
+            ok, buf = cv2.imencode(".png", image)
+            if not ok:
+                raise InputError("could not encode the frame as PNG")
+            return bytes(buf.tobytes())
+
+        return png
+    raise UsageError(f"{out}: the snapshot is written as JPEG (.jpg, .jpeg) or PNG (.png)")
 
 
 def _camera_from_config(config_path: Path | None, camera_id: str | None) -> CameraConfig | None:
@@ -131,16 +154,16 @@ def check_command(source: str, seconds: float, timeout: float, as_json: bool) ->
     """
     from gateway.sources.base import source_from_spec
 
-    report = check_source(source_from_spec(source, realtime=True), seconds, timeout)
+    report, failure = check_source(source_from_spec(source, realtime=True), seconds, timeout)
     if as_json:
         print_json(report)
     else:
         for key, value in report.items():
             click.echo(f"{key:>12}: {'-' if value is None else value}")
+    if failure is not None:
+        raise failure  # its cause and fix (and exit 2 for a file that is not a video)
     if not report["ok"]:
-        error = SourceError(report["error"] or f"no frames from {report['source']}")
-        error.fix = report["fix"]
-        raise error
+        raise SourceError(report["error"] or f"no frames from {report['source']}")
 
 
 @camera_group.command("snapshot")
@@ -167,15 +190,19 @@ def snapshot_command(
     timeout: float,
     as_json: bool,
 ) -> None:
-    """Grab one frame from SOURCE into OUT (JPEG): see what the unit sees."""
+    """Grab one frame from SOURCE into OUT (.jpg/.jpeg: JPEG, .png: PNG): see what the unit sees.
+
+    With --draw and --camera, each counting line is an arrow from its point 1 to point 2
+    with its left (L) and right (R) sides marked: going from L to R is left_to_right.
+    """
     from gateway.config.vision import DetectorConfig, TilingConfig
     from gateway.sources.base import source_from_spec
     from gateway.vision.detections import Detections
-    from gateway.vision.jpeg import encode_jpeg
     from gateway.vision.overlay import draw_overlay
 
     if draw and model is None and camera_id is None:
         raise UsageError("--draw needs --model (detections) and/or --camera (lines and zones)")
+    encode = _encoder(out)  # before the camera is asked: a wrong name fails at once
     camera = _camera_from_config(config_path, camera_id)
     image = grab_frame(source_from_spec(source), timeout)
     dets = Detections.empty()
@@ -191,7 +218,7 @@ def snapshot_command(
     if draw:
         image = draw_overlay(image, dets if model is not None else None, labels, camera)
     try:
-        out.write_bytes(encode_jpeg(image))
+        out.write_bytes(encode(image))
     except OSError as exc:
         raise InputError(f"cannot write {out}: {exc.strerror or exc}") from exc
     report = {

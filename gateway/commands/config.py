@@ -7,8 +7,10 @@ from pathlib import Path
 
 import click
 
+from gateway.commands.common import config_option
 from gateway.config import GatewaySettings, load_settings
-from gateway.runtime.config_patch import to_toml
+from gateway.config.patch import to_toml
+from gateway.errors import UsageError
 
 
 @click.group("config")
@@ -22,14 +24,22 @@ def register(app: click.Group) -> None:
 
 
 @config_group.command("check")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@config_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the effective config as JSON.")
-def check(file: Path, as_json: bool) -> None:
-    """Validate FILE and print the effective config (file plus environment overrides).
+def check(file: Path | None, config_path: Path | None, as_json: bool) -> None:
+    """Validate FILE (or -c FILE) and print the effective config (file plus environment).
 
-    Every bad field is reported on its own line as ``path: message``; the exit code is 2.
+    Every bad field is reported on its own line as ``path: message``; a field set by a
+    GATEWAY_* environment variable is named by that variable. The exit code is 2.
     """
-    from gateway.security.redact import redact_settings
+    from gateway.redaction import redact_settings
+
+    if file is not None and config_path is not None and file != config_path:
+        raise UsageError(f"two config files given: {file} and -c {config_path}")
+    file = file or config_path
+    if file is None:
+        raise UsageError("which config? give FILE or -c FILE")
 
     settings = load_settings(file)
     data = redact_settings(settings)

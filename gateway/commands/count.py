@@ -13,7 +13,8 @@ import click
 
 from gateway import progress
 from gateway.commands.common import config_option, json_option, model_dir_option, print_json
-from gateway.errors import SourceError, UsageError
+from gateway.config.common import pixel_hint
+from gateway.errors import CameraOpenError, InputError, UsageError
 from gateway.interrupt import stop_on_interrupt
 from gateway.vision.offline import count_video, parse_tiles
 
@@ -31,7 +32,10 @@ def parse_line(text: str) -> tuple[tuple[float, float], tuple[float, float]]:
     if len(values) != 4:
         raise UsageError(f"--line {text!r}: expected x1,y1,x2,y2 (four numbers from 0 to 1)")
     if not all(0.0 <= v <= 1.0 for v in values):
-        raise UsageError(f"--line {text!r}: coordinates are fractions of the frame, from 0 to 1")
+        hint = pixel_hint([values[:2], values[2:]])
+        raise UsageError(
+            f"--line {text!r}: {hint or 'coordinates are fractions of the frame, from 0 to 1'}"
+        )
     if values[:2] == values[2:]:
         raise UsageError(f"--line {text!r}: the two points must differ")
     return (values[0], values[1]), (values[2], values[3])
@@ -129,8 +133,7 @@ def count_command(
             "motion": {"enabled": motion != "off", "mode": "skip" if motion == "off" else motion},
         }
     )
-    if not video.is_file():
-        raise SourceError(f"video not found: {video}")
+    _check_video(video)
     if model_dir is None and not Path(model).is_file():
         from gateway.config import load_settings
 
@@ -140,13 +143,18 @@ def count_command(
     )
     crossings: list[CrossingRecord] = []
     with stop_on_interrupt() as stop, progress.bar(video.name, "frame") as shown:
-        result = count_video(
-            camera,
-            detector,
-            crossings,
-            lambda done, total: progress.advance(shown, done, total),
-            stop,
-        )
+        try:
+            result = count_video(
+                camera,
+                detector,
+                crossings,
+                lambda done, total: progress.advance(shown, done, total),
+                stop,
+            )
+        except CameraOpenError as exc:  # the file named on the command line: input
+            error = InputError(str(exc))
+            error.fix = exc.fix
+            raise error from exc
     if crossings_path is not None:
         from gateway.vision.analytics.score import write_records
 
@@ -161,6 +169,30 @@ def count_command(
             err=True,
         )
         raise click.exceptions.Exit(130)
+
+
+def _check_video(video: Path) -> None:
+    """A missing file or a still image is the wrong input (exit 2), not a runtime failure."""
+    import cv2
+
+    from gateway.config.sources import FileSource
+    from gateway.sources.base import make_reader
+
+    if not video.is_file():
+        raise InputError(f"video not found: {video}")
+    if cv2.haveImageReader(str(video)):
+        error = InputError(f"{video} is a still image, not a video: there is nothing to count")
+        error.fix = f"gateway detect {video} --model M shows what a model finds in an image"
+        raise error
+    reader = make_reader(FileSource(path=video))
+    try:  # before the model is loaded: a file that is not a video fails in a moment
+        reader.open()
+    except CameraOpenError as exc:
+        error = InputError(str(exc))
+        error.fix = exc.fix
+        raise error from exc
+    finally:
+        reader.close()
 
 
 def register(app: click.Group) -> None:

@@ -50,7 +50,7 @@ def _print_table(path: Path, image: Any, detector: Detector, records: list[dict[
 def run_detect(
     images: tuple[Path, ...], cfg: DetectorConfig, model_dir: Path | None, as_json: bool
 ) -> int:
-    """Detect on every image; report unreadable ones and return 1 if there were any."""
+    """Detect on every image; report unreadable ones and return 2 (input error) if any were."""
     from gateway.vision.detector import load_detector
 
     detector = load_detector(cfg, model_dir)
@@ -75,7 +75,7 @@ def run_detect(
             )
         else:
             _print_table(path, image, detector, records)
-    return 1 if failed else 0
+    return 2 if failed else 0
 
 
 @click.command("detect")

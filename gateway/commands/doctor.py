@@ -94,6 +94,8 @@ def doctor_command(  # noqa: PLR0917 (one parameter per option)
             f"{report.count('fail')} failed, {report.count('warn')} warning(s), "
             f"{report.count('ok')} ok: {report.verdict}"
         )
+    if report.unreadable_config:  # the file named is missing or not TOML: an input error
+        raise click.exceptions.Exit(2)
     if not report.ok:
         raise click.exceptions.Exit(1)
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
@@ -15,6 +16,7 @@ from gateway.errors import UsageError
 from gateway.modelstore.catalog import CatalogEntry, load_catalog
 from gateway.modelstore.store import ModelStore
 
+F = TypeVar("F", bound=Callable[..., Any])
 MODEL_TYPES = click.Choice(["auto", "yolox", "yolo", "ssd"])
 
 
@@ -35,10 +37,12 @@ MODEL_TYPES = click.Choice(["auto", "yolox", "yolo", "ssd"])
 def models_group(
     ctx: click.Context, config_path: Path | None, model_dir: Path | None, catalog: Path | None
 ) -> None:
-    """List, download, import and verify detection models."""
-    if model_dir is None:
-        model_dir = load_settings(config_path).model_dir
-    ctx.obj = {"store": ModelStore(model_dir), "catalog": catalog}
+    """List, download, import and verify detection models.
+
+    --config, --model-dir and --catalog go before or after the subcommand
+    (`gateway models pull NAME --model-dir DIR` = `gateway models --model-dir DIR pull NAME`).
+    """
+    ctx.obj = {"config": config_path, "model_dir": model_dir, "catalog": catalog}
 
 
 def register(app: click.Group) -> None:
@@ -46,12 +50,46 @@ def register(app: click.Group) -> None:
     app.add_command(models_group)
 
 
+def _remember(ctx: click.Context, param: click.Parameter, value: object) -> None:
+    """A subcommand's --config/--model-dir/--catalog overrides the group's."""
+    if value is not None and param.name is not None:
+        obj = ctx.find_object(dict)
+        if obj is not None:
+            obj[param.name] = value
+
+
+def _location(command: F) -> F:
+    """The group's location options, accepted after the subcommand too."""
+    options = (
+        click.option(
+            "--config", "-c", "config",
+            type=click.Path(dir_okay=False, path_type=Path), expose_value=False,
+            callback=_remember, help="Config file (TOML), as before the subcommand.",
+        ),
+        click.option(
+            "--model-dir", "model_dir",
+            type=click.Path(file_okay=False, path_type=Path), expose_value=False,
+            callback=_remember, help="Model store directory, as before the subcommand.",
+        ),
+        click.option(
+            "--catalog", "catalog",
+            type=click.Path(dir_okay=False, path_type=Path), expose_value=False,
+            callback=_remember, help="Catalog file, as before the subcommand.",
+        ),
+    )  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 def _ctx() -> tuple[ModelStore, dict[str, CatalogEntry]]:
     obj: dict[str, Any] = click.get_current_context().find_object(dict) or {}
-    return obj["store"], load_catalog(obj["catalog"])
+    model_dir = obj.get("model_dir") or load_settings(obj.get("config")).model_dir
+    return ModelStore(model_dir), load_catalog(obj.get("catalog"))
 
 
 @models_group.command("list")
+@_location
 @json_option
 def list_models(as_json: bool) -> None:
     """Show the catalog and what is installed."""
@@ -97,6 +135,7 @@ def list_models(as_json: bool) -> None:
 
 
 @models_group.command("pull")
+@_location
 @click.argument("name")
 @click.option("--url", help="Download from this mirror instead of the catalog's URL.")
 @click.option("--sha256", "sha256", help="Expected checksum (required for unpinned entries).")
@@ -120,6 +159,7 @@ def pull(
 
 
 @models_group.command("import")
+@_location
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--name", required=True, help="Name to store the model under.")
 @click.option("--type", "model_type", type=MODEL_TYPES, default="auto", show_default=True)
@@ -142,6 +182,7 @@ def import_model(
 
 
 @models_group.command("verify")
+@_location
 @json_option
 def verify(as_json: bool) -> None:
     """Re-check every stored model against its recorded checksum (exit 1 on any failure)."""
@@ -159,6 +200,7 @@ def verify(as_json: bool) -> None:
 
 
 @models_group.command("remove")
+@_location
 @click.argument("name")
 def remove(name: str) -> None:
     """Delete NAME from the store."""

@@ -30,7 +30,9 @@ def run(config_path: Path) -> None:
     from gateway.app import App
     from gateway.config.settings import load_settings
     from gateway.logs import setup_logging
+    from gateway.runtime.link_gate import recover_interrupted_trial
 
+    recover_interrupted_trial(config_path)  # a power cut during an [mqtt] trial
     settings = load_settings(config_path)
     ctx = click.get_current_context()
     if ctx.find_root().params.get("log_level") == "info" and not ctx.find_root().params.get(

@@ -114,7 +114,7 @@ def decode_command(protocol: str, source: str, options: tuple[str, ...], as_json
 
     decoder = make_decoder(protocol, "", parse_options(options))
     if source == "-":
-        _decode_stream(decoder, sys.stdin.buffer, as_json)
+        received, readings = _decode_stream(decoder, sys.stdin.buffer, as_json)
     else:
         path = Path(source)
         try:
@@ -122,16 +122,29 @@ def decode_command(protocol: str, source: str, options: tuple[str, ...], as_json
         except OSError as exc:
             raise InputError(f"cannot read capture {path}: {exc.strerror or exc}") from exc
         with stream:
-            _decode_stream(decoder, stream, as_json)
+            received, readings = _decode_stream(decoder, stream, as_json)
     stats_fn = getattr(decoder, "stats", None)
-    if callable(stats_fn):
-        _summary(stats_fn())
+    stats = stats_fn() if callable(stats_fn) else {}
+    if stats:
+        _summary(stats)
+    if received and not readings:  # junk is not a result: say so and exit 2
+        error = InputError(f"no valid {protocol} frame in {received} bytes of {source}")
+        error.fix = (
+            "check --protocol (gateway sensors protocols) and that the capture was taken at "
+            "the sensor's baud rate"
+        )
+        raise error
 
 
-def _decode_stream(decoder: Any, stream: BinaryIO, as_json: bool) -> None:
+def _decode_stream(decoder: Any, stream: BinaryIO, as_json: bool) -> tuple[int, int]:
+    """Decode and print everything; (bytes read, readings printed)."""
+    received = readings = 0
     while chunk := stream.read(CHUNK):
+        received += len(chunk)
         for reading in decoder.feed(chunk):
             _print_reading(reading, as_json)
+            readings += 1
+    return received, readings
 
 
 def _sensor_config(
@@ -209,10 +222,19 @@ def read_command(  # noqa: PLR0917 (click passes options positionally)
         options=parse_options(options),
     )
     if get_protocol(cfg.protocol).kind == "stream":
-        try:  # fail fast with a clear message; the reader itself would keep retrying
-            open_port(cfg.port, cfg.baud).close()
-        except Exception as exc:
-            raise SensorError(f"cannot open port {cfg.port}: {exc}") from exc
+        from gateway.sensors.ports import open_problem, port_problem
+
+        problem = port_problem(cfg.port)
+        if problem is None:
+            try:  # fail fast with the cause; the reader itself would keep retrying
+                open_port(cfg.port, cfg.baud).close()
+            except Exception as exc:  # pyserial raises SerialException, OSError, ValueError
+                problem = open_problem(cfg.port, exc)
+        if problem is not None:  # a path that is no serial port is what was typed: exit 2
+            kind = InputError if problem.cause == "not a serial port" else SensorError
+            error = kind(f"cannot open port {cfg.port}: {problem}")
+            error.fix = problem.fix
+            raise error
     readings: queue.Queue[Any] = queue.Queue(maxsize=10000)
     reader = SensorReader(cfg, readings.put)
     deadline = time.monotonic() + seconds if seconds else None

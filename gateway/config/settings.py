@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -128,8 +130,38 @@ def format_loc(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
-def format_validation_error(error: ValidationError) -> list[str]:
-    """One readable line per bad field: ``path: message``."""
+ENV_PREFIX = "GATEWAY_"
+ENV_NESTED = "__"
+ENV_MARK = " (environment variable, "
+
+
+def env_source(loc: tuple[int | str, ...], environ: Mapping[str, str] | None = None) -> str | None:
+    """The ``GATEWAY_*`` variable that set the field at ``loc``, if the environment did.
+
+    pydantic-settings reads ``GATEWAY_MQTT__PORT`` for ``mqtt.port`` and a JSON value in
+    ``GATEWAY_MQTT`` for the whole section (lists such as ``GATEWAY_CAMERAS`` only as a
+    whole); names are case-insensitive.
+    """
+    env = {k.upper(): k for k in (os.environ if environ is None else environ)}
+    keys: list[str] = []
+    for part in loc:
+        if not isinstance(part, str) or part.startswith(("function-", "tagged-union[")):
+            break
+        keys.append(part.upper())
+    for depth in range(len(keys), 0, -1):
+        name = ENV_PREFIX + ENV_NESTED.join(keys[:depth])
+        if name in env:
+            return env[name]
+    return None
+
+
+def format_validation_error(error: ValidationError, *, from_env: bool = False) -> list[str]:
+    """One readable line per bad field: ``path: message``.
+
+    With ``from_env``, a field the environment set is named by its variable first
+    (``GATEWAY_MQTT__PORT (environment variable, mqtt.port): ...``): the file is not
+    where the fix goes.
+    """
     lines = []
     for item in error.errors(include_url=False):
         msg = item["msg"]
@@ -139,7 +171,10 @@ def format_validation_error(error: ValidationError) -> list[str]:
         elif item["type"] == "missing":
             msg = "required key is missing"
         loc = tuple(item["loc"])
-        if loc:
+        variable = env_source(loc) if from_env and loc else None
+        if variable is not None:
+            lines.append(f"{variable}{ENV_MARK}{format_loc(loc)}): {msg}")
+        elif loc:
             lines.append(f"{format_loc(loc)}: {msg}")
         else:  # a model validator may report several problems, one per line
             lines += msg.splitlines()
@@ -165,8 +200,12 @@ def validate_settings(data: dict[str, Any], origin: str = "config") -> GatewaySe
     try:
         return GatewaySettings(**data)
     except ValidationError as exc:
-        problems = format_validation_error(exc)
-        raise ConfigError(f"{origin}: {len(problems)} invalid setting(s)", problems) from exc
+        problems = format_validation_error(exc, from_env=True)
+        from_env = sum(1 for p in problems if ENV_MARK in p)
+        where = "the environment" if from_env == len(problems) else origin
+        if 0 < from_env < len(problems):
+            where += " and the environment"
+        raise ConfigError(f"{where}: {len(problems)} invalid setting(s)", problems) from exc
 
 
 def load_settings(path: Path | None) -> GatewaySettings:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from gateway.config.common import Ident, Norm, StrictModel
+from gateway.config.common import Ident, Norm, StrictModel, pixel_hint
 from gateway.config.drift import DriftConfig
 from gateway.config.flow import FlowConfig, check_flow_refs
 from gateway.config.sources import SourceConfig
@@ -70,6 +70,9 @@ class PointList(StrictModel):
             for i, point in enumerate(value):
                 if not isinstance(point, (list, tuple)) or len(point) != 2:
                     raise ValueError(f"point {i} must be [x, y]")
+        hint = pixel_hint(value)  # one error for the shape, not one per coordinate
+        if hint is not None:
+            raise ValueError(hint)
         return value
 
 
@@ -153,6 +156,14 @@ class SpeedCalibration(StrictModel):
 
     image_points: list[tuple[Norm, Norm]]
     world_points: list[tuple[float, float]]
+
+    @field_validator("image_points", mode="before")
+    @classmethod
+    def _fractions(cls, value: object) -> object:
+        hint = pixel_hint(value)
+        if hint is not None:
+            raise ValueError(hint)
+        return value
 
     @model_validator(mode="after")
     def _four(self) -> SpeedCalibration:

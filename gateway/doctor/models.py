@@ -8,7 +8,7 @@ from pathlib import Path
 from gateway.config.vision import DetectorConfig
 from gateway.doctor.context import Context
 from gateway.doctor.result import CheckResult
-from gateway.errors import ConfigError, GatewayError
+from gateway.errors import GatewayError
 
 
 def check_models(ctx: Context) -> Iterator[CheckResult]:
@@ -48,6 +48,8 @@ def _is_store_name(model: str) -> bool:
 
 
 def _fix(detector: DetectorConfig, model_dir: Path) -> str:
+    from gateway.modelstore.store import ModelStore, install_hint
+
     model = detector.model
     if not _is_store_name(model):
         path = Path(model).expanduser()
@@ -58,21 +60,6 @@ def _fix(detector: DetectorConfig, model_dir: Path) -> str:
                 "and set detector.model to NAME"
             )
         return f"replace {path} with a working ONNX model (gateway models verify checks the store)"
-    from gateway.modelstore.catalog import load_catalog
-    from gateway.modelstore.store import ModelStore
-
     if model in ModelStore(model_dir).names():
         return f"re-install it: gateway models pull {model} --model-dir {model_dir} (or import)"
-    try:
-        catalog = load_catalog()
-    except ConfigError:
-        catalog = {}
-    entry = catalog.get(model)
-    if entry is not None and entry.source == "onnx":
-        return f"gateway models pull {model} --model-dir {model_dir}"
-    if entry is not None:
-        return (
-            f"export it on a workstation ({entry.notes or 'see gateway models list'}), then "
-            f"gateway models import FILE --name {model} --model-dir {model_dir}"
-        )
-    return f"gateway models import /path/to/model.onnx --name {model} --model-dir {model_dir}"
+    return install_hint(model, model_dir)

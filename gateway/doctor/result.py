@@ -46,6 +46,7 @@ class DoctorReport:
     config: str
     results: list[CheckResult] = field(default_factory=list)
     roles: tuple[str, ...] = ()  # what the config was checked for (empty: it did not load)
+    unreadable_config: bool = False  # the file is missing, unreadable or not TOML
 
     @property
     def ok(self) -> bool:

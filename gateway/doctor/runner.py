@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway.config.settings import ENV_MARK
 from gateway.doctor.broker import check_broker
 from gateway.doctor.cameras import check_cameras
 from gateway.doctor.clock import check_clock
@@ -96,6 +97,11 @@ def run_doctor(
         raise ValueError(f"unknown check(s) {', '.join(unknown)}; known: {', '.join(CHECKS)}")
     try:
         data = read_toml(config_path)
+    except ConfigError as exc:
+        report.unreadable_config = True
+        add(_config_failed(exc))
+        return report
+    try:
         settings = validate_settings(data, str(config_path))
     except ConfigError as exc:
         add(_config_failed(exc))
@@ -125,13 +131,10 @@ def _config_failed(exc: ConfigError) -> CheckResult:
     detail = str(exc)
     if exc.problems:
         detail += ": " + "; ".join(exc.problems)
-    return CheckResult(
-        "config",
-        "config",
-        "fail",
-        detail,
-        "fix the lines named (gateway config check FILE shows them one per line)",
-    )
+    fix = "fix the lines named (gateway config check FILE shows them one per line)"
+    if any(ENV_MARK in p for p in exc.problems):
+        fix = "correct or unset the GATEWAY_* environment variables named; " + fix
+    return CheckResult("config", "config", "fail", detail, fix)
 
 
 def _config_ok(path: Path, ctx: Context) -> CheckResult:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import errno
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -37,37 +35,19 @@ def check_serial(ctx: Context) -> Iterator[CheckResult]:
 
 
 def _device_problem(name: str, port: str) -> CheckResult | None:
-    if "://" in port:
-        return None  # a pyserial URL (socket://, rfc2217://): opening it tells
-    if not os.path.exists(port):
-        return CheckResult(
-            "serial",
-            name,
-            "fail",
-            f"{port} does not exist",
-            "check the cable and the USB adapter (ls -l /dev/serial/by-id/); name the port "
-            "by its /dev/serial/by-id/ path so it does not move between boots",
-        )
-    if not os.access(port, os.R_OK | os.W_OK):
-        return CheckResult(
-            "serial",
-            name,
-            "fail",
-            f"{port}: permission denied",
-            "add the service user to the dialout group (usermod -aG dialout USER)",
-        )
-    return None
+    from gateway.sensors.ports import port_problem
+
+    problem = port_problem(port)
+    if problem is None:
+        return None
+    return CheckResult("serial", name, "fail", problem.detail, problem.fix)
 
 
 def _open_failed(name: str, port: str, exc: BaseException) -> CheckResult:
-    text = str(exc)
-    busy = getattr(exc, "errno", None) == errno.EBUSY or "busy" in text.lower()
-    fix = (
-        f"another process holds {port} (is gateway run running? fuser {port})"
-        if busy
-        else "check the port name and the adapter"
-    )
-    return CheckResult("serial", name, "fail", f"cannot open {port}: {text}", fix)
+    from gateway.sensors.ports import open_problem
+
+    problem = open_problem(port, exc)
+    return CheckResult("serial", name, "fail", str(problem), problem.fix)
 
 
 def _listen(name: str, sensor: SensorConfig, listen_s: float) -> CheckResult:

@@ -13,7 +13,7 @@
 
 :meth:`Database.probe` writes one known-good point, to tell a bad line from a
 database that refuses everything. The worker waits between attempts with
-:class:`gateway.transport.backoff.Backoff`.
+:class:`gateway.backoff.Backoff`.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from gateway.errors import IngestError
 from gateway.ingest.acks import Pending, Published
 from gateway.ingest.deadstore import DeadLetterStore, Kind
 from gateway.ingest.stats import Stats
-from gateway.sensors.ratelog import RateLimitedLog
+from gateway.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 

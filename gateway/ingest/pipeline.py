@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.backoff import Backoff
 from gateway.config.ingest import IngestConfig
 from gateway.ingest.acks import AckTracker, Pending
 from gateway.ingest.convert import Limits, convert
@@ -38,8 +39,7 @@ from gateway.ingest.decode import DB_REJECTED, RejectedError
 from gateway.ingest.isolate import write_isolating
 from gateway.ingest.spool import Spool
 from gateway.ingest.stats import Stats
-from gateway.sensors.ratelog import RateLimitedLog
-from gateway.transport.backoff import Backoff
+from gateway.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,11 @@ class Pipeline:
     def can_read(self) -> bool:
         """Whether the network thread may read more messages (the queue's byte bound)."""
         return self.queued_bytes < self.config.max_queue_bytes
+
+    def idle(self) -> bool:
+        """Nothing received waits here: no payload queued, no batch open, spool empty."""
+        spooled = self.spool is not None and self.spool.events > 0
+        return self.queued_bytes == 0 and not self._batch.items and not spooled
 
     def stop(self) -> None:
         """Ask :meth:`run` to flush what it has and return."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from gateway import progress
-from gateway.errors import ModelStoreError
+from gateway.errors import InputError, ModelStoreError
 
 CHUNK = 1 << 16
 
@@ -68,9 +68,9 @@ def copy_file(src: Path, dest: Path) -> tuple[int, str]:
         with src.open("rb") as fh, dest.open("wb") as out:
             return copy_with_hash(fh, out, src.stat().st_size, src.name)
     except FileNotFoundError as exc:
-        raise ModelStoreError(f"model file not found: {src}") from exc
+        raise InputError(f"model file not found: {src}") from exc
     except IsADirectoryError as exc:
-        raise ModelStoreError(f"not a file: {src}") from exc
+        raise InputError(f"not a file: {src}") from exc
     except OSError as exc:
         raise ModelStoreError(f"cannot copy {src}: {exc.strerror or exc}") from exc
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.errors import ModelError, ModelStoreError
+from gateway.errors import InputError, ModelError, ModelStoreError
 from gateway.modelstore.catalog import CatalogEntry
 from gateway.modelstore.download import copy_file, download, sha256_file
 
@@ -88,10 +88,29 @@ def check_onnx(path: Path, shown_as: str | None = None) -> None:
         ) from exc
 
 
+def install_hint(name: str, root: Path) -> str:
+    """The command that puts model ``name`` into the store at ``root``."""
+    from gateway.errors import ConfigError
+    from gateway.modelstore.catalog import load_catalog
+
+    try:
+        entry = load_catalog().get(name)
+    except ConfigError:
+        entry = None
+    if entry is not None and entry.source == "onnx":
+        return f"gateway models pull {name} --model-dir {root}"
+    if entry is not None:
+        return (
+            f"export it on a workstation ({entry.notes or 'see gateway models list'}), then "
+            f"gateway models import FILE --name {name} --model-dir {root}"
+        )
+    return f"gateway models import /path/to/model.onnx --name {name} --model-dir {root}"
+
+
 def validate_name(name: str) -> str:
     """Model names are short and safe as directory names."""
     if not NAME_RE.match(name):
-        raise ModelStoreError(
+        raise InputError(
             f"invalid model name {name!r}: use letters, digits, '_', '.', '-' (max 64)"
         )
     return name
@@ -135,7 +154,9 @@ class ModelStore:
         try:
             meta: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
-            raise ModelError(f"model not found in store {self.root}: {name}") from exc
+            error = ModelError(f"model not found in store {self.root}: {name}")
+            error.fix = install_hint(name, self.root)
+            raise error from exc
         except (OSError, ValueError) as exc:
             raise ModelStoreError(f"unreadable record for model {name}: {exc}") from exc
         return meta
@@ -196,10 +217,10 @@ class ModelStore:
         """Download a catalog model, check its size and checksum, and store it."""
         name = validate_name(name or entry.name)
         if entry.source == "export":
-            raise ModelStoreError(f"{entry.name} is published as PyTorch weights: {entry.notes}")
+            raise InputError(f"{entry.name} is published as PyTorch weights: {entry.notes}")
         expected = (sha256 or entry.sha256 or "").lower() or None
         if expected is None and not trust_unpinned:
-            raise ModelStoreError(
+            raise InputError(
                 f"{entry.name} has no pinned checksum: pass --sha256 HEX "
                 "(or --trust-unpinned to record whatever is downloaded)"
             )
@@ -237,7 +258,7 @@ class ModelStore:
         """Copy a local model file (e.g. from a USB stick) into the store."""
         validate_name(name)
         if labels_file is not None and not labels_file.is_file():
-            raise ModelStoreError(f"labels file not found: {labels_file}")
+            raise InputError(f"labels file not found: {labels_file}")
         with self._staging_dir() as work:
             size, digest = copy_file(src, work / MODEL_FILE)
             if size == 0:

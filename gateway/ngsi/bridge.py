@@ -29,12 +29,12 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.backoff import Backoff
 from gateway.config.ngsi import BridgeConfig, NgsiConfig
 from gateway.ingest.acks import AckTracker, Pending, Published
 from gateway.ingest.connection import IngestConnection
 from gateway.ngsi.convert import Converter, NotExportedError
 from gateway.ngsi.export import ContextBroker, ExportError, entities_of
-from gateway.transport.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

@@ -21,11 +21,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.backoff import Backoff
 from gateway.errors import GatewayError
 from gateway.events import event_problems
 from gateway.ngsi.convert import Converter, NotExportedError
 from gateway.ngsi.validate import entity_problems
-from gateway.transport.backoff import Backoff
 
 UPSERT_PATH = "/ngsi-ld/v1/entityOperations/upsert"
 MAX_REPORTED = 20  # bad lines reported one by one; the rest only counted

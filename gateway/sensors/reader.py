@@ -19,13 +19,13 @@ from typing import Any
 
 import serial
 
+from gateway.backoff import Backoff
 from gateway.config.sensors import SensorConfig
 from gateway.health import SensorHealth
+from gateway.ratelog import RateLimitedLog
 from gateway.sensors.decoder import Decoder
-from gateway.sensors.ratelog import RateLimitedLog
 from gateway.sensors.registry import get_protocol, make_decoder
 from gateway.sensors.types import Reading
-from gateway.transport.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

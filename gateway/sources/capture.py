@@ -26,10 +26,10 @@ import threading
 import time
 from collections.abc import Callable
 
+from gateway.backoff import Backoff
 from gateway.health import CaptureHealth, CaptureState
 from gateway.sources.base import FrameReader
 from gateway.sources.frame import Frame
-from gateway.transport.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

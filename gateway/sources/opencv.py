@@ -7,6 +7,7 @@ raise or ``read`` return instead of blocking the capture thread forever.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -17,10 +18,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gateway.config.sources import FileSource, GStreamerSource, UrlSource, UsbSource
-from gateway.errors import CameraOpenError, SourceError
+from gateway.errors import CameraOpenError, SourceError, VideoFileError
 from gateway.sources.base import describe
 
 Image = NDArray[np.uint8]
+log = logging.getLogger(__name__)
 
 
 def _fps(cap: Any) -> float | None:
@@ -112,7 +114,7 @@ class FileReader(_CvReader):
     def _capture(self) -> Any:
         path = self.cfg.path
         if not path.is_file():
-            raise CameraOpenError(
+            raise VideoFileError(
                 self._name(), "no such file", f"{path} does not exist", "check the path"
             )
         return cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
@@ -124,7 +126,7 @@ class FileReader(_CvReader):
         except CameraOpenError:
             raise
         except SourceError as exc:
-            raise CameraOpenError(
+            raise VideoFileError(
                 self._name(), "not a video", "FFmpeg cannot read it as a video",
                 "use a video file (MP4, MKV, AVI, ...); a still image is not a video",
             ) from exc  # fmt: skip
@@ -132,7 +134,7 @@ class FileReader(_CvReader):
         self._last_pts = 0.0
         if self._cap.get(cv2.CAP_PROP_FRAME_COUNT) <= 0 and self._fps is None:
             self.close()
-            raise CameraOpenError(
+            raise VideoFileError(
                 self._name(), "not a video", "FFmpeg found no video stream in it",
                 "use a video file (MP4, MKV, AVI, ...)",
             )  # fmt: skip
@@ -176,18 +178,34 @@ class UrlReader(_CvReader):
         return describe(self.cfg)
 
     def open(self) -> None:
-        """Probe the URL for the cause of a failure first, then open it with FFmpeg."""
-        from gateway.sources.probe import probe_url
+        """Probe the URL for the cause of a failure first, then open it with FFmpeg.
 
-        probe_url(self.cfg.url, self.timeout_ms / 1000)
+        When the network itself fails (DNS, refused, no route, timeout) the probe's cause
+        is final. What the probe reads from the camera's answer (a status, a content
+        type, an SDP) only names the cause if FFmpeg cannot open the stream either: a
+        camera that answers oddly but streams is not refused.
+        """
+        from gateway.sources.probe import FINAL_CAUSES, probe_url
+
+        advisory: CameraOpenError | None = None
+        try:
+            probe_url(self.cfg.url, self.timeout_ms / 1000)
+        except CameraOpenError as exc:
+            if exc.cause in FINAL_CAUSES:
+                raise
+            advisory = exc
         try:
             super().open()
         except SourceError as exc:
+            if advisory is not None:
+                raise advisory from exc
             raise CameraOpenError(
                 describe(self.cfg), "no decodable video stream",
                 "the camera answers, but FFmpeg could not decode what it sends",
                 "check the camera's video codec (H.264/H.265/MJPEG) and stream settings",
             ) from exc  # fmt: skip
+        if advisory is not None:
+            log.warning("%s opened although its answer looked wrong: %s", self._name(), advisory)
 
     def _capture(self) -> Any:
         params = [

@@ -27,10 +27,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gateway.backoff import Backoff
 from gateway.errors import TransportError
 from gateway.health import OutboxHealth
-from gateway.sensors.ratelog import RateLimitedLog
-from gateway.transport.backoff import Backoff
+from gateway.ratelog import RateLimitedLog
 from gateway.transport.mqtt import MqttLink
 from gateway.transport.outbox import Outbox, Row
 from gateway.transport.reasons import PUBACK, NoSubscribers, Reason, classify
@@ -377,7 +377,8 @@ class Forwarder:
             hold = Hold(reason, seq, backoff, now + backoff.next_delay())
             self._holds[topic] = hold
             self.refusals.held_topics = len(self._holds)
-            log.log(
+            self._ratelog.log(  # many topics refused at once: one line a minute per reason
+                f"hold:{reason.code}",
                 logging.WARNING if reason.code == 16 else logging.ERROR,
                 "broker refused event seq %d on %s: %d (%s); its events are kept and "
                 "retried from %.1f s on",
@@ -398,8 +399,12 @@ class Forwarder:
     def _release(self, topic: str, hold: Hold, *, sweep: bool) -> None:
         del self._holds[topic]
         self.refusals.held_topics = len(self._holds)
-        log.info(
-            "broker accepts events on %s again (%d refusal(s) while held)", topic, hold.refusals
+        self._ratelog.log(
+            "release",
+            logging.INFO,
+            "broker accepts events on %s again (%d refusal(s) while held)",
+            topic,
+            hold.refusals,
         )
         if sweep:
             start = hold.first_seq - 1

@@ -23,10 +23,10 @@ from typing import Any, Literal
 import paho.mqtt.client as paho
 from paho.mqtt.properties import Properties
 
+from gateway.backoff import Backoff
 from gateway.config.transport import MqttConfig
 from gateway.errors import TransportError
 from gateway.health import LinkHealth, LinkState
-from gateway.transport.backoff import Backoff
 from gateway.transport.paho_client import Incoming, Message, make_client, reply_properties
 
 __all__ = ["Incoming", "LinkState", "Message", "MqttLink", "reply_properties"]
@@ -172,6 +172,11 @@ class MqttLink:
                 continue
             if accepted:
                 self._backoff.reset()
+                if v311 and self.cfg.protocol == "auto":
+                    # A v5 broker that closed a connection before its CONNACK (it was
+                    # shutting down) must not leave the unit on v3.1.1 for good, where
+                    # refusals are invisible: try v5 first on every new connection.
+                    self._use_v311 = False
             if self.cfg.protocol == "auto" and not v311 and refused_protocol:
                 log.warning("broker refused MQTT v5 (%s); retrying with v3.1.1", self.last_error)
                 self._use_v311 = True

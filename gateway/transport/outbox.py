@@ -53,7 +53,7 @@ from typing import Literal
 from gateway.errors import TransportError
 from gateway.events.envelope import Draft, encode, envelope, new_ids
 from gateway.events.topics import Topics
-from gateway.sensors.ratelog import RateLimitedLog
+from gateway.ratelog import RateLimitedLog
 from gateway.transport import outbox_files as files
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,8 @@
 """The files around the outbox database: its seq record, its reserve, quarantine.
 
 * ``<outbox>.state``: a tiny JSON record of the sequence counter, written atomically
-  (temporary file, fsync, rename, fsync of the directory). It holds a high-water
+  (:func:`gateway.atomicfile.write_atomically`: temporary file, fsync, rename, fsync of
+  the directory). It holds a high-water
   ``mark`` ahead of the last allocated seq, so that a damaged or rolled-back database
   never makes the gateway reuse a seq: a fresh outbox continues after the mark.
 * ``<outbox>.reserve``: a ballast file of a few hundred KiB on the outbox's volume. When
@@ -19,6 +20,8 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from gateway.atomicfile import write_atomically
 
 SUFFIXES = ("", "-wal", "-shm")
 KEEP_QUARANTINED = 3
@@ -63,23 +66,7 @@ def read_record(db: Path) -> tuple[SeqRecord | None, str | None]:
 
 def write_record(db: Path, record: SeqRecord) -> None:
     """Replace the seq record atomically (raises ``OSError``, e.g. on a full disk)."""
-    path = state_path(db)
-    tmp = path.with_name(path.name + ".tmp")
-    data = json.dumps(asdict(record)).encode()
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            if os.write(fd, data) != len(data):
-                raise OSError(f"short write to {tmp}")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(path.parent)
+    write_atomically(state_path(db), json.dumps(asdict(record)).encode(), mode=0o644)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -15,7 +15,7 @@ import logging
 import re
 from typing import Any
 
-from gateway.config.settings import GatewaySettings
+from pydantic import BaseModel
 
 MASK = "***"
 # scheme://user:password@  (the password is whatever up to the last '@' before the host)
@@ -43,7 +43,7 @@ def redact(value: Any, key: str = "") -> Any:
     return value
 
 
-def redact_settings(settings: GatewaySettings) -> dict[str, Any]:
+def redact_settings(settings: BaseModel) -> dict[str, Any]:
     """The settings as JSON with every secret redacted (``get_config``, ``config check``)."""
     dumped: dict[str, Any] = redact(settings.model_dump(mode="json"))
     return dumped
