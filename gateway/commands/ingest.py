@@ -177,27 +177,30 @@ def replay_command(
 ) -> None:
     """Write stored dead letters again with the current config; remove those that go in."""
     from gateway.ingest.convert import Limits
-    from gateway.ingest.database import Database, RetryableWriteError
-    from gateway.ingest.replay import replay
+    from gateway.ingest.database import Database
+    from gateway.ingest.replay import ReplayStoppedError, replay_store
 
     settings, store = _open(config_path)
     database = Database(settings.ingest.influx)
     try:
-        letters = store.letters(reason=reason, ids=ids)
-        result = replay(
+        selected, result = replay_store(
             store,
             database,
             Limits.of(settings.ingest, settings.mqtt.topic_prefix),
-            letters,
+            reason=reason,
+            ids=ids,
             batch_size=settings.ingest.influx.batch_size,
         )
-    except RetryableWriteError as exc:
-        raise IngestError(f"replay stopped, nothing removed from the store: {exc}") from exc
+    except ReplayStoppedError as exc:
+        raise IngestError(
+            f"replay stopped after {len(exc.result.written)} letters written and removed "
+            f"(the rest stay in the store): {exc}"
+        ) from exc
     finally:
         database.close()
         store.close()
     summary = {
-        "selected": len(letters),
+        "selected": selected,
         "written": len(result.written),
         "refused_again": len(result.refused),
         "skipped_truncated": len(result.skipped_truncated),
