@@ -88,6 +88,7 @@ class NativeStderr:
         self._queue: collections.deque[bytes] = collections.deque()
         self._cond = threading.Condition()
         self._drained = False
+        self._faulthandler_was_on = False
         self.lines = 0  # lines read from the pipe
         self.dropped = 0  # lines dropped because the log handler fell behind
 
@@ -125,6 +126,7 @@ class NativeStderr:
         self._saved = saved
         self._python_stderr = old
         self._drained = False
+        self._faulthandler_was_on = faulthandler.is_enabled()
         sys.stderr = stream
         _retarget_handlers(old, stream)
         faulthandler.enable(file=stream)
@@ -150,7 +152,10 @@ class NativeStderr:
         if self._python_stderr is not None:
             sys.stderr = self._python_stderr
             _retarget_handlers(stream, self._python_stderr)
-            faulthandler.enable(file=self._python_stderr)
+            if self._faulthandler_was_on:
+                faulthandler.enable(file=self._python_stderr)
+            else:
+                faulthandler.disable()
         os.close(saved)
 
     def _pump(self, read_fd: int) -> None:

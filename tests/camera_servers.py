@@ -16,7 +16,7 @@ from pathlib import Path
 
 import cv2
 
-from tests.services import find_binary, free_port, wait_port
+from gateway.localservers import find_binary, free_port, wait_port
 
 
 class VlcRtsp:

@@ -18,9 +18,9 @@ from contextlib import contextmanager
 import cv2
 
 from gateway.config.sources import SimulatorSource
+from gateway.localservers import free_port, wait_port
 from simulators.camera.mjpeg import MjpegServer
 from simulators.camera.rtsp import RtspServer
-from tests.services import free_port, wait_port
 
 AUDIO_SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\nm=audio 0 RTP/AVP 0\r\n"
 HTML = "<html><body>camera login</body></html>"

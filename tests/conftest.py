@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import Mosquitto, VictoriaMetrics
+from gateway.localservers import Mosquitto, VictoriaMetrics
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

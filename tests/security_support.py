@@ -24,11 +24,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from gateway.localservers import Server, find_binary, free_port
 from gateway.security import identity
 from gateway.security.broker import BrokerLayout, acl_text, mosquitto_conf
 from gateway.security.files import PRIVATE, write_secure
 from gateway.security.pki import FleetCA, Issued
-from tests.services import Server, free_port
 
 PASSPHRASE = b"correct horse battery"
 
@@ -108,8 +108,6 @@ class SecureBroker(Server):
         (self.workdir / "crl.pem").write_bytes(self.fleet.ca.crl_path.read_bytes())
 
     def command(self) -> list[str]:
-        from tests.services import find_binary
-
         self.write_files()
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(
@@ -123,9 +121,6 @@ class SecureBroker(Server):
         inc.mkdir(exist_ok=True)
         (inc / "roadside.conf").write_text(mosquitto_conf(self.layout))
         return [find_binary("mosquitto"), "-c", str(conf)]
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
 
     def wait_log(self, needle: str, timeout: float = 10.0, start: int = 0) -> str:
         """Wait for ``needle`` in the broker's log (after offset ``start``); return the line."""

@@ -8,6 +8,8 @@ or, for "no route" and "DNS failure", in a network namespace with no network at 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import shutil
 import subprocess
@@ -17,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from gateway.cli import main
+from gateway.localservers import free_port
 from simulators.camera.mjpeg import MjpegServer
 from simulators.camera.rtsp import RtspServer
 from tests.camera_support import (
@@ -28,16 +32,24 @@ from tests.camera_support import (
     scripted,
     with_auth,
 )
-from tests.services import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAY = str(ROOT / ".venv" / "bin" / "gateway")
 AUTH = ("viewer", "s3cret")
 
 
-def check(url: str, *extra: str, prefix: tuple[str, ...] = ()) -> tuple[int, dict[str, Any], str]:
+def check(
+    url: str, *extra: str, prefix: tuple[str, ...] = (), process: bool = False
+) -> tuple[int, dict[str, Any], str]:
+    """``gateway camera check URL --json``: in this process (fast), or as its own process."""
+    args = ["camera", "check", url, "--json", *extra]
+    if not (process or prefix):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(args)
+        return code, json.loads(out.getvalue().strip().splitlines()[-1]), err.getvalue()
     proc = subprocess.run(
-        [*prefix, GATEWAY, "camera", "check", url, "--json", *extra],
+        [*prefix, GATEWAY, *args],
         capture_output=True, text=True, timeout=120, check=False, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     return proc.returncode, json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
@@ -57,7 +69,9 @@ def rtsp() -> Iterator[RtspServer]:
 
 def test_refused_connection_fails_at_once_with_its_cause() -> None:
     """Before: the capture's reconnect loop ran for the whole --seconds (10 s here)."""
-    code, report, err = check(f"rtsp://127.0.0.1:{free_port()}/cam", "--seconds", "10")
+    code, report, err = check(
+        f"rtsp://127.0.0.1:{free_port()}/cam", "--seconds", "10", process=True
+    )
     assert code == 1
     assert report["cause"] == "connection refused"
     assert "nothing listens on 127.0.0.1" in report["error"]
@@ -109,6 +123,7 @@ def test_good_credentials_stream(mjpeg: MjpegServer, rtsp: RtspServer) -> None:
         (rtsp_reply("454 Session Not Found"), "RTSP 454", "Session Not Found"),
         (rtsp_reply("200 OK", AUDIO_SDP), "not a video", "no video track (tracks: audio)"),
         (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", "not a video", "is not an RTSP server"),
+        (http_reply("400 Bad Request"), "not a video", "an HTTP server answers on 127.0.0.1"),
     ],
 )
 def test_scripted_rtsp_answers_are_named(reply: bytes, cause: str, words: str) -> None:

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from gateway.config.sources import SimulatorSource, UrlSource
 from gateway.errors import SourceError
+from gateway.localservers import free_port
 from gateway.sources.base import make_reader
 from simulators.camera.lines import Line, crossing_direction
 from simulators.camera.mjpeg import MjpegServer
@@ -21,7 +22,6 @@ from simulators.camera.render import Renderer
 from simulators.camera.rtsp import RtspServer
 from simulators.camera.source import SimulatorReader
 from simulators.camera.world import CLASSES, Actor, World, WorldConfig
-from tests.services import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

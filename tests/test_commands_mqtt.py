@@ -24,11 +24,11 @@ from paho.mqtt.properties import Properties
 from gateway.app import App
 from gateway.config.settings import load_settings
 from gateway.events.topics import Topics
+from gateway.localservers import Mosquitto
 from gateway.runtime.commands import CommandHandler
 from gateway.runtime.live_settings import ApplyResult
 from gateway.security.authorize import UnsignedCommands
 from gateway.transport.mqtt import Incoming
-from tests.services import Mosquitto
 from tests.transport_support import Collector, write_config
 
 BASE = "city/sejong-1/rsu-0001"

@@ -3,23 +3,28 @@
 Ground truth (made by looking at the frames, not at the pipeline's output): every 5th
 and every 8th frame of each clip was extracted with OpenCV to /tmp, cropped around
 the counting line (which was drawn in), enlarged and viewed; each object was followed
-across the contact sheets by its clothing / colour and the frame where its bottom
-edge passed the line was written down.
+across the contact sheets by its clothing / colour. Then every frame (every 2nd for
+traffic) around each crossing was viewed enlarged, without the pipeline's boxes, and
+the frame where the object's ground point passed the line was written down (+-1 frame):
+tests/data/crossings/*.jsonl. The crossing-by-crossing checks match within
+TRUTH_TOLERANCE_S.
 
 traffic_480p.mp4, line (0, 0.5) -> (1, 0.5) across both carriageways (y = 180 px):
   toward the camera (down the image = left_to_right), left carriageway: dark car ~f44,
-  silver car ~f96, motorcycle ~f110, silver van ~f144 -> 4 vehicles (3 cars + 1 motorcycle);
+  silver car ~f93, motorcycle ~f108, silver van ~f143 -> 4 vehicles (3 cars + 1 motorcycle);
   away from the camera (up = right_to_left), right carriageway: dark car ~f10, dark car ~f73,
-  yellow taxi ~f75, dark SUV ~f96, white SUV ~f116, silver car ~f138, dark car ~f152 -> 7 cars.
+  yellow taxi ~f77, dark SUV ~f96, white SUV ~f116, silver car ~f137, dark car ~f150 -> 7 cars.
   A silver car already above the line in frame 0 and a blue truck still above it in the
   last frame do not cross. The burned-in "Exit (n)" label was ignored.
 
 crossing_480p.mp4, line (0.5, 0.95) -> (0.5, 0.2) (vertical at x = 240 px, drawn upward, so
 walking rightward on the image is left_to_right):
-  rightward: the man with a backpack and the blonde person beside him ~f14, man in a dark
-  jacket ~f27, man in a red jacket ~f43, woman in beige ~f50, person in a white-striped
-  hoodie ~f81, man holding a camera ~f85, man with a backpack ~f101 -> 8 people;
+  rightward: the man with a backpack and the blonde person beside him ~f13, man in a dark
+  jacket ~f24, man in a red jacket ~f42, woman in beige ~f50, person in a white-striped
+  hoodie ~f77, man holding a camera ~f81, man with a backpack ~f99 -> 8 people;
   leftward: person in a blue jacket with a red bag ~f72, woman in black ~f142 -> 2 people.
+  (The first pass, every 5th and 8th frame only, had several of these 2-4 frames late; at
+  the scorer's default tolerance of 1.5 s that hid a false count among them.)
   Two people entering from the left at ~f190 do not reach the line before the end.
 """
 
@@ -37,6 +42,9 @@ from gateway.vision.analytics.score import read_records, score
 TRUTH_DIR = Path(__file__).resolve().parent / "data" / "crossings"
 TRAFFIC_LINE = "0,0.5,1,0.5"
 CROSSING_LINE = "0.5,0.95,0.5,0.2"
+# The hand-made truth is +-0.1 s and the counted crossing time is interpolated where the
+# ground point cut the line: 0.5 s apart is another crossing (people walk ~1 s apart here).
+TRUTH_TOLERANCE_S = 0.5
 
 
 def run_count(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
@@ -53,7 +61,7 @@ def direction_total(line: dict, direction: str, labels: set[str] | None = None) 
 
 def assert_crossings_match(log: Path, truth_name: str, missed_frames: list[int]) -> None:
     """Every counted crossing matches a hand-made true one; only ``missed_frames`` are missed."""
-    result = score(read_records(log), read_records(TRUTH_DIR / truth_name))
+    result = score(read_records(log), read_records(TRUTH_DIR / truth_name), TRUTH_TOLERANCE_S)
     assert not result.false_counts, result.table()
     assert sorted(r.frame or 0 for r in result.misses) == missed_frames, result.table()
 
@@ -75,8 +83,8 @@ def test_count_traffic_vehicles_both_directions(
         str(log),
     )
     # Crossing by crossing (tests/data/crossings/traffic_480p.jsonl): the motorcycle at
-    # f110 is never detected by YOLOX-nano.
-    assert_crossings_match(log, "traffic_480p.jsonl", [110])
+    # f108 is never detected by YOLOX-nano.
+    assert_crossings_match(log, "traffic_480p.jsonl", [108])
     assert result["frames"] == 304
     assert result["fps"] > 0
     (line,) = result["lines"]
@@ -105,13 +113,13 @@ def test_count_pedestrians_on_the_crossing(
         "--crossings",
         str(log),
     )
-    # Crossing by crossing: one of the two people at f14 is hidden behind the other.
-    assert_crossings_match(log, "crossing_480p.jsonl", [14])
+    # Crossing by crossing: one of the two people at f13 is hidden behind the other.
+    assert_crossings_match(log, "crossing_480p.jsonl", [13])
     assert result["frames"] == 201
     (line,) = result["lines"]
     rightward = direction_total(line, "left_to_right", {"person"})
     leftward = direction_total(line, "right_to_left", {"person"})
-    # Counts 7 / 2: the blonde person hidden behind her companion at ~f14 is never
+    # Counts 7 / 2: the blonde person hidden behind her companion at ~f13 is never
     # detected apart from him. People passing each other in the crowd (f60-90) keep their
     # tracks thanks to the tracker's reversal penalty, and the woman in black (f126) does
     # not inherit "counted" from the man who left there, as she walks the other way.

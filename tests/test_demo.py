@@ -21,7 +21,7 @@ from gateway.demo.scenario import TruthCounter
 from gateway.demo.session import DemoState, parse_broker
 from gateway.demo.view import behind_warning, status_line
 from gateway.errors import TransportError, UsageError
-from tests.services import Mosquitto, VictoriaMetrics, free_port
+from gateway.localservers import Mosquitto, VictoriaMetrics, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAY = str(ROOT / ".venv" / "bin" / "gateway")

@@ -19,7 +19,7 @@ import pytest
 from gateway.config.patch import to_toml
 from gateway.demo.scenario import detector_config
 from gateway.events import validate_event
-from tests.services import Mosquitto
+from gateway.localservers import Mosquitto
 from tests.transport_support import Collector
 
 pytestmark = pytest.mark.slow

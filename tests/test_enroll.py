@@ -79,7 +79,7 @@ def test_bundle_enrolls_idempotently_and_the_unit_publishes(
         assert stat.S_IMODE(key.stat().st_mode) == 0o600
         assert (key.stat().st_uid, key.stat().st_gid) == (nobody.pw_uid, nobody.pw_gid)
         assert stat.S_IMODE((etc / "pki").stat().st_mode) == 0o750
-        assert (etc / "pki").stat().st_uid == 0  # the service cannot change whom it trusts
+        assert (etc / "pki").stat().st_uid == 0  # the service cannot change its CA
         assert stat.S_IMODE(etc.stat().st_mode) == 0o1775
         config = etc / "gateway.toml"
         assert config.stat().st_uid == nobody.pw_uid  # set_config may rewrite it

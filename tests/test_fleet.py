@@ -18,9 +18,9 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from gateway.events import validate_event
+from gateway.localservers import Mosquitto
 from simulators.fleet.gateway import Profile, VirtualGateway
 from simulators.fleet.runner import TICK_S, run_fleet
-from tests.services import Mosquitto
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -198,7 +198,7 @@ def test_cli_bad_arguments_exit_2(args: list[str]) -> None:
 
 
 def test_unreachable_broker_is_one_clear_error() -> None:
-    from tests.services import free_port
+    from gateway.localservers import free_port
 
     proc = subprocess.run(
         [

@@ -12,8 +12,8 @@ import pytest
 
 from gateway.events import envelope
 from gateway.events.builder import from_analytics
+from gateway.localservers import Mosquitto, VictoriaMetrics
 from simulators.camera.flow_scenarios import intersection, run
-from tests.services import Mosquitto, VictoriaMetrics
 from tests.test_ingest_helpers import Publisher, settings_for, start_worker, topic_of
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,8 @@ import psutil
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from gateway.localservers import Mosquitto, VictoriaMetrics, free_port
 from gateway.transport.paho_client import connect_failure
-from tests.services import Mosquitto, VictoriaMetrics, free_port
 from tests.test_ingest_helpers import (
     Publisher,
     assert_exactly_once,
@@ -35,12 +36,7 @@ from tests.test_ingest_workers import StatsWatcher, start_ingest, write_config
 
 def persistent_broker(tmp_path: Path) -> Mosquitto:
     """A Mosquitto that keeps sessions across its restart (saved on SIGTERM)."""
-    store = tmp_path / "broker-store"
-    store.mkdir(exist_ok=True)
-    return Mosquitto(
-        tmp_path / "broker",
-        extra_config=f"persistence true\npersistence_location {store}/\nuser root\n",
-    )
+    return Mosquitto(tmp_path / "broker", persistence=True)
 
 
 class ReasonPublisher:
@@ -219,7 +215,7 @@ def _password_broker(tmp_path: Path) -> Mosquitto:
     )
     return Mosquitto(
         tmp_path / "broker",
-        extra_config=f"allow_anonymous false\npassword_file {passwords}\nuser root\n",
+        extra_config=f"allow_anonymous false\npassword_file {passwords}\n",
     )
 
 
@@ -349,3 +345,43 @@ def test_a_full_session_queue_drops_in_silence(tmp_path: Path, victoria: Victori
         broker.stop()
     assert codes == [0] * 10
     assert len({seq for _, seq in samples}) == 5  # the other 5 are gone, unseen
+
+
+def test_a_retiring_worker_drains_its_queued_share_and_removes_its_session(
+    mosquitto: Mosquitto, victoria: VictoriaMetrics, tmp_path: Path
+) -> None:
+    # A stopped worker's share queues in its session (see above); `--retire` writes it
+    # and removes the session, after which the others get every message.
+    settings = settings_for(mosquitto, victoria, tmp_path)
+    config = write_config(tmp_path / "ingest.toml", mosquitto, victoria)
+    first = start_worker(settings, "w1")
+    start_worker(settings, "w2").stop()
+    publisher = Publisher(mosquitto.port)
+    try:
+        for seq in range(1, 201):
+            publisher.event(line_event(seq))
+        publisher.wait_all()
+        command = ["ingest", "-c", str(config), "--worker", "w2", "--retire"]
+        retired = subprocess.run(
+            [sys.executable, "-m", "gateway", *command],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        before = first.stats.events_written
+        for seq in range(201, 301):
+            publisher.event(line_event(seq))
+        publisher.wait_all()
+        samples = seq_samples(victoria, expected=300)
+        deadline = time.monotonic() + 10
+        while first.stats.events_written < before + 100 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        publisher.close()
+        first.stop()
+    assert retired.returncode == 0, retired.stderr[-2000:]
+    assert "retired" in retired.stdout
+    assert 0 < before < 200  # the rest was w2's queued share, written by the retiring run
+    assert first.stats.events_written == before + 100  # no session left to take a share
+    assert_exactly_once(samples, range(1, 301))

@@ -24,7 +24,7 @@ from gateway.config.ingest import InfluxConfig
 from gateway.ingest.database import ConfigFaultError, Database
 from gateway.ingest.deadstore import DeadLetterStore
 from gateway.ingest.isolate import write_isolating
-from tests.services import Mosquitto, VictoriaMetrics
+from gateway.localservers import Mosquitto, VictoriaMetrics
 from tests.strict_influx import StrictInflux
 from tests.test_ingest_helpers import (
     Publisher,
@@ -217,6 +217,7 @@ def test_dead_letters_are_listed_and_replayed_after_the_fix_with_the_real_cli(
     fixed.write_text(
         f'[ingest]\ndead_letter_path = "{settings.ingest.dead_letter_path}"\n'
         f'[ingest.influx]\nurl = "{victoria.url}"\ntoken = "test"\n'
+        "batch_size = 7\n"  # replayed in pages of 7
     )
     listed = _cli("list", "-c", str(fixed), "--reason", "out_of_range", "--json")
     assert listed.returncode == 0, listed.stderr
@@ -238,7 +239,7 @@ def test_dead_letters_are_listed_and_replayed_after_the_fix_with_the_real_cli(
 
 
 def test_replay_against_a_database_that_is_away_removes_nothing(tmp_path: Path) -> None:
-    from tests.services import free_port
+    from gateway.localservers import free_port
 
     store = DeadLetterStore(tmp_path / "dl.sqlite3", 2**20)
     store.add(
@@ -257,7 +258,7 @@ def test_replay_against_a_database_that_is_away_removes_nothing(tmp_path: Path) 
     )
     out = _cli("replay", "-c", str(config))
     assert out.returncode == 1
-    assert "nothing removed" in out.stderr
+    assert "after 0 letters written and removed (the rest stay in the store)" in out.stderr
     store = DeadLetterStore(tmp_path / "dl.sqlite3", 2**20)
     assert store.count() == 1
     store.close()

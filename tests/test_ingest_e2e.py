@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.services import Mosquitto, VictoriaMetrics
+from gateway.localservers import Mosquitto, VictoriaMetrics
 from tests.test_ingest_helpers import (
     Publisher,
     assert_exactly_once,

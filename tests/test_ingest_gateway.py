@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from gateway.app import App
+from gateway.localservers import Mosquitto, VictoriaMetrics
 from gateway.sensors.types import Reading
 from gateway.vision.analytics.types import Aggregate, Alert, LineCrossing, ZoneTransition
-from tests.services import Mosquitto, VictoriaMetrics
 from tests.test_ingest_helpers import settings_for, start_worker
 from tests.transport_support import settings_for as gateway_settings
 

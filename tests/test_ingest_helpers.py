@@ -14,7 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.config.settings import GatewaySettings, validate_settings
 from gateway.ingest.worker import IngestWorker
-from tests.services import Mosquitto, VictoriaMetrics
+from gateway.localservers import Mosquitto, VictoriaMetrics
 
 BASE_MS = 1_795_000_000_000  # 2026-11-18, a fixed instant
 

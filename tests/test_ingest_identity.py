@@ -11,8 +11,8 @@ import pytest
 
 from gateway.config.settings import validate_settings
 from gateway.ingest.decode import IDENTITY_MISMATCH, RejectedError, check_identity
+from gateway.localservers import VictoriaMetrics
 from tests.security_support import Fleet, SecureBroker, TlsClient, secure_broker
-from tests.services import VictoriaMetrics
 from tests.test_ingest_helpers import line_event, start_worker
 
 EVENT = line_event(1)  # gateway rsu-0001 at site sejong-1

@@ -184,7 +184,7 @@ def test_write_outcome_by_http_status(status: int, retry_after: str | None, outc
 
 
 def test_write_to_nothing_is_retryable() -> None:
-    from tests.services import free_port
+    from gateway.localservers import free_port
 
     db = Database(InfluxConfig(url=f"http://127.0.0.1:{free_port()}", timeout_s=2))
     try:

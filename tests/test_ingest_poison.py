@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from gateway.ingest.convert import Limits, convert
 from gateway.ingest.deadstore import DeadLetterStore
 from gateway.ingest.decode import REASONS, RejectedError
-from tests.services import Mosquitto, VictoriaMetrics
+from gateway.localservers import Mosquitto, VictoriaMetrics
 from tests.test_ingest_helpers import (
     Publisher,
     assert_exactly_once,

@@ -17,7 +17,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.services import Mosquitto, VictoriaMetrics
+from gateway.localservers import Mosquitto, VictoriaMetrics
 from tests.test_ingest_helpers import (
     Publisher,
     assert_exactly_once,
@@ -83,14 +83,8 @@ def test_database_away_for_15_s_loses_nothing(
 
 
 def test_broker_away_for_15_s_loses_nothing(victoria: VictoriaMetrics, tmp_path: Path) -> None:
-    # A broker that keeps sessions across its restart (saved on SIGTERM). ``user root``
-    # stops a root-started mosquitto from switching to a user that cannot write tmp_path.
-    store = tmp_path / "broker-store"
-    store.mkdir()
-    broker = Mosquitto(
-        tmp_path / "broker",
-        extra_config=(f"persistence true\npersistence_location {store}/\nuser root\n"),
-    )
+    # A broker that keeps sessions across its restart (saved on SIGTERM).
+    broker = Mosquitto(tmp_path / "broker", persistence=True)
     broker.start()
     worker = start_worker(settings_for(broker, victoria, tmp_path))
     # Mosquitto 2.0 restores sessions and their queued messages from its persistence

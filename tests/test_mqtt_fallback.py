@@ -15,7 +15,7 @@ import pytest
 from gateway.app import App
 from gateway.errors import TransportError
 from gateway.events import validate_event
-from tests.services import Mosquitto, free_port, wait_port
+from gateway.localservers import Mosquitto, free_port, wait_port
 from tests.transport_support import Collector, sensor_draft, settings_for
 
 

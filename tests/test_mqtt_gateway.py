@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gateway.app import App
 from gateway.events import validate_event
-from tests.services import Mosquitto
+from gateway.localservers import Mosquitto
 from tests.transport_support import Collector, sensor_draft, settings_for
 
 BASE = "city/sejong-1/rsu-0001"

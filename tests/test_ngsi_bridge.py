@@ -22,11 +22,11 @@ from gateway.config.ngsi import NgsiConfig
 from gateway.config.patch import to_toml
 from gateway.events import envelope
 from gateway.events.builder import from_analytics
+from gateway.localservers import Mosquitto
 from gateway.ngsi.bridge import NgsiBridge
 from gateway.ngsi.validate import entity_problems
 from gateway.vision.analytics.types import FlowReport, LaneFlow
 from tests.ngsi_support import ContextBrokerStub
-from tests.services import Mosquitto
 from tests.test_ingest_helpers import Publisher
 from tests.transport_support import Collector
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from gateway.app import App
 from gateway.events import Draft, validate_event
+from gateway.localservers import free_port
 from gateway.runtime.commands import QUEUE_SIZE
 from gateway.transport.mqtt import Incoming
-from tests.services import free_port
 from tests.transport_support import settings_for
 
 

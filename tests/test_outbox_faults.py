@@ -23,9 +23,9 @@ import pytest
 
 from gateway.app import App
 from gateway.events import Topics, validate_event
+from gateway.localservers import Mosquitto
 from gateway.transport.outbox import SEQ_RESERVE, Outbox, OutboxWriteError
 from gateway.transport.outbox_files import read_record
-from tests.services import Mosquitto
 from tests.test_outbox import draft
 from tests.transport_support import Collector, sensor_draft, settings_for
 

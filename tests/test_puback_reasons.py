@@ -19,10 +19,10 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.app import App
 from gateway.events import Draft
+from gateway.localservers import Mosquitto
 from gateway.transport.forwarder import publish_size
 from gateway.transport.outbox import Outbox
 from gateway.transport.reasons import PUBACK, classify
-from tests.services import Mosquitto
 from tests.transport_support import Collector, sensor_draft, settings_for
 
 BASE = "city/sejong-1/rsu-0001"
@@ -118,7 +118,7 @@ def test_acl_denial_keeps_events_until_the_acl_is_fixed(
 ) -> None:
     acl = tmp_path / "acl"
     acl.write_text("topic read city/#\n")  # the unit may not publish
-    broker = Mosquitto(tmp_path / "mosquitto", extra_config=f"acl_file {acl}\nuser root")
+    broker = Mosquitto(tmp_path / "mosquitto", extra_config=f"acl_file {acl}")
     broker.start()
     app = App(settings_for(tmp_path, broker.port, outbox=FAST_RETRY))
     collector = Collector(broker.port, [f"{BASE}/#"])
@@ -220,3 +220,30 @@ def test_refused_subscription_is_reported_and_retried(tmp_path: Path) -> None:
     granted = ReasonCode(PacketTypes.SUBACK, identifier=1)  # type: ignore[no-untyped-call]
     link._on_subscribe(None, None, 8, [granted], None)  # type: ignore[arg-type]
     assert link.subscribed and link.subscription_error is None
+
+
+def test_held_topics_are_bounded_and_the_evicted_one_is_swept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.transport import forwarder as forwarder_module
+    from gateway.transport.forwarder import Forwarder
+    from gateway.transport.mqtt import MqttLink
+
+    monkeypatch.setattr(forwarder_module, "MAX_HELD_TOPICS", 2)
+    settings = settings_for(tmp_path, 1)
+    with Outbox(tmp_path / "o.db", app_topics()) as box:
+        stored = box.add([big_draft(i, 10) for i in range(3)])
+        fwd = Forwarder(box, MqttLink(settings.mqtt, "t"))
+        fwd._cursor = stored.seqs[-1]
+        for n, seq in enumerate(stored.seqs):
+            fwd._outcome(seq, f"city/a/b/sensors/s{n}", 16)
+        assert fwd.held_topics == ["city/a/b/sensors/s1", "city/a/b/sensors/s2"]
+        assert fwd.refusals.held_topics == 2
+        # The evicted topic's kept row is swept (re-sent), not forgotten.
+        assert fwd._sweep_pos < stored.seqs[0] <= fwd._sweep_end
+
+
+def app_topics() -> Any:
+    from gateway.events import Topics
+
+    return Topics("city", "sejong-1", "rsu-0001")

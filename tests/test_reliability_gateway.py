@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from gateway.events import validate_event
-from tests.services import Mosquitto
+from gateway.localservers import Mosquitto
 from tests.transport_support import Collector, write_config
 
 BASE = "city/sejong-1/rsu-0001"

@@ -122,8 +122,8 @@ def test_device_gone_is_reported_retried_and_the_latest_state_written_when_back(
 
 def test_modbus_tcp_register_write_and_device_restart() -> None:
     """The same outputs over Modbus TCP: a sign controller's register, its server restarted."""
+    from gateway.localservers import free_port
     from simulators.sensors.relay import RelayBoard
-    from tests.services import free_port
 
     port = free_port()
     board = RelayBoard(tcp_port=port).start()

@@ -24,8 +24,8 @@ import pytest
 from gateway.config.settings import validate_settings
 from gateway.demo.scenario import detector_config
 from gateway.events import validate_event
+from gateway.localservers import free_port
 from tests.rules_support import ModbusDevice
-from tests.services import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -172,6 +172,10 @@ def test_bad_rule_is_refused_with_its_field_path(tmp_path: Path, device: ModbusD
     assert "rules[0].conditions.max_frame_age_s: Input should be greater than 0" in text
 
 
+def _left_fail_safe(register: list[int]) -> bool:
+    return len(register) >= 2 and register[0] == 9 and register[-1] in (0, 1)
+
+
 def test_camera_stall_puts_outputs_into_fail_safe(tmp_path: Path, device: ModbusDevice) -> None:
     port = free_port()
     camera = subprocess.Popen(
@@ -186,7 +190,9 @@ def test_camera_stall_puts_outputs_into_fail_safe(tmp_path: Path, device: Modbus
         assert camera.stdout.readline().startswith(b"MJPEG:")
         source = {"type": "url", "url": f"http://127.0.0.1:{port}/video"}
         proc = run_gateway(config(tmp_path, device, source))
-        assert device.wait(lambda: values(device)[1][-2:] == [9, 0], 60), values(device)
+        # fail-safe while the camera starts, then out of it once frames flow: idle, or active
+        # when the random traffic happens to have a pedestrian in the zone at that moment
+        assert device.wait(lambda: _left_fail_safe(values(device)[1]), 60), values(device)
         stalled_at = time.monotonic()
         camera.send_signal(signal.SIGSTOP)  # frames stop; the connection stays open
         assert device.wait(lambda: values(device)[1][-1:] == [9], 30), values(device)

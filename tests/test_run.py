@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from gateway.localservers import Mosquitto
 from gateway.runtime import sdnotify
-from tests.services import Mosquitto
 from tests.transport_support import Collector, write_config
 
 BASE = "city/sejong-1/rsu-0001"

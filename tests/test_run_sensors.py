@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gateway.app import App
 from gateway.events import validate_event
-from tests.services import Mosquitto
+from gateway.localservers import Mosquitto
 from tests.transport_support import Collector, settings_for
 
 GGA = b"$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*47\r\n"

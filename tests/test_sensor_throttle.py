@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from gateway.app import App
+from gateway.localservers import free_port
 from gateway.sensors.throttle import ReadingThrottle
 from gateway.sensors.types import Reading
-from tests.services import free_port
 from tests.transport_support import settings_for
 
 

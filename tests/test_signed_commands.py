@@ -56,6 +56,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
     f.operator("alice", "admin")
     f.operator("bob", "read-only")
     f.operator("mallory", "admin")  # a fleet operator, but not trusted by this unit
+    f.operator("carol", "admin")  # joins later (set_trust)
     f.ingest("w1")
     now = dt.datetime.now(dt.UTC)
     expired = f.ca.issue_with_key(
@@ -100,7 +101,9 @@ class Unit:
             cameras={},
             settings=lambda: settings,
             apply_settings=self._apply,
-            authorizer=SignedCommands(self.verifier),
+            authorizer=SignedCommands(
+                self.verifier, ca=fleet.ca.certificate, trust_path=tmp_path / "trusted.pem"
+            ),
             audit=self.audits.append,
         )
 
@@ -568,3 +571,92 @@ def test_gateway_cmd_from_an_operator_config_file_and_its_errors(
     assert code == 2 and "is 'east/rsu-a', not an operator" in capsys.readouterr().err
     code = main(["cmd", "--site", "east", "--unit", "rsu-a", "get_config"])
     assert code == 2 and "give the operator's --cert and --key" in capsys.readouterr().err
+
+
+def pem_of(fleet: Fleet, *names: str) -> str:
+    return "".join((fleet.ids / f"operator.{n}.crt").read_text() for n in names)
+
+
+def test_set_trust_replaces_the_operators_live_and_after_a_restart(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    unit = Unit(fleet, tmp_path)
+    args = {"operators": pem_of(fleet, "alice", "carol")}
+    _, reply = unit.send("set_trust", signed(fleet, "set_trust", args))
+    assert reply["ok"] is True, reply
+    assert reply["result"] == {"trusted": ["operator:alice", "operator:carol"]}
+    assert unit.audits[-1].details == {"trusted": ["operator:alice", "operator:carol"]}
+    assert unit.send("get_config", signed(fleet, "get_config", who="carol"))[1]["ok"] is True
+    _, bob = unit.send("get_config", signed(fleet, "get_config", who="bob"))
+    assert "'operator:bob' is not a trusted operator" in bob["error"]
+    # After a restart the unit reads the trust set_trust saved (checked against its CA).
+    from gateway.config.settings import validate_settings
+
+    (tmp_path / "data").mkdir(exist_ok=True)
+    (tmp_path / "data" / "trusted-operators.pem").write_text(args["operators"])
+    settings = validate_settings(
+        {
+            "gateway": {"data_dir": str(tmp_path / "data"), "site": "east", "id": "rsu-a"},
+            "mqtt": {"tls": {"ca_file": str(fleet.ca.cert_path)}},
+            "security": {"trusted_operators": str(fleet.root / "operators.pem")},
+        }
+    )
+    policy = authorizer_for(settings)
+    assert isinstance(policy, SignedCommands)
+    assert sorted(policy.verifier.trusted) == ["operator:alice", "operator:carol"]
+
+
+@pytest.mark.parametrize(
+    ("who", "operators", "error"),
+    [
+        ("alice", lambda f: pem_of(f, "bob"), "names no admin"),
+        ("alice", lambda f: Fleet(f.root / "rogue2").ca.cert_pem.decode(), "not a fleet identity"),
+        ("alice", lambda f: "junk", "not a PEM file of certificates"),
+        ("alice", lambda f: "", "argument 'operators'"),
+        ("bob", lambda f: pem_of(f, "alice", "bob"), "has the read-only role"),
+    ],
+)
+def test_bad_set_trust_is_refused_and_changes_nothing(
+    fleet: Fleet, tmp_path: Path, who: str, operators: Any, error: str
+) -> None:
+    unit = Unit(fleet, tmp_path)
+    _, reply = unit.send(
+        "set_trust", signed(fleet, "set_trust", {"operators": operators(fleet)}, who=who)
+    )
+    assert reply["ok"] is False and error in reply["error"], reply
+    assert not (tmp_path / "trusted.pem").exists()
+    assert unit.send("get_config", signed(fleet, "get_config", who="bob"))[1]["ok"] is True
+
+
+def test_set_trust_refuses_an_operator_of_another_ca(fleet: Fleet, tmp_path: Path) -> None:
+    rogue = Fleet(tmp_path / "rogue")
+    rogue.operator("alice", "admin")  # same name, another CA
+    unit = Unit(fleet, tmp_path)
+    pem = (rogue.ids / "operator.alice.crt").read_text()
+    _, reply = unit.send("set_trust", signed(fleet, "set_trust", {"operators": pem}))
+    assert "operator:alice was not issued by the fleet CA" in reply["error"]
+
+
+def test_gateway_pki_operators_and_set_trust_end_to_end(
+    fleet: Fleet,
+    broker: SecureBroker,
+    unit_app: tuple[App, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    app, _path = unit_app
+    pem = tmp_path / "operators.pem"
+    args = ["pki", "operators", "--pki", str(fleet.ca.directory), "--out", str(pem)]
+    assert main([*args, "--operator", "alice", "--operator", "carol"]) == 0
+    assert "2 operator(s)" in capsys.readouterr().out
+    assert main(operator_cli(fleet, broker, "carol", "get_config")) == 1  # not trusted yet
+    assert "not a trusted operator" in json.loads(capsys.readouterr().out)["error"]
+    assert main(operator_cli(fleet, broker, "alice", "set_trust", "--operators", str(pem))) == 0
+    assert json.loads(capsys.readouterr().out)["result"]["trusted"] == [
+        "operator:alice",
+        "operator:carol",
+    ]
+    assert main(operator_cli(fleet, broker, "carol", "get_config")) == 0
+    capsys.readouterr()
+    saved = app.settings.gateway.data_dir / "trusted-operators.pem"
+    assert saved.read_text() == pem.read_text()

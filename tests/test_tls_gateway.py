@@ -11,7 +11,7 @@ import pytest
 
 from gateway.app import App
 from gateway.errors import TransportError
-from tests.services import Mosquitto
+from gateway.localservers import Mosquitto, MqttTls
 from tests.transport_support import Collector, sensor_draft, settings_for
 
 
@@ -89,13 +89,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tls_broker(tmp_path: Path, pki: Path) -> Iterator[Mosquitto]:
     server = Mosquitto(
         tmp_path / "mosquitto",
-        extra_config=(
-            f"cafile {pki / 'ca.crt'}\ncertfile {pki / 'server.crt'}\n"
-            f"keyfile {pki / 'server.key'}\nrequire_certificate true\n"
-            # Keep root's rights when started as root: the key files sit in pytest's
-            # private temporary directory (ignored when not running as root).
-            "user root\n"
-        ),
+        tls=MqttTls(pki / "ca.crt", pki / "server.crt", pki / "server.key"),
     )
     server.start()
     yield server

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 import click
 
 from gateway.bench.ingest_procs import bare_main, ingest_main, publisher_main, start_servers
+from gateway.localservers import Server
 from gateway.output import json_option, print_json
 
 
@@ -175,11 +175,12 @@ def command(
     ctx = mp.get_context("spawn")
     conf: dict[str, Any] = {"batch_size": batch_size, "flush_interval_s": flush_interval}
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-        procs: list[subprocess.Popen[bytes]] = []
+        servers: tuple[Server, ...] = ()
         port, url = mqtt_port or 0, db_url or ""
         if mqtt_port is None or db_url is None:
-            procs, local_port, local_url = start_servers(Path(tmp), count)
-            port, url = mqtt_port or local_port, db_url or local_url
+            broker, database = start_servers(Path(tmp), count)
+            servers = (broker, database)
+            port, url = mqtt_port or broker.port, db_url or database.url
         conf["data_dir"] = tmp
         phase: dict[str, Any] = {"ctx": ctx, "port": port, "count": count, "conf": conf}
         names = ["bare_subscriber", "ingest_1"]
@@ -198,9 +199,8 @@ def command(
                     ]
                     runs[name].append(run_phase(targets=targets, gw=gw, **phase))
         finally:
-            for proc in procs:
-                proc.terminate()
-                proc.wait(10)
+            for server in servers:
+                server.stop()
     best = {name: median_run(r) for name, r in runs.items()}
     bare, one, two = best["bare_subscriber"], best["ingest_1"], best.get("ingest_2")
     bare2 = best.get("bare_subscriber_2")

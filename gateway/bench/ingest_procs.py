@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import json
 import resource
-import shutil
-import socket
-import subprocess
 import time
-import urllib.request
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-import click
+from gateway.localservers import Mosquitto, VictoriaMetrics
 
 TOPIC = "city/bench/rsu-{gw}/events/cam-north/line_crossing"
 # Each phase of each round has its own gateway number, group and filter, so sessions
@@ -27,72 +23,27 @@ TOPIC = "city/bench/rsu-{gw}/events/cam-north/line_crossing"
 FILTER = "city/bench/rsu-{gw}/events/#"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _port_open(port: int) -> bool:
-    with socket.create_connection(("127.0.0.1", port), 0.2):
-        return True
-
-
-def _wait(check: Any, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise click.ClickException(f"{what} did not start")
-
-
-def start_servers(workdir: Path, count: int) -> tuple[list[subprocess.Popen[bytes]], int, str]:
-    """Start Mosquitto and VictoriaMetrics on free loopback ports; return (procs, port, url)."""
-    for name in ("mosquitto", "victoria-metrics"):
-        if not (shutil.which(name) or shutil.which(name, path="/usr/sbin")):
-            raise click.ClickException(f"{name} is not installed (deploy/install-dev.sh)")
-    mqtt_port, db_port = _free_port(), _free_port()
-    conf = workdir / "mosquitto.conf"
-    conf.write_text(
-        f"listener {mqtt_port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        f"max_queued_messages {count * 2 + 1000}\nmax_inflight_messages 0\n"
-    )
-    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    log = (workdir / "servers.log").open("ab")
-    procs = [
-        subprocess.Popen([mosquitto, "-c", str(conf)], stdout=log, stderr=log),
-        subprocess.Popen(
-            [
-                str(shutil.which("victoria-metrics")),
-                f"-httpListenAddr=127.0.0.1:{db_port}",
-                f"-storageDataPath={workdir / 'vm'}",
-                "-retentionPeriod=100y",
-                "-loggerLevel=ERROR",
-            ],
-            stdout=log,
-            stderr=log,
-        ),
-    ]
-    log.close()
-    url = f"http://127.0.0.1:{db_port}"
-    _wait(lambda: _port_open(mqtt_port), "mosquitto")
-    _wait(
-        lambda: urllib.request.urlopen(f"{url}/health", timeout=1).status == 200, "victoria-metrics"
-    )
-    return procs, mqtt_port, url
+def start_servers(workdir: Path, count: int) -> tuple[Mosquitto, VictoriaMetrics]:
+    """Start Mosquitto (queues for ``count`` events) and VictoriaMetrics on free ports."""
+    broker = Mosquitto(workdir / "mosquitto", max_queued=count * 2 + 1000, log_types=())
+    database = VictoriaMetrics(workdir / "vm")
+    broker.start()
+    try:
+        database.start()
+    except BaseException:
+        broker.stop()
+        raise
+    return broker, database
 
 
 def _events(count: int, gw: int) -> list[bytes]:
     from gateway.events import Draft, encode, envelope
+    from gateway.jsontypes import JsonObject
 
     start = time.time() - count / 1000
     out = []
     for seq in range(1, count + 1):
-        data = {
+        data: JsonObject = {
             "camera": "cam-north",
             "line": "l1",
             "track_id": seq,

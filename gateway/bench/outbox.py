@@ -19,7 +19,6 @@ import multiprocessing
 import os
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -33,6 +32,7 @@ from typing import Any
 import click
 
 from gateway.errors import UsageError
+from gateway.localservers import Mosquitto
 from gateway.output import json_option, print_json
 
 PAYLOAD_BYTES = 158
@@ -47,40 +47,11 @@ def payload(size: int = PAYLOAD_BYTES) -> bytes:
     return json.dumps(base, separators=(",", ":")).encode()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def local_mosquitto(workdir: Path) -> Iterator[int]:
     """Run a Mosquitto on a free loopback port for the duration of the block."""
-    binary = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin")
-    if binary is None:
-        raise UsageError("mosquitto is not installed (apt-get install mosquitto) or use --port")
-    port = _free_port()
-    conf = workdir / "mosquitto.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        "max_inflight_messages 0\nmax_queued_messages 1000000\nlog_type error\n"
-    )
-    with (workdir / "mosquitto.log").open("wb") as log:
-        proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise UsageError("mosquitto did not start") from None
-                time.sleep(0.05)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with Mosquitto(workdir / "mosquitto", max_queued=1_000_000, log_types=("error",)) as broker:
+        yield broker.port
 
 
 def _cpu_s() -> float:

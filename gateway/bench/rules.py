@@ -39,6 +39,7 @@ import click
 import numpy as np
 
 from gateway.config.patch import to_toml
+from gateway.localservers import free_port
 from gateway.output import json_option, print_json
 
 LANES = (0.555, 0.640, 0.720, 0.800)  # ground y of the simulator's vehicle lanes
@@ -108,7 +109,7 @@ def run_round(seconds: float, *, rules: bool, seed: int, density: float) -> dict
     relay = RelayBoard(size=8).start()
     load_before = _load()
     with tempfile.TemporaryDirectory(prefix="bench-rules-") as tmp:
-        data = settings(Path(tmp) / "data", relay.path, _closed_port(), rules=rules, seed=seed,
+        data = settings(Path(tmp) / "data", relay.path, free_port(), rules=rules, seed=seed,
                         density=density)  # fmt: skip
         (Path(tmp) / "gateway.toml").write_text(to_toml(data))  # what `gateway run` would read
         app = App(validate_settings(data))
@@ -150,16 +151,6 @@ def run_round(seconds: float, *, rules: bool, seed: int, density: float) -> dict
         "load_1m_before": load_before,
         "load_1m_after": _load(),
     }
-
-
-def _closed_port() -> int:
-    """A loopback port nothing listens on: the uplink broker is unplugged."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def _actuations(path: Path) -> list[dict[str, Any]]:

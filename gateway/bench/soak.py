@@ -15,21 +15,18 @@ flat; a leak shows as a slope whose growth over the run exceeds it.
 
 from __future__ import annotations
 
-import json
-import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import click
 
 from gateway.bench.ingest_procs import start_servers
+from gateway.localservers import VictoriaMetrics, end_process
 from gateway.output import json_option, print_json
 
 GATEWAY = "rsu-soak"
@@ -107,20 +104,11 @@ def trend(samples: list[tuple[float, float]]) -> dict[str, Any]:
     }
 
 
-def _export(url: str, match: str) -> list[dict[str, Any]]:
-    """Every series matching ``match`` from VictoriaMetrics, after forcing a flush."""
-    with urllib.request.urlopen(f"{url}/internal/force_flush", timeout=10):
-        pass
-    query = urllib.parse.urlencode({"match[]": match})
-    with urllib.request.urlopen(f"{url}/api/v1/export?{query}", timeout=60) as resp:
-        return [json.loads(line) for line in resp.read().decode().splitlines() if line]
-
-
-def seqs_in_db(url: str) -> dict[str, set[int]]:
+def seqs_in_db(db: VictoriaMetrics) -> dict[str, set[int]]:
     """The distinct seq values of the gateway's events in the database, per series."""
     found: dict[str, set[int]] = {name: set() for name in SEQ_SERIES}
     names = "|".join(SEQ_SERIES)
-    for row in _export(url, f'{{__name__=~"{names}",gateway="{GATEWAY}"}}'):
+    for row in db.export(f'{{__name__=~"{names}",gateway="{GATEWAY}"}}'):
         found[row["metric"]["__name__"]].update(int(v) for v in row["values"])
     return found
 
@@ -136,14 +124,14 @@ def _outbox(db: Path) -> dict[str, int]:
     return {"last_seq": int(meta["last_seq"]), "depth": int(depth), "dropped": int(meta["dropped"])}
 
 
-def _health_depths(url: str) -> list[float]:
-    rows = _export(url, f'{{__name__="gateway_health_outbox_depth",gateway="{GATEWAY}"}}')
+def _health_depths(db: VictoriaMetrics) -> list[float]:
+    rows = db.export(f'{{__name__="gateway_health_outbox_depth",gateway="{GATEWAY}"}}')
     return [float(v) for row in rows for v in row["values"]]
 
 
-def _drain(url: str, last_seq: int, timeout: float) -> dict[str, set[int]]:
+def _drain(db: VictoriaMetrics, last_seq: int, timeout: float) -> dict[str, set[int]]:
     """Poll the database until every seq is there or nothing new arrived for ``timeout`` s."""
-    found = seqs_in_db(url)
+    found = seqs_in_db(db)
     count, changed = -1, time.monotonic()
     while len(set().union(*found.values()) - {0}) < last_seq:
         now_count = sum(len(s) for s in found.values())
@@ -152,27 +140,20 @@ def _drain(url: str, last_seq: int, timeout: float) -> dict[str, set[int]]:
         elif time.monotonic() - changed > timeout:
             break
         time.sleep(1.0)
-        found = seqs_in_db(url)
+        found = seqs_in_db(db)
     return found
 
 
 def _stop(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> int | None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-    return proc.returncode
+    return end_process(proc, timeout=timeout)
 
 
 def soak(seconds: float, rate: float, every: float, warmup: float, work: Path) -> dict[str, Any]:
     """Run the soak in ``work``; return the figures."""
     import psutil
 
-    servers, port, url = start_servers(work, int(rate * seconds) + 10_000)
-    gateway_conf, ingest_conf = _configs(work, port, url, rate, every)
+    broker, database = start_servers(work, int(rate * seconds) + 10_000)
+    gateway_conf, ingest_conf = _configs(work, broker.port, database.url, rate, every)
     procs: list[subprocess.Popen[bytes]] = []
     logs = {"gateway": work / "gateway.log", "ingest": work / "ingest.log"}
     samples: dict[str, list[tuple[float, float]]] = {"gateway": [], "ingest": []}
@@ -198,15 +179,14 @@ def soak(seconds: float, rate: float, every: float, warmup: float, work: Path) -
         elapsed = time.monotonic() - start
         gateway_rc = _stop(gateway)
         outbox = _outbox(work / "gateway" / "outbox.sqlite3")
-        found = _drain(url, outbox["last_seq"], timeout=30.0)
-        depths = _health_depths(url)
+        found = _drain(database, outbox["last_seq"], timeout=30.0)
+        depths = _health_depths(database)
         ingest_rc = _stop(ingest)
     finally:
         for proc in procs:
             _stop(proc, 10)
-        for server in servers:
-            server.terminate()
-            server.wait(10)
+        broker.stop()
+        database.stop()
     seqs = set().union(*found.values()) - {0}
     missing = sorted(set(range(1, outbox["last_seq"] + 1)) - seqs)
     stats = [ln for ln in _tail(logs["ingest"], 20_000).splitlines() if "stopped:" in ln]

@@ -46,6 +46,12 @@ def _read_patch(path: Path) -> dict[str, Any]:
     help="set_config: a JSON merge patch (.json) or a TOML fragment (.toml).",
 )
 @click.option("--camera", help="snapshot / restart_pipeline: the camera id.")
+@click.option(
+    "--operators",
+    "operators_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="set_trust: the PEM file of operator certificates (gateway pki operators).",
+)
 @click.option("--host", help="Broker host (default: [mqtt] host).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Broker port (default: [mqtt] port).")
 @click.option("--ca", "ca_file", type=click.Path(dir_okay=False, path_type=Path), help="Fleet CA.")
@@ -65,6 +71,7 @@ def cmd(
     name: str,
     patch_file: Path | None,
     camera: str | None,
+    operators_file: Path | None,
     host: str | None,
     port: int | None,
     ca_file: Path | None,
@@ -107,6 +114,11 @@ def cmd(
         args["patch"] = _read_patch(patch_file)
     if camera is not None:
         args["camera"] = camera
+    if operators_file is not None:
+        try:
+            args["operators"] = operators_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read {operators_file}: {exc}") from exc
     operator = OperatorKey.load(tls.cert_file, tls.key_file)
     reply = send_command(
         mqtt, operator, site=site, unit=unit, name=name, args=args, timeout_s=timeout

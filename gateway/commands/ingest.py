@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import signal
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -14,9 +15,15 @@ import click
 from gateway.commands.common import config_option, json_option, print_json
 from gateway.errors import IngestError, UsageError
 
+_RETIRE_QUIET_S = 3.0
 
-def run_worker(config_path: Path | None, worker: str | None) -> None:
-    """Run one ingest worker until SIGTERM or SIGINT, then flush and return."""
+
+def run_worker(config_path: Path | None, worker: str | None, retire: bool = False) -> None:
+    """Run one ingest worker until SIGTERM or SIGINT, then flush and return.
+
+    ``retire``: drain what the broker queued for this worker's session, then end the
+    session on the broker and return (a worker leaving for good).
+    """
     # Imported here so `gateway --help` stays fast.
     from gateway.config.settings import load_settings
     from gateway.ingest.worker import IngestWorker
@@ -28,17 +35,32 @@ def run_worker(config_path: Path | None, worker: str | None) -> None:
         stop.set()
 
     previous = {sig: signal.signal(sig, _handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-    ingest = IngestWorker(settings, worker)
+    ingest = IngestWorker(settings, worker, retire=retire)
     try:
         ingest.start()
+        quiet_since: float | None = None
+        last_received = -1
         while not stop.wait(0.5) and not ingest.failed_event.is_set():
-            pass
+            if not retire or not ingest.subscribed.is_set():
+                continue
+            received = ingest.stats.received
+            if not ingest.drained():
+                quiet_since = None
+            elif quiet_since is None or received != last_received:
+                quiet_since, last_received = time.monotonic(), received
+            elif time.monotonic() - quiet_since >= _RETIRE_QUIET_S:
+                break  # drained and nothing new for a while: end the session
     finally:
         ingest.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if ingest.failed is not None:
         raise IngestError(f"ingest pipeline failed: {ingest.failed}")
+    if retire:
+        click.echo(
+            f"worker {ingest.worker} retired: {ingest.stats.events_written} queued events "
+            "written, its session on the broker removed"
+        )
 
 
 @click.group("ingest", invoke_without_command=True)
@@ -49,8 +71,16 @@ def run_worker(config_path: Path | None, worker: str | None) -> None:
     help="Worker name (client id <share_group>-<worker>); keep it stable across restarts. "
     "Defaults to [mqtt] client_id, else the host name.",
 )
+@click.option(
+    "--retire",
+    is_flag=True,
+    help="For a worker leaving for good: unsubscribe, write what the broker queued for "
+    "this worker's session, then remove the session from the broker and exit.",
+)
 @click.pass_context
-def ingest_command(ctx: click.Context, config_path: Path | None, worker: str | None) -> None:
+def ingest_command(
+    ctx: click.Context, config_path: Path | None, worker: str | None, retire: bool
+) -> None:
     """Write events from the broker to InfluxDB (MQTT v5 shared subscription, nothing lost).
 
     Several workers with the same [ingest] share_group split the messages. A message
@@ -61,7 +91,7 @@ def ingest_command(ctx: click.Context, config_path: Path | None, worker: str | N
         return
     if config_path is None:
         raise click.UsageError("Missing option '--config' / '-c'.")
-    run_worker(config_path, worker)
+    run_worker(config_path, worker, retire)
 
 
 @ingest_command.group("deadletters")
@@ -147,27 +177,30 @@ def replay_command(
 ) -> None:
     """Write stored dead letters again with the current config; remove those that go in."""
     from gateway.ingest.convert import Limits
-    from gateway.ingest.database import Database, RetryableWriteError
-    from gateway.ingest.replay import replay
+    from gateway.ingest.database import Database
+    from gateway.ingest.replay import ReplayStoppedError, replay_store
 
     settings, store = _open(config_path)
     database = Database(settings.ingest.influx)
     try:
-        letters = store.letters(reason=reason, ids=ids)
-        result = replay(
+        selected, result = replay_store(
             store,
             database,
             Limits.of(settings.ingest, settings.mqtt.topic_prefix),
-            letters,
+            reason=reason,
+            ids=ids,
             batch_size=settings.ingest.influx.batch_size,
         )
-    except RetryableWriteError as exc:
-        raise IngestError(f"replay stopped, nothing removed from the store: {exc}") from exc
+    except ReplayStoppedError as exc:
+        raise IngestError(
+            f"replay stopped after {len(exc.result.written)} letters written and removed "
+            f"(the rest stay in the store): {exc}"
+        ) from exc
     finally:
         database.close()
         store.close()
     summary = {
-        "selected": len(letters),
+        "selected": selected,
         "written": len(result.written),
         "refused_again": len(result.refused),
         "skipped_truncated": len(result.skipped_truncated),

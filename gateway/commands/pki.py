@@ -330,6 +330,27 @@ def list_command(pki_dir: Path, as_json: bool) -> None:
         click.echo(f"CRL valid until {next_update:%Y-%m-%d}{note}")
 
 
+@pki_group.command("operators")
+@pki_dir_option
+@click.option("--operator", "operators", multiple=True, help="Only these operators (names).")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="PEM file."
+)
+def operators_command(*, pki_dir: Path, operators: tuple[str, ...], out: Path) -> None:
+    """Write the valid operators' certificates: a unit's trust (gateway cmd NAME set_trust).
+
+    Send it to units with `gateway cmd --site S --unit G set_trust --operators FILE`
+    after issuing or revoking an operator; bundles made afterwards carry it too.
+    """
+    from gateway.security.bundle import operators_pem
+    from gateway.security.files import PUBLIC, write_secure
+    from gateway.security.pki import FleetCA
+
+    pem = operators_pem(FleetCA(pki_dir), operators)
+    write_secure(out, pem.encode(), PUBLIC)
+    click.echo(f"wrote {out}: {pem.count('BEGIN CERTIFICATE')} operator(s)")
+
+
 @pki_group.command("broker-config")
 @pki_dir_option
 @click.option(

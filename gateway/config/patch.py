@@ -6,11 +6,13 @@ import copy
 import json
 import math
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from gateway.config.settings import GatewaySettings, read_toml, validate_settings
 from gateway.errors import ConfigError
+from gateway.jsontypes import JsonObject, JsonValue
 
 # Camera fields that can change without restarting the gateway: only that camera's
 # pipeline restarts.
@@ -38,16 +40,16 @@ def _key(key: str) -> str:
     return key if _BARE_KEY.match(key) else json.dumps(key)
 
 
-def _value(value: Any) -> str:
+def _value(value: JsonValue) -> str:
     """A TOML inline value: JSON's spelling, except the floats JSON cannot write."""
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return "[" + ", ".join(_value(v) for v in value) + "]"
     return json.dumps(value, ensure_ascii=False)
 
 
-def to_toml(data: dict[str, Any], prefix: str = "") -> str:
+def to_toml(data: Mapping[str, JsonValue], prefix: str = "") -> str:
     """Render JSON-like config data as TOML (tables, arrays of tables, inline values)."""
     scalars: list[str] = []
     tables: list[str] = []
@@ -55,16 +57,22 @@ def to_toml(data: dict[str, Any], prefix: str = "") -> str:
         name = f"{prefix}.{_key(key)}" if prefix else _key(key)
         if value is None:
             continue
-        if isinstance(value, dict):
+        if isinstance(value, Mapping):
             tables.append(f"\n[{name}]\n" + to_toml(value, name))
-        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            tables.extend(f"\n[[{name}]]\n" + to_toml(item, name) for item in value)
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            tables.extend(
+                f"\n[[{name}]]\n" + to_toml(item, name)
+                for item in value
+                if isinstance(item, Mapping)
+            )
         else:
             scalars.append(f"{_key(key)} = {_value(value)}")
     return "\n".join(scalars) + "".join(tables) + ("" if prefix else "\n")
 
 
-def patched_settings(path: Path, patch: dict[str, Any]) -> tuple[dict[str, Any], GatewaySettings]:
+def patched_settings(
+    path: Path, patch: Mapping[str, JsonValue]
+) -> tuple[JsonObject, GatewaySettings]:
     """Read the file, apply ``patch`` and validate; :class:`ConfigError` when invalid."""
     if not isinstance(patch, dict):
         raise ConfigError("patch must be a JSON object")

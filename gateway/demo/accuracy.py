@@ -253,7 +253,7 @@ def _records(
                 line_id=c.line_id,
                 direction=c.direction,
                 label=c.label,
-                t=round(c.timestamp - epoch, 4),
+                t=round((c.timestamp if c.crossed_at is None else c.crossed_at) - epoch, 4),
                 frame=frame,
                 track_id=c.track_id,
                 object_id=object_id,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
 import tempfile
 import time
 from collections import Counter
@@ -29,19 +28,13 @@ from gateway.demo.scenario import (
 )
 from gateway.errors import UsageError
 from gateway.interrupt import stop_on_interrupt
+from gateway.localservers import free_port
 from gateway.runtime.parts import RunningCamera
 
 log = logging.getLogger(__name__)
 
 BEHIND_TOLERANCE = 0.05  # processed rate this far below the camera's shows a warning
 BEHIND_MIN_FRAMES = 20  # ... once this many frames have been processed
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def parse_broker(text: str) -> tuple[str, int]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Literal
 
 from gateway.events.envelope import GATEWAY_SOURCE, Draft, format_ts
+from gateway.jsontypes import JsonObject, JsonValue
 from gateway.rules.types import Actuation
 from gateway.sensors.types import Reading
 from gateway.vision.analytics.types import (
@@ -63,7 +64,7 @@ def _scalars(values: Mapping[str, object]) -> dict[str, float | int | str]:
 
 def line_crossing(event: LineCrossing) -> Draft:
     """Build a ``line_crossing`` event."""
-    data: dict[str, Any] = {
+    data: JsonObject = {
         "camera": event.camera_id,
         "line": event.line_id,
         "track_id": event.track_id,
@@ -77,7 +78,7 @@ def line_crossing(event: LineCrossing) -> Draft:
 
 def zone_transition(event: ZoneTransition) -> Draft:
     """Build a ``zone_enter`` or ``zone_exit`` event (``dwell_s`` on exit)."""
-    data: dict[str, Any] = {
+    data: JsonObject = {
         "camera": event.camera_id,
         "zone": event.zone_id,
         "track_id": event.track_id,
@@ -91,7 +92,7 @@ def zone_transition(event: ZoneTransition) -> Draft:
 
 def alert(event: Alert) -> Draft:
     """Build an ``alert`` event."""
-    data: dict[str, Any] = {"camera": event.camera_id, "kind": event.kind}
+    data: JsonObject = {"camera": event.camera_id, "kind": event.kind}
     if event.zone_id is not None:
         data["zone"] = event.zone_id
     if event.line_id is not None:
@@ -106,7 +107,7 @@ def alert(event: Alert) -> Draft:
 
 def aggregate(event: Aggregate) -> Draft:
     """Build an ``aggregate`` event, stamped with the end of its interval."""
-    data: dict[str, Any] = {
+    data: JsonObject = {
         "camera": event.camera_id,
         "start": format_ts(event.start),
         "end": format_ts(event.end),
@@ -132,9 +133,9 @@ def aggregate(event: Aggregate) -> Draft:
 CONGESTION_LEVELS: dict[str, int] = {"free": 0, "heavy": 1, "congested": 2}
 
 
-def lane_flow(lane: LaneFlow) -> dict[str, Any]:
+def lane_flow(lane: LaneFlow) -> JsonObject:
     """One lane's measures; the ones not measured are left out."""
-    out: dict[str, Any] = {
+    out: JsonObject = {
         "volume": {_label(label): _count(n) for label, n in lane.volume.items()},
         "headways": _count(lane.headways),
         "speeds": _count(lane.speeds),
@@ -163,7 +164,7 @@ def lane_flow(lane: LaneFlow) -> dict[str, Any]:
 
 def flow(event: FlowReport) -> Draft:
     """Build a ``flow`` event, stamped with the end of its interval."""
-    data: dict[str, Any] = {
+    data: JsonObject = {
         "camera": event.camera_id,
         "start": format_ts(event.start),
         "end": format_ts(event.end),
@@ -196,7 +197,7 @@ def from_analytics(event: AnalyticsEvent) -> Draft:
 def sensor_reading(reading: Reading, sensor_id: str | None = None) -> Draft:
     """Build a ``sensor_reading`` event (``sensor_id`` overrides the reading's own id)."""
     sensor = sensor_id or reading.sensor_id
-    data: dict[str, Any] = {
+    data: JsonObject = {
         "sensor": sensor,
         "protocol": reading.protocol,
         "values": _scalars(reading.values),
@@ -220,10 +221,10 @@ def command_audit(
     error: str | None,
     signed_at: float | None,
     nonce: str | None,
-    details: Mapping[str, object],
+    details: Mapping[str, JsonValue],
 ) -> Draft:
     """Build the ``command`` audit event of a command the unit obeyed."""
-    data: dict[str, Any] = {
+    data: JsonObject = {
         "command": command,
         "caller": caller or "unsigned",
         "role": role or "none",
@@ -233,7 +234,7 @@ def command_audit(
     }
     if error is not None:
         data["error"] = error[:300]
-    for key in ("patch_paths", "camera", "model"):
+    for key in ("patch_paths", "camera", "model", "trusted"):
         if key in details:
             data[key] = details[key]
     return Draft("command", GATEWAY_SOURCE, timestamp, data)
@@ -245,7 +246,7 @@ def actuation(event: Actuation) -> Draft:
     value: bool | int | float | str = event.value
     if isinstance(value, float) and not math.isfinite(value):
         value = str(value)
-    data: dict[str, Any] = {
+    data: JsonObject = {
         "rule": event.rule,
         "action": event.action,
         "action_type": event.action_type,

@@ -12,11 +12,15 @@ import functools
 import json
 import os
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import Final, Literal, get_args
+
+from gateway.jsontypes import JsonObject, JsonValue
 
 SCHEMA_VERSION: Final = 1
+
 
 EventType = Literal[
     "line_crossing",
@@ -31,19 +35,7 @@ EventType = Literal[
     "command",
     "actuation",
 ]
-EVENT_TYPES: Final[tuple[EventType, ...]] = (
-    "line_crossing",
-    "zone_enter",
-    "zone_exit",
-    "alert",
-    "aggregate",
-    "flow",
-    "sensor_reading",
-    "health",
-    "availability",
-    "command",
-    "actuation",
-)
+EVENT_TYPES: Final[tuple[EventType, ...]] = get_args(EventType)
 # The source of events that concern the gateway itself (health, availability).
 GATEWAY_SOURCE: Final = "gateway"
 
@@ -62,7 +54,7 @@ class Draft:
     type: EventType
     source: str
     timestamp: float
-    data: dict[str, Any]
+    data: Mapping[str, JsonValue]
 
 
 def format_ts(epoch_s: float) -> str:
@@ -103,7 +95,7 @@ def new_ids(count: int) -> list[str]:
     ]
 
 
-def envelope(draft: Draft, *, seq: int, event_id: str, gateway: str, site: str) -> dict[str, Any]:
+def envelope(draft: Draft, *, seq: int, event_id: str, gateway: str, site: str) -> JsonObject:
     """Return the complete event object for ``draft`` (field order as documented)."""
     return {
         "schema": SCHEMA_VERSION,
@@ -118,6 +110,6 @@ def envelope(draft: Draft, *, seq: int, event_id: str, gateway: str, site: str) 
     }
 
 
-def encode(event: dict[str, Any]) -> bytes:
+def encode(event: Mapping[str, JsonValue]) -> bytes:
     """Compact UTF-8 JSON, as published."""
     return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

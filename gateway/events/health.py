@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 from gateway.events.builder import _count, _nonneg
 from gateway.events.envelope import GATEWAY_SOURCE, Draft
@@ -23,6 +22,7 @@ from gateway.health import (
     SensorHealth,
     SystemHealth,
 )
+from gateway.jsontypes import JsonObject
 from gateway.redaction import redact
 from gateway.rules.types import RuleHealth
 
@@ -84,7 +84,7 @@ def sensor(health: SensorHealth | PartFailure) -> dict[str, Scalar]:
     """One sensor's entry (``sensors.<id>``): its counters and state."""
     if isinstance(health, PartFailure):
         return {"state": "error", "last_error": _error(health.error)}
-    counters: dict[str, Any] = redact(health.counters())
+    counters: JsonObject = redact(health.counters())
     out: dict[str, Scalar] = {}
     for key, value in counters.items():
         if not isinstance(value, float) or math.isfinite(value):
@@ -132,7 +132,7 @@ def link(health: LinkHealth) -> dict[str, Scalar]:
     }
 
 
-def rule_health(health: RuleHealth) -> dict[str, Any]:
+def rule_health(health: RuleHealth) -> JsonObject:
     """One rule's entry of the ``health`` event."""
     return {
         "state": health.state,
@@ -166,7 +166,7 @@ def rule_health(health: RuleHealth) -> dict[str, Any]:
 
 def health(timestamp: float, report: GatewayHealth, rules: Sequence[RuleHealth] = ()) -> Draft:
     """Build a ``health`` event of the whole gateway (``rules`` only when configured)."""
-    data: dict[str, Any] = {
+    data: JsonObject = {
         "uptime_s": round(_nonneg(report.uptime_s), 1),
         "system": system(report.system),
         "cameras": {cam: camera(h) for cam, h in report.cameras.items()},

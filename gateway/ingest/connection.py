@@ -77,6 +77,7 @@ class IngestConnection:
         can_read: Callable[[], bool],
         on_burst: Callable[[], None] = lambda: None,
         subscribed: threading.Event | None = None,
+        retire: bool = False,
     ) -> None:
         self.cfg = cfg
         self.client_id = client_id
@@ -87,6 +88,10 @@ class IngestConnection:
         self._on_connected_cb = on_connected
         self._can_read = can_read
         self._on_burst = on_burst
+        # Retiring: unsubscribe instead of subscribing (the broker stops routing new
+        # messages to this session, what it queued still arrives) and end the session
+        # on the broker with the last DISCONNECT.
+        self._retire = retire
         self._backoff = Backoff(cfg.reconnect_min_s, min(cfg.reconnect_max_s, reconnect_max_s))
         self._ratelog = RateLimitedLog(log)
         self._stop = threading.Event()
@@ -302,8 +307,16 @@ class IngestConnection:
         return True
 
     def _shutdown(self, client: Any) -> None:
-        """DISCONNECT (the persistent session stays), flushing queued acks first."""
-        client.disconnect()
+        """DISCONNECT (the persistent session stays unless retiring), flushing acks first."""
+        props = None
+        if self._retire:
+            props = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = 0  # the broker deletes the session now
+        flush_until = time.monotonic() + 2.0  # the acks queued last go out first
+        while client.want_write() and client.socket() is not None:
+            if client.loop_write() != paho.MQTT_ERR_SUCCESS or time.monotonic() > flush_until:
+                break
+        client.disconnect(properties=props)
         deadline = time.monotonic() + 1.0
         while client.socket() is not None and time.monotonic() < deadline:
             if client.loop(timeout=0.05) != paho.MQTT_ERR_SUCCESS:
@@ -321,6 +334,10 @@ class IngestConnection:
             client.disconnect()
             return
         self._on_connected_cb()
+        if self._retire:
+            client.on_unsubscribe = self._on_unsubscribe
+            client.unsubscribe(self.filters)
+            return
         # Always (re)subscribe: a restarted Mosquitto keeps the session, not the $share.
         client.subscribe([(f, SubscribeOptions(qos=1)) for f in self.filters])
         log.debug("connected (session present: %s), subscribing", flags.session_present)
@@ -352,6 +369,16 @@ class IngestConnection:
             )
         self._failed_since, self._failures = None, 0
         self._ratelog = RateLimitedLog(log)
+        self.subscribed.set()
+
+    def _on_unsubscribe(self, _c: Any, _u: Any, _mid: int, _reasons: Any, _p: Any) -> None:
+        log.info(
+            "retiring: unsubscribed from %s; draining what the broker queued for %s",
+            ", ".join(self.filters),
+            self.client_id,
+        )
+        self._granted = True
+        self.connects += 1
         self.subscribed.set()
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:

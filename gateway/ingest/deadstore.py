@@ -151,11 +151,19 @@ class DeadLetterStore:
             raise IngestError(f"cannot write the dead-letter store {self.path}: {exc}") from exc
 
     def letters(
-        self, reason: str | None = None, ids: Iterable[int] = (), limit: int | None = None
+        self,
+        reason: str | None = None,
+        ids: Iterable[int] = (),
+        limit: int | None = None,
+        after_id: int = 0,
     ) -> list[Letter]:
-        """Stored letters, oldest first, optionally of one reason or with the given ids."""
+        """Stored letters, oldest first, optionally of one reason or with the given ids.
+
+        ``after_id`` and ``limit`` page through a large store.
+        """
         query, args = "SELECT * FROM letters", list[object]()
-        where = []
+        where = ["id > ?"]
+        args.append(after_id)
         if reason is not None:
             where.append("reason = ?")
             args.append(reason)
@@ -163,8 +171,7 @@ class DeadLetterStore:
         if wanted:
             where.append(f"id IN ({','.join('?' * len(wanted))})")
             args.extend(wanted)
-        if where:
-            query += " WHERE " + " AND ".join(where)
+        query += " WHERE " + " AND ".join(where)
         query += " ORDER BY id"
         if limit is not None:
             query += f" LIMIT {int(limit)}"

@@ -119,6 +119,11 @@ class Pipeline:
         """Whether the network thread may read more messages (the queue's byte bound)."""
         return self.queued_bytes < self.config.max_queue_bytes
 
+    def idle(self) -> bool:
+        """Nothing received waits here: no payload queued, no batch open, spool empty."""
+        spooled = self.spool is not None and self.spool.events > 0
+        return self.queued_bytes == 0 and not self._batch.items and not spooled
+
     def stop(self) -> None:
         """Ask :meth:`run` to flush what it has and return."""
         self._stopping.set()

@@ -36,8 +36,11 @@ def default_worker_name() -> str:
 class IngestWorker:
     """Subscribe, ingest, acknowledge; :meth:`start` then :meth:`stop`."""
 
-    def __init__(self, settings: GatewaySettings, worker: str | None = None) -> None:
+    def __init__(
+        self, settings: GatewaySettings, worker: str | None = None, *, retire: bool = False
+    ) -> None:
         self.settings = settings
+        self.retire = retire
         self.config = settings.ingest
         self.worker = worker or default_worker_name()
         self.client_id = (
@@ -107,6 +110,7 @@ class IngestWorker:
             can_read=self.pipeline.can_read,
             on_burst=self.pipeline.hand_over,
             subscribed=self.subscribed,
+            retire=self.retire,
         )
         self._conn.start()
         self._thread = threading.Thread(
@@ -119,6 +123,13 @@ class IngestWorker:
             self.client_id,
             ", ".join(self.filters),
         )
+
+    def drained(self) -> bool:
+        """Whether nothing is waiting: no message queued, batched or unacknowledged."""
+        pipeline, acks = self.pipeline, self.acks
+        if pipeline is None or acks is None:
+            return False
+        return pipeline.idle() and len(acks) == 0
 
     def _run_pipeline(self) -> None:
         assert self.pipeline is not None

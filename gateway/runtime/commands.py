@@ -27,7 +27,7 @@ import math
 import queue
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from paho.mqtt.properties import Properties
@@ -35,6 +35,7 @@ from paho.mqtt.properties import Properties
 from gateway.config.settings import GatewaySettings
 from gateway.errors import ConfigError, GatewayError
 from gateway.events.topics import Topics
+from gateway.jsontypes import JsonObject, JsonValue
 from gateway.redaction import redact_settings
 from gateway.runtime.live_settings import ApplyResult, MergePatch, SettingsChange
 from gateway.security.authorize import Authorizer, claimed_signer, leaf_paths
@@ -51,6 +52,8 @@ READ_ONLY_COMMANDS = frozenset({"get_config"})
 # Settings set_config never changes: the unit's identity (bound to its certificate)
 # and its command policy.
 ENROLLED_SETTINGS = ("security", "gateway.id", "gateway.site", "mqtt.topic_prefix")
+MAX_TRUST_PEM = 64 * 1024
+_AUDIT_ITEMS = 200  # the schema's bound on an audit event's lists
 
 
 class CommandError(GatewayError):
@@ -102,7 +105,7 @@ class CommandRequest:
     """One parsed command, ready to run."""
 
     name: str
-    args: dict[str, Any]
+    args: JsonObject
     caller: Caller | None = None
 
 
@@ -114,10 +117,36 @@ class AuditRecord:
     caller: Caller | None
     ok: bool
     error: str | None
-    details: dict[str, Any]
+    details: JsonObject
 
 
-Command = Callable[[dict[str, Any]], Any]
+Command = Callable[[JsonObject], Any]
+
+
+@dataclass(slots=True)
+class Reply:
+    """The answer to one command: ``ok`` with a ``result``, or an ``error`` (and problems)."""
+
+    command: str
+    ok: bool = False
+    result: JsonValue = None
+    error: str | None = None
+    problems: list[str] = field(default_factory=list)
+    correlation: tuple[JsonValue] | None = None
+    """The request's ``correlation`` (a 1-tuple: ``null`` is a value), copied back."""
+
+    def to_json(self) -> JsonObject:
+        """The reply's JSON object."""
+        out: JsonObject = {"ok": self.ok, "command": self.command}
+        if self.correlation is not None:
+            out["correlation"] = self.correlation[0]
+        if self.ok:
+            out["result"] = self.result
+        else:
+            out["error"] = self.error
+            if self.problems:
+                out["problems"] = self.problems
+        return out
 
 
 class CommandHandler:
@@ -151,6 +180,7 @@ class CommandHandler:
             "set_config": self.set_config,
             "snapshot": self.snapshot,
             "restart_pipeline": self.restart_pipeline,
+            "set_trust": self.set_trust,
         }
 
     def submit(self, msg: Incoming) -> None:
@@ -187,7 +217,7 @@ class CommandHandler:
     def handle(self, msg: Incoming) -> tuple[str, bytes, Properties | None]:
         """Run one command; return the reply's topic, payload and MQTT properties."""
         name = msg.topic.rsplit("/", 1)[-1]
-        reply: dict[str, Any] = {"ok": False, "command": name}
+        reply = Reply(name)
         signed = self.authorizer.signed
         # Until the caller is known the reply goes where the sender cannot choose.
         topic = self.topics.reply(name) if signed else msg.response_topic or self.topics.reply(name)
@@ -195,7 +225,7 @@ class CommandHandler:
         try:
             args = self._parse(msg.payload)
             if "correlation" in args:
-                reply["correlation"] = args["correlation"]
+                reply.correlation = (args["correlation"],)
             claimed = claimed_signer(args) if signed else None
             if claimed is not None:  # not verified yet: only that operator can read it
                 topic = self._in_space(msg, args.get("reply_to"), claimed) or (
@@ -205,25 +235,23 @@ class CommandHandler:
             args.pop("correlation", None)
             topic = self._reply_topic(msg, args.pop("reply_to", None), caller, topic)
             request = CommandRequest(name, args, caller)
-            reply["result"] = self.dispatch(request)
-            reply["ok"] = True
+            reply.result = self.dispatch(request)
+            reply.ok = True
             self.handled += 1
         except (CommandError, ConfigError, CommandRefusedError) as exc:
-            reply["error"] = str(exc)
-            problems = getattr(exc, "problems", None)
-            if problems:
-                reply["problems"] = problems
+            reply.error = str(exc)
+            reply.problems = list(getattr(exc, "problems", None) or [])
         except GatewayError as exc:
-            reply["error"] = f"{name} failed: {exc}"
+            reply.error = f"{name} failed: {exc}"
         except Exception as exc:  # a failing command still gets its reply
             log.exception("command %s failed", name)
-            reply["error"] = f"{name} failed: internal error ({type(exc).__name__})"
-        if not reply["ok"]:
+            reply.error = f"{name} failed: internal error ({type(exc).__name__})"
+        if not reply.ok:
             self.rejected += 1
-            log.warning("command %s rejected: %s", name, reply["error"])
+            log.warning("command %s rejected: %s", name, reply.error)
         if request is not None:
             self._audit(request, reply)
-        body = json.dumps(reply, separators=(",", ":")).encode()
+        body = json.dumps(reply.to_json(), separators=(",", ":")).encode()
         props = reply_properties(msg.correlation_data) if self.link.protocol == "5" else None
         return topic, body, props
 
@@ -262,19 +290,22 @@ class CommandHandler:
             return requested
         return None
 
-    def _audit(self, request: CommandRequest, reply: dict[str, Any]) -> None:
+    def _audit(self, request: CommandRequest, reply: Reply) -> None:
         if self.audit is None:
             return
-        details: dict[str, Any] = {}
-        if request.name == "set_config":
-            details["patch_paths"] = sorted(leaf_paths(request.args.get("patch")))
-        elif "camera" in request.args:
-            details["camera"] = str(request.args["camera"])[:64]
-        try:
-            self.audit(
-                AuditRecord(request.name, request.caller, reply["ok"], reply.get("error"), details)
-            )
-        except Exception:  # the reply must still go out
+        try:  # the reply must still go out, whatever the arguments look like
+            details: JsonObject = {}
+            if request.name == "set_config":
+                paths = sorted(p[:200] for p in leaf_paths(request.args.get("patch")))
+                details["patch_paths"] = paths[:_AUDIT_ITEMS]
+            elif request.name == "set_trust" and reply.ok and isinstance(reply.result, Mapping):
+                trusted = reply.result.get("trusted")
+                if isinstance(trusted, list):
+                    details["trusted"] = trusted[:_AUDIT_ITEMS]
+            elif "camera" in request.args:
+                details["camera"] = str(request.args["camera"])[:64]
+            self.audit(AuditRecord(request.name, request.caller, reply.ok, reply.error, details))
+        except Exception:
             log.exception("could not record the audit event of %s", request.name)
 
     def dispatch(self, request: CommandRequest) -> Any:
@@ -292,7 +323,7 @@ class CommandHandler:
         return command(request.args)
 
     @staticmethod
-    def _parse(payload: bytes) -> dict[str, Any]:
+    def _parse(payload: bytes) -> JsonObject:
         if len(payload) > MAX_COMMAND_BYTES:
             raise CommandError(f"command larger than {MAX_COMMAND_BYTES} bytes")
         if not payload.strip():
@@ -306,12 +337,12 @@ class CommandHandler:
         return args
 
     @staticmethod
-    def _only(args: dict[str, Any], *allowed: str) -> None:
+    def _only(args: JsonObject, *allowed: str) -> None:
         extra = sorted(set(args) - set(allowed))
         if extra:
             raise CommandError(f"unknown argument(s): {', '.join(extra)}")
 
-    def _camera(self, args: dict[str, Any]) -> tuple[str, CommandCamera]:
+    def _camera(self, args: JsonObject) -> tuple[str, CommandCamera]:
         self._only(args, "camera")
         cam_id = args.get("camera")
         if not isinstance(cam_id, str):
@@ -324,12 +355,12 @@ class CommandHandler:
 
     # -- the commands ----------------------------------------------------------------
 
-    def get_config(self, args: dict[str, Any]) -> Any:
+    def get_config(self, args: JsonObject) -> Any:
         """Return the running settings with secrets and URL credentials redacted."""
         self._only(args)
         return redact_settings(self.settings())
 
-    def set_config(self, args: dict[str, Any]) -> Any:
+    def set_config(self, args: JsonObject) -> Any:
         """Validate and persist a merge patch, then apply what can change live."""
         self._only(args, "patch")
         patch = args.get("patch")
@@ -343,7 +374,7 @@ class CommandHandler:
             )
         return self.apply_settings(MergePatch(patch)).to_json()
 
-    def snapshot(self, args: dict[str, Any]) -> Any:
+    def snapshot(self, args: JsonObject) -> Any:
         """Publish one JPEG of a camera's latest frame (only when snapshots are enabled)."""
         if not self.settings().events.snapshots:
             raise CommandError("snapshots are disabled (set [events] snapshots = true)")
@@ -360,7 +391,18 @@ class CommandHandler:
             raise CommandError("not connected")
         return {"topic": topic, "bytes": len(jpeg)}
 
-    def restart_pipeline(self, args: dict[str, Any]) -> Any:
+    def set_trust(self, args: JsonObject) -> Any:
+        """Replace the trusted operators: PEM certificates of the fleet CA, an admin among them."""
+        self._only(args, "operators")
+        pem = args.get("operators")
+        if not isinstance(pem, str) or not pem.strip() or len(pem) > MAX_TRUST_PEM:
+            raise CommandError(
+                f"argument 'operators' (PEM operator certificates, at most {MAX_TRUST_PEM} "
+                "bytes) is required"
+            )
+        return {"trusted": self.authorizer.set_trust(pem)}
+
+    def restart_pipeline(self, args: JsonObject) -> Any:
         """Restart one camera's capture and pipeline."""
         cam_id, runner = self._camera(args)
         runner.restart()

@@ -22,20 +22,21 @@ from gateway.config.patch import classify, patched_camera, patched_settings, to_
 from gateway.config.settings import GatewaySettings, validate_settings
 from gateway.config.vision import CameraConfig
 from gateway.errors import ConfigError, ConfigWriteError
+from gateway.jsontypes import JsonObject, JsonValue
 
 
 @dataclass(frozen=True, slots=True)
 class MergePatch:
     """A JSON merge patch (RFC 7386) over the config file's contents."""
 
-    patch: Mapping[str, Any]
+    patch: Mapping[str, JsonValue]
 
 
 @dataclass(frozen=True, slots=True)
 class Replacement:
     """A whole new config document: it replaces the file's contents."""
 
-    document: Mapping[str, Any]
+    document: Mapping[str, JsonValue]
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +143,7 @@ class LiveSettings:
             return ApplyResult(tuple(live), tuple(restart))
 
 
-def _validated(path: Path, change: SettingsChange) -> tuple[dict[str, Any], GatewaySettings]:
+def _validated(path: Path, change: SettingsChange) -> tuple[JsonObject, GatewaySettings]:
     """The new file contents and the settings they validate to."""
     if isinstance(change, MergePatch):
         return patched_settings(path, dict(change.patch))

@@ -17,15 +17,21 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
+
+from cryptography import x509
 
 from gateway.config.settings import GatewaySettings
 from gateway.errors import SecurityError
+from gateway.security.files import PUBLIC, write_secure
+from gateway.security.pki import load_certificate
 from gateway.security.signing import (
     Caller,
     CommandRefusedError,
     ReplayCache,
     Verifier,
+    load_fleet_operators,
     load_trusted_operators,
 )
 
@@ -45,6 +51,9 @@ class Authorizer(Protocol):
         self, command: str, payload: dict[str, Any]
     ) -> tuple[Caller | None, dict[str, Any]]:
         """Return the caller and the payload without ``auth``, or raise the refusal."""
+
+    def set_trust(self, pem: str) -> list[str]:
+        """Replace the trusted operators (``set_trust``); return their names."""
 
 
 def claimed_signer(payload: dict[str, Any]) -> str | None:
@@ -66,6 +75,10 @@ class UnsignedCommands:
         """Accept; an ``auth`` member is ignored."""
         return None, {k: v for k, v in payload.items() if k != "auth"}
 
+    def set_trust(self, pem: str) -> list[str]:
+        """Refuse: this unit obeys unsigned commands, it trusts nobody in particular."""
+        raise CommandRefusedError("refused: this unit obeys unsigned commands (no trust to set)")
+
 
 @dataclass(frozen=True, slots=True)
 class RefuseAll:
@@ -80,12 +93,18 @@ class RefuseAll:
         """Refuse."""
         raise CommandRefusedError(f"refused: {self.reason}")
 
+    def set_trust(self, pem: str) -> list[str]:
+        """Refuse (never reached: every command is refused first)."""
+        raise CommandRefusedError(f"refused: {self.reason}")
+
 
 @dataclass(frozen=True, slots=True)
 class SignedCommands:
     """Obey trusted operators' signed commands only."""
 
     verifier: Verifier
+    ca: x509.Certificate | None = None
+    trust_path: Path | None = None
     signed: bool = True
 
     def authorize(
@@ -95,6 +114,22 @@ class SignedCommands:
         caller, rest = self.verifier.verify(command, payload)
         return caller, rest
 
+    def set_trust(self, pem: str) -> list[str]:
+        """Check ``pem`` (operators of the fleet CA, an admin among them), save it, obey it."""
+        if self.ca is None or self.trust_path is None:
+            raise CommandRefusedError(
+                "refused: the unit knows no fleet CA ([mqtt.tls] ca_file) to check operators by"
+            )
+        trusted = load_fleet_operators(pem.encode(), self.ca, "set_trust")
+        write_secure(self.trust_path, pem.encode(), PUBLIC)
+        self.verifier.replace_trusted(trusted)
+        return sorted(trusted)
+
+
+def trust_override(settings: GatewaySettings) -> Path:
+    """Where ``set_trust`` keeps the operators it was given (they win over the bundle's)."""
+    return settings.gateway.data_dir / "trusted-operators.pem"
+
 
 def authorizer_for(settings: GatewaySettings) -> Authorizer:
     """The policy ``settings`` ask for (never raises: a broken trust file refuses all)."""
@@ -102,26 +137,33 @@ def authorizer_for(settings: GatewaySettings) -> Authorizer:
     if sec.unsigned_commands:
         log.warning("unsigned commands are obeyed: anyone on the broker can command this unit")
         return UnsignedCommands()
-    if sec.trusted_operators is None:
+    ca_file = settings.mqtt.tls.ca_file if settings.mqtt.tls else None
+    override = trust_override(settings)
+    source = override if override.exists() and ca_file else sec.trusted_operators
+    if source is None:
         return RefuseAll("this unit has no trusted operators (security.trusted_operators)")
     try:
-        trusted = load_trusted_operators(
-            sec.trusted_operators.read_bytes(), str(sec.trusted_operators)
-        )
+        data = source.read_bytes()
+        ca = load_certificate(ca_file.read_bytes(), str(ca_file)) if ca_file else None
+        if source == override and ca is not None:
+            trusted = load_fleet_operators(data, ca, str(source))
+        else:
+            trusted = load_trusted_operators(data, str(source))
     except OSError as exc:
-        reason = f"cannot read {sec.trusted_operators}: {exc.strerror}"
+        reason = f"cannot read {exc.filename}: {exc.strerror}"
         log.error("every command will be refused: %s", reason)
         return RefuseAll(reason)
     except SecurityError as exc:
         log.error("every command will be refused: %s", exc)
         return RefuseAll(str(exc))
     if not trusted:
-        return RefuseAll(f"{sec.trusted_operators} names no operator")
+        return RefuseAll(f"{source} names no operator")
     gw = settings.gateway
     replay = ReplayCache(
         sec.replay_cache_size, sec.command_max_age_s, gw.data_dir / "command-nonces.json"
     )
-    return SignedCommands(Verifier(trusted, f"{gw.site}/{gw.id}", sec.command_max_age_s, replay))
+    verifier = Verifier(trusted, f"{gw.site}/{gw.id}", sec.command_max_age_s, replay)
+    return SignedCommands(verifier, ca=ca, trust_path=override)
 
 
 def leaf_paths(patch: object, prefix: str = "") -> Iterable[str]:

@@ -108,20 +108,7 @@ def provision(
         },
     )
     validate_settings(data, "bundle config")  # a bad template fails here, not at the pole
-    live = [r for r, status in ca.statuses() if r.kind == "operator" and status == "valid"]
-    if operators:
-        wanted = {identity.operator(n, "admin").common_name for n in operators}
-        missing = wanted - {r.common_name for r in live}
-        if missing:
-            raise SecurityError(f"no valid operator certificate for {', '.join(sorted(missing))}")
-        live = [r for r in live if r.common_name in wanted]
-    if not live:
-        raise SecurityError(
-            "the fleet has no valid operator: issue one first (gateway pki issue operator)"
-        )
-    pem = b"".join(
-        ca.certificate_of(r).public_bytes(serialization.Encoding.PEM) for r in live
-    ).decode()
+    pem = operators_pem(ca, operators)
     cert = key = None
     if passphrase is not None:
         issued = ca.issue_with_key(unit, passphrase, days)
@@ -138,6 +125,24 @@ def provision(
         certificate=cert,
         key=key,
     )
+
+
+def operators_pem(ca: FleetCA, operators: tuple[str, ...] = ()) -> str:
+    """The PEM of the fleet's valid operators (only ``operators`` when given: ``alice``)."""
+    live = [r for r, status in ca.statuses() if r.kind == "operator" and status == "valid"]
+    if operators:
+        wanted = {identity.operator(n, "admin").common_name for n in operators}
+        missing = wanted - {r.common_name for r in live}
+        if missing:
+            raise SecurityError(f"no valid operator certificate for {', '.join(sorted(missing))}")
+        live = [r for r in live if r.common_name in wanted]
+    if not live:
+        raise SecurityError(
+            "the fleet has no valid operator: issue one first (gateway pki issue operator)"
+        )
+    return b"".join(
+        ca.certificate_of(r).public_bytes(serialization.Encoding.PEM) for r in live
+    ).decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,6 +338,7 @@ def enroll(
         csr_path = csr_out or paths.pki / "unit.csr"
         put(csr_path, make_csr(unit, key), PUBLIC, (0, 0))
         result.csr = csr_path
-    # The service may rewrite its config (set_config), never its trust (pki/ is root's).
+    # The service may rewrite its config (set_config), never its CA or key files (pki/ is
+    # root's); the operators it obeys change only by an admin's signed set_trust.
     put(paths.config, config_text, 0o640, (uid, gid))
     return result

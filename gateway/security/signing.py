@@ -137,6 +137,22 @@ def load_trusted_operators(
     return out
 
 
+def load_fleet_operators(
+    data: bytes, ca: x509.Certificate, origin: str
+) -> dict[str, TrustedOperator]:
+    """Operators from ``data`` that were all issued by ``ca``, with at least one admin."""
+    trusted = load_trusted_operators(data, origin)
+    for cert in x509.load_pem_x509_certificates(data):
+        try:
+            cert.verify_directly_issued_by(ca)
+        except (ValueError, TypeError, InvalidSignature) as exc:
+            name = identity_of(cert).common_name
+            raise SecurityError(f"{origin}: {name} was not issued by the fleet CA") from exc
+    if not any(op.role == "admin" for op in trusted.values()):
+        raise SecurityError(f"{origin}: names no admin (the unit could never be changed again)")
+    return trusted
+
+
 class _ReplayState(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -206,6 +222,10 @@ class Verifier:
         self.max_age_s = max_age_s
         self.replay = replay
         self.clock = clock
+
+    def replace_trusted(self, trusted: dict[str, TrustedOperator]) -> None:
+        """Obey these operators from the next command on."""
+        self.trusted = trusted
 
     def verify(self, command: str, payload: dict[str, Any]) -> tuple[Caller, dict[str, Any]]:
         """Return the caller and the payload without ``auth``; refuse with the reason."""

@@ -7,6 +7,7 @@ raise or ``read`` return instead of blocking the capture thread forever.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -21,6 +22,7 @@ from gateway.errors import CameraOpenError, SourceError, VideoFileError
 from gateway.sources.base import describe
 
 Image = NDArray[np.uint8]
+log = logging.getLogger(__name__)
 
 
 def _fps(cap: Any) -> float | None:
@@ -176,18 +178,34 @@ class UrlReader(_CvReader):
         return describe(self.cfg)
 
     def open(self) -> None:
-        """Probe the URL for the cause of a failure first, then open it with FFmpeg."""
-        from gateway.sources.probe import probe_url
+        """Probe the URL for the cause of a failure first, then open it with FFmpeg.
 
-        probe_url(self.cfg.url, self.timeout_ms / 1000)
+        When the network itself fails (DNS, refused, no route, timeout) the probe's cause
+        is final. What the probe reads from the camera's answer (a status, a content
+        type, an SDP) only names the cause if FFmpeg cannot open the stream either: a
+        camera that answers oddly but streams is not refused.
+        """
+        from gateway.sources.probe import FINAL_CAUSES, probe_url
+
+        advisory: CameraOpenError | None = None
+        try:
+            probe_url(self.cfg.url, self.timeout_ms / 1000)
+        except CameraOpenError as exc:
+            if exc.cause in FINAL_CAUSES:
+                raise
+            advisory = exc
         try:
             super().open()
         except SourceError as exc:
+            if advisory is not None:
+                raise advisory from exc
             raise CameraOpenError(
                 describe(self.cfg), "no decodable video stream",
                 "the camera answers, but FFmpeg could not decode what it sends",
                 "check the camera's video codec (H.264/H.265/MJPEG) and stream settings",
             ) from exc  # fmt: skip
+        if advisory is not None:
+            log.warning("%s opened although its answer looked wrong: %s", self._name(), advisory)
 
     def _capture(self) -> Any:
         params = [

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from gateway import net
 from gateway.errors import CameraOpenError
 
+# Causes the network gives (no camera answered): FFmpeg would fail the same way.
+FINAL_CAUSES = frozenset({net.DNS_FAILURE, net.REFUSED, net.NO_ROUTE, net.TIMEOUT, net.FAILED})
 DEFAULT_PORTS = {"http": 80, "https": 443, "rtsp": 554, "rtsps": 322}
 MAX_HEAD = 64 * 1024  # bytes of status line and headers read at most
 MAX_SDP = 64 * 1024
@@ -207,6 +209,19 @@ def _exchange(
         ) from exc
 
 
+def _wrong_protocol(target: _Target, response: _Response) -> None:
+    """An HTTP server on an rtsp:// URL's port, or an RTSP server on an http:// one."""
+    expected = "RTSP" if target.rtsp else "HTTP"
+    if response.protocol != expected:
+        scheme = "http" if response.protocol == "HTTP" else "rtsp"
+        raise CameraOpenError(
+            target.shown,
+            "not a video",
+            f"an {response.protocol} server answers on {target.host}:{target.port}, not {expected}",
+            f"use {scheme}://{target.host}:{target.port}/... or the camera's {expected} port",
+        )
+
+
 def _read_response(sock: socket.socket, deadline: float, *, body: bool) -> _Response:
     data = b""
     while b"\r\n\r\n" not in data:
@@ -301,6 +316,7 @@ def _http(target: _Target, sock: socket.socket, deadline: float) -> None:
         return ("\r\n".join(lines) + "\r\n\r\n").encode("iso-8859-1")
 
     response = _exchange(target, sock, request(None), deadline, body=False)
+    _wrong_protocol(target, response)
     sent = False
     if response.status == 401 and target.user is not None:
         # The first answer only carried the challenge: ask again with the credentials
@@ -351,6 +367,7 @@ def _rtsp(target: _Target, sock: socket.socket, deadline: float) -> None:
         return ("\r\n".join(lines) + "\r\n\r\n").encode("iso-8859-1")
 
     response = _exchange(target, sock, request(1, None), deadline, body=True)
+    _wrong_protocol(target, response)
     sent = False
     if response.status == 401 and target.user is not None:
         auth = _authorization(target, response, "DESCRIBE", uri)

@@ -7,6 +7,7 @@ possible, stamped with the video's own clock).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -17,14 +18,21 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gateway.errors import InputError, SourceError, UsageError
+from gateway.interrupt import stop_on_interrupt
 
 if TYPE_CHECKING:  # the detector pulls in onnxruntime: only when a video runs
     from gateway.config.vision import CameraConfig
     from gateway.vision.analytics.score import CrossingRecord
+    from gateway.vision.analytics.types import LineCrossing
     from gateway.vision.protocols import Detector
 
 DIRECTIONS = ("left_to_right", "right_to_left")
 PROGRESS_EVERY_S = 0.25
+
+
+def _delay(crossing: LineCrossing) -> float:
+    """How long before its event a crossing happened (0 when not estimated)."""
+    return 0.0 if crossing.crossed_at is None else crossing.timestamp - crossing.crossed_at
 
 
 def read_image(path: Path) -> NDArray[np.uint8]:
@@ -85,7 +93,7 @@ def count_video(
                 line_id=e.line_id,
                 direction=e.direction,
                 label=e.label,
-                t=round(frame.pts_s, 4),
+                t=round(frame.pts_s - _delay(e), 4),
                 frame=frame.index,
                 track_id=e.track_id,
             )
@@ -96,18 +104,24 @@ def count_video(
     runner = CameraRunner(camera, detector, sink, every_frame=True, media_clock=True)
     t0 = time.perf_counter()
     interrupted = False
-    runner.start()
-    try:
-        while not runner.wait(PROGRESS_EVERY_S):
-            if on_progress is not None:
-                on_progress(runner.pipeline.stats.frames, total)
-            if stop is not None and stop.is_set():
-                interrupted = True
-                break
-    finally:
-        # Stop and join the capture and pipeline threads before the interpreter exits:
-        # one left inside OpenCV or ONNX Runtime aborts the process (exit 134).
-        runner.stop()
+    # Without a caller's stop event, Ctrl-C still never lands inside a thread join: it is
+    # taken as a stop request here and raised again once the threads are joined.
+    own = stop is None
+    with stop_on_interrupt() if own else contextlib.nullcontext(stop) as requested:
+        runner.start()
+        try:
+            while not runner.wait(PROGRESS_EVERY_S):
+                if on_progress is not None:
+                    on_progress(runner.pipeline.stats.frames, total)
+                if requested is not None and requested.is_set():
+                    interrupted = True
+                    break
+        finally:
+            # Stop and join the capture and pipeline threads before the interpreter exits:
+            # one left inside OpenCV or ONNX Runtime aborts the process (exit 134).
+            runner.stop()
+    if interrupted and own:
+        raise KeyboardInterrupt
     seconds = time.perf_counter() - t0
     health = runner.health()
     stats = runner.pipeline.stats
