@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import json
 import logging
 import os
 import shutil
@@ -602,6 +603,7 @@ class Campaign:
                 "unexpected_exits": [asdict(e) for e in self.exits],
                 "exit_codes_at_stop": codes,
             },
+            "ingest_stats_at_stop": {w: _stats(p) for w, p in self.ingests.items()},
             "resources": {name: s.summary() for name, s in sorted(self.samples.items())},
             "problems": problems,
             "ok": not problems,
@@ -643,6 +645,18 @@ class Campaign:
             ),
             "problems": problems,
         }
+
+
+def _stats(proc: Process) -> dict[str, Any] | None:
+    """The counters a worker logged when it stopped last (``stopped: {...}``)."""
+    lines = [x for x in proc.log_text().splitlines() if " stopped: {" in x]
+    if not lines:
+        return None
+    try:
+        found = json.loads(lines[-1].split(" stopped: ", 1)[1])
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def _on_off(flag: bool) -> str:

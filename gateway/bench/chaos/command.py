@@ -59,6 +59,10 @@ def _print(result: dict[str, Any]) -> None:
         f"  killed on purpose: {p['killed_on_purpose']}; exited on their own: "
         f"{len(p['unexpected_exits'])}; exit codes at stop: {p['exit_codes_at_stop']}"
     )
+    for worker, stats in result["ingest_stats_at_stop"].items():
+        if stats:
+            keys = ("received", "events_written", "retries", "dead_letters_stored", "pending_acks")
+            echo(f"  ingest {worker}: " + ", ".join(f"{k} {stats.get(k)}" for k in keys))
     for name, fig in result["resources"].items():
         if fig:
             rss, fds = fig["rss_mib"], fig["fds"]
