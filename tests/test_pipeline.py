@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from gateway.vision.offline import count_video
 from gateway.vision.overlay import draw_overlay
 from gateway.vision.pipeline import CameraPipeline
 from gateway.vision.runner import CameraRunner
+from tests.polling import wait_until
 
 CROSSING_LINE = [[0.5, 0.95], [0.5, 0.2]]
 
@@ -113,15 +113,6 @@ def test_runner_every_frame_counts_like_a_direct_loop(detector: Any, crossing_mp
     got = {d: v for d, v in via_runner["lines"][0]["counts"].items() if v}
     assert got == expected
     assert via_runner["frames"] == 201
-
-
-def wait_until(check: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    pytest.fail(f"not reached within {timeout} s")
 
 
 def test_runner_live_health_events_and_snapshot(detector: Any, crossing_mp4: Path) -> None:
