@@ -12,6 +12,8 @@ APT_PACKAGES=(
   gcc make                      # the firmware bridge's C reference and its host tests
   python3-venv python3-dev
   adduser                       # the Debian package's maintainer scripts (tests/test_debian_package.py)
+  chromium chromium-driver      # headless browser for the console tests (Selenium drives Debian's build)
+  fonts-dejavu-core             # text in the browser's pages and screenshots
 )
 
 missing=()
