@@ -37,7 +37,6 @@ from gateway.output import json_option, print_json
 Kind = Literal["off", "idle", "viewer"]
 KINDS: tuple[Kind, ...] = ("off", "idle", "viewer")
 PASSWORD = "bench console password"
-WARM_UP_S = 4.0
 
 
 def settings(data_dir: Path, *, console: bool, seed: int, view_fps: float) -> dict[str, Any]:
@@ -100,7 +99,9 @@ def _frames(app: Any) -> int:
     return int(app.cameras["cam"].health().pipeline.frames)
 
 
-def run_round(kind: Kind, seconds: float, *, seed: int, view_fps: float) -> dict[str, Any]:
+def run_round(
+    kind: Kind, seconds: float, *, seed: int, view_fps: float, warm_up_s: float
+) -> dict[str, Any]:
     """One round of ``kind``: its processed fps and the console's counters."""
     from gateway.app import App
     from gateway.config.settings import validate_settings
@@ -125,7 +126,7 @@ def run_round(kind: Kind, seconds: float, *, seed: int, view_fps: float) -> dict
                 assert viewer.stdin is not None
                 viewer.stdin.write(PASSWORD + "\n")
                 viewer.stdin.close()
-            time.sleep(WARM_UP_S)
+            time.sleep(warm_up_s)
             encodes_before = app.console.encodes if app.console else 0
             cpu_before = _console_cpu_s()
             start_frames, start = _frames(app), time.monotonic()
@@ -147,6 +148,7 @@ def run_round(kind: Kind, seconds: float, *, seed: int, view_fps: float) -> dict
                 viewer.wait()
             app.stop()
     return {
+        "round": 0,
         "kind": kind,
         "seconds": round(elapsed, 1),
         "frames": frames,
@@ -171,9 +173,15 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
             "fps_spread": [round(min(values), 2), round(max(values), 2)],
             "console_cpu_pct": round(statistics.median(cpu), 2),
         }
-    off = out["off"]["fps"]
-    out["idle_ratio"] = round(out["idle"]["fps"] / off, 3) if off else None
-    out["viewer_ratio"] = round(out["viewer"]["fps"] / off, 3) if off else None
+    # Each kind against the "off" round next to it (the same load, more or less), then
+    # the median of those ratios: the machine's load drifts between rounds.
+    by_round: dict[int, dict[str, float]] = {}
+    for row in rounds:
+        by_round.setdefault(int(row["round"]), {})[row["kind"]] = float(row["fps"])
+    for kind in ("idle", "viewer"):
+        ratios = [r[kind] / r["off"] for r in by_round.values() if r.get("off") and kind in r]
+        out[f"{kind}_ratio"] = round(statistics.median(ratios), 3) if ratios else None
+        out[f"{kind}_ratios"] = [round(x, 3) for x in ratios]
     out["targets_met"] = {
         "idle >= 0.98": out["idle_ratio"] is not None and out["idle_ratio"] >= 0.98,
         "viewer >= 0.9": out["viewer_ratio"] is not None and out["viewer_ratio"] >= 0.9,
@@ -196,7 +204,7 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     type=click.FloatRange(3, 3600),
     default=20.0,
     show_default=True,
-    help="Measured length of one round (after a warm-up of 4 s).",
+    help="Measured length of one round (after the warm-up).",
 )
 @click.option(
     "--view-fps",
@@ -205,9 +213,19 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     show_default=True,
     help="The console's view_fps (frames the viewer asks for per second).",
 )
+@click.option(
+    "--warm-up",
+    "warm_up_s",
+    type=click.FloatRange(0, 60),
+    default=4.0,
+    show_default=True,
+    help="Seconds each round runs before it is measured.",
+)
 @click.option("--seed", type=int, default=7, show_default=True)
 @json_option
-def command(rounds: int, seconds: float, view_fps: float, seed: int, as_json: bool) -> None:
+def command(  # noqa: PLR0917 - one parameter per click option
+    rounds: int, seconds: float, view_fps: float, warm_up_s: float, seed: int, as_json: bool
+) -> None:
     """Pipeline fps with the console off, idle and with one viewer (interleaved rounds)."""
     import logging
 
@@ -216,7 +234,10 @@ def command(rounds: int, seconds: float, view_fps: float, seed: int, as_json: bo
     results = []
     for i in range(rounds):
         for kind in KINDS:
-            row = run_round(kind, seconds, seed=seed + i, view_fps=view_fps)
+            row = {
+                **run_round(kind, seconds, seed=seed + i, view_fps=view_fps, warm_up_s=warm_up_s),
+                "round": i + 1,
+            }
             results.append(row)
             if not as_json:
                 watched = row["viewer"]
@@ -243,7 +264,8 @@ def command(rounds: int, seconds: float, view_fps: float, seed: int, as_json: bo
     click.echo(
         f"median fps: off {summary['off']['fps']} {summary['off']['fps_spread']}, idle "
         f"{summary['idle']['fps']} {summary['idle']['fps_spread']}, one viewer "
-        f"{summary['viewer']['fps']} {summary['viewer']['fps_spread']}; idle/off "
+        f"{summary['viewer']['fps']} {summary['viewer']['fps_spread']}; median of the "
+        f"per-round ratios idle/off "
         f"{summary['idle_ratio']} (target >= 0.98), viewer/off {summary['viewer_ratio']} "
         f"(target >= 0.9); console threads {summary['idle']['console_cpu_pct']} % of a core "
         f"idle, {summary['viewer']['console_cpu_pct']} % with the viewer; load "
