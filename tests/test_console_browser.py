@@ -123,12 +123,15 @@ def test_draw_a_line_save_it_and_see_it_count(browser: Any, gateway: Gateway) ->
     # the pipeline restarted: its frame count starts again
     wait_for(lambda: browser.execute_script("return S.live && S.live.frames") < frames_before, 30)
 
+    def texts(selector: str) -> list[str]:  # read at once: the page redraws every second
+        script = "return [...document.querySelectorAll(arguments[0])].map(e => e.textContent)"
+        return list(browser.execute_script(script, selector))
+
     def counted() -> int:
-        cells = css(browser, '[data-count^="line-1:"]')
-        return sum(int(c.text) for c in cells if c.text.isdigit())
+        return sum(int(t) for t in texts('[data-count^="line-1:"]') if t.isdigit())
 
     assert wait_for(counted, 90) > 0
-    labels = [t.text for t in css(browser, "#overlay text.count")]
+    labels = texts("#overlay text.count")
     assert any(label.isdigit() and int(label) > 0 for label in labels)  # on the picture too
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import logging
 import sys
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,18 @@ from gateway.logs import LogRing
 from gateway.redaction import redact_settings
 from gateway.sources.frame import Frame
 from gateway.vision.detections import Detections
+
+
+@pytest.fixture(autouse=True)
+def _root_logging() -> Iterator[None]:
+    """``main()`` puts a handler on the test's captured stderr: take it off afterwards."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 class Clock:
@@ -358,8 +372,6 @@ def test_frames_are_encoded_only_when_asked_and_at_most_max_fps() -> None:
 
 
 def test_log_ring_is_bounded_and_redacted() -> None:
-    import logging
-
     ring = LogRing(size=5)
     logger = logging.getLogger("test.console.ring")
     logger.addHandler(ring)
