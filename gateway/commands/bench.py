@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, str] = {
     "rules": "gateway.bench.rules:command",
     "flow": "gateway.bench.flow:command",
     "console": "gateway.bench.console:command",
+    "chaos": "gateway.bench.chaos.command:command",
 }
 
 

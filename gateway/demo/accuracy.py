@@ -150,7 +150,7 @@ def run_scenario(
     reader = SimulatorReader(source, scenario.lines, scenario.spawns)
     chosen: Detector
     if detector == "truth":
-        chosen = TruthDetector(reader)
+        chosen = TruthDetector.of_reader(reader)
     else:
         assert camera.detector is not None
         chosen = load_detector(camera.detector)
