@@ -9,7 +9,8 @@ APT_PACKAGES=(
   victoria-metrics              # speaks InfluxDB's /api/v2/write: the test database
   socat                         # serial pseudo-terminal pairs
   vlc-bin vlc-plugin-base       # a real RTSP server for camera-source tests
-  gcc make                      # the firmware bridge's C reference and its host tests
+  gcc make                      # the firmware bridge's C reference and its host tests; the campaign's sleep shim
+  faketime                      # libfaketime: wall-clock steps of one unit in `gateway bench chaos`
   python3-venv python3-dev
   adduser                       # the Debian package's maintainer scripts (tests/test_debian_package.py)
 )

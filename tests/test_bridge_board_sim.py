@@ -19,7 +19,8 @@ from gateway.sensors.types import Reading
 from simulators.board.board import KEY_REPORT_INTERVAL_MS, BoardOptions
 from simulators.board.faults import FaultConfig
 from simulators.board.runner import BoardRunner
-from simulators.board.transport import MemoryLine, PtyLine
+from simulators.board.transport import MemoryLine
+from simulators.sensors.ptyport import PtyPort
 
 FAULTS = FaultConfig(drop_frame=0.12, flip=0.002, garbage=0.05, split=0.3, merge=0.2)
 
@@ -106,7 +107,7 @@ def test_memory_line_with_faults_and_reboot_delivers_exactly_once() -> None:
 
 
 def test_real_pty_with_faults_reboot_ping_and_config() -> None:
-    line = PtyLine()
+    line = PtyPort()
     options = BoardOptions(
         node=9,
         interval=0.04,
@@ -139,7 +140,7 @@ def test_real_pty_with_faults_reboot_ping_and_config() -> None:
 
 def test_through_the_gateway_sensor_reader() -> None:
     """The gateway's SensorReader drives BridgeDecoder on a pty and writes the ACKs back."""
-    line = PtyLine()
+    line = PtyPort()
     options = BoardOptions(
         node=4,
         interval=0.04,
@@ -181,7 +182,7 @@ def test_through_the_gateway_sensor_reader() -> None:
 
 def test_port_reopen_and_gateway_restart_lose_nothing() -> None:
     """The host closes and reopens the pty, then restarts with a fresh decoder."""
-    line = PtyLine()
+    line = PtyPort()
     options = BoardOptions(node=6, interval=0.04, rto=0.15, seed=8, faults_out=FAULTS)
     first: list[Reading] = []
     try:

@@ -68,6 +68,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("security", ("gateway.security",)),
     ("doctor", ("gateway.doctor",)),
     ("runtime", ("gateway.runtime",)),
+    ("console", ("gateway.console",)),
     ("app", ("gateway.app",)),
     ("demo", ("gateway.demo",)),
     ("bench", ("gateway.bench",)),

@@ -158,7 +158,7 @@ def run_scenario(
     if detector == "truth":
         size = (source.width, source.height)
         crops = Tiler(camera.tiling, (source.height, source.width)).tiles(size)
-        chosen = TruthDetector(reader, crops=crops)
+        chosen = TruthDetector.of_reader(reader, crops=crops)
     else:
         assert camera.detector is not None
         chosen = load_detector(camera.detector)

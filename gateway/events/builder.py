@@ -234,7 +234,7 @@ def command_audit(
     }
     if error is not None:
         data["error"] = error[:300]
-    for key in ("patch_paths", "camera", "trusted"):
+    for key in ("patch_paths", "camera", "model", "trusted"):
         if key in details:
             data[key] = details[key]
     return Draft("command", GATEWAY_SOURCE, timestamp, data)

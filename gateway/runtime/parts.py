@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from gateway.config.vision import CameraConfig
 from gateway.health import CameraHealth, SensorHealth
 from gateway.sources.frame import Frame
 from gateway.vision.analytics.engine import Counts
+from gateway.vision.detections import Detections
 
 
 class RunningCamera(Protocol):
@@ -38,6 +40,16 @@ class RunningCamera(Protocol):
 
     def counts(self) -> Counts | None:
         """Line counts so far (line -> direction -> label -> n); ``None`` without analytics."""
+
+    def occupancy(self) -> dict[str, dict[str, int]] | None:
+        """Tracks inside each zone now (zone -> label -> n); ``None`` without analytics."""
+
+    def latest(self) -> tuple[Frame, Detections] | None:
+        """The most recently processed frame and its tracked detections."""
+
+    @property
+    def labels(self) -> Sequence[str]:
+        """The detector's class names (index = class id)."""
 
 
 class RunningSensor(Protocol):
