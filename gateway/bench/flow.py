@@ -14,7 +14,6 @@ on rendered frames (its cost per frame is that divided by the frames per check).
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import statistics
 import tempfile
@@ -24,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+from gateway.output import json_option, print_json
 
 
 def _load() -> str:
@@ -171,7 +172,7 @@ def _print(out: dict[str, Any]) -> None:
 )
 @click.option("--rounds", type=click.IntRange(2, 20), default=4, show_default=True)
 @click.option("--no-cost", is_flag=True, help="Accuracy only.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the table.")
+@json_option
 def command(  # noqa: PLR0917 (one parameter per option)
     seconds: float,
     scenarios: tuple[str, ...],
@@ -188,6 +189,6 @@ def command(  # noqa: PLR0917 (one parameter per option)
         out["cost"] = cost(min(seconds, 120.0), rounds)
     out["load_after"] = _load()
     if as_json:
-        click.echo(json.dumps(out, indent=2))
+        print_json(out)
     else:
         _print(out)

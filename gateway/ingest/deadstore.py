@@ -25,6 +25,7 @@ from typing import Final, Literal
 
 from gateway.config.settings import GatewaySettings
 from gateway.errors import IngestError
+from gateway.ingest.sqlitestore import open_sqlite
 
 Kind = Literal["message", "line"]
 MAX_STORED_PAYLOAD: Final = 1024 * 1024
@@ -84,16 +85,9 @@ class DeadLetterStore:
         self.path = path
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                path, check_same_thread=False, isolation_level=None, timeout=10.0
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        except (sqlite3.Error, OSError) as exc:
-            raise IngestError(f"cannot open the dead-letter store {path}: {exc}") from exc
+        self._db = open_sqlite(
+            path, "the dead-letter store", schema=_SCHEMA, synchronous="NORMAL", timeout=10.0
+        )
 
     def _used(self) -> int:
         # Kept by triggers in the same transactions: O(1) and exact across processes.
