@@ -125,3 +125,21 @@ def test_short_gap_hand_over_still_reported_at_once() -> None:
     frames = drive(1, 300, 10, 19) + hidden(2) + drive(2, 510, 10, 10)
     crossings = count(frames)
     assert [(t, d) for t, d, _ in crossings] == [(2, "left_to_right")]
+
+
+def test_nothing_handed_over_when_another_object_walks_the_same_path() -> None:
+    """Two people on one path: the first vanishes; later a new id turns up ahead.
+
+    Which of them is it? The second is on the vanished one's path right now (in a crowd
+    the vanished person has usually been tracked again under another id already), so
+    motion cannot tell: the new id keeps its own state.
+    """
+    frames = []
+    for k in range(55):
+        row = [car(2, 200 + 10 * k, label="person")]
+        if k < 15:
+            row.append(car(1, 300 + 10 * k, label="person"))
+        if k >= 40:
+            row.append(car(3, 700 + 10 * (k - 40), label="person"))
+        frames.append(Detections.concat(row))
+    assert [(t, d) for t, d, _ in count(frames)] == [(2, "left_to_right")]

@@ -17,13 +17,14 @@ It reads the ground truth of the frame just rendered:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
+from gateway.vision.boxes import areas
 from gateway.vision.detections import Detections
 from simulators.camera.render import GroundTruth
 from simulators.camera.source import SimulatorReader
@@ -33,6 +34,10 @@ from simulators.camera.world import CLASSES
 MIN_VISIBLE = 0.2
 # ... and its visible box is at least this many pixels wide and tall.
 MIN_SIDE_PX = 4.0
+# Tiled, a tile sees an object when at least this share of its box lies inside the tile.
+MIN_IN_CROP = 0.15
+
+Box = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +62,18 @@ class TruthDetector:
         min_side_px: float = MIN_SIDE_PX,
         errors: DetectorErrors | None = None,
         score: float = 0.9,
+        frame: Callable[[], NDArray[np.uint8] | None] | None = None,
+        crops: Sequence[Box] = (),
     ) -> None:
         """``size`` is the ``(h, w)`` reported as the model input.
 
         ``box`` chooses the truth's box: around the visible pixels, or the whole object.
         With ``errors`` the boxes are jittered and clipped to the frame, and some missed.
+        With ``crops`` (the tiles of a tiled pipeline) and ``frame`` (the current frame),
+        an image that is one of those crops of the frame (found by its pixels) gets the
+        part of each object inside it, as a detector run on that tile would: boxes
+        clipped to the crop, in its coordinates, when at least ``MIN_IN_CROP`` of the
+        object's box lies inside.
         """
         self.labels = list(CLASSES)
         self.score = score
@@ -72,12 +84,25 @@ class TruthDetector:
         self.last_inference_ms = 0.0  # no model runs
         self._truth = truth
         self._size = size
+        self._frame = frame
+        self.crops = list(crops)
         self._rng = np.random.default_rng(errors.seed if errors is not None else 0)
 
     @classmethod
-    def of_reader(cls, reader: SimulatorReader, score: float = 0.9) -> TruthDetector:
-        """The ideal detector of ``reader`` (which renders the frames passed to detect)."""
-        return cls(lambda: reader.truth, (reader.cfg.height, reader.cfg.width), score=score)
+    def of_reader(
+        cls, reader: SimulatorReader, score: float = 0.9, crops: Sequence[Box] = ()
+    ) -> TruthDetector:
+        """The ideal detector of ``reader`` (which renders the frames passed to detect).
+
+        ``crops``: the tiles of a tiled pipeline (see the constructor).
+        """
+        return cls(
+            lambda: reader.truth,
+            (reader.cfg.height, reader.cfg.width),
+            score=score,
+            frame=lambda: reader.image,
+            crops=crops,
+        )
 
     @classmethod
     def noisy(
@@ -116,6 +141,14 @@ class TruthDetector:
             keep &= self._rng.random(len(truth)) >= errors.miss
         source = truth.visible_xyxy if self.box == "visible" else truth.xyxy
         boxes = source[keep].astype(np.float64)
+        crop = self._crop(image_bgr)
+        if crop is not None:
+            x1, y1, x2, y2 = crop
+            whole = areas(truth.xyxy[keep])
+            boxes = np.clip(boxes, [x1, y1, x1, y1], [x2, y2, x2, y2])
+            inside = areas(boxes) >= MIN_IN_CROP * np.maximum(whole, 1e-9)
+            boxes = boxes[inside] - np.array([x1, y1, x1, y1])
+            keep[np.flatnonzero(keep)[~inside]] = False
         if errors is not None:
             boxes += self._rng.normal(0.0, errors.jitter_px, boxes.shape)
             h, w = image_bgr.shape[:2]
@@ -127,3 +160,14 @@ class TruthDetector:
         if not n:
             return Detections.empty()
         return Detections.from_arrays(boxes[ok], np.full(n, self.score), truth.class_id[keep][ok])
+
+    def _crop(self, image: NDArray[np.uint8]) -> Box | None:
+        """Which of ``crops`` of the current frame ``image`` is (None: the whole frame)."""
+        frame = self._frame() if self._frame is not None else None
+        if frame is None or not self.crops or image.shape == frame.shape:
+            return None
+        for x1, y1, x2, y2 in self.crops:
+            part = frame[y1:y2, x1:x2]
+            if part.shape == image.shape and np.array_equal(part, image):
+                return (x1, y1, x2, y2)
+        raise ValueError(f"image of shape {image.shape} is none of the crops {self.crops}")

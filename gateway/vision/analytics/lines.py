@@ -51,9 +51,10 @@ steadily (its box steps close to its velocity, which comes from the uncut sides 
 boxes) and its last box must not have been part of another box of its class (a
 half-body box, a second box on one person: that object has not gone); the new anchor
 must lie on its path or up to ``REID_SPREAD`` of its travel beyond, never further
-sideways than half a box width (another lane is another car); and the inherited state's
-crossings wait for the trial, which the new track passes only by moving on the vanished
-track's way.
+sideways than half a box width (another lane is another car), and no other object of
+its class may be on that path now (which of two walkers is the one that vanished?);
+the inherited state's crossings wait for the trial, which the new track passes only by
+moving on the vanished track's way.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ from gateway.vision.analytics.geometry import (
     label_list,
     to_pixels,
 )
+from gateway.vision.boxes import areas, intersections
 from gateway.vision.detections import Detections
 
 LEFT, NONE, RIGHT = -1, 0, 1
@@ -497,13 +499,14 @@ class LineCounter:
                 old.anchor[1] + old.velocity[1] * since,
             )
             travel = float(np.hypot(end[0] - old.anchor[0], end[1] - old.anchor[1]))
-            d = _distance_to_path(
-                anchor,
-                old.anchor,
-                end,
-                radius=self.switch_radius * max(width, 1.0),
-                ahead=REID_SPREAD * travel if long else 0.0,
-            )
+            radius = self.switch_radius * max(width, 1.0)
+            ahead = REID_SPREAD * travel if long else 0.0
+            d = _distance_to_path(anchor, old.anchor, end, radius=radius, ahead=ahead)
+            crowded = long and np.isfinite(d)
+            if crowded and self._crowded(
+                old, end, present=present, tid=tid, radius=radius, ahead=ahead
+            ):
+                continue
             if d < best_d:
                 best, best_d = old, d
         if best is None:
@@ -537,6 +540,31 @@ class LineCounter:
                 long=now - best.last_ts > self.switch_s,
             ),
         )
+
+    def _crowded(
+        self,
+        old: _TrackSide,
+        end: tuple[float, float],
+        *,
+        present: set[int],
+        tid: int,
+        radius: float,
+        ahead: float,
+    ) -> bool:
+        """Whether another object of the label now on a vanished track's path could be it.
+
+        After a long gap the motion alone cannot tell which of two people walking one
+        path is the one that vanished (in a crowd, the object has usually been tracked
+        again under another id already): nothing is handed over then.
+        """
+        for other_tid in present:
+            other = self._tracks.get(other_tid)
+            if other_tid == tid or other is None or other.label != old.label:
+                continue
+            reach = _distance_to_path(other.anchor, old.anchor, end, radius=radius, ahead=ahead)
+            if np.isfinite(reach):
+                return True
+        return False
 
     def _origin(
         self,
@@ -618,12 +646,7 @@ def _parts(xyxy: NDArray[np.float32], class_id: NDArray[np.int64]) -> NDArray[np
     boxes = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
     if len(boxes) < 2:
         return np.zeros(len(boxes), dtype=bool)
-    x1, y1, x2, y2 = boxes.T
-    iw = np.minimum(x2[:, None], x2[None, :]) - np.maximum(x1[:, None], x1[None, :])
-    ih = np.minimum(y2[:, None], y2[None, :]) - np.maximum(y1[:, None], y1[None, :])
-    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-    area = np.maximum((x2 - x1) * (y2 - y1), 1e-9)
-    share = inter / area[:, None]
+    share = intersections(boxes, boxes) / np.maximum(areas(boxes), 1e-9)[:, None]
     same = class_id[:, None] == class_id[None, :]
     np.fill_diagonal(same, False)
     out: NDArray[np.bool_] = ((share >= DUPLICATE_SHARE) & same).any(axis=1)
