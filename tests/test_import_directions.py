@@ -35,6 +35,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "gateway",  # the package itself: __version__
             "gateway.errors",
             "gateway.health",
+            "gateway.actuation",
             "gateway.jsontypes",
             "gateway.atomicfile",
             "gateway.backoff",
@@ -50,7 +51,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ),
     (
         "records",  # the records that cross a package boundary (events map them)
-        ("gateway.vision.analytics.types", "gateway.sensors.types", "gateway.rules.types"),
+        ("gateway.vision.analytics.types", "gateway.sensors.types"),
     ),
     ("sensor protocols", ("gateway.sensors",)),  # decoders and their registry
     ("config", ("gateway.config",)),

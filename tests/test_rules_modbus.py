@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
+from gateway.actuation import Actuation
 from gateway.config.rules import RuleConfig
 from gateway.rules.actuators.registry import ActuatorFactory
 from gateway.rules.engine import RulesEngine
-from gateway.rules.types import Actuation, CameraStatus
+from gateway.rules.types import CameraStatus
 from gateway.vision.analytics.types import Alert
 from tests.rules_support import ModbusDevice, wait_for
 
