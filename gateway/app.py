@@ -370,7 +370,7 @@ class App:
                 runner.start()
         enabled = [s for s in self.settings.sensors if s.enabled]
         if enabled:
-            from gateway.sensors.reader import SensorReader
+            from gateway.serialports.reader import SensorReader
 
             for sensor in enabled:
                 reader = SensorReader(sensor, self.on_reading)

@@ -10,8 +10,8 @@ from pydantic import ValidationError
 
 from gateway.config.sensors import ModbusRegister, SensorConfig
 from gateway.errors import UsageError
-from gateway.sensors.modbus import crc16, crc_ok, plan_blocks, scale
-from gateway.sensors.reader import SensorReader
+from gateway.serialports.modbus import crc16, crc_ok, plan_blocks, scale
+from gateway.serialports.reader import SensorReader
 from simulators.sensors.modbus_sim import ModbusSimulator, default_register_map
 from tests.polling import wait_until
 from tests.sensor_support import Sink

@@ -17,8 +17,8 @@ from gateway.rules.actuators.bridge import ReaderBridgePorts
 from gateway.rules.actuators.registry import ActuatorFactory
 from gateway.rules.engine import RulesEngine
 from gateway.rules.types import CameraStatus
-from gateway.sensors.reader import SensorReader
 from gateway.sensors.types import Reading
+from gateway.serialports.reader import SensorReader
 from gateway.vision.analytics.types import Alert
 from simulators.board.board import BoardOptions
 from simulators.board.faults import FaultConfig

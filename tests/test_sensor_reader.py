@@ -9,9 +9,9 @@ from pydantic import ValidationError
 
 from gateway.config.sensors import SensorConfig
 from gateway.errors import UsageError
-from gateway.sensors.reader import SensorReader
 from gateway.sensors.registry import PROTOCOLS, ProtocolSpec, _external, make_decoder
 from gateway.sensors.types import Reading
+from gateway.serialports.reader import SensorReader
 from simulators.sensors.stream import StreamSimulator, parse_faults
 from tests.polling import wait_until
 from tests.sensor_support import Sink

@@ -8,8 +8,8 @@ import time
 
 from gateway.config.sensors import SensorConfig
 from gateway.sensors import nmea
-from gateway.sensors.reader import SensorReader
 from gateway.sensors.types import Reading
+from gateway.serialports.reader import SensorReader
 from tests.polling import wait_until
 
 GGA = nmea.sentence("GPGGA,101010,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,")

@@ -161,7 +161,7 @@ def _drive(settings: Any, rule: Any, states: list[str], hold_s: float, as_json: 
 def _bridge_readers(settings: Any, rule: Any) -> dict[str, Any]:
     """Start the rsb sensor readers the rule's bridge outputs need."""
     from gateway.config.rules import BridgeAction
-    from gateway.sensors.reader import SensorReader
+    from gateway.serialports.reader import SensorReader
 
     wanted = {a.sensor for a in rule.actions if isinstance(a, BridgeAction)}
     readers = {}

@@ -58,7 +58,7 @@ class BridgeActuator:
 
 
 class BridgePort(Protocol):
-    """What the rules need of one rsb sensor reader (``gateway.sensors.reader``)."""
+    """What the rules need of one rsb sensor reader (``gateway.serialports.reader``)."""
 
     @property
     def decoder(self) -> object:
