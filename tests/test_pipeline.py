@@ -16,7 +16,7 @@ from gateway.sources.frame import Frame
 from gateway.vision.analytics.types import AnalyticsEvent, LineCrossing
 from gateway.vision.detector import load_detector
 from gateway.vision.jpeg import encode_jpeg
-from gateway.vision.offline import count_video
+from gateway.vision.offline import count_video, read_frames
 from gateway.vision.overlay import draw_overlay
 from gateway.vision.pipeline import CameraPipeline
 from gateway.vision.runner import CameraRunner
@@ -28,18 +28,6 @@ CROSSING_LINE = [[0.5, 0.95], [0.5, 0.2]]
 @pytest.fixture(scope="module")
 def detector(yolox_nano: Path) -> Any:
     return load_detector(DetectorConfig(model=str(yolox_nano)))
-
-
-def read_frames(path: Path, limit: int = 10_000) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while len(frames) < limit:
-        ok, image = cap.read()
-        if not ok:
-            break
-        frames.append(image)
-    cap.release()
-    return frames
 
 
 def make_camera(path: Path, **extra: Any) -> CameraConfig:
