@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from gateway import progress
+from gateway.cli_options import conf_option, threads_option
 from gateway.commands.common import config_option, json_option, model_dir_option, print_json
 from gateway.config.common import pixel_hint
 from gateway.errors import CameraOpenError, InputError, UsageError
@@ -86,8 +87,8 @@ def _print_table(result: dict[str, Any]) -> None:
     show_default=True,
     help="Motion gating.",
 )
-@click.option("--conf", type=click.FloatRange(0.0, 1.0), default=0.35, show_default=True)
-@click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True)
+@conf_option
+@threads_option
 @click.option(
     "--crossings",
     "crossings_path",
