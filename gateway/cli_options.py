@@ -1,12 +1,15 @@
 """Click options that commands and benchmarks share: the detector's tuning.
 
-``--threads``, ``--conf`` and ``--model-type`` take the values of the same fields of
-:class:`gateway.config.vision.DetectorConfig` (its bounds and defaults; a test keeps
-them equal), so ``gateway detect``, ``count``, ``camera snapshot`` and the detection
+``--threads``, ``--conf``, ``--model-type`` and ``--classes`` take the values of the
+same fields of :class:`gateway.config.vision.DetectorConfig` (its bounds and defaults;
+a test keeps them equal), so ``gateway detect``, ``count``, ``camera snapshot`` and the detection
 benchmarks accept what a config file does.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -31,3 +34,13 @@ model_type_option = click.option(
     show_default=True,
     help="Output layout; auto picks it from the model's signature.",
 )
+
+
+def classes_option(verb: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--classes``: the classes to ``verb`` (a comma-separated list, or ``all``)."""
+    return click.option(
+        "--classes",
+        default="person,bicycle,car,motorcycle,bus,truck",
+        show_default=True,
+        help=f"Comma-separated class names to {verb}, or 'all'.",
+    )

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from gateway.cli import main
-from gateway.cli_options import conf_option, model_type_option, threads_option
+from gateway.cli_options import classes_option, conf_option, model_type_option, threads_option
 from gateway.config.vision import DetectorConfig, ModelType
 from tests.test_detector_synthetic import const_model
 
@@ -216,8 +216,13 @@ def test_bench_detect_text_and_missing_image(
 
 @pytest.mark.parametrize(
     ("option", "field"),
-    [(threads_option, "threads"), (conf_option, "conf"), (model_type_option, "model_type")],
-    ids=["threads", "conf", "model_type"],
+    [
+        (threads_option, "threads"),
+        (conf_option, "conf"),
+        (model_type_option, "model_type"),
+        (classes_option("keep"), "classes"),
+    ],
+    ids=["threads", "conf", "model_type", "classes"],
 )
 def test_detector_options_take_what_the_config_takes(option: Any, field: str) -> None:
     """The shared CLI options have DetectorConfig's default and bounds (or choices)."""
@@ -228,6 +233,9 @@ def test_detector_options_take_what_the_config_takes(option: Any, field: str) ->
 
     param = probe.params[0]
     spec = DetectorConfig.model_fields[field]
+    if field == "classes":
+        assert param.default == ",".join(DetectorConfig().classes)
+        return
     assert param.default == spec.default
     if field == "model_type":
         assert isinstance(param.type, click.Choice)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from gateway.cli_options import conf_option, model_type_option, threads_option
+from gateway.cli_options import classes_option, conf_option, model_type_option, threads_option
 from gateway.commands.common import config_option, json_option, model_dir_option, print_json
 from gateway.errors import InputError, UsageError
 from gateway.vision.offline import read_image
@@ -94,12 +94,7 @@ def run_detect(
 @click.option(
     "--iou", type=click.FloatRange(0.0, 1.0, min_open=True), default=0.45, show_default=True
 )
-@click.option(
-    "--classes",
-    default="person,bicycle,car,motorcycle,bus,truck",
-    show_default=True,
-    help="Comma-separated class names to keep, or 'all'.",
-)
+@classes_option("keep")
 @click.option(
     "--provider",
     type=click.Choice(["cpu", "cuda", "tensorrt", "openvino"]),
