@@ -13,9 +13,9 @@ import serial
 
 from firmware_bridge.messages import CONFIG_BAD_VALUE, CONFIG_OK, KIND_I32, ConfigValue, Pong
 from gateway.config.sensors import SensorConfig
-from gateway.sensors.reader import SensorReader
 from gateway.sensors.rsb import BridgeDecoder
 from gateway.sensors.types import Reading
+from gateway.serialports.reader import SensorReader
 from simulators.board.board import KEY_REPORT_INTERVAL_MS, BoardOptions
 from simulators.board.faults import FaultConfig
 from simulators.board.runner import BoardRunner

@@ -372,3 +372,24 @@ def test_logout_ends_the_session(gateway: Gateway) -> None:
     assert client.request("POST", "/api/logout").status == 200
     client.cookies["gw_session"] = token  # the old cookie, replayed
     assert client.request("GET", "/api/session").status == 401
+
+
+def test_an_upload_cut_off_midway_leaves_nothing(gateway: Gateway, admin: Client) -> None:
+    import socket
+
+    head = (
+        "PUT /api/models/halfway HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: application/octet-stream\r\nContent-Length: 20000000\r\n"
+        f"Cookie: gw_session={admin.cookies['gw_session']}\r\nX-CSRF-Token: {admin.csrf}\r\n\r\n"
+    )
+    data_dir = gateway.path.parent / "data"
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+        sock.sendall(head.encode() + DEMO_MODEL.read_bytes()[:200_000])
+        wait_for(lambda: list(data_dir.glob(".console-upload-*/upload.onnx")), timeout=30)
+    wait_for(lambda: not list(data_dir.glob(".console-upload-*")), timeout=30)
+    names = [m["name"] for m in admin.request("GET", "/api/models").json()["models"]]
+    assert "halfway" not in names
+    too_big = admin.request(
+        "PUT", "/api/models/big", data=b"x", headers={"Content-Length": str(10**12)}
+    )
+    assert too_big.status == 413

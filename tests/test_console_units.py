@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import io
-import subprocess
+import logging
 import sys
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,18 @@ from gateway.logs import LogRing
 from gateway.redaction import redact_settings
 from gateway.sources.frame import Frame
 from gateway.vision.detections import Detections
+
+
+@pytest.fixture(autouse=True)
+def _root_logging() -> Iterator[None]:
+    """``main()`` puts a handler on the test's captured stderr: take it off afterwards."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 class Clock:
@@ -175,19 +188,16 @@ def test_password_hashes_are_redacted() -> None:
     assert HASH not in str(shown)
 
 
-def test_run_refuses_a_console_without_login(tmp_path: Path) -> None:
+def test_run_refuses_a_console_without_login(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "g.toml"
     path.write_text(f'[gateway]\ndata_dir = "{tmp_path}"\n[console]\nenabled = true\n')
-    proc = subprocess.run(
-        [sys.executable, "-m", "gateway", "run", "-c", str(path)],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 2
-    assert "console: " in proc.stderr and "gateway console passwd" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert main(["run", "-c", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "console: " in err and "gateway console passwd" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "outbox.sqlite3").exists()  # refused before anything started
 
 
 # -- the users file ----------------------------------------------------------------------
@@ -362,8 +372,6 @@ def test_frames_are_encoded_only_when_asked_and_at_most_max_fps() -> None:
 
 
 def test_log_ring_is_bounded_and_redacted() -> None:
-    import logging
-
     ring = LogRing(size=5)
     logger = logging.getLogger("test.console.ring")
     logger.addHandler(ring)
@@ -377,3 +385,82 @@ def test_log_ring_is_bounded_and_redacted() -> None:
     assert [seq for seq, _ in lines] == [16, 17, 18, 19, 20]
     assert all("s3cret" not in text and "admin:***@" in text for _, text in lines)
     assert ring.tail(after=19) == lines[-1:]
+
+
+# -- a console edit and a remote set_config at the same time -------------------------------
+
+
+def test_camera_edits_and_merge_patches_at_once_lose_nothing(tmp_path: Path) -> None:
+    """Each change is computed from the file inside the one lock: none undoes another."""
+    import threading
+
+    from gateway.config.patch import to_toml
+    from gateway.runtime.live_settings import CameraEdit, LiveSettings, MergePatch
+
+    data = {
+        "gateway": {"data_dir": str(tmp_path)},
+        "cameras": [
+            {"id": "a", "source": {"type": "simulator"}},
+            {"id": "b", "source": {"type": "url", "url": "rtsp://u:pw@127.0.0.1:9/x"}},
+        ],
+    }
+    path = tmp_path / "g.toml"
+    path.write_text(to_toml(data))
+    live = LiveSettings(validate_settings(data), path, lambda camera: None)
+    errors: list[BaseException] = []
+
+    def edits(n: int) -> None:
+        try:
+            for i in range(n):
+                line = {"id": f"l{i}", "points": [[0.1, 0.1], [0.9, 0.9]]}
+                live.apply_settings(CameraEdit("a", {"lines": [line]}))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    def patches(n: int) -> None:
+        try:
+            for i in range(n):
+                live.apply_settings(MergePatch({"events": {"health_interval_s": 10 + i}}))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=edits, args=(20,)),
+        threading.Thread(target=patches, args=(20,)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    final = tomllib.loads(path.read_text())
+    assert final["cameras"][0]["lines"] == [{"id": "l19", "points": [[0.1, 0.1], [0.9, 0.9]]}]
+    assert final["events"]["health_interval_s"] == 29
+    assert final["cameras"][1]["source"]["url"] == "rtsp://u:pw@127.0.0.1:9/x"  # never touched
+
+
+@pytest.mark.parametrize(
+    ("camera", "patch", "error"),
+    [
+        ("nope", {"lines": []}, "has no camera 'nope'"),
+        ("a", {"id": "b"}, "cannot change its id"),
+        ("a", {"lines": [{"id": "x", "points": [[0, 0], [2000, 10]]}]}, "invalid setting"),
+    ],
+)
+def test_bad_camera_edits_change_nothing(
+    tmp_path: Path, camera: str, patch: dict[str, Any], error: str
+) -> None:
+    from gateway.config.patch import to_toml
+    from gateway.runtime.live_settings import CameraEdit, LiveSettings
+
+    data = {
+        "gateway": {"data_dir": str(tmp_path)},
+        "cameras": [{"id": "a", "source": {"type": "simulator"}}],
+    }
+    path = tmp_path / "g.toml"
+    path.write_text(to_toml(data))
+    before = path.read_bytes()
+    live = LiveSettings(validate_settings(data), path, lambda camera: None)
+    with pytest.raises(ConfigError, match=error):
+        live.apply_settings(CameraEdit(camera, patch))
+    assert path.read_bytes() == before

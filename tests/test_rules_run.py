@@ -25,7 +25,7 @@ from gateway.config.settings import validate_settings
 from gateway.demo.scenario import detector_config
 from gateway.events import validate_event
 from gateway.localservers import free_port
-from tests.rules_support import ModbusDevice
+from tests.rules_support import ModbusDevice, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -129,7 +129,7 @@ def test_pedestrian_switches_the_coil_offline_and_sigterm_applies_fail_safe(
     proc = run_gateway(config(tmp_path, device, source))
     try:
         # fail-safe while the camera starts, idle once it streams, active, idle after the hold
-        assert device.wait(lambda: values(device)[1][-4:] == [9, 0, 1, 0], 60), values(device)
+        assert wait_for(lambda: values(device)[1][-4:] == [9, 0, 1, 0], 60), values(device)
     finally:
         err = stop(proc)
     assert proc.returncode == 0, err[-3000:]
@@ -192,15 +192,15 @@ def test_camera_stall_puts_outputs_into_fail_safe(tmp_path: Path, device: Modbus
         proc = run_gateway(config(tmp_path, device, source))
         # fail-safe while the camera starts, then out of it once frames flow: idle, or active
         # when the random traffic happens to have a pedestrian in the zone at that moment
-        assert device.wait(lambda: _left_fail_safe(values(device)[1]), 60), values(device)
+        assert wait_for(lambda: _left_fail_safe(values(device)[1]), 60), values(device)
         stalled_at = time.monotonic()
         camera.send_signal(signal.SIGSTOP)  # frames stop; the connection stays open
-        assert device.wait(lambda: values(device)[1][-1:] == [9], 30), values(device)
+        assert wait_for(lambda: values(device)[1][-1:] == [9], 30), values(device)
         assert device.register_writes(REGISTER)[-1].mono - stalled_at >= MAX_FRAME_AGE_S
         stalled = len(values(device)[1])
         camera.send_signal(signal.SIGCONT)
         # streaming again: back out of fail-safe (idle, or active if a pedestrian is there)
-        assert device.wait(lambda: values(device)[1][stalled : stalled + 1] in ([0], [1]), 60)
+        assert wait_for(lambda: values(device)[1][stalled : stalled + 1] in ([0], [1]), 60)
     finally:
         camera.send_signal(signal.SIGCONT)
         if proc is not None:

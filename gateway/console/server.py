@@ -59,6 +59,11 @@ class ConsoleServer:
             host = f"[{host}]"
         return f"{'https' if self.tls else 'http'}://{host}:{self.port}/"
 
+    @property
+    def encodes(self) -> int:
+        """Live-view frames encoded so far (none while nobody watches)."""
+        return self.console.views.encodes
+
     def start(self) -> None:
         """Listen (errors here, at once: :class:`ConsoleError`) and serve in a thread."""
         import uvicorn

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
@@ -88,15 +87,6 @@ class RelayBoard:
             return [
                 w for w in self.writes if w.function == FC_WRITE_REGISTER and w.address == address
             ]
-
-    def wait(self, predicate: Callable[[], object], timeout: float = 20.0) -> bool:
-        """Poll ``predicate`` until true or ``timeout`` (a hang guard, not a timer)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.005)
-        return bool(predicate())
 
     def _make_server(self) -> ModbusSerialServer | ModbusTcpServer:
         blocks = (

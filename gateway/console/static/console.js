@@ -712,6 +712,7 @@ async function save() {
           ? "Saved. The camera restarted with these settings: its counts start again from 0."
           : data.message || "Saved.";
       $("save-message").className = "message ok";
+      hint();
     } else {
       S.problems = data.problems || [{ path: "", message: data.error || "not saved" }];
       $("save-message").textContent = "Not saved: fix what is marked in red (nothing was changed on the unit).";
