@@ -21,6 +21,7 @@ from simulators.board.faults import FaultConfig
 from simulators.board.runner import BoardRunner
 from simulators.board.transport import MemoryLine
 from simulators.sensors.ptyport import PtyPort
+from tests.cli_support import run_cli
 
 FAULTS = FaultConfig(drop_frame=0.12, flip=0.002, garbage=0.05, split=0.3, merge=0.2)
 
@@ -253,12 +254,6 @@ def test_cli_serves_a_pty() -> None:
     ],
 )
 def test_cli_rejects_bad_options(args: list[str], message: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "simulators", "board", *args, "--duration", "0.1"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = run_cli("simulators", "board", *args, "--duration", "0.1", timeout=30)
     assert result.returncode == 2
     assert message in result.stderr
