@@ -36,11 +36,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
 from gateway.config.patch import to_toml
 from gateway.localservers import free_port
 from gateway.output import json_option, print_json
+from gateway.vision.analytics.stats import percentile
 
 LANES = (0.555, 0.640, 0.720, 0.800)  # ground y of the simulator's vehicle lanes
 VEHICLES = ["car", "truck", "bus", "motorcycle"]
@@ -92,7 +92,8 @@ def settings(data_dir: Path, relay_port: str, mqtt_port: int, *, rules: bool, se
 
 
 def _pct(values: list[float], q: float) -> float | None:
-    return round(float(np.percentile(values, q)), 1) if values else None
+    p = percentile(values, q)
+    return None if p is None else round(p, 1)
 
 
 def _load() -> float:
