@@ -37,6 +37,7 @@ from typing import Any
 
 import click
 
+from gateway.bench.load import load_1m
 from gateway.config.patch import to_toml
 from gateway.localservers import free_port
 from gateway.output import json_option, print_json
@@ -96,10 +97,6 @@ def _pct(values: list[float], q: float) -> float | None:
     return None if p is None else round(p, 1)
 
 
-def _load() -> float:
-    return round(os.getloadavg()[0], 2)
-
-
 def run_round(seconds: float, *, rules: bool, seed: int, density: float) -> dict[str, Any]:
     """One round of the gateway on the simulated camera; latencies in ms."""
     from gateway.app import App
@@ -108,7 +105,7 @@ def run_round(seconds: float, *, rules: bool, seed: int, density: float) -> dict
     from simulators.sensors.relay import RelayBoard
 
     relay = RelayBoard(size=8).start()
-    load_before = _load()
+    load_before = load_1m()
     with tempfile.TemporaryDirectory(prefix="bench-rules-") as tmp:
         data = settings(Path(tmp) / "data", relay.path, free_port(), rules=rules, seed=seed,
                         density=density)  # fmt: skip
@@ -150,7 +147,7 @@ def run_round(seconds: float, *, rules: bool, seed: int, density: float) -> dict
         "late": sum(1 for a in on if a["late"]),
         "failed": sum(1 for a in actuations if a["outcome"] != "ok"),
         "load_1m_before": load_before,
-        "load_1m_after": _load(),
+        "load_1m_after": load_1m(),
     }
 
 
