@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import os
 import sqlite3
+import threading
 import time
 import tomllib
 from collections.abc import Iterator
@@ -38,6 +40,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_MODEL = ROOT / "modelzoo" / "demo" / "roadsim.onnx"
 SECRET = "s3cret-pw"
+GGA = b"$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*47\r\n"
 SIDEWALK = [[0.0, 0.86], [1.0, 0.86], [1.0, 1.0], [0.0, 1.0]]
 
 
@@ -53,12 +56,26 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             "reconnect_max_s": 5,
         }
     )
+    master, slave = os.openpty()  # a GPS on a serial port: good sentences and some garbage
+    data["sensors"] = [{"id": "gps", "protocol": "nmea", "port": os.ttyname(slave)}]
     from gateway.config.patch import to_toml
 
     path.write_text(to_toml(data))
+    stop = threading.Event()
+
+    def feed() -> None:
+        while not stop.wait(0.2):
+            os.write(master, GGA + GGA.replace(b"*47", b"*00"))
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
     gw = Gateway(path).start()
     yield gw
     gw.stop()
+    stop.set()
+    writer.join(5)
+    os.close(master)
+    os.close(slave)
     assert SECRET not in gw.log()  # not even in the log
 
 
@@ -263,6 +280,10 @@ def test_status_is_the_health_event_and_shows_no_secret(gateway: Gateway, admin:
     assert health["cameras"]["cam"]["state"] == "streaming"
     assert health["mqtt"]["state"] != "connected"  # the broker is away: said so
     assert "depth" in health["outbox"] and "dropped" in health["outbox"]
+    gps = wait_for(lambda: admin.request("GET", "/api/status").json()["readings"].get("gps"))
+    assert gps["protocol"] == "nmea" and abs(gps["values"]["lat"] - 48.1173) < 0.001
+    counters = admin.request("GET", "/api/status").json()["health"]["sensors"]["gps"]
+    assert counters["good"] > 0 and counters["bad_checksum"] > 0  # the garbage is counted
     gate = wait_for(
         lambda: (
             admin.request("GET", "/api/status")
