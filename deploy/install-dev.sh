@@ -13,6 +13,7 @@ APT_PACKAGES=(
   faketime                      # libfaketime: wall-clock steps of one unit in `gateway bench chaos`
   python3-venv python3-dev
   adduser                       # the Debian package's maintainer scripts (tests/test_debian_package.py)
+  opencv-doc                    # OpenCV's sample clips: vtest.avi, real footage with hand-made crossing truth (tests/test_count.py)
   chromium chromium-driver      # headless browser for the console tests (Selenium drives Debian's build)
   fonts-dejavu-core             # text in the browser's pages and screenshots
 )

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from gateway import __version__
+from gateway.actuation import Actuation
 from gateway.config.settings import GatewaySettings
 from gateway.config.vision import CameraConfig
 from gateway.errors import TransportError
@@ -31,7 +32,7 @@ from gateway.events.health import health as health_event
 from gateway.events.topics import Topics
 from gateway.health import CameraHealth, GatewayHealth, PartFailure, SensorHealth
 from gateway.ratelog import RateLimitedLog
-from gateway.rules.types import Actuation, CameraStatus
+from gateway.rules.types import CameraStatus
 from gateway.runtime import sdnotify
 from gateway.runtime.commands import AuditRecord, CommandHandler
 from gateway.runtime.health import SystemMetrics, Uptime
@@ -369,7 +370,7 @@ class App:
                 runner.start()
         enabled = [s for s in self.settings.sensors if s.enabled]
         if enabled:
-            from gateway.sensors.reader import SensorReader
+            from gateway.serialports.reader import SensorReader
 
             for sensor in enabled:
                 reader = SensorReader(sensor, self.on_reading)

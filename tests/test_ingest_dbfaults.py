@@ -13,7 +13,6 @@ import json
 import logging
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from gateway.ingest.database import ConfigFaultError, Database
 from gateway.ingest.deadstore import DeadLetterStore
 from gateway.ingest.isolate import write_isolating
 from gateway.localservers import Mosquitto, VictoriaMetrics
+from tests.polling import wait_for
 from tests.strict_influx import StrictInflux
 from tests.test_ingest_helpers import (
     Publisher,
@@ -46,15 +46,6 @@ def strict(victoria: VictoriaMetrics) -> Iterator[StrictInflux]:
 def sensor_event(seq: int, pm25: float) -> dict[str, Any]:
     data = {"sensor": "pm-1", "protocol": "pms5003", "values": {"pm25": pm25}}
     return {**line_event(seq), "type": "sensor_reading", "source": "pm-1", "data": data}
-
-
-def wait_for(check: Any, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return bool(check())
 
 
 def test_one_refused_message_is_dead_lettered_and_the_rest_of_its_batch_written(

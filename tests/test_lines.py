@@ -336,22 +336,25 @@ def test_track_first_seen_inside_the_band(
 
 
 @pytest.mark.parametrize(
-    ("settle_frames", "expected"),
+    ("peak", "settle_frames", "expected"),
     [
         # Settled past the line for 1.2 s: coming back is another crossing (a U-turn, or a
         # tracker that swapped the object for one walking the other way).
-        (12, [(5, "left_to_right"), (5, "right_to_left")]),
-        # Turns straight back (about 0.7 s beyond a box width): still the one crossing.
-        (0, [(5, "left_to_right")]),
+        (0.7, 12, [(5, "left_to_right"), (5, "right_to_left")]),
+        # Turns straight back, but after 0.7 s beyond half a box width: a U-turn too (a
+        # walker turning back at a lamp post; this needed 1 s beyond a whole width).
+        (0.7, 0, [(5, "left_to_right"), (5, "right_to_left")]),
+        # Back within 0.3 s: still the one crossing.
+        (0.55, 0, [(5, "left_to_right")]),
     ],
 )
 def test_counted_track_settled_past_the_line_counts_again_coming_back(
-    settle_frames: int, expected: list[tuple[int, str]]
+    peak: float, settle_frames: int, expected: list[tuple[int, str]]
 ) -> None:
     counter = LineCounter(line((0.1, 0.5), (0.9, 0.5)), FRAME, LABELS)
-    there = path((0.5, 0.3), (0.5, 0.7), 10)
-    stay = [(0.5, 0.7)] * settle_frames
-    back = path((0.5, 0.7), (0.5, 0.3), 10)
+    there = path((0.5, 0.3), (0.5, peak), round((peak - 0.3) / 0.04))
+    stay = [(0.5, peak)] * settle_frames
+    back = path((0.5, peak), (0.5, 0.3), round((peak - 0.3) / 0.04))
     assert count(counter, track_frames(5, there + stay + back)) == expected
 
 
@@ -362,3 +365,19 @@ def test_counted_track_near_the_line_is_not_rearmed() -> None:
     stay = [(0.5, 0.53)] * 30  # 30 px past the line: beyond the band, within a width
     back = path((0.5, 0.53), (0.5, 0.3), 10)
     assert count(counter, track_frames(6, there + stay + back)) == [(6, "left_to_right")]
+
+
+def test_crossing_time_is_when_the_anchor_passed_the_line() -> None:
+    """Steps just past the line at 1.05 s, stands there (box jittering about the line) for
+    3 s, then walks on: the crossing is confirmed when it leaves the band, but happened
+    when it stepped over (what the crossing logs and headways use)."""
+    counter = LineCounter(line((0.1, 0.5), (0.9, 0.5)), FRAME, LABELS)
+    walk = path((0.5, 0.4), (0.5, 0.505), 11)  # passes y = 0.5 between frames 10 and 11
+    stand = [(0.5, 0.502 + (0.004 if k % 3 else -0.004)) for k in range(30)]
+    on = path((0.5, 0.505), (0.5, 0.6), 10)
+    frames = track_frames(3, walk + stand + on)
+    times = []
+    for k, dets in enumerate(frames):
+        l2r, _ = counter.trigger(dets, k * DT)
+        times += [float(counter.crossed_at[i]) for i in np.flatnonzero(l2r)]
+    assert times == [pytest.approx(1.05, abs=0.06)]

@@ -10,14 +10,15 @@ from typing import Any
 import pytest
 
 from firmware_bridge.messages import OutputSet, OutputState
+from gateway.actuation import Actuation
 from gateway.config.rules import RuleConfig
 from gateway.config.sensors import SensorConfig
 from gateway.rules.actuators.bridge import ReaderBridgePorts
 from gateway.rules.actuators.registry import ActuatorFactory
 from gateway.rules.engine import RulesEngine
-from gateway.rules.types import Actuation, CameraStatus
-from gateway.sensors.reader import SensorReader
+from gateway.rules.types import CameraStatus
 from gateway.sensors.types import Reading
+from gateway.serialports.reader import SensorReader
 from gateway.vision.analytics.types import Alert
 from simulators.board.board import BoardOptions
 from simulators.board.faults import FaultConfig

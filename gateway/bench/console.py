@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 import click
 
+from gateway.bench.load import load_1m
 from gateway.localservers import free_port
 from gateway.output import json_option, print_json
 
@@ -83,10 +84,6 @@ def settings(
     return data
 
 
-def _load() -> float:
-    return round(os.getloadavg()[0], 2)
-
-
 def _console_cpu_s() -> dict[int, float]:
     """CPU seconds so far of each console thread (its server and its request workers)."""
     import threading
@@ -122,7 +119,7 @@ def run_round(
     from gateway.app import App
     from gateway.config.settings import validate_settings
 
-    load_before = _load()
+    load_before = load_1m()
     with tempfile.TemporaryDirectory(prefix="bench-console-") as tmp:
         config = settings(
             Path(tmp) / "data",
@@ -183,7 +180,7 @@ def run_round(
         "console_cpu_pct": round(100 * console_cpu / elapsed, 2),
         "viewer": watched,
         "load_1m_before": load_before,
-        "load_1m_after": _load(),
+        "load_1m_after": load_1m(),
     }
 
 

@@ -1,7 +1,7 @@
 """What the gateway needs of its running parts: one camera pipeline, one sensor reader.
 
 :class:`~gateway.vision.runner.CameraRunner` and
-:class:`~gateway.sensors.reader.SensorReader` satisfy these; so can a fake in a test.
+:class:`~gateway.serialports.reader.SensorReader` satisfy these; so can a fake in a test.
 """
 
 from __future__ import annotations

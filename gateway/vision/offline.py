@@ -48,6 +48,29 @@ def read_image(path: Path) -> NDArray[np.uint8]:
     return np.asarray(image, dtype=np.uint8)
 
 
+def read_frames(video: Path, limit: int = 10_000) -> list[NDArray[np.uint8]]:
+    """The first ``limit`` frames of a video file, decoded in memory (benchmarks, tests).
+
+    Raises:
+        SourceError: not one frame could be read.
+    """
+    import cv2
+
+    cap = cv2.VideoCapture(str(video), cv2.CAP_FFMPEG)
+    frames: list[NDArray[np.uint8]] = []
+    try:
+        while len(frames) < limit:
+            ok, image = cap.read()
+            if not ok:
+                break
+            frames.append(np.asarray(image, dtype=np.uint8))
+    finally:
+        cap.release()
+    if not frames:
+        raise SourceError(f"cannot read frames from {video}")
+    return frames
+
+
 def parse_tiles(text: str) -> dict[str, Any]:
     """Parse ``--tiles``: ``off``, ``auto`` or ``RxC`` (rows x columns) into a tiling config."""
     value = text.strip().lower()

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from simulators.sensors.modbus_server import ServerThread, SocatPair, require_socat
+from simulators.sensors.modbus_server import ServedDevice, SocatPair, require_socat
 
 FC_WRITE_COIL = 5
 FC_WRITE_REGISTER = 6
@@ -33,7 +32,7 @@ class Write:
     value: int
 
 
-class RelayBoard:
+class RelayBoard(ServedDevice):
     """A relay board / sign controller: ``size`` coils and holding registers on ``unit``.
 
     ``path`` is the pty a client opens (RTU); with ``tcp_port`` the board is a Modbus TCP
@@ -47,9 +46,6 @@ class RelayBoard:
         self.tcp_port = tcp_port
         if tcp_port is None:
             require_socat("the relay board")
-        self._pair = SocatPair("rules-modbus-", "ttyRELAY")
-        self.path = self._pair.path
-        self.server_path = self._pair.server_path
         self.unit = unit
         self.baud = baud
         self.writes: list[Write] = []
@@ -57,7 +53,7 @@ class RelayBoard:
         self.registers = [0] * size
         self.size = size
         self._lock = threading.Lock()
-        self._server = ServerThread(self._make_server, name="relay-board")
+        super().__init__(SocatPair("rules-modbus-", "ttyRELAY"), "relay-board")
 
     def start(self) -> RelayBoard:
         """Start socat (RTU) and the server; return the board."""
@@ -65,19 +61,6 @@ class RelayBoard:
             self._pair.start()
         self.start_server()
         return self
-
-    def start_server(self) -> None:
-        """Start (or restart) answering."""
-        self._server.start()
-
-    def stop_server(self) -> None:
-        """Stop answering (the pty stays: requests time out)."""
-        self._server.stop()
-
-    def stop(self) -> None:
-        """Stop the server and socat, remove the temporary directory."""
-        self.stop_server()
-        self._pair.stop()
 
     def coil_writes(self, address: int) -> list[Write]:
         with self._lock:
@@ -88,15 +71,6 @@ class RelayBoard:
             return [
                 w for w in self.writes if w.function == FC_WRITE_REGISTER and w.address == address
             ]
-
-    def wait(self, predicate: Callable[[], object], timeout: float = 20.0) -> bool:
-        """Poll ``predicate`` until true or ``timeout`` (a hang guard, not a timer)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.005)
-        return bool(predicate())
 
     def _make_server(self) -> ModbusSerialServer | ModbusTcpServer:
         blocks = (

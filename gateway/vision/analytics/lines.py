@@ -27,7 +27,7 @@ motion (the tracker put the id on another object: a person standing still whose 
 to someone stepping out next to them), where the track was says nothing about this
 object: its side starts afresh.
 
-A counted track that then stays at least a box width beyond the band on one side for
+A counted track that then stays at least half a box width beyond the band on one side for
 ``REARM_S`` has finished its crossing and may count again when it comes back (a U-turn,
 or a tracker that swapped it for an object going the other way, which happens when
 people pass each other on a sidewalk); jitter never stays away that long.
@@ -85,9 +85,10 @@ RIGHT_TO_LEFT = "right_to_left"
 # trial has not turned back (box jitter, or a stopped object).
 TURN_MIN_MOVE = 0.25
 # A counted track that has stayed at least REARM_WIDTHS of its box width beyond the dead
-# band on the side it was counted into for REARM_S may count again when it crosses back.
-REARM_WIDTHS = 1.0
-REARM_S = 1.0
+# band on the side it was counted into for REARM_S may count again when it crosses back
+# (people turning back at a lamp post go half a stride past it, for half a second).
+REARM_WIDTHS = 0.5
+REARM_S = 0.5
 # A side change counts once the anchor has been seen this many times on the new side
 # (one stray box past the line, or a box that jumps there for a frame, never counts).
 CONFIRM = 2
@@ -123,6 +124,9 @@ class _Ledger:
     sided_ts: float = 0.0  # when ``sided_at`` was seen
     pending_ts: float = 0.0  # when ``pending_at`` was seen
     crossed_at: float = 0.0  # estimated time of the latest counted crossing
+    last_at: tuple[float, float] | None = None  # latest reliable anchor, on a side or not
+    last_at_ts: float = 0.0
+    zero_ts: float | None = None  # first time the anchor passed the line since ``sided_ts``
 
 
 @dataclass(slots=True)
@@ -159,6 +163,9 @@ class _TrackSide:
     sided_ts: float = 0.0  # when ``sided_at`` was seen
     pending_ts: float = 0.0  # when ``pending_at`` was seen
     crossed_at: float = 0.0  # estimated time of the latest counted crossing
+    last_at: tuple[float, float] | None = None  # latest reliable anchor, on a side or not
+    last_at_ts: float = 0.0
+    zero_ts: float | None = None  # first time the anchor passed the line since ``sided_ts``
     seen_at: float = 0.0  # when ``anchor`` was seen
     steps: int = 0  # reliable sightings after the first (the velocity is known from 2 on)
     leaving: bool = False  # last box at a frame edge, moving out of the frame
@@ -419,9 +426,17 @@ class LineCounter:
         The first definite side is taken at once; a change of side only once the anchor
         has been seen ``CONFIRM`` times in a row on the new side (sightings inside the
         dead band do not break the run, one on the old side does). A counted crossing's
-        time (``crossed_at``) is interpolated where the path from the last sighting on
-        the old side to the first on the new one cuts the line.
+        time (``crossed_at``) is the first moment after the last sighting on the old side
+        that the anchor passed the line itself, interpolated between the two sightings
+        either side of it (someone who steps just past the line and stands in the band
+        for a while, their box jittering about the line, crossed when they stepped over).
         """
+        if state.last_at is not None:
+            sa, sb = (float(v) for v in self.signed_distance(np.array([state.last_at, anchor])))
+            stale = state.zero_ts is None or state.zero_ts < state.sided_ts
+            if stale and (sa * sb < 0 or (sb == 0 and sa != 0)):
+                state.zero_ts = state.last_at_ts + sa / (sa - sb) * (now - state.last_at_ts)
+        state.last_at, state.last_at_ts = anchor, now
         if side == NONE:
             return NONE
         if state.side == NONE:
@@ -442,9 +457,12 @@ class LineCounter:
         state.pending, state.pending_n = NONE, 0
         if state.counted or not self._within_segment(start, first):
             return NONE
-        sa, sb = self.signed_distance(np.array([start, first]))
         state.counted = True
-        state.crossed_at = t0 + float(sa / (sa - sb)) * (t1 - t0)
+        if state.zero_ts is not None and t0 <= state.zero_ts <= t1:
+            state.crossed_at = state.zero_ts
+        else:
+            sa, sb = self.signed_distance(np.array([start, first]))
+            state.crossed_at = t0 + float(sa / (sa - sb)) * (t1 - t0)
         return side
 
     def _within_segment(self, a: tuple[float, float], b: tuple[float, float]) -> bool:
@@ -605,6 +623,7 @@ def _restart(state: _TrackSide, side: int, anchor: tuple[float, float], now: flo
     state.side, state.sided_at, state.sided_ts = side, anchor, now
     state.pending, state.pending_n = NONE, 0
     state.velocity, state.far_since, state.steps = (0.0, 0.0), None, 0
+    state.last_at, state.zero_ts = None, None
 
 
 def _move(
