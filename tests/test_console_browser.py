@@ -49,7 +49,8 @@ def css(browser: Any, selector: str) -> list[Any]:
 
 def test_login_refuses_a_wrong_password_then_lets_the_crew_in(browser: Any) -> None:
     assert by_id(browser, "login").is_displayed()
-    assert not by_id(browser, "camera").is_displayed()  # nothing shown before logging in
+    for hidden in ("camera", "tabs", "who", "status"):  # nothing but the form before logging in
+        assert not by_id(browser, hidden).is_displayed(), hidden
     by_id(browser, "login-user").send_keys(ADMIN)
     by_id(browser, "login-password").send_keys("not the password")
     by_id(browser, "login-submit").click()
