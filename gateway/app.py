@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from gateway import __version__
+from gateway.actuation import Actuation
 from gateway.config.settings import GatewaySettings
 from gateway.config.vision import CameraConfig
 from gateway.errors import TransportError
@@ -31,7 +32,7 @@ from gateway.events.health import health as health_event
 from gateway.events.topics import Topics
 from gateway.health import CameraHealth, GatewayHealth, PartFailure, SensorHealth
 from gateway.ratelog import RateLimitedLog
-from gateway.rules.types import Actuation, CameraStatus
+from gateway.rules.types import CameraStatus
 from gateway.runtime import sdnotify
 from gateway.runtime.commands import AuditRecord, CommandHandler
 from gateway.runtime.health import SystemMetrics, Uptime
@@ -48,6 +49,7 @@ from gateway.transport.outbox import Outbox, Stored
 from gateway.vision.analytics.types import AnalyticsEvent
 
 if TYPE_CHECKING:
+    from gateway.console.server import ConsoleServer
     from gateway.rules.engine import RulesEngine
 
 log = logging.getLogger(__name__)
@@ -116,6 +118,8 @@ class App:
                 self._emit_safely, settings.events.synthetic_events_per_s
             )
         self.rules = self._make_rules(settings)
+        self.readings: dict[str, Reading] = {}  # the latest of each configured sensor
+        self.console = self._make_console(settings)
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._started = False
@@ -189,6 +193,7 @@ class App:
         """Sink of the sensor readers (at most one reading per sensor per publish interval)."""
         if self.rules is not None:
             self.rules.on_reading(reading)
+        self.readings[reading.sensor_id] = reading
         throttle = self._throttles.get(reading.sensor_id)
         if throttle is not None and not throttle.admit():
             return
@@ -303,6 +308,39 @@ class App:
     def _on_actuation(self, actuation: Actuation) -> None:
         self._emit_safely([builder.actuation(actuation)])
 
+    # -- crew console ----------------------------------------------------------------
+
+    def _make_console(self, settings: GatewaySettings) -> ConsoleServer | None:
+        if not settings.console.enabled:
+            return None
+        from gateway.console.server import ConsoleServer
+        from gateway.console.unit import ConsoleUnit
+
+        unit = ConsoleUnit(
+            name=f"{self.topics.site}/{self.topics.gateway}",
+            settings=lambda: self.settings,
+            cameras=self.cameras,
+            health=lambda: self.health_draft().data,
+            readings=lambda: dict(self.readings),
+            apply_settings=self.apply_settings,
+            audit=self._on_audit,
+            config_path=self.live.config_path,
+        )
+        return ConsoleServer(settings.console, unit)
+
+    def _start_console(self) -> None:
+        """Serve the console; the gateway runs on without it when it cannot listen."""
+        if self.console is None:
+            return
+        from gateway.console.server import ConsoleError
+
+        try:
+            self.console.start()
+        except ConsoleError as exc:
+            log.error("%s; the gateway runs without its console", exc)
+            self.console.stop()
+            self.console = None
+
     # -- cameras and sensors ---------------------------------------------------------
 
     def _make_runner(self, camera: CameraConfig) -> RunningCamera:
@@ -334,7 +372,7 @@ class App:
                 runner.start()
         enabled = [s for s in self.settings.sensors if s.enabled]
         if enabled:
-            from gateway.sensors.reader import SensorReader
+            from gateway.serialports.reader import SensorReader
 
             for sensor in enabled:
                 reader = SensorReader(sensor, self.on_reading)
@@ -360,6 +398,7 @@ class App:
             raise
         self._ticker = threading.Thread(target=self._tick, name="ticker", daemon=True)
         self._ticker.start()
+        self._start_console()
         self.publish_health()
         sdnotify.notify("READY=1")
         log.info(
@@ -402,6 +441,8 @@ class App:
         self._stop.set()
         if self.rules is not None:  # outputs to their fail-safe states first
             self.rules.stop()
+        if self.console is not None:
+            self.console.stop()
         if self.synthetic is not None:
             self.synthetic.stop()
         for runner in self.cameras.values():

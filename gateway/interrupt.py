@@ -7,6 +7,10 @@ aborts with ``terminate called without an active exception``. Long commands that
 own threads take the first Ctrl-C through :func:`stop_on_interrupt` instead: it sets
 an event, the command stops its threads and joins them, and reports. A second
 Ctrl-C raises ``KeyboardInterrupt`` as usual (quit now).
+
+Services (``gateway run``, ``gateway ingest``, ``gateway ngsi bridge``, the sensor
+simulator) run until SIGTERM or SIGINT through :func:`stop_on_signals`: every such
+signal sets the event, and the service stops in order.
 """
 
 from __future__ import annotations
@@ -38,3 +42,25 @@ def stop_on_interrupt() -> Iterator[threading.Event]:
         yield requested
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """Within the block, SIGTERM and SIGINT set the yielded event (main thread only).
+
+    The handlers that were installed before are restored when the block ends.
+    """
+    requested = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield requested  # signal handlers belong to the main thread: nothing to install
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        requested.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield requested
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

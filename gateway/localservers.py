@@ -103,55 +103,55 @@ def end_process(
     return proc.returncode
 
 
-class Server:
-    """A child process serving on a fixed loopback port: start, stop, kill, pause, restart.
+class Process:
+    """A child process: start, stop, kill, pause, restart; every run's output in :attr:`log`.
 
-    Subclasses give :meth:`command` and, when a listening port is not enough,
-    :meth:`wait_ready`. The port stays the same across restarts; the output of every
-    run is appended to :attr:`log`.
+    Subclasses give :meth:`command` (and :meth:`environment`, :meth:`wait_ready`).
     """
 
     ready_timeout_s = 20.0
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, name: str | None = None) -> None:
         self.workdir = workdir
-        self.port = port or free_port()
+        self.name = name or type(self).__name__.lower()
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log = workdir / f"{type(self).__name__.lower()}.log"
+        self.log = workdir / f"{self.name}.log"
         self.paused = False
 
     def command(self) -> list[str]:
         """The command line of one run (called at every start)."""
         raise NotImplementedError
 
-    def start(self) -> None:
-        """Start the server (no-op if it runs) and wait until it is ready."""
+    def environment(self) -> dict[str, str] | None:
+        """The environment of one run (``None``: this process's own)."""
+        return None
+
+    def start(self, wait: bool = True) -> None:
+        """Start the process (no-op if it runs) and, with ``wait``, wait until it is ready."""
         if self.running:
             return
         self.workdir.mkdir(parents=True, exist_ok=True)
         cmd = self.command()
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                env=self.environment(),
             )
         self.paused = False
+        if not wait:
+            return
         try:
             self.wait_ready()
         except TimeoutError as exc:
-            tail = self.log.read_text(errors="replace")[-2000:]
+            tail = self.log_text()[-2000:]
             self.stop(kill=True)
             raise ServerError(f"{Path(cmd[0]).name} did not start: {exc}\n{tail}") from exc
 
     def wait_ready(self) -> None:
-        """Wait until the server accepts connections on its port (``TimeoutError``)."""
-        deadline = time.monotonic() + self.ready_timeout_s
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise TimeoutError(f"it exited with code {self.proc.returncode}")
-            if port_open(self.port):
-                return
-            time.sleep(0.05)
-        raise TimeoutError(f"nothing listens on {LOOPBACK}:{self.port}")
+        """Wait until the process is ready (``TimeoutError``); by default it only started."""
 
     def stop(self, kill: bool = False, timeout: float = 10.0) -> int | None:
         """SIGTERM (or SIGKILL with ``kill``) and wait (:func:`end_process`).
@@ -183,7 +183,7 @@ class Server:
         self.paused = False
 
     def restart(self, kill: bool = False) -> None:
-        """Stop (or kill) and start again on the same port."""
+        """Stop (or kill) and start again."""
         self.stop(kill=kill)
         self.start()
 
@@ -193,12 +193,17 @@ class Server:
         return self.proc is not None and self.proc.poll() is None
 
     @property
+    def exit_code(self) -> int | None:
+        """The exit code of a run that ended on its own (``None`` while it runs)."""
+        return self.proc.poll() if self.proc is not None else None
+
+    @property
     def pid(self) -> int | None:
         """The process id of the current run."""
         return self.proc.pid if self.proc is not None else None
 
     def log_text(self) -> str:
-        """Everything the server wrote so far (all runs)."""
+        """Everything the process wrote so far (all runs)."""
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def __enter__(self) -> Self:
@@ -212,6 +217,29 @@ class Server:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class Server(Process):
+    """A child process serving on a fixed loopback port, restartable on that port.
+
+    Subclasses give :meth:`command` and, when a listening port is not enough,
+    :meth:`wait_ready`.
+    """
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        super().__init__(workdir)
+        self.port = port or free_port()
+
+    def wait_ready(self) -> None:
+        """Wait until the server accepts connections on its port (``TimeoutError``)."""
+        deadline = time.monotonic() + self.ready_timeout_s
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise TimeoutError(f"it exited with code {self.proc.returncode}")
+            if port_open(self.port):
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"nothing listens on {LOOPBACK}:{self.port}")
 
 
 @dataclass(frozen=True)
@@ -368,11 +396,23 @@ class VictoriaMetrics(Server):
             pass
 
     def export(
-        self, match: str = '{__name__=~".+"}', timeout: float = 60.0
+        self,
+        match: str = '{__name__=~".+"}',
+        timeout: float = 60.0,
+        *,
+        all_time: bool = False,
     ) -> list[dict[str, Any]]:
-        """Every stored series matching ``match``, as JSON lines from /api/v1/export."""
+        """Every stored series matching ``match``, as JSON lines from /api/v1/export.
+
+        ``all_time`` asks for every sample from 1970 to a year ahead (without it the
+        server picks the time range, which can leave out samples stamped in the
+        future or the distant past).
+        """
         self.flush(timeout)
-        query = urllib.parse.urlencode({"match[]": match})
+        params = {"match[]": match}
+        if all_time:
+            params.update(start="0", end=str(int(time.time()) + 366 * 86400))
+        query = urllib.parse.urlencode(params)
         with urllib.request.urlopen(f"{self.url}/api/v1/export?{query}", timeout=timeout) as r:
             return [json.loads(line) for line in r.read().decode().splitlines() if line]
 

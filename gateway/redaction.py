@@ -20,7 +20,8 @@ from pydantic import BaseModel
 MASK = "***"
 # scheme://user:password@  (the password is whatever up to the last '@' before the host)
 _URL_CREDENTIALS = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]*):[^\s/@]*@")
-_SECRET_KEYS = re.compile(r"(^|_)(password|passwd|token|secret|passphrase)$", re.IGNORECASE)
+# A password's hash is a secret too: it can be attacked offline.
+_SECRET_KEYS = re.compile(r"(^|_)(password|passwd|token|secret|passphrase)(_hash)?$", re.IGNORECASE)
 
 
 def redact_text(text: str) -> str:

@@ -60,6 +60,17 @@ def crossing_mp4() -> Path:
     return shared_file("data", "crossing_480p.mp4")
 
 
+VTEST_AVI = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
+
+
+@pytest.fixture(scope="session")
+def vtest_avi() -> Path:
+    """OpenCV's sample plaza clip, from Debian's opencv-doc (deploy/install-dev.sh)."""
+    if not VTEST_AVI.is_file():
+        pytest.fail(f"missing {VTEST_AVI}: install Debian's opencv-doc (deploy/install-dev.sh)")
+    return VTEST_AVI
+
+
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     """A fresh Mosquitto on a free loopback port, stopped after the test."""

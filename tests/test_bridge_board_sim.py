@@ -13,13 +13,16 @@ import serial
 
 from firmware_bridge.messages import CONFIG_BAD_VALUE, CONFIG_OK, KIND_I32, ConfigValue, Pong
 from gateway.config.sensors import SensorConfig
-from gateway.sensors.reader import SensorReader
 from gateway.sensors.rsb import BridgeDecoder
 from gateway.sensors.types import Reading
+from gateway.serialports.reader import SensorReader
 from simulators.board.board import KEY_REPORT_INTERVAL_MS, BoardOptions
 from simulators.board.faults import FaultConfig
 from simulators.board.runner import BoardRunner
-from simulators.board.transport import MemoryLine, PtyLine
+from simulators.board.transport import MemoryLine
+from simulators.sensors.ptyport import PtyPort
+from tests.cli_support import run_cli
+from tests.polling import wait_for
 
 FAULTS = FaultConfig(drop_frame=0.12, flip=0.002, garbage=0.05, split=0.3, merge=0.2)
 
@@ -106,7 +109,7 @@ def test_memory_line_with_faults_and_reboot_delivers_exactly_once() -> None:
 
 
 def test_real_pty_with_faults_reboot_ping_and_config() -> None:
-    line = PtyLine()
+    line = PtyPort()
     options = BoardOptions(
         node=9,
         interval=0.04,
@@ -139,7 +142,7 @@ def test_real_pty_with_faults_reboot_ping_and_config() -> None:
 
 def test_through_the_gateway_sensor_reader() -> None:
     """The gateway's SensorReader drives BridgeDecoder on a pty and writes the ACKs back."""
-    line = PtyLine()
+    line = PtyPort()
     options = BoardOptions(
         node=4,
         interval=0.04,
@@ -156,13 +159,10 @@ def test_through_the_gateway_sensor_reader() -> None:
     try:
         with BoardRunner(line, options) as runner:
             reader.start()
-            deadline = time.monotonic() + 60  # a hang guard
-            while len(runner.board.produced) < 40 and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_for(lambda: len(runner.board.produced) >= 40, 60)  # a hang guard
             with runner.board.lock:
                 runner.board.paused = True
-            while not runner.board.drained() and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_for(runner.board.drained, 60)
             time.sleep(0.3)  # let the reader pass on what it has read
             assert runner.board.drained(), reader.health().counters()
     finally:
@@ -181,7 +181,7 @@ def test_through_the_gateway_sensor_reader() -> None:
 
 def test_port_reopen_and_gateway_restart_lose_nothing() -> None:
     """The host closes and reopens the pty, then restarts with a fresh decoder."""
-    line = PtyLine()
+    line = PtyPort()
     options = BoardOptions(node=6, interval=0.04, rto=0.15, seed=8, faults_out=FAULTS)
     first: list[Reading] = []
     try:
@@ -252,12 +252,6 @@ def test_cli_serves_a_pty() -> None:
     ],
 )
 def test_cli_rejects_bad_options(args: list[str], message: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "simulators", "board", *args, "--duration", "0.1"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = run_cli("simulators", "board", *args, "--duration", "0.1", timeout=30)
     assert result.returncode == 2
     assert message in result.stderr

@@ -20,8 +20,8 @@ from gateway.sources.capture import CaptureThread
 from gateway.sources.frame import Frame
 from gateway.vision.analytics.types import Aggregate, Alert, ZoneTransition
 from gateway.vision.detector import load_detector
+from gateway.vision.offline import read_frames
 from gateway.vision.pipeline import CameraPipeline
-from tests.test_pipeline import read_frames
 
 EIGHT_DAYS = 8 * 24 * 3600.0
 

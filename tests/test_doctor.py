@@ -93,6 +93,7 @@ def test_a_unit_that_would_run(
     assert report["ok"] is True and report["roles"] == ["run"]
     for name in (
         "config",
+        "providers",
         f"model {DEMO_MODEL}",
         "camera sim",
         "sensor pm-1",
@@ -120,6 +121,34 @@ def test_text_output_is_one_line_per_check_with_the_fix(
     assert "-> fix: is the broker running?" in lines[1]
     assert lines[2].startswith("ok    disk outbox ")
     assert lines[-1] == "1 failed, 0 warning(s), 2 ok: gateway run would not work"
+
+
+@pytest.mark.parametrize(
+    ("providers", "status", "words"),
+    [
+        (["cpu"], "ok", "configured: cpu"),
+        (["cuda"], "fail", "missing cuda (used by sim)"),
+        (["tensorrt", "cuda"], "fail", "missing tensorrt (used by sim); cuda (used by sim)"),
+    ],
+)
+def test_execution_providers_offered_and_configured(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    providers: list[str],
+    status: str,
+    words: str,
+) -> None:
+    cam = camera("sim", {"type": "simulator", "seed": 3})
+    cam["detector"]["providers"] = providers
+    config = write_config(tmp_path, cameras=[cam])
+    code, report = doctor(capsys, config, "--only", "providers")
+    check = by_name(report)["providers"]
+    assert check["status"] == status, check
+    assert "offers: " in check["detail"] and "cpu" in check["detail"].split("offers: ")[1]
+    assert words in check["detail"], check
+    assert (code == 0) == (status == "ok")
+    if status == "fail":
+        assert "deploy/debian.md" in check["fix"]
 
 
 @pytest.mark.parametrize(

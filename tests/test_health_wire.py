@@ -22,8 +22,8 @@ from gateway.events import validate_event
 from gateway.events.envelope import envelope
 from gateway.events.health import camera as camera_entry
 from gateway.localservers import free_port
-from gateway.sensors.reader import SensorReader
 from gateway.sensors.types import Reading
+from gateway.serialports.reader import SensorReader
 from gateway.vision.detections import Detections
 from gateway.vision.runner import CameraRunner
 from tests import health_builders

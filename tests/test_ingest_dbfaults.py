@@ -13,7 +13,6 @@ import json
 import logging
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from gateway.ingest.database import ConfigFaultError, Database
 from gateway.ingest.deadstore import DeadLetterStore
 from gateway.ingest.isolate import write_isolating
 from gateway.localservers import Mosquitto, VictoriaMetrics
+from tests.polling import wait_for
 from tests.strict_influx import StrictInflux
 from tests.test_ingest_helpers import (
     Publisher,
@@ -46,15 +46,6 @@ def strict(victoria: VictoriaMetrics) -> Iterator[StrictInflux]:
 def sensor_event(seq: int, pm25: float) -> dict[str, Any]:
     data = {"sensor": "pm-1", "protocol": "pms5003", "values": {"pm25": pm25}}
     return {**line_event(seq), "type": "sensor_reading", "source": "pm-1", "data": data}
-
-
-def wait_for(check: Any, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return bool(check())
 
 
 def test_one_refused_message_is_dead_lettered_and_the_rest_of_its_batch_written(
@@ -217,6 +208,7 @@ def test_dead_letters_are_listed_and_replayed_after_the_fix_with_the_real_cli(
     fixed.write_text(
         f'[ingest]\ndead_letter_path = "{settings.ingest.dead_letter_path}"\n'
         f'[ingest.influx]\nurl = "{victoria.url}"\ntoken = "test"\n'
+        "batch_size = 7\n"  # replayed in pages of 7
     )
     listed = _cli("list", "-c", str(fixed), "--reason", "out_of_range", "--json")
     assert listed.returncode == 0, listed.stderr
@@ -257,7 +249,7 @@ def test_replay_against_a_database_that_is_away_removes_nothing(tmp_path: Path) 
     )
     out = _cli("replay", "-c", str(config))
     assert out.returncode == 1
-    assert "nothing removed" in out.stderr
+    assert "after 0 letters written and removed (the rest stay in the store)" in out.stderr
     store = DeadLetterStore(tmp_path / "dl.sqlite3", 2**20)
     assert store.count() == 1
     store.close()

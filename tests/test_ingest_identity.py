@@ -62,9 +62,10 @@ def broker(tmp_path: Path, fleet: Fleet) -> Iterator[SecureBroker]:
     yield from secure_broker(tmp_path / "broker", fleet)
 
 
-def ingest_settings(fleet: Fleet, broker: SecureBroker, db: VictoriaMetrics) -> Any:
+def ingest_settings(fleet: Fleet, broker: SecureBroker, db: VictoriaMetrics, data_dir: Path) -> Any:
     return validate_settings(
         {
+            "gateway": {"data_dir": str(data_dir)},  # the dead-letter store lives there
             "mqtt": {
                 "host": "127.0.0.1",
                 "port": broker.port,
@@ -81,12 +82,12 @@ def ingest_settings(fleet: Fleet, broker: SecureBroker, db: VictoriaMetrics) -> 
 
 
 def test_unit_posing_as_another_is_dead_lettered_on_the_real_broker(
-    fleet: Fleet, broker: SecureBroker, victoria: VictoriaMetrics
+    fleet: Fleet, broker: SecureBroker, victoria: VictoriaMetrics, tmp_path: Path
 ) -> None:
     letters = TlsClient(broker, fleet.ids / "operator.alice")
     assert letters.connect() == "connected"
     letters.subscribe("city/ingest/deadletter")
-    worker = start_worker(ingest_settings(fleet, broker, victoria))
+    worker = start_worker(ingest_settings(fleet, broker, victoria, tmp_path / "data"))
     unit_b = TlsClient(broker, fleet.ids / "sejong-1.rsu-0002")
     try:
         assert unit_b.connect() == "connected"

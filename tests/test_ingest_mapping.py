@@ -371,10 +371,10 @@ def test_dead_letter_body_text_and_binary() -> None:
 
 
 def test_actuation_and_rule_health_points() -> None:
+    from gateway.actuation import Actuation, Cause, OutputHealth, RuleHealth
     from gateway.events import builder
     from gateway.events.health import health as health_event
     from gateway.ingest.mapping import event_points
-    from gateway.rules.types import Actuation, Cause, OutputHealth, RuleHealth
 
     cause = Cause("alert", 1796000000.0, "alert", "cam-1", {"zone": "road", "track_id": 3})
     draft = builder.actuation(

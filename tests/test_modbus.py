@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,19 +10,11 @@ from pydantic import ValidationError
 
 from gateway.config.sensors import ModbusRegister, SensorConfig
 from gateway.errors import UsageError
-from gateway.sensors.modbus import crc16, crc_ok, plan_blocks, scale
-from gateway.sensors.reader import SensorReader
-from gateway.sensors.types import Reading
+from gateway.serialports.modbus import crc16, crc_ok, plan_blocks, scale
+from gateway.serialports.reader import SensorReader
 from simulators.sensors.modbus_sim import ModbusSimulator, default_register_map
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.polling import wait_until
+from tests.sensor_support import Sink
 
 
 def test_crc16_reference_vector() -> None:
@@ -84,20 +74,6 @@ def test_config_needs_registers_and_unique_names() -> None:
         )
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.readings: list[Reading] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, reading: Reading) -> None:
-        with self.lock:
-            self.readings.append(reading)
-
-    def count(self) -> int:
-        with self.lock:
-            return len(self.readings)
-
-
 def _cfg(path: str, registers: list[dict[str, Any]], **modbus: Any) -> SensorConfig:
     return SensorConfig.model_validate(
         {
@@ -124,12 +100,12 @@ def test_readings_timeout_and_recovery(station: ModbusSimulator) -> None:
     reader = SensorReader(_cfg(station.path, default_register_map()), sink)
     reader.start()
     try:
-        wait_for(lambda: sink.count() >= 3, what="readings")
+        wait_until(lambda: sink.count() >= 3, what="readings")
         station.stop_server()
-        wait_for(lambda: int(reader.health().counters()["timeouts"]) >= 2, what="timeouts")
+        wait_until(lambda: int(reader.health().counters()["timeouts"]) >= 2, what="timeouts")
         before = sink.count()
         station.start_server()
-        wait_for(lambda: sink.count() >= before + 3, what="readings after the server returns")
+        wait_until(lambda: sink.count() >= before + 3, what="readings after the server returns")
     finally:
         reader.stop()
     first = sink.readings[0]
@@ -155,7 +131,7 @@ def test_exception_response_counted_other_values_kept(station: ModbusSimulator) 
     reader = SensorReader(_cfg(station.path, registers), sink)
     reader.start()
     try:
-        wait_for(lambda: sink.count() >= 3, what="readings")
+        wait_until(lambda: sink.count() >= 3, what="readings")
     finally:
         reader.stop()
     stats = reader.health().counters()
@@ -173,7 +149,7 @@ def test_bad_crc_counted_separately() -> None:
     reader = SensorReader(_cfg(sim.path, default_register_map()), sink)
     reader.start()
     try:
-        wait_for(
+        wait_until(
             lambda: int(reader.health().counters()["bad_checksum"]) >= 2 and sink.count() >= 2,
             what="bad CRCs",
         )
@@ -190,7 +166,7 @@ def test_unopenable_modbus_port_retries(tmp_path: Any) -> None:
     reader = SensorReader(_cfg(str(tmp_path / "none"), default_register_map()), Sink())
     reader.start()
     try:
-        wait_for(
+        wait_until(
             lambda: int(reader.health().counters()["open_failures"]) >= 2, what="open failures"
         )
     finally:

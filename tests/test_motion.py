@@ -10,14 +10,11 @@ import pytest
 
 from gateway.config.vision import MotionConfig
 from gateway.vision.motion import MotionDetector, merge_regions
+from gateway.vision.offline import read_frames
 
 
 def first_frame(path: Path) -> np.ndarray:
-    cap = cv2.VideoCapture(str(path))
-    ok, image = cap.read()
-    cap.release()
-    assert ok
-    return image
+    return read_frames(path, 1)[0]
 
 
 def noisy(image: np.ndarray, rng: np.random.Generator, sigma: float = 4.0) -> np.ndarray:

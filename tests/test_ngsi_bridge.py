@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from gateway.ngsi.bridge import NgsiBridge
 from gateway.ngsi.validate import entity_problems
 from gateway.vision.analytics.types import FlowReport, LaneFlow
 from tests.ngsi_support import ContextBrokerStub
+from tests.polling import wait_for
 from tests.test_ingest_helpers import Publisher
 from tests.transport_support import Collector
 
@@ -45,13 +46,6 @@ def flow_event(seq: int) -> dict[str, Any]:
 
 def observed(stub: ContextBrokerStub) -> set[tuple[str, str]]:
     return {(e["id"], e["dateObserved"]["value"]["@value"]) for body in stub.bodies for e in body}
-
-
-def until(done: Callable[[], bool], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not done() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return done()
 
 
 def config(mosquitto: Mosquitto, stub: ContextBrokerStub) -> dict[str, Any]:
@@ -92,13 +86,13 @@ def test_a_context_broker_away_for_a_while_loses_nothing(
             ),
         )
         publisher.wait_all()
-        assert until(lambda: stub.attempts >= 3)
+        assert wait_for(lambda: stub.attempts >= 3, 30.0)
         assert (
             bridge.snapshot()["pending_acks"] == 6
         )  # 5 flow events held, 1 alert beyond a held one
         stub.default = 204  # back
-        assert until(lambda: len(observed(stub)) == 5 * 4)
-        assert until(lambda: bridge.snapshot()["pending_acks"] == 0)
+        assert wait_for(lambda: len(observed(stub)) == 5 * 4, 30.0)
+        assert wait_for(lambda: bridge.snapshot()["pending_acks"] == 0, 30.0)
     finally:
         publisher.close()
         bridge.stop()
@@ -134,18 +128,18 @@ def test_a_bridge_killed_while_the_context_broker_is_away_loses_nothing(
         while stub.attempts == 0 and time.monotonic() < deadline:
             publisher.event(flow_event(1))
             publisher.wait_all()
-            until(lambda: stub.attempts > 0, 1.0)
+            wait_for(lambda: stub.attempts > 0, 1.0)
         assert first.poll() is None
         for seq in range(2, 9):
             publisher.event(flow_event(seq))
         publisher.wait_all()
         seen = stub.attempts
-        assert until(lambda: stub.attempts >= seen + 2)  # it has them and keeps trying
+        assert wait_for(lambda: stub.attempts >= seen + 2, 30.0)  # it has them and keeps trying
         first.send_signal(signal.SIGKILL)
         first.wait(10)
         stub.default = 204
         second = run_bridge(path, log)
-        assert until(lambda: len(observed(stub)) == 8 * 4, 40), log.read_text()[-2000:]
+        assert wait_for(lambda: len(observed(stub)) == 8 * 4, 40), log.read_text()[-2000:]
     finally:
         publisher.close()
         for proc in (first, second):
@@ -172,8 +166,8 @@ def test_refused_batches_go_to_the_dead_letter_topic(
         assert letters.wait_for(lambda: len(letters.payloads()) == 1)
         publisher.event(flow_event(2))  # the next one goes through
         publisher.wait_all()
-        assert until(lambda: len(observed(stub)) == 4)
-        assert until(lambda: bridge.snapshot()["pending_acks"] == 0)
+        assert wait_for(lambda: len(observed(stub)) == 4, 30.0)
+        assert wait_for(lambda: bridge.snapshot()["pending_acks"] == 0, 30.0)
     finally:
         publisher.close()
         bridge.stop()

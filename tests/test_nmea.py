@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from gateway.sensors import nmea
 from gateway.sensors.nmea import NmeaDecoder
+from tests.sensor_support import feed_in_pieces
 
 GGA = b"$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*47\r\n"
 RMC = b"$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W*6A\r\n"
@@ -155,10 +156,6 @@ def _stream(draw: st.DrawFn) -> tuple[bytes, list[tuple[float, float]]]:
 def test_stream_property(stream: tuple[bytes, list[tuple[float, float]]], cuts: list[int]) -> None:
     data, expected = stream
     decoder = NmeaDecoder()
-    readings = []
-    prev = 0
-    for cut in [*sorted(c for c in cuts if c < len(data)), len(data)]:
-        readings += decoder.feed(data[prev:cut])
-        prev = cut
+    readings = feed_in_pieces(decoder, data, cuts)
     got = [(r.values["lat"], r.values["lon"]) for r in readings]
     assert got == [(pytest.approx(a), pytest.approx(b)) for a, b in expected]

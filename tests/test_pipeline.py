@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,11 @@ from gateway.sources.frame import Frame
 from gateway.vision.analytics.types import AnalyticsEvent, LineCrossing
 from gateway.vision.detector import load_detector
 from gateway.vision.jpeg import encode_jpeg
-from gateway.vision.offline import count_video
+from gateway.vision.offline import count_video, read_frames
 from gateway.vision.overlay import draw_overlay
 from gateway.vision.pipeline import CameraPipeline
 from gateway.vision.runner import CameraRunner
+from tests.polling import wait_until
 
 CROSSING_LINE = [[0.5, 0.95], [0.5, 0.2]]
 
@@ -28,18 +28,6 @@ CROSSING_LINE = [[0.5, 0.95], [0.5, 0.2]]
 @pytest.fixture(scope="module")
 def detector(yolox_nano: Path) -> Any:
     return load_detector(DetectorConfig(model=str(yolox_nano)))
-
-
-def read_frames(path: Path, limit: int = 10_000) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while len(frames) < limit:
-        ok, image = cap.read()
-        if not ok:
-            break
-        frames.append(image)
-    cap.release()
-    return frames
 
 
 def make_camera(path: Path, **extra: Any) -> CameraConfig:
@@ -113,15 +101,6 @@ def test_runner_every_frame_counts_like_a_direct_loop(detector: Any, crossing_mp
     got = {d: v for d, v in via_runner["lines"][0]["counts"].items() if v}
     assert got == expected
     assert via_runner["frames"] == 201
-
-
-def wait_until(check: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    pytest.fail(f"not reached within {timeout} s")
 
 
 def test_runner_live_health_events_and_snapshot(detector: Any, crossing_mp4: Path) -> None:

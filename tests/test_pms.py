@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from gateway.errors import UsageError
 from gateway.sensors import pms
 from gateway.sensors.pms import PmsDecoder
+from tests.sensor_support import feed_in_pieces
 
 # A PMS5003 frame built byte by byte from the datasheet layout (all big-endian):
 #   42 4D            start characters "BM"
@@ -176,11 +177,7 @@ def _pms_stream(draw: st.DrawFn) -> tuple[bytes, list[dict[str, int]]]:
 def test_stream_property(stream: tuple[bytes, list[dict[str, int]]], cuts: list[int]) -> None:
     data, expected = stream
     decoder = PmsDecoder()
-    readings = []
-    prev = 0
-    for cut in [*sorted(c for c in cuts if c < len(data)), len(data)]:
-        readings += decoder.feed(data[prev:cut])
-        prev = cut
+    readings = feed_in_pieces(decoder, data, cuts)
     assert [r.values for r in readings] == expected
     assert decoder.stats()["good"] == len(expected)
     assert decoder.stats()["bytes"] == len(data)

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from gateway.errors import UsageError
 from gateway.sensors.radar import RadarDecoder
+from tests.sensor_support import feed_in_pieces
 
 
 @pytest.mark.parametrize(
@@ -138,10 +139,6 @@ def _stream(draw: st.DrawFn) -> tuple[bytes, list[tuple[float, str]]]:
 def test_stream_property(stream: tuple[bytes, list[tuple[float, str]]], cuts: list[int]) -> None:
     data, expected = stream
     decoder = RadarDecoder()
-    readings = []
-    prev = 0
-    for cut in [*sorted(c for c in cuts if c < len(data)), len(data)]:
-        readings += decoder.feed(data[prev:cut])
-        prev = cut
+    readings = feed_in_pieces(decoder, data, cuts)
     got = [(r.values["speed_kmh"], r.values["direction"]) for r in readings]
     assert got == [(pytest.approx(k, abs=1e-3), d) for k, d in expected]

@@ -10,25 +10,26 @@ from typing import Any
 import pytest
 
 from firmware_bridge.messages import OutputSet, OutputState
+from gateway.actuation import Actuation
 from gateway.config.rules import RuleConfig
 from gateway.config.sensors import SensorConfig
 from gateway.rules.actuators.bridge import ReaderBridgePorts
 from gateway.rules.actuators.registry import ActuatorFactory
 from gateway.rules.engine import RulesEngine
-from gateway.rules.types import Actuation, CameraStatus
-from gateway.sensors.reader import SensorReader
+from gateway.rules.types import CameraStatus
 from gateway.sensors.types import Reading
+from gateway.serialports.reader import SensorReader
 from gateway.vision.analytics.types import Alert
 from simulators.board.board import BoardOptions
 from simulators.board.faults import FaultConfig
 from simulators.board.runner import BoardRunner
-from simulators.board.transport import PtyLine
+from simulators.sensors.ptyport import PtyPort
 from tests.rules_support import wait_for
 
 
 @pytest.fixture
-def line() -> Iterator[PtyLine]:
-    pty = PtyLine()
+def line() -> Iterator[PtyPort]:
+    pty = PtyPort()
     yield pty
     pty.close()
 
@@ -69,7 +70,7 @@ def alert() -> Alert:
     return Alert("cam", "pedestrian_in_roadway", time.time(), zone_id="road", label="person")
 
 
-def test_board_receives_output_set_and_acknowledges_with_output_state(line: PtyLine) -> None:
+def test_board_receives_output_set_and_acknowledges_with_output_state(line: PtyPort) -> None:
     options = BoardOptions(node=3, interval=0.2, seed=4, faults_out=FaultConfig(split=0.3))
     readings: list[Reading] = []
     cfg = SensorConfig(id="board", protocol="rsb", port=line.path, baud=115200)
@@ -98,7 +99,7 @@ def test_board_receives_output_set_and_acknowledges_with_output_state(line: PtyL
     assert int(decoder_stats["responses"]) >= 4
 
 
-def test_board_falls_back_to_fail_safe_when_the_lease_runs_out(line: PtyLine) -> None:
+def test_board_falls_back_to_fail_safe_when_the_lease_runs_out(line: PtyPort) -> None:
     """The gateway vanishes while the output is on (no stop, no fail-safe write): the
     board's lease applies the fail-safe value by itself."""
     options = BoardOptions(node=3, interval=0.5, seed=4)
@@ -122,7 +123,7 @@ def test_board_falls_back_to_fail_safe_when_the_lease_runs_out(line: PtyLine) ->
     assert refreshes >= 2
 
 
-def test_output_set_payload_round_trip_and_board_refusal(line: PtyLine) -> None:
+def test_output_set_payload_round_trip_and_board_refusal(line: PtyPort) -> None:
     options = BoardOptions(node=3, interval=0.5, seed=4)
     cfg = SensorConfig(id="board", protocol="rsb", port=line.path, baud=115200)
     reader = SensorReader(cfg, lambda _r: None)

@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
+from gateway.actuation import Actuation, OutputValue
 from gateway.config.rules import RuleConfig
 from gateway.rules.actuators.base import ActuatorError, WriteContext
 from gateway.rules.engine import RulesEngine, in_window
 from gateway.rules.triggers import MAX_MEMBERS, ZoneOccupancyEvaluator
-from gateway.rules.types import Actuation, CameraStatus, OutputValue
+from gateway.rules.types import CameraStatus
 from gateway.sensors.types import Reading
 from gateway.vision.analytics.types import Alert, LineCrossing, ZoneTransition
 from tests.rules_support import wait_for

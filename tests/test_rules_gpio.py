@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from gateway.actuation import Cause
 from gateway.config.rules import GpioAction
 from gateway.rules.actuators import gpio
 from gateway.rules.actuators.base import ActuatorError, WriteContext
-from gateway.rules.types import Cause
 
 HEADER = Path("/usr/include/linux/gpio.h")
 

@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
+from gateway.actuation import Actuation
 from gateway.config.rules import RuleConfig
 from gateway.rules.actuators.registry import ActuatorFactory
 from gateway.rules.engine import RulesEngine
-from gateway.rules.types import Actuation, CameraStatus
+from gateway.rules.types import CameraStatus
 from gateway.vision.analytics.types import Alert
-from tests.rules_support import ModbusDevice
+from tests.rules_support import ModbusDevice, wait_for
 
 
 @pytest.fixture
@@ -68,14 +69,14 @@ def test_coil_on_within_latency_off_after_hold_fail_safe_on_stop(device: ModbusD
     engine, events, _status = beacon_engine(device, hold_s=0.5)
     engine.start()
     try:
-        assert device.wait(lambda: len(device.coil_writes(3)) == 1)  # idle at start
+        assert wait_for(lambda: len(device.coil_writes(3)) == 1)  # idle at start
         alert = pedestrian()
         engine.on_analytics([alert])
-        assert device.wait(lambda: [w.value for w in device.coil_writes(3)] == [0, 1, 0])
+        assert wait_for(lambda: [w.value for w in device.coil_writes(3)] == [0, 1, 0])
         on, off = device.coil_writes(3)[1:]
         assert off.mono - on.mono >= 0.5
         # the sign's register shares the bus: its writes queue behind the coil's
-        assert device.wait(lambda: [w.value for w in device.register_writes(5)] == [0, 1, 0])
+        assert wait_for(lambda: [w.value for w in device.register_writes(5)] == [0, 1, 0])
         # The event's latency is the time from the frame to the device's confirmation.
         active = next(e for e in events if e.state == "active" and e.action == 0)
         assert active.outcome == "ok" and not active.late
@@ -94,10 +95,10 @@ def test_device_gone_is_reported_retried_and_the_latest_state_written_when_back(
     engine, events, status = beacon_engine(device, hold_s=0.3)
     engine.start()
     try:
-        assert device.wait(lambda: len(device.register_writes(5)) == 1)
+        assert wait_for(lambda: len(device.register_writes(5)) == 1)
         device.stop_server()  # the device stops answering: writes time out
         engine.on_analytics([pedestrian()])
-        assert device.wait(lambda: any(e.outcome == "failed" for e in events), 10)
+        assert wait_for(lambda: any(e.outcome == "failed" for e in events), 10)
         time.sleep(1.0)  # the alert's hold runs out while the device is away
         engine.on_analytics([pedestrian()])
         time.sleep(0.1)
@@ -108,7 +109,7 @@ def test_device_gone_is_reported_retried_and_the_latest_state_written_when_back(
         assert health.outputs[0].failures >= 2 and health.outputs[0].last_error
         device.start_server()
         # What matters is the desired state now: fail-safe, written once the device is back.
-        assert device.wait(lambda: device.register_writes(5)[-1:] and
+        assert wait_for(lambda: device.register_writes(5)[-1:] and
                            device.register_writes(5)[-1].value == 9, 20)  # fmt: skip
     finally:
         engine.stop()
@@ -154,13 +155,13 @@ def test_modbus_tcp_register_write_and_device_restart() -> None:
                          camera_status={"cam": CameraStatus("streaming", 0.0)}.get)  # fmt: skip
     engine.start()
     try:
-        assert board.wait(lambda: [w.value for w in board.register_writes(7)] == [0])
+        assert wait_for(lambda: [w.value for w in board.register_writes(7)] == [0])
         board.stop_server()  # the controller reboots: connection refused, then back
         engine.on_analytics([Alert("cam", "wrong_way", time.time(), line_id="l1")])
-        assert board.wait(lambda: any(e.outcome == "failed" for e in events))
+        assert wait_for(lambda: any(e.outcome == "failed" for e in events))
         board.start_server()
         # what was wanted while it was away is written when it is back, then the hold ends
-        assert board.wait(lambda: [w.value for w in board.register_writes(7)] == [0, 3, 0], 20)
+        assert wait_for(lambda: [w.value for w in board.register_writes(7)] == [0, 3, 0], 20)
     finally:
         engine.stop()
         board.stop()
@@ -206,7 +207,7 @@ def test_random_faults_then_reconcile(device: ModbusDevice) -> None:
             device.start_server()
         status["cam"] = CameraStatus("streaming", 0.0)
         # quiet: the desired state is idle; it must get there (rate limit allowing)
-        assert device.wait(lambda: engine.health()[0].outputs[1].state == "idle" and
+        assert wait_for(lambda: engine.health()[0].outputs[1].state == "idle" and
                            not engine.health()[0].outputs[1].pending, 90)  # fmt: skip
         assert device.registers[5] == 0 and device.coils[3] is False
     finally:

@@ -18,11 +18,12 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from gateway.actuation import Actuation
 from gateway.config.rules import RuleConfig
 from gateway.localservers import Mosquitto, free_port
 from gateway.rules.actuators.registry import ActuatorFactory
 from gateway.rules.engine import RulesEngine
-from gateway.rules.types import Actuation, CameraStatus
+from gateway.rules.types import CameraStatus
 from gateway.vision.analytics.types import Alert
 from tests.rules_support import wait_for
 

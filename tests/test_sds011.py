@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from gateway.sensors import sds011
 from gateway.sensors.sds011 import Sds011Decoder
+from tests.sensor_support import feed_in_pieces
 
 # Datasheet example: AA C0 | D4 04 | 3A 0A | A1 60 | 1D | AB
 #   PM2.5 = 0x04D4 = 1236 -> 123.6 ug/m3; PM10 = 0x0A3A = 2618 -> 261.8 ug/m3
@@ -109,10 +110,6 @@ def _stream(draw: st.DrawFn) -> tuple[bytes, list[dict[str, float]]]:
 def test_stream_property(stream: tuple[bytes, list[dict[str, float]]], cuts: list[int]) -> None:
     data, expected = stream
     decoder = Sds011Decoder()
-    readings = []
-    prev = 0
-    for cut in [*sorted(c for c in cuts if c < len(data)), len(data)]:
-        readings += decoder.feed(data[prev:cut])
-        prev = cut
+    readings = feed_in_pieces(decoder, data, cuts)
     assert [r.values for r in readings] == expected
     assert decoder.stats()["bytes"] == len(data)

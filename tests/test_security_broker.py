@@ -11,6 +11,7 @@ every delivery is, so a forbidden subscription receives nothing.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -274,3 +275,36 @@ def test_nobody_can_wipe_an_ingest_workers_session(
     back = connect(clients, broker, "ingest.w1", clean_start=False, session_expiry=3600)
     assert back.session_present is True
     assert back.wait_received("city/east/rsu-b/health", 3)
+
+
+def test_an_offline_ingest_worker_keeps_more_than_mosquittos_default_queue(
+    broker: SecureBroker, clients: list[TlsClient]
+) -> None:
+    """The generated broker config lifts Mosquitto's default of 1000 queued messages.
+
+    Beyond a session's ``max_queued_messages`` Mosquitto drops messages for it while it
+    still answers the publisher with reason 0, so the default would lose, in silence,
+    everything past the first 1000 events of an ingest outage.
+    """
+    sent = 1500
+    worker = connect(clients, broker, "ingest.w1", clean_start=False, session_expiry=3600)
+    assert worker.subscribe("$share/ingest/+/+/+/events/#") == [1]
+    worker.client.disconnect()
+    worker.client.loop_stop()
+    unit = connect(clients, broker, "east.rsu-a")
+    mids = [
+        unit.client.publish("city/east/rsu-a/events/cam/line_crossing", b"%d" % i, qos=1).mid
+        for i in range(sent)
+    ]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with unit.lock:
+            if all(m in unit.pubacks for m in mids):
+                break
+        time.sleep(0.05)
+    with unit.lock:
+        assert [unit.pubacks[m].value for m in mids] == [0] * sent
+    back = connect(clients, broker, "ingest.w1", clean_start=False, session_expiry=3600)
+    assert back.session_present is True
+    assert back.wait_received("city/east/rsu-a/events/", sent, timeout=20), len(back.received())
+    assert sorted(int(m.payload) for m in back.received("events/")) == list(range(sent))

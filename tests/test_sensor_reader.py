@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,35 +9,12 @@ from pydantic import ValidationError
 
 from gateway.config.sensors import SensorConfig
 from gateway.errors import UsageError
-from gateway.sensors.reader import SensorReader
 from gateway.sensors.registry import PROTOCOLS, ProtocolSpec, _external, make_decoder
 from gateway.sensors.types import Reading
+from gateway.serialports.reader import SensorReader
 from simulators.sensors.stream import StreamSimulator, parse_faults
-
-
-class Sink:
-    """Collects readings from the reader thread."""
-
-    def __init__(self) -> None:
-        self.readings: list[Reading] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, reading: Reading) -> None:
-        with self.lock:
-            self.readings.append(reading)
-
-    def count(self) -> int:
-        with self.lock:
-            return len(self.readings)
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.polling import wait_until
+from tests.sensor_support import Sink
 
 
 def _cfg(protocol: str, port: str, **kw: object) -> SensorConfig:
@@ -71,12 +45,12 @@ def test_faulty_stream_every_good_frame_decoded(protocol: str, value_key: str, f
     reader = SensorReader(_cfg(protocol, path), sink)
     reader.start()
     try:
-        wait_for(lambda: reader.health().counters()["state"] == "open", what="port open")
+        wait_until(lambda: reader.health().counters()["state"] == "open", what="port open")
         sim.start()
-        wait_for(lambda: sim.stats.good_frames >= 40, what="frames sent")
+        wait_until(lambda: sim.stats.good_frames >= 40, what="frames sent")
         sim.stop(close=False)  # stop sending; the reader drains what is in flight
         sent = sim.stats.good_frames
-        wait_for(lambda: reader.health().counters()["good"] >= sent, what=f"{sent} readings")
+        wait_until(lambda: reader.health().counters()["good"] >= sent, what=f"{sent} readings")
     finally:
         sim.stop()
         reader.stop()
@@ -109,10 +83,10 @@ def test_port_vanishes_and_returns(tmp_path: Path) -> None:
     reader.start()
     sim.start()
     try:
-        wait_for(lambda: sim.stats.unplugs >= 1, what="an unplug")
-        wait_for(lambda: int(reader.health().counters()["reopens"]) >= 1, what="a re-open")
+        wait_until(lambda: sim.stats.unplugs >= 1, what="an unplug")
+        wait_until(lambda: int(reader.health().counters()["reopens"]) >= 1, what="a re-open")
         after_reopen = sink.count()
-        wait_for(lambda: sink.count() >= after_reopen + 5, what="readings after re-open")
+        wait_until(lambda: sink.count() >= after_reopen + 5, what="readings after re-open")
     finally:
         sim.stop()
         reader.stop()
@@ -126,7 +100,7 @@ def test_missing_port_keeps_retrying_and_stops(tmp_path: Path) -> None:
     reader = SensorReader(_cfg("nmea", missing, reopen_max_s=0.2), Sink())
     reader.start()
     try:
-        wait_for(lambda: int(reader.health().counters()["open_failures"]) >= 3, what="retries")
+        wait_until(lambda: int(reader.health().counters()["open_failures"]) >= 3, what="retries")
         assert reader.health().counters()["state"] in ("waiting", "opening")
         assert missing in str(reader.health().counters()["last_error"])
     finally:
@@ -141,11 +115,11 @@ def test_late_device_is_picked_up(tmp_path: Path) -> None:
     reader.start()
     sim = StreamSimulator("nmea", link=link, rate_hz=20, seed=3)
     try:
-        wait_for(
+        wait_until(
             lambda: int(reader.health().counters()["open_failures"]) >= 1, what="first failure"
         )
         sim.start()
-        wait_for(lambda: sink.count() >= 4, what="readings")
+        wait_until(lambda: sink.count() >= 4, what="readings")
     finally:
         sim.stop()
         reader.stop()
@@ -165,9 +139,9 @@ def test_callback_failure_counted_reader_survives() -> None:
     reader = SensorReader(_cfg("sds011", path), bad_callback)
     reader.start()
     try:
-        wait_for(lambda: reader.health().counters()["state"] == "open", what="open")
+        wait_until(lambda: reader.health().counters()["state"] == "open", what="open")
         sim.start()
-        wait_for(lambda: len(calls) >= 5, what="callbacks")
+        wait_until(lambda: len(calls) >= 5, what="callbacks")
     finally:
         sim.stop()
         reader.stop()
@@ -180,7 +154,7 @@ def test_silence_counts_timeouts() -> None:
     reader = SensorReader(_cfg("pms5003", path, read_timeout_s=0.3), Sink())
     reader.start()
     try:
-        wait_for(lambda: int(reader.health().counters()["timeouts"]) >= 2, what="timeouts")
+        wait_until(lambda: int(reader.health().counters()["timeouts"]) >= 2, what="timeouts")
     finally:
         reader.stop()
         sim.close()
@@ -210,9 +184,9 @@ def test_pending_writes_reach_the_device(monkeypatch: pytest.MonkeyPatch) -> Non
     reader = SensorReader(_cfg("echo", path, id="t-nmea"), sink)
     reader.start()
     try:
-        wait_for(lambda: reader.health().counters()["state"] == "open", what="open")
+        wait_until(lambda: reader.health().counters()["state"] == "open", what="open")
         sim.start()
-        wait_for(lambda: b"ACK\n" in bytes(sim.received), what="ack written back")
+        wait_until(lambda: b"ACK\n" in bytes(sim.received), what="ack written back")
     finally:
         sim.stop()
         reader.stop()
@@ -261,12 +235,12 @@ def test_decoder_exception_counted_reader_survives(monkeypatch: pytest.MonkeyPat
     reader = SensorReader(_cfg("broken", path), sink)
     reader.start()
     try:
-        wait_for(lambda: reader.health().counters()["state"] == "open", what="open")
+        wait_until(lambda: reader.health().counters()["state"] == "open", what="open")
         sim.start()
-        wait_for(
+        wait_until(
             lambda: int(reader.health().counters()["decoder_errors"]) >= 3, what="decoder errors"
         )
-        wait_for(lambda: sink.count() >= 6, what="readings between errors")
+        wait_until(lambda: sink.count() >= 6, what="readings between errors")
     finally:
         reader.stop()
         sim.stop()

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from gateway.config.sensors import SensorConfig
-from gateway.sensors.reader import SensorReader
 from gateway.sensors.registry import make_decoder
 from gateway.sensors.types import Reading
+from gateway.serialports.reader import SensorReader
 from simulators.sensors.generators import GENERATORS
 from simulators.sensors.stream import StreamSimulator, parse_faults
 
@@ -113,7 +113,7 @@ def test_generated_frames_decode_and_vary_slowly(protocol: str) -> None:
 
 
 def test_modbus_process_serves_the_station() -> None:
-    from gateway.sensors.modbus import ModbusPoller
+    from gateway.serialports.modbus import ModbusPoller
     from simulators.sensors.modbus_sim import default_register_map
 
     proc = _spawn("--protocol", "modbus", "--seed", "4")

@@ -5,23 +5,14 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable
 
 from gateway.config.sensors import SensorConfig
 from gateway.sensors import nmea
-from gateway.sensors.reader import SensorReader
 from gateway.sensors.types import Reading
+from gateway.serialports.reader import SensorReader
+from tests.polling import wait_until
 
 GGA = nmea.sentence("GPGGA,101010,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,")
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class SerialServer:
@@ -68,11 +59,11 @@ def test_socket_url_reconnects_after_drop() -> None:
     reader = SensorReader(cfg, got.append)
     reader.start()
     try:
-        wait_for(lambda: len(got) >= 3, what="readings")
+        wait_until(lambda: len(got) >= 3, what="readings")
         server.drop.set()  # the serial server drops the connection
-        wait_for(lambda: int(reader.health().counters()["reopens"]) >= 1, what="re-connect")
+        wait_until(lambda: int(reader.health().counters()["reopens"]) >= 1, what="re-connect")
         before = len(got)
-        wait_for(lambda: len(got) >= before + 3, what="readings after re-connect")
+        wait_until(lambda: len(got) >= before + 3, what="readings after re-connect")
     finally:
         reader.stop()
         server.close()

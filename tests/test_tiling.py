@@ -89,14 +89,17 @@ def test_tiling_finds_more_on_a_dense_high_resolution_scene(
     yolox_nano: Path, street_jpg: Path
 ) -> None:
     # street.jpg is 1330x1330: the untiled model sees it at 416x416 and misses the far
-    # pedestrians and cars; 2x2 tiles (auto for this size) give them 3x the pixels.
+    # pedestrians; 2x2 tiles (auto for this size) give them 3x the pixels. (Merged by NMS
+    # alone this found 12 more boxes, most of them halves of people cut by the seams:
+    # see tests/test_seams.py. Merged across seams, one more far pedestrian.)
     detector = load_detector(DetectorConfig(model=str(yolox_nano)))
     image = cv2.imread(str(street_jpg))
     plain = Tiler(TilingConfig(mode="off"), detector.input_size).detect(image, detector.detect)
     tiler = Tiler(TilingConfig(mode="auto"), detector.input_size)
     assert len(tiler.tiles((image.shape[1], image.shape[0]))) == 4
     tiled = tiler.detect(image, detector.detect)
-    assert len(tiled) >= len(plain) + 5
+    people = [int((d.class_id == 0).sum()) for d in (plain, tiled)]
+    assert people[1] >= people[0] + 1
     h, w = image.shape[:2]
     assert (tiled.xyxy[:, [0, 2]] <= w + 1).all()
     assert (tiled.xyxy[:, [1, 3]] <= h + 1).all()

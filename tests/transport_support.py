@@ -14,6 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.config.patch import to_toml
 from gateway.config.settings import GatewaySettings, validate_settings
+from tests import polling
 
 
 class Collector:
@@ -58,12 +59,7 @@ class Collector:
         return [json.loads(m.payload) for m in msgs if m.topic.endswith(suffix)]
 
     def wait_for(self, done: Callable[[], bool], timeout: float = 20.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if done():
-                return True
-            time.sleep(0.05)
-        return done()
+        return polling.wait_for(done, timeout)
 
     def close(self) -> None:
         self.client.loop_stop()

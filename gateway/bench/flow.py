@@ -14,8 +14,6 @@ on rendered frames (its cost per frame is that divided by the frames per check).
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 import statistics
 import tempfile
 import time
@@ -25,10 +23,8 @@ from typing import Any
 
 import click
 
-
-def _load() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load {one:.2f} / {five:.2f} (1 / 5 min) on {os.cpu_count()} cores"
+from gateway.bench.load import describe_load
+from gateway.output import json_option, print_json
 
 
 def _magnitude(x: float) -> float:
@@ -171,7 +167,7 @@ def _print(out: dict[str, Any]) -> None:
 )
 @click.option("--rounds", type=click.IntRange(2, 20), default=4, show_default=True)
 @click.option("--no-cost", is_flag=True, help="Accuracy only.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the table.")
+@json_option
 def command(  # noqa: PLR0917 (one parameter per option)
     seconds: float,
     scenarios: tuple[str, ...],
@@ -181,13 +177,13 @@ def command(  # noqa: PLR0917 (one parameter per option)
     as_json: bool,
 ) -> None:
     """Flow measures vs the simulated world's truth, and the added per-frame cost."""
-    out: dict[str, Any] = {"load_before": _load()}
+    out: dict[str, Any] = {"load_before": describe_load()}
     names = scenarios or ("intersection", "queueing-lane")
     out["accuracy"] = [accuracy(name, seconds, interval_s) for name in names]
     if not no_cost:
         out["cost"] = cost(min(seconds, 120.0), rounds)
-    out["load_after"] = _load()
+    out["load_after"] = describe_load()
     if as_json:
-        click.echo(json.dumps(out, indent=2))
+        print_json(out)
     else:
         _print(out)

@@ -24,6 +24,7 @@ from typing import Any
 
 import click
 
+from gateway.cli_options import threads_option
 from gateway.output import json_option, print_json
 
 DEFAULT_VIDEO = Path("../shared/data/traffic_480p.mp4")
@@ -41,24 +42,6 @@ def _rss_mb() -> float:
 
 def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
-
-
-def _frames(video: Path, limit: int) -> list[Any]:
-    import cv2
-
-    from gateway.errors import SourceError
-
-    cap = cv2.VideoCapture(str(video), cv2.CAP_FFMPEG)
-    frames: list[Any] = []
-    while len(frames) < limit:
-        ok, image = cap.read()
-        if not ok:
-            break
-        frames.append(image)
-    cap.release()
-    if not frames:
-        raise SourceError(f"cannot read frames from {video}")
-    return frames
 
 
 def model_only_fps(detector: Any, frames: list[Any], seconds: float) -> float:
@@ -141,7 +124,9 @@ def static_clip(video: Path, out_dir: Path) -> Path:
     import cv2
     import numpy as np
 
-    base = _frames(video, 1)[0]
+    from gateway.vision.offline import read_frames
+
+    base = read_frames(video, 1)[0]
     path = out_dir / "static.mp4"
     h, w = base.shape[:2]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 10.0, (w, h))
@@ -157,7 +142,9 @@ def upscaled_clip(video: Path, out_dir: Path, factor: int = 2) -> Path:
     """Write ``video`` upscaled ``factor`` times (a high-resolution camera for regions mode)."""
     import cv2
 
-    frames = _frames(video, 100_000)
+    from gateway.vision.offline import read_frames
+
+    frames = read_frames(video, 100_000)
     h, w = frames[0].shape[:2]
     path = out_dir / f"{video.stem}_x{factor}.mp4"
     writer = cv2.VideoWriter(
@@ -231,10 +218,11 @@ def measure(
 
     from gateway.config.vision import DetectorConfig
     from gateway.vision.detector import load_detector
+    from gateway.vision.offline import read_frames
 
     rss_start = _rss_mb()
     detector = load_detector(DetectorConfig(model=model, threads=threads))
-    frames = _frames(video, 100)
+    frames = read_frames(video, 100)
     rss_loaded = _rss_mb()
     before = model_only_fps(detector, frames, seconds / 2)
     rss_before_e2e = _rss_mb()
@@ -341,7 +329,7 @@ def _print(result: dict[str, Any]) -> None:
     help="A dense high-resolution image for the tiling figures.",
 )
 @click.option("--seconds", type=click.FloatRange(1, 3600), default=10.0, show_default=True)
-@click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True)
+@threads_option
 @click.option(
     "--extras/--no-extras", default=True, show_default=True, help="Motion and tiling figures."
 )

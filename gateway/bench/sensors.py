@@ -6,7 +6,7 @@ frames) is generated in memory and fed in 4 KiB chunks on one thread; the raw ba
 is the same chunk loop doing only a ``bytes.count`` scan for the frame start, i.e.
 touching every byte once.
 
-Idle: a :class:`~gateway.sensors.reader.SensorReader` waits on a silent pseudo-terminal
+Idle: a :class:`~gateway.serialports.reader.SensorReader` waits on a silent pseudo-terminal
 for a few seconds; the figure is the process CPU time over wall time, next to the same
 measurement with no reader running (the baseline).
 """
@@ -23,8 +23,8 @@ import click
 
 from gateway.config.sensors import SensorConfig
 from gateway.output import json_option, print_json
-from gateway.sensors.reader import SensorReader
 from gateway.sensors.registry import make_decoder
+from gateway.serialports.reader import SensorReader
 from simulators.sensors.generators import GENERATORS, Generator, RadarGenerator
 
 CHUNK = 4096

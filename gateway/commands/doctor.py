@@ -56,11 +56,12 @@ def doctor_command(  # noqa: PLR0917 (one parameter per option)
 ) -> None:
     """Check everything `gateway run` (or `gateway ingest`) needs, one line per check.
 
-    Config valid; each camera's model in the store (or the command that installs it);
-    each camera opens and yields a frame; each serial port opens and what arrives
-    decodes; the broker (TCP, TLS and this unit's certificate, CONNACK with the
-    credentials); the database for ingest configs; room on disk for the outbox; the
-    clock set and NTP-synchronised. Exit 0 when nothing failed, 1 otherwise.
+    Config valid; the ONNX Runtime execution providers the cameras ask for; each
+    camera's model in the store (or the command that installs it); each camera opens
+    and yields a frame; each serial port opens and what arrives decodes; the broker
+    (TCP, TLS and this unit's certificate, CONNACK with the credentials); the database
+    for ingest configs; room on disk for the outbox; the clock set and
+    NTP-synchronised. Exit 0 when nothing failed, 1 otherwise.
 
     The broker check connects as <client id>-doctor; a broker that takes the client id
     from the certificate makes a running gateway reconnect once.

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import signal
-import threading
 import time
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import click
 
 from gateway.commands.common import config_option, json_option, print_json
 from gateway.errors import IngestError, UsageError
+from gateway.interrupt import stop_on_signals
 
 _RETIRE_QUIET_S = 3.0
 
@@ -29,31 +27,24 @@ def run_worker(config_path: Path | None, worker: str | None, retire: bool = Fals
     from gateway.ingest.worker import IngestWorker
 
     settings = load_settings(config_path)
-    stop = threading.Event()
-
-    def _handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, _handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-    ingest = IngestWorker(settings, worker, retire=retire)
-    try:
-        ingest.start()
-        quiet_since: float | None = None
-        last_received = -1
-        while not stop.wait(0.5) and not ingest.failed_event.is_set():
-            if not retire or not ingest.subscribed.is_set():
-                continue
-            received = ingest.stats.received
-            if not ingest.drained():
-                quiet_since = None
-            elif quiet_since is None or received != last_received:
-                quiet_since, last_received = time.monotonic(), received
-            elif time.monotonic() - quiet_since >= _RETIRE_QUIET_S:
-                break  # drained and nothing new for a while: end the session
-    finally:
-        ingest.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with stop_on_signals() as stop:
+        ingest = IngestWorker(settings, worker, retire=retire)
+        try:
+            ingest.start()
+            quiet_since: float | None = None
+            last_received = -1
+            while not stop.wait(0.5) and not ingest.failed_event.is_set():
+                if not retire or not ingest.subscribed.is_set():
+                    continue
+                received = ingest.stats.received
+                if not ingest.drained():
+                    quiet_since = None
+                elif quiet_since is None or received != last_received:
+                    quiet_since, last_received = time.monotonic(), received
+                elif time.monotonic() - quiet_since >= _RETIRE_QUIET_S:
+                    break  # drained and nothing new for a while: end the session
+        finally:
+            ingest.stop()
     if ingest.failed is not None:
         raise IngestError(f"ingest pipeline failed: {ingest.failed}")
     if retire:
@@ -177,27 +168,30 @@ def replay_command(
 ) -> None:
     """Write stored dead letters again with the current config; remove those that go in."""
     from gateway.ingest.convert import Limits
-    from gateway.ingest.database import Database, RetryableWriteError
-    from gateway.ingest.replay import replay
+    from gateway.ingest.database import Database
+    from gateway.ingest.replay import ReplayStoppedError, replay_store
 
     settings, store = _open(config_path)
     database = Database(settings.ingest.influx)
     try:
-        letters = store.letters(reason=reason, ids=ids)
-        result = replay(
+        selected, result = replay_store(
             store,
             database,
             Limits.of(settings.ingest, settings.mqtt.topic_prefix),
-            letters,
+            reason=reason,
+            ids=ids,
             batch_size=settings.ingest.influx.batch_size,
         )
-    except RetryableWriteError as exc:
-        raise IngestError(f"replay stopped, nothing removed from the store: {exc}") from exc
+    except ReplayStoppedError as exc:
+        raise IngestError(
+            f"replay stopped after {len(exc.result.written)} letters written and removed "
+            f"(the rest stay in the store): {exc}"
+        ) from exc
     finally:
         database.close()
         store.close()
     summary = {
-        "selected": len(letters),
+        "selected": selected,
         "written": len(result.written),
         "refused_again": len(result.refused),
         "skipped_truncated": len(result.skipped_truncated),

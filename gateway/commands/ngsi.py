@@ -106,29 +106,20 @@ def bridge(config_path: Path, worker: str | None) -> None:
     Runs until SIGTERM or SIGINT. A message is acknowledged only once its entities are
     in the context broker (or it makes none, or its refusal is on the dead-letter topic).
     """
-    import signal
     import socket
-    import threading
-    from types import FrameType
 
+    from gateway.interrupt import stop_on_signals
     from gateway.ngsi.bridge import NgsiBridge
 
     config = _load_config(config_path)
     if config.bridge is None:
         raise ConfigError(f"{config_path}: no [bridge] section (url of the context broker)")
-    stop = threading.Event()
-
-    def _handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, _handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     worker_name = worker or socket.gethostname().split(".")[0] or "ngsi"
-    service = NgsiBridge(config, worker_name)
-    try:
-        service.start()
-        while not stop.wait(0.5):
-            pass
-    finally:
-        service.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with stop_on_signals() as stop:
+        service = NgsiBridge(config, worker_name)
+        try:
+            service.start()
+            while not stop.wait(0.5):
+                pass
+        finally:
+            service.stop()

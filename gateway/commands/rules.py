@@ -115,10 +115,10 @@ def test_rule(config_path: Path, rule_id: str, state: str, hold_s: float, as_jso
 
 def _drive(settings: Any, rule: Any, states: list[str], hold_s: float, as_json: bool) -> int:
     """Write each state in turn to every output; the number of failed writes."""
+    from gateway.actuation import Cause
     from gateway.rules.actuators.base import ActuatorError, WriteContext
     from gateway.rules.actuators.bridge import ReaderBridgePorts
     from gateway.rules.actuators.registry import ActuatorFactory
-    from gateway.rules.types import Cause
 
     readers = _bridge_readers(settings, rule)
     factory = ActuatorFactory(gateway_id=settings.gateway.id, bridge=ReaderBridgePorts(readers.get))
@@ -161,7 +161,7 @@ def _drive(settings: Any, rule: Any, states: list[str], hold_s: float, as_json: 
 def _bridge_readers(settings: Any, rule: Any) -> dict[str, Any]:
     """Start the rsb sensor readers the rule's bridge outputs need."""
     from gateway.config.rules import BridgeAction
-    from gateway.sensors.reader import SensorReader
+    from gateway.serialports.reader import SensorReader
 
     wanted = {a.sensor for a in rule.actions if isinstance(a, BridgeAction)}
     readers = {}

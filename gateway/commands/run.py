@@ -24,11 +24,10 @@ def run(config_path: Path) -> None:
     Under systemd (Type=notify) it reports READY, WATCHDOG and STOPPING.
     """
     import logging
-    import signal
-    import threading
 
     from gateway.app import App
     from gateway.config.settings import load_settings
+    from gateway.interrupt import stop_on_signals
     from gateway.logs import setup_logging
     from gateway.runtime.link_gate import recover_interrupted_trial
 
@@ -46,18 +45,11 @@ def run(config_path: Path) -> None:
         problem = certificate_mismatch(tls.cert_file, settings.gateway.site, settings.gateway.id)
         if problem:
             logging.getLogger("gateway.run").error(problem)
-    stop = threading.Event()
-
-    def _on_signal(signum: int, _frame: object) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    app = App(settings, config_path)
-    try:
-        app.start()
-        while not stop.wait(1.0):
-            pass
-    finally:
-        app.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with stop_on_signals() as stop:
+        app = App(settings, config_path)
+        try:
+            app.start()
+            while not stop.wait(1.0):
+                pass
+        finally:
+            app.stop()

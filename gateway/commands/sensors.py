@@ -210,8 +210,8 @@ def read_command(  # noqa: PLR0917 (click passes options positionally)
     as_json: bool,
 ) -> None:
     """Read a live port and print readings until --count, --seconds or Ctrl-C."""
-    from gateway.sensors.reader import SensorReader, open_port
     from gateway.sensors.registry import get_protocol
+    from gateway.serialports.reader import SensorReader, open_port
 
     cfg = _sensor_config(
         config_path=config_path,

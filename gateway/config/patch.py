@@ -81,6 +81,35 @@ def patched_settings(
     return data, settings
 
 
+def patched_camera(
+    path: Path, camera_id: str, patch: dict[str, Any]
+) -> tuple[dict[str, Any], GatewaySettings]:
+    """Read the file, merge ``patch`` into the camera ``camera_id``'s table and validate.
+
+    Cameras are an array, which a merge patch replaces whole; this addresses one camera
+    by its id, so the other cameras (and their source URLs) are left as they are.
+    """
+    if not isinstance(patch, dict):
+        raise ConfigError("patch must be a JSON object")
+    data = read_toml(path)
+    cameras = data.get("cameras")
+    index = next(
+        (
+            i
+            for i, cam in enumerate(cameras if isinstance(cameras, list) else [])
+            if isinstance(cam, dict) and cam.get("id") == camera_id
+        ),
+        None,
+    )
+    if index is None or not isinstance(cameras, list):
+        raise ConfigError(f"the config file has no camera {camera_id!r}")
+    edited = merge_patch(cameras[index], patch)
+    if edited.get("id") != camera_id:
+        raise ConfigError(f"cameras[{index}].id: an edit of one camera cannot change its id")
+    data = {**data, "cameras": [*cameras[:index], edited, *cameras[index + 1 :]]}
+    return data, validate_settings(data, "patched config")
+
+
 def classify(old: GatewaySettings, new: GatewaySettings) -> tuple[list[str], list[str]]:
     """Split the differences into cameras to restart live and sections needing a restart."""
     live: list[str] = []

@@ -12,6 +12,7 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from gateway.config.common import Ident, StrictModel
+from gateway.config.console import ConsoleConfig
 from gateway.config.ingest import IngestConfig
 from gateway.config.rules import UNION_TAGS, RuleConfig, check_references
 from gateway.config.security import SecurityConfig
@@ -63,6 +64,7 @@ class GatewaySettings(BaseSettings):
     events: EventsConfig = Field(default_factory=EventsConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     rules: list[RuleConfig] = Field(default_factory=list)
 
     @classmethod

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from gateway.config.sources import SimulatorSource
-from gateway.config.vision import CameraConfig, LineConfig
+from gateway.config.vision import CameraConfig, LineConfig, TilingConfig
 from gateway.demo.scenario import (
     CAMERA_ID,
     LINE,
@@ -121,14 +121,19 @@ def measure_run(seconds: float, seed: int = 7, condition: Condition = "day") -> 
 
 
 def run_scenario(
-    name: str, detector: ScenarioDetector = "truth", condition: Condition = "day"
+    name: str,
+    detector: ScenarioDetector = "truth",
+    condition: Condition = "day",
+    tiling: TilingConfig | None = None,
 ) -> CrossingRun:
     """Play a scripted scenario (:data:`simulators.camera.scenarios.SCENARIOS`) offline.
 
-    ``detector`` is ``truth`` (the ideal detector: the visible part of every object)
-    or ``model`` (the demo's trained detector).
+    ``detector`` is ``truth`` (the ideal detector: the visible part of every object;
+    tiled, each tile sees the parts of objects inside it) or ``model`` (the demo's
+    trained detector). ``tiling`` runs detection tiled.
     """
     from gateway.vision.detector import load_detector
+    from gateway.vision.tiling import Tiler
     from simulators.camera.oracle import TruthDetector
     from simulators.camera.scenarios import SCENARIOS
     from simulators.camera.source import SimulatorReader
@@ -146,11 +151,14 @@ def run_scenario(
         lines=[LineConfig(id=ln.id, points=[ln.p1, ln.p2]) for ln in scenario.lines],
         detector=detector_config(),
         aggregate_interval_s=10.0,
+        tiling=tiling or TilingConfig(),
     )
     reader = SimulatorReader(source, scenario.lines, scenario.spawns)
     chosen: Detector
     if detector == "truth":
-        chosen = TruthDetector(reader)
+        size = (source.width, source.height)
+        crops = Tiler(camera.tiling, (source.height, source.width)).tiles(size)
+        chosen = TruthDetector.of_reader(reader, crops=crops)
     else:
         assert camera.detector is not None
         chosen = load_detector(camera.detector)
@@ -253,7 +261,7 @@ def _records(
                 line_id=c.line_id,
                 direction=c.direction,
                 label=c.label,
-                t=round(c.timestamp - epoch, 4),
+                t=round((c.timestamp if c.crossed_at is None else c.crossed_at) - epoch, 4),
                 frame=frame,
                 track_id=c.track_id,
                 object_id=object_id,

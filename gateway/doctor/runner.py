@@ -16,6 +16,7 @@ from gateway.doctor.context import Context, Role
 from gateway.doctor.database import check_database
 from gateway.doctor.disk import check_disk
 from gateway.doctor.models import check_models
+from gateway.doctor.providers import check_providers
 from gateway.doctor.result import CheckResult, DoctorReport
 from gateway.doctor.serial import check_serial
 from gateway.errors import ConfigError
@@ -40,6 +41,7 @@ BOTH: frozenset[Role] = RUN | INGEST
 
 # The explicit registry, in the order the checks run and print.
 CHECKS: dict[str, CheckSpec] = {
+    "providers": CheckSpec(check_providers, RUN, "ONNX Runtime offers each configured provider"),
     "models": CheckSpec(check_models, RUN, "each camera's detector loads"),
     "cameras": CheckSpec(check_cameras, RUN, "each camera opens and yields a frame"),
     "serial": CheckSpec(check_serial, RUN, "each sensor's port opens and what arrives decodes"),

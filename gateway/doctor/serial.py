@@ -51,8 +51,8 @@ def _open_failed(name: str, port: str, exc: BaseException) -> CheckResult:
 
 
 def _listen(name: str, sensor: SensorConfig, listen_s: float) -> CheckResult:
-    from gateway.sensors.reader import open_port
     from gateway.sensors.registry import make_decoder
+    from gateway.serialports.reader import open_port
 
     try:
         port = open_port(sensor.port, sensor.baud, timeout=0.2)
@@ -110,7 +110,7 @@ def _listen(name: str, sensor: SensorConfig, listen_s: float) -> CheckResult:
 
 
 def _poll(name: str, sensor: SensorConfig) -> CheckResult:
-    from gateway.sensors.modbus import ModbusPoller
+    from gateway.serialports.modbus import ModbusPoller
 
     poller = ModbusPoller(sensor)
     try:

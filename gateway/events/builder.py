@@ -12,9 +12,9 @@ import re
 from collections.abc import Mapping
 from typing import Literal
 
+from gateway.actuation import Actuation
 from gateway.events.envelope import GATEWAY_SOURCE, Draft, format_ts
 from gateway.jsontypes import JsonObject, JsonValue
-from gateway.rules.types import Actuation
 from gateway.sensors.types import Reading
 from gateway.vision.analytics.types import (
     Aggregate,
@@ -234,7 +234,7 @@ def command_audit(
     }
     if error is not None:
         data["error"] = error[:300]
-    for key in ("patch_paths", "camera", "trusted"):
+    for key in ("patch_paths", "camera", "model", "trusted"):
         if key in details:
             data[key] = details[key]
     return Draft("command", GATEWAY_SOURCE, timestamp, data)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from gateway.actuation import RuleHealth
 from gateway.events.builder import _count, _nonneg
 from gateway.events.envelope import GATEWAY_SOURCE, Draft
 from gateway.health import (
@@ -24,7 +25,6 @@ from gateway.health import (
 )
 from gateway.jsontypes import JsonObject
 from gateway.redaction import redact
-from gateway.rules.types import RuleHealth
 
 _ERROR_CHARS = 200
 

@@ -25,6 +25,7 @@ from typing import Final, Literal
 
 from gateway.config.settings import GatewaySettings
 from gateway.errors import IngestError
+from gateway.ingest.sqlitestore import open_sqlite
 
 Kind = Literal["message", "line"]
 MAX_STORED_PAYLOAD: Final = 1024 * 1024
@@ -84,16 +85,9 @@ class DeadLetterStore:
         self.path = path
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                path, check_same_thread=False, isolation_level=None, timeout=10.0
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        except (sqlite3.Error, OSError) as exc:
-            raise IngestError(f"cannot open the dead-letter store {path}: {exc}") from exc
+        self._db = open_sqlite(
+            path, "the dead-letter store", schema=_SCHEMA, synchronous="NORMAL", timeout=10.0
+        )
 
     def _used(self) -> int:
         # Kept by triggers in the same transactions: O(1) and exact across processes.
@@ -151,11 +145,19 @@ class DeadLetterStore:
             raise IngestError(f"cannot write the dead-letter store {self.path}: {exc}") from exc
 
     def letters(
-        self, reason: str | None = None, ids: Iterable[int] = (), limit: int | None = None
+        self,
+        reason: str | None = None,
+        ids: Iterable[int] = (),
+        limit: int | None = None,
+        after_id: int = 0,
     ) -> list[Letter]:
-        """Stored letters, oldest first, optionally of one reason or with the given ids."""
+        """Stored letters, oldest first, optionally of one reason or with the given ids.
+
+        ``after_id`` and ``limit`` page through a large store.
+        """
         query, args = "SELECT * FROM letters", list[object]()
-        where = []
+        where = ["id > ?"]
+        args.append(after_id)
         if reason is not None:
             where.append("reason = ?")
             args.append(reason)
@@ -163,8 +165,7 @@ class DeadLetterStore:
         if wanted:
             where.append(f"id IN ({','.join('?' * len(wanted))})")
             args.extend(wanted)
-        if where:
-            query += " WHERE " + " AND ".join(where)
+        query += " WHERE " + " AND ".join(where)
         query += " ORDER BY id"
         if limit is not None:
             query += f" LIMIT {int(limit)}"

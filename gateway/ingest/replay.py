@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from gateway.ingest.convert import Limits, convert
-from gateway.ingest.database import Database
+from gateway.ingest.database import Database, RetryableWriteError
 from gateway.ingest.deadstore import DeadLetterStore, Letter
 from gateway.ingest.decode import DB_REJECTED, RejectedError
 from gateway.ingest.isolate import write_isolating
@@ -26,6 +26,45 @@ class ReplayResult:
     written: list[int] = field(default_factory=list)
     refused: list[tuple[int, str, str]] = field(default_factory=list)
     skipped_truncated: list[int] = field(default_factory=list)
+
+
+class ReplayStoppedError(Exception):
+    """The database went away or refuses everything; ``result`` says what was done before."""
+
+    def __init__(self, cause: RetryableWriteError, result: ReplayResult) -> None:
+        super().__init__(str(cause))
+        self.result = result
+
+
+def replay_store(
+    store: DeadLetterStore,
+    database: Database,
+    limits: Limits,
+    *,
+    reason: str | None = None,
+    ids: tuple[int, ...] = (),
+    batch_size: int = 1000,
+) -> tuple[int, ReplayResult]:
+    """Replay the selected letters page by page (memory: one page); (selected, result).
+
+    Raises:
+        ReplayStoppedError: the database is away or refuses everything; the pages
+            before were written and removed, the rest stays in the store.
+    """
+    total, selected, after = ReplayResult(), 0, 0
+    while True:
+        page = store.letters(reason=reason, ids=ids, limit=batch_size, after_id=after)
+        if not page:
+            return selected, total
+        after = page[-1].id
+        selected += len(page)
+        try:
+            part = replay(store, database, limits, page, batch_size)
+        except RetryableWriteError as exc:
+            raise ReplayStoppedError(exc, total) from exc
+        total.written += part.written
+        total.refused += part.refused
+        total.skipped_truncated += part.skipped_truncated
 
 
 def replay(

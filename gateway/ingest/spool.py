@@ -9,11 +9,19 @@ holds its acknowledgements instead (the broker keeps the messages).
 from __future__ import annotations
 
 import builtins
-import sqlite3
 import threading
 from pathlib import Path
+from typing import Final
 
-from gateway.errors import IngestError
+from gateway.ingest.sqlitestore import open_sqlite, store_errors
+
+_WHAT: Final = "the ingest spool"
+# ``lines`` holds the batch body (UTF-8 line protocol; a BLOB since this version, TEXT in
+# spools written before).
+_SCHEMA: Final = (
+    "CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " lines TEXT NOT NULL, points INTEGER NOT NULL, events INTEGER NOT NULL)"
+)
 
 
 class Spool:
@@ -23,22 +31,11 @@ class Spool:
         self.path = path
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            # ``lines`` holds the batch body (UTF-8 line protocol; a BLOB since this
-            # version, TEXT in spools written before).
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY AUTOINCREMENT,"
-                " lines TEXT NOT NULL, points INTEGER NOT NULL, events INTEGER NOT NULL)"
-            )
+        self._db = open_sqlite(path, _WHAT, schema=_SCHEMA, synchronous="FULL")
+        with store_errors(_WHAT, path):
             row = self._db.execute(
                 "SELECT COALESCE(SUM(LENGTH(lines)), 0), COALESCE(SUM(events), 0) FROM batches"
             ).fetchone()
-        except (sqlite3.Error, OSError) as exc:
-            raise IngestError(f"cannot open the ingest spool {path}: {exc}") from exc
         self._bytes = int(row[0])
         self._events = int(row[1])
 

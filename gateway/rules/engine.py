@@ -26,11 +26,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from gateway.actuation import Actuation, Cause, RuleHealth, RuleState
 from gateway.config.rules import WEEKDAYS, RuleConfig, TimeWindow
 from gateway.rules.actuators.registry import ActuatorFactory
 from gateway.rules.output import OutputSpec, OutputWorker
 from gateway.rules.triggers import Evaluator, make_evaluator
-from gateway.rules.types import Actuation, CameraStatus, Cause, RuleHealth, RuleState
+from gateway.rules.types import CameraStatus
 from gateway.sensors.types import Reading
 from gateway.vision.analytics.types import AnalyticsEvent
 

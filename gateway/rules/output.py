@@ -15,7 +15,7 @@ caller. The worker writes what the output should show *now*:
 Changes coalesce: while a write is under way or waits, only the latest desired state
 matters and intermediate ones are counted as ``coalesced``. A failed write is retried
 with the project's back-off (``gateway/backoff.py``) until it succeeds or the desired
-state changes; each state change produces one :class:`~gateway.rules.types.Actuation`
+state changes; each state change produces one :class:`~gateway.actuation.Actuation`
 when it is written (``ok``) and one on its first failure (``failed``).
 """
 
@@ -28,10 +28,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gateway.actuation import Actuation, Cause, Outcome, OutputHealth, OutputValue, RuleState
 from gateway.backoff import Backoff
 from gateway.config.rules import OutputTiming
 from gateway.rules.actuators.base import Actuator, ActuatorError, WriteContext
-from gateway.rules.types import Actuation, Cause, Outcome, OutputHealth, OutputValue, RuleState
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from gateway.actuation import Cause
 from gateway.config.rules import (
     AlertTrigger,
     LineRateTrigger,
@@ -25,7 +26,6 @@ from gateway.config.rules import (
     ZoneDwellTrigger,
     ZoneOccupancyTrigger,
 )
-from gateway.rules.types import Cause
 from gateway.sensors.types import Reading
 from gateway.vision.analytics.types import Alert, AnalyticsEvent, LineCrossing, ZoneTransition
 

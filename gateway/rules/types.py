@@ -1,15 +1,12 @@
-"""Records that cross the rules engine's boundary: inputs, causes, actuations, health."""
+"""What the rules engine is told about the cameras it watches.
+
+The records the engine produces (causes, actuations, rule health) are in
+:mod:`gateway.actuation`, where the events mapping reads them.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
-
-# What a rule wants its outputs to show.
-RuleState = Literal["active", "idle", "fail_safe"]
-# The result of one state-change write.
-Outcome = Literal["ok", "failed", "gave_up"]
-OutputValue = bool | int | float | str
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,71 +20,3 @@ class CameraStatus:
         """Streaming with a frame younger than ``max_frame_age_s``."""
         age = self.last_frame_age_s
         return self.state == "streaming" and age is not None and age <= max_frame_age_s
-
-
-@dataclass(frozen=True, slots=True)
-class Cause:
-    """Why a rule wants a state: what happened, where, and when (epoch seconds).
-
-    ``timestamp`` is the frame (or reading) time of the event that caused the change, or
-    the moment a timed change became due (hold expired, dwell reached); the latency of an
-    actuation is measured from it.
-    """
-
-    reason: str
-    timestamp: float
-    trigger: str
-    source: str
-    details: dict[str, str | int | float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Actuation:
-    """One state-change write to one output (an ``actuation`` event)."""
-
-    rule: str
-    action: int
-    action_type: str
-    target: str
-    state: RuleState
-    value: OutputValue
-    outcome: Outcome
-    cause: Cause
-    latency_ms: float
-    attempts: int
-    late: bool
-    timestamp: float
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OutputHealth:
-    """One output's state and counters."""
-
-    action: int
-    action_type: str
-    target: str
-    state: RuleState | None
-    desired: RuleState
-    writes: int
-    failures: int
-    retries: int
-    coalesced: int
-    deferred: int
-    refreshes: int
-    pending: bool
-    last_error: str | None
-    last_latency_ms: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class RuleHealth:
-    """One rule's state for the ``health`` event."""
-
-    rule: str
-    state: RuleState
-    reason: str
-    trigger_active: bool
-    fired: int
-    outputs: tuple[OutputHealth, ...]
-    late: int

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gateway.atomicfile import write_atomically
-from gateway.config.patch import classify, patched_settings, to_toml
+from gateway.config.patch import classify, patched_camera, patched_settings, to_toml
 from gateway.config.settings import GatewaySettings, validate_settings
 from gateway.config.vision import CameraConfig
 from gateway.errors import ConfigError, ConfigWriteError
@@ -39,7 +39,19 @@ class Replacement:
     document: Mapping[str, JsonValue]
 
 
-SettingsChange = MergePatch | Replacement
+@dataclass(frozen=True, slots=True)
+class CameraEdit:
+    """A JSON merge patch over one camera's table (the ``[[cameras]]`` with this ``id``).
+
+    A merge patch replaces arrays whole; this one edits one element, so a caller that
+    changes one camera's lines never sends (or sees) the other cameras' settings.
+    """
+
+    camera_id: str
+    patch: Mapping[str, Any]
+
+
+SettingsChange = MergePatch | Replacement | CameraEdit
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +147,8 @@ def _validated(path: Path, change: SettingsChange) -> tuple[JsonObject, GatewayS
     """The new file contents and the settings they validate to."""
     if isinstance(change, MergePatch):
         return patched_settings(path, dict(change.patch))
+    if isinstance(change, CameraEdit):
+        return patched_camera(path, change.camera_id, dict(change.patch))
     data = dict(change.document)
     return data, validate_settings(data, "new config")
 

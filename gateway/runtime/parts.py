@@ -1,17 +1,19 @@
 """What the gateway needs of its running parts: one camera pipeline, one sensor reader.
 
 :class:`~gateway.vision.runner.CameraRunner` and
-:class:`~gateway.sensors.reader.SensorReader` satisfy these; so can a fake in a test.
+:class:`~gateway.serialports.reader.SensorReader` satisfy these; so can a fake in a test.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from gateway.config.vision import CameraConfig
 from gateway.health import CameraHealth, SensorHealth
 from gateway.sources.frame import Frame
 from gateway.vision.analytics.engine import Counts
+from gateway.vision.detections import Detections
 
 
 class RunningCamera(Protocol):
@@ -38,6 +40,16 @@ class RunningCamera(Protocol):
 
     def counts(self) -> Counts | None:
         """Line counts so far (line -> direction -> label -> n); ``None`` without analytics."""
+
+    def occupancy(self) -> dict[str, dict[str, int]] | None:
+        """Tracks inside each zone now (zone -> label -> n); ``None`` without analytics."""
+
+    def latest(self) -> tuple[Frame, Detections] | None:
+        """The most recently processed frame and its tracked detections."""
+
+    @property
+    def labels(self) -> Sequence[str]:
+        """The detector's class names (index = class id)."""
 
 
 class RunningSensor(Protocol):

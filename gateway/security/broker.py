@@ -113,6 +113,13 @@ def mosquitto_conf(layout: BrokerLayout) -> str:
             "per_listener_settings false",
             "allow_anonymous false",
             f"acl_file {layout.acl_file}",
+            # Past a session's queue limit Mosquitto drops messages for it while it still
+            # answers the publisher with reason 0: the default of 1000 would lose, in
+            # silence, an offline ingest worker's share beyond its first 1000 events.
+            # Size both for (the fleet's events/s) x (the longest ingest outage); see
+            # docs/reliability.md, "Broker settings a deployment needs".
+            "max_queued_messages 1000000",
+            "max_queued_bytes 0",
             "",
             listen,
             "protocol mqtt",

@@ -103,12 +103,16 @@ class TrustedOperator:
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who sent an accepted command."""
+    """Who sent an accepted command (or made a change on the unit's console).
+
+    A signed command has its signature's ``nonce`` and time; a console user
+    (``console:<user>``, logged in on the unit itself) has neither.
+    """
 
     name: str
     role: Role
-    nonce: str
-    issued_at: float
+    nonce: str | None
+    issued_at: float | None
 
 
 def load_trusted_operators(

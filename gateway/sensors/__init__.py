@@ -1,1 +1,1 @@
-"""Serial sensors: ports, protocol decoders and readers."""
+"""Serial sensors: protocol decoders, their registry and records (readers: gateway.serialports)."""

@@ -1,7 +1,7 @@
 """The explicit registry of sensor protocols, selected by name (config ``protocol``).
 
 Stream protocols build a decoder (``feed(bytes) -> list[Reading]``); polled protocols
-(Modbus) are driven by the reader through :mod:`gateway.sensors.modbus`. Factories import
+(Modbus) are driven by the reader through :mod:`gateway.serialports.modbus`. Factories import
 their module when called, so a protocol whose module is missing fails only when it is
 selected.
 """

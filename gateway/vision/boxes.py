@@ -1,4 +1,4 @@
-"""Box geometry, the one place for it: areas, pairwise IoU and box conversions.
+"""Box geometry, the one place for it: areas, intersections, pairwise IoU, conversions.
 
 Boxes are ``(N, 4)`` arrays: corner boxes ``xyxy`` (``x1, y1, x2, y2``) or centre/size
 boxes ``cxcywh``. Used by NMS, the tracker's association, the detector's decoders and
@@ -24,6 +24,16 @@ def areas(xyxy: NDArray[np.floating]) -> F64:
     return area
 
 
+def intersections(a: NDArray[np.floating], b: NDArray[np.floating]) -> F64:
+    """``(N, M)`` intersection areas of corner boxes ``a (N, 4)`` and ``b (M, 4)``."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    w = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    h = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    out: F64 = np.clip(w, 0.0, None) * np.clip(h, 0.0, None)
+    return out
+
+
 def box_iou(
     a: NDArray[np.floating],
     b: NDArray[np.floating],
@@ -37,9 +47,7 @@ def box_iou(
     """
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    w = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    h = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    inter = np.clip(w, 0.0, None) * np.clip(h, 0.0, None)
+    inter = intersections(a, b)
     area_a = areas(a) if area_a is None else area_a
     area_b = areas(b) if area_b is None else area_b
     union = area_a[:, None] + area_b[None, :] - inter

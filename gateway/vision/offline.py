@@ -23,10 +23,16 @@ from gateway.interrupt import stop_on_interrupt
 if TYPE_CHECKING:  # the detector pulls in onnxruntime: only when a video runs
     from gateway.config.vision import CameraConfig
     from gateway.vision.analytics.score import CrossingRecord
+    from gateway.vision.analytics.types import LineCrossing
     from gateway.vision.protocols import Detector
 
 DIRECTIONS = ("left_to_right", "right_to_left")
 PROGRESS_EVERY_S = 0.25
+
+
+def _delay(crossing: LineCrossing) -> float:
+    """How long before its event a crossing happened (0 when not estimated)."""
+    return 0.0 if crossing.crossed_at is None else crossing.timestamp - crossing.crossed_at
 
 
 def read_image(path: Path) -> NDArray[np.uint8]:
@@ -40,6 +46,29 @@ def read_image(path: Path) -> NDArray[np.uint8]:
     if image is None:
         raise InputError(f"cannot decode image {path} (not an image file, or corrupt)")
     return np.asarray(image, dtype=np.uint8)
+
+
+def read_frames(video: Path, limit: int = 10_000) -> list[NDArray[np.uint8]]:
+    """The first ``limit`` frames of a video file, decoded in memory (benchmarks, tests).
+
+    Raises:
+        SourceError: not one frame could be read.
+    """
+    import cv2
+
+    cap = cv2.VideoCapture(str(video), cv2.CAP_FFMPEG)
+    frames: list[NDArray[np.uint8]] = []
+    try:
+        while len(frames) < limit:
+            ok, image = cap.read()
+            if not ok:
+                break
+            frames.append(np.asarray(image, dtype=np.uint8))
+    finally:
+        cap.release()
+    if not frames:
+        raise SourceError(f"cannot read frames from {video}")
+    return frames
 
 
 def parse_tiles(text: str) -> dict[str, Any]:
@@ -87,7 +116,7 @@ def count_video(
                 line_id=e.line_id,
                 direction=e.direction,
                 label=e.label,
-                t=round(frame.pts_s, 4),
+                t=round(frame.pts_s - _delay(e), 4),
                 frame=frame.index,
                 track_id=e.track_id,
             )

@@ -14,8 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-
-import numpy as np
+from typing import TypeVar
 
 from gateway.config.vision import CameraConfig
 from gateway.health import CameraHealth
@@ -23,6 +22,7 @@ from gateway.sources.base import FrameReader, is_live, make_reader
 from gateway.sources.capture import FPS_WINDOW, CaptureThread, rate
 from gateway.sources.frame import Frame
 from gateway.vision.analytics.engine import Counts
+from gateway.vision.analytics.stats import percentile
 from gateway.vision.analytics.types import AnalyticsEvent
 from gateway.vision.detections import Detections
 from gateway.vision.pipeline import CameraPipeline
@@ -33,13 +33,21 @@ log = logging.getLogger(__name__)
 LATENCY_WINDOW = 1000  # latencies kept for the percentiles (bounded deque)
 
 EventSink = Callable[[list[AnalyticsEvent]], None]
+_T = TypeVar("_T")
 
 
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Return the ``q``-th percentile (0..100) of ``values``; ``None`` when empty."""
-    if not values:
-        return None
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
+def _copied(read: Callable[[], _T]) -> _T:
+    """``read()`` from another thread than the pipeline's, which may be changing the dicts.
+
+    Copying a dict that another thread grows raises ``RuntimeError``; the next try
+    (after the other thread's bytecode slice) almost always succeeds.
+    """
+    for _ in range(9):
+        try:
+            return read()
+        except RuntimeError:
+            time.sleep(0)
+    return read()
 
 
 class CameraRunner:
@@ -152,10 +160,20 @@ class CameraRunner:
         with self._lock:
             return self._latest
 
+    @property
+    def labels(self) -> Sequence[str]:
+        """The detector's class names (index = class id)."""
+        return self.pipeline.labels
+
     def counts(self) -> Counts | None:
         """Line crossings so far (line -> direction -> label -> n); ``None`` before analytics."""
         engine = self.pipeline.analytics
-        return None if engine is None else engine.counts()
+        return None if engine is None else _copied(engine.counts)
+
+    def occupancy(self) -> dict[str, dict[str, int]] | None:
+        """Tracks inside each zone now (zone -> label -> n); ``None`` before analytics."""
+        engine = self.pipeline.analytics
+        return None if engine is None else _copied(engine.occupancy)
 
     def snapshot_jpeg(self, *, draw: bool = True, quality: int = 85) -> bytes | None:
         """JPEG of the latest processed frame, with boxes, lines and zones drawn when ``draw``."""

@@ -3,7 +3,9 @@
 The frame is cut into a ``rows x cols`` grid of overlapping tiles, each tile is
 detected on its own and its boxes are shifted back to frame pixels; optionally the
 whole frame (downscaled by the detector as usual) is detected too so objects larger
-than a tile are still found whole. Everything is merged with class-aware NMS.
+than a tile are still found whole. :func:`gateway.vision.seams.merge_tiles` merges
+them before tracking: parts of an object cut by a seam become one box, and a partial
+box never stands next to the whole one.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from numpy.typing import NDArray
 
 from gateway.config.vision import TilingConfig
 from gateway.vision.detections import Detections
-from gateway.vision.nms import nms
+from gateway.vision.seams import merge_tiles
 
 Box = tuple[int, int, int, int]
 DetectFn = Callable[[NDArray[np.uint8]], Detections]
@@ -116,12 +118,11 @@ class Tiler:
         return bool(self.tiles(frame_size))
 
     def detect(self, image: NDArray[np.uint8], detect: DetectFn) -> Detections:
-        """Detect on every tile (plus the whole frame when configured) and merge with NMS."""
+        """Detect on every tile (plus the whole frame when configured) and merge them."""
         h, w = image.shape[:2]
         tiles = self.tiles((w, h))
         if not tiles:
             return detect(image)
         parts = detect_crops(image, tiles, detect)
-        if self.cfg.full_frame:
-            parts.append(detect(image))
-        return nms(Detections.concat(parts), self.nms_iou, class_aware=True)
+        full = detect(image) if self.cfg.full_frame else None
+        return merge_tiles(parts, tiles, (w, h), full, self.nms_iou)

@@ -11,7 +11,7 @@ from gateway.errors import UsageError
 from simulators.board.board import BoardOptions
 from simulators.board.faults import FaultConfig
 from simulators.board.runner import BoardRunner
-from simulators.board.transport import PtyLine
+from simulators.sensors.ptyport import PtyPort
 
 
 @click.command(name="board")
@@ -76,7 +76,7 @@ def command(
         faults_in=in_faults,
         reboot_every=reboot_every,
     )
-    line = PtyLine()
+    line = PtyPort()
     print(line.path, flush=True)
     runner = BoardRunner(line, options)
     try:

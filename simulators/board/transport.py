@@ -1,12 +1,12 @@
-"""Byte lines for the simulated board: a pseudo-terminal, or an in-memory pair for tests."""
+"""Byte lines for the simulated board: the :class:`Line` protocol and an in-memory pair.
+
+On a pseudo-terminal the board's line is :class:`simulators.sensors.ptyport.PtyPort`
+(the host opens its ``path``), the same pty the sensor simulators write to.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import select
 import threading
-import tty
 from typing import Protocol
 
 
@@ -24,49 +24,6 @@ class Line(Protocol):
     def close(self) -> None:
         """Release the line."""
         ...
-
-
-class PtyLine:
-    """A pseudo-terminal: the board owns the master, the host opens ``path`` (the slave).
-
-    The slave is put in raw mode and kept open here as well, so the master never sees
-    EIO when the host closes and reopens the port. Writes the host does not read fill
-    the kernel buffer; beyond it bytes are dropped and counted, like a UART overrun.
-    """
-
-    def __init__(self) -> None:
-        self.master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        os.set_blocking(self.master, False)
-        self.path = os.ttyname(self._slave)
-        self.overrun_bytes = 0
-
-    def read(self, timeout: float) -> bytes:
-        """Return the bytes the host wrote, waiting at most ``timeout`` seconds."""
-        ready, _, _ = select.select([self.master], [], [], timeout)
-        if not ready:
-            return b""
-        try:
-            return os.read(self.master, 4096)
-        except (BlockingIOError, InterruptedError):
-            return b""
-
-    def write(self, data: bytes) -> None:
-        """Write to the host; what does not fit in the kernel buffer is dropped."""
-        view = memoryview(data)
-        while view:
-            try:
-                n = os.write(self.master, view)
-            except BlockingIOError:
-                self.overrun_bytes += len(view)
-                return
-            view = view[n:]
-
-    def close(self) -> None:
-        """Close both ends."""
-        for fd in (self.master, self._slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
 
 
 class _Pipe:

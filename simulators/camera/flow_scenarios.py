@@ -5,7 +5,7 @@ the simulated junction (lines, presence zones, queue areas, gates, the speed
 calibration), from the geometry in metres and the renderer's homography at set-up
 (before any :class:`~simulators.camera.mount.Mount` move). :func:`run` renders the
 scenario, feeds the frames through the gateway's real :class:`CameraPipeline`
-(tracker, lines, zones, flow measures) with the :class:`NoisyTruthDetector`, and returns
+(tracker, lines, zones, flow measures) with :meth:`TruthDetector.noisy`, and returns
 the flow reports next to the world; :func:`compare` pairs every measure with the truth
 (:mod:`simulators.camera.flow_truth`) of the same interval.
 """
@@ -44,7 +44,7 @@ from simulators.camera.intersection import (
     inbound_point,
 )
 from simulators.camera.mount import FIXED, Mount
-from simulators.camera.noisy_detector import NoisyTruthDetector
+from simulators.camera.oracle import TruthDetector
 from simulators.camera.render import GroundTruth
 from simulators.camera.topdown import TopDownRenderer, project
 from simulators.camera.world import CLASSES
@@ -234,7 +234,7 @@ def run(
     camera = camera_config(scenario, renderer)
     latest = _Latest()
     make = detector or (
-        lambda source: NoisyTruthDetector(source, size=(h, w), seed=scenario.world.seed)
+        lambda source: TruthDetector.noisy(source, size=(h, w), seed=scenario.world.seed)
     )
     pipeline = CameraPipeline(
         camera, make(lambda: latest.truth), labels=list(CLASSES), reference_dir=reference_dir

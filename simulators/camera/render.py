@@ -45,6 +45,14 @@ class GroundTruth:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @classmethod
+    def empty(cls) -> GroundTruth:
+        """No object in the frame."""
+        boxes = np.empty((0, 4), np.float32)
+        return cls(
+            np.empty(0, np.int64), np.empty(0, np.int64), boxes, np.empty(0, np.float32), boxes
+        )
+
 
 class Renderer:
     """Renders one world's frames at ``width x height`` in one condition."""
@@ -100,13 +108,7 @@ def _truth(
         visible = float(counts[actor.id]) / total * inside if total else 0.0
         rows.append((actor.id, CLASSES.index(actor.cls), *box, visible, *_seen(ids, actor.id, box)))
     if not rows:
-        return GroundTruth(
-            np.empty(0, np.int64),
-            np.empty(0, np.int64),
-            np.empty((0, 4), np.float32),
-            np.empty(0, np.float32),
-            np.empty((0, 4), np.float32),
-        )
+        return GroundTruth.empty()
     arr = np.array(rows, dtype=np.float64)
     return GroundTruth(
         arr[:, 0].astype(np.int64),

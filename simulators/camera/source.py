@@ -62,6 +62,7 @@ class SimulatorReader:
         self.world: World | None = None
         self.renderer: Renderer | None = None
         self.truth: GroundTruth | None = None
+        self.image: NDArray[np.uint8] | None = None  # the latest frame, as returned
         self._start = 0.0
         self.skipped = 0
 
@@ -105,6 +106,7 @@ class SimulatorReader:
         if knock is not None and self.world.t >= knock.at_s:
             mount = Mount(knock.shift_px, knock.rotate_deg, knock.at_s, knock.ramp_s)
             image = warp(image, mount.matrix(self.world.t, (self.cfg.width, self.cfg.height)))
+        self.image = image
         return image, self.world.t
 
     def _ended(self) -> bool:

@@ -244,13 +244,7 @@ def _truth(rows: list[tuple[Vehicle, F64]], ids: NDArray[np.uint16], w: int, h: 
             else [0, 0, 0, 0]
         )
     if not out_ids:
-        return GroundTruth(
-            np.empty(0, np.int64),
-            np.empty(0, np.int64),
-            np.empty((0, 4), np.float32),
-            np.empty(0, np.float32),
-            np.empty((0, 4), np.float32),
-        )
+        return GroundTruth.empty()
     return GroundTruth(
         np.array(out_ids, np.int64),
         np.array(cls, np.int64),

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
+from gateway.output import json_option, print_json
 from simulators.fleet.gateway import Profile
 
 
@@ -36,7 +35,7 @@ from simulators.fleet.gateway import Profile
 @click.option("--prefix", default="city", show_default=True, help="Topic prefix.")
 @click.option("--site", default="fleet", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@json_option
 def command(  # noqa: PLR0917 (one parameter per option)
     gateways: int,
     rate: float,
@@ -77,7 +76,7 @@ def command(  # noqa: PLR0917 (one parameter per option)
         site=site,
     )
     if as_json:
-        click.echo(json.dumps(report.as_dict(), separators=(",", ":")))
+        print_json(report.as_dict())
         return
     rate_s = report.total / report.seconds if report.seconds else 0.0
     click.echo(

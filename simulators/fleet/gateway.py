@@ -20,19 +20,10 @@ from gateway.events import Topics, envelope, new_id
 from gateway.events.builder import aggregate, line_crossing, sensor_reading
 from gateway.events.envelope import Draft
 from gateway.events.health import health
-from gateway.health import (
-    CameraHealth,
-    CaptureHealth,
-    GatewayHealth,
-    LinkHealth,
-    OutboxHealth,
-    PartFailure,
-    PipelineHealth,
-    SensorHealth,
-    SystemHealth,
-)
+from gateway.health import CameraHealth, PartFailure, SensorHealth
 from gateway.sensors.types import Reading
 from gateway.vision.analytics.types import Aggregate, LineCrossing
+from simulators.fleet import health as sim_health
 
 LABELS = ("car", "car", "car", "car", "truck", "bus", "motorcycle", "bicycle", "person", "person")
 DIRECTIONS = ("left_to_right", "right_to_left")
@@ -179,35 +170,12 @@ class VirtualGateway:
 
     def _health(self, now: float) -> Draft:
         cameras: dict[str, CameraHealth | PartFailure] = {
-            c: CameraHealth(
-                camera=c,
-                capture=CaptureHealth(
-                    state="streaming",
-                    frames_captured=0,
-                    frames_skipped=0,
-                    reconnects=0,
-                    stalls=0,
-                    capture_fps=10.0,
-                    last_frame_age_s=0.1,
-                    last_error=None,
-                    width=1280,
-                    height=720,
-                    nominal_fps=10.0,
-                ),
+            c: sim_health.camera(
+                c,
                 processed_fps=round(float(self.rng.normal(10, 0.2)), 2),
-                pipeline=PipelineHealth(
-                    frames=0,
-                    inferred_full=0,
-                    inferred_regions=0,
-                    skipped_motion=0,
-                    detector_calls=0,
-                    inference_ms_avg=round(float(self.rng.uniform(12, 20)), 2),
-                    detect_ms_avg=0.0,
-                    detections=0,
-                    events=0,
+                pipeline=sim_health.pipeline(
+                    inference_ms_avg=round(float(self.rng.uniform(12, 20)), 2)
                 ),
-                errors=0,
-                pipeline_error=None,
             )
             for c in self.cameras
         }
@@ -218,9 +186,9 @@ class VirtualGateway:
                 readings=self.counts.get("sensor_reading", 0) // 2,
             )
         }
-        report = GatewayHealth(
+        report = sim_health.gateway(
             uptime_s=now - self.start,
-            system=SystemHealth(
+            system=sim_health.system(
                 cpu_percent=round(float(self.rng.uniform(20, 60)), 1),
                 load_1m=0.9,
                 cpu_temp_c=round(float(self.rng.normal(52, 3)), 1),
@@ -231,24 +199,10 @@ class VirtualGateway:
             ),
             cameras=cameras,
             sensors=sensors,
-            outbox=OutboxHealth(
-                depth=len(self.backlog),
-                bytes=0,
-                oldest_age_s=0.0,
-                inflight=0,
-                losses={"dropped": self.dropped},
-                damaged=0,
-                disk_bytes=0,
-                limit_bytes=0,
-                refused=0,
-                held_topics=0,
-            ),
-            mqtt=LinkHealth(
+            outbox=sim_health.outbox(depth=len(self.backlog), losses={"dropped": self.dropped}),
+            mqtt=sim_health.link(
                 state="connected" if self.online(now) else "disconnected",
-                protocol="5",
                 connects=self.outages + 1,
-                last_error=None,
-                subscribed=True,
             ),
             dropped_events=self.dropped,
         )

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
-from types import FrameType
+from collections.abc import Callable
 
 import click
 
+from gateway.interrupt import stop_on_signals
 from simulators.sensors.generators import GENERATORS
 from simulators.sensors.modbus_sim import MODBUS_FAULTS
 from simulators.sensors.stream import FAULTS
@@ -56,13 +55,6 @@ def command(  # noqa: PLR0917 (click passes options positionally)
     json_output: bool,
 ) -> None:
     """Simulate a serial sensor; the first stdout line is the port path to open."""
-    stop = threading.Event()
-
-    def _handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _handler)
     names = frozenset(n.strip() for n in faults.split(",") if n.strip())
     if use_pty and port:
         raise click.UsageError("--pty and --port are exclusive")
@@ -76,11 +68,7 @@ def command(  # noqa: PLR0917 (click passes options positionally)
             )  # fmt: skip
         except ValueError as exc:
             raise click.UsageError(str(exc)) from exc
-        print(msim.start(), flush=True)
-        try:
-            stop.wait()
-        finally:
-            msim.stop()
+        _serve_until_signal(msim.start, msim.stop)
         return
     from simulators.sensors.stream import StreamSimulator, parse_faults
 
@@ -92,9 +80,19 @@ def command(  # noqa: PLR0917 (click passes options positionally)
         )  # fmt: skip
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    print(sim.start(), flush=True)
-    try:
-        stop.wait()
-    finally:
+
+    def finish() -> None:
         sim.stop()
         print(f"sent: {sim.snapshot()}", file=sys.stderr)
+
+    _serve_until_signal(sim.start, finish)
+
+
+def _serve_until_signal(start: Callable[[], str], stop: Callable[[], None]) -> None:
+    """Print the path ``start`` returns, serve until SIGTERM or SIGINT, then ``stop``."""
+    with stop_on_signals() as requested:
+        print(start(), flush=True)
+        try:
+            requested.wait()
+        finally:
+            stop()

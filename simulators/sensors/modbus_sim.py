@@ -20,14 +20,7 @@ while every ``fault_period_s``; :meth:`ModbusSimulator.stop_server` stops the se
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
 import random
-import shutil
-import subprocess
-import tempfile
-import threading
 import time
 from typing import Any
 
@@ -35,6 +28,7 @@ from pymodbus.server import ModbusSerialServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from simulators.sensors.generators import Walk, diurnal
+from simulators.sensors.modbus_server import ServedDevice, SocatPair, require_socat
 
 REGISTER_COUNT = 6
 MODBUS_FAULTS = ("badcrc", "silence")
@@ -80,7 +74,7 @@ class WeatherModel:
         ]
 
 
-class ModbusSimulator:
+class ModbusSimulator(ServedDevice):
     """Serves the station on the server end of a socat pty pair; readers use :attr:`path`."""
 
     def __init__(
@@ -100,11 +94,7 @@ class ModbusSimulator:
             raise ValueError(
                 f"unknown modbus fault(s) {', '.join(unknown)}; known: {', '.join(MODBUS_FAULTS)}"
             )
-        if shutil.which("socat") is None:
-            raise RuntimeError("socat is needed for the Modbus simulator (apt install socat)")
-        self._tmp = tempfile.mkdtemp(prefix="modbus-sim-")
-        self.path = link or os.path.join(self._tmp, "ttyMB0")
-        self.server_path = os.path.join(self._tmp, "ttyMB0.server")
+        require_socat("the Modbus simulator")
         self.slave = slave
         self.baud = baud
         self.model = WeatherModel(seed)
@@ -116,87 +106,24 @@ class ModbusSimulator:
         self.corrupted = 0
         self.silenced = 0
         self._rng = random.Random(seed)
-        self._socat: subprocess.Popen[bytes] | None = None
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: Any = None
         self._t0 = time.monotonic()
+        super().__init__(SocatPair("modbus-sim-", "ttyMB0", link), "modbus-sim")
 
     def start(self) -> str:
         """Start socat and the server; return the path readers open."""
-        self._socat = subprocess.Popen(
-            [
-                "socat",
-                f"pty,raw,echo=0,link={self.server_path}",
-                f"pty,raw,echo=0,link={self.path}",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while not (os.path.exists(self.path) and os.path.exists(self.server_path)):
-            if self._socat.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("socat did not create the pty pair")
-            time.sleep(0.02)
+        self._pair.start()
         self.start_server()
         return self.path
 
-    def start_server(self) -> None:
-        """Start (or restart) the Modbus server thread."""
-        if self._thread is not None:
-            return
-        ready = threading.Event()
-        self._thread = threading.Thread(
-            target=self._serve, args=(ready,), name="modbus-sim", daemon=True
-        )
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("modbus server did not start")
-
-    def stop_server(self) -> None:
-        """Stop answering (requests then time out) while the pty stays."""
-        loop, server, thread = self._loop, self._server, self._thread
-        if loop is None or server is None or thread is None:
-            return
-        asyncio.run_coroutine_threadsafe(server.shutdown(), loop).result(10)
-        thread.join(10)
-        self._thread = self._loop = self._server = None
-
-    def stop(self) -> None:
-        """Stop the server and socat, remove the temporary directory."""
-        self.stop_server()
-        if self._socat is not None:
-            self._socat.terminate()
-            try:
-                self._socat.wait(5)
-            except subprocess.TimeoutExpired:
-                self._socat.kill()
-                self._socat.wait(5)
-            self._socat = None
-        shutil.rmtree(self._tmp, ignore_errors=True)
-
-    def _serve(self, ready: threading.Event) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            loop.run_until_complete(self._main(ready))
-        finally:
-            loop.close()
-
-    async def _main(self, ready: threading.Event) -> None:
+    def _make_server(self) -> ModbusSerialServer:
         device = SimDevice(
             id=self.slave,
             simdata=[SimData(0, count=REGISTER_COUNT, values=0, datatype=DataType.REGISTERS)],
             action=self._action,
         )
-        server = ModbusSerialServer(
+        return ModbusSerialServer(
             device, port=self.server_path, baudrate=self.baud, trace_packet=self._trace
         )
-        self._server = server
-        await server.serve_forever(background=True)
-        ready.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await server.serving
 
     async def _action(  # noqa: PLR0917 (pymodbus calls actions positionally)
         self,

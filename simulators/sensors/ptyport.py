@@ -3,12 +3,17 @@
 The simulator writes to the master side; readers open the slave path, or better a
 symlink the simulator controls (``--link``), which keeps its name across an unplug and
 replug while the pty behind it is a new one, as a udev ``/dev/serial/by-id`` link does.
+The slave is put in raw mode and kept open here as well, so the master never sees EIO
+when a reader closes and reopens the port. The sensor simulators and the simulated
+sensor board both use it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
+import time
 import tty
 
 
@@ -59,11 +64,11 @@ class PtyPort:
                 os.close(fd)
         self.master = self.slave = -1
 
-    def write(self, data: bytes) -> int:
-        """Write without blocking; bytes that do not fit are dropped like on a real line."""
+    def write(self, data: bytes) -> None:
+        """Write without blocking; what does not fit is dropped and counted (an overrun)."""
         if not self.plugged:
             self.dropped_bytes += len(data)
-            return 0
+            return
         done = 0
         while done < len(data):
             try:
@@ -71,7 +76,19 @@ class PtyPort:
             except BlockingIOError:
                 break
         self.dropped_bytes += len(data) - done
-        return done
+
+    def read(self, timeout: float) -> bytes:
+        """Return the bytes readers wrote, waiting at most ``timeout`` seconds."""
+        if not self.plugged:
+            time.sleep(timeout)
+            return b""
+        ready, _, _ = select.select([self.master], [], [], timeout)
+        if not ready:
+            return b""
+        try:
+            return os.read(self.master, 4096)
+        except (BlockingIOError, InterruptedError):
+            return b""
 
     def drain(self) -> bytes:
         """Read what readers wrote to the port (commands), without blocking."""

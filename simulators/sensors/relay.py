@@ -8,20 +8,14 @@ its arrival time on the wall clock and the monotonic clock, so tests and
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-import shutil
-import subprocess
-import tempfile
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
+
+from simulators.sensors.modbus_server import ServedDevice, SocatPair, require_socat
 
 FC_WRITE_COIL = 5
 FC_WRITE_REGISTER = 6
@@ -38,7 +32,7 @@ class Write:
     value: int
 
 
-class RelayBoard:
+class RelayBoard(ServedDevice):
     """A relay board / sign controller: ``size`` coils and holding registers on ``unit``.
 
     ``path`` is the pty a client opens (RTU); with ``tcp_port`` the board is a Modbus TCP
@@ -50,11 +44,8 @@ class RelayBoard:
         self, unit: int = 1, baud: int = 115200, size: int = 16, tcp_port: int | None = None
     ) -> None:
         self.tcp_port = tcp_port
-        if tcp_port is None and shutil.which("socat") is None:
-            raise RuntimeError("socat is needed (apt install socat)")
-        self._tmp = tempfile.mkdtemp(prefix="rules-modbus-")
-        self.path = os.path.join(self._tmp, "ttyRELAY")
-        self.server_path = os.path.join(self._tmp, "ttyRELAY.server")
+        if tcp_port is None:
+            require_socat("the relay board")
         self.unit = unit
         self.baud = baud
         self.writes: list[Write] = []
@@ -62,55 +53,14 @@ class RelayBoard:
         self.registers = [0] * size
         self.size = size
         self._lock = threading.Lock()
-        self._socat: subprocess.Popen[bytes] | None = None
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: Any = None
+        super().__init__(SocatPair("rules-modbus-", "ttyRELAY"), "relay-board")
 
     def start(self) -> RelayBoard:
-        if self.tcp_port is not None:
-            self.start_server()
-            return self
-        self._socat = subprocess.Popen(
-            [
-                "socat",
-                f"pty,raw,echo=0,link={self.server_path}",
-                f"pty,raw,echo=0,link={self.path}",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while not (os.path.exists(self.path) and os.path.exists(self.server_path)):
-            if self._socat.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("socat did not create the pty pair")
-            time.sleep(0.02)
+        """Start socat (RTU) and the server; return the board."""
+        if self.tcp_port is None:
+            self._pair.start()
         self.start_server()
         return self
-
-    def start_server(self) -> None:
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, args=(ready,), daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("modbus server did not start")
-
-    def stop_server(self) -> None:
-        """Stop answering (the pty stays: requests time out)."""
-        loop, server = self._loop, self._server
-        if loop is not None and server is not None:
-            with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(server.shutdown(), loop).result(10)
-        if self._thread is not None:
-            self._thread.join(10)
-        self._thread = self._loop = self._server = None
-
-    def stop(self) -> None:
-        self.stop_server()
-        if self._socat is not None:
-            self._socat.terminate()
-            self._socat.wait(5)
-        shutil.rmtree(self._tmp, ignore_errors=True)
 
     def coil_writes(self, address: int) -> list[Write]:
         with self._lock:
@@ -122,24 +72,7 @@ class RelayBoard:
                 w for w in self.writes if w.function == FC_WRITE_REGISTER and w.address == address
             ]
 
-    def wait(self, predicate: Callable[[], object], timeout: float = 20.0) -> bool:
-        """Poll ``predicate`` until true or ``timeout`` (a hang guard, not a timer)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.005)
-        return bool(predicate())
-
-    def _serve(self, ready: threading.Event) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            loop.run_until_complete(self._main(ready))
-        finally:
-            loop.close()
-
-    async def _main(self, ready: threading.Event) -> None:
+    def _make_server(self) -> ModbusSerialServer | ModbusTcpServer:
         blocks = (
             [SimData(0, count=self.size, values=0, datatype=DataType.BITS)],
             [SimData(0, count=self.size, values=0, datatype=DataType.BITS)],
@@ -147,16 +80,9 @@ class RelayBoard:
             [SimData(0, count=self.size, values=0, datatype=DataType.REGISTERS)],
         )
         device = SimDevice(id=self.unit, simdata=blocks, action=self._action)
-        server: Any
         if self.tcp_port is not None:
-            server = ModbusTcpServer(device, address=("127.0.0.1", self.tcp_port))
-        else:
-            server = ModbusSerialServer(device, port=self.server_path, baudrate=self.baud)
-        self._server = server
-        await server.serve_forever(background=True)
-        ready.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await server.serving
+            return ModbusTcpServer(device, address=("127.0.0.1", self.tcp_port))
+        return ModbusSerialServer(device, port=self.server_path, baudrate=self.baud)
 
     async def _action(  # noqa: PLR0917 (pymodbus calls actions positionally)
         self,

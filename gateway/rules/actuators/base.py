@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from gateway.actuation import Cause, OutputValue, RuleState
 from gateway.errors import GatewayError
-from gateway.rules.types import Cause, OutputValue, RuleState
 
 
 class ActuatorError(GatewayError):

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from typing import Protocol
 
 from firmware_bridge.messages import OUTPUT_BAD_VALUE, OUTPUT_OK, OUTPUT_UNKNOWN, Nack, OutputState
+from gateway.actuation import OutputValue
 from gateway.config.rules import BridgeAction
 from gateway.rules.actuators.base import ActuatorError, WriteContext
-from gateway.rules.types import OutputValue
 
 
 class BridgeActuator:
@@ -58,7 +58,7 @@ class BridgeActuator:
 
 
 class BridgePort(Protocol):
-    """What the rules need of one rsb sensor reader (``gateway.sensors.reader``)."""
+    """What the rules need of one rsb sensor reader (``gateway.serialports.reader``)."""
 
     @property
     def decoder(self) -> object:

@@ -19,9 +19,9 @@ import errno
 import fcntl
 import os
 
+from gateway.actuation import OutputValue
 from gateway.config.rules import GpioAction
 from gateway.rules.actuators.base import ActuatorError, WriteContext
-from gateway.rules.types import OutputValue
 
 GPIO_V2_LINES_MAX = 64
 GPIO_MAX_NAME_SIZE = 32

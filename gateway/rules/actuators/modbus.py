@@ -15,9 +15,9 @@ from typing import Any
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
+from gateway.actuation import OutputValue
 from gateway.config.rules import ModbusCoilAction, ModbusLink, ModbusRegisterAction
 from gateway.rules.actuators.base import ActuatorError, WriteContext
-from gateway.rules.types import OutputValue
 
 
 class ModbusConnection:

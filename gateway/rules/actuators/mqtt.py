@@ -12,10 +12,10 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
+from gateway.actuation import OutputValue
 from gateway.config.rules import MqttAction
 from gateway.errors import TransportError
 from gateway.rules.actuators.base import ActuatorError, WriteContext
-from gateway.rules.types import OutputValue
 from gateway.transport.mqtt import Message, MqttLink
 from gateway.transport.reasons import NO_MATCHING_SUBSCRIBERS
 

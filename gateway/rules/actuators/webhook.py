@@ -13,9 +13,9 @@ import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 
+from gateway.actuation import OutputValue
 from gateway.config.rules import WebhookAction
 from gateway.rules.actuators.base import ActuatorError, WriteContext
-from gateway.rules.types import OutputValue
 
 MAX_ERROR_BODY = 200
 

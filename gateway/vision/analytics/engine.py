@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from gateway.config.vision import CameraConfig
 from gateway.vision.analytics.alerts import AlertFrame, ReportsHealth, RuleContext, build_rules
+from gateway.vision.analytics.anchors import AnchorEstimator, Anchors
 from gateway.vision.analytics.flow import FlowMeter
 from gateway.vision.analytics.geometry import label_list
 from gateway.vision.analytics.interval import IntervalStats
@@ -31,6 +32,9 @@ from gateway.vision.detections import Detections
 
 # Extra time per-track line state outlives the tracker's own memory of a track.
 LINE_MEMORY_S = 5.0
+# Longest time an object may be hidden (behind a bus, say) and still be recognised by a
+# line when it re-appears under a new track id (by its motion, see ``LineCounter``).
+REID_S = 4.0
 
 Counts = dict[str, dict[str, dict[str, int]]]
 
@@ -54,9 +58,15 @@ class AnalyticsEngine:
         self.labels = list(labels)
         self.frame_size = frame_size
         age = camera.tracker.max_age_s
+        self._anchors = AnchorEstimator(frame_size, forget_s=age + LINE_MEMORY_S)
         self._lines = [
             LineCounter(
-                line, frame_size, labels, switch_s=max(1.0, age), forget_s=age + LINE_MEMORY_S
+                line,
+                frame_size,
+                labels,
+                switch_s=max(1.0, age),
+                reid_s=REID_S,
+                forget_s=age + LINE_MEMORY_S,
             )
             for line in camera.lines
         ]
@@ -95,9 +105,10 @@ class AnalyticsEngine:
         self._interval.start_at(timestamp)
         names = label_list(tracked, self.labels)
         speeds = None if self._speed is None else self._speed.update(tracked, timestamp)
+        anchors = self._anchors.update(tracked, timestamp) if self._lines else None
         crossings: list[LineCrossing] = []
         for counter in self._lines:
-            crossings += self._count(counter, tracked, names, speeds, timestamp)
+            crossings += self._count(counter, tracked, names, speeds, timestamp, anchors=anchors)
         transitions: list[ZoneTransition] = []
         for zone in self._zones:
             transitions += zone.update(tracked, timestamp)
@@ -131,10 +142,12 @@ class AnalyticsEngine:
         names: list[str],
         speeds: NDArray[np.float64] | None,
         timestamp: float,
+        *,
+        anchors: Anchors | None,
     ) -> list[LineCrossing]:
         """Crossings of one line in this frame, counted."""
         events: list[LineCrossing] = []
-        l2r, r2l = counter.trigger(tracked, timestamp)
+        l2r, r2l = counter.trigger(tracked, timestamp, anchors)
         for mask, direction in ((l2r, "left_to_right"), (r2l, "right_to_left")):
             for i in np.flatnonzero(mask):
                 speed = (
@@ -148,6 +161,7 @@ class AnalyticsEngine:
                     direction=direction,
                     timestamp=timestamp,
                     speed_kmh=speed,
+                    crossed_at=float(counter.crossed_at[i]),
                 )
                 per_label = self._totals[counter.line.id].setdefault(direction, {})
                 per_label[names[i]] = per_label.get(names[i], 0) + 1

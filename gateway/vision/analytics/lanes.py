@@ -190,15 +190,18 @@ class LaneMeter:
 
     def _vehicle(self, crossing: LineCrossing) -> None:
         self.volume[crossing.label] = self.volume.get(crossing.label, 0) + 1
-        if self._last_crossing is not None and crossing.timestamp >= self._last_crossing:
-            self.headways.add(crossing.timestamp - self._last_crossing)
-        self._last_crossing = crossing.timestamp
+        # When the vehicle passed the line (the event itself comes once a sighting past
+        # the line confirmed it, a frame or more later).
+        at = crossing.timestamp if crossing.crossed_at is None else crossing.crossed_at
+        if self._last_crossing is not None and at >= self._last_crossing:
+            self.headways.add(at - self._last_crossing)
+        self._last_crossing = at
         if crossing.speed_kmh is None:
             return
         if self.speed_delay_s <= 0:
             self.speeds.add(crossing.speed_kmh)
             return
-        due = crossing.timestamp + self.speed_delay_s
+        due = at + self.speed_delay_s
         old = self._pending.pop(crossing.track_id, None)
         if old is not None:
             self.speeds.add(old.fallback)

@@ -7,15 +7,31 @@ signed distance: ``s < 0`` is the left-hand side seen from point 1 looking at po
 ``s > 0`` the right-hand side. An anchor within ``hysteresis`` (a fraction of the frame
 diagonal) of the line is on neither side, so jitter around the line never counts.
 
+Where a track is comes from :class:`~gateway.vision.analytics.anchors.AnchorEstimator`:
+the ground point of its box, placed from the sides that are not cut by the frame edge or
+a nearer object, or marked unreliable (no side is taken from it) when the box is cut and
+the object was never seen whole.
+
 A track is counted when it moves from one side to the other and the path between its
-last two sided positions cuts the segment itself (not its extension), once per track,
-with two exceptions. A track first seen inside the dead band (its object's own track
-was lost just before the line and nothing could hand over) counts when it leaves the
-band, as a crossing towards that side. A counted track that then stays at least a box
-width beyond the band on one side for ``REARM_S`` has finished its crossing and may count
-again when it comes back (a U-turn, or a tracker that swapped it for an object going the
-other way, which happens when people pass each other on a sidewalk); jitter never stays
-away that long.
+last sighting on the old side and its first on the new one cuts the segment itself (not
+its extension), once per track. A side change needs ``CONFIRM`` sightings in a row on the
+new side: one stray box past the line never counts. The crossing's time
+(:attr:`LineCounter.crossed_at`) is interpolated where that path cut the line.
+
+A new track starts on the side it came from: beyond the frame edge its first box
+touches (it entered there), else the side of its anchor, also inside the dead band when
+``BORN_SIDE_SHARE`` of the band away from the line; a track first seen on the line itself
+has come from nowhere known (a vehicle queued at a stop line in the first frame) and
+its first side change cannot count. When the whole box of a track jumps against its own
+motion (the tracker put the id on another object: a person standing still whose id goes
+to someone stepping out next to them), where the track was says nothing about this
+object: its side starts afresh.
+
+A counted track that then stays at least half a box width beyond the band on one side for
+``REARM_S`` has finished its crossing and may count again when it comes back (a U-turn,
+or a tracker that swapped it for an object going the other way, which happens when
+people pass each other on a sidewalk); jitter never stays away that long.
+
 When a track disappears and a newer track of the same label appears soon after on its
 way (within half a box width of the path from where it vanished to where its velocity
 would have taken it: an id switch), the new track inherits the old one's side and
@@ -28,6 +44,17 @@ each other, say): it goes on with its own state, a crossing of that state during
 trial is reported then (up to ``verify_s`` late), and the vanished track may hand over
 to someone else. Otherwise the inherited state stands. Crossings of the inherited state
 are reported at once, as for any track.
+
+An object hidden longer than that (a car behind a bus while it crosses) is re-identified
+the same way for up to ``reid_s``, with more care: the vanished track must have moved
+steadily (its box steps close to its velocity, which comes from the uncut sides of its
+boxes) and its last box must not have been part of another box of its class (a
+half-body box, a second box on one person: that object has not gone); the new anchor
+must lie on its path or up to ``REID_SPREAD`` of its travel beyond, never further
+sideways than half a box width (another lane is another car), and no other object of
+its class may be on that path now (which of two walkers is the one that vanished?);
+the inherited state's crossings wait for the trial, which the new track passes only by
+moving on the vanished track's way.
 """
 
 from __future__ import annotations
@@ -39,6 +66,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gateway.config.vision import LineConfig
+from gateway.vision.analytics.anchors import EDGE_MARGIN_PX, EDGE_SHARE, EITHER_WAY, Anchors
 from gateway.vision.analytics.geometry import (
     MAX_TRACKS,
     class_mask,
@@ -47,6 +75,7 @@ from gateway.vision.analytics.geometry import (
     label_list,
     to_pixels,
 )
+from gateway.vision.boxes import areas, intersections
 from gateway.vision.detections import Detections
 
 LEFT, NONE, RIGHT = -1, 0, 1
@@ -56,18 +85,48 @@ RIGHT_TO_LEFT = "right_to_left"
 # trial has not turned back (box jitter, or a stopped object).
 TURN_MIN_MOVE = 0.25
 # A counted track that has stayed at least REARM_WIDTHS of its box width beyond the dead
-# band on the side it was counted into for REARM_S may count again when it crosses back.
-REARM_WIDTHS = 1.0
-REARM_S = 1.0
+# band on the side it was counted into for REARM_S may count again when it crosses back
+# (people turning back at a lamp post go half a stride past it, for half a second).
+REARM_WIDTHS = 0.5
+REARM_S = 0.5
+# A side change counts once the anchor has been seen this many times on the new side
+# (one stray box past the line, or a box that jumps there for a frame, never counts).
+CONFIRM = 2
+# A track first seen inside the dead band takes the side its anchor is on as where it
+# came from when it is at least this share of the band away from the line; nearer, it
+# has no side until it leaves the band (so it cannot count on leaving it).
+BORN_SIDE_SHARE = 0.5
+# After a gap longer than ``switch_s`` (up to ``reid_s``) a new id re-identifies a
+# vanished track within ``switch_radius`` widths of the new box plus REID_SPREAD of the
+# vanished track's predicted travel (the longer an object was hidden, the less exactly
+# its speed says where it is), and only a track that moved steadily: the deviation of
+# its steps from its velocity at most STEADY_SHARE of its box width (a person jostled in
+# a crowd, or a box that keeps changing shape, says little about where it went).
+REID_SPREAD = 0.25
+STEADY_SHARE = 0.25
+# A box at least this share of whose area lies inside another box of the same class
+# is a duplicate or a part of that object (a half-body box, the second of two boxes on
+# one person): when it vanishes its object has not gone, so it hands over nothing
+# after a long gap.
+DUPLICATE_SHARE = 0.7
 
 
 @dataclass(slots=True)
 class _Ledger:
     """Which side a track was last seen on and whether it was counted."""
 
-    side: int  # last definite side: LEFT, RIGHT, or NONE before the first
+    side: int  # last confirmed side: LEFT, RIGHT, or NONE before the first
     sided_at: tuple[float, float]  # anchor where that side was last seen
     counted: bool = False
+    pending: int = NONE  # the other side, seen there ``pending_n`` times in a row
+    pending_n: int = 0
+    pending_at: tuple[float, float] = (0.0, 0.0)  # first anchor seen on the pending side
+    sided_ts: float = 0.0  # when ``sided_at`` was seen
+    pending_ts: float = 0.0  # when ``pending_at`` was seen
+    crossed_at: float = 0.0  # estimated time of the latest counted crossing
+    last_at: tuple[float, float] | None = None  # latest reliable anchor, on a side or not
+    last_at_ts: float = 0.0
+    zero_ts: float | None = None  # first time the anchor passed the line since ``sided_ts``
 
 
 @dataclass(slots=True)
@@ -80,20 +139,39 @@ class _Trial:
     width: float  # its box width there
     own: _Ledger  # the new track's state as if nothing had been handed over
     held: int = NONE  # crossing of ``own`` during the trial, reported if it is refused
+    # A re-identification after a long gap: the inherited state's crossings wait for
+    # the trial too (``inherited``), and the new track must move on the vanished
+    # track's way for the hand-over to stand.
+    long: bool = False
+    inherited: int = NONE
 
 
 @dataclass(slots=True)
 class _TrackSide:
     """What a line remembers about one track."""
 
-    side: int  # last definite side: LEFT, RIGHT, or NONE before the first
+    side: int  # last confirmed side: LEFT, RIGHT, or NONE before the first
     sided_at: tuple[float, float]  # anchor where that side was last seen
-    anchor: tuple[float, float]  # last anchor seen
+    anchor: tuple[float, float]  # last reliable anchor seen
     last_ts: float
     label: str
     velocity: tuple[float, float] = (0.0, 0.0)  # pixels per second, smoothed
     counted: bool = False
-    born_inside: bool = False  # first seen inside the dead band, with no hand-over
+    pending: int = NONE  # the other side, seen there ``pending_n`` times in a row
+    pending_n: int = 0
+    pending_at: tuple[float, float] = (0.0, 0.0)
+    sided_ts: float = 0.0  # when ``sided_at`` was seen
+    pending_ts: float = 0.0  # when ``pending_at`` was seen
+    crossed_at: float = 0.0  # estimated time of the latest counted crossing
+    last_at: tuple[float, float] | None = None  # latest reliable anchor, on a side or not
+    last_at_ts: float = 0.0
+    zero_ts: float | None = None  # first time the anchor passed the line since ``sided_ts``
+    seen_at: float = 0.0  # when ``anchor`` was seen
+    steps: int = 0  # reliable sightings after the first (the velocity is known from 2 on)
+    leaving: bool = False  # last box at a frame edge, moving out of the frame
+    spread: float = float("nan")  # deviation of its steps from ``velocity`` (estimator's)
+    width: float = 0.0  # last box width
+    part: bool = False  # last box mostly inside another box of the same class
     far_since: float | None = None  # counted, and settled well past the line since then
     far_side: int = NONE  # on this side
     handed_over: bool = False  # already passed its state on to a new id
@@ -110,6 +188,7 @@ class LineCounter:
         labels: Sequence[str],
         *,
         switch_s: float = 1.5,
+        reid_s: float = 0.0,
         switch_radius: float = 0.5,
         verify_s: float = 0.5,
         forget_s: float = 5.0,
@@ -122,6 +201,8 @@ class LineCounter:
             frame_size: ``(width, height)`` in pixels.
             labels: class id -> label.
             switch_s: longest gap between a track vanishing and a new id taking over.
+            reid_s: longest gap for a steadily moving object hidden longer than that (a
+                car behind a bus) to be re-identified by its motion; 0: ``switch_s``.
             switch_radius: largest distance for that take-over, in widths of the new box.
             verify_s: how long the new id's motion is watched before a take-over stands.
             forget_s: per-track state is dropped after this long unseen.
@@ -130,6 +211,7 @@ class LineCounter:
         self.line = line
         self.labels = list(labels)
         p1, p2 = to_pixels(line.points, frame_size)
+        self._frame = frame_size
         self._p1 = p1
         self._length = float(np.hypot(*(p2 - p1)))
         self._u = (p2 - p1) / self._length
@@ -137,10 +219,13 @@ class LineCounter:
         self._band = line.hysteresis * diag
         self.switch_radius = switch_radius
         self.switch_s = switch_s
+        self.reid_s = max(reid_s, switch_s)
         self.verify_s = verify_s
-        self.forget_s = max(forget_s, switch_s)
+        self.forget_s = max(forget_s, self.reid_s)
         self.max_tracks = max_tracks
         self._tracks: dict[int, _TrackSide] = {}
+        # Per row of the latest trigger() call: estimated time of the crossing, else NaN.
+        self.crossed_at: NDArray[np.float64] = np.empty(0)
 
     def __len__(self) -> int:
         """Return the number of tracks with state held."""
@@ -153,34 +238,55 @@ class LineCounter:
         return out
 
     def trigger(
-        self, detections: Detections, timestamp: float
+        self, detections: Detections, timestamp: float, anchors: Anchors | None = None
     ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
         """Update with tracked detections; masks of rows that crossed now, per direction.
 
-        Returns ``(left_to_right, right_to_left)`` boolean masks aligned with ``detections``.
-        Rows without a track id or of a class this line ignores never cross.
+        Returns ``(left_to_right, right_to_left)`` boolean masks aligned with ``detections``;
+        :attr:`crossed_at` then holds each crossing's estimated time (the moment the
+        anchor passed the line, which can be earlier than ``timestamp``: a crossing is
+        confirmed a frame or two later, and an object hidden while it crossed is counted
+        when it re-appears). Rows without a track id or of a class this line ignores
+        never cross. ``anchors``
+        (from :class:`~gateway.vision.analytics.anchors.AnchorEstimator`) place objects
+        whose boxes are cut; by default the boxes' bottom-centres are used as they are.
         """
         n = len(detections)
         l2r = np.zeros(n, dtype=bool)
         r2l = np.zeros(n, dtype=bool)
+        self.crossed_at = np.full(n, np.nan)
         names = label_list(detections, self.labels)
         use = class_mask(names, self.line.classes) & (detections.tracker_id >= 0)
-        anchors = detections.anchors().astype(np.float64)
-        dist = self.signed_distance(anchors)
+        anchors = anchors or Anchors.plain(detections)
+        dist = self.signed_distance(anchors.points)
         sides = np.where(dist < -self._band, LEFT, np.where(dist > self._band, RIGHT, NONE))
         present = {int(t) for t in detections.tracker_id[use]}
+        part = _parts(detections.xyxy, detections.class_id)
         for i in np.flatnonzero(use):
             tid = int(detections.tracker_id[i])
-            anchor = (float(anchors[i, 0]), float(anchors[i, 1]))
+            anchor = (float(anchors.points[i, 0]), float(anchors.points[i, 1]))
+            width = float(detections.xyxy[i, 2] - detections.xyxy[i, 0])
+            reliable = bool(anchors.reliable[i]) or self._side_certain(
+                float(dist[i]), anchors.unknown[i]
+            )
             state = self._tracks.get(tid)
             if state is None:
-                width = float(detections.xyxy[i, 2] - detections.xyxy[i, 0])
                 state = self._adopt(
-                    tid, anchor, label=names[i], now=timestamp, present=present, width=width
+                    tid,
+                    anchor,
+                    label=names[i],
+                    now=timestamp,
+                    present=present,
+                    width=width,
+                    origin=(float(anchors.origin[i, 0]), float(anchors.origin[i, 1])),
+                    body=_centre(detections.xyxy[i]),
+                    reliable=reliable,
                 )
                 self._tracks[tid] = state
-            crossed = self._step(state, int(sides[i]), anchor)
-            if state.trial is not None:
+            elif bool(anchors.jumped[i]):
+                _restart(state, int(sides[i]) if reliable else NONE, anchor, timestamp)
+            crossed = self._step(state, int(sides[i]), anchor, timestamp) if reliable else NONE
+            if state.trial is not None and reliable:
                 crossed = self._try(
                     state,
                     state.trial,
@@ -189,17 +295,49 @@ class LineCounter:
                     anchor=anchor,
                     now=timestamp,
                 )
-            if state.counted and state.trial is None:
-                width = float(detections.xyxy[i, 2] - detections.xyxy[i, 0])
+            if state.counted and state.trial is None and reliable:
                 self._rearm(state, float(dist[i]), width, timestamp)
-            _move(state, anchor, timestamp)
+            _move(state, anchor, timestamp, anchors.velocity[i], reliable=reliable)
+            state.last_ts = timestamp
+            state.spread, state.width, state.part = float(anchors.spread[i]), width, bool(part[i])
+            state.leaving = self._leaving(detections.xyxy[i], state.velocity)
             state.label = names[i]
             if crossed == RIGHT:
                 l2r[i] = True
             elif crossed == LEFT:
                 r2l[i] = True
+            if crossed != NONE:
+                self.crossed_at[i] = state.crossed_at
         evict(self._tracks, timestamp, self.forget_s, self.max_tracks)
         return l2r, r2l
+
+    def _side_certain(self, dist: float, unknown: NDArray[np.int8]) -> bool:
+        """Whether a cut box's anchor is on its side whatever the cut part hides.
+
+        The true point lies somewhere beyond the anchor in the ``unknown`` directions;
+        moving it that way changes the signed distance by ``-u.y`` per pixel along x and
+        ``u.x`` along y, which must not bring it back towards the line.
+        """
+        ux, uy = float(self._u[0]), float(self._u[1])
+        for slope, way in ((-uy, int(unknown[0])), (ux, int(unknown[1]))):
+            if abs(slope) <= 1e-6 or not way:
+                continue
+            if way == EITHER_WAY or np.sign(slope * way) != np.sign(dist):
+                return False
+        return bool(unknown.any())
+
+    def _leaving(self, box: NDArray[np.float32], velocity: tuple[float, float]) -> bool:
+        """Whether a box at a frame edge moves out through it (the object leaves the frame)."""
+        x1, y1, x2, y2 = (float(v) for v in box)
+        fw, fh = self._frame
+        mx, my = max(EDGE_MARGIN_PX, EDGE_SHARE * fw), max(EDGE_MARGIN_PX, EDGE_SHARE * fh)
+        vx, vy = velocity
+        return (
+            (x1 <= mx and vx < 0)
+            or (x2 >= fw - mx and vx > 0)
+            or (y1 <= my and vy < 0)
+            or (y2 >= fh - my and vy > 0)
+        )
 
     def _rearm(self, state: _TrackSide, dist: float, width: float, now: float) -> None:
         """Let a counted track count again once it has settled well past the line.
@@ -230,19 +368,36 @@ class LineCounter:
     ) -> int:
         """Advance a hand-over on trial; the crossing to report now.
 
-        ``crossed`` is what the inherited state did on this update.
+        ``crossed`` is what the inherited state did on this update. After a long gap
+        that waits for the trial too, and the hand-over stands only if the new track
+        moved on the vanished track's way.
         """
-        trial.held = trial.held or self._step(trial.own, side, anchor)
+        trial.held = trial.held or self._step(trial.own, side, anchor, now)
+        if trial.long:
+            trial.inherited = trial.inherited or crossed
+            crossed = NONE
         if now - trial.since < self.verify_s:
             return crossed
         state.trial = None
-        if not self._turned_back(trial, anchor):
+        if trial.long and self._followed(trial, anchor):
+            return trial.inherited
+        if not trial.long and not self._turned_back(trial, anchor):
             return crossed  # stopped, or on the vanished track's way: the same object
         # Moving against the vanished track: another object after all.
         trial.donor.handed_over = False
-        state.side, state.sided_at = trial.own.side, trial.own.sided_at
-        state.counted = trial.own.counted
+        own = trial.own
+        state.side, state.sided_at, state.sided_ts = own.side, own.sided_at, own.sided_ts
+        state.pending, state.pending_n = own.pending, own.pending_n
+        state.pending_at, state.pending_ts = own.pending_at, own.pending_ts
+        state.counted, state.crossed_at = own.counted, own.crossed_at
         return trial.held
+
+    def _followed(self, trial: _Trial, anchor: tuple[float, float]) -> bool:
+        """Whether the new track moved at least ``TURN_MIN_MOVE`` widths on the donor's way."""
+        dx, dy = anchor[0] - trial.origin[0], anchor[1] - trial.origin[1]
+        vx, vy = trial.donor.velocity
+        speed = float(np.hypot(vx, vy))
+        return speed > 0 and (dx * vx + dy * vy) / speed >= TURN_MIN_MOVE * max(trial.width, 1.0)
 
     def _turned_back(self, trial: _Trial, anchor: tuple[float, float]) -> bool:
         """Whether the new track moved against the vanished one it took over from.
@@ -263,23 +418,51 @@ class LineCounter:
         towards = float(np.diff(self.signed_distance(np.array([trial.origin, anchor])))[0])
         return towards * trial.donor.side < 0
 
-    def _step(self, state: _TrackSide | _Ledger, side: int, anchor: tuple[float, float]) -> int:
-        """Advance one track; the side it crossed to (LEFT/RIGHT), or NONE."""
+    def _step(
+        self, state: _TrackSide | _Ledger, side: int, anchor: tuple[float, float], now: float
+    ) -> int:
+        """Advance one track; the side it crossed to (LEFT/RIGHT), or NONE.
+
+        The first definite side is taken at once; a change of side only once the anchor
+        has been seen ``CONFIRM`` times in a row on the new side (sightings inside the
+        dead band do not break the run, one on the old side does). A counted crossing's
+        time (``crossed_at``) is the first moment after the last sighting on the old side
+        that the anchor passed the line itself, interpolated between the two sightings
+        either side of it (someone who steps just past the line and stands in the band
+        for a while, their box jittering about the line, crossed when they stepped over).
+        """
+        if state.last_at is not None:
+            sa, sb = (float(v) for v in self.signed_distance(np.array([state.last_at, anchor])))
+            stale = state.zero_ts is None or state.zero_ts < state.sided_ts
+            if stale and (sa * sb < 0 or (sb == 0 and sa != 0)):
+                state.zero_ts = state.last_at_ts + sa / (sa - sb) * (now - state.last_at_ts)
+        state.last_at, state.last_at_ts = anchor, now
         if side == NONE:
             return NONE
-        previous, start = state.side, state.sided_at
-        state.side, state.sided_at = side, anchor
-        if previous == NONE and isinstance(state, _TrackSide) and state.born_inside:
-            # First seen on the line itself (its own track lost before the line, or an id
-            # switch the hand-over could not place): leaving the band completes a crossing
-            # that was already under way.
-            state.born_inside = False
-            previous = -side
-        if previous in (NONE, side) or state.counted:
+        if state.side == NONE:
+            state.side, state.sided_at, state.sided_ts = side, anchor, now
             return NONE
-        if not self._within_segment(start, anchor):
+        if side == state.side:
+            state.sided_at, state.sided_ts, state.pending, state.pending_n = anchor, now, NONE, 0
+            return NONE
+        if state.pending != side:
+            state.pending, state.pending_n = side, 0
+            state.pending_at, state.pending_ts = anchor, now
+        state.pending_n += 1
+        if state.pending_n < CONFIRM:
+            return NONE
+        start, first = state.sided_at, state.pending_at
+        t0, t1 = state.sided_ts, state.pending_ts
+        state.side, state.sided_at, state.sided_ts = side, anchor, now
+        state.pending, state.pending_n = NONE, 0
+        if state.counted or not self._within_segment(start, first):
             return NONE
         state.counted = True
+        if state.zero_ts is not None and t0 <= state.zero_ts <= t1:
+            state.crossed_at = state.zero_ts
+        else:
+            sa, sb = self.signed_distance(np.array([start, first]))
+            state.crossed_at = t0 + float(sa / (sa - sb)) * (t1 - t0)
         return side
 
     def _within_segment(self, a: tuple[float, float], b: tuple[float, float]) -> bool:
@@ -299,73 +482,217 @@ class LineCounter:
         now: float,
         present: set[int],
         width: float,
+        origin: tuple[float, float],
+        body: tuple[float, float],
+        reliable: bool,
     ) -> _TrackSide:
         """State for a new track id, taken over from a vanished track if it is the same object.
 
         The vanished track must have the same label and an older id (tracker ids increase,
-        so the new id started after it), have been seen within ``switch_s``, and the new
-        anchor must lie within ``switch_radius`` box widths of the path from where it was
+        so the new id started after it), have been seen within ``switch_s`` and not have
+        been leaving the frame, and the new anchor must lie within ``switch_radius`` box
+        widths (plus ``REID_SPREAD`` of the predicted travel) of the path from where it was
         last seen to where its velocity would have taken it by now (so both an object that
-        stopped and one that kept moving are recognised, but not a neighbour). The hand-over
-        then stays on trial for ``verify_s`` (see the module docstring).
+        stopped and one that kept moving, hidden behind a bus for a few seconds, are
+        recognised, but not a neighbour). The hand-over then stays on trial for
+        ``verify_s`` (see the module docstring).
+
+        Otherwise the track starts with the side it came from: the side of ``origin`` (a
+        point beyond the frame edge it entered by) when there is one, else the side of its
+        anchor, also inside the dead band when ``BORN_SIDE_SHARE`` of the band away from
+        the line, else none yet.
         """
         best: _TrackSide | None = None
-        best_d = self.switch_radius * max(width, 1.0)
+        best_d = np.inf
         for old_tid, old in self._tracks.items():
             if old_tid in present or old_tid >= tid or old.handed_over or old.label != label:
                 continue
             gap = now - old.last_ts
-            if gap > self.switch_s or gap < 0:
+            long = gap > self.switch_s
+            if gap > self.reid_s or gap < 0 or old.leaving or (long and not _steady(old)):
                 continue
-            end = (old.anchor[0] + old.velocity[0] * gap, old.anchor[1] + old.velocity[1] * gap)
-            d = _distance_to_segment(anchor, old.anchor, end)
-            if d <= best_d:
+            since = now - old.seen_at
+            end = (
+                old.anchor[0] + old.velocity[0] * since,
+                old.anchor[1] + old.velocity[1] * since,
+            )
+            travel = float(np.hypot(end[0] - old.anchor[0], end[1] - old.anchor[1]))
+            radius = self.switch_radius * max(width, 1.0)
+            ahead = REID_SPREAD * travel if long else 0.0
+            d = _distance_to_path(anchor, old.anchor, end, radius=radius, ahead=ahead)
+            crowded = long and np.isfinite(d)
+            if crowded and self._crowded(
+                old, end, present=present, tid=tid, radius=radius, ahead=ahead
+            ):
+                continue
+            if d < best_d:
                 best, best_d = old, d
         if best is None:
-            inside = abs(float(self.signed_distance(np.array([anchor]))[0])) <= self._band
+            side, sided_at = self._origin(anchor, origin, body, reliable)
             return _TrackSide(
-                side=NONE,
-                sided_at=anchor,
+                side=side,
+                sided_at=sided_at,
+                sided_ts=now,
                 anchor=anchor,
                 last_ts=now,
                 label=label,
-                born_inside=inside,
+                seen_at=now,
             )
         best.handed_over = True
         return _TrackSide(
             side=best.side,
             sided_at=best.sided_at,
+            sided_ts=best.sided_ts,
             anchor=anchor,
             last_ts=now,
             label=label,
             velocity=best.velocity,
             counted=best.counted,
+            seen_at=now,
             trial=_Trial(
                 donor=best,
                 since=now,
                 origin=anchor,
                 width=width,
-                own=_Ledger(side=NONE, sided_at=anchor),
+                own=_Ledger(side=NONE, sided_at=anchor, sided_ts=now),
+                long=now - best.last_ts > self.switch_s,
             ),
         )
 
+    def _crowded(
+        self,
+        old: _TrackSide,
+        end: tuple[float, float],
+        *,
+        present: set[int],
+        tid: int,
+        radius: float,
+        ahead: float,
+    ) -> bool:
+        """Whether another object of the label now on a vanished track's path could be it.
 
-def _move(state: _TrackSide, anchor: tuple[float, float], now: float) -> None:
-    """Record a new anchor and update the smoothed velocity."""
-    dt = now - state.last_ts
-    if dt > 0:
+        After a long gap the motion alone cannot tell which of two people walking one
+        path is the one that vanished (in a crowd, the object has usually been tracked
+        again under another id already): nothing is handed over then.
+        """
+        for other_tid in present:
+            other = self._tracks.get(other_tid)
+            if other_tid == tid or other is None or other.label != old.label:
+                continue
+            reach = _distance_to_path(other.anchor, old.anchor, end, radius=radius, ahead=ahead)
+            if np.isfinite(reach):
+                return True
+        return False
+
+    def _origin(
+        self,
+        anchor: tuple[float, float],
+        origin: tuple[float, float],
+        body: tuple[float, float],
+        reliable: bool,
+    ) -> tuple[int, tuple[float, float]]:
+        """The side a new track (no hand-over) came from, and the point it was on.
+
+        Beyond the frame edge it entered by (``origin``); else the side of its anchor,
+        when at least ``BORN_SIDE_SHARE`` of the band from the line; else, with the anchor
+        on the line itself, the side its box's centre (``body``) is on beyond the band
+        (a vehicle waiting with its front on the line has come from behind it); else
+        none.
+        """
+        if np.isfinite(origin[0]):
+            s = float(self.signed_distance(np.array([origin]))[0])
+            if abs(s) > self._band:
+                return (LEFT if s < 0 else RIGHT), origin
+        if not reliable:
+            return NONE, anchor
+        s, b = (float(v) for v in self.signed_distance(np.array([anchor, body])))
+        if abs(s) >= BORN_SIDE_SHARE * self._band:
+            return (LEFT if s < 0 else RIGHT), anchor
+        if abs(b) > self._band:
+            return (LEFT if b < 0 else RIGHT), anchor
+        return NONE, anchor
+
+
+def _centre(box: NDArray[np.float32]) -> tuple[float, float]:
+    """Centre of an ``x1, y1, x2, y2`` box."""
+    return float(box[0] + box[2]) / 2, float(box[1] + box[3]) / 2
+
+
+def _restart(state: _TrackSide, side: int, anchor: tuple[float, float], now: float) -> None:
+    """Forget where a track came from after its anchor jumped; it starts from here."""
+    state.side, state.sided_at, state.sided_ts = side, anchor, now
+    state.pending, state.pending_n = NONE, 0
+    state.velocity, state.far_since, state.steps = (0.0, 0.0), None, 0
+    state.last_at, state.zero_ts = None, None
+
+
+def _move(
+    state: _TrackSide,
+    anchor: tuple[float, float],
+    now: float,
+    velocity: NDArray[np.float64],
+    *,
+    reliable: bool,
+) -> None:
+    """Record the latest anchor (where a re-appearing object is looked for) and velocity.
+
+    ``velocity`` is the anchor estimator's (from the sides of the boxes that were not
+    cut); where it is unknown (NaN) the steps between reliable anchors are smoothed.
+    """
+    dt = now - state.seen_at
+    if np.isfinite(velocity).all():
+        state.velocity = (float(velocity[0]), float(velocity[1]))
+    elif reliable and dt > 0:
         vx = (anchor[0] - state.anchor[0]) / dt
         vy = (anchor[1] - state.anchor[1]) / dt
         state.velocity = (0.5 * (state.velocity[0] + vx), 0.5 * (state.velocity[1] + vy))
-    state.anchor, state.last_ts = anchor, now
+    state.anchor, state.seen_at = anchor, now
+    state.steps += 1
 
 
-def _distance_to_segment(
-    p: tuple[float, float], a: tuple[float, float], b: tuple[float, float]
+def _steady(state: _TrackSide) -> bool:
+    """Whether a track moved steadily enough to be found again by its motion alone.
+
+    Its steps deviate from its velocity by at most ``STEADY_SHARE`` of its box width
+    (known from the anchor estimator), and its last box was not part of another one.
+    """
+    limit = STEADY_SHARE * max(state.width, 1.0)
+    return bool(np.isfinite(state.spread) and state.spread <= limit and not state.part)
+
+
+def _parts(xyxy: NDArray[np.float32], class_id: NDArray[np.int64]) -> NDArray[np.bool_]:
+    """Rows whose box lies ``DUPLICATE_SHARE`` or more inside another box of its class."""
+    boxes = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+    if len(boxes) < 2:
+        return np.zeros(len(boxes), dtype=bool)
+    share = intersections(boxes, boxes) / np.maximum(areas(boxes), 1e-9)[:, None]
+    same = class_id[:, None] == class_id[None, :]
+    np.fill_diagonal(same, False)
+    out: NDArray[np.bool_] = ((share >= DUPLICATE_SHARE) & same).any(axis=1)
+    return out
+
+
+def _distance_to_path(
+    p: tuple[float, float],
+    a: tuple[float, float],
+    b: tuple[float, float],
+    *,
+    radius: float,
+    ahead: float,
 ) -> float:
-    """Distance from point ``p`` to the segment ``a``-``b``."""
+    """Distance from ``p`` to the path ``a``-``b`` when within reach of it, else infinity.
+
+    Within reach: at most ``radius`` from the segment, or from its extension up to
+    ``ahead`` beyond ``b`` (an object hidden for a while may have sped up; it does not
+    drift sideways out of its lane or sidewalk).
+    """
     ax, ay = a
     dx, dy = b[0] - ax, b[1] - ay
-    length2 = dx * dx + dy * dy
-    t = 0.0 if length2 == 0 else min(1.0, max(0.0, ((p[0] - ax) * dx + (p[1] - ay) * dy) / length2))
-    return float(np.hypot(p[0] - (ax + t * dx), p[1] - (ay + t * dy)))
+    length = float(np.hypot(dx, dy))
+    if length == 0:
+        d = float(np.hypot(p[0] - ax, p[1] - ay))
+        return d if d <= radius else np.inf
+    along = ((p[0] - ax) * dx + (p[1] - ay) * dy) / length
+    t = min(length + ahead, max(0.0, along))
+    d = float(np.hypot(p[0] - (ax + t * dx / length), p[1] - (ay + t * dy / length)))
+    return d if d <= radius else np.inf

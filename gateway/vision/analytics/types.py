@@ -26,6 +26,10 @@ class LineCrossing:
     direction: str
     timestamp: float
     speed_kmh: float | None = None
+    # Estimated moment the object's ground point passed the line (interpolated between
+    # its sightings on either side): up to a few frames before ``timestamp``, and seconds
+    # before it for an object hidden while it crossed. What headways are measured on.
+    crossed_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,7 +51,7 @@ class SensorReader:
         if self._spec.kind == "stream":
             self._decoder = make_decoder(cfg.protocol, cfg.id, cfg.options)
         else:
-            from gateway.sensors.modbus import ModbusPoller
+            from gateway.serialports.modbus import ModbusPoller
 
             self._poller = ModbusPoller(cfg)
         self._stop = threading.Event()
