@@ -34,6 +34,7 @@ from gateway.transport.lanes import (
 )
 from gateway.transport.outbox import Outbox
 from gateway.transport.pacing import BulkWindow
+from tests.polling import wait_until
 from tests.transport_support import Collector, sensor_draft, settings_for
 
 TOPICS = Topics("city", "sejong-1", "rsu-0001")
@@ -213,25 +214,22 @@ def test_an_outbox_of_a_version_without_lanes_gets_them_from_the_payloads(
 def test_an_alert_overtakes_a_large_backlog(tmp_path: Path) -> None:
     """10,000 readings queued while offline; alerts at the start and during the drain."""
     broker = Mosquitto(tmp_path / "mosquitto")
-    broker.start()
     port = broker.port
-    broker.stop()
     app = App(settings_for(tmp_path, port))
-    app.start()
     try:
-        for start in range(0, 10_000, 1000):
+        for start in range(0, 10_000, 1000):  # stored while offline
             app.emit([sensor_draft(start + i) for i in range(1000)])
-        app.emit([alert_draft(0)])  # raised last, while offline
+        app.emit([alert_draft(0)])  # raised last
         broker.start()
         everything = Collector(port, ["city/#"])
         alerts = Collector(port, ["city/+/+/events/+/alert"], client_id="alerts")
+        app.start()  # connects now
         try:
             assert alerts.wait_for(lambda: len(alerts.messages) == 1, 30)
             # Published before all but a window's worth of the 10,000 readings.
             first = app.forwarder.published
             assert first < 1000, f"the alert left after {first} publishes"
-            while app.forwarder.published < 3000:
-                time.sleep(0.005)
+            wait_until(lambda: app.forwarder.published >= 3000, 60, "3,000 publishes")
             before = app.forwarder.published
             app.emit([alert_draft(1)])  # raised during the drain
             assert alerts.wait_for(lambda: len(alerts.messages) == 2, 30)
@@ -257,17 +255,15 @@ def test_a_lane_with_events_waiting_gets_its_share_through_a_real_broker(
 ) -> None:
     """2,000 health events and 2,000 readings queued: the readings are not starved."""
     broker = Mosquitto(tmp_path / "mosquitto")
-    broker.start()
     port = broker.port
-    broker.stop()
     app = App(settings_for(tmp_path, port, outbox={"lane_share": 0.1}))
-    app.start()
     try:
-        for start in range(0, 2000, 500):
+        for start in range(0, 2000, 500):  # stored while offline
             app.emit([health_draft(start + i) for i in range(500)])
             app.emit([sensor_draft(start + i) for i in range(500)])
         broker.start()
         everything = Collector(port, ["city/#"])
+        app.start()  # connects now
         try:
             assert everything.wait_for(lambda: len(everything.messages) >= 4000, 60)
             with everything.lock:

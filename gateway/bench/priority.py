@@ -22,7 +22,6 @@ arrival at the alert consumer. The target: backlog median within 2x the empty me
 from __future__ import annotations
 
 import contextlib
-import os
 import statistics
 import tempfile
 import threading
@@ -32,6 +31,7 @@ from typing import Any
 
 import click
 
+from gateway.bench.load import load_1m
 from gateway.bench.outbox import _in_process, local_mosquitto, subscriber
 from gateway.output import json_option, print_json
 
@@ -223,7 +223,7 @@ def command(
     as_json: bool,
 ) -> None:
     """Alert latency with a drained backlog next to an empty queue (target: within 2x)."""
-    load_start = round(os.getloadavg()[0], 2)
+    load_start = load_1m()
     modes: list[str] = ["empty", "backlog", *(["fifo"] if fifo else [])]
     per_round: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
@@ -284,7 +284,7 @@ def command(
         ]
         if e and b:
             pair_ratios.append(round(statistics.median(b) / statistics.median(e), 2))
-    load_end = round(os.getloadavg()[0], 2)
+    load_end = load_1m()
     result: dict[str, Any] = {
         "backlog": backlog,
         "alerts_per_round": alerts,
