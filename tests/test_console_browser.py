@@ -163,6 +163,19 @@ def test_a_bad_name_shows_its_error_and_changes_nothing(browser: Any, gateway: G
     assert not css(browser, ".field-errors li")
 
 
+def test_a_change_without_the_csrf_token_is_refused(browser: Any, gateway: Gateway) -> None:
+    before = gateway.path.read_bytes()
+    script = """
+        const done = arguments[arguments.length - 1];
+        fetch('/api/cameras/cam/geometry', {method: 'POST', credentials: 'same-origin',
+            headers: {'Content-Type': 'application/json'}, body: JSON.stringify({lines: []})})
+          .then(r => r.json().then(b => done([r.status, b.error])));
+    """
+    status, error = browser.execute_async_script(script)  # the session cookie goes along
+    assert status == 403 and "CSRF" in error
+    assert gateway.path.read_bytes() == before
+
+
 def test_logging_out_leaves_nothing_to_see(browser: Any, gateway: Gateway) -> None:
     by_id(browser, "logout").click()
     wait_for(lambda: by_id(browser, "login").is_displayed(), 20)
@@ -170,3 +183,28 @@ def test_logging_out_leaves_nothing_to_see(browser: Any, gateway: Gateway) -> No
         "return fetch('/api/cameras/cam/live', {cache: 'no-store'}).then(r => r.status)"
     )
     assert status == 401
+
+
+def test_guessing_passwords_is_slowed_down(browser: Any, gateway: Gateway) -> None:
+    """Last in the module: the browser's address is backed off afterwards."""
+    wait_for(lambda: by_id(browser, "login").is_displayed(), 20)
+    for i in range(6):  # 3 free, then 1, 2, 4 s before the next one is even checked
+        by_id(browser, "login-user").clear()
+        by_id(browser, "login-user").send_keys(ADMIN)
+        by_id(browser, "login-password").clear()
+        by_id(browser, "login-password").send_keys(f"guess number {i}")
+        by_id(browser, "login-submit").click()  # the page clears the message, then answers
+        wait_for(
+            lambda: (
+                by_id(browser, "login-submit").is_enabled() and by_id(browser, "login-error").text
+            ),
+            20,
+        )
+    by_id(browser, "login-password").clear()
+    by_id(browser, "login-password").send_keys(ADMIN_PASSWORD)  # right, but too soon
+    by_id(browser, "login-submit").click()
+    message = wait_for(
+        lambda: "too many failed logins" in (t := by_id(browser, "login-error").text) and t, 20
+    )
+    assert "next try in" in message
+    assert not by_id(browser, "camera").is_displayed()
