@@ -158,6 +158,15 @@ class App:
         self.forwarder.wake()
         return stored
 
+    def publish_manifest(self) -> None:
+        """Store a delivery-ledger manifest (a failure is counted and logged once a minute)."""
+        try:
+            self.outbox.add_manifest(time.time(), self.settings.events.manifest_interval_s)
+        except TransportError as exc:
+            self._emit_log.log("manifest", logging.ERROR, "manifest lost: %s", exc)
+            return
+        self.forwarder.wake()
+
     def _emit_safely(self, drafts: Sequence[Draft]) -> bool:
         """Store events; True when stored.
 
@@ -411,6 +420,8 @@ class App:
     def _tick(self) -> None:
         watchdog = sdnotify.watchdog_interval_s()
         next_health = time.monotonic() + self.settings.events.health_interval_s
+        manifest_s = self.settings.events.manifest_interval_s
+        next_manifest = time.monotonic() + manifest_s
         next_enforce = time.monotonic() + _ENFORCE_EVERY_S
         next_watchdog = time.monotonic()
         while not self._stop.wait(_TICK_S):
@@ -424,6 +435,9 @@ class App:
                     self.outbox.enforce()
                 except Exception:
                     log.exception("outbox bounds")
+            if manifest_s > 0 and now >= next_manifest:
+                next_manifest = now + manifest_s
+                self.publish_manifest()
             drop_health = self._drop_pending and now - self._last_drop_health >= _DROP_HEALTH_MIN_S
             if now >= next_health or drop_health:
                 next_health = now + self.settings.events.health_interval_s
@@ -452,6 +466,8 @@ class App:
         if self._ticker is not None:
             self._ticker.join(5.0)
         self.commands.stop()
+        if self.settings.events.manifest_interval_s > 0:
+            self.publish_manifest()  # the last account, so a clean stop leaves none open
         self.forwarder.stop(drain_s=5.0)
         self.link.stop(final=self.availability("offline"))
         self.outbox.close()
