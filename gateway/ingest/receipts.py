@@ -11,11 +11,11 @@ Receipt of an event (every event with ``seq`` > 0), measurement ``ledger_event``
 * ``id0``, ``id1``, ``id2``: the 128-bit id in three parts (11, 11 and 10 hex digits),
   each plus ``(seq mod 512) * 2^44``, so every value fits the 53 bits a float holds
   exactly (VictoriaMetrics stores floats) and the parts of two events stamped in the
-  same millisecond are still told apart.
+  same millisecond are still told apart (:func:`pack_hex`).
 
 A manifest (``docs/ledger.md``) becomes ``ledger_manifest`` (its ``seq``, ``seq_first``,
-``seq_last``, ``events``, ``waiting``, ``waiting_from``, ``number``, the chains as
-``chain0..2`` and ``from0..2`` — their first 32 hex digits — and ``lost_<counter>``),
+``seq_last``, ``events``, ``waiting``, ``waiting_from``, ``number``, the two chains as
+``chain0..5`` and ``from0..5`` (64 hex digits in six parts) and ``lost_<counter>``),
 ``ledger_manifest_type`` (tag ``type``: ``count``) and ``ledger_manifest_loss`` (tag
 ``cause``: ``seq_first``, ``seq_last``, ``count``; the i-th range i ms after the
 manifest). Only ``ledger_event`` and ``ledger_manifest`` carry ``seq``.
@@ -24,6 +24,7 @@ manifest). Only ``ledger_event`` and ``ledger_manifest`` carry ``seq``.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, Final
 
 from gateway.ingest.mapping_errors import MappingError
@@ -35,7 +36,7 @@ MANIFEST_TYPE: Final = "ledger_manifest_type"
 MANIFEST_LOSS: Final = "ledger_manifest_loss"
 _TAG_SHIFT: Final = 1 << 44
 _TAG_MOD: Final = 512
-_SPLITS: Final = ((0, 11), (11, 22), (22, 32))
+_DIGITS: Final = 11  # hex digits per part: 44 bits
 _HEX32: Final = re.compile("^[0-9a-f]{32}$")
 _HEX64: Final = re.compile("^[0-9a-f]{64}$")
 _CAUSE: Final = re.compile("^[a-z_]{1,32}$")
@@ -43,20 +44,21 @@ _MAX_SEQ: Final = 2**53 - 1
 _MAX_LOSSES: Final = 200
 
 
-def pack_hex(hex32: str, seq: int = 0) -> tuple[int, int, int]:
-    """32 hex digits as three integers of at most 53 bits (see the module doc)."""
+def pack_hex(text: str, seq: int = 0) -> tuple[int, ...]:
+    """Hex digits as integers of at most 53 bits: 11 digits each plus the seq tag."""
     tag = (seq % _TAG_MOD) * _TAG_SHIFT
-    return tuple(tag + int(hex32[a:b], 16) for a, b in _SPLITS)  # type: ignore[return-value]
+    return tuple(tag + int(text[i : i + _DIGITS], 16) for i in range(0, len(text), _DIGITS))
 
 
-def unpack_hex(parts: tuple[int, int, int]) -> tuple[str, int]:
-    """The 32 hex digits and the ``seq mod 512`` tag packed by :func:`pack_hex`."""
+def unpack_hex(parts: Sequence[int], digits: int) -> tuple[str, int]:
+    """The ``digits`` hex digits and the ``seq mod 512`` tag packed by :func:`pack_hex`."""
     tags = {part // _TAG_SHIFT for part in parts}
     if len(tags) != 1:
-        raise ValueError(f"parts of different events: {parts}")
-    text = "".join(
-        f"{part % _TAG_SHIFT:0{b - a}x}" for part, (a, b) in zip(parts, _SPLITS, strict=True)
-    )
+        raise ValueError(f"parts of different events: {list(parts)}")
+    widths = [min(_DIGITS, digits - i) for i in range(0, digits, _DIGITS)]
+    if len(widths) != len(parts):
+        raise ValueError(f"{len(parts)} parts for {digits} digits")
+    text = "".join(f"{p % _TAG_SHIFT:0{w}x}" for p, w in zip(parts, widths, strict=True))
     return text, tags.pop()
 
 
@@ -105,7 +107,7 @@ def map_manifest(data: dict[str, Any], tags: dict[str, str], seq: int, t: int) -
     if "waiting_from" in data:
         fields["waiting_from"] = _int(data, "waiting_from")
     for name, text in (("chain", chain), ("from", chain_from)):
-        for i, part in enumerate(pack_hex(text[:32])):
+        for i, part in enumerate(pack_hex(text)):
             fields[f"{name}{i}"] = part
     for counter, value in _counts(data.get("lost"), "data.lost").items():
         if not _CAUSE.match(counter):
