@@ -104,3 +104,48 @@ def test_a_v5_broker_closing_before_connack_does_not_pin_v311(
         assert app.link.protocol == "5"  # reason codes are visible again
     finally:
         app.stop()
+
+
+def _close_one_connect(port: int) -> None:
+    """Listen on ``port`` and close the first connection before any CONNACK, then go away."""
+    closer = socket.socket()
+    closer.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    closer.bind(("127.0.0.1", port))
+    closer.listen(1)
+    conn, _ = closer.accept()
+    conn.close()
+    closer.close()
+
+
+def test_a_known_v5_broker_closing_one_connect_keeps_v5_and_nothing_is_lost(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    # A v5 broker restarting closes a CONNECT before its CONNACK. The unit has spoken
+    # v5 with it already: falling back to v3.1.1 there would make "no subscriber" (the
+    # subscriptions are not back yet) invisible, and the broker drops what it accepts.
+    port = mosquitto.port
+    app = App(settings_for(tmp_path, port, outbox={"retry_min_s": 0.2, "retry_max_s": 1.0}))
+    try:
+        app.start()
+        app.link.wait_connected(15)
+        assert app.link.protocol == "5"
+        mosquitto.stop()  # restarts without persistence: nobody subscribes for a while
+        _close_one_connect(port)
+        mosquitto.start()
+        deadline = time.monotonic() + 15
+        while not (app.link.connected and app.link.connects >= 2) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert app.link.connects >= 2
+        assert app.link.protocol == "5"
+        stored = app.emit([sensor_draft(i) for i in range(20)])  # while nobody subscribes
+        time.sleep(1.0)
+        collector = Collector(port, ["city/#"])  # the central subscriber is back
+        try:
+            want = set(stored.seqs)
+            assert collector.wait_for(
+                lambda: want <= {e["seq"] for e in collector.payloads("/sensors/pm-1")}
+            ), "events published while nobody subscribed were lost"
+        finally:
+            collector.close()
+    finally:
+        app.stop()
