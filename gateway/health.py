@@ -158,6 +158,8 @@ class OutboxHealth:
     """The bound in force: ``max_bytes``, or less when the volume holds less."""
     refused: int
     held_topics: int
+    lanes: Mapping[str, int] = field(default_factory=dict)
+    """Events waiting per priority lane (``alert``, ``control``, ``bulk``)."""
 
     @property
     def lost(self) -> int:

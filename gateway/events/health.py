@@ -118,6 +118,7 @@ def outbox(health: OutboxHealth) -> dict[str, Scalar]:
         "limit_bytes": health.limit_bytes,
         "refused": health.refused,
         "held_topics": health.held_topics,
+        **{f"depth_{lane}": depth for lane, depth in health.lanes.items()},
     }
 
 
