@@ -176,6 +176,10 @@ class LinkHealth:
     connects: int
     last_error: str | None
     subscribed: bool
+    bytes_sent: int = 0
+    """MQTT bytes written to the broker by this process (every packet, whole)."""
+    bytes_received: int = 0
+    """MQTT bytes read from the broker by this process (PUBACKs, CONNACK, commands)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -130,6 +130,8 @@ def link(health: LinkHealth) -> dict[str, Scalar]:
         "connects": health.connects,
         "last_error": health.last_error,
         "subscribed": health.subscribed,
+        "bytes_sent": max(health.bytes_sent, 0),
+        "bytes_received": max(health.bytes_received, 0),
     }
 
 
