@@ -8,6 +8,8 @@ field and changes nothing. One gateway and one browser for the module.
 
 from __future__ import annotations
 
+import re
+import time
 import tomllib
 from collections.abc import Iterator
 from typing import Any
@@ -186,25 +188,42 @@ def test_logging_out_leaves_nothing_to_see(browser: Any, gateway: Gateway) -> No
 
 
 def test_guessing_passwords_is_slowed_down(browser: Any, gateway: Gateway) -> None:
-    """Last in the module: the browser's address is backed off afterwards."""
+    """Last in the module: the browser's address is backed off afterwards.
+
+    3 wrong guesses are free, then each recorded one doubles the wait (1, 2, 4, 8 s).
+    The page is driven until a wrong guess is answered with a wait of at least 6 s, so
+    the right password sent next is refused however slowly the browser types.
+    """
     wait_for(lambda: by_id(browser, "login").is_displayed(), 20)
-    for i in range(6):  # 3 free, then 1, 2, 4 s before the next one is even checked
+
+    def submit(password: str) -> str:
         by_id(browser, "login-user").clear()
         by_id(browser, "login-user").send_keys(ADMIN)
         by_id(browser, "login-password").clear()
-        by_id(browser, "login-password").send_keys(f"guess number {i}")
+        by_id(browser, "login-password").send_keys(password)
         by_id(browser, "login-submit").click()  # the page clears the message, then answers
-        wait_for(
+        text: str = wait_for(
             lambda: (
                 by_id(browser, "login-submit").is_enabled() and by_id(browser, "login-error").text
             ),
             20,
         )
-    by_id(browser, "login-password").clear()
-    by_id(browser, "login-password").send_keys(ADMIN_PASSWORD)  # right, but too soon
-    by_id(browser, "login-submit").click()
-    message = wait_for(
-        lambda: "too many failed logins" in (t := by_id(browser, "login-error").text) and t, 20
-    )
+        return text
+
+    wait_s = 0
+    for i in range(12):
+        message = submit(f"guess number {i}")
+        found = re.search(r"next try in (\d+) s", message)
+        if found is None:
+            assert "wrong user name or password" in message
+            continue
+        assert "too many failed logins" in message
+        wait_s = int(found.group(1))
+        if wait_s >= 6:
+            break
+        time.sleep(wait_s + 0.2)  # let the wait pass: the next guess is checked and recorded
+    assert wait_s >= 6, "the waits never grew"
+    message = submit(ADMIN_PASSWORD)  # right, but too soon
+    assert "too many failed logins" in message
     assert "next try in" in message
     assert not by_id(browser, "camera").is_displayed()

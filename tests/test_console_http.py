@@ -436,3 +436,17 @@ def test_an_upload_cut_off_midway_leaves_nothing(gateway: Gateway, admin: Client
         "PUT", "/api/models/big", data=b"x", headers={"Content-Length": str(10**12)}
     )
     assert too_big.status == 413
+
+
+def test_parallel_guesses_do_not_slip_past_the_back_off(gateway: Gateway) -> None:
+    """Twenty guesses sent at once from one address: only the free ones are checked."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def guess(i: int) -> int:
+        return Client(gateway.port, source="127.0.0.3").login("crew", f"parallel-{i}").status
+
+    with ThreadPoolExecutor(20) as pool:
+        statuses = list(pool.map(guess, range(20)))
+    checked = statuses.count(401)
+    assert statuses.count(429) + checked == 20
+    assert checked <= 5, statuses  # 3 free + the one that starts the wait (+1 if it expired)
