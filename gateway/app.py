@@ -96,6 +96,8 @@ class App:
             no_subscribers=settings.outbox.no_subscribers,
             retry_min_s=settings.outbox.retry_min_s,
             retry_max_s=settings.outbox.retry_max_s,
+            backlog_order=settings.outbox.backlog_order,
+            lane_share=settings.outbox.lane_share,
         )
         self.metrics = SystemMetrics(gw.data_dir)
         self.cameras: dict[str, RunningCamera] = {}

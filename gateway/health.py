@@ -158,6 +158,8 @@ class OutboxHealth:
     """The bound in force: ``max_bytes``, or less when the volume holds less."""
     refused: int
     held_topics: int
+    lanes: Mapping[str, int] = field(default_factory=dict)
+    """Events waiting per priority lane (``alert``, ``control``, ``bulk``)."""
 
     @property
     def lost(self) -> int:
@@ -174,6 +176,10 @@ class LinkHealth:
     connects: int
     last_error: str | None
     subscribed: bool
+    bytes_sent: int = 0
+    """MQTT bytes written to the broker by this process (every packet, whole)."""
+    bytes_received: int = 0
+    """MQTT bytes read from the broker by this process (PUBACKs, CONNACK, commands)."""
 
 
 @dataclass(frozen=True, slots=True)

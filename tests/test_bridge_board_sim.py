@@ -21,6 +21,8 @@ from simulators.board.faults import FaultConfig
 from simulators.board.runner import BoardRunner
 from simulators.board.transport import MemoryLine
 from simulators.sensors.ptyport import PtyPort
+from tests.cli_support import run_cli
+from tests.polling import wait_for
 
 FAULTS = FaultConfig(drop_frame=0.12, flip=0.002, garbage=0.05, split=0.3, merge=0.2)
 
@@ -157,13 +159,10 @@ def test_through_the_gateway_sensor_reader() -> None:
     try:
         with BoardRunner(line, options) as runner:
             reader.start()
-            deadline = time.monotonic() + 60  # a hang guard
-            while len(runner.board.produced) < 40 and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_for(lambda: len(runner.board.produced) >= 40, 60)  # a hang guard
             with runner.board.lock:
                 runner.board.paused = True
-            while not runner.board.drained() and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_for(runner.board.drained, 60)
             time.sleep(0.3)  # let the reader pass on what it has read
             assert runner.board.drained(), reader.health().counters()
     finally:
@@ -253,12 +252,6 @@ def test_cli_serves_a_pty() -> None:
     ],
 )
 def test_cli_rejects_bad_options(args: list[str], message: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "simulators", "board", *args, "--duration", "0.1"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = run_cli("simulators", "board", *args, "--duration", "0.1", timeout=30)
     assert result.returncode == 2
     assert message in result.stderr

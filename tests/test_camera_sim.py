@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from simulators.camera.render import Renderer
 from simulators.camera.rtsp import RtspServer
 from simulators.camera.source import SimulatorReader
 from simulators.camera.world import CLASSES, Actor, World, WorldConfig
+from tests.cli_support import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -283,28 +282,20 @@ def test_rtsp_stream_through_vlc(tmp_path: Path) -> None:
 
 def test_cli_writes_clip_and_truth(tmp_path: Path) -> None:
     video, truth = tmp_path / "c.mp4", tmp_path / "c.jsonl"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "simulators",
-            "camera",
-            "--write-video",
-            str(video),
-            "--seconds",
-            "20",
-            "--truth",
-            str(truth),
-            "--line",
-            "mid:0.5,1,0.5,0.3",
-            "--seed",
-            "3",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    proc = run_cli(
+        "simulators",
+        "camera",
+        "--write-video",
+        str(video),
+        "--seconds",
+        "20",
+        "--truth",
+        str(truth),
+        "--line",
+        "mid:0.5,1,0.5,0.3",
+        "--seed",
+        "3",
         timeout=120,
-        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     cap = cv2.VideoCapture(str(video))
@@ -326,13 +317,6 @@ def test_cli_writes_clip_and_truth(tmp_path: Path) -> None:
     ],
 )
 def test_cli_bad_arguments_exit_2(args: list[str]) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "simulators", "camera", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = run_cli("simulators", "camera", *args)
     assert proc.returncode == 2
     assert "Error" in proc.stderr

@@ -83,17 +83,26 @@ class Requester:
         self.client._reset_sockets()
 
 
+@contextlib.contextmanager
+def commanded(path: Path, port: int) -> Iterator[tuple[App, Requester]]:
+    """The gateway of config ``path`` running, and a requester it answers (both stopped after)."""
+    app = App(load_settings(path), path)
+    app.start()
+    req = Requester(port)
+    try:
+        app.link.wait_connected(10)
+        req.wait_ready()
+        yield app, req
+    finally:
+        req.close()
+        app.stop()
+
+
 @pytest.fixture
 def gateway(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[tuple[App, Requester, Path]]:
     path = write_config(tmp_path, mosquitto.port, mqtt={"username": "rsu", "password": "s3cret-pw"})
-    app = App(load_settings(path), path)
-    app.start()
-    app.link.wait_connected(10)
-    requester = Requester(mosquitto.port)
-    requester.wait_ready()
-    yield app, requester, path
-    requester.close()
-    app.stop()
+    with commanded(path, mosquitto.port) as (app, requester):
+        yield app, requester, path
 
 
 def test_get_config_redacts_secrets(gateway: tuple[App, Requester, Path]) -> None:
@@ -166,17 +175,9 @@ def test_set_config_persists_and_reports_restart(gateway: tuple[App, Requester, 
 
 def test_snapshot_of_unknown_camera_when_enabled(tmp_path: Path, mosquitto: Mosquitto) -> None:
     path = write_config(tmp_path, mosquitto.port, events={"snapshots": True})
-    app = App(load_settings(path), path)
-    app.start()
-    req = Requester(mosquitto.port)
-    try:
-        app.link.wait_connected(10)
-        req.wait_ready()
+    with commanded(path, mosquitto.port) as (_app, req):
         reply = req.call("snapshot", {"camera": "cam-north"})
         assert reply["ok"] is False and "unknown camera 'cam-north'" in reply["error"]
-    finally:
-        req.close()
-        app.stop()
 
 
 def test_v311_reply_to_and_default_reply_topic(tmp_path: Path, mosquitto: Mosquitto) -> None:
@@ -231,45 +232,39 @@ def test_camera_commands(
         detector={"model": str(yolox_nano)},
         cameras=[camera],
     )
-    app = App(load_settings(path), path)
-    app.start()
-    req = Requester(mosquitto.port)
     collector = Collector(mosquitto.port, [f"{BASE}/snapshot/#"], client_id="snap")
     try:
-        app.link.wait_connected(10)
-        req.wait_ready()
-        assert collector.wait_for(lambda: app.cameras["cam-north"].latest_frame() is not None)
-        reply = req.call("snapshot", {"camera": "cam-north"})
-        assert reply["ok"] is True, reply
-        assert reply["result"]["topic"] == f"{BASE}/snapshot/cam-north"
-        assert collector.wait_for(lambda: len(collector.messages) == 1)
-        image = cv2.imdecode(
-            np.frombuffer(collector.messages[0].payload, np.uint8), cv2.IMREAD_COLOR
-        )
-        assert image is not None and image.shape[1] == 480  # narrower than snapshot_max_width
+        with commanded(path, mosquitto.port) as (app, req):
+            assert collector.wait_for(lambda: app.cameras["cam-north"].latest_frame() is not None)
+            reply = req.call("snapshot", {"camera": "cam-north"})
+            assert reply["ok"] is True, reply
+            assert reply["result"]["topic"] == f"{BASE}/snapshot/cam-north"
+            assert collector.wait_for(lambda: len(collector.messages) == 1)
+            image = cv2.imdecode(
+                np.frombuffer(collector.messages[0].payload, np.uint8), cv2.IMREAD_COLOR
+            )
+            assert image is not None and image.shape[1] == 480  # narrower than snapshot_max_width
 
-        reply = req.call("restart_pipeline", {"camera": "cam-north"})
-        assert reply == {
-            "ok": True,
-            "command": "restart_pipeline",
-            "result": {"camera": "cam-north"},
-        }
+            reply = req.call("restart_pipeline", {"camera": "cam-north"})
+            assert reply == {
+                "ok": True,
+                "command": "restart_pipeline",
+                "result": {"camera": "cam-north"},
+            }
 
-        old_runner = app.cameras["cam-north"]
-        moved = dict(camera, lines=[{"id": "l2", "points": [[0.0, 0.4], [1.0, 0.4]]}])
-        reply = req.call("set_config", {"patch": {"cameras": [moved]}})
-        assert reply["ok"] is True, reply
-        assert reply["result"] == {"applied": ["cam-north"], "restart_required": []}
-        runner = app.cameras["cam-north"]
-        assert runner is not old_runner
-        assert [line.id for line in runner.camera.lines] == ["l2"]
-        assert [line.id for line in app.settings.cameras[0].lines] == ["l2"]
-        assert [line.id for line in load_settings(path).cameras[0].lines] == ["l2"]
-        assert collector.wait_for(lambda: runner.latest_frame() is not None)
+            old_runner = app.cameras["cam-north"]
+            moved = dict(camera, lines=[{"id": "l2", "points": [[0.0, 0.4], [1.0, 0.4]]}])
+            reply = req.call("set_config", {"patch": {"cameras": [moved]}})
+            assert reply["ok"] is True, reply
+            assert reply["result"] == {"applied": ["cam-north"], "restart_required": []}
+            runner = app.cameras["cam-north"]
+            assert runner is not old_runner
+            assert [line.id for line in runner.camera.lines] == ["l2"]
+            assert [line.id for line in app.settings.cameras[0].lines] == ["l2"]
+            assert [line.id for line in load_settings(path).cameras[0].lines] == ["l2"]
+            assert collector.wait_for(lambda: runner.latest_frame() is not None)
     finally:
         collector.close()
-        req.close()
-        app.stop()
 
 
 @contextlib.contextmanager
@@ -301,12 +296,7 @@ def test_set_config_on_unwritable_config_gets_an_error_reply(
     etc = tmp_path / "etc"
     etc.mkdir()
     path = write_config(tmp_path, mosquitto.port).rename(etc / "gateway.toml")
-    app = App(load_settings(path), path)
-    app.start()
-    req = Requester(mosquitto.port)
-    try:
-        app.link.wait_connected(10)
-        req.wait_ready()
+    with commanded(path, mosquitto.port) as (app, req):
         before, settings_before = path.read_bytes(), app.settings.model_dump()
         with unwritable(etc if what == "directory" else path):
             reply = req.call("set_config", {"patch": {"events": {"health_interval_s": 120}}})
@@ -320,9 +310,6 @@ def test_set_config_on_unwritable_config_gets_an_error_reply(
         reply = req.call("set_config", {"patch": {"events": {"health_interval_s": 120}}})
         assert reply["ok"] is True, reply  # writable again: the same change goes through
         assert load_settings(path).events.health_interval_s == 120
-    finally:
-        req.close()
-        app.stop()
 
 
 class _BrokenCamera:

@@ -8,6 +8,8 @@ field and changes nothing. One gateway and one browser for the module.
 
 from __future__ import annotations
 
+import re
+import time
 import tomllib
 from collections.abc import Iterator
 from typing import Any
@@ -49,7 +51,8 @@ def css(browser: Any, selector: str) -> list[Any]:
 
 def test_login_refuses_a_wrong_password_then_lets_the_crew_in(browser: Any) -> None:
     assert by_id(browser, "login").is_displayed()
-    assert not by_id(browser, "camera").is_displayed()  # nothing shown before logging in
+    for hidden in ("camera", "tabs", "who", "status"):  # nothing but the form before logging in
+        assert not by_id(browser, hidden).is_displayed(), hidden
     by_id(browser, "login-user").send_keys(ADMIN)
     by_id(browser, "login-password").send_keys("not the password")
     by_id(browser, "login-submit").click()
@@ -162,6 +165,19 @@ def test_a_bad_name_shows_its_error_and_changes_nothing(browser: Any, gateway: G
     assert not css(browser, ".field-errors li")
 
 
+def test_a_change_without_the_csrf_token_is_refused(browser: Any, gateway: Gateway) -> None:
+    before = gateway.path.read_bytes()
+    script = """
+        const done = arguments[arguments.length - 1];
+        fetch('/api/cameras/cam/geometry', {method: 'POST', credentials: 'same-origin',
+            headers: {'Content-Type': 'application/json'}, body: JSON.stringify({lines: []})})
+          .then(r => r.json().then(b => done([r.status, b.error])));
+    """
+    status, error = browser.execute_async_script(script)  # the session cookie goes along
+    assert status == 403 and "CSRF" in error
+    assert gateway.path.read_bytes() == before
+
+
 def test_logging_out_leaves_nothing_to_see(browser: Any, gateway: Gateway) -> None:
     by_id(browser, "logout").click()
     wait_for(lambda: by_id(browser, "login").is_displayed(), 20)
@@ -169,3 +185,45 @@ def test_logging_out_leaves_nothing_to_see(browser: Any, gateway: Gateway) -> No
         "return fetch('/api/cameras/cam/live', {cache: 'no-store'}).then(r => r.status)"
     )
     assert status == 401
+
+
+def test_guessing_passwords_is_slowed_down(browser: Any, gateway: Gateway) -> None:
+    """Last in the module: the browser's address is backed off afterwards.
+
+    3 wrong guesses are free, then each recorded one doubles the wait (1, 2, 4, 8 s).
+    The page is driven until a wrong guess is answered with a wait of at least 6 s, so
+    the right password sent next is refused however slowly the browser types.
+    """
+    wait_for(lambda: by_id(browser, "login").is_displayed(), 20)
+
+    def submit(password: str) -> str:
+        by_id(browser, "login-user").clear()
+        by_id(browser, "login-user").send_keys(ADMIN)
+        by_id(browser, "login-password").clear()
+        by_id(browser, "login-password").send_keys(password)
+        by_id(browser, "login-submit").click()  # the page clears the message, then answers
+        text: str = wait_for(
+            lambda: (
+                by_id(browser, "login-submit").is_enabled() and by_id(browser, "login-error").text
+            ),
+            20,
+        )
+        return text
+
+    wait_s = 0
+    for i in range(12):
+        message = submit(f"guess number {i}")
+        found = re.search(r"next try in (\d+) s", message)
+        if found is None:
+            assert "wrong user name or password" in message
+            continue
+        assert "too many failed logins" in message
+        wait_s = int(found.group(1))
+        if wait_s >= 6:
+            break
+        time.sleep(wait_s + 0.2)  # let the wait pass: the next guess is checked and recorded
+    assert wait_s >= 6, "the waits never grew"
+    message = submit(ADMIN_PASSWORD)  # right, but too soon
+    assert "too many failed logins" in message
+    assert "next try in" in message
+    assert not by_id(browser, "camera").is_displayed()

@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import os
 import sqlite3
+import threading
 import time
 import tomllib
 from collections.abc import Iterator
@@ -38,6 +40,8 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_MODEL = ROOT / "modelzoo" / "demo" / "roadsim.onnx"
 SECRET = "s3cret-pw"
+GGA = b"$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*47\r\n"
+SIDEWALK = [[0.0, 0.86], [1.0, 0.86], [1.0, 1.0], [0.0, 1.0]]
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +56,26 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             "reconnect_max_s": 5,
         }
     )
+    master, slave = os.openpty()  # a GPS on a serial port: good sentences and some garbage
+    data["sensors"] = [{"id": "gps", "protocol": "nmea", "port": os.ttyname(slave)}]
     from gateway.config.patch import to_toml
 
     path.write_text(to_toml(data))
+    stop = threading.Event()
+
+    def feed() -> None:
+        while not stop.wait(0.2):
+            os.write(master, GGA + GGA.replace(b"*47", b"*00"))
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
     gw = Gateway(path).start()
     yield gw
     gw.stop()
+    stop.set()
+    writer.join(5)
+    os.close(master)
+    os.close(slave)
     assert SECRET not in gw.log()  # not even in the log
 
 
@@ -197,6 +215,9 @@ def test_bad_edit_shows_field_errors_and_changes_nothing(gateway: Gateway, admin
     assert gateway.path.read_bytes() == before
     live = admin.request("GET", "/api/cameras/cam/live").json()
     assert [line["id"] for line in live["geometry"]["lines"]] == ["upper"]  # still running
+    refused = [a["data"] for a in stored_events(gateway, "command") if not a["data"]["ok"]]
+    assert refused[-1]["caller"] == "console:crew" and refused[-1]["command"] == "set_config"
+    assert "invalid setting" in refused[-1]["error"]
 
 
 @pytest.mark.parametrize(
@@ -259,6 +280,10 @@ def test_status_is_the_health_event_and_shows_no_secret(gateway: Gateway, admin:
     assert health["cameras"]["cam"]["state"] == "streaming"
     assert health["mqtt"]["state"] != "connected"  # the broker is away: said so
     assert "depth" in health["outbox"] and "dropped" in health["outbox"]
+    gps = wait_for(lambda: admin.request("GET", "/api/status").json()["readings"].get("gps"))
+    assert gps["protocol"] == "nmea" and abs(gps["values"]["lat"] - 48.1173) < 0.001
+    counters = admin.request("GET", "/api/status").json()["health"]["sensors"]["gps"]
+    assert counters["good"] > 0 and counters["bad_checksum"] > 0  # the garbage is counted
     gate = wait_for(
         lambda: (
             admin.request("GET", "/api/status")
@@ -286,12 +311,22 @@ def test_save_writes_the_file_restarts_the_pipeline_and_counts(
     gateway: Gateway, admin: Client
 ) -> None:
     before = admin.request("GET", "/api/status").json()["health"]["cameras"]["cam"]
-    edit = {"lines": [{"id": "road", "points": ROAD_LINE}]}
+    speed = {
+        "image_points": [[0.1, 0.55], [0.9, 0.55], [0.95, 0.95], [0.05, 0.95]],
+        "world_points": [[0.0, 0.0], [30.0, 0.0], [30.0, 9.0], [0.0, 9.0]],
+    }
+    edit = {
+        "lines": [{"id": "road", "points": ROAD_LINE}],
+        "zones": [{"id": "walk", "points": SIDEWALK}],
+        "speed": speed,
+    }
     reply = admin.request("POST", "/api/cameras/cam/geometry", json_body=edit)
     assert reply.status == 200, reply.body
     assert reply.json()["applied"] == ["cam"] and reply.json()["status"] == "applied"
     saved = tomllib.loads(gateway.path.read_text())
     assert saved["cameras"][0]["lines"] == [{"id": "road", "points": ROAD_LINE}]
+    assert saved["cameras"][0]["zones"] == [{"id": "walk", "points": SIDEWALK}]
+    assert saved["cameras"][0]["speed"] == speed
     assert saved["cameras"][1]["source"]["url"].startswith("rtsp://admin:" + SECRET)  # kept
     live = admin.request("GET", "/api/cameras/cam/live").json()
     assert list(live["lines"]) == ["road"]
@@ -305,6 +340,11 @@ def test_save_writes_the_file_restarts_the_pipeline_and_counts(
         timeout=90,
     )
     assert counted > 0
+    people = wait_for(
+        lambda: admin.request("GET", "/api/cameras/cam/live").json()["zones"]["walk"]["inside"],
+        timeout=90,
+    )
+    assert people > 0  # the sidewalk zone sees pedestrians
     audits = stored_events(gateway, "command")
     saves = [a["data"] for a in audits if a["data"].get("camera") == "cam"]
     assert {"command": "set_config", "caller": "console:crew", "role": "admin", "ok": True} in [
@@ -312,9 +352,12 @@ def test_save_writes_the_file_restarts_the_pipeline_and_counts(
     ]
     ok = next(a for a in saves if a["ok"])
     assert ok["signed_at"] is None and ok["nonce"] is None
-    assert ok["patch_paths"] == ["cameras.cam.lines"]
-    refused = [a for a in saves if not a["ok"]]
-    assert refused and "invalid setting" in refused[0]["error"]
+    assert ok["patch_paths"] == [
+        "cameras.cam.lines",
+        "cameras.cam.speed.image_points",
+        "cameras.cam.speed.world_points",
+        "cameras.cam.zones",
+    ]
 
 
 def test_model_import_by_upload(gateway: Gateway, admin: Client) -> None:
@@ -393,3 +436,17 @@ def test_an_upload_cut_off_midway_leaves_nothing(gateway: Gateway, admin: Client
         "PUT", "/api/models/big", data=b"x", headers={"Content-Length": str(10**12)}
     )
     assert too_big.status == 413
+
+
+def test_parallel_guesses_do_not_slip_past_the_back_off(gateway: Gateway) -> None:
+    """Twenty guesses sent at once from one address: only the free ones are checked."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def guess(i: int) -> int:
+        return Client(gateway.port, source="127.0.0.3").login("crew", f"parallel-{i}").status
+
+    with ThreadPoolExecutor(20) as pool:
+        statuses = list(pool.map(guess, range(20)))
+    checked = statuses.count(401)
+    assert statuses.count(429) + checked == 20
+    assert checked <= 5, statuses  # 3 free + the one that starts the wait (+1 if it expired)

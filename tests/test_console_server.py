@@ -146,3 +146,39 @@ def test_the_gateway_runs_on_without_a_console_that_cannot_listen(
 def test_console_config_defaults_listen_everywhere_on_8080() -> None:
     config = ConsoleConfig()
     assert (config.bind, config.port, config.enabled) == ("0.0.0.0", 8080, False)
+
+
+def _login(port: int) -> tuple[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    body = json.dumps({"user": "crew", "password": PASSWORD})
+    conn.request("POST", "/api/login", body, {"Content-Type": "application/json"})
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    cookie = (response.getheader("set-cookie") or "").split(";", 1)[0]
+    return response.status, cookie
+
+
+def _session_status(port: int, cookie: str) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", "/api/session", headers={"Cookie": cookie})
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    return response.status
+
+
+def test_sessions_expire_and_are_bounded_on_a_real_server(tmp_path: Path) -> None:
+    import time
+
+    settings = console_settings(tmp_path, session_idle_s=1.0, max_sessions=2)
+    server = ConsoleServer(settings.console, unit(settings))
+    server.start()
+    try:
+        assert server.port is not None
+        cookies = [_login(server.port)[1] for _ in range(3)]
+        assert [_session_status(server.port, c) for c in cookies] == [401, 200, 200]  # oldest out
+        time.sleep(1.5)
+        assert _session_status(server.port, cookies[2]) == 401  # idle too long
+    finally:
+        server.stop()

@@ -22,6 +22,7 @@ from gateway.demo.session import DemoState, parse_broker
 from gateway.demo.view import behind_warning, status_line
 from gateway.errors import TransportError, UsageError
 from gateway.localservers import Mosquitto, VictoriaMetrics, free_port
+from tests.polling import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAY = str(ROOT / ".venv" / "bin" / "gateway")
@@ -208,9 +209,7 @@ def test_monitor_counts_and_bounds_its_sensor_table() -> None:
             pub.publish(f"city/x/y/sensors/s{i}", json.dumps(event), qos=1).wait_for_publish(5)
         pub.publish("city/x/y/bad", b"not json", qos=1).wait_for_publish(5)
 
-        deadline = time.monotonic() + 10
-        while (monitor.events < n or monitor.invalid < 1) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: monitor.events >= n and monitor.invalid >= 1, 10)
         by_type, sensors = monitor.snapshot()
     finally:
         pub.disconnect()

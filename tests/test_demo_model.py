@@ -11,8 +11,8 @@ import pytest
 from gateway.config.vision import DetectorConfig
 from gateway.errors import ModelError
 from gateway.vision.detector import load_detector
-from modelzoo.train.data import MIN_VISIBLE, clip_frames
-from modelzoo.train.evaluate import ClassStats, match_frame
+from modelzoo.train.data import clip_frames
+from modelzoo.train.evaluate import ClassStats, score_frame
 from simulators.camera.world import CLASSES
 
 DEMO = Path(__file__).resolve().parent.parent / "modelzoo" / "demo"
@@ -57,16 +57,7 @@ def test_finds_objects_on_held_out_frames(
     frames = 0
     for clip in range(3):  # seeds far from the training clips
         for img, gt in clip_frames(5_000_000 + clip, condition, 10, 12, 1.0, 20.0):
-            dets = det.detect(img)
-            match_frame(
-                stats,
-                dets.xyxy,
-                dets.score,
-                dets.class_id,
-                gt.xyxy,
-                gt.class_id,
-                gt.visible < MIN_VISIBLE,
-            )
+            score_frame(stats, det.detect(img), gt)
             frames += 1
     tp = sum(int(np.sum(s.hits)) for s in stats.values())
     objects = sum(s.objects for s in stats.values())

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, get_args
 
+import click
 import numpy as np
 import pytest
 
 from gateway.cli import main
+from gateway.cli_options import classes_option, conf_option, model_type_option, threads_option
+from gateway.config.vision import DetectorConfig, ModelType
 from tests.test_detector_synthetic import const_model
 
 
@@ -208,3 +212,36 @@ def test_bench_detect_text_and_missing_image(
     )
     assert code == 2
     assert "image not found" in err
+
+
+@pytest.mark.parametrize(
+    ("option", "field"),
+    [
+        (threads_option, "threads"),
+        (conf_option, "conf"),
+        (model_type_option, "model_type"),
+        (classes_option("keep"), "classes"),
+    ],
+    ids=["threads", "conf", "model_type", "classes"],
+)
+def test_detector_options_take_what_the_config_takes(option: Any, field: str) -> None:
+    """The shared CLI options have DetectorConfig's default and bounds (or choices)."""
+
+    @click.command()
+    @option
+    def probe(**kwargs: Any) -> None: ...
+
+    param = probe.params[0]
+    spec = DetectorConfig.model_fields[field]
+    if field == "classes":
+        assert param.default == ",".join(DetectorConfig().classes)
+        return
+    assert param.default == spec.default
+    if field == "model_type":
+        assert isinstance(param.type, click.Choice)
+        assert tuple(param.type.choices) == get_args(ModelType)
+        return
+    assert isinstance(param.type, click.IntRange | click.FloatRange)
+    ge = next(m.ge for m in spec.metadata if hasattr(m, "ge"))
+    le = next(m.le for m in spec.metadata if hasattr(m, "le"))
+    assert (param.type.min, param.type.max) == (ge, le)

@@ -9,8 +9,6 @@ measured, and keeps the reference next to its data.
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from gateway.config.patch import to_toml
 from gateway.demo.scenario import detector_config
 from gateway.events import validate_event
 from gateway.localservers import Mosquitto
+from tests.cli_support import start_gateway
 from tests.transport_support import Collector
 
 pytestmark = pytest.mark.slow
@@ -58,11 +57,7 @@ def config(tmp_path: Path, port: int) -> Path:
 
 def test_a_knocked_camera_publishes_calibration_drift(tmp_path: Path, mosquitto: Mosquitto) -> None:
     collector = Collector(mosquitto.port, [f"{BASE}/events/cam/alert", f"{BASE}/health"])
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "run", "--config", str(config(tmp_path, mosquitto.port))],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = start_gateway(config(tmp_path, mosquitto.port))
     try:
 
         def drift() -> list[dict[str, Any]]:

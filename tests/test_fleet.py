@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter, defaultdict
@@ -21,6 +19,7 @@ from gateway.events import validate_event
 from gateway.localservers import Mosquitto
 from simulators.fleet.gateway import Profile, VirtualGateway
 from simulators.fleet.runner import TICK_S, run_fleet
+from tests.cli_support import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -155,27 +154,18 @@ def test_aggregates_sum_the_crossings_of_their_interval() -> None:
 
 
 def test_cli_reports_json(mosquitto: Mosquitto) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "simulators",
-            "fleet",
-            "--gateways",
-            "2",
-            "--rate",
-            "5",
-            "--seconds",
-            "1.5",
-            "--port",
-            str(mosquitto.port),
-            "--json",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    proc = run_cli(
+        "simulators",
+        "fleet",
+        "--gateways",
+        "2",
+        "--rate",
+        "5",
+        "--seconds",
+        "1.5",
+        "--port",
+        str(mosquitto.port),
+        "--json",
     )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
@@ -185,14 +175,7 @@ def test_cli_reports_json(mosquitto: Mosquitto) -> None:
 
 @pytest.mark.parametrize("args", [["--gateways", "0"], ["--rate", "-1"], ["--port", "0"]])
 def test_cli_bad_arguments_exit_2(args: list[str]) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "simulators", "fleet", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = run_cli("simulators", "fleet", *args)
     assert proc.returncode == 2
     assert "Error" in proc.stderr
 
@@ -200,24 +183,8 @@ def test_cli_bad_arguments_exit_2(args: list[str]) -> None:
 def test_unreachable_broker_is_one_clear_error() -> None:
     from gateway.localservers import free_port
 
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "simulators",
-            "fleet",
-            "--gateways",
-            "1",
-            "--seconds",
-            "1",
-            "--port",
-            str(free_port()),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    proc = run_cli(
+        "simulators", "fleet", "--gateways", "1", "--seconds", "1", "--port", str(free_port())
     )
     assert proc.returncode != 0
     assert "cannot connect" in proc.stderr

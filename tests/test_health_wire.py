@@ -169,6 +169,9 @@ EXPECTED_OUTBOX = {
     "damaged": 0,
     "refused": 0,
     "held_topics": 0,
+    "depth_alert": 0,
+    "depth_control": 0,
+    "depth_bulk": 0,
 }
 EXPECTED_MQTT = {
     "state": "disconnected",
@@ -176,6 +179,8 @@ EXPECTED_MQTT = {
     "connects": 0,
     "last_error": None,
     "subscribed": False,
+    "bytes_sent": 0,
+    "bytes_received": 0,
 }
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from gateway.localservers import free_port
+from tests.polling import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAY = str(ROOT / ".venv" / "bin" / "gateway")
@@ -136,9 +137,7 @@ def test_models_pull_ctrl_c_leaves_no_partial_model(tmp_path: Path) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while not list((store / ".staging").glob("**/*")) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: list((store / ".staging").glob("**/*")), 30)
         time.sleep(0.3)
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=30)

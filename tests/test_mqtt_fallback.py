@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from gateway.app import App
 from gateway.errors import TransportError
 from gateway.events import validate_event
 from gateway.localservers import Mosquitto, free_port, wait_port
+from tests.polling import wait_for
 from tests.transport_support import Collector, sensor_draft, settings_for
 
 
@@ -64,9 +64,7 @@ def test_v5_only_config_does_not_fall_back(tmp_path: Path, amqtt_broker: int) ->
     try:
         app.start()
         # amqtt refuses a plain v5 CONNECT, and gives up on one carrying a v5 will after 10 s.
-        deadline = time.monotonic() + 25
-        while app.link.last_error is None and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: app.link.last_error is not None, 25)
         with pytest.raises(TransportError, match=r"Unsupported protocol version|CONNACK"):
             app.link.wait_connected(0.1)
         assert app.link.health().state == "error"
@@ -97,9 +95,7 @@ def test_a_v5_broker_closing_before_connack_does_not_pin_v311(
         assert app.link.protocol == "3.1.1"  # the fallback happened
         mosquitto.stop()  # a broker restart: the connection drops
         mosquitto.start()
-        deadline = time.monotonic() + 15
-        while not (app.link.connected and app.link.connects >= 2) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: app.link.connected and app.link.connects >= 2, 15)
         assert app.link.connects >= 2
         assert app.link.protocol == "5"  # reason codes are visible again
     finally:

@@ -11,6 +11,7 @@ from gateway.events import Draft, validate_event
 from gateway.localservers import free_port
 from gateway.runtime.commands import QUEUE_SIZE
 from gateway.transport.mqtt import Incoming
+from tests.polling import wait_for
 from tests.transport_support import settings_for
 
 
@@ -39,9 +40,7 @@ def test_full_outbox_drops_oldest_and_reports_at_once(tmp_path: Path) -> None:
             events = [json.loads(r.payload) for r in app.outbox.fetch(0, 10_000)]
             return [e for e in events if e["type"] == "health" and e["data"]["dropped_events"]]
 
-        deadline = time.monotonic() + 5
-        while not drop_reports() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(drop_reports, 5)
         reports = drop_reports()
         assert reports, "no health event after the outbox dropped events"
         validate_event(reports[0])

@@ -21,6 +21,7 @@ from gateway.app import App
 from gateway.events import Draft
 from gateway.localservers import Mosquitto
 from gateway.transport.forwarder import publish_size
+from gateway.transport.lanes import BULK
 from gateway.transport.outbox import Outbox
 from gateway.transport.reasons import PUBACK, classify
 from tests.transport_support import Collector, sensor_draft, settings_for
@@ -234,13 +235,15 @@ def test_held_topics_are_bounded_and_the_evicted_one_is_swept(
     with Outbox(tmp_path / "o.db", app_topics()) as box:
         stored = box.add([big_draft(i, 10) for i in range(3)])
         fwd = Forwarder(box, MqttLink(settings.mqtt, "t"))
-        fwd._cursor = stored.seqs[-1]
+        for queue in fwd._scheduler.queues:
+            queue.advance(stored.seqs[-1])  # every lane's cursor went past them
         for n, seq in enumerate(stored.seqs):
-            fwd._outcome(seq, f"city/a/b/sensors/s{n}", 16)
+            fwd._outcome(seq, f"city/a/b/sensors/s{n}", 16, BULK)
         assert fwd.held_topics == ["city/a/b/sensors/s1", "city/a/b/sensors/s2"]
         assert fwd.refusals.held_topics == 2
-        # The evicted topic's kept row is swept (re-sent), not forgotten.
-        assert fwd._sweep_pos < stored.seqs[0] <= fwd._sweep_end
+        # The evicted topic's kept row is sent again, not forgotten: its lane went back.
+        bulk = [q for q in fwd._scheduler.queues if q.lane == BULK]
+        assert all(q.cursor < stored.seqs[0] and q.revisits(stored.seqs[0]) for q in bulk)
 
 
 def app_topics() -> Any:

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
+
+from tests.cli_support import run_cli
 
 
 @pytest.mark.slow
 def test_short_run_reports_write_and_event_latency_with_load() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "gateway", "bench", "rules", "--rounds", "1", "--seconds", "8",
-         "--seed", "9", "--json"],
-        capture_output=True, text=True, timeout=240, check=False,
-    )  # fmt: skip
+    proc = run_cli(
+        "gateway",
+        "bench",
+        "rules",
+        "--rounds",
+        "1",
+        "--seconds",
+        "8",
+        "--seed",
+        "9",
+        "--json",
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["benchmark"] == "rules" and out["cores"] >= 1
@@ -36,8 +44,5 @@ def test_short_run_reports_write_and_event_latency_with_load() -> None:
     [(["--rounds", "0"], "--rounds"), (["--seconds", "1"], "--seconds")],
 )
 def test_bad_options(args: list[str], message: str) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "gateway", "bench", "rules", *args],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    proc = run_cli("gateway", "bench", "rules", *args)
     assert proc.returncode == 2 and message in proc.stderr

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import pytest
 
 from gateway.config.patch import to_toml
+from tests.cli_support import run_cli
 from tests.rules_support import ModbusDevice
 
 
@@ -43,10 +43,7 @@ def write_config(tmp_path: Path, port: str) -> Path:
 
 
 def gateway(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", "rules", *args],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    return run_cli("gateway", "rules", *args)
 
 
 def test_list_and_test_drive_the_real_outputs(tmp_path: Path, device: ModbusDevice) -> None:

@@ -103,6 +103,23 @@ def alert(ts: float | None = None, zone: str = "road") -> Alert:
                  label="person")  # fmt: skip
 
 
+def test_hold_counts_from_the_devices_confirmation_of_a_slow_switch_on() -> None:
+    """A switch-on that takes long to reach the device still shows for the whole hold."""
+    engine, rec, _events, _ = make(ALERT, hold_s=0.3)
+    engine.start()
+    try:
+        assert wait_for(lambda: rec.states() == ["idle"])
+        rec.hang.clear()  # the bus is slow: the next write reaches the device 0.5 s late
+        engine.on_analytics([alert()])
+        time.sleep(0.5)
+        rec.hang.set()
+        assert wait_for(lambda: rec.states() == ["idle", "active", "idle"])
+        on, off = rec.writes[1][0], rec.writes[2][0]
+        assert off - on >= 0.3, f"the device showed the output on for {off - on:.3f} s"
+    finally:
+        engine.stop()
+
+
 def test_alert_switches_on_then_off_after_hold() -> None:
     engine, rec, events, _ = make(ALERT, hold_s=0.3)
     engine.start()

@@ -25,6 +25,7 @@ from gateway.config.settings import validate_settings
 from gateway.demo.scenario import detector_config
 from gateway.events import validate_event
 from gateway.localservers import free_port
+from tests.cli_support import start_gateway
 from tests.rules_support import ModbusDevice, wait_for
 
 pytestmark = pytest.mark.slow
@@ -85,14 +86,6 @@ def _toml(data: dict[str, Any]) -> str:
     return to_toml(data)
 
 
-def run_gateway(path: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "gateway", "run", "--config", str(path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-
-
 def stop(proc: subprocess.Popen[bytes]) -> str:
     proc.send_signal(signal.SIGTERM)
     _out, err = proc.communicate(timeout=60)
@@ -126,7 +119,7 @@ def test_pedestrian_switches_the_coil_offline_and_sigterm_applies_fail_safe(
     tmp_path: Path, device: ModbusDevice
 ) -> None:
     source = {"type": "simulator", "scenario": SCENARIO, "realtime": True}
-    proc = run_gateway(config(tmp_path, device, source))
+    proc = start_gateway(config(tmp_path, device, source))
     try:
         # fail-safe while the camera starts, idle once it streams, active, idle after the hold
         assert wait_for(lambda: values(device)[1][-4:] == [9, 0, 1, 0], 60), values(device)
@@ -164,7 +157,7 @@ def test_bad_rule_is_refused_with_its_field_path(tmp_path: Path, device: ModbusD
     path = config(tmp_path, device, {"type": "simulator", "seed": SEED})
     text = path.read_text().replace('"modbus_register"', '"modbus_regster"')
     path.write_text(text.replace("max_frame_age_s = 3.0", "max_frame_age_s = -1"))
-    proc = run_gateway(path)
+    proc = start_gateway(path)
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 2, err
     text = err.decode()
@@ -189,7 +182,7 @@ def test_camera_stall_puts_outputs_into_fail_safe(tmp_path: Path, device: Modbus
         assert camera.stdout is not None
         assert camera.stdout.readline().startswith(b"MJPEG:")
         source = {"type": "url", "url": f"http://127.0.0.1:{port}/video"}
-        proc = run_gateway(config(tmp_path, device, source))
+        proc = start_gateway(config(tmp_path, device, source))
         # fail-safe while the camera starts, then out of it once frames flow: idle, or active
         # when the random traffic happens to have a pedestrian in the zone at that moment
         assert wait_for(lambda: _left_fail_safe(values(device)[1]), 60), values(device)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -14,18 +12,10 @@ import pytest
 
 from gateway.localservers import Mosquitto
 from gateway.runtime import sdnotify
+from tests.cli_support import start_gateway
 from tests.transport_support import Collector, write_config
 
 BASE = "city/sejong-1/rsu-0001"
-
-
-def run_gateway(config: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "gateway", "run", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, **(env or {})},
-    )
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -38,7 +28,7 @@ def test_signal_flushes_and_exits_0_with_systemd_notifications(
     sock.settimeout(20)
     config = write_config(tmp_path, mosquitto.port, events={"synthetic_events_per_s": 100})
     collector = Collector(mosquitto.port, [f"{BASE}/#"])
-    proc = run_gateway(config, {"NOTIFY_SOCKET": name, "WATCHDOG_USEC": "1000000"})
+    proc = start_gateway(config, {"NOTIFY_SOCKET": name, "WATCHDOG_USEC": "1000000"})
     try:
         got = [sock.recv(256).decode()]
         assert got == ["READY=1"]
@@ -68,7 +58,7 @@ def test_signal_flushes_and_exits_0_with_systemd_notifications(
 def test_bad_config_exits_2_with_the_field(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text('[mqtt]\nport = "not a port"\n[outbox]\nmax_inflight = 0\n')
-    proc = run_gateway(config)
+    proc = start_gateway(config)
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert "error:" in err.decode()
@@ -76,7 +66,7 @@ def test_bad_config_exits_2_with_the_field(tmp_path: Path) -> None:
 
 
 def test_missing_config_exits_2(tmp_path: Path) -> None:
-    proc = run_gateway(tmp_path / "nope.toml")
+    proc = start_gateway(tmp_path / "nope.toml")
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 2 and "config file not found" in err.decode()
 
@@ -84,7 +74,7 @@ def test_missing_config_exits_2(tmp_path: Path) -> None:
 def test_unusable_outbox_exits_1(tmp_path: Path, mosquitto: Mosquitto) -> None:
     (tmp_path / "data").write_text("a file where the data directory should be")
     config = write_config(tmp_path, mosquitto.port)
-    proc = run_gateway(config)
+    proc = start_gateway(config)
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 1
     assert "error: cannot open outbox" in err.decode()

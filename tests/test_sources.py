@@ -22,6 +22,7 @@ from gateway.errors import SourceError, UsageError
 from gateway.sources.base import describe, is_live, make_reader, source_from_spec
 from gateway.sources.capture import CaptureThread
 from gateway.sources.opencv import FileReader, GStreamerReader, UrlReader, UsbReader
+from tests.polling import wait_for
 
 
 def file_capture(path: Path, **kwargs: object) -> CaptureThread:
@@ -205,9 +206,7 @@ def test_open_failure_backs_off_and_reports(tmp_path: Path) -> None:
         lambda: make_reader(src), live=True, reconnect_min_s=0.05, reconnect_max_s=0.2, seed=3
     )
     capture.start()
-    deadline = time.monotonic() + 10
-    while capture.health().reconnects < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: capture.health().reconnects >= 3, 10)
     health = capture.health()
     capture.stop()
     assert health.reconnects >= 3
@@ -239,9 +238,7 @@ def test_missing_usb_camera_backs_off_without_crashing() -> None:
     src = UsbSource(index=63)  # no /dev/video63 here
     capture = CaptureThread(lambda: make_reader(src), live=True, reconnect_min_s=0.05, seed=2)
     capture.start()
-    deadline = time.monotonic() + 10
-    while capture.health().reconnects < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: capture.health().reconnects >= 2, 10)
     health = capture.health()
     capture.stop()
     assert health.reconnects >= 2
@@ -254,9 +251,7 @@ def test_a_failing_reader_factory_is_survived() -> None:
 
     capture = CaptureThread(factory, live=True, reconnect_min_s=0.05, seed=4)
     capture.start()
-    deadline = time.monotonic() + 10
-    while capture.health().reconnects < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: capture.health().reconnects >= 2, 10)
     health = capture.health()
     capture.stop()
     assert health.reconnects >= 2

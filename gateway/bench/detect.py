@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from gateway.cli_options import model_type_option, threads_option
 from gateway.output import json_option, print_json
 
 DEFAULT_IMAGE = Path("../shared/data/bus.jpg")
@@ -91,13 +92,8 @@ def measure(
 )
 @click.option("--iterations", "-n", type=click.IntRange(1, 100_000), default=100, show_default=True)
 @click.option("--warmup", type=click.IntRange(0, 1000), default=5, show_default=True)
-@click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True)
-@click.option(
-    "--model-type",
-    type=click.Choice(["auto", "yolox", "yolo", "ssd"]),
-    default="auto",
-    show_default=True,
-)
+@threads_option
+@model_type_option
 @json_option
 def command(
     *,

@@ -14,7 +14,6 @@ on rendered frames (its cost per frame is that divided by the frames per check).
 from __future__ import annotations
 
 import dataclasses
-import os
 import statistics
 import tempfile
 import time
@@ -24,12 +23,8 @@ from typing import Any
 
 import click
 
+from gateway.bench.load import describe_load
 from gateway.output import json_option, print_json
-
-
-def _load() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load {one:.2f} / {five:.2f} (1 / 5 min) on {os.cpu_count()} cores"
 
 
 def _magnitude(x: float) -> float:
@@ -182,12 +177,12 @@ def command(  # noqa: PLR0917 (one parameter per option)
     as_json: bool,
 ) -> None:
     """Flow measures vs the simulated world's truth, and the added per-frame cost."""
-    out: dict[str, Any] = {"load_before": _load()}
+    out: dict[str, Any] = {"load_before": describe_load()}
     names = scenarios or ("intersection", "queueing-lane")
     out["accuracy"] = [accuracy(name, seconds, interval_s) for name in names]
     if not no_cost:
         out["cost"] = cost(min(seconds, 120.0), rounds)
-    out["load_after"] = _load()
+    out["load_after"] = describe_load()
     if as_json:
         print_json(out)
     else:

@@ -17,7 +17,6 @@ Each consumer runs in its own process, which reports its peak RSS.
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 import click
 
 from gateway.bench.ingest_procs import bare_main, ingest_main, publisher_main, start_servers
+from gateway.bench.load import load_1m
 from gateway.localservers import Server
 from gateway.output import json_option, print_json
 
@@ -171,7 +171,7 @@ def command(
     as_json: bool,
 ) -> None:
     """Events/s: bare paho subscriber vs one and two ingest workers into the database."""
-    load_before = round(os.getloadavg()[0], 2)
+    load_before = load_1m()
     ctx = mp.get_context("spawn")
     conf: dict[str, Any] = {"batch_size": batch_size, "flush_interval_s": flush_interval}
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
@@ -225,7 +225,7 @@ def command(
             "2_vs_bare_2": round_ratios(runs, "ingest_2", "bare_subscriber_2"),
         },
         "load_1m_before": load_before,
-        "load_1m_after": round(os.getloadavg()[0], 2),
+        "load_1m_after": load_1m(),
     }
     if as_json:
         print_json(result)

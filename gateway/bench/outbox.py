@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import multiprocessing
-import os
 import resource
 import shutil
 import statistics
@@ -31,6 +30,7 @@ from typing import Any
 
 import click
 
+from gateway.bench.load import load_1m
 from gateway.errors import UsageError
 from gateway.localservers import Mosquitto
 from gateway.output import json_option, print_json
@@ -305,7 +305,7 @@ def command(
     """Events/s through the outbox to MQTT next to bare paho QoS 1 (target >= 50 %)."""
     bares: list[dict[str, Any]] = []
     outboxes: list[dict[str, Any]] = []
-    load_start = round(os.getloadavg()[0], 2)
+    load_start = load_1m()
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
         work = Path(tmp)
         with contextlib.ExitStack() as stack:
@@ -340,7 +340,7 @@ def command(
         },
         "spread": {"bare_paho": _spread(bares), "outbox": _spread(outboxes)},
         "inflight": inflight,
-        "load_1m": {"start": load_start, "end": round(os.getloadavg()[0], 2)},
+        "load_1m": {"start": load_start, "end": load_1m()},
         "rounds": {"bare_paho": bares, "outbox": outboxes},
     }
     if as_json:

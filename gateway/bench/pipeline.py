@@ -27,6 +27,7 @@ from typing import Any
 
 import click
 
+from gateway.cli_options import threads_option
 from gateway.output import json_option, print_json
 
 DEFAULT_VIDEO = Path("../shared/data/traffic_480p.mp4")
@@ -386,7 +387,7 @@ def _print(result: dict[str, Any]) -> None:
     help="A dense high-resolution image for the tiling figures.",
 )
 @click.option("--seconds", type=click.FloatRange(1, 3600), default=10.0, show_default=True)
-@click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True)
+@threads_option
 @click.option(
     "--extras/--no-extras", default=True, show_default=True, help="Motion and tiling figures."
 )

@@ -36,11 +36,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
+from gateway.bench.load import load_1m
 from gateway.config.patch import to_toml
 from gateway.localservers import free_port
 from gateway.output import json_option, print_json
+from gateway.vision.analytics.stats import percentile
 
 LANES = (0.555, 0.640, 0.720, 0.800)  # ground y of the simulator's vehicle lanes
 VEHICLES = ["car", "truck", "bus", "motorcycle"]
@@ -92,11 +93,8 @@ def settings(data_dir: Path, relay_port: str, mqtt_port: int, *, rules: bool, se
 
 
 def _pct(values: list[float], q: float) -> float | None:
-    return round(float(np.percentile(values, q)), 1) if values else None
-
-
-def _load() -> float:
-    return round(os.getloadavg()[0], 2)
+    p = percentile(values, q)
+    return None if p is None else round(p, 1)
 
 
 def run_round(seconds: float, *, rules: bool, seed: int, density: float) -> dict[str, Any]:
@@ -107,7 +105,7 @@ def run_round(seconds: float, *, rules: bool, seed: int, density: float) -> dict
     from simulators.sensors.relay import RelayBoard
 
     relay = RelayBoard(size=8).start()
-    load_before = _load()
+    load_before = load_1m()
     with tempfile.TemporaryDirectory(prefix="bench-rules-") as tmp:
         data = settings(Path(tmp) / "data", relay.path, free_port(), rules=rules, seed=seed,
                         density=density)  # fmt: skip
@@ -149,7 +147,7 @@ def run_round(seconds: float, *, rules: bool, seed: int, density: float) -> dict
         "late": sum(1 for a in on if a["late"]),
         "failed": sum(1 for a in actuations if a["outcome"] != "ok"),
         "load_1m_before": load_before,
-        "load_1m_after": _load(),
+        "load_1m_after": load_1m(),
     }
 
 

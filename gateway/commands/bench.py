@@ -17,6 +17,7 @@ BENCHMARKS: dict[str, str] = {
     "bridge": "gateway.bench.bridge:command",
     "rules": "gateway.bench.rules:command",
     "flow": "gateway.bench.flow:command",
+    "priority": "gateway.bench.priority:command",
     "console": "gateway.bench.console:command",
     "chaos": "gateway.bench.chaos.command:command",
 }

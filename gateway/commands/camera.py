@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from gateway.cli_options import conf_option
 from gateway.commands.common import config_option, json_option, model_dir_option, print_json
 from gateway.errors import InputError, SourceError, UsageError
 
@@ -174,7 +175,7 @@ def check_command(source: str, seconds: float, timeout: float, as_json: bool) ->
 @click.option("--draw", is_flag=True, help="Draw detections, and the camera's lines and zones.")
 @config_option()
 @click.option("--camera", "camera_id", help="Draw this configured camera's lines and zones.")
-@click.option("--conf", type=click.FloatRange(0.0, 1.0), default=0.35, show_default=True)
+@conf_option
 @click.option("--timeout", type=click.FloatRange(0.5, 120), default=10.0, show_default=True)
 @json_option
 def snapshot_command(

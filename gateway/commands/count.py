@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from gateway import progress
+from gateway.cli_options import classes_option, conf_option, threads_option
 from gateway.commands.common import config_option, json_option, model_dir_option, print_json
 from gateway.config.common import pixel_hint
 from gateway.errors import CameraOpenError, InputError, UsageError
@@ -72,12 +73,7 @@ def _print_table(result: dict[str, Any]) -> None:
     required=True,
     help="Counting line x1,y1,x2,y2 in fractions of the frame (repeatable).",
 )
-@click.option(
-    "--classes",
-    default="person,bicycle,car,motorcycle,bus,truck",
-    show_default=True,
-    help="Comma-separated class names to count, or 'all'.",
-)
+@classes_option("count")
 @click.option("--tiles", default="off", show_default=True, help="off, auto or RxC (e.g. 2x2).")
 @click.option(
     "--motion",
@@ -86,8 +82,8 @@ def _print_table(result: dict[str, Any]) -> None:
     show_default=True,
     help="Motion gating.",
 )
-@click.option("--conf", type=click.FloatRange(0.0, 1.0), default=0.35, show_default=True)
-@click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True)
+@conf_option
+@threads_option
 @click.option(
     "--crossings",
     "crossings_path",

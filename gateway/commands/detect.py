@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from gateway.cli_options import classes_option, conf_option, model_type_option, threads_option
 from gateway.commands.common import config_option, json_option, model_dir_option, print_json
 from gateway.errors import InputError, UsageError
 from gateway.vision.offline import read_image
@@ -88,30 +89,19 @@ def run_detect(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Label file, one name per line (default: COCO-80 for 80-class models).",
 )
-@click.option(
-    "--model-type",
-    type=click.Choice(["auto", "yolox", "yolo", "ssd"]),
-    default="auto",
-    show_default=True,
-    help="Output layout; auto picks it from the model's signature.",
-)
-@click.option("--conf", type=click.FloatRange(0.0, 1.0), default=0.35, show_default=True)
+@model_type_option
+@conf_option
 @click.option(
     "--iou", type=click.FloatRange(0.0, 1.0, min_open=True), default=0.45, show_default=True
 )
-@click.option(
-    "--classes",
-    default="person,bicycle,car,motorcycle,bus,truck",
-    show_default=True,
-    help="Comma-separated class names to keep, or 'all'.",
-)
+@classes_option("keep")
 @click.option(
     "--provider",
     type=click.Choice(["cpu", "cuda", "tensorrt", "openvino"]),
     default="cpu",
     show_default=True,
 )
-@click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True)
+@threads_option
 @click.option("--input-size", type=click.IntRange(32, 4096), help="For dynamic-shape models.")
 @json_option
 def detect_command(

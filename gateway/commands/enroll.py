@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from gateway.commands.pki import passphrase_option, pki_dir_option, read_passphrase
+from gateway.commands.pki import passphrase_option, pki_dir_option, read_passphrase, unit_option
 from gateway.errors import SecurityError
 
 SERVICE = "roadside-gateway"
@@ -32,8 +32,7 @@ def _broker(value: str) -> tuple[str, int]:
 @click.command("provision")
 @pki_dir_option
 @passphrase_option
-@click.option("--site", required=True, help="The unit's site.")
-@click.option("--id", "gateway_id", required=True, help="The unit's gateway id.")
+@unit_option
 @click.option(
     "--config",
     "template",

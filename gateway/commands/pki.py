@@ -47,6 +47,12 @@ def passphrase_option(f: click.decorators.FC) -> click.decorators.FC:
     )(f)
 
 
+def unit_option(f: click.decorators.FC) -> click.decorators.FC:
+    """``--site SITE --id ID``: the unit a certificate or bundle is for."""
+    f = click.option("--id", "gateway_id", required=True, help="The unit's gateway id.")(f)
+    return click.option("--site", required=True, help="The unit's site.")(f)
+
+
 def read_passphrase(passphrase_file: Path | None, confirm: bool = False) -> bytes:
     """The CA passphrase from the file, the environment or a hidden prompt."""
     from gateway.security.pki import read_passphrase_file
@@ -122,8 +128,7 @@ def _out_option(f: click.decorators.FC) -> click.decorators.FC:
 @issue_group.command("unit")
 @pki_dir_option
 @passphrase_option
-@click.option("--site", required=True, help="The unit's site.")
-@click.option("--id", "gateway_id", required=True, help="The unit's gateway id.")
+@unit_option
 @click.option(
     "--csr",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),

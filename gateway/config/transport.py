@@ -73,6 +73,24 @@ class OutboxConfig(StrictModel):
     retry_max_s: float = Field(
         default=30.0, gt=0, description="Longest delay between re-sends of refused events."
     )
+    backlog_order: Literal["oldest_first", "newest_first"] = Field(
+        default="oldest_first",
+        description=(
+            "How the bulk lane (crossings, zones, aggregates, flow, sensor readings) drains "
+            "a backlog after an outage: oldest_first keeps seq order; newest_first sends "
+            "what is stored from the reconnection on first, then the backlog newest to "
+            "oldest. Alerts and the unit's own state always go first."
+        ),
+    )
+    lane_share: float = Field(
+        default=0.1,
+        gt=0.0,
+        le=0.5,
+        description=(
+            "Share of publishes a lane with events waiting gets at least, whatever the "
+            "lanes above it have to send (0.1: one in ten); no lane starves."
+        ),
+    )
     synchronous: Literal["normal", "full"] = Field(
         default="normal",
         description=(

@@ -118,6 +118,7 @@ def outbox(health: OutboxHealth) -> dict[str, Scalar]:
         "limit_bytes": health.limit_bytes,
         "refused": health.refused,
         "held_topics": health.held_topics,
+        **{f"depth_{lane}": depth for lane, depth in health.lanes.items()},
     }
 
 
@@ -129,6 +130,8 @@ def link(health: LinkHealth) -> dict[str, Scalar]:
         "connects": health.connects,
         "last_error": health.last_error,
         "subscribed": health.subscribed,
+        "bytes_sent": max(health.bytes_sent, 0),
+        "bytes_received": max(health.bytes_received, 0),
     }
 
 

@@ -202,7 +202,12 @@ def map_health(data: dict[str, Any], tags: dict[str, str], seq: int, t: int) -> 
     fields = _numeric_fields(_obj(data.get("system"), "data.system"))
     fields.update(_numeric_fields(_obj(data.get("outbox"), "data.outbox"), prefix="outbox_"))
     mqtt = _obj(data.get("mqtt"), "data.mqtt")
-    fields.update(_numeric_fields({"connects": mqtt.get("connects")}, prefix="mqtt_"))
+    fields.update(
+        _numeric_fields(
+            {k: mqtt.get(k) for k in ("connects", "bytes_sent", "bytes_received") if k in mqtt},
+            prefix="mqtt_",
+        )
+    )
     fields["mqtt_connected"] = 1.0 if mqtt.get("state") == "connected" else 0.0
     uptime = _num(data, "uptime_s")
     if uptime is not None:

@@ -284,7 +284,8 @@ class OutputWorker:
             )
         done_wall = self._wall()
         with self._cond:
-            self._last_write = self._clock()
+            done = self._clock()
+            self._last_write = done
             if refresh:
                 self.refreshes += 1
                 return True
@@ -294,8 +295,12 @@ class OutputWorker:
             self._backoff.reset()
             if target != self.state:
                 self._changes.append(started)
+                # The hold runs from the device's confirmation, not from the start of the
+                # write: the device had the state by then at the latest, so it shows it for
+                # the whole hold however long this write took to arrive. (Switching idle
+                # keeps the start: a want that arrives during that write is not stale.)
                 if target == "active":
-                    self._switched_on_at = started
+                    self._switched_on_at = done
                 else:
                     self._switched_idle_at = started
             self.state = target

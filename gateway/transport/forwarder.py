@@ -1,20 +1,24 @@
 """The forwarder: outbox rows -> MQTT QoS 1, rows deleted when the broker accepted them.
 
-One thread. It publishes rows in ``seq`` order, keeping at most the link's window in
-flight, maps each PUBACK (``generation``, ``mid``, reason code) back to its ``seq`` and
-acts on the reason code (:mod:`gateway.transport.reasons`):
+One thread. It publishes rows lane by lane (:mod:`gateway.transport.lanes`: each free
+slot of the link's window goes to the highest lane with events waiting, no lane
+starves, ``seq`` order within a lane), maps each PUBACK (``generation``, ``mid``,
+reason code) back to its ``seq`` and acts on the reason code
+(:mod:`gateway.transport.reasons`):
 
 * accepted: the row is deleted (in batches);
 * refused for the message itself: the row is deleted and counted (``lost_refused``);
 * refused for a reason of the broker's state or configuration (no subscriber, not
   authorized, quota): the row is kept and its TOPIC is held. Rows of a held topic are
   not published; after a back-off the oldest kept row of the topic is sent alone as a
-  probe; when the broker accepts the probe the hold is lifted and a sweep re-sends
-  every kept row of the topic (rows of other topics flow meanwhile, so one refused
-  topic never blocks the rest). Refusals are counted and logged once per hold.
+  probe; when the broker accepts the probe the hold is lifted and the topic's lane
+  goes back to the oldest kept row (:meth:`LaneQueue.rewind`), so every kept row of the
+  topic is sent again in lane order (rows of other topics flow meanwhile, so one
+  refused topic never blocks the rest). Refusals are counted and logged once per hold.
 
-A new connection (new generation) restarts from the oldest stored row, so whatever
-was in flight when the link dropped is sent again (same ``id``, same ``seq``).
+A new connection (new generation) restarts every lane from its oldest stored row (or,
+for a bulk backlog drained newest first, from its newest), so whatever was in flight
+when the link dropped is sent again (same ``id``, same ``seq``).
 """
 
 from __future__ import annotations
@@ -31,8 +35,10 @@ from gateway.backoff import Backoff
 from gateway.errors import TransportError
 from gateway.health import OutboxHealth
 from gateway.ratelog import RateLimitedLog
+from gateway.transport.lanes import BULK, BacklogOrder, LaneQueue, Scheduler, queues_for
 from gateway.transport.mqtt import MqttLink
 from gateway.transport.outbox import Outbox, Row
+from gateway.transport.pacing import BulkWindow
 from gateway.transport.reasons import PUBACK, NoSubscribers, Reason, classify
 
 log = logging.getLogger(__name__)
@@ -59,6 +65,7 @@ class Hold:
     """A topic the broker refused: its kept rows wait for a probe to be accepted."""
 
     reason: Reason
+    lane: int
     first_seq: int  # the oldest kept row of the topic is at or after this seq
     backoff: Backoff
     until: float  # monotonic time of the next probe
@@ -90,6 +97,8 @@ class Forwarder:
         no_subscribers: NoSubscribers = "retry",
         retry_min_s: float = 1.0,
         retry_max_s: float = 30.0,
+        backlog_order: BacklogOrder = "oldest_first",
+        lane_share: float = 0.1,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.outbox = outbox
@@ -101,13 +110,16 @@ class Forwarder:
         self.acked = 0
         self.refusals = Refusals()
         self._clock = clock
-        self._acks: queue.SimpleQueue[tuple[int, int, int]] = queue.SimpleQueue()
-        self._inflight: dict[int, tuple[int, str]] = {}  # mid -> (seq, topic), this generation
+        # (generation, mid, reason code, monotonic time of the PUBACK)
+        self._acks: queue.SimpleQueue[tuple[int, int, int, float]] = queue.SimpleQueue()
+        # mid -> (seq, topic, lane, monotonic time sent), this generation
+        self._inflight: dict[int, tuple[int, str, int, float]] = {}
+        self._bulk_inflight = 0
+        self.bulk_window = BulkWindow(link.max_inflight)
         self._generation = 0
-        self._cursor = 0
+        self.backlog_order: BacklogOrder = backlog_order
+        self._scheduler = Scheduler(queues_for(backlog_order, 0), lane_share)
         self._holds: dict[str, Hold] = {}
-        self._sweep_pos = 0  # re-send kept rows with _sweep_pos < seq <= _sweep_end
-        self._sweep_end = 0
         self._pending_acks: list[int] = []
         self._pending_discards: dict[str, list[int]] = {}
         self._last_ack_flush = clock()
@@ -134,6 +146,7 @@ class Forwarder:
             limit_bytes=self.outbox.limit_bytes,
             refused=self.refusals.total,
             held_topics=self.refusals.held_topics,
+            lanes=self.outbox.lane_depths(),
         )
 
     @property
@@ -148,7 +161,7 @@ class Forwarder:
 
     def on_published(self, generation: int, mid: int, reason_code: int = 0) -> None:
         """Handle a PUBACK (called on the network thread: only queue it)."""
-        self._acks.put((generation, mid, reason_code))
+        self._acks.put((generation, mid, reason_code, self._clock()))
         self._wake.set()
 
     def on_connected(self, _generation: int) -> None:
@@ -182,11 +195,9 @@ class Forwarder:
         self._flush(force=True)
 
     def _settled(self) -> bool:
-        """Nothing in flight, nothing left to sweep, every row taken by the cursor."""
-        return (
-            not self._inflight
-            and self._sweep_pos >= self._sweep_end
-            and self._cursor >= self.outbox.last_seq
+        """Nothing in flight, every row taken by a lane's cursor."""
+        return not self._inflight and not any(
+            self._fetch(queue, 1) for queue in self._scheduler.queues
         )
 
     def _run(self) -> None:
@@ -215,13 +226,12 @@ class Forwarder:
         if generation != self._generation:
             self._generation = generation
             self._inflight.clear()
-            self._cursor = 0
-            self._sweep_pos = self._sweep_end = 0  # the replay re-sends every kept row
+            self._bulk_inflight = 0
+            self._scheduler.queues = queues_for(self.backlog_order, self.outbox.last_seq)
             for hold in self._holds.values():
                 hold.probe = None  # its PUBACK will never come: probe again when due
         if self.link.connected:
             busy = self._probe(generation) or busy
-            busy = self._sweep(generation) or busy
             busy = self._forward(generation) or busy
         self._flush()
         return busy
@@ -240,55 +250,81 @@ class Forwarder:
         limit = self.link.max_packet
         if limit is None or publish_size(row.topic, row.payload) <= limit:
             return False
-        self._outcome_refused(row.seq, row.topic, PUBACK[_PACKET_TOO_LARGE])
+        self._outcome_refused(row.seq, row.topic, PUBACK[_PACKET_TOO_LARGE], row.lane)
         return True
 
     def _send(self, row: Row, generation: int) -> bool:
+        at = self._clock()  # before the publish: its PUBACK may come before it returns
         sent = self.link.publish(row.topic, row.payload, qos=1)
         if sent is None or sent[0] != generation:
             return False
-        self._inflight[sent[1]] = (row.seq, row.topic)
+        self._inflight[sent[1]] = (row.seq, row.topic, row.lane, at)
+        if row.lane == BULK:
+            self._bulk_inflight += 1
         self.published += 1
         return True
 
+    def _fetch(self, queue: LaneQueue, limit: int) -> list[Row]:
+        """The next rows of ``queue`` after its cursor, in its order."""
+        if queue.descending:
+            if queue.exhausted:
+                return []
+            rows = self.outbox.fetch_newest(queue.cursor, limit, queue.lane)
+            queue.exhausted = not rows  # nothing new is ever stored below the cursor
+            return rows
+        return self.outbox.fetch(queue.cursor, limit, lane=queue.lane)
+
     def _forward(self, generation: int) -> bool:
+        """Fill the window's free slots, each from the lane the scheduler picks."""
         busy = False
         room = self._room()
         if room <= 0:
             return False
-        for row in self.outbox.fetch(self._cursor, min(room, 1000)):
+        scheduler = self._scheduler
+        buffers: dict[int, collections.deque[Row]] = {}
+        empty: set[int] = set()
+        taken: set[int] | None = None  # computed when a rewound queue needs it
+        while room > 0:
+            ready = []
+            bulk_room = self.bulk_window.limit - self._bulk_inflight
+            for lane_queue in scheduler.queues:
+                key = id(lane_queue)
+                limit = min(room, bulk_room if lane_queue.lane == BULK else room, 1000)
+                if key in empty or limit <= 0:
+                    continue
+                if not buffers.get(key):
+                    rows = self._fetch(lane_queue, limit)
+                    if not rows:
+                        empty.add(key)
+                        continue
+                    buffers[key] = collections.deque(rows)
+                ready.append(lane_queue)
+            chosen = scheduler.pick(ready)
+            if chosen is None:
+                break
+            row = buffers[id(chosen)].popleft()
+            if chosen.revisits(row.seq):  # read again after a rewind: maybe in flight
+                taken = self._taken() if taken is None else taken
+                if row.seq in taken:
+                    chosen.advance(row.seq)
+                    continue
             if row.topic in self._holds or self._too_large(row):
-                self._cursor = row.seq  # held: kept for the topic's probe and sweep
+                chosen.advance(row.seq)  # held: kept for the topic's probe and re-send
                 busy = True
                 continue
             if not self._send(row, generation):
                 break
-            self._cursor = row.seq
+            chosen.advance(row.seq)
+            if taken is not None:
+                taken.add(row.seq)
+            scheduler.served(chosen, ready)
+            room -= 1
             busy = True
         return busy
 
-    def _sweep(self, generation: int) -> bool:
-        """Re-send kept rows of topics whose hold was lifted (read back from SQLite)."""
-        if self._sweep_pos >= self._sweep_end:
-            return False
-        room = self._room()
-        if room <= 0:
-            return False
-        skip = self._taken()
-        rows = self.outbox.stored(self._sweep_pos, self._sweep_end, min(room, 1000))
-        if not rows:
-            self._sweep_pos = self._sweep_end
-            return False
-        for row in rows:
-            fresh = row.seq not in skip and row.topic not in self._holds
-            if fresh and not self._too_large(row) and not self._send(row, generation):
-                return True
-            self._sweep_pos = row.seq
-        return True
-
     def _taken(self) -> set[int]:
         """Seqs in flight or answered and not yet committed: never to be sent again now."""
-        taken = {seq for seq, _topic in self._inflight.values()}
+        taken = {entry[0] for entry in self._inflight.values()}
         taken.update(self._pending_acks)
         for seqs in self._pending_discards.values():
             taken.update(seqs)
@@ -301,9 +337,9 @@ class Forwarder:
         for topic, hold in list(self._holds.items()):
             if hold.probe is not None or now < hold.until or self._room() <= 0:
                 continue
-            row = self.outbox.first_on_topic(topic, hold.first_seq - 1, self._cursor)
+            row = self._first_kept(topic, hold)
             if row is None:  # the bounds dropped what was kept: nothing to probe
-                self._release(topic, hold, sweep=False)
+                self._release(topic, hold, resend=False)
                 continue
             if row.seq in self._taken():  # an earlier send is still unanswered
                 continue
@@ -316,11 +352,24 @@ class Forwarder:
                 busy = True
         return busy
 
+    def _first_kept(self, topic: str, hold: Hold) -> Row | None:
+        """The oldest row of a held topic that its lane's cursor went past (kept for it)."""
+        found: list[Row] = []
+        for lane_queue in self._scheduler.queues:
+            passed = lane_queue.passed_range() if lane_queue.lane == hold.lane else None
+            if passed is None or passed[1] < hold.first_seq:
+                continue
+            low = max(passed[0], hold.first_seq)
+            row = self.outbox.first_on_topic(topic, low - 1, passed[1])
+            if row is not None:
+                found.append(row)
+        return min(found, key=lambda r: r.seq) if found else None
+
     def _collect_acks(self) -> bool:
         got = False
         while True:
             try:
-                generation, mid, code = self._acks.get_nowait()
+                generation, mid, code, acked_at = self._acks.get_nowait()
             except queue.Empty:
                 break
             got = True
@@ -328,20 +377,24 @@ class Forwarder:
                 continue  # a PUBACK of an earlier connection: those rows are sent again
             sent = self._inflight.pop(mid, None)
             if sent is not None:
-                self._outcome(sent[0], sent[1], code)
+                seq, topic, lane, sent_at = sent
+                if lane == BULK:
+                    self._bulk_inflight -= 1
+                self.bulk_window.on_ack(acked_at - sent_at, acked_at)
+                self._outcome(seq, topic, code, lane)
         return got
 
-    def _outcome(self, seq: int, topic: str, code: int) -> None:
+    def _outcome(self, seq: int, topic: str, code: int, lane: int) -> None:
         hold = self._holds.get(topic)
         reason = _SUCCESS if code == 0 else classify(code, self.no_subscribers)
         if reason.verdict == "delivered":
             self._pending_acks.append(seq)
             if hold is not None:  # the probe (or a row sent before the hold) got through
-                self._release(topic, hold, sweep=True)
+                self._release(topic, hold, resend=True)
             return
-        self._outcome_refused(seq, topic, reason)
+        self._outcome_refused(seq, topic, reason, lane)
 
-    def _outcome_refused(self, seq: int, topic: str, reason: Reason) -> None:
+    def _outcome_refused(self, seq: int, topic: str, reason: Reason, lane: int) -> None:
         hold = self._holds.get(topic)
         self.refusals.by_reason[reason.name] += 1
         if reason.verdict == "discard":
@@ -359,22 +412,22 @@ class Forwarder:
             if hold is not None and hold.probe == seq:
                 hold.probe = None
             return
-        self._hold(topic, seq, reason)
+        self._hold(topic, seq, reason, lane)
 
     def _log_discard(self, counter: str, msg: str, *args: object) -> None:
         """Log the first discard of a kind, then at most one line a minute with a count."""
         level = logging.INFO if counter == "accepted_unsubscribed" else logging.ERROR
         self._ratelog.log(f"discard:{counter}", level, msg, *args)
 
-    def _hold(self, topic: str, seq: int, reason: Reason) -> None:
+    def _hold(self, topic: str, seq: int, reason: Reason, lane: int) -> None:
         now = self._clock()
         hold = self._holds.get(topic)
         if hold is None:
             if len(self._holds) >= MAX_HELD_TOPICS:
                 oldest = next(iter(self._holds))
-                self._release(oldest, self._holds[oldest], sweep=True)
+                self._release(oldest, self._holds[oldest], resend=True)
             backoff = Backoff(self.retry_min_s, self.retry_max_s)
-            hold = Hold(reason, seq, backoff, now + backoff.next_delay())
+            hold = Hold(reason, lane, seq, backoff, now + backoff.next_delay())
             self._holds[topic] = hold
             self.refusals.held_topics = len(self._holds)
             self._ratelog.log(  # many topics refused at once: one line a minute per reason
@@ -396,7 +449,7 @@ class Forwarder:
             hold.until = now + hold.backoff.next_delay()
             log.debug("probe on %s refused again; next in %.1f s", topic, hold.until - now)
 
-    def _release(self, topic: str, hold: Hold, *, sweep: bool) -> None:
+    def _release(self, topic: str, hold: Hold, *, resend: bool) -> None:
         del self._holds[topic]
         self.refusals.held_topics = len(self._holds)
         self._ratelog.log(
@@ -406,12 +459,10 @@ class Forwarder:
             topic,
             hold.refusals,
         )
-        if sweep:
-            start = hold.first_seq - 1
-            self._sweep_pos = (
-                start if self._sweep_pos >= self._sweep_end else min(self._sweep_pos, start)
-            )
-            self._sweep_end = max(self._sweep_end, self._cursor)
+        if resend:  # send the kept rows again, in their lane's order
+            for lane_queue in self._scheduler.queues:
+                if lane_queue.lane == hold.lane:
+                    lane_queue.rewind(hold.first_seq)
 
     def _flush(self, force: bool = False) -> None:
         if not self._pending_acks and not self._pending_discards:

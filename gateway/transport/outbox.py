@@ -41,20 +41,22 @@ from __future__ import annotations
 import collections
 import contextlib
 import itertools
+import json
 import logging
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from gateway.errors import TransportError
 from gateway.events.envelope import Draft, encode, envelope, new_ids
 from gateway.events.topics import Topics
 from gateway.ratelog import RateLimitedLog
 from gateway.transport import outbox_files as files
+from gateway.transport.lanes import BULK, LANE_NAMES, LANE_SQL, lane_of
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +68,8 @@ CREATE TABLE IF NOT EXISTS events (
     id TEXT NOT NULL,
     topic TEXT NOT NULL,
     payload BLOB NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    lane INTEGER NOT NULL DEFAULT 2
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS losses (
@@ -105,6 +108,20 @@ _NOT_DAMAGE = (
 )
 
 
+@dataclass(slots=True)
+class _Removed:
+    """Rows deleted in one transaction: how many, their bytes, how many per lane."""
+
+    rows: int = 0
+    bytes: int = 0
+    lanes: list[int] = field(default_factory=lambda: [0] * len(LANE_NAMES))
+
+    def add(self, size: int, lane: int) -> None:
+        self.rows += 1
+        self.bytes += size
+        self.lanes[lane] += 1
+
+
 class OutboxWriteError(TransportError):
     """Events could not be stored (full disk, I/O error); they are counted as lost."""
 
@@ -117,6 +134,7 @@ class Row:
     event_id: str
     topic: str
     payload: bytes
+    lane: int = BULK
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +287,7 @@ class Outbox:
             if check != "ok":
                 raise _DamagedError(f"integrity check: {check}")
             self._db.executescript(_SCHEMA)
+            self._migrate()
             self._load()
         except sqlite3.DatabaseError as exc:
             self._db.close()
@@ -280,14 +299,41 @@ class Outbox:
             self._db.close()
             raise
 
+    def _migrate(self) -> None:
+        """Give a database of a version without lanes its ``lane`` column and index."""
+        columns = {str(row[1]) for row in self._db.execute("PRAGMA table_info(events)")}
+        if "lane" not in columns:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(f"ALTER TABLE events ADD COLUMN lane INTEGER NOT NULL DEFAULT {BULK}")
+            self._db.execute(
+                f"UPDATE events SET lane = {LANE_SQL} WHERE json_valid(CAST(payload AS TEXT))"
+            )
+            self._db.execute("COMMIT")
+        # Only the small lanes are indexed (one partial index each, which a query on
+        # ``lane = <n>`` uses): the bulk lane is read along the primary key.
+        for lane in range(BULK):
+            self._db.execute(
+                f"CREATE INDEX IF NOT EXISTS events_lane{lane} ON events (seq) WHERE lane = {lane}"
+            )
+
     def _load(self) -> None:
         """Read depth, bytes and the run clock; size the WAL for the bound."""
-        depth, size, newest = self._db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(length(payload) + length(topic)), 0), MAX(created) "
-            "FROM events"
-        ).fetchone()
-        self._depth = int(depth)
-        self._bytes = int(size)
+        self._lane_depth = [0] * len(LANE_NAMES)
+        self._lane_last = [0] * len(LANE_NAMES)
+        depth = size = 0
+        newest = 0.0
+        for lane, count, lane_bytes, created, last in self._db.execute(
+            "SELECT lane, COUNT(*), COALESCE(SUM(length(payload) + length(topic)), 0), "
+            "MAX(created), MAX(seq) FROM events GROUP BY lane"
+        ):
+            index = int(lane) if 0 <= int(lane) < len(LANE_NAMES) else BULK
+            self._lane_depth[index] += int(count)
+            self._lane_last[index] = max(self._lane_last[index], int(last))
+            depth += int(count)
+            size += int(lane_bytes)
+            newest = max(newest, float(created or 0.0))
+        self._depth = depth
+        self._bytes = size
         (clock_ms,) = self._db.execute("SELECT value FROM meta WHERE key = 'clock_ms'").fetchone()
         start = max(float(clock_ms) / 1000.0, float(newest or 0.0))
         self._clock = RunClock(start if start > 0 else self._wall(), self._monotonic)
@@ -325,8 +371,8 @@ class Outbox:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany(
-                "INSERT OR IGNORE INTO events (seq, id, topic, payload, created) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO events (seq, id, topic, payload, created, lane) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 salvaged,
             )
             self._db.execute("UPDATE meta SET value = ? WHERE key = 'last_seq'", (floor,))
@@ -430,12 +476,13 @@ class Outbox:
                             site=self.topics.site,
                         )
                     )
-                    rows.append((seq, event_id, topic, payload, now))
+                    rows.append((seq, event_id, topic, payload, now, lane_of(draft.type)))
                     seqs.append(seq)
                     ids.append(event_id)
                     added += len(payload) + len(topic.encode())
                 self._db.executemany(
-                    "INSERT INTO events (seq, id, topic, payload, created) VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO events (seq, id, topic, payload, created, lane) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
                     rows,
                 )
                 self._db.execute("UPDATE meta SET value = ? WHERE key = 'last_seq'", (seqs[-1],))
@@ -447,6 +494,9 @@ class Outbox:
             self._unrecorded -= recorded
             self._depth += len(rows)
             self._bytes += added
+            for row in rows:
+                self._lane_depth[row[5]] += 1
+                self._lane_last[row[5]] = row[0]
             if not dropped:
                 self._remember(rows)
             else:
@@ -525,10 +575,10 @@ class Outbox:
         with contextlib.suppress(sqlite3.Error, TransportError):
             self._enforce_now()  # the reserve comes back on a later tick, once there is room
 
-    def _remember(self, rows: list[tuple[int, str, str, bytes, float]]) -> None:
+    def _remember(self, rows: list[tuple[int, str, str, bytes, float, int]]) -> None:
         """Keep the newest rows in memory (contiguous seqs), within RECENT_MAX_BYTES."""
-        for seq, event_id, topic, payload, _created in rows:
-            self._recent.append(Row(seq, event_id, topic, payload))
+        for seq, event_id, topic, payload, _created, lane in rows:
+            self._recent.append(Row(seq, event_id, topic, payload, lane))
             self._recent_bytes += len(payload)
         while self._recent_bytes > RECENT_MAX_BYTES and self._recent:
             self._recent_bytes -= len(self._recent.popleft().payload)
@@ -544,15 +594,15 @@ class Outbox:
             with self._lock:
                 try:
                     self._db.execute("BEGIN IMMEDIATE")
-                    deleted, freed = self._delete_locked(todo)
+                    removed = self._delete_locked(todo)
                     self._db.execute("COMMIT")
                 except sqlite3.Error as exc:
                     self._rollback()
                     if attempt or not _is_full(exc):
                         raise TransportError(f"outbox delete failed: {exc}") from exc
                 else:
-                    self._forget_locked(todo, deleted, freed)
-                    return deleted
+                    self._forget_locked(todo, removed)
+                    return removed.rows
             self._make_room()
         return 0
 
@@ -569,36 +619,36 @@ class Outbox:
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                deleted, freed = self._delete_locked(todo)
-                self._count_locked(counter, deleted, todo[0], todo[-1], counter)
+                removed = self._delete_locked(todo)
+                self._count_locked(counter, removed.rows, todo[0], todo[-1], counter)
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
                 raise TransportError(f"outbox delete failed: {exc}") from exc
-            self._forget_locked(todo, deleted, freed)
-        return deleted
+            self._forget_locked(todo, removed)
+        return removed.rows
 
-    def _delete_locked(self, todo: list[int]) -> tuple[int, int]:
-        """Delete rows ``todo`` (inside an open transaction); (rows deleted, bytes freed).
+    def _delete_locked(self, todo: list[int]) -> _Removed:
+        """Delete rows ``todo`` (inside an open transaction).
 
         PUBACKs come mostly in order, so the seqs are deleted as contiguous ranges
         (one range scan each) rather than as long ``IN`` lists.
         """
-        deleted = 0
-        freed = 0
+        removed = _Removed()
         for low, high in _runs(todo):
-            for (size,) in self._db.execute(
+            for size, lane in self._db.execute(
                 "DELETE FROM events WHERE seq >= ? AND seq <= ? "
-                "RETURNING length(payload) + length(topic)",
+                "RETURNING length(payload) + length(topic), lane",
                 (low, high),
             ).fetchall():
-                deleted += 1
-                freed += int(size)
-        return deleted, freed
+                removed.add(int(size), int(lane))
+        return removed
 
-    def _forget_locked(self, todo: list[int], deleted: int, freed: int) -> None:
-        self._depth -= deleted
-        self._bytes -= freed
+    def _forget_locked(self, todo: list[int], removed: _Removed) -> None:
+        self._depth -= removed.rows
+        self._bytes -= removed.bytes
+        for lane, count in enumerate(removed.lanes):
+            self._lane_depth[lane] -= count
         done = set(todo)
         while self._recent and self._recent[0].seq in done:
             self._recent_bytes -= len(self._recent.popleft().payload)
@@ -715,12 +765,14 @@ class Outbox:
         freed = 0
         low: int | None = None
         high = 0
-        for seq, size in self._db.execute(
-            f"DELETE FROM events WHERE {where} RETURNING seq, length(payload) + length(topic)",
+        for seq, size, lane in self._db.execute(
+            f"DELETE FROM events WHERE {where} "
+            "RETURNING seq, length(payload) + length(topic), lane",
             params,
         ).fetchall():
             count += 1
             freed += int(size)
+            self._lane_depth[int(lane)] -= 1
             low = int(seq) if low is None else min(low, int(seq))
             high = max(high, int(seq))
         if count and low is not None:
@@ -740,8 +792,13 @@ class Outbox:
 
     # -- reading ---------------------------------------------------------------------
 
-    def fetch(self, after_seq: int, limit: int) -> list[Row]:
-        """Return up to ``limit`` stored events with ``seq > after_seq``, oldest first."""
+    def fetch(self, after_seq: int, limit: int, lane: int | None = None) -> list[Row]:
+        """Return up to ``limit`` stored events with ``seq > after_seq``, oldest first.
+
+        With ``lane``, only that lane's events.
+        """
+        if lane is not None:
+            return self._fetch_lane(after_seq, limit, lane)
         with self._lock:
             # From memory only when continuing past a row already taken (after_seq > 0);
             # a replay from the start reads SQLite, which no longer has acknowledged rows.
@@ -753,38 +810,78 @@ class Outbox:
                 while self._recent and self._recent[0].seq <= after_seq:
                     self._recent_bytes -= len(self._recent.popleft().payload)
                 return list(itertools.islice(self._recent, 0, limit))
-            return [
-                Row(int(seq), str(eid), str(topic), bytes(payload))
-                for seq, eid, topic, payload in self._db.execute(
-                    "SELECT seq, id, topic, payload FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+            return _rows(
+                self._db.execute(
+                    f"SELECT {_ROW} FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
                     (after_seq, limit),
                 )
-            ]
+            )
+
+    def _fetch_lane(self, after_seq: int, limit: int, lane: int) -> list[Row]:
+        with self._lock:
+            if self._lane_last[lane] <= after_seq:
+                return []  # nothing newer was stored in this lane
+            recent = self._recent
+            if lane == BULK and recent and after_seq > 0 and after_seq + 1 >= recent[0].seq:
+                # As in fetch(): rows up to after_seq were taken, let their copies go.
+                while recent and recent[0].seq <= after_seq:
+                    self._recent_bytes -= len(recent.popleft().payload)
+                out: list[Row] = []
+                for row in recent:  # contiguous seqs of every lane, oldest first
+                    if row.lane == lane:
+                        out.append(row)
+                        if len(out) >= limit:
+                            break
+                return out
+            # The lane is a literal so that the partial index of the small lanes applies.
+            return _rows(
+                self._db.execute(
+                    f"SELECT {_ROW} FROM events WHERE lane = {int(lane)} AND seq > ? "
+                    "ORDER BY seq LIMIT ?",
+                    (after_seq, limit),
+                )
+            )
+
+    def fetch_newest(self, before_seq: int, limit: int, lane: int) -> list[Row]:
+        """Up to ``limit`` events of ``lane`` with ``seq < before_seq``, newest first."""
+        with self._lock:
+            return _rows(
+                self._db.execute(
+                    f"SELECT {_ROW} FROM events WHERE lane = {int(lane)} AND seq < ? "
+                    "ORDER BY seq DESC LIMIT ?",
+                    (before_seq, limit),
+                )
+            )
+
+    def lane_last(self, lane: int) -> int:
+        """The newest seq stored in ``lane`` (it may have been delivered since)."""
+        return self._lane_last[lane]
+
+    def lane_depths(self) -> dict[str, int]:
+        """Events waiting per lane, by lane name."""
+        return {name: max(self._lane_depth[i], 0) for i, name in enumerate(LANE_NAMES)}
 
     def stored(self, after_seq: int, upto_seq: int, limit: int) -> list[Row]:
         """Stored events with ``after_seq < seq <= upto_seq``, oldest first (from SQLite)."""
         with self._lock:
-            return [
-                Row(int(seq), str(eid), str(topic), bytes(payload))
-                for seq, eid, topic, payload in self._db.execute(
-                    "SELECT seq, id, topic, payload FROM events WHERE seq > ? AND seq <= ? "
-                    "ORDER BY seq LIMIT ?",
+            return _rows(
+                self._db.execute(
+                    f"SELECT {_ROW} FROM events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
                     (after_seq, upto_seq, limit),
                 )
-            ]
+            )
 
     def first_on_topic(self, topic: str, after_seq: int, upto_seq: int) -> Row | None:
         """The oldest stored event of ``topic`` with ``after_seq < seq <= upto_seq``."""
         with self._lock:
-            found = self._db.execute(
-                "SELECT seq, id, topic, payload FROM events WHERE seq > ? AND seq <= ? "
-                "AND topic = ? ORDER BY seq LIMIT 1",
-                (after_seq, upto_seq, topic),
-            ).fetchone()
-        if found is None:
-            return None
-        seq, eid, row_topic, payload = found
-        return Row(int(seq), str(eid), str(row_topic), bytes(payload))
+            found = _rows(
+                self._db.execute(
+                    f"SELECT {_ROW} FROM events WHERE seq > ? AND seq <= ? "
+                    "AND topic = ? ORDER BY seq LIMIT 1",
+                    (after_seq, upto_seq, topic),
+                )
+            )
+        return found[0] if found else None
 
     @property
     def depth(self) -> int:
@@ -882,6 +979,17 @@ class Outbox:
         self.close()
 
 
+_ROW: Final = "seq, id, topic, payload, lane"
+
+
+def _rows(cursor: Iterable[tuple[object, ...]]) -> list[Row]:
+    """Rows of a ``SELECT {_ROW}``."""
+    return [
+        Row(int(seq), str(eid), str(topic), bytes(payload), int(lane))  # type: ignore[call-overload]
+        for seq, eid, topic, payload, lane in cursor
+    ]
+
+
 def _runs(seqs: Iterable[int]) -> list[tuple[int, int]]:
     """Sorted, de-duplicated ``seqs`` as inclusive ``(low, high)`` runs."""
     runs: list[tuple[int, int]] = []
@@ -913,9 +1021,21 @@ def _salvage_counters(path: Path) -> dict[str, int]:
         db.close()
 
 
-def _salvage(path: Path, max_bytes: int) -> list[tuple[int, str, str, bytes, float]]:
+_SalvagedRow = tuple[int, str, str, bytes, float, int]
+
+
+def _payload_lane(payload: bytes) -> int:
+    """The lane of a stored payload, from its ``type`` (bulk when unreadable)."""
+    try:
+        event = json.loads(payload)
+    except (ValueError, RecursionError):
+        return BULK
+    return lane_of(str(event.get("type", ""))) if isinstance(event, dict) else BULK
+
+
+def _salvage(path: Path, max_bytes: int) -> list[_SalvagedRow]:
     """Rows that still read from a damaged database, oldest first (best effort)."""
-    rows: list[tuple[int, str, str, bytes, float]] = []
+    rows: list[_SalvagedRow] = []
     if not path.exists() or path.stat().st_size == 0:
         return rows
     total = 0
@@ -936,7 +1056,7 @@ def _salvage(path: Path, max_bytes: int) -> list[tuple[int, str, str, bytes, flo
             ok = isinstance(seq, int) and isinstance(eid, str) and isinstance(topic, str)
             if not ok or not isinstance(payload, bytes) or not isinstance(created, float | int):
                 continue
-            rows.append((seq, eid, topic, payload, float(created)))
+            rows.append((seq, eid, topic, payload, float(created), _payload_lane(payload)))
             total += len(payload) + len(topic)
     except sqlite3.Error:
         pass

@@ -16,14 +16,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-import numpy as np
-
 from gateway.config.vision import CameraConfig
 from gateway.health import CameraHealth
 from gateway.sources.base import FrameReader, is_live, make_reader
 from gateway.sources.capture import FPS_WINDOW, CaptureThread, rate
 from gateway.sources.frame import Frame
 from gateway.vision.analytics.engine import Counts
+from gateway.vision.analytics.stats import percentile
 from gateway.vision.analytics.types import AnalyticsEvent
 from gateway.vision.detections import Detections
 from gateway.vision.pipeline import CameraPipeline
@@ -35,13 +34,6 @@ LATENCY_WINDOW = 1000  # latencies kept for the percentiles (bounded deque)
 
 EventSink = Callable[[list[AnalyticsEvent]], None]
 _T = TypeVar("_T")
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Return the ``q``-th percentile (0..100) of ``values``; ``None`` when empty."""
-    if not values:
-        return None
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
 
 
 def _copied(read: Callable[[], _T]) -> _T:

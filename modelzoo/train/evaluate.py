@@ -20,8 +20,10 @@ import numpy as np
 
 from gateway.config.vision import DetectorConfig
 from gateway.vision.boxes import box_iou
+from gateway.vision.detections import Detections
 from gateway.vision.detector import load_detector
 from modelzoo.train.data import FRAME_H, FRAME_W, MIN_VISIBLE, clip_frames
+from simulators.camera.render import GroundTruth
 from simulators.camera.world import CLASSES
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
@@ -94,6 +96,19 @@ def match_frame(  # noqa: PLR0917
                 taken[best_j] = True
 
 
+def score_frame(stats: dict[int, ClassStats], dets: Detections, truth: GroundTruth) -> None:
+    """Match one frame's detections to its truth (objects under MIN_VISIBLE are ignored)."""
+    match_frame(
+        stats,
+        dets.xyxy,
+        dets.score,
+        dets.class_id,
+        truth.xyxy,
+        truth.class_id,
+        truth.visible < MIN_VISIBLE,
+    )
+
+
 def evaluate(
     frames: int, conditions: tuple[str, ...], conf: float = 0.35, model: Path = MODEL
 ) -> dict[str, dict[str, float | int]]:
@@ -107,16 +122,7 @@ def evaluate(
         while done < frames:
             n = min(20, frames - done)
             for img, gt in clip_frames(HELD_OUT_SEED + 100 * k + clip, cond, n, 15, 1.0, 20.0):
-                dets = detector.detect(img)
-                match_frame(
-                    stats,
-                    dets.xyxy,
-                    dets.score,
-                    dets.class_id,
-                    gt.xyxy,
-                    gt.class_id,
-                    gt.visible < MIN_VISIBLE,
-                )
+                score_frame(stats, detector.detect(img), gt)
             done += n
             clip += 1
     report: dict[str, dict[str, float | int]] = {}

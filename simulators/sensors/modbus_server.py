@@ -4,7 +4,8 @@
 server opens :attr:`~SocatPair.server_path`, readers open :attr:`~SocatPair.path`.
 :class:`ServerThread` runs a pymodbus server (serial or TCP) on its own event loop in a
 daemon thread; stopping it leaves the pty pair in place, so requests then time out as
-they do when a device stops answering.
+they do when a device stops answering. :class:`ServedDevice` is the life cycle both
+simulated devices share; each builds its own server in ``_make_server``.
 """
 
 from __future__ import annotations
@@ -117,3 +118,30 @@ class ServerThread:
         ready.set()
         with contextlib.suppress(asyncio.CancelledError):
             await server.serving
+
+
+class ServedDevice:
+    """A simulated Modbus device behind a socat pty pair; subclasses build the server."""
+
+    def __init__(self, pair: SocatPair, thread_name: str) -> None:
+        """Serve on ``pair`` (its ``path`` is what readers open) from a thread so named."""
+        self._pair = pair
+        self.path = pair.path
+        self.server_path = pair.server_path
+        self._server = ServerThread(self._make_server, name=thread_name)
+
+    def _make_server(self) -> Any:
+        raise NotImplementedError
+
+    def start_server(self) -> None:
+        """Start (or restart) answering; a no-op while serving."""
+        self._server.start()
+
+    def stop_server(self) -> None:
+        """Stop answering while the pty stays (requests then time out)."""
+        self._server.stop()
+
+    def stop(self) -> None:
+        """Stop the server and socat, remove the temporary directory."""
+        self.stop_server()
+        self._pair.stop()

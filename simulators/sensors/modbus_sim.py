@@ -28,7 +28,7 @@ from pymodbus.server import ModbusSerialServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from simulators.sensors.generators import Walk, diurnal
-from simulators.sensors.modbus_server import ServerThread, SocatPair, require_socat
+from simulators.sensors.modbus_server import ServedDevice, SocatPair, require_socat
 
 REGISTER_COUNT = 6
 MODBUS_FAULTS = ("badcrc", "silence")
@@ -74,7 +74,7 @@ class WeatherModel:
         ]
 
 
-class ModbusSimulator:
+class ModbusSimulator(ServedDevice):
     """Serves the station on the server end of a socat pty pair; readers use :attr:`path`."""
 
     def __init__(
@@ -95,9 +95,6 @@ class ModbusSimulator:
                 f"unknown modbus fault(s) {', '.join(unknown)}; known: {', '.join(MODBUS_FAULTS)}"
             )
         require_socat("the Modbus simulator")
-        self._pair = SocatPair("modbus-sim-", "ttyMB0", link)
-        self.path = self._pair.path
-        self.server_path = self._pair.server_path
         self.slave = slave
         self.baud = baud
         self.model = WeatherModel(seed)
@@ -109,27 +106,14 @@ class ModbusSimulator:
         self.corrupted = 0
         self.silenced = 0
         self._rng = random.Random(seed)
-        self._server = ServerThread(self._make_server, name="modbus-sim")
         self._t0 = time.monotonic()
+        super().__init__(SocatPair("modbus-sim-", "ttyMB0", link), "modbus-sim")
 
     def start(self) -> str:
         """Start socat and the server; return the path readers open."""
         self._pair.start()
         self.start_server()
         return self.path
-
-    def start_server(self) -> None:
-        """Start (or restart) the Modbus server thread."""
-        self._server.start()
-
-    def stop_server(self) -> None:
-        """Stop answering (requests then time out) while the pty stays."""
-        self._server.stop()
-
-    def stop(self) -> None:
-        """Stop the server and socat, remove the temporary directory."""
-        self.stop_server()
-        self._pair.stop()
 
     def _make_server(self) -> ModbusSerialServer:
         device = SimDevice(

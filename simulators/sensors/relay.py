@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from simulators.sensors.modbus_server import ServerThread, SocatPair, require_socat
+from simulators.sensors.modbus_server import ServedDevice, SocatPair, require_socat
 
 FC_WRITE_COIL = 5
 FC_WRITE_REGISTER = 6
@@ -32,7 +32,7 @@ class Write:
     value: int
 
 
-class RelayBoard:
+class RelayBoard(ServedDevice):
     """A relay board / sign controller: ``size`` coils and holding registers on ``unit``.
 
     ``path`` is the pty a client opens (RTU); with ``tcp_port`` the board is a Modbus TCP
@@ -46,9 +46,6 @@ class RelayBoard:
         self.tcp_port = tcp_port
         if tcp_port is None:
             require_socat("the relay board")
-        self._pair = SocatPair("rules-modbus-", "ttyRELAY")
-        self.path = self._pair.path
-        self.server_path = self._pair.server_path
         self.unit = unit
         self.baud = baud
         self.writes: list[Write] = []
@@ -56,7 +53,7 @@ class RelayBoard:
         self.registers = [0] * size
         self.size = size
         self._lock = threading.Lock()
-        self._server = ServerThread(self._make_server, name="relay-board")
+        super().__init__(SocatPair("rules-modbus-", "ttyRELAY"), "relay-board")
 
     def start(self) -> RelayBoard:
         """Start socat (RTU) and the server; return the board."""
@@ -64,19 +61,6 @@ class RelayBoard:
             self._pair.start()
         self.start_server()
         return self
-
-    def start_server(self) -> None:
-        """Start (or restart) answering."""
-        self._server.start()
-
-    def stop_server(self) -> None:
-        """Stop answering (the pty stays: requests time out)."""
-        self._server.stop()
-
-    def stop(self) -> None:
-        """Stop the server and socat, remove the temporary directory."""
-        self.stop_server()
-        self._pair.stop()
 
     def coil_writes(self, address: int) -> list[Write]:
         with self._lock:

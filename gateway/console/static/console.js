@@ -208,7 +208,7 @@ function hint(text) {
       S.draft && S.draft.points ? S.draft.points.length + 1 : 1
     } of 4. Esc cancels.`,
     select: nLines
-      ? "Drag the round handles to move points; name lines and zones on the right; Save to start counting with them."
+      ? "Drag the round handles to move points; name lines and zones in the list; Save to start counting with them."
       : "Press + Counting line, then drag across the road on the picture where vehicles should be counted.",
   };
   $("mode-hint").textContent = text || texts[S.mode];
@@ -257,7 +257,11 @@ function arrow(svg, from, dir, length, cls) {
 }
 
 function label(svg, at, text, cls) {
-  svg.append(el("svg:text", { x: at[0], y: at[1], class: `label ${cls || ""}`, "text-anchor": "middle", "dominant-baseline": "middle", text }));
+  const [w, h] = size();
+  const half = 3.8 * text.length; // about half the text's width at 14 px: keep it on the picture
+  const x = Math.min(Math.max(at[0], half + 2), w - half - 2);
+  const y = Math.min(Math.max(at[1], 10), h - 10);
+  svg.append(el("svg:text", { x, y, class: `label ${cls || ""}`, "text-anchor": "middle", "dominant-baseline": "middle", text }));
 }
 
 function handle(svg, p, kind, index, point, extra) {
@@ -393,7 +397,7 @@ function onPointerDown(event) {
       S.selected = { kind: "speed", index: 0 };
       setMode("select");
       renderItems();
-      hint("Now enter where each numbered point is on the ground, in metres (right-hand panel), then Save.");
+      hint("Now enter where each numbered point is on the ground, in metres (in the list), then Save.");
       return;
     }
     hint();
@@ -476,7 +480,7 @@ function finishLine(p2) {
   S.selected = { kind: "line", index: S.edit.lines.length - 1 };
   setMode("select");
   renderItems();
-  hint("Line added. Drag its ends to adjust, name it on the right, then press Save: counting starts after saving.");
+  hint("Line added. Drag its ends to adjust, name it in the list, then press Save: counting starts after saving.");
 }
 
 function finishZone() {
@@ -490,7 +494,7 @@ function finishZone() {
   S.selected = { kind: "zone", index: S.edit.zones.length - 1 };
   setMode("select");
   renderItems();
-  hint("Zone added. Drag its corners to adjust, name it on the right, then press Save.");
+  hint("Zone added. Drag its corners to adjust, name it in the list, then press Save.");
 }
 
 function onKey(event) {
