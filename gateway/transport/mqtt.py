@@ -34,7 +34,13 @@ from gateway.backoff import Backoff
 from gateway.config.transport import MqttConfig
 from gateway.errors import TransportError
 from gateway.health import LinkHealth, LinkState
-from gateway.transport.paho_client import Incoming, Message, make_client, reply_properties
+from gateway.transport.paho_client import (
+    Incoming,
+    Message,
+    make_client,
+    reply_properties,
+    wire_bytes,
+)
 
 __all__ = ["Incoming", "LinkState", "Message", "MqttLink", "reply_properties"]
 
@@ -100,6 +106,7 @@ class MqttLink:
         self._sub_mids: dict[int, tuple[str, ...]] = {}
         self._sub_backoff = Backoff(cfg.reconnect_min_s, cfg.reconnect_max_s)
         self._resubscribe_at: float | None = None
+        self._wire_closed = (0, 0)  # bytes of the clients of past connections
 
     # -- public API ------------------------------------------------------------------
 
@@ -148,14 +155,31 @@ class MqttLink:
             self._thread.join(timeout + 2.0)
             self._thread = None
 
+    def wire_bytes(self) -> tuple[int, int]:
+        """MQTT bytes sent and received on every connection of this link so far.
+
+        Whole packets as they went over the socket: fixed header, topic, properties,
+        payload, the PUBACKs, PINGs and the CONNECT/CONNACK of every attempt.
+        """
+        with self._lock:
+            client = self._client
+            sent, received = self._wire_closed
+        if client is not None:
+            now_sent, now_received = wire_bytes(client)
+            sent, received = sent + now_sent, received + now_received
+        return sent, received
+
     def health(self) -> LinkHealth:
-        """State, protocol, number of successful connects and the last error."""
+        """State, protocol, connects, the last error and the bytes on the wire."""
+        sent, received = self.wire_bytes()
         return LinkHealth(
             state=self.state,
             protocol=self.protocol,
             connects=self.connects,
             last_error=self.last_error or self.subscription_error,
             subscribed=self.subscribed,
+            bytes_sent=sent,
+            bytes_received=received,
         )
 
     # -- network thread --------------------------------------------------------------
@@ -258,9 +282,11 @@ class MqttLink:
             client.connect(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
         except ssl.SSLError as exc:
             client._reset_sockets()
+            self._close_wire(client)
             return self._failed(f"TLS handshake with {where} failed: {exc}", error=True)
         except (OSError, ValueError) as exc:
             client._reset_sockets()
+            self._close_wire(client)
             return self._failed(f"cannot connect to {where}: {exc}")
         with self._lock:
             self._client = client
@@ -284,6 +310,7 @@ class MqttLink:
             with self._lock:
                 self._connected.clear()
                 self._client = None
+                self._add_wire(client)
             client._reset_sockets()  # close the socket and paho's wake-up pair now, not at GC
         connack = self._connack_code()
         accepted = connack == 0
@@ -300,6 +327,16 @@ class MqttLink:
         if not self._stop.is_set():
             self.last_error = f"connection to {where} lost: {self._log_error or 'closed'}"
         return True, None
+
+    def _close_wire(self, client: paho.Client) -> None:
+        """Count the bytes of a client that never became the current one."""
+        with self._lock:
+            self._add_wire(client)
+
+    def _add_wire(self, client: paho.Client) -> None:
+        """Add a finished client's bytes to the link's (hold the lock)."""
+        sent, received = wire_bytes(client)
+        self._wire_closed = (self._wire_closed[0] + sent, self._wire_closed[1] + received)
 
     def _subscribe(self, client: paho.Client) -> None:
         """Subscribe to the command topics (network thread); SUBACK checked on arrival."""
