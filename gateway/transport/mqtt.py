@@ -1,14 +1,14 @@
 """The MQTT link: one paho-mqtt 2.x client per connection, our own reconnect loop.
 
 * MQTT v5 first; if the broker refuses v5 with CONNACK "unsupported protocol version",
-  the next attempt uses v3.1.1 at once. A connection closed before any CONNACK is what a
-  v3-only broker does to a v5 CONNECT, but also what a v5 broker does while it shuts
-  down or starts: v3.1.1 hides every refusal (PUBACK has no reason code), so a session
-  on it after a broker restart would delete events the broker dropped for want of a
-  subscriber. The link falls back on closes only after two in a row
-  (:data:`V5_CLOSES_BEFORE_FALLBACK`; at once when the broker has taken v3.1.1 after
-  closing v5 before), and never on closes once the broker has accepted v5 in this
-  process. After any v3.1.1 session the next connection tries v5 again.
+  the next attempt uses v3.1.1 at once. A connection closed (or left unanswered) before
+  any CONNACK is what a v3-only broker does to a v5 CONNECT, but also what a v5 broker
+  does while it shuts down, starts or is stopped: v3.1.1 hides every refusal (PUBACK has
+  no reason code), so a session on it after a broker restart would delete events the
+  broker dropped for want of a subscriber. The link falls back on those only after two
+  in a row (:data:`V5_CLOSES_BEFORE_FALLBACK`; at once when the broker has taken v3.1.1
+  after that before), and never once the broker has accepted v5 in this process. After
+  any v3.1.1 session the next connection tries v5 again.
 * TLS with a CA, a client certificate and key; username and password.
 * Reconnects with exponential back-off and jitter. Every connection starts a new
   paho client, so nothing is resent from paho's memory: after a reconnect the
@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 
 _CONNACK_TIMEOUT_S = 10.0
 _V5_UNSUPPORTED = 132  # CONNACK reason "Unsupported Protocol Version"
-V5_CLOSES_BEFORE_FALLBACK = 2  # v5 CONNECTs closed before CONNACK in a row, then v3.1.1
+V5_CLOSES_BEFORE_FALLBACK = 2  # v5 CONNECTs ended without a CONNACK in a row, then v3.1.1
 
 
 def _write_on_network_thread(_client: paho.Client, _userdata: object, _sock: object) -> None:
@@ -89,7 +89,7 @@ class MqttLink:
         self.max_packet: int | None = None  # the broker's Maximum Packet Size (v5 CONNACK)
         self._use_v311 = cfg.protocol == "3.1.1"
         self.spoke_v5 = False  # the broker accepted a v5 CONNECT (in this process)
-        self._v5_closes = 0  # v5 CONNECTs closed before CONNACK since the last CONNACK
+        self._v5_closes = 0  # v5 CONNECTs ended without a CONNACK since the last CONNACK
         self._took_v311 = False  # it accepted v3.1.1 and never v5: a v3-only broker
         self._client: paho.Client | None = None
         self._lock = threading.Lock()
@@ -228,19 +228,19 @@ class MqttLink:
             self._reconfigure.clear()  # the next attempt uses the new settings already
         self.state = "disconnected"
 
-    def _falls_back(self, refused: Literal["connack", "closed"] | None) -> bool:
+    def _falls_back(self, refused: Literal["connack", "no_connack"] | None) -> bool:
         """Whether a v5 attempt that ended with ``refused`` means "use v3.1.1"."""
         if refused == "connack":
             return True
-        if refused != "closed":
+        if refused != "no_connack":
             return False
         self._v5_closes += 1
         if self.spoke_v5:  # a v5 broker restarting, not a v3-only one
             if self._v5_closes == V5_CLOSES_BEFORE_FALLBACK:
                 log.warning(
-                    "broker closed %d MQTT v5 connections in a row before CONNACK; it accepted "
-                    'v5 before, so the link stays on v5 (set [mqtt] protocol = "3.1.1" if the '
-                    "broker now speaks only v3.1.1)",
+                    "%d MQTT v5 connections in a row ended without a CONNACK; the broker "
+                    'accepted v5 before, so the link stays on v5 (set [mqtt] protocol = "3.1.1" '
+                    "if it now speaks only v3.1.1)",
                     self._v5_closes,
                 )
             return False
@@ -263,11 +263,11 @@ class MqttLink:
         client.on_socket_register_write = _write_on_network_thread
         return client
 
-    def _session(self, v311: bool) -> tuple[bool, Literal["connack", "closed"] | None]:
+    def _session(self, v311: bool) -> tuple[bool, Literal["connack", "no_connack"] | None]:
         """Connect once and serve until the connection ends; (accepted, how v5 was refused).
 
-        v5 is refused by ``"connack"`` (reason 132) or maybe by ``"closed"`` (the
-        connection closed before any CONNACK); ``None`` when it was not.
+        v5 is refused by ``"connack"`` (reason 132) or maybe by ``"no_connack"`` (the
+        connection closed, or left unanswered, before any CONNACK); ``None`` when not.
         """
         client = self._new_client(v311)
         if self.state != "error":  # an error stays visible while we retry
@@ -291,6 +291,7 @@ class MqttLink:
         with self._lock:
             self._client = client
         deadline = time.monotonic() + _CONNACK_TIMEOUT_S
+        timed_out = False
         try:
             while not self._stop.is_set() and not self._reconfigure.is_set():
                 rc = client.loop(timeout=0.05)
@@ -301,7 +302,7 @@ class MqttLink:
                 if rc != paho.MQTT_ERR_SUCCESS:
                     break
                 if self._connack_code() is None and time.monotonic() > deadline:
-                    self.last_error = f"no CONNACK from {where} in {_CONNACK_TIMEOUT_S:.0f} s"
+                    timed_out = True
                     break
             leaving = self._stop.is_set() or self._reconfigure.is_set()
             if leaving and self._connected.is_set():
@@ -315,11 +316,16 @@ class MqttLink:
         connack = self._connack_code()
         accepted = connack == 0
         if connack is None:
-            # Closed before CONNACK: a v3-only broker does this to a v5 CONNECT, and so
-            # does a TLS peer that rejects our certificate after the handshake.
-            reason = self._log_error or "connection closed before CONNACK"
-            self._failed(f"{where}: {reason}", error=True)
-            return False, None if v311 else "closed"
+            # Closed or unanswered before CONNACK: a v3-only broker does this to a v5
+            # CONNECT (amqtt leaves one carrying a will unanswered), and so do a TLS peer
+            # that rejects our certificate after the handshake, a v5 broker that shuts
+            # down or starts (closed) and one that is stopped or overloaded (unanswered).
+            if timed_out:
+                self._failed(f"no CONNACK from {where} in {_CONNACK_TIMEOUT_S:.0f} s", True)
+            else:
+                reason = self._log_error or "connection closed before CONNACK"
+                self._failed(f"{where}: {reason}", error=True)
+            return False, None if v311 else "no_connack"
         self._v5_closes = 0
         if not accepted:
             return False, "connack" if connack == _V5_UNSUPPORTED else None
