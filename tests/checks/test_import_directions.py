@@ -60,6 +60,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("vision", ("gateway.vision",)),
     ("serial ports", ("gateway.serialports",)),  # readers and the Modbus poller
     ("events", ("gateway.events",)),
+    ("budget", ("gateway.budget",)),  # the byte budget's gate, on events
     ("simulators", ("simulators",)),  # fakes of the devices, on the gateway's own records
     ("modelzoo", ("modelzoo",)),  # the demo detector's training, on the simulator
     ("transport", ("gateway.transport",)),

@@ -179,6 +179,8 @@ EXPECTED_MQTT = {
     "connects": 0,
     "last_error": None,
     "subscribed": False,
+    "bytes_sent": 0,
+    "bytes_received": 0,
 }
 
 

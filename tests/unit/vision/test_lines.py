@@ -381,3 +381,15 @@ def test_crossing_time_is_when_the_anchor_passed_the_line() -> None:
         l2r, _ = counter.trigger(dets, k * DT)
         times += [float(counter.crossed_at[i]) for i in np.flatnonzero(l2r)]
     assert times == [pytest.approx(1.05, abs=0.06)]
+
+
+def test_second_track_started_on_an_object_at_the_line_takes_its_side() -> None:
+    """The tracker starts a second id on a walker standing on the line (the first one is
+    still there, drifting off): the new id came from the walker's side, and counts when
+    it walks on over the line."""
+    counter = LineCounter(line((0.5, 0.9), (0.5, 0.1)), FRAME, LABELS)
+    first = path((0.3, 0.5), (0.498, 0.5), 20)
+    frames = [frame((1, x, y, "person")) for x, y in first[:-1]]
+    frames.append(frame((1, 0.498, 0.5, "person"), (2, 0.4995, 0.5, "person")))
+    frames += [frame((2, x, y, "person")) for x, y in path((0.4995, 0.5), (0.6, 0.5), 10)]
+    assert count(counter, frames) == [(2, "left_to_right")]
