@@ -11,7 +11,10 @@ In one run:
   and frame-to-event latency p50/p99; RSS at start and end and the process peak;
 * **motion gating**: share of inference saved on a still scene (a clip written from one
   frame plus sensor noise) and on the real clip, with the line counts each way;
-* **tiling**: detections and time per frame, tiled vs not, on dense scenes.
+* **tiling**: detections and time per frame, tiled vs not, on dense scenes;
+* **tracking + analytics**: per-frame time of the tracker and line counter on the video's
+  recorded detections (detected once), next to the tracker alone (its raw baseline),
+  in interleaved rounds (A B A B ...), medians and range.
 """
 
 from __future__ import annotations
@@ -209,6 +212,50 @@ def tiling_figures(detector: Any, image: Any, name: str, repeats: int = 5) -> li
     return rows
 
 
+def track_and_analytics(detector: Any, frames: list[Any], rounds: int = 5) -> dict[str, Any]:
+    """Per-frame ms of the tracker alone (A) and tracker + analytics (B), interleaved."""
+    import numpy as np
+
+    from gateway.config.vision import CameraConfig
+    from gateway.vision.analytics.engine import AnalyticsEngine
+    from gateway.vision.tracker import make_tracker
+
+    dets = [detector.detect(image) for image in frames]
+    h, w = frames[0].shape[:2]
+    cfg = CameraConfig.model_validate(
+        {
+            "id": "bench",
+            "source": {"type": "file", "path": "bench.mp4"},
+            "lines": [{"id": "l1", "points": list(DEFAULT_LINE)}],
+        }
+    )
+
+    def one(with_analytics: bool) -> float:
+        tracker = make_tracker(cfg.tracker)
+        engine = AnalyticsEngine(cfg, detector.labels, (w, h)) if with_analytics else None
+        t0 = time.perf_counter()
+        for k, d in enumerate(dets):
+            tracked = tracker.update(d, k / 10.0)
+            if engine is not None:
+                engine.update(tracked, k / 10.0)
+        return (time.perf_counter() - t0) * 1000 / len(dets)
+
+    a: list[float] = []
+    b: list[float] = []
+    for _ in range(rounds):
+        a.append(one(False))
+        b.append(one(True))
+    return {
+        "frames": len(dets),
+        "detections_per_frame": round(float(np.mean([len(d) for d in dets])), 2),
+        "rounds": rounds,
+        "tracker_ms": round(float(np.median(a)), 3),
+        "tracker_ms_range": [round(min(a), 3), round(max(a), 3)],
+        "tracker_analytics_ms": round(float(np.median(b)), 3),
+        "tracker_analytics_ms_range": [round(min(b), 3), round(max(b), 3)],
+    }
+
+
 def measure(
     *, model: str, video: Path, image: Path, seconds: float, threads: int, extras: bool
 ) -> dict[str, Any]:
@@ -249,6 +296,7 @@ def measure(
             "peak": _peak_rss_mb(),
         },
     }
+    result["track_analytics"] = track_and_analytics(detector, read_frames(video, 300))
     if extras:
         with tempfile.TemporaryDirectory() as tmp:
             still = static_clip(video, Path(tmp))
@@ -293,6 +341,16 @@ def _print(result: dict[str, Any]) -> None:
     echo(
         f"      end-to-end pass {rss['before_e2e']} -> {rss['after_e2e']}"
         f" (after 1 s {e2e['rss_mb_after_1s']}, max {e2e['rss_mb_max']}), peak {rss['peak']}"
+    )
+    ta = result["track_analytics"]
+    echo(
+        f"  tracker alone              {ta['tracker_ms']:8.3f} ms/frame"
+        f"  (range {ta['tracker_ms_range'][0]}-{ta['tracker_ms_range'][1]},"
+        f" {ta['rounds']} rounds, {ta['frames']} frames, {ta['detections_per_frame']} boxes/frame)"
+    )
+    echo(
+        f"  tracker + analytics        {ta['tracker_analytics_ms']:8.3f} ms/frame"
+        f"  (range {ta['tracker_analytics_ms_range'][0]}-{ta['tracker_analytics_ms_range'][1]})"
     )
     for row in result.get("motion", []):
         echo(

@@ -217,8 +217,8 @@ class Console:
             return _error(400, "send the user name and password")
         client = request.client.host if request.client is not None else "unknown"
         user = user.strip()[:64]
-        wait = max(self.clients.wait_s(client), self.user_names.wait_s(user))
-        if wait > 0:
+        role, wait = await run_in_threadpool(self._check, client, user, password)
+        if role is None and wait is not None:
             retry = max(1, round(wait + 0.5))
             response = _error(
                 429,
@@ -227,10 +227,8 @@ class Console:
             )
             response.headers["retry-after"] = str(retry)
             return response
-        role = await run_in_threadpool(self._check, user, password)
         if role is None:
             self.logins_failed += 1
-            wait = max(self.clients.failed(client), self.user_names.failed(user))
             self._log.log(
                 f"login:{client}",
                 logging.WARNING,
@@ -238,10 +236,7 @@ class Console:
                 user,
                 client,
             )
-            extra = {"retry_after_s": max(1, round(wait + 0.5))} if wait > 0 else {}
-            return _error(401, "wrong user name or password", **extra)
-        self.clients.succeeded(client)
-        self.user_names.succeeded(user)
+            return _error(401, "wrong user name or password")
         session = self.sessions.create(user, role)
         log.info("console: %s (%s) logged in from %s", user, role, client)
         response = JSONResponse(self._session_json(session), headers=_NO_STORE)
@@ -255,12 +250,28 @@ class Console:
         )
         return response
 
-    def _check(self, user: str, password: str) -> ConsoleRole | None:
+    def _check(
+        self, client: str, user: str, password: str
+    ) -> tuple[ConsoleRole | None, float | None]:
+        """``(role, None)`` when right, ``(None, None)`` when wrong, ``(None, wait)`` backed off.
+
+        The back-off is looked up and a failure recorded under the same lock as the check,
+        so guesses sent at once cannot all pass the look-up before the first is recorded.
+        """
         account = self.unit.settings().console.users.get(user)
         with self._check_lock:
+            wait = max(self.clients.wait_s(client), self.user_names.wait_s(user))
+            if wait > 0:
+                return None, wait
             # An unknown user costs the same check (no timing oracle for user names).
             ok = verify_password(password, account.password_hash if account else self._dummy_hash)
-        return account.role if ok and account is not None else None
+            if ok and account is not None:
+                self.clients.succeeded(client)
+                self.user_names.succeeded(user)
+                return account.role, None
+            self.clients.failed(client)
+            self.user_names.failed(user)
+            return None, None
 
     async def logout(self, request: Request, session: Session) -> Response:
         """End the session."""

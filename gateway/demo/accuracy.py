@@ -10,7 +10,7 @@ object that crossed the line in the ground truth had its chance to be counted.
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 DRAIN_MAX_S = 60.0
 # A counted crossing belongs to the simulator object its box overlaps at least this much.
 OBJECT_IOU = 0.3
+# How far back the object each track was on is remembered (longer than an object may be
+# hidden and re-identified while it crosses, plus the confirmation).
+OBJECT_LOG_S = 6.0
 ScenarioDetector = Literal["truth", "model"]
 
 
@@ -186,6 +189,7 @@ def _play(
     start, epoch = time.monotonic(), time.time()
     frames = 0
     counted_log: list[CrossingRecord] = []
+    on_object = _ObjectLog()
 
     def step() -> bool:
         nonlocal frames
@@ -196,9 +200,10 @@ def _play(
         events = pipeline.process(
             Frame(image=item[0], index=frames, timestamp=epoch + item[1], pts_s=item[1])
         )
+        on_object.add(item[1], pipeline.last_tracked, reader)
         crossings = [e for e in events if isinstance(e, LineCrossing)]
         if crossings:
-            counted_log.extend(_records(crossings, pipeline.last_tracked, reader, epoch, frames))
+            counted_log.extend(_records(crossings, on_object, epoch, frames))
         return True
 
     try:
@@ -238,33 +243,53 @@ def _play(
     return CrossingRun(report, counted_log, truth_log)
 
 
+class _ObjectLog:
+    """Which simulator object each track's box was on, over the last ``OBJECT_LOG_S``.
+
+    A crossing is reported a frame or more after the object passed the line (once a
+    sighting past it confirms it), seconds later for one hidden while it crossed; by
+    then the track's box may be on someone else (two people passing). The crossing
+    belongs to the object the track was on when it crossed.
+    """
+
+    def __init__(self) -> None:
+        self._frames: deque[tuple[float, dict[int, int]]] = deque()
+
+    def add(self, t: float, tracked: Detections, reader: SimulatorReader) -> None:
+        """Record the frame at media time ``t``."""
+        truth = reader.truth
+        on: dict[int, int] = {}
+        if truth is not None and len(truth) and len(tracked):
+            iou = box_iou(tracked.xyxy, truth.visible_xyxy)
+            for row, best in enumerate(np.argmax(iou, axis=1)):
+                if iou[row, best] >= OBJECT_IOU and tracked.tracker_id[row] >= 0:
+                    on[int(tracked.tracker_id[row])] = int(truth.ids[best])
+        self._frames.append((t, on))
+        while self._frames and self._frames[0][0] < t - OBJECT_LOG_S:
+            self._frames.popleft()
+
+    def at(self, track_id: int, t: float) -> int | None:
+        """The object ``track_id`` was on nearest to media time ``t`` (None: on none)."""
+        seen = [(abs(ft - t), on[track_id]) for ft, on in self._frames if track_id in on]
+        return min(seen)[1] if seen else None
+
+
 def _records(
-    crossings: list[LineCrossing],
-    tracked: Detections,
-    reader: SimulatorReader,
-    epoch: float,
-    frame: int,
+    crossings: list[LineCrossing], on_object: _ObjectLog, epoch: float, frame: int
 ) -> list[CrossingRecord]:
-    """Crossing records, each with the simulator object its track's box was on then."""
-    truth = reader.truth
+    """Crossing records, each with the simulator object its track was on when it crossed."""
     out = []
     for c in crossings:
-        object_id = None
-        rows = np.flatnonzero(tracked.tracker_id == c.track_id)
-        if truth is not None and len(truth) and len(rows):
-            iou = box_iou(tracked.xyxy[rows[:1]], truth.visible_xyxy)[0]
-            best = int(np.argmax(iou))
-            if iou[best] >= OBJECT_IOU:
-                object_id = int(truth.ids[best])
+        t = (c.timestamp if c.crossed_at is None else c.crossed_at) - epoch
         out.append(
             CrossingRecord(
                 line_id=c.line_id,
                 direction=c.direction,
                 label=c.label,
-                t=round((c.timestamp if c.crossed_at is None else c.crossed_at) - epoch, 4),
+                t=round(t, 4),
                 frame=frame,
                 track_id=c.track_id,
-                object_id=object_id,
+                object_id=on_object.at(c.track_id, t),
             )
         )
     return out

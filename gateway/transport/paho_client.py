@@ -21,7 +21,26 @@ from gateway.config.transport import MqttConfig
 
 
 class _Client(paho.Client):
-    """paho's client, closing the TLS socket when the handshake fails (no leaked socket)."""
+    """paho's client, closing the TLS socket when the handshake fails (no leaked socket).
+
+    It also counts the MQTT bytes it writes to and reads from its socket
+    (:attr:`wire_sent`, :attr:`wire_received`): every packet whole, fixed header,
+    topic, properties, payload, PUBACKs, PINGs, CONNECT and CONNACK (TLS records and
+    TCP/IP headers are below it and not counted).
+    """
+
+    wire_sent = 0
+    wire_received = 0
+
+    def _sock_send(self, buf: bytes | bytearray) -> int:
+        sent = super()._sock_send(buf)
+        self.wire_sent += sent
+        return sent
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        data = super()._sock_recv(bufsize)
+        self.wire_received += len(data)
+        return data
 
     def _ssl_wrap_socket(self, tcp_sock: socket.socket) -> ssl.SSLSocket:
         context = self._ssl_context
@@ -89,6 +108,13 @@ class Incoming:
     payload: bytes
     response_topic: str | None
     correlation_data: bytes | None
+
+
+def wire_bytes(client: paho.Client) -> tuple[int, int]:
+    """MQTT bytes ``client`` (made by :func:`make_client`) sent and received so far."""
+    if isinstance(client, _Client):
+        return client.wire_sent, client.wire_received
+    return 0, 0
 
 
 def make_client(

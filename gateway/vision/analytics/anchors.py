@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from statistics import median
 
 import numpy as np
 from numpy.typing import NDArray
@@ -336,13 +337,14 @@ def _step(
 
 
 def _median_step(steps: deque[tuple[float, float]]) -> tuple[float, float]:
-    """Median velocity of ``(velocity, dt)`` steps, and the median deviation in pixels."""
+    """Median velocity of ``(velocity, dt)`` steps, and the median deviation in pixels.
+
+    (Plain Python: for at most ``STEPS`` values numpy's median costs more than it saves.)
+    """
     if not steps:
         return 0.0, 0.0
-    v = np.array([s for s, _ in steps])
-    dt = np.array([d for _, d in steps])
-    m = float(np.median(v))
-    return m, float(np.median(np.abs(v - m) * dt))
+    m = median(s for s, _ in steps)
+    return m, median(abs(s - m) * dt for s, dt in steps)
 
 
 def _side_step(a: list[float], b: list[float], current: float, fresh: bool) -> float | None:
@@ -351,7 +353,7 @@ def _side_step(a: list[float], b: list[float], current: float, fresh: bool) -> f
     if not steps:
         return None
     if fresh or len(steps) == 1:
-        return float(np.mean(steps)) if fresh else steps[0]
+        return sum(steps) / len(steps) if fresh else steps[0]
     return min(steps, key=lambda s: abs(s - current))
 
 

@@ -75,7 +75,7 @@ from gateway.vision.analytics.geometry import (
     label_list,
     to_pixels,
 )
-from gateway.vision.boxes import areas, intersections
+from gateway.vision.boxes import areas, box_iou, intersections
 from gateway.vision.detections import Detections
 
 LEFT, NONE, RIGHT = -1, 0, 1
@@ -93,9 +93,11 @@ REARM_S = 0.5
 # (one stray box past the line, or a box that jumps there for a frame, never counts).
 CONFIRM = 2
 # A track first seen inside the dead band takes the side its anchor is on as where it
-# came from when it is at least this share of the band away from the line; nearer, it
-# has no side until it leaves the band (so it cannot count on leaving it).
+# came from when it is at least this share of the band away from the line; nearer, the
+# side of its box's centre or of a track it overlaps by SPLIT_IOU (see ``_origin``), else
+# it has no side until it leaves the band (so it cannot count on leaving it).
 BORN_SIDE_SHARE = 0.5
+SPLIT_IOU = 0.3
 # After a gap longer than ``switch_s`` (up to ``reid_s``) a new id re-identifies a
 # vanished track within ``switch_radius`` widths of the new box plus REID_SPREAD of the
 # vanished track's predicted travel (the longer an object was hidden, the less exactly
@@ -280,6 +282,7 @@ class LineCounter:
                     width=width,
                     origin=(float(anchors.origin[i, 0]), float(anchors.origin[i, 1])),
                     body=_centre(detections.xyxy[i]),
+                    beside=self._beside(detections, int(i), names, tid),
                     reliable=reliable,
                 )
                 self._tracks[tid] = state
@@ -484,6 +487,7 @@ class LineCounter:
         width: float,
         origin: tuple[float, float],
         body: tuple[float, float],
+        beside: int,
         reliable: bool,
     ) -> _TrackSide:
         """State for a new track id, taken over from a vanished track if it is the same object.
@@ -528,7 +532,7 @@ class LineCounter:
             if d < best_d:
                 best, best_d = old, d
         if best is None:
-            side, sided_at = self._origin(anchor, origin, body, reliable)
+            side, sided_at = self._origin(anchor, origin, body, beside, reliable)
             return _TrackSide(
                 side=side,
                 sided_at=sided_at,
@@ -589,6 +593,7 @@ class LineCounter:
         anchor: tuple[float, float],
         origin: tuple[float, float],
         body: tuple[float, float],
+        beside: int,
         reliable: bool,
     ) -> tuple[int, tuple[float, float]]:
         """The side a new track (no hand-over) came from, and the point it was on.
@@ -596,8 +601,9 @@ class LineCounter:
         Beyond the frame edge it entered by (``origin``); else the side of its anchor,
         when at least ``BORN_SIDE_SHARE`` of the band from the line; else, with the anchor
         on the line itself, the side its box's centre (``body``) is on beyond the band
-        (a vehicle waiting with its front on the line has come from behind it); else
-        none.
+        (a vehicle waiting with its front on the line has come from behind it); else the
+        side of a track of its class whose box it overlaps (``beside``: the tracker
+        started a second track on an object it was following); else none.
         """
         if np.isfinite(origin[0]):
             s = float(self.signed_distance(np.array([origin]))[0])
@@ -610,7 +616,29 @@ class LineCounter:
             return (LEFT if s < 0 else RIGHT), anchor
         if abs(b) > self._band:
             return (LEFT if b < 0 else RIGHT), anchor
-        return NONE, anchor
+        return beside, anchor
+
+    def _beside(self, detections: Detections, row: int, names: list[str], tid: int) -> int:
+        """The side of a known track of ``row``'s label whose box overlaps it most.
+
+        Only tracks with a side and an IoU of at least ``SPLIT_IOU``; NONE when none.
+        """
+        others = [
+            k
+            for k in range(len(detections))
+            if k != row
+            and names[k] == names[row]
+            and (t := int(detections.tracker_id[k])) != tid
+            and t in self._tracks
+            and self._tracks[t].side != NONE
+        ]
+        if not others:
+            return NONE
+        iou = box_iou(detections.xyxy[row : row + 1], detections.xyxy[others])[0]
+        best = int(np.argmax(iou))
+        if iou[best] < SPLIT_IOU:
+            return NONE
+        return self._tracks[int(detections.tracker_id[others[best]])].side
 
 
 def _centre(box: NDArray[np.float32]) -> tuple[float, float]:
