@@ -1,5 +1,10 @@
-"""Compact batches on real Mosquitto: a backlog leaves in batches, live events alone,
-and a unit killed with ``kill -9`` mid-replay loses nothing and duplicates only by id.
+"""A unit killed with ``kill -9`` while it replays compact batches loses nothing.
+
+``gateway run`` (a child process) replays a 20,000-event backlog in batches to real
+Mosquitto; the real ingest writes them to real VictoriaMetrics. The unit is killed once
+it has deleted acknowledged batches (batches are in flight at that moment), started
+again, and every seq must be in the database exactly once after de-duplication, each
+with one id (a duplicate is the same event sent again, never another event).
 """
 
 from __future__ import annotations
@@ -17,19 +22,15 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
-from gateway.app import App
 from gateway.events.batch import decode_batch
-from gateway.events.envelope import Draft
 from gateway.events.topics import Topics
 from gateway.localservers import Mosquitto, VictoriaMetrics
 from gateway.transport.outbox import Outbox
-from tests import polling
-from tests.cli_support import start_gateway
-from tests.test_ingest_helpers import assert_exactly_once, seq_samples, start_worker
-from tests.test_ingest_helpers import settings_for as ingest_settings
-from tests.transport_support import Collector, sensor_draft, settings_for, write_config
-
-BATCH = "city/sejong-1/rsu-0001/batch"
+from tests.support import polling
+from tests.support.cli import start_gateway
+from tests.support.ingest import assert_exactly_once, seq_samples, start_worker
+from tests.support.ingest import settings_for as ingest_settings
+from tests.support.transport import Collector, sensor_draft, write_config
 
 
 def _events(collector: Collector) -> tuple[list[dict[str, Any]], int]:
@@ -54,55 +55,6 @@ def _store_backlog(data_dir: Path, count: int) -> None:
             box.add([sensor_draft(n) for n in range(start, min(start + 1000, count))])
     finally:
         box.close()
-
-
-def test_a_backlog_leaves_in_batches_and_live_events_alone(
-    tmp_path: Path, mosquitto: Mosquitto
-) -> None:
-    settings = settings_for(
-        tmp_path, mosquitto.port, outbox={"batch": "backlog", "batch_max_events": 200}
-    )
-    _store_backlog(settings.gateway.data_dir, 3000)
-    collector = Collector(mosquitto.port, ["city/#"])
-    app = App(settings)
-    try:
-        app.start()
-        assert polling.wait_for(lambda: app.outbox.depth == 0, 20)
-        _backlog, batches = _events(collector)
-        assert batches >= 3000 // 200 and app.forwarder.batches == batches
-        alert = Draft(
-            "alert", "cam-1", 0.0, {"camera": "cam-1", "kind": "wrong_way", "details": {}}
-        )
-        for n in range(5):  # live: one at a time, each alone on its own topic
-            app.emit([alert if n == 2 else sensor_draft(n)])
-            assert polling.wait_for(lambda: app.outbox.depth == 0, 10)
-        assert polling.wait_for(lambda: len(_events(collector)[0]) >= 3006, 10)
-        events, batches_after = _events(collector)
-    finally:
-        app.stop()
-        collector.close()
-    assert batches_after == batches
-    seqs = sorted(e["seq"] for e in events if e["type"] != "health")
-    assert seqs == sorted(set(seqs)) and set(range(1, 3001)) <= set(seqs)
-    with collector.lock:
-        assert any(m.topic.endswith("/events/cam-1/alert") for m in collector.messages)
-
-
-def test_a_refused_batch_is_sent_again_event_by_event(tmp_path: Path, mosquitto: Mosquitto) -> None:
-    """No subscriber on the batch topic: PUBACK 16; the events go one by one instead."""
-    settings = settings_for(tmp_path, mosquitto.port, outbox={"batch": "backlog"})
-    _store_backlog(settings.gateway.data_dir, 500)
-    collector = Collector(mosquitto.port, ["city/+/+/sensors/#", "city/+/+/health"])  # no batch
-    app = App(settings)
-    try:
-        app.start()
-        assert polling.wait_for(lambda: app.outbox.depth == 0, 20)
-        events, batches = _events(collector)
-    finally:
-        app.stop()
-        collector.close()
-    assert batches == 0 and app.forwarder.batches >= 1
-    assert {e["seq"] for e in events if e["type"] == "sensor_reading"} == set(range(1, 501))
 
 
 @pytest.mark.slow

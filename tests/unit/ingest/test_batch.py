@@ -16,7 +16,7 @@ import pytest
 from gateway.events.batch import BatchError, decode_batch, encode_batch
 from gateway.ingest.convert import Limits, convert
 from gateway.ingest.decode import RejectedError
-from tests.test_ingest_helpers import line_event
+from tests.support.ingest import line_event
 
 TOPIC = "city/sejong-1/rsu-0001/batch"
 
