@@ -12,8 +12,8 @@ APT_PACKAGES=(
   gcc make                      # the firmware bridge's C reference and its host tests; the campaign's sleep shim
   faketime                      # libfaketime: wall-clock steps of one unit in `gateway bench chaos`
   python3-venv python3-dev
-  adduser                       # the Debian package's maintainer scripts (tests/test_debian_package.py)
-  opencv-doc                    # OpenCV's sample clips: vtest.avi, real footage with hand-made crossing truth (tests/test_count.py)
+  adduser                       # the Debian package's maintainer scripts (tests/e2e/test_debian_package.py)
+  opencv-doc                    # OpenCV's sample clips: vtest.avi, real footage with hand-made crossing truth (tests/unit/vision/test_count.py)
   chromium chromium-driver      # headless browser for the console tests (Selenium drives Debian's build)
   fonts-dejavu-core             # text in the browser's pages and screenshots
 )

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Literal
 
 from gateway import __version__
 from gateway.actuation import Actuation
+from gateway.budget.gate import BudgetGate
+from gateway.budget.usage import WireUsage
 from gateway.config.settings import GatewaySettings
 from gateway.config.vision import CameraConfig
 from gateway.errors import TransportError
@@ -43,7 +45,7 @@ from gateway.runtime.synthetic import SyntheticSource
 from gateway.security.authorize import authorizer_for
 from gateway.sensors.throttle import ReadingThrottle
 from gateway.sensors.types import Reading
-from gateway.transport.forwarder import Forwarder
+from gateway.transport.forwarder import Batching, Forwarder
 from gateway.transport.mqtt import Incoming, Message, MqttLink
 from gateway.transport.outbox import Outbox, Stored
 from gateway.vision.analytics.types import AnalyticsEvent
@@ -57,6 +59,7 @@ log = logging.getLogger(__name__)
 _TICK_S = 0.25
 _ENFORCE_EVERY_S = 30.0
 _DROP_HEALTH_MIN_S = 10.0
+_BUDGET_EVERY_S = 1.0
 
 
 class App:
@@ -98,7 +101,12 @@ class App:
             retry_max_s=settings.outbox.retry_max_s,
             backlog_order=settings.outbox.backlog_order,
             lane_share=settings.outbox.lane_share,
+            batching=self._batching(settings),
         )
+        self.budget: BudgetGate | None = None
+        if settings.budget.enabled:
+            usage_path = settings.budget.state_path or gw.data_dir / "budget.json"
+            self.budget = BudgetGate(settings.budget, WireUsage(usage_path))
         self.metrics = SystemMetrics(gw.data_dir)
         self.cameras: dict[str, RunningCamera] = {}
         self.sensors: dict[str, RunningSensor] = {}
@@ -123,6 +131,15 @@ class App:
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._started = False
+
+    def _batching(self, settings: GatewaySettings) -> Batching | None:
+        """Compact batches for a bulk backlog, when ``[outbox] batch`` asks for them."""
+        box = settings.outbox
+        if box.batch == "off":
+            return None
+        return Batching(
+            self.topics.batch, box.batch_min_events, box.batch_max_events, box.batch_max_bytes
+        )
 
     # -- settings --------------------------------------------------------------------
 
@@ -152,20 +169,26 @@ class App:
 
     # -- events ----------------------------------------------------------------------
 
-    def emit(self, drafts: Sequence[Draft]) -> Stored:
-        """Store events in the outbox (durably, with their seq and id) and wake the forwarder."""
+    def emit(self, drafts: Sequence[Draft], *, gated: bool = True) -> Stored:
+        """Store events in the outbox (durably, with their seq and id) and wake the forwarder.
+
+        Under a byte budget the drafts pass the budget gate first (``gated``), which
+        may hold crossings and summarize readings (:mod:`gateway.budget.gate`).
+        """
+        if gated and self.budget is not None:
+            drafts = self.budget.admit(drafts)
         stored = self.outbox.add(drafts)
         self.forwarder.wake()
         return stored
 
-    def _emit_safely(self, drafts: Sequence[Draft]) -> bool:
-        """Store events; True when stored.
+    def _emit_safely(self, drafts: Sequence[Draft], *, gated: bool = True) -> bool:
+        """Store events; True when stored (``gated``: through the budget gate).
 
         On failure they are counted as lost (a camera or sensor thread must survive a
         full disk) and one line a minute is logged, not a traceback per event.
         """
         try:
-            self.emit(drafts)
+            self.emit(drafts, gated=gated)
         except TransportError as exc:  # counted in lost_store by the outbox, seqs consumed
             self._drop_pending = True
             self._emit_log.log("store", logging.ERROR, "events lost: %s", exc)
@@ -230,6 +253,7 @@ class App:
             outbox=outbox,
             mqtt=self.link.health(),
             dropped_events=outbox.lost,
+            budget=self.budget.health() if self.budget is not None else None,
         )
 
     def health_draft(self) -> Draft:
@@ -357,6 +381,8 @@ class App:
         runner = self._make_runner(camera)
         if old is not None:
             old.stop()
+            if self.budget is not None:  # crossings the old pipeline's aggregate would count
+                self._emit_safely(self.budget.release(camera.id), gated=False)
         self.cameras[camera.id] = runner
         runner.start()
 
@@ -413,8 +439,12 @@ class App:
         next_health = time.monotonic() + self.settings.events.health_interval_s
         next_enforce = time.monotonic() + _ENFORCE_EVERY_S
         next_watchdog = time.monotonic()
+        next_budget = time.monotonic()
         while not self._stop.wait(_TICK_S):
             now = time.monotonic()
+            if self.budget is not None and now >= next_budget:
+                next_budget = now + _BUDGET_EVERY_S
+                self._emit_safely(self.budget.tick(sum(self.link.wire_bytes())), gated=False)
             if watchdog is not None and now >= next_watchdog and self.forwarder.alive:
                 sdnotify.notify("WATCHDOG=1")
                 next_watchdog = now + watchdog
@@ -451,6 +481,8 @@ class App:
             reader.stop()
         if self._ticker is not None:
             self._ticker.join(5.0)
+        if self.budget is not None:  # what no aggregate or summary will carry now
+            self._emit_safely(self.budget.flush(), gated=False)
         self.commands.stop()
         self.forwarder.stop(drain_s=5.0)
         self.link.stop(final=self.availability("offline"))

@@ -183,6 +183,27 @@ class LinkHealth:
 
 
 @dataclass(frozen=True, slots=True)
+class BudgetHealth:
+    """The byte budget: level in force, measured usage, projections, what was degraded."""
+
+    level: str
+    level_index: int
+    over_budget: bool
+    changes: int
+    bytes_today: int
+    bytes_month: int
+    limit_day: int | None
+    limit_month: int | None
+    projected_day: int
+    projected_month: int
+    rate_bps: float
+    crossings_withheld: int
+    crossings_held: int
+    readings_summarized: int
+    summaries: int
+
+
+@dataclass(frozen=True, slots=True)
 class SystemHealth:
     """CPU, load, temperature, memory and free disk of the data directory."""
 
@@ -206,3 +227,5 @@ class GatewayHealth:
     outbox: OutboxHealth
     mqtt: LinkHealth
     dropped_events: int
+    budget: BudgetHealth | None = None
+    """Only with a ``[budget]`` limit."""

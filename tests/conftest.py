@@ -1,9 +1,23 @@
-"""Shared fixtures: the real models and footage in ../shared, and real servers."""
+"""Shared fixtures (the real models and footage in ../shared, real servers) and markers.
+
+The tree shows the layers: ``unit/<package>`` (in-process), ``integration`` (real servers,
+ptys, child processes), ``e2e`` (the whole chain), ``checks`` (the project's own rules).
+Markers are put on every test from what it uses, so a subset is one ``-m`` away:
+
+* ``needs_broker`` / ``needs_db``: the test or its module starts Mosquitto / VictoriaMetrics
+  (the ``mosquitto`` / ``victoria`` fixtures, or the server classes of gateway.localservers);
+* ``needs_shared``: a model or clip from ../shared (its fixtures, or ``shared_file``);
+* ``slow``: marked in the module (long end-to-end runs); ``pytest -m "not slow"`` is the
+  quick loop, the README's plain ``pytest`` runs everything.
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -11,6 +25,39 @@ from gateway.localservers import Mosquitto, VictoriaMetrics
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
+SHARED_FIXTURES = frozenset(
+    {
+        "yolox_nano",
+        "ssd_person",
+        "coco_labels",
+        "bus_jpg",
+        "street_jpg",
+        "traffic_mp4",
+        "crossing_mp4",
+    }
+)
+
+
+@functools.cache
+def _source(module: ModuleType) -> str:
+    try:
+        return inspect.getsource(module)
+    except (OSError, TypeError):
+        return ""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with the servers and files it needs (see the module docstring)."""
+    for item in items:
+        module = getattr(item, "module", None)
+        source = _source(module) if module is not None else ""
+        names = set(getattr(item, "fixturenames", ()))
+        if "mosquitto" in names or "Mosquitto(" in source:
+            item.add_marker(pytest.mark.needs_broker)
+        if "victoria" in names or "VictoriaMetrics(" in source:
+            item.add_marker(pytest.mark.needs_db)
+        if names & SHARED_FIXTURES or "shared_file(" in source:
+            item.add_marker(pytest.mark.needs_shared)
 
 
 def shared_file(*parts: str) -> Path:

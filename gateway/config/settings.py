@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from gateway.config.budget import BudgetConfig
 from gateway.config.common import Ident, StrictModel
 from gateway.config.console import ConsoleConfig
 from gateway.config.ingest import IngestConfig
@@ -62,6 +63,7 @@ class GatewaySettings(BaseSettings):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)

@@ -15,6 +15,7 @@ from gateway.actuation import RuleHealth
 from gateway.events.builder import _count, _nonneg
 from gateway.events.envelope import GATEWAY_SOURCE, Draft
 from gateway.health import (
+    BudgetHealth,
     CameraHealth,
     GatewayHealth,
     LinkHealth,
@@ -135,6 +136,27 @@ def link(health: LinkHealth) -> dict[str, Scalar]:
     }
 
 
+def budget(health: BudgetHealth) -> dict[str, Scalar]:
+    """The ``budget`` entry."""
+    return {
+        "level": health.level,
+        "level_index": health.level_index,
+        "over_budget": health.over_budget,
+        "changes": health.changes,
+        "bytes_today": health.bytes_today,
+        "bytes_month": health.bytes_month,
+        "limit_day": health.limit_day,
+        "limit_month": health.limit_month,
+        "projected_day": max(health.projected_day, 0),
+        "projected_month": max(health.projected_month, 0),
+        "rate_bps": max(health.rate_bps, 0.0),
+        "crossings_withheld": health.crossings_withheld,
+        "crossings_held": health.crossings_held,
+        "readings_summarized": health.readings_summarized,
+        "summaries": health.summaries,
+    }
+
+
 def rule_health(health: RuleHealth) -> JsonObject:
     """One rule's entry of the ``health`` event."""
     return {
@@ -178,6 +200,8 @@ def health(timestamp: float, report: GatewayHealth, rules: Sequence[RuleHealth] 
         "mqtt": link(report.mqtt),
         "dropped_events": max(int(report.dropped_events), 0),
     }
+    if report.budget is not None:
+        data["budget"] = budget(report.budget)
     if rules:
         data["rules"] = {r.rule: rule_health(r) for r in rules}
     return Draft("health", GATEWAY_SOURCE, timestamp, data)

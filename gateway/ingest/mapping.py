@@ -179,9 +179,10 @@ def map_aggregate(data: dict[str, Any], tags: dict[str, str], seq: int, t: int) 
         points.append(
             _point("aggregate_speed", {**tags, "class": label}, {"mean_speed_kmh": value}, seq, t)
         )
-    points.append(
-        _point("aggregate", tags, {"total": total, "interval_s": interval or 0.0}, seq, t)
-    )
+    fields: dict[str, FieldValue] = {"total": total, "interval_s": interval or 0.0}
+    if "crossings_withheld" in data:
+        fields["crossings_withheld"] = _count(data["crossings_withheld"], "data.crossings_withheld")
+    points.append(_point("aggregate", tags, fields, seq, t))
     return points
 
 
@@ -191,6 +192,12 @@ def map_sensor_reading(data: dict[str, Any], tags: dict[str, str], seq: int, t: 
     fields = _numeric_fields(_obj(data.get("values"), "data.values"))
     fields.update(_numeric_fields(_obj(data.get("extra", {}), "data.extra"), prefix="extra_"))
     fields.pop("seq", None)
+    if "summary" in data:  # readings summarized under a byte budget: values are means
+        summary = _obj(data["summary"], "data.summary")
+        fields["summary_count"] = _count(summary.get("count"), "data.summary.count")
+        fields.update(_numeric_fields({"interval_s": summary.get("interval_s")}, "summary_"))
+        fields.update(_numeric_fields(_obj(summary.get("min"), "data.summary.min"), "min_"))
+        fields.update(_numeric_fields(_obj(summary.get("max"), "data.summary.max"), "max_"))
     return [_point("sensor", tags, fields, seq, t)]
 
 
@@ -213,6 +220,9 @@ def map_health(data: dict[str, Any], tags: dict[str, str], seq: int, t: int) -> 
     if uptime is not None:
         fields["uptime_s"] = uptime
     fields["dropped_events"] = _count(data.get("dropped_events"), "data.dropped_events")
+    if "budget" in data:
+        budget = _obj(data["budget"], "data.budget")
+        fields.update(_numeric_fields(budget, prefix="budget_"))
     points = [_point("gateway_health", dict(tags), fields, seq, t)]
     for camera, raw in _obj(data.get("cameras"), "data.cameras").items():
         cam = _obj(raw, f"data.cameras.{camera}")

@@ -1,7 +1,14 @@
 """The MQTT link: one paho-mqtt 2.x client per connection, our own reconnect loop.
 
-* MQTT v5 first; if the broker refuses v5 (CONNACK "unsupported protocol version" or it
-  closes the connection before any CONNACK), the next attempt uses v3.1.1 at once.
+* MQTT v5 first; if the broker refuses v5 with CONNACK "unsupported protocol version",
+  the next attempt uses v3.1.1 at once. A connection closed (or left unanswered) before
+  any CONNACK is what a v3-only broker does to a v5 CONNECT, but also what a v5 broker
+  does while it shuts down, starts or is stopped: v3.1.1 hides every refusal (PUBACK has
+  no reason code), so a session on it after a broker restart would delete events the
+  broker dropped for want of a subscriber. The link falls back on those only after two
+  in a row (:data:`V5_CLOSES_BEFORE_FALLBACK`; at once when the broker has taken v3.1.1
+  after that before), and never once the broker has accepted v5 in this process. After
+  any v3.1.1 session the next connection tries v5 again.
 * TLS with a CA, a client certificate and key; username and password.
 * Reconnects with exponential back-off and jitter. Every connection starts a new
   paho client, so nothing is resent from paho's memory: after a reconnect the
@@ -41,6 +48,7 @@ log = logging.getLogger(__name__)
 
 _CONNACK_TIMEOUT_S = 10.0
 _V5_UNSUPPORTED = 132  # CONNACK reason "Unsupported Protocol Version"
+V5_CLOSES_BEFORE_FALLBACK = 2  # v5 CONNECTs ended without a CONNACK in a row, then v3.1.1
 
 
 def _write_on_network_thread(_client: paho.Client, _userdata: object, _sock: object) -> None:
@@ -80,6 +88,9 @@ class MqttLink:
         self.window = max_inflight
         self.max_packet: int | None = None  # the broker's Maximum Packet Size (v5 CONNACK)
         self._use_v311 = cfg.protocol == "3.1.1"
+        self.spoke_v5 = False  # the broker accepted a v5 CONNECT (in this process)
+        self._v5_closes = 0  # v5 CONNECTs ended without a CONNACK since the last CONNACK
+        self._took_v311 = False  # it accepted v3.1.1 and never v5: a v3-only broker
         self._client: paho.Client | None = None
         self._lock = threading.Lock()
         self._connected = threading.Event()
@@ -196,12 +207,13 @@ class MqttLink:
                 continue
             if accepted:
                 self._backoff.reset()
+                self._took_v311 = self._took_v311 or (v311 and not self.spoke_v5)
                 if v311 and self.cfg.protocol == "auto":
                     # A v5 broker that closed a connection before its CONNACK (it was
                     # shutting down) must not leave the unit on v3.1.1 for good, where
                     # refusals are invisible: try v5 first on every new connection.
                     self._use_v311 = False
-            if self.cfg.protocol == "auto" and not v311 and refused_protocol:
+            if self.cfg.protocol == "auto" and not v311 and self._falls_back(refused_protocol):
                 log.warning("broker refused MQTT v5 (%s); retrying with v3.1.1", self.last_error)
                 self._use_v311 = True
                 continue
@@ -215,6 +227,24 @@ class MqttLink:
                 self._stop.wait(min(left, 0.1))
             self._reconfigure.clear()  # the next attempt uses the new settings already
         self.state = "disconnected"
+
+    def _falls_back(self, refused: Literal["connack", "no_connack"] | None) -> bool:
+        """Whether a v5 attempt that ended with ``refused`` means "use v3.1.1"."""
+        if refused == "connack":
+            return True
+        if refused != "no_connack":
+            return False
+        self._v5_closes += 1
+        if self.spoke_v5:  # a v5 broker restarting, not a v3-only one
+            if self._v5_closes == V5_CLOSES_BEFORE_FALLBACK:
+                log.warning(
+                    "%d MQTT v5 connections in a row ended without a CONNACK; the broker "
+                    'accepted v5 before, so the link stays on v5 (set [mqtt] protocol = "3.1.1" '
+                    "if it now speaks only v3.1.1)",
+                    self._v5_closes,
+                )
+            return False
+        return self._took_v311 or self._v5_closes >= V5_CLOSES_BEFORE_FALLBACK
 
     def _new_client(self, v311: bool) -> paho.Client:
         client = make_client(
@@ -233,8 +263,12 @@ class MqttLink:
         client.on_socket_register_write = _write_on_network_thread
         return client
 
-    def _session(self, v311: bool) -> tuple[bool, bool]:
-        """Connect once and serve until the connection ends; (accepted, refused v5)."""
+    def _session(self, v311: bool) -> tuple[bool, Literal["connack", "no_connack"] | None]:
+        """Connect once and serve until the connection ends; (accepted, how v5 was refused).
+
+        v5 is refused by ``"connack"`` (reason 132) or maybe by ``"no_connack"`` (the
+        connection closed, or left unanswered, before any CONNACK); ``None`` when not.
+        """
         client = self._new_client(v311)
         if self.state != "error":  # an error stays visible while we retry
             self.state = "connecting"
@@ -257,6 +291,7 @@ class MqttLink:
         with self._lock:
             self._client = client
         deadline = time.monotonic() + _CONNACK_TIMEOUT_S
+        timed_out = False
         try:
             while not self._stop.is_set() and not self._reconfigure.is_set():
                 rc = client.loop(timeout=0.05)
@@ -267,7 +302,7 @@ class MqttLink:
                 if rc != paho.MQTT_ERR_SUCCESS:
                     break
                 if self._connack_code() is None and time.monotonic() > deadline:
-                    self.last_error = f"no CONNACK from {where} in {_CONNACK_TIMEOUT_S:.0f} s"
+                    timed_out = True
                     break
             leaving = self._stop.is_set() or self._reconfigure.is_set()
             if leaving and self._connected.is_set():
@@ -281,17 +316,23 @@ class MqttLink:
         connack = self._connack_code()
         accepted = connack == 0
         if connack is None:
-            # Closed before CONNACK: a v3-only broker does this to a v5 CONNECT, and so
-            # does a TLS peer that rejects our certificate after the handshake.
-            reason = self._log_error or "connection closed before CONNACK"
-            self._failed(f"{where}: {reason}", error=True)
-            return False, not v311
+            # Closed or unanswered before CONNACK: a v3-only broker does this to a v5
+            # CONNECT (amqtt leaves one carrying a will unanswered), and so do a TLS peer
+            # that rejects our certificate after the handshake, a v5 broker that shuts
+            # down or starts (closed) and one that is stopped or overloaded (unanswered).
+            if timed_out:
+                self._failed(f"no CONNACK from {where} in {_CONNACK_TIMEOUT_S:.0f} s", True)
+            else:
+                reason = self._log_error or "connection closed before CONNACK"
+                self._failed(f"{where}: {reason}", error=True)
+            return False, None if v311 else "no_connack"
+        self._v5_closes = 0
         if not accepted:
-            return False, connack == _V5_UNSUPPORTED
+            return False, "connack" if connack == _V5_UNSUPPORTED else None
         self.state = "disconnected"
         if not self._stop.is_set():
             self.last_error = f"connection to {where} lost: {self._log_error or 'closed'}"
-        return True, False
+        return True, None
 
     def _close_wire(self, client: paho.Client) -> None:
         """Count the bytes of a client that never became the current one."""
@@ -321,10 +362,10 @@ class MqttLink:
         """Return the CONNACK reason of the current attempt (set on the network thread)."""
         return self._connack
 
-    def _failed(self, message: str, error: bool = False) -> tuple[bool, bool]:
+    def _failed(self, message: str, error: bool = False) -> tuple[bool, None]:
         self.last_error = message
         self.state = "error" if error else "disconnected"
-        return False, False
+        return False, None
 
     def _shutdown(self, client: paho.Client) -> None:
         """Publish the final message, wait for its PUBACK, then DISCONNECT (no will)."""
@@ -360,6 +401,7 @@ class MqttLink:
             return
         v311 = client.protocol == paho.MQTTv311
         self.protocol = "3.1.1" if v311 else "5"
+        self.spoke_v5 = self.spoke_v5 or not v311
         receive_max = getattr(properties, "ReceiveMaximum", None) if properties else None
         self.window = min(self.max_inflight, int(receive_max)) if receive_max else self.max_inflight
         max_packet = getattr(properties, "MaximumPacketSize", None) if properties else None

@@ -154,6 +154,7 @@ class Campaign:
         self.done: list[Done] = []
         self.windows: list[LossWindow] = []
         self.departures = Departures()
+        self.ongoing: dict[str, Callable[[], object]] = {}  # called every second meanwhile
         self.db_snapshots: list[tuple[float, dict[str, SeqRanges]]] = []
         self.samples: dict[str, Samples] = {}
         self.hostile: HostileClient | None = None
@@ -319,11 +320,15 @@ class Campaign:
 
             return restart
         if kind == "disk_full":
+            # Another writer fills the volume and keeps it full: what the outbox frees
+            # (a checkpoint, its reserve) is taken again every second until the end.
             assert self.volume is not None
             volume = self.volume
             done.note = f"filler {volume.fill()} bytes"
+            self.ongoing["disk_full"] = volume.fill
 
             def free() -> None:
+                self.ongoing.pop("disk_full", None)
                 volume.free()
                 done.ended_s = self.elapsed()
 
@@ -435,6 +440,8 @@ class Campaign:
             self._watch()
             if now >= next_units:
                 self._units_now()
+                for keep_going in list(self.ongoing.values()):
+                    keep_going()
                 next_units = now + _UNITS_EVERY_S
             if now >= next_db:
                 self._db_snapshot()

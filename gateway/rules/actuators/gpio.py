@@ -3,7 +3,7 @@
 The line is requested as an output with ``GPIO_V2_GET_LINE_IOCTL`` (its first value set
 in the same request, so it never glitches through a default), then driven with
 ``GPIO_V2_LINE_SET_VALUES_IOCTL`` on the line file descriptor the kernel returns. The
-structures mirror ``<linux/gpio.h>``; ``tests/test_rules_gpio.py`` checks their sizes,
+structures mirror ``<linux/gpio.h>``; ``tests/unit/rules/test_rules_gpio.py`` checks their sizes,
 offsets and ioctl numbers against that header with the C compiler.
 
 When the gateway process ends, the kernel releases the line and what the pin does next

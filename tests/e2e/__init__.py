@@ -1,0 +1,1 @@
+"""End-to-end tests: the whole chain, the demo, the Debian package, the console in a browser."""

@@ -1,0 +1,1 @@
+"""Integration tests: real Mosquitto, VictoriaMetrics, VLC RTSP, ptys and socat, child processes."""

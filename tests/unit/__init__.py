@@ -1,0 +1,1 @@
+"""Unit tests, one folder per package: in-process, no servers, no child processes."""
