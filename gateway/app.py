@@ -45,7 +45,7 @@ from gateway.runtime.synthetic import SyntheticSource
 from gateway.security.authorize import authorizer_for
 from gateway.sensors.throttle import ReadingThrottle
 from gateway.sensors.types import Reading
-from gateway.transport.forwarder import Forwarder
+from gateway.transport.forwarder import Batching, Forwarder
 from gateway.transport.mqtt import Incoming, Message, MqttLink
 from gateway.transport.outbox import Outbox, Stored
 from gateway.vision.analytics.types import AnalyticsEvent
@@ -101,6 +101,7 @@ class App:
             retry_max_s=settings.outbox.retry_max_s,
             backlog_order=settings.outbox.backlog_order,
             lane_share=settings.outbox.lane_share,
+            batching=self._batching(settings),
         )
         self.budget: BudgetGate | None = None
         if settings.budget.enabled:
@@ -130,6 +131,15 @@ class App:
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._started = False
+
+    def _batching(self, settings: GatewaySettings) -> Batching | None:
+        """Compact batches for a bulk backlog, when ``[outbox] batch`` asks for them."""
+        box = settings.outbox
+        if box.batch == "off":
+            return None
+        return Batching(
+            self.topics.batch, box.batch_min_events, box.batch_max_events, box.batch_max_bytes
+        )
 
     # -- settings --------------------------------------------------------------------
 

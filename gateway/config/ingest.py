@@ -51,6 +51,7 @@ class IngestConfig(StrictModel):
             "+/+/+/health",
             "+/+/+/sensors/#",
             "+/+/+/status",
+            "+/+/+/batch",
         ],
         min_length=1,
         description="Topic filters (without $share/...).",
@@ -81,6 +82,15 @@ class IngestConfig(StrictModel):
     )
     stats_interval_s: float = Field(default=10.0, gt=0, description="Counter log/publish period.")
     max_payload_bytes: int = Field(default=64 * 1024, ge=256)
+    max_batch_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1024,
+        le=256 * 1024 * 1024,
+        description="A compact batch inflating beyond this is dead-lettered (oversized).",
+    )
+    max_batch_events: int = Field(
+        default=10_000, ge=1, le=1_000_000, description="Events one compact batch may hold."
+    )
     min_event_time: datetime = Field(
         default=datetime(2000, 1, 1, tzinfo=UTC),
         description="Events stamped earlier are rejected (dead letter out_of_range).",

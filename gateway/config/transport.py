@@ -91,6 +91,23 @@ class OutboxConfig(StrictModel):
             "lanes above it have to send (0.1: one in ten); no lane starves."
         ),
     )
+    batch: Literal["off", "backlog"] = Field(
+        default="off",
+        description="backlog: a bulk backlog of at least batch_min_events is sent as "
+        "compact batches (zlib'd JSON arrays on .../batch; the central side must read "
+        "them: docs/events.md); off: one message per event.",
+    )
+    batch_min_events: int = Field(
+        default=20, ge=2, le=100_000, description="Bulk events waiting before batches form."
+    )
+    batch_max_events: int = Field(default=500, ge=2, le=10_000)
+    batch_max_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        le=4 * 1024 * 1024,
+        description="JSON bytes of one batch before compression (at most the ingest's "
+        "max_batch_bytes).",
+    )
     synchronous: Literal["normal", "full"] = Field(
         default="normal",
         description=(

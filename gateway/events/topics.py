@@ -11,6 +11,7 @@ topic                                                  what
 ``{prefix}/{site}/{gw}/reply/{caller}/...``            replies to a signed command's caller
 ``{prefix}/{site}/{gw}/reply/{name}``                  replies without a known caller
 ``{prefix}/{site}/{gw}/snapshot/{camera}``             JPEG snapshots (opt-in)
+``{prefix}/{site}/{gw}/batch``                         compact batches of bulk events (opt-in)
 =====================================================  =====================================
 
 ``prefix`` may itself have several levels (``city/east``).
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 from gateway.events.envelope import Draft
 
-KINDS = ("events", "sensors", "health", "status", "cmd", "reply", "snapshot")
+KINDS = ("events", "sensors", "health", "status", "cmd", "reply", "snapshot", "batch")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,11 @@ class Topics:
         """Where a JPEG snapshot of ``camera_id`` goes."""
         return f"{self.base}/snapshot/{camera_id}"
 
+    @property
+    def batch(self) -> str:
+        """Compact batches of bulk-lane events (:mod:`gateway.events.batch`)."""
+        return f"{self.base}/batch"
+
     def for_draft(self, draft: Draft) -> str:
         """Return the topic an event is published on, from its type and source."""
         if draft.type == "sensor_reading":
@@ -112,13 +118,19 @@ def status_filter(prefix: str, site: str = "+", gateway: str = "+") -> str:
     return _filter(prefix, site, gateway, "status")
 
 
+def batch_filter(prefix: str, site: str = "+", gateway: str = "+") -> str:
+    """Subscription filter for compact batches."""
+    return _filter(prefix, site, gateway, "batch")
+
+
 def data_filters(prefix: str, site: str = "+", gateway: str = "+") -> list[str]:
-    """Every filter an ingest worker needs: events, sensors, health and status."""
+    """Every filter an ingest worker needs: events, sensors, health, status and batches."""
     return [
         events_filter(prefix, site, gateway),
         sensors_filter(prefix, site, gateway),
         health_filter(prefix, site, gateway),
         status_filter(prefix, site, gateway),
+        batch_filter(prefix, site, gateway),
     ]
 
 

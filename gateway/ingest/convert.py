@@ -13,16 +13,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
 from gateway.config.ingest import IngestConfig
+from gateway.events import event_problems
+from gateway.events.batch import BatchError, decode_batch
+from gateway.events.topics import parse_topic
 from gateway.ingest.decode import (
     INGEST_ERROR,
     INVALID_EVENT,
     MALFORMED_JSON,
     OUT_OF_RANGE,
+    OVERSIZED,
     RejectedError,
     Validation,
+    check_envelope,
     check_identity,
     decode,
 )
@@ -57,6 +62,9 @@ class Limits:
     topic_prefix: str = "city"
     # Write a ``ledger_event`` receipt per event (the delivery ledger, docs/ledger.md).
     receipts: bool = True
+    # A compact batch (topic .../batch): what it may inflate to, how many events.
+    max_batch_bytes: int = 4 * 1024 * 1024
+    max_batch_events: int = 10_000
 
     @classmethod
     def of(cls, config: IngestConfig, topic_prefix: str = "city") -> Limits:
@@ -71,6 +79,8 @@ class Limits:
             max_future_s=config.max_future_s,
             topic_prefix=topic_prefix,
             receipts=config.ledger_receipts,
+            max_batch_bytes=config.max_batch_bytes,
+            max_batch_events=config.max_batch_events,
         )
 
 
@@ -114,8 +124,54 @@ def convert(payload: bytes, limits: Limits, now_s: float, topic: str | None = No
         raise RejectedError(INGEST_ERROR, f"{type(exc).__name__}: {exc}") from exc
 
 
+def _is_batch(limits: Limits, topic: str | None) -> bool:
+    info = parse_topic(limits.topic_prefix, topic) if topic is not None else None
+    return info is not None and info.kind == "batch" and not info.rest
+
+
 def _convert(payload: bytes, limits: Limits, now_s: float, topic: str | None) -> Converted:
+    if _is_batch(limits, topic):
+        return _convert_batch(payload, limits, now_s, topic)
     event = decode(payload, limits.max_payload_bytes, limits.validation)
+    return _event_lines(event, limits, now_s, topic)
+
+
+def _convert_batch(payload: bytes, limits: Limits, now_s: float, topic: str | None) -> Converted:
+    """A compact batch: every event checked as a single message; one bad event rejects all.
+
+    The whole batch is then kept as one dead letter (replayable after a fix), so
+    nothing of it is written twice when it is replayed.
+    """
+    if len(payload) > limits.max_batch_bytes:
+        raise RejectedError(
+            OVERSIZED, f"{len(payload)} bytes > max_batch_bytes {limits.max_batch_bytes}"
+        )
+    try:
+        events = decode_batch(payload, limits.max_batch_bytes, limits.max_batch_events)
+    except BatchError as exc:
+        reason = OVERSIZED if exc.reason == "oversized" else MALFORMED_JSON
+        raise RejectedError(reason, f"batch: {exc}") from exc
+    bodies: list[bytes] = []
+    points = 0
+    for index, obj in enumerate(events):
+        try:
+            event = check_envelope(obj)
+            if limits.validation == "full":
+                problems = event_problems(event)
+                if problems:
+                    raise RejectedError(INVALID_EVENT, problems[0][:200])
+            converted = _event_lines(event, limits, now_s, topic)
+        except RejectedError as exc:
+            raise RejectedError(exc.reason, f"batch event {index}: {exc.detail}") from exc
+        if converted.body:
+            bodies.append(converted.body)
+        points += converted.points
+    return Converted(b"\n".join(bodies), points)
+
+
+def _event_lines(
+    event: dict[str, Any], limits: Limits, now_s: float, topic: str | None
+) -> Converted:
     if topic is not None:
         check_identity(limits.topic_prefix, topic, event)
     try:

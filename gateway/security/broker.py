@@ -20,9 +20,9 @@ from pathlib import Path
 from gateway.errors import SecurityError
 from gateway.security.pki import CertRecord
 
-UNIT_WRITE = ("events/#", "sensors/#", "health", "status", "snapshot/#", "reply/#")
+UNIT_WRITE = ("events/#", "sensors/#", "health", "status", "snapshot/#", "reply/#", "batch")
 UNIT_READ = ("cmd/#",)
-DATA_READ = ("events/#", "sensors/#", "health", "status")
+DATA_READ = ("events/#", "sensors/#", "health", "status", "batch")
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,13 @@ reason code) back to its ``seq`` and acts on the reason code
   topic is sent again in lane order (rows of other topics flow meanwhile, so one
   refused topic never blocks the rest). Refusals are counted and logged once per hold.
 
+With :class:`Batching` (``[outbox] batch = "backlog"``) a bulk lane with at least
+``min_events`` rows waiting sends them as compact batches (:mod:`gateway.events.batch`,
+one message on the unit's batch topic carrying up to ``max_events`` consecutive rows of
+the lane, in lane order). The broker's PUBACK of a batch acknowledges all its rows; a
+refused batch is not a refused event: its rows are sent again one by one (the lane is
+rewound to the batch's first row) and batching pauses for ``retry_max_s``.
+
 A new connection (new generation) restarts every lane from its oldest stored row (or,
 for a bulk backlog drained newest first, from its newest), so whatever was in flight
 when the link dropped is sent again (same ``id``, same ``seq``).
@@ -33,6 +40,7 @@ from dataclasses import dataclass, field
 
 from gateway.backoff import Backoff
 from gateway.errors import TransportError
+from gateway.events.batch import batch_json_size, encode_batch
 from gateway.health import OutboxHealth
 from gateway.ratelog import RateLimitedLog
 from gateway.transport.lanes import BULK, BacklogOrder, LaneQueue, Scheduler, queues_for
@@ -58,6 +66,16 @@ def publish_size(topic: str, payload: bytes) -> int:
     remaining = 2 + len(topic.encode()) + 2 + 1 + len(payload)
     length_bytes = 1 + (remaining >= 128) + (remaining >= 16_384) + (remaining >= 2_097_152)
     return 1 + length_bytes + remaining
+
+
+@dataclass(frozen=True, slots=True)
+class Batching:
+    """Compact batches for a bulk backlog: where, from how deep, how large."""
+
+    topic: str
+    min_events: int = 20
+    max_events: int = 500
+    max_bytes: int = 256 * 1024
 
 
 @dataclass(slots=True)
@@ -99,6 +117,7 @@ class Forwarder:
         retry_max_s: float = 30.0,
         backlog_order: BacklogOrder = "oldest_first",
         lane_share: float = 0.1,
+        batching: Batching | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.outbox = outbox
@@ -114,6 +133,10 @@ class Forwarder:
         self._acks: queue.SimpleQueue[tuple[int, int, int, float]] = queue.SimpleQueue()
         # mid -> (seq, topic, lane, monotonic time sent), this generation
         self._inflight: dict[int, tuple[int, str, int, float]] = {}
+        self.batching = batching
+        self._batches: dict[int, list[int]] = {}  # mid -> seqs of a batch in flight
+        self._batch_pause_until = float("-inf")
+        self.batches = 0  # batches published (their events count in ``published``)
         self._bulk_inflight = 0
         self.bulk_window = BulkWindow(link.max_inflight)
         self._generation = 0
@@ -131,7 +154,7 @@ class Forwarder:
     @property
     def inflight(self) -> int:
         """Events published and not yet acknowledged."""
-        return len(self._inflight)
+        return len(self._inflight) + sum(len(seqs) - 1 for seqs in self._batches.values())
 
     def health(self) -> OutboxHealth:
         """The outbox as it stands and what this forwarder has in flight or held."""
@@ -226,6 +249,7 @@ class Forwarder:
         if generation != self._generation:
             self._generation = generation
             self._inflight.clear()
+            self._batches.clear()
             self._bulk_inflight = 0
             self._scheduler.queues = queues_for(self.backlog_order, self.outbox.last_seq)
             for hold in self._holds.values():
@@ -287,9 +311,12 @@ class Forwarder:
         while room > 0:
             ready = []
             bulk_room = self.bulk_window.limit - self._bulk_inflight
+            batching = self._batching_now()
             for lane_queue in scheduler.queues:
                 key = id(lane_queue)
                 limit = min(room, bulk_room if lane_queue.lane == BULK else room, 1000)
+                if batching is not None and lane_queue.lane == BULK and bulk_room > 0:
+                    limit = max(limit, batching.max_events)
                 if key in empty or limit <= 0:
                     continue
                 if not buffers.get(key):
@@ -302,7 +329,18 @@ class Forwarder:
             chosen = scheduler.pick(ready)
             if chosen is None:
                 break
-            row = buffers[id(chosen)].popleft()
+            buffer = buffers[id(chosen)]
+            if batching is not None and chosen.lane == BULK and len(buffer) >= batching.min_events:
+                taken = self._taken() if taken is None else taken
+                sent = self._forward_batch(chosen, buffer, batching, taken, generation)
+                if sent is None:
+                    break
+                if sent:
+                    scheduler.served(chosen, ready)
+                    room -= 1
+                busy = True
+                continue
+            row = buffer.popleft()
             if chosen.revisits(row.seq):  # read again after a rewind: maybe in flight
                 taken = self._taken() if taken is None else taken
                 if row.seq in taken:
@@ -322,9 +360,96 @@ class Forwarder:
             busy = True
         return busy
 
+    def _batching_now(self) -> Batching | None:
+        """The batching in force (None: off, or paused after a refused batch)."""
+        if self.batching is None or self._clock() < self._batch_pause_until:
+            return None
+        return self.batching
+
+    def _forward_batch(
+        self,
+        queue: LaneQueue,
+        buffer: collections.deque[Row],
+        batching: Batching,
+        taken: set[int],
+        generation: int,
+    ) -> bool | None:
+        """Send the next rows of ``buffer`` as one batch.
+
+        Returns True when a batch went out, False when only skipped rows were taken
+        (held topics, rows in flight), None when the link took nothing (stop).
+        """
+        rows: list[Row] = []
+        size = 0
+        while buffer and len(rows) < batching.max_events:
+            row = buffer[0]
+            if (queue.revisits(row.seq) and row.seq in taken) or row.topic in self._holds:
+                if rows:
+                    break  # a batch is a run of the lane: send what precedes the gap
+                buffer.popleft()
+                queue.advance(row.seq)  # in flight already, or kept for its topic's probe
+                continue
+            if size + len(row.payload) + 1 > batching.max_bytes:
+                break
+            rows.append(buffer.popleft())
+            size += len(row.payload) + 1
+        if not rows:
+            return False
+        if len(rows) == 1:
+            return self._send(rows[0], generation) and self._advanced(queue, rows, taken)
+        payload = encode_batch([r.payload for r in rows])
+        limit = self.link.max_packet
+        if limit is not None and publish_size(batching.topic, payload) > limit:
+            self._pause_batching("the batch is larger than the broker's Maximum Packet Size")
+            buffer.extendleft(reversed(rows))
+            return False
+        at = self._clock()
+        sent = self.link.publish(batching.topic, payload, qos=1)
+        if sent is None or sent[0] != generation:
+            return None
+        self._inflight[sent[1]] = (rows[0].seq, batching.topic, BULK, at)
+        self._batches[sent[1]] = [r.seq for r in rows]
+        self._bulk_inflight += 1
+        self.published += len(rows)
+        self.batches += 1
+        log.debug(
+            "batch of %d events (%d -> %d bytes)",
+            len(rows),
+            batch_json_size([r.payload for r in rows]),
+            len(payload),
+        )
+        return self._advanced(queue, rows, taken)
+
+    @staticmethod
+    def _advanced(queue: LaneQueue, rows: list[Row], taken: set[int]) -> bool:
+        for row in rows:
+            queue.advance(row.seq)
+            taken.add(row.seq)
+        return True
+
+    def _pause_batching(self, why: str) -> None:
+        self._batch_pause_until = self._clock() + self.retry_max_s
+        self._ratelog.log(
+            "batch", logging.WARNING, "compact batches paused for %.0f s: %s", self.retry_max_s, why
+        )
+
+    def _batch_outcome(self, seqs: list[int], code: int) -> None:
+        """A batch's PUBACK: all its rows delivered, or all sent again one by one."""
+        if code == 0:
+            self._pending_acks.extend(seqs)
+            return
+        self.refusals.by_reason[classify(code, self.no_subscribers).name] += 1
+        self._pause_batching(f"the broker refused a batch with {code}; its events go one by one")
+        first = min(seqs)
+        for lane_queue in self._scheduler.queues:
+            if lane_queue.lane == BULK:
+                lane_queue.rewind(first)
+
     def _taken(self) -> set[int]:
         """Seqs in flight or answered and not yet committed: never to be sent again now."""
         taken = {entry[0] for entry in self._inflight.values()}
+        for seqs in self._batches.values():
+            taken.update(seqs)
         taken.update(self._pending_acks)
         for seqs in self._pending_discards.values():
             taken.update(seqs)
@@ -381,7 +506,11 @@ class Forwarder:
                 if lane == BULK:
                     self._bulk_inflight -= 1
                 self.bulk_window.on_ack(acked_at - sent_at, acked_at)
-                self._outcome(seq, topic, code, lane)
+                batch = self._batches.pop(mid, None)
+                if batch is not None:
+                    self._batch_outcome(batch, code)
+                else:
+                    self._outcome(seq, topic, code, lane)
         return got
 
     def _outcome(self, seq: int, topic: str, code: int, lane: int) -> None:

@@ -190,6 +190,7 @@ def test_topics_and_filters() -> None:
         "city/+/+/sensors/#",
         "city/+/+/health",
         "city/+/+/status",
+        "city/+/+/batch",
     ]
     info = parse_topic("city", topics.event("cam-north", "alert"))
     assert info is not None
