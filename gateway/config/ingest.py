@@ -140,6 +140,10 @@ class IngestConfig(StrictModel):
         default=None, description="Where points wait while the database is away (SQLite)."
     )
     spool_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024 * 1024)
+    ledger_receipts: bool = Field(
+        default=True,
+        description="Write a ledger_event receipt per event for `gateway ingest audit`.",
+    )
     influx: InfluxConfig = Field(default_factory=InfluxConfig)
 
     @model_validator(mode="after")

@@ -33,8 +33,9 @@ from gateway.vision.detections import Detections
 # Extra time per-track line state outlives the tracker's own memory of a track.
 LINE_MEMORY_S = 5.0
 # Longest time an object may be hidden (behind a bus, say) and still be recognised by a
-# line when it re-appears under a new track id (by its motion, see ``LineCounter``).
-REID_S = 4.0
+# line when it re-appears under a new track id (by its motion, see ``LineCounter``). On
+# the demo road a bicycle overtaken by a truck stays hidden for 4.9 s while it crosses.
+REID_S = 6.0
 
 Counts = dict[str, dict[str, dict[str, int]]]
 

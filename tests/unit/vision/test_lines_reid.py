@@ -11,6 +11,7 @@ import pytest
 
 from gateway.config.vision import LineConfig
 from gateway.vision.analytics.anchors import AnchorEstimator
+from gateway.vision.analytics.engine import REID_S
 from gateway.vision.analytics.lines import LineCounter
 from gateway.vision.detections import Detections
 from tests.support.analytics_builders import CLS, FRAME, LABELS
@@ -29,10 +30,10 @@ def drive(tid: int, x0: float, speed: float, frames: int, y: float = 500.0) -> l
     return [car(tid, x0 + speed * k, y) for k in range(frames)]
 
 
-def count(frames: list[Detections]) -> list[tuple[int, str, float]]:
+def count(frames: list[Detections], reid_s: float = 4.0) -> list[tuple[int, str, float]]:
     """``(track id, direction, crossed_at)`` of every crossing of a vertical line at x=500."""
     line = LineConfig.model_validate({"id": "l", "points": [[0.5, 0.9], [0.5, 0.1]]})
-    counter = LineCounter(line, FRAME, LABELS, switch_s=1.5, reid_s=4.0)
+    counter = LineCounter(line, FRAME, LABELS, switch_s=1.5, reid_s=reid_s)
     estimator = AnchorEstimator(FRAME)
     out = []
     for k, dets in enumerate(frames):
@@ -57,6 +58,24 @@ def test_car_hidden_while_crossing_is_counted_once_when_it_reappears() -> None:
     assert [(t, d) for t, d, _ in crossings] == [(2, "left_to_right")]
     # Crossed at 2.0 s (x = 500); the time is interpolated over the gap.
     assert crossings[0][2] == pytest.approx(2.0, abs=0.2)
+
+
+@pytest.mark.parametrize(
+    ("speed", "gap", "why"),
+    [
+        (3.0, 49, "a bicycle overtaken by a truck on the demo road: hidden 4.9 s"),
+        (4.0, 55, "hidden 5.5 s"),
+    ],
+)
+def test_slow_object_hidden_for_seconds_is_counted_with_the_engines_window(
+    speed: float, gap: int, why: str
+) -> None:
+    """With the engine's re-identification window a slow object hidden for more than
+    4 s while it crosses is counted once, when it re-appears on the other side."""
+    before = drive(1, 500 - 15 * speed - 30, speed, 15)
+    x_back = before[-1].xyxy[0, 0] + W / 2 + speed * (gap + 1)
+    frames = before + hidden(gap) + drive(2, float(x_back), speed, 15)
+    assert [(t, d) for t, d, _ in count(frames, REID_S)] == [(2, "left_to_right")], why
 
 
 def test_reappearing_car_is_not_counted_again() -> None:
