@@ -64,7 +64,8 @@ class DayReport:
         self.chain_mismatches += account.chain == "mismatch"
         self.chain_unverified += account.chain == "unverifiable"
         self.gaps.extend(account.gaps)
-        self.reused.extend((r.seq, r.event_ids) for r in account.reused)
+        known = {seq for seq, _ids in self.reused}  # overlapping manifests list a seq twice
+        self.reused.extend((r.seq, r.event_ids) for r in account.reused if r.seq not in known)
         if account.overlaps and account.manifest_seq is not None:
             self.overlapping_manifests.append(account.manifest_seq)
 
