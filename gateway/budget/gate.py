@@ -60,6 +60,9 @@ class BudgetGate:
         self._lock = threading.Lock()
         self.withheld = 0  # crossings an aggregate counted instead (since start)
         self.released = 0  # held crossings stored as they are after all
+        # The level from the kept usage at once: a unit restarted with its limit used up
+        # must not send its first second of events in full.
+        self.policy.update(usage.usage, clock(), monotonic())
 
     @property
     def level(self) -> str:
