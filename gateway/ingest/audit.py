@@ -41,6 +41,8 @@ class DayReport:
     gaps: list[Gap] = field(default_factory=list)
     reused: list[tuple[int, tuple[str, ...]]] = field(default_factory=list)
     overlapping_manifests: list[int] = field(default_factory=list)
+    types: dict[str, int] = field(default_factory=dict)  # what the manifests say was stored
+    types_stored: dict[str, int] = field(default_factory=dict)  # what the receipts show
 
     @property
     def status(self) -> str:
@@ -66,6 +68,11 @@ class DayReport:
         self.gaps.extend(account.gaps)
         known = {seq for seq, _ids in self.reused}  # overlapping manifests list a seq twice
         self.reused.extend((r.seq, r.event_ids) for r in account.reused if r.seq not in known)
+        for name, count in account.types.items():
+            self.types[name] = self.types.get(name, 0) + count
+        if account.manifest_seq is not None:
+            for name, count in account.types_stored.items():
+                self.types_stored[name] = self.types_stored.get(name, 0) + count
         if account.overlaps and account.manifest_seq is not None:
             self.overlapping_manifests.append(account.manifest_seq)
 
@@ -98,6 +105,8 @@ class DayReport:
             ],
             "reused": [{"seq": seq, "ids": list(ids)} for seq, ids in self.reused],
             "overlapping_manifests": list(self.overlapping_manifests),
+            "types": dict(sorted(self.types.items())),
+            "types_stored": dict(sorted(self.types_stored.items())),
         }
 
 
@@ -165,6 +174,12 @@ def describe(report: DayReport, max_gaps: int = 20) -> list[str]:
         f"{report.waiting} waiting; {report.duplicates} duplicate(s)"
     )
     out = [head]
+    short = {t: n - report.types_stored.get(t, 0) for t, n in report.types.items()}
+    short = {t: n for t, n in short.items() if n > 0}
+    if short:
+        out.append(
+            "  not stored, by type: " + ", ".join(f"{t} {n}" for t, n in sorted(short.items()))
+        )
     if report.uncovered:
         out.append(f"  {report.uncovered} seq(s) between manifests (no manifest covers them)")
     if report.chain_mismatches:

@@ -113,6 +113,8 @@ def test_a_clean_run_audits_complete(
     assert (day["missing_unit"], day["missing_transit"], day["waiting"]) == (0, 0, 0)
     assert day["chain_mismatches"] == 0 and day["chain_unverified"] == 0
     assert day["reused"] == [] and day["gaps"] == []
+    assert day["types"] == day["types_stored"]
+    assert day["types"]["sensor_reading"] == 320 and day["types"]["manifest"] == 1
 
 
 def test_an_outbox_drop_under_its_bounds_is_a_gap_of_the_unit(
@@ -141,6 +143,8 @@ def test_an_outbox_drop_under_its_bounds_is_a_gap_of_the_unit(
     assert {g["cause"] for g in day["gaps"]} == {"unit"}
     assert {g["detail"] for g in day["gaps"]} == {"bound_size"}
     assert day["stored"] + dropped == day["expected"]
+    by_type = {t: n - day["types_stored"].get(t, 0) for t, n in day["types"].items()}
+    assert sum(by_type.values()) == dropped and by_type["sensor_reading"] > 0
 
 
 def test_messages_deleted_at_the_broker_are_a_gap_in_transit(
