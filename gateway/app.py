@@ -181,6 +181,15 @@ class App:
         self.forwarder.wake()
         return stored
 
+    def publish_manifest(self) -> None:
+        """Store a delivery-ledger manifest (a failure is counted and logged once a minute)."""
+        try:
+            self.outbox.add_manifest(time.time(), self.settings.events.manifest_interval_s)
+        except TransportError as exc:
+            self._emit_log.log("manifest", logging.ERROR, "manifest lost: %s", exc)
+            return
+        self.forwarder.wake()
+
     def _emit_safely(self, drafts: Sequence[Draft], *, gated: bool = True) -> bool:
         """Store events; True when stored (``gated``: through the budget gate).
 
@@ -437,6 +446,8 @@ class App:
     def _tick(self) -> None:
         watchdog = sdnotify.watchdog_interval_s()
         next_health = time.monotonic() + self.settings.events.health_interval_s
+        manifest_s = self.settings.events.manifest_interval_s
+        next_manifest = time.monotonic() + manifest_s
         next_enforce = time.monotonic() + _ENFORCE_EVERY_S
         next_watchdog = time.monotonic()
         next_budget = time.monotonic()
@@ -454,6 +465,9 @@ class App:
                     self.outbox.enforce()
                 except Exception:
                     log.exception("outbox bounds")
+            if manifest_s > 0 and now >= next_manifest:
+                next_manifest = now + manifest_s
+                self.publish_manifest()
             drop_health = self._drop_pending and now - self._last_drop_health >= _DROP_HEALTH_MIN_S
             if now >= next_health or drop_health:
                 next_health = now + self.settings.events.health_interval_s
@@ -484,6 +498,8 @@ class App:
         if self.budget is not None:  # what no aggregate or summary will carry now
             self._emit_safely(self.budget.flush(), gated=False)
         self.commands.stop()
+        if self.settings.events.manifest_interval_s > 0:
+            self.publish_manifest()  # the last account, so a clean stop leaves none open
         self.forwarder.stop(drain_s=5.0)
         self.link.stop(final=self.availability("offline"))
         self.outbox.close()

@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, str] = {
     "rules": "gateway.bench.rules:command",
     "flow": "gateway.bench.flow:command",
     "priority": "gateway.bench.priority:command",
+    "budget": "gateway.bench.budget:command",
     "console": "gateway.bench.console:command",
     "chaos": "gateway.bench.chaos.command:command",
 }

@@ -227,4 +227,7 @@ def purge_command(config_path: Path, reason: str | None, ids: tuple[int, ...], y
 
 def register(app: click.Group) -> None:
     """Add the ``ingest`` command to the root app."""
+    from gateway.commands.ingest_audit import audit_command
+
+    ingest_command.add_command(audit_command)
     app.add_command(ingest_command)

@@ -140,6 +140,17 @@ class IngestConfig(StrictModel):
         default=None, description="Where points wait while the database is away (SQLite)."
     )
     spool_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024 * 1024)
+    ledger_receipts: bool = Field(
+        default=True,
+        description="Write a ledger_event receipt per event for `gateway ingest audit`.",
+    )
+    ledger_audit_interval_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="Reconcile the ledger of the last ledger_audit_window_s this often and "
+        "write the accounts (0: never; `gateway ingest audit` does it on demand).",
+    )
+    ledger_audit_window_s: float = Field(default=7200.0, gt=0)
     influx: InfluxConfig = Field(default_factory=InfluxConfig)
 
     @model_validator(mode="after")

@@ -121,6 +121,11 @@ class EventsConfig(StrictModel):
     """What the gateway publishes, and how often."""
 
     health_interval_s: float = Field(default=60.0, gt=0)
+    manifest_interval_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="Publish a delivery-ledger manifest this often (0: never; docs/ledger.md).",
+    )
     snapshots: bool = Field(
         default=False, description="Allow the snapshot command to publish a JPEG (opt-in)."
     )

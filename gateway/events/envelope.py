@@ -34,6 +34,7 @@ EventType = Literal[
     "availability",
     "command",
     "actuation",
+    "manifest",
 ]
 EVENT_TYPES: Final[tuple[EventType, ...]] = get_args(EventType)
 # The source of events that concern the gateway itself (health, availability).

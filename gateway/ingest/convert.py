@@ -32,7 +32,14 @@ from gateway.ingest.decode import (
     decode,
 )
 from gateway.ingest.mapping import MappingError, OutOfRangeError, event_points
-from gateway.ingest.points import EmptyPointError, InvalidPointError, parse_ts_ms, to_line
+from gateway.ingest.points import (
+    EmptyPointError,
+    InvalidPointError,
+    parse_ts_ms,
+    point_time_ns,
+    to_line,
+)
+from gateway.ingest.receipts import receipt
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +60,8 @@ class Limits:
     max_future_s: float = 86_400.0
     # The gateways' topic prefix: the topic's site/gateway must be the payload's.
     topic_prefix: str = "city"
+    # Write a ``ledger_event`` receipt per event (the delivery ledger, docs/ledger.md).
+    receipts: bool = True
     # A compact batch (topic .../batch): what it may inflate to, how many events.
     max_batch_bytes: int = 4 * 1024 * 1024
     max_batch_events: int = 10_000
@@ -69,6 +78,7 @@ class Limits:
             min_ts_ms=int(oldest.timestamp() * 1000),
             max_future_s=config.max_future_s,
             topic_prefix=topic_prefix,
+            receipts=config.ledger_receipts,
             max_batch_bytes=config.max_batch_bytes,
             max_batch_events=config.max_batch_events,
         )
@@ -185,4 +195,6 @@ def _event_lines(
             lines.append(to_line(point))
         except EmptyPointError:  # only non-finite numbers: nothing to store
             continue
+    if limits.receipts and event["seq"] > 0:  # the delivery ledger's receipt
+        lines.append(to_line(receipt(event, point_time_ns(ts_ms, event["seq"]))))
     return Converted("\n".join(lines).encode("utf-8"), len(lines))

@@ -24,17 +24,13 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from gateway.ingest.mapping_errors import MappingError, OutOfRangeError
 from gateway.ingest.points import FieldValue, Point, parse_ts_ms, point_time_ns
+from gateway.ingest.receipts import map_manifest
+
+__all__ = ["MAPPERS", "MappingError", "OutOfRangeError", "event_points"]
 
 Mapper = Callable[[dict[str, Any], dict[str, str], int, int], list[Point]]
-
-
-class MappingError(ValueError):
-    """A ``data`` value of the wrong type or missing."""
-
-
-class OutOfRangeError(MappingError):
-    """A number of the right type that no database field can hold."""
 
 
 _MAX_INT64: Final = 2**63 - 1
@@ -352,6 +348,7 @@ MAPPERS: Final[dict[str, Mapper]] = {
     "availability": map_availability,
     "command": map_command,
     "actuation": map_actuation,
+    "manifest": map_manifest,
 }
 
 

@@ -55,6 +55,7 @@ from gateway.errors import TransportError
 from gateway.events.envelope import Draft, encode, envelope, new_ids
 from gateway.events.topics import Topics
 from gateway.ratelog import RateLimitedLog
+from gateway.transport import ledger
 from gateway.transport import outbox_files as files
 from gateway.transport.lanes import BULK, LANE_NAMES, LANE_SQL, lane_of
 
@@ -286,7 +287,7 @@ class Outbox:
             (check,) = self._db.execute("PRAGMA quick_check(1)").fetchone()
             if check != "ok":
                 raise _DamagedError(f"integrity check: {check}")
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(_SCHEMA + ledger.SCHEMA)
             self._migrate()
             self._load()
         except sqlite3.DatabaseError as exc:
@@ -449,12 +450,37 @@ class Outbox:
             self._write_record(stored.seqs[-1] + SEQ_RESERVE)
         return stored
 
-    def _add(self, drafts: Sequence[Draft]) -> tuple[Stored, int]:
+    def add_manifest(self, timestamp: float, interval_s: float) -> Stored:
+        """Store a ``manifest`` of everything stored since the previous one (one transaction).
+
+        The account is cut in the transaction that stores the manifest, so no event falls
+        between two manifests (:mod:`gateway.transport.ledger`). Raises like :meth:`add`.
+        """
+
+        def make() -> Draft:
+            return ledger.cut_locked(self._db, self._counters_locked).draft(timestamp, interval_s)
+
+        try:
+            stored, dropped = self._add([], make)
+        except sqlite3.Error as exc:
+            self._lost(1)
+            raise OutboxWriteError(f"outbox write failed: {exc}") from exc
+        if dropped and self.on_drop is not None:
+            self.on_drop(dropped)
+        if stored.seqs[-1] >= self._mark:
+            self._write_record(stored.seqs[-1] + SEQ_RESERVE)
+        return stored
+
+    def _add(
+        self, drafts: Sequence[Draft], make: Callable[[], Draft] | None = None
+    ) -> tuple[Stored, int]:
         now = self._clock()
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 recorded = self._record_unrecorded_locked() if self._unrecorded else 0
+                if make is not None:
+                    drafts = [*drafts, make()]
                 (last,) = self._db.execute(
                     "SELECT value FROM meta WHERE key = 'last_seq'"
                 ).fetchone()
@@ -484,6 +510,9 @@ class Outbox:
                     "INSERT INTO events (seq, id, topic, payload, created, lane) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
                     rows,
+                )
+                ledger.record_locked(
+                    self._db, zip(seqs, ids, (draft.type for draft in drafts), strict=True)
                 )
                 self._db.execute("UPDATE meta SET value = ? WHERE key = 'last_seq'", (seqs[-1],))
                 dropped = self._enforce_locked(now, self._depth + len(rows), self._bytes + added)

@@ -210,7 +210,7 @@ def test_fuzz_arbitrary_bytes_raise_only_rejections(payload: bytes) -> None:
 @pytest.mark.parametrize(("name", "payload", "reason"), POISON, ids=[p[0] for p in POISON])
 def test_poison_table_reasons(name: str, payload: bytes, reason: str) -> None:
     if reason == "ok":
-        assert convert(payload, LIMITS, NOW_S).points == 1
+        assert convert(payload, LIMITS, NOW_S).points == 2  # the point and its ledger receipt
         return
     with pytest.raises(RejectedError) as info:
         convert(payload, LIMITS, NOW_S)

@@ -131,11 +131,18 @@ def test_models_pull_ctrl_c_leaves_no_partial_model(tmp_path: Path) -> None:
     threading.Thread(target=serve, daemon=True).start()
     store = tmp_path / "store"
     sha = "0" * 64
-    proc = subprocess.Popen(
-        [GATEWAY, "models", "--model-dir", str(store), "pull", "yolox_nano",
-         "--url", f"http://127.0.0.1:{port}/m.onnx", "--sha256", sha],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    # Ctrl-C as on a terminal, even when the suite itself runs in the background: a shell
+    # starts background jobs with SIGINT ignored, and an ignored signal stays ignored in
+    # children; a handled one is back to its default after exec.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [GATEWAY, "models", "--model-dir", str(store), "pull", "yolox_nano",
+             "--url", f"http://127.0.0.1:{port}/m.onnx", "--sha256", sha],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+    finally:
+        signal.signal(signal.SIGINT, previous)
     try:
         wait_for(lambda: list((store / ".staging").glob("**/*")), 30)
         time.sleep(0.3)
@@ -144,6 +151,9 @@ def test_models_pull_ctrl_c_leaves_no_partial_model(tmp_path: Path) -> None:
     finally:
         stop.set()
         server.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert not (store / "yolox_nano").exists()

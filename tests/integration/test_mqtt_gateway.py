@@ -135,5 +135,6 @@ def test_outbox_replays_after_restart_without_broker(tmp_path: Path, mosquitto: 
         second.stop()
         collector.close()
     assert [e["seq"] for e in collector.payloads()][:20] == seqs
-    assert later == [seqs[-1] + 2]  # after the second run's own first health event
+    # after the first run's closing manifest and the second run's own first health event
+    assert later == [seqs[-1] + 3]
     assert json.loads(collector.messages[0].payload)["data"]["values"] == {"n": 0}

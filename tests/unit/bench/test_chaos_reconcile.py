@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,7 @@ from gateway.bench.chaos.reconcile import (
     UnitSnapshot,
     reconcile_unit,
 )
-from gateway.bench.chaos.records import Letter, LossRange, Stored, UnitRecord
+from gateway.bench.chaos.records import Letter, LossRange, Stored, UnitRecord, read_unit
 
 TOPIC = "city/chaos/rsu-1/"
 
@@ -169,3 +170,15 @@ def test_departures_keep_the_earliest_time_an_event_can_have_left() -> None:
     assert [departures.left("rsu-1", s) for s in range(1, 7)] == [
         10.0, 10.0, 11.0, 10.0, 11.0, None
     ]  # fmt: skip
+
+
+def test_an_outbox_file_without_its_tables_yet_reads_as_nothing_produced(tmp_path: Path) -> None:
+    # A unit slow to start has created its outbox file but not its tables: the campaign
+    # read it and stopped with "no such table: meta".
+    import sqlite3
+
+    path = tmp_path / "outbox.sqlite3"
+    sqlite3.connect(path).close()
+    record = read_unit("rsu-1", path)
+    assert record.last_seq == 0
+    assert record.waiting == frozenset()

@@ -1,0 +1,102 @@
+"""The unit's delivery ledger: manifests cut in the outbox's own transactions."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from gateway.events import Draft, Topics, validate_event
+from gateway.transport.ledger import ZERO_CHAIN, chain_over
+from gateway.transport.outbox import Outbox
+
+TOPICS = Topics("city", "sejong-1", "rsu-0001")
+
+
+def reading(i: int, pad: int = 0) -> Draft:
+    return Draft(
+        "sensor_reading",
+        "pm-1",
+        1_795_545_600.0 + i,
+        {"sensor": "pm-1", "protocol": "test", "values": {"i": i, "pad": "x" * pad}, "extra": {}},
+    )
+
+
+def health(i: int) -> Draft:
+    return Draft("health", "gateway", 1_795_545_600.0 + i, {"uptime_s": float(i)})
+
+
+def manifest_of(box: Outbox) -> dict[str, object]:
+    stored = box.add_manifest(1_795_545_700.0, 300.0)
+    (row,) = box.stored(stored.seqs[0] - 1, stored.seqs[0], 1)
+    event = json.loads(row.payload)
+    validate_event(event)
+    assert row.topic == "city/sejong-1/rsu-0001/events/gateway/manifest"
+    data: dict[str, object] = event["data"]
+    data["seq"] = event["seq"]
+    data["id"] = event["id"]
+    return data
+
+
+def test_manifests_cover_every_seq_once_with_counts_and_a_chain(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.db", TOPICS) as box:
+        first = box.add([reading(i) for i in range(5)] + [health(5)])
+        one = manifest_of(box)
+        second = box.add([reading(i) for i in range(3)])
+        two = manifest_of(box)
+    assert (one["first_seq"], one["last_seq"], one["seq"]) == (1, 6, 7)
+    assert one["types"] == {"health": 1, "sensor_reading": 5}
+    assert one["events"] == 6 and one["number"] == 1
+    assert one["chain_from"] == ZERO_CHAIN
+    assert one["chain"] == chain_over(ZERO_CHAIN, first.ids)
+    assert one["waiting"] == 6 and one["waiting_from"] == 1
+    # The manifest is the first event of the next range: manifests account for each other.
+    assert (two["first_seq"], two["last_seq"]) == (7, 10)
+    assert two["types"] == {"manifest": 1, "sensor_reading": 3}
+    assert two["chain_from"] == one["chain"]
+    assert two["chain"] == chain_over(str(one["chain"]), [str(one["id"]), *second.ids])
+
+
+def test_an_empty_account_still_gives_a_manifest(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.db", TOPICS) as box:
+        one = manifest_of(box)
+    assert (one["first_seq"], one["last_seq"], one["events"], one["types"]) == (1, 0, 0, {})
+    assert "waiting_from" not in one and one["waiting"] == 0
+
+
+def test_drops_by_the_bound_are_reported_by_the_next_manifest_whatever_their_seqs(
+    tmp_path: Path,
+) -> None:
+    with Outbox(tmp_path / "o.db", TOPICS, max_bytes=256 * 1024) as box:
+        box.add([reading(i, pad=200) for i in range(10)])
+        assert manifest_of(box)["losses"] == []
+        for start in range(0, 3000, 100):  # far beyond the bound: the oldest are dropped
+            box.add([reading(i, pad=200) for i in range(start, start + 100)])
+        dropped = box.dropped
+        two = manifest_of(box)
+        three = manifest_of(box)
+    assert dropped > 0
+    losses = two["losses"]
+    assert isinstance(losses, list) and losses
+    assert sum(r["count"] for r in losses) == dropped
+    assert {r["cause"] for r in losses} == {"bound_size"}
+    assert losses[0]["first_seq"] == 1  # seqs of the first manifest's range too
+    assert two["lost"]["dropped"] == dropped  # type: ignore[index]
+    assert three["losses"] == []  # reported once
+
+
+def test_the_account_survives_a_process_that_never_closed(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    box = Outbox(path, TOPICS)
+    stored = box.add([reading(i) for i in range(4)])
+    shutil.copy(path, tmp_path / "copy.db")  # what a kill -9 leaves: the db and its WAL
+    shutil.copy(path.with_name("o.db-wal"), tmp_path / "copy.db-wal")
+    box.close()
+    for suffix in ("", "-wal"):
+        shutil.copy(tmp_path / f"copy.db{suffix}", tmp_path / f"o.db{suffix}")
+    path.with_name("o.db-shm").unlink(missing_ok=True)
+    with Outbox(path, TOPICS) as again:
+        more = again.add([reading(9)])
+        one = manifest_of(again)
+    assert (one["first_seq"], one["last_seq"]) == (1, 5)
+    assert one["chain"] == chain_over(ZERO_CHAIN, [*stored.ids, *more.ids])
