@@ -69,6 +69,14 @@ def settled(victoria: VictoriaMetrics, manifests: int, waiting: bool = False) ->
     wait_until(done, timeout=30, what=f"{manifests} manifests reconciled")
 
 
+def per_manifest(rows: list[dict[str, Any]]) -> dict[int, float]:
+    """Account values by manifest time (the last one written for each)."""
+    out: dict[int, float] = {}
+    for row in rows:
+        out.update(zip(row["timestamps"], row["values"], strict=True))
+    return out
+
+
 def only_day(report: dict[str, Any]) -> dict[str, Any]:
     (day,) = report["days"]
     return day  # type: ignore[no-any-return]
@@ -77,7 +85,8 @@ def only_day(report: dict[str, Any]) -> dict[str, Any]:
 def test_a_clean_run_audits_complete(
     mosquitto: Mosquitto, victoria: VictoriaMetrics, tmp_path: Path
 ) -> None:
-    worker = start_worker(settings_for(mosquitto, victoria, tmp_path))
+    # This worker also reconciles on its own, every half second.
+    worker = start_worker(settings_for(mosquitto, victoria, tmp_path, ledger_audit_interval_s=0.5))
     app = unit(tmp_path, mosquitto.port)
     try:
         app.start()
@@ -87,10 +96,16 @@ def test_a_clean_run_audits_complete(
         app.emit([reading(i) for i in range(300, 320)])
         app.stop()  # a last manifest
         settled(victoria, 2)
+        accounts = victoria.export_until(
+            '{__name__="ledger_account_stored",status="complete"}',
+            lambda rows: len(per_manifest(rows)) >= 2,
+        )
     finally:
         worker.stop()
+    assert worker.ledger.runs > 0 and worker.ledger.last_unexplained == 0
     code, report = run_audit(tmp_path, victoria)
     day = only_day(report)
+    assert sum(per_manifest(accounts).values()) == day["stored"]  # the worker's own accounts
     assert code == 0, report
     assert day["status"] == "complete"
     assert day["manifests"] == 2
@@ -131,7 +146,7 @@ def test_an_outbox_drop_under_its_bounds_is_a_gap_of_the_unit(
 def test_messages_deleted_at_the_broker_are_a_gap_in_transit(
     mosquitto: Mosquitto, victoria: VictoriaMetrics, tmp_path: Path
 ) -> None:
-    settings = settings_for(mosquitto, victoria, tmp_path)
+    settings = settings_for(mosquitto, victoria, tmp_path, ledger_audit_interval_s=0.5)
     worker = start_worker(settings)
     app = unit(tmp_path, mosquitto.port)
     try:
@@ -150,8 +165,10 @@ def test_messages_deleted_at_the_broker_are_a_gap_in_transit(
         app.stop()
         settled(victoria, 1, waiting=True)
         wait_until(lambda: bool(_transit(victoria)), timeout=20, what="the gap")
+        gaps = victoria.export_until('{__name__="ledger_gap_count",cause="transit"}', bool)
     finally:
         worker.stop()
+    assert gaps and worker.ledger.last_unexplained == 1  # the worker saw it too
     code, report = run_audit(tmp_path, victoria)
     day = only_day(report)
     assert code == 3, report
