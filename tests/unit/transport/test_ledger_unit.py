@@ -100,3 +100,23 @@ def test_the_account_survives_a_process_that_never_closed(tmp_path: Path) -> Non
         one = manifest_of(again)
     assert (one["first_seq"], one["last_seq"]) == (1, 5)
     assert one["chain"] == chain_over(ZERO_CHAIN, [*stored.ids, *more.ids])
+
+
+def test_after_damage_the_next_manifest_starts_after_the_written_off_range(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "o.db"
+    with Outbox(path, TOPICS) as box:
+        box.add([reading(i) for i in range(5)])
+        assert manifest_of(box)["last_seq"] == 5
+        box.add([reading(i) for i in range(5)])
+    path.write_bytes(b"garbage" * 1000)  # scribbled over: quarantined at the next open
+    for suffix in ("-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    with Outbox(path, TOPICS) as again:
+        recovery = again.recovered
+        assert recovery is not None and recovery.cause == "damaged"
+        after = manifest_of(again)
+    assert after["first_seq"] == recovery.last_seq + 1  # a fresh account after the mark
+    damaged = [r for r in after["losses"] if r["cause"] == "damaged"]  # type: ignore[union-attr]
+    assert damaged and damaged[0]["first_seq"] <= 7 and damaged[0]["last_seq"] == recovery.last_seq
