@@ -42,12 +42,12 @@ def unit(tmp_path: Path, port: int, **outbox: Any) -> App:
     return App(gateway_settings(tmp_path, port, outbox=outbox or {}))
 
 
-def run_audit(tmp_path: Path, victoria: VictoriaMetrics) -> tuple[int, dict[str, Any]]:
+def run_audit(tmp_path: Path, victoria: VictoriaMetrics, *extra: str) -> tuple[int, dict[str, Any]]:
     config = tmp_path / "ingest.toml"
     config.write_text(f'[ingest.influx]\nurl = "{victoria.url}"\ntoken = "t"\n')
     out = io.StringIO()
     with redirect_stdout(out):
-        code = main(["ingest", "audit", "-c", str(config), "--since", "1h", "--json"])
+        code = main(["ingest", "audit", "-c", str(config), "--since", "1h", "--json", *extra])
     report: dict[str, Any] = json.loads(out.getvalue())
     return code, report
 
@@ -115,6 +115,8 @@ def test_a_clean_run_audits_complete(
     assert day["reused"] == [] and day["gaps"] == []
     assert day["types"] == day["types_stored"]
     assert day["types"]["sensor_reading"] == 320 and day["types"]["manifest"] == 1
+    assert run_audit(tmp_path, victoria, "--unit", "rsu-0001")[1]["days"] == report["days"]
+    assert run_audit(tmp_path, victoria, "--unit", "rsu-0002")[1]["days"] == []
 
 
 def test_an_outbox_drop_under_its_bounds_is_a_gap_of_the_unit(
