@@ -46,9 +46,15 @@ class DayReport:
 
     @property
     def status(self) -> str:
-        """``complete``, ``explained`` (only unit losses), ``waiting`` or ``unexplained``."""
+        """The day's verdict.
+
+        ``complete``, ``explained`` (only unit losses), ``waiting``, ``unexplained``, or
+        ``unverified`` (events stored but no manifest: nothing to reconcile them with).
+        """
         if self.missing_transit or self.chain_mismatches:
             return "unexplained"
+        if not self.manifests and not self.expected:
+            return "unverified"
         if self.waiting:
             return "waiting"
         return "explained" if self.missing_unit else "complete"
@@ -159,6 +165,14 @@ def audit(
             if report is None:
                 report = days[(gw, day)] = DayReport(gw, ledger.site, day)
             report.add(account)
+    for gw in sorted(set(receipts) - set(manifests)):  # a unit that publishes no manifests
+        for r in receipts[gw].receipts:
+            if since_ms <= r.ts_ms < until_ms:
+                day = _day(r.ts_ms)
+                report = days.get((gw, day))
+                if report is None:
+                    report = days[(gw, day)] = DayReport(gw, receipts[gw].site, day)
+                report.stored += 1
     by_unit: dict[str, list[DayReport]] = defaultdict(list)
     for (gw, _day_name), report in sorted(days.items()):
         by_unit[gw].append(report)
@@ -173,6 +187,11 @@ def describe(report: DayReport, max_gaps: int = 20) -> list[str]:
         f"{report.missing_unit} by the unit, {report.missing_transit} in transit, "
         f"{report.waiting} waiting; {report.duplicates} duplicate(s)"
     )
+    if report.status == "unverified":
+        head = (
+            f"{report.unit} {report.day} UNVERIFIED: {report.stored} events stored, no "
+            "manifest to reconcile them with (manifests off, or a unit too old to send them)"
+        )
     out = [head]
     short = {t: n - report.types_stored.get(t, 0) for t, n in report.types.items()}
     short = {t: n for t, n in short.items() if n > 0}

@@ -226,3 +226,22 @@ def test_seq_reuse_after_a_power_cut_is_reported(
     assert all(len(r["ids"]) == 2 for r in day["reused"])
     assert day["missing_transit"] == 0 and day["chain_mismatches"] == 0
     assert code == 0, report
+
+
+def test_a_unit_without_manifests_is_unverified_not_complete(
+    mosquitto: Mosquitto, victoria: VictoriaMetrics, tmp_path: Path
+) -> None:
+    worker = start_worker(settings_for(mosquitto, victoria, tmp_path))
+    app = App(gateway_settings(tmp_path, mosquitto.port, events={"manifest_interval_s": 0}))
+    try:
+        app.start()
+        app.emit([reading(i) for i in range(25)])
+        seq_samples(victoria, "sensor_n", expected=25)
+        app.stop()
+    finally:
+        worker.stop()
+    victoria.flush()
+    code, report = run_audit(tmp_path, victoria)
+    day = only_day(report)
+    assert code == 0, report
+    assert day["status"] == "unverified" and day["manifests"] == 0 and day["stored"] >= 25
