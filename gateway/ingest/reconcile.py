@@ -119,12 +119,21 @@ class Account:
         return self.missing("transit") > 0 or self.chain == "mismatch"
 
 
+# Ranges written off after damage or a roll-back span the seqs the outbox skipped to
+# continue after its high-water mark: most were never given to an event, ``count`` is
+# how many may have been. Such a range explains every seq in it.
+WRITTEN_OFF: Final = frozenset({"damaged", "rolled_back"})
+
+
 class _UnitLosses:
-    """The unit's loss ranges; each explains at most ``count`` missing seqs."""
+    """The unit's loss ranges; each explains at most ``count`` missing seqs (see above)."""
 
     def __init__(self, ranges: Iterable[LossRange]) -> None:
         self._ranges = sorted(set(ranges), key=lambda r: (r.first_seq, r.last_seq))
-        self._left = [r.count for r in self._ranges]
+        self._left = [
+            r.last_seq - r.first_seq + 1 if r.cause in WRITTEN_OFF else r.count
+            for r in self._ranges
+        ]
 
     def explain(self, seq: int) -> str | None:
         for i, r in enumerate(self._ranges):

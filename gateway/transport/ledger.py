@@ -125,9 +125,11 @@ def _state(db: sqlite3.Connection) -> tuple[int, str, str, dict[str, int], int, 
         "FROM ledger WHERE key = 1"
     ).fetchone()
     if row is None:
+        # A new account (a new outbox, one recovered from damage, or one of a version
+        # without the ledger) reports every loss range already recorded: the first
+        # manifest tells the centre the causes of earlier gaps too.
         (last,) = db.execute("SELECT value FROM meta WHERE key = 'last_seq'").fetchone()
-        loss = db.execute("SELECT id, last_seq FROM losses ORDER BY id DESC LIMIT 1").fetchone()
-        loss_id, loss_last = (int(loss[0]), int(loss[1])) if loss else (0, 0)
+        loss_id, loss_last = 0, 0
         db.execute(
             "INSERT INTO ledger (key, first_seq, chain_from, chain, types, events, loss_id, "
             "loss_last) VALUES (1, ?, ?, ?, '{}', 0, ?, ?)",

@@ -92,8 +92,14 @@ def test_a_budget_forces_the_fallback_and_totals_still_match(
         app.stop()  # held crossings of no aggregate and open summaries are stored and sent
     try:
         assert polling.wait_for(lambda: app_depth_zero(settings), 5)
-        polling.wait_for(lambda: _total(victoria, "aggregate_total") >= truth.total_crossings, 30)
-        time.sleep(1.5)  # the last writes of the worker
+        # The summaries flushed at stop are the unit's last events: wait until they are in.
+        polling.wait_for(
+            lambda: (
+                _total(victoria, "aggregate_total") >= truth.total_crossings
+                and all(_weight(victoria, s) >= truth.readings[s] for s in SENSORS)
+            ),
+            30,
+        )
         counted = _total(victoria, "aggregate_count_count")
         assert counted == truth.total_crossings
         assert _total(victoria, "aggregate_total") == truth.total_crossings
@@ -122,13 +128,24 @@ def app_depth_zero(settings: Any) -> bool:
         box.close()
 
 
+def _of(db: VictoriaMetrics, name: str, sensor: str) -> dict[int, float]:
+    """timestamp -> value of ``name`` for one sensor (its series merged)."""
+    merged: dict[int, float] = {}
+    for labels, series in _samples(db, name).items():
+        if ("sensor", sensor) in labels:
+            merged.update(series)
+    return merged
+
+
+def _weight(db: VictoriaMetrics, sensor: str) -> float:
+    """Readings the stored points stand for (a summary counts its readings)."""
+    counts = _of(db, "sensor_summary_count", sensor)
+    return sum(counts.get(ts, 1.0) for ts in _of(db, "sensor_seq", sensor))
+
+
 def _check_sensor(db: VictoriaMetrics, sensor: str, truth: Truth) -> None:
     def of(name: str) -> dict[int, float]:
-        merged: dict[int, float] = {}
-        for labels, series in _samples(db, name).items():
-            if ("sensor", sensor) in labels:
-                merged.update(series)
-        return merged
+        return _of(db, name, sensor)
 
     seqs = of("sensor_seq")
     counts = of("sensor_summary_count")

@@ -42,12 +42,12 @@ def unit(tmp_path: Path, port: int, **outbox: Any) -> App:
     return App(gateway_settings(tmp_path, port, outbox=outbox or {}))
 
 
-def run_audit(tmp_path: Path, victoria: VictoriaMetrics) -> tuple[int, dict[str, Any]]:
+def run_audit(tmp_path: Path, victoria: VictoriaMetrics, *extra: str) -> tuple[int, dict[str, Any]]:
     config = tmp_path / "ingest.toml"
     config.write_text(f'[ingest.influx]\nurl = "{victoria.url}"\ntoken = "t"\n')
     out = io.StringIO()
     with redirect_stdout(out):
-        code = main(["ingest", "audit", "-c", str(config), "--since", "1h", "--json"])
+        code = main(["ingest", "audit", "-c", str(config), "--since", "1h", "--json", *extra])
     report: dict[str, Any] = json.loads(out.getvalue())
     return code, report
 
@@ -113,6 +113,10 @@ def test_a_clean_run_audits_complete(
     assert (day["missing_unit"], day["missing_transit"], day["waiting"]) == (0, 0, 0)
     assert day["chain_mismatches"] == 0 and day["chain_unverified"] == 0
     assert day["reused"] == [] and day["gaps"] == []
+    assert day["types"] == day["types_stored"]
+    assert day["types"]["sensor_reading"] == 320 and day["types"]["manifest"] == 1
+    assert run_audit(tmp_path, victoria, "--unit", "rsu-0001")[1]["days"] == report["days"]
+    assert run_audit(tmp_path, victoria, "--unit", "rsu-0002")[1]["days"] == []
 
 
 def test_an_outbox_drop_under_its_bounds_is_a_gap_of_the_unit(
@@ -141,6 +145,8 @@ def test_an_outbox_drop_under_its_bounds_is_a_gap_of_the_unit(
     assert {g["cause"] for g in day["gaps"]} == {"unit"}
     assert {g["detail"] for g in day["gaps"]} == {"bound_size"}
     assert day["stored"] + dropped == day["expected"]
+    by_type = {t: n - day["types_stored"].get(t, 0) for t, n in day["types"].items()}
+    assert sum(by_type.values()) == dropped and by_type["sensor_reading"] > 0
 
 
 def test_messages_deleted_at_the_broker_are_a_gap_in_transit(
@@ -220,3 +226,22 @@ def test_seq_reuse_after_a_power_cut_is_reported(
     assert all(len(r["ids"]) == 2 for r in day["reused"])
     assert day["missing_transit"] == 0 and day["chain_mismatches"] == 0
     assert code == 0, report
+
+
+def test_a_unit_without_manifests_is_unverified_not_complete(
+    mosquitto: Mosquitto, victoria: VictoriaMetrics, tmp_path: Path
+) -> None:
+    worker = start_worker(settings_for(mosquitto, victoria, tmp_path))
+    app = App(gateway_settings(tmp_path, mosquitto.port, events={"manifest_interval_s": 0}))
+    try:
+        app.start()
+        app.emit([reading(i) for i in range(25)])
+        seq_samples(victoria, "sensor_n", expected=25)
+        app.stop()
+    finally:
+        worker.stop()
+    victoria.flush()
+    code, report = run_audit(tmp_path, victoria)
+    day = only_day(report)
+    assert code == 0, report
+    assert day["status"] == "unverified" and day["manifests"] == 0 and day["stored"] >= 25

@@ -139,6 +139,14 @@ def test_accounts(
     assert got == expect, name
 
 
+def test_the_written_off_range_is_the_unit_s_gap() -> None:
+    ms = [manifest(1, 3), manifest(31, 40, losses=(LossRange("damaged", 4, 30, 2),))]
+    uncovered = reconcile(ms, receipts(range(1, 4)) + receipts(range(31, 41)))[1]
+    assert [(g.first_seq, g.last_seq, g.cause, g.detail) for g in uncovered.gaps] == [
+        (4, 30, "unit", "damaged")
+    ]
+
+
 def test_duplicates_count_extra_copies_of_one_id() -> None:
     (account,) = reconcile([manifest(1, 5)], receipts(range(1, 6), copies=2))
     assert (account.stored, account.duplicates, account.chain) == (5, 5, "ok")
