@@ -22,6 +22,7 @@ import pytest
 
 from gateway.app import App
 from gateway.budget.traffic import SENSORS, Scene, Truth, scene_drafts
+from gateway.events.envelope import Draft
 from gateway.localservers import Mosquitto, VictoriaMetrics
 from tests.support import polling
 from tests.support.ingest import settings_for as ingest_settings
@@ -81,6 +82,13 @@ def test_a_budget_forces_the_fallback_and_totals_still_match(
         assert polling.wait_for(
             lambda: app.budget is not None and app.budget.level == "coarse_sensors", 30
         ), app.budget.health()
+        alert = Draft(
+            "alert",
+            "cam-north",
+            time.time() - 60,
+            {"camera": "cam-north", "kind": "pedestrian_in_roadway", "details": {}},
+        )
+        assert app.emit([alert]).seqs  # never degraded: stored at once
         for drafts in scene:
             app.emit(drafts)
         app.publish_health()
@@ -109,6 +117,7 @@ def test_a_budget_forces_the_fallback_and_totals_still_match(
         assert raw + withheld == truth.total_crossings
         for sensor in SENSORS:
             _check_sensor(victoria, sensor, truth)
+        assert _total(victoria, "alert_count") == 1
         level = _samples(victoria, "gateway_health_budget_level_index")
         assert 2.0 in {v for series in level.values() for v in series.values()}
     finally:

@@ -13,6 +13,7 @@ import pytest
 from gateway.cli import main
 
 
+@pytest.mark.slow
 def test_bench_budget_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "budget", "--hours", "0.1", "--rounds", "1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
