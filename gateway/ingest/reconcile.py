@@ -33,6 +33,9 @@ from gateway.transport.ledger import LossRange, chain_over
 Cause = Literal["unit", "transit", "waiting"]
 ChainState = Literal["ok", "mismatch", "unverifiable", "none"]
 STORE_FAILED: Final = "store_failed"
+# A range (between two manifests, say, after a forged seq) wider than this is not walked
+# seq by seq; it is reported as one unexplained gap.
+MAX_SPAN: Final = 20_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +186,12 @@ def reconcile(manifests: Sequence[Manifest], receipts: Iterable[Receipt]) -> lis
     accounts = []
     for first, last, manifest, ts_ms in spans:
         account = Account(first, last, ts_ms, manifest.seq if manifest else None)
+        if last - first + 1 > MAX_SPAN:  # not walked seq by seq: one gap, unexplained
+            account.stored = sum(1 for s in by_seq if first <= s <= last)
+            account.gaps = [Gap(first, last, "transit", "implausible range: not walked")]
+            account.chain = "unverifiable" if manifest is not None else "none"
+            accounts.append(account)
+            continue
         missing: list[tuple[int, Cause, str]] = []
         chosen: list[list[Receipt]] = []
         verifiable = manifest is not None

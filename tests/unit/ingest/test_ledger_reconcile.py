@@ -183,3 +183,31 @@ def test_hex_packing_round_trips_within_53_bits(seq: int) -> None:
     parts = pack_hex(text, seq)
     assert all(p < 2**53 for p in parts)
     assert unpack_hex(parts, 64) == (text, seq % 512)
+
+
+def test_an_implausible_range_is_one_unexplained_gap_not_a_walk() -> None:
+    ms = [manifest(1, 3, ts=1000), manifest(10**15, 10**15 + 2, ts=2000)]
+    accounts = reconcile(ms, receipts(range(1, 4)) + receipts(range(10**15, 10**15 + 3)))
+    uncovered = accounts[1]
+    assert uncovered.unexplained and uncovered.gaps[0].detail.startswith("implausible")
+    assert accounts[2].chain == "ok"
+
+
+def test_a_manifest_with_an_implausible_range_is_refused() -> None:
+    from gateway.ingest.mapping import MappingError
+    from gateway.ingest.receipts import map_manifest
+
+    data = {
+        "first_seq": 1,
+        "last_seq": 10**12,
+        "events": 0,
+        "types": {},
+        "chain": "0" * 64,
+        "chain_from": "0" * 64,
+        "losses": [],
+        "lost": {},
+        "waiting": 0,
+        "number": 1,
+    }
+    with pytest.raises(MappingError, match="not a manifest"):
+        map_manifest(data, {"gateway": "g", "site": "s", "source": "gateway"}, 5, 0)
