@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, str] = {
     "flow": "gateway.bench.flow:command",
     "priority": "gateway.bench.priority:command",
     "budget": "gateway.bench.budget:command",
+    "ledger": "gateway.bench.ledger:command",
     "console": "gateway.bench.console:command",
     "chaos": "gateway.bench.chaos.command:command",
 }

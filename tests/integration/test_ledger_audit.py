@@ -85,8 +85,10 @@ def only_day(report: dict[str, Any]) -> dict[str, Any]:
 def test_a_clean_run_audits_complete(
     mosquitto: Mosquitto, victoria: VictoriaMetrics, tmp_path: Path
 ) -> None:
-    # This worker also reconciles on its own, every half second.
+    # Two workers share the subscription, so each writes part of the receipts; the first
+    # also reconciles on its own, every half second.
     worker = start_worker(settings_for(mosquitto, victoria, tmp_path, ledger_audit_interval_s=0.5))
+    other = start_worker(settings_for(mosquitto, victoria, tmp_path), "w2")
     app = unit(tmp_path, mosquitto.port)
     try:
         app.start()
@@ -102,6 +104,8 @@ def test_a_clean_run_audits_complete(
         )
     finally:
         worker.stop()
+        other.stop()
+    assert worker.stats.events_written > 0 and other.stats.events_written > 0
     assert worker.ledger.runs > 0 and worker.ledger.last_unexplained == 0
     code, report = run_audit(tmp_path, victoria)
     day = only_day(report)

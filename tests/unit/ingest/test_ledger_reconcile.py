@@ -211,3 +211,73 @@ def test_a_manifest_with_an_implausible_range_is_refused() -> None:
     }
     with pytest.raises(MappingError, match="not a manifest"):
         map_manifest(data, {"gateway": "g", "site": "s", "source": "gateway"}, 5, 0)
+
+
+def _manifest_payload(**data: object) -> bytes:
+    import json
+
+    body: dict[str, object] = {
+        "first_seq": 1,
+        "last_seq": 9,
+        "events": 9,
+        "types": {"health": 9},
+        "chain_from": "0" * 64,
+        "chain": "a" * 64,
+        "losses": [],
+        "lost": {"dropped": 0},
+        "waiting": 0,
+        "interval_s": 300.0,
+        "number": 1,
+    }
+    body.update(data)
+    event = {
+        "schema": 1,
+        "id": "0" * 31 + "1",
+        "seq": 10,
+        "gateway": "rsu-0001",
+        "site": "sejong-1",
+        "source": "gateway",
+        "type": "manifest",
+        "ts": "2026-11-18T00:00:00.000Z",
+        "data": body,
+    }
+    return json.dumps(event).encode()
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("ok", {}, None),
+        ("chain not hex", {"chain": "z" * 64}, "invalid_event"),
+        ("short chain", {"chain_from": "0" * 63}, "invalid_event"),
+        ("negative count", {"types": {"health": -1}}, "invalid_event"),
+        ("count beyond 2^53", {"events": 2**60}, "invalid_event"),
+        ("losses not a list", {"losses": {"a": 1}}, "invalid_event"),
+        (
+            "too many losses",
+            {"losses": [{"cause": "bound_size", "first_seq": 1, "last_seq": 1, "count": 1}] * 201},
+            "invalid_event",
+        ),
+        (
+            "loss cause with a tag break",
+            {"losses": [{"cause": "a b,c=d", "first_seq": 1, "last_seq": 1, "count": 1}]},
+            "invalid_event",
+        ),
+        ("counter name", {"lost": {"Dropped!": 1}}, "invalid_event"),
+        ("range of 10^12 seqs", {"last_seq": 10**12}, "invalid_event"),
+        ("backwards range", {"first_seq": 50, "last_seq": 9}, "invalid_event"),
+    ],
+)
+def test_hostile_manifests_are_dead_lettered_with_a_reason(
+    name: str, data: dict[str, object], reason: str | None
+) -> None:
+    from gateway.ingest.convert import Limits, convert
+    from gateway.ingest.decode import RejectedError
+
+    payload = _manifest_payload(**data)
+    if reason is None:
+        assert convert(payload, Limits(), 1_795_000_000.0).points >= 3, name
+        return
+    with pytest.raises(RejectedError) as info:
+        convert(payload, Limits(), 1_795_000_000.0)
+    assert info.value.reason == reason, (name, info.value.detail)
