@@ -8,13 +8,14 @@ Markers are put on every test from what it uses, so a subset is one ``-m`` away:
   (the ``mosquitto`` / ``victoria`` fixtures, or the server classes of gateway.localservers);
 * ``needs_shared``: a model or clip from ../shared (its fixtures, or ``shared_file``);
 * ``slow``: marked in the module (long end-to-end runs); ``pytest -m "not slow"`` is the
-  quick loop, the README's plain ``pytest`` runs everything.
+  quick loop; the README's test command (two workers, pytest-xdist) runs everything.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -116,6 +117,27 @@ def vtest_avi() -> Path:
     if not VTEST_AVI.is_file():
         pytest.fail(f"missing {VTEST_AVI}: install Debian's opencv-doc (deploy/install-dev.sh)")
     return VTEST_AVI
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """Put the root logger back as it was after each test.
+
+    A command run in-process calls ``setup_logging``, which replaces the root handlers
+    with one on the ``sys.stderr`` of that moment (pytest's capture of that test). Left
+    in place, a thread of a later test logs into the closed capture ("Logging error").
+    """
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)
+    logging.captureWarnings(False)
 
 
 @pytest.fixture

@@ -92,7 +92,11 @@ def gateway_round(job: dict[str, Any], conn: Any) -> None:
         {
             "gateway": {"id": "rsu-0001", "site": "bench", "data_dir": job["workdir"]},
             "mqtt": {"port": job["port"], "client_id": f"bench-{mode}"},
-            "outbox": {"max_inflight": job["inflight"], "backlog_order": job["order"]},
+            "outbox": {
+                "max_inflight": job["inflight"],
+                "backlog_order": job["order"],
+                "batch": job.get("batch", "off"),
+            },
             "events": {"health_interval_s": 3600},
         }
     )
@@ -211,6 +215,13 @@ def _summary(values: list[float]) -> dict[str, float | int]:
 @click.option(
     "--fifo", is_flag=True, help="Also measure an event at the back of the queue (no lanes)."
 )
+@click.option(
+    "--batch",
+    type=click.Choice(["off", "backlog"]),
+    default="off",
+    show_default=True,
+    help="[outbox] batch of the gateway (compact batches for the backlog).",
+)
 @json_option
 def command(
     *,
@@ -220,6 +231,7 @@ def command(
     inflight: int,
     order: str,
     fifo: bool,
+    batch: str,
     as_json: bool,
 ) -> None:
     """Alert latency with a drained backlog next to an empty queue (target: within 2x)."""
@@ -242,6 +254,7 @@ def command(
                         "alerts": alerts,
                         "inflight": inflight,
                         "order": order,
+                        "batch": batch,
                         "workdir": str(work / f"{mode}-{n}"),
                     }
                     report = _in_process(gateway_round, job)
@@ -290,6 +303,7 @@ def command(
         "alerts_per_round": alerts,
         "inflight": inflight,
         "backlog_order": order,
+        "batch": batch,
         "summary": summary,
         "ratio_backlog_to_empty": ratio,
         "ratio_per_round": pair_ratios,

@@ -18,6 +18,7 @@ Everything else (alerts first) passes untouched. State is bounded: at most
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +30,8 @@ from gateway.budget.usage import WireUsage
 from gateway.config.budget import BudgetConfig
 from gateway.events.envelope import Draft
 from gateway.health import BudgetHealth
+
+log = logging.getLogger(__name__)
 
 MAX_HELD: Final = 20_000
 MAX_CAMERAS: Final = 64
@@ -57,6 +60,9 @@ class BudgetGate:
         self._lock = threading.Lock()
         self.withheld = 0  # crossings an aggregate counted instead (since start)
         self.released = 0  # held crossings stored as they are after all
+        # The level from the kept usage at once: a unit restarted with its limit used up
+        # must not send its first second of events in full.
+        self.policy.update(usage.usage, clock(), monotonic())
 
     @property
     def level(self) -> str:
@@ -89,6 +95,8 @@ class BudgetGate:
         with self._lock:
             before = self.policy.index
             after = self.policy.update(usage, self._clock(), self._monotonic())
+            if self.policy.index != before:
+                self._log_change(before)
             out = self.summaries.due(self._clock())
             if LEVELS.index(after) < _COARSE <= before:
                 out.extend(self.summaries.flush())
@@ -133,6 +141,23 @@ class BudgetGate:
                 readings_summarized=self.summaries.readings,
                 summaries=self.summaries.summaries,
             )
+
+    def _log_change(self, before: int) -> None:
+        policy = self.policy
+        worse = policy.index > before
+        log.log(
+            logging.WARNING if worse else logging.INFO,
+            "byte budget: %s -> %s (today %d of %s bytes, projected %d; month %d of %s, "
+            "projected %d)",
+            LEVELS[before],
+            policy.level,
+            policy.day.used,
+            policy.day.limit or "no limit",
+            policy.day.projected,
+            policy.month.used,
+            policy.month.limit or "no limit",
+            policy.month.projected,
+        )
 
     def _hold(self, draft: Draft) -> bool:
         camera = draft.data.get("camera")

@@ -18,6 +18,8 @@ BENCHMARKS: dict[str, str] = {
     "rules": "gateway.bench.rules:command",
     "flow": "gateway.bench.flow:command",
     "priority": "gateway.bench.priority:command",
+    "budget": "gateway.bench.budget:command",
+    "ledger": "gateway.bench.ledger:command",
     "console": "gateway.bench.console:command",
     "chaos": "gateway.bench.chaos.command:command",
 }

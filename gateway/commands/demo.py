@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -172,7 +173,7 @@ def _accuracy(
     ideal: bool,
     crossings_path: Path | None,
 ) -> None:
-    from gateway.demo.accuracy import measure_run, run_scenario
+    from gateway.demo.accuracy import measure_run, recall_in_sight, run_scenario
     from gateway.vision.analytics.score import score, write_records
 
     if scenario is not None:
@@ -186,8 +187,18 @@ def _accuracy(
         write_records(crossings_path.with_suffix(".truth.jsonl"), run.truth)
     report = run.report
     result = score(run.counted, run.truth)
+    sight = recall_in_sight(run, result.misses)
     if as_json:
-        print_json({**report.as_dict(), "crossings": result.as_dict()})
+        print_json(
+            {
+                **report.as_dict(),
+                "crossings": result.as_dict(),
+                "in_sight": {
+                    "rows": [asdict(row) for row in sight],
+                    "out_of_sight": [asdict(r) for r in run.unseen],
+                },
+            }
+        )
         return
     what = f"scenario {scenario}" if scenario else f"{seconds:.0f} s of simulated traffic"
     click.echo(
@@ -199,6 +210,12 @@ def _accuracy(
     click.echo(f"sum of per-direction, per-class differences: {report.matched_error:.1%} of truth")
     click.echo("crossing by crossing:")
     click.echo(result.table())
+    for row in sight:
+        click.echo(
+            f"in sight on both sides: {row.line} {row.direction}: recall {row.recall:.3f}"
+            f" ({row.counted} of {row.truth}); out of sight on one side:"
+            f" {row.out_of_sight}, counted all the same {row.out_of_sight_counted}"
+        )
 
 
 def register(app: click.Group) -> None:

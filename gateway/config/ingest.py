@@ -144,6 +144,13 @@ class IngestConfig(StrictModel):
         default=True,
         description="Write a ledger_event receipt per event for `gateway ingest audit`.",
     )
+    ledger_audit_interval_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="Reconcile the ledger of the last ledger_audit_window_s this often and "
+        "write the accounts (0: never; `gateway ingest audit` does it on demand).",
+    )
+    ledger_audit_window_s: float = Field(default=7200.0, gt=0)
     influx: InfluxConfig = Field(default_factory=InfluxConfig)
 
     @model_validator(mode="after")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -34,6 +34,8 @@ from gateway.vision.boxes import box_iou
 from gateway.vision.detections import Detections
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from gateway.vision.protocols import Detector
     from simulators.camera.source import SimulatorReader
 
@@ -43,6 +45,10 @@ OBJECT_IOU = 0.3
 # How far back the object each track was on is remembered (longer than an object may be
 # hidden and re-identified while it crosses, plus the confirmation).
 OBJECT_LOG_S = 6.0
+# An object at least this visible in a frame is "in sight" there (for telling which true
+# crossings the camera could not see on one side of the line); objects remembered at most.
+IN_SIGHT = 0.5
+SIGHTINGS_MAX = 100_000
 ScenarioDetector = Literal["truth", "model"]
 
 
@@ -108,6 +114,9 @@ class CrossingRun:
     report: AccuracyReport
     counted: list[CrossingRecord]
     truth: list[CrossingRecord]
+    # True crossings whose object was never in sight on one of the two sides of the line
+    # (a car that entered behind a bus and came out past the line): no camera sees them.
+    unseen: list[CrossingRecord] = field(default_factory=list)
 
 
 def measure_run(seconds: float, seed: int = 7, condition: Condition = "day") -> CrossingRun:
@@ -190,6 +199,7 @@ def _play(
     frames = 0
     counted_log: list[CrossingRecord] = []
     on_object = _ObjectLog()
+    sightings = _Sightings()
 
     def step() -> bool:
         nonlocal frames
@@ -201,6 +211,7 @@ def _play(
             Frame(image=item[0], index=frames, timestamp=epoch + item[1], pts_s=item[1])
         )
         on_object.add(item[1], pipeline.last_tracked, reader)
+        sightings.add(reader)
         crossings = [e for e in events if isinstance(e, LineCrossing)]
         if crossings:
             counted_log.extend(_records(crossings, on_object, epoch, frames))
@@ -240,7 +251,76 @@ def _play(
                     counted[(line, direction, label)] += n
     truth: Counts = Counter((r.line_id, r.direction, r.label) for r in truth_log)
     report = AccuracyReport(seconds, frames, time.monotonic() - start, counted, truth)
-    return CrossingRun(report, counted_log, truth_log)
+    unseen = [r for r in truth_log if not sightings.both_sides(r)]
+    return CrossingRun(report, counted_log, truth_log, unseen)
+
+
+@dataclass(frozen=True, slots=True)
+class SightRecall:
+    """Recall of one line and direction over the true crossings the camera could see."""
+
+    line: str
+    direction: str
+    truth: int  # true crossings in sight on both sides of the line
+    counted: int  # of those, matched by a counted crossing
+    out_of_sight: int  # true crossings left out (never in sight on one side)
+    out_of_sight_counted: int  # of those, matched all the same (entered at a frame edge)
+
+    @property
+    def recall(self) -> float:
+        """Share of the crossings in sight that were counted (1.0 when there were none)."""
+        return self.counted / self.truth if self.truth else 1.0
+
+
+def recall_in_sight(run: CrossingRun, misses: Sequence[CrossingRecord]) -> list[SightRecall]:
+    """Per line and direction, recall over ``run``'s true crossings in sight on both sides.
+
+    ``misses`` are the scorer's unmatched true crossings (records of ``run.truth``).
+    """
+    unseen = {id(r) for r in run.unseen}
+    missed = {id(r) for r in misses}
+    out = []
+    for line, direction in sorted({(r.line_id, r.direction) for r in run.truth}):
+        mine = [r for r in run.truth if (r.line_id, r.direction) == (line, direction)]
+        seen = [r for r in mine if id(r) not in unseen]
+        counted = sum(1 for r in seen if id(r) not in missed)
+        hidden = [r for r in mine if id(r) in unseen]
+        hidden_counted = sum(1 for r in hidden if id(r) not in missed)
+        out.append(SightRecall(line, direction, len(seen), counted, len(hidden), hidden_counted))
+    return out
+
+
+class _Sightings:
+    """On which sides of each line each simulator object was ever in sight.
+
+    In sight: at least ``IN_SIGHT`` of it visible; its side is that of the bottom-centre
+    of its box (its ground point, as the world's crossings use). At most
+    ``SIGHTINGS_MAX`` objects (the oldest first out): an offline run's own bound.
+    """
+
+    def __init__(self) -> None:
+        self._sides: dict[int, set[tuple[str, bool]]] = {}
+
+    def add(self, reader: SimulatorReader) -> None:
+        """Record the objects in sight in the reader's latest frame."""
+        from simulators.camera.lines import side
+
+        truth, world = reader.truth, reader.world
+        if truth is None or world is None or not len(truth):
+            return
+        h, w = (reader.cfg.height, reader.cfg.width)
+        for k in np.flatnonzero(truth.visible >= IN_SIGHT):
+            x1, _, x2, y2 = (float(v) for v in truth.xyxy[k])
+            q = ((x1 + x2) / 2 / w, y2 / h)
+            seen = self._sides.setdefault(int(truth.ids[k]), set())
+            seen.update((ln.id, side(ln, q) > 0) for ln in world.config.lines)
+        while len(self._sides) > SIGHTINGS_MAX:
+            del self._sides[next(iter(self._sides))]
+
+    def both_sides(self, crossing: CrossingRecord) -> bool:
+        """Whether the crossing's object was in sight on both sides of its line."""
+        seen = self._sides.get(crossing.object_id if crossing.object_id is not None else -1, set())
+        return (crossing.line_id, True) in seen and (crossing.line_id, False) in seen
 
 
 class _ObjectLog:

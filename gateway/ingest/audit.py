@@ -41,12 +41,20 @@ class DayReport:
     gaps: list[Gap] = field(default_factory=list)
     reused: list[tuple[int, tuple[str, ...]]] = field(default_factory=list)
     overlapping_manifests: list[int] = field(default_factory=list)
+    types: dict[str, int] = field(default_factory=dict)  # what the manifests say was stored
+    types_stored: dict[str, int] = field(default_factory=dict)  # what the receipts show
 
     @property
     def status(self) -> str:
-        """``complete``, ``explained`` (only unit losses), ``waiting`` or ``unexplained``."""
+        """The day's verdict.
+
+        ``complete``, ``explained`` (only unit losses), ``waiting``, ``unexplained``, or
+        ``unverified`` (events stored but no manifest: nothing to reconcile them with).
+        """
         if self.missing_transit or self.chain_mismatches:
             return "unexplained"
+        if not self.manifests and not self.expected:
+            return "unverified"
         if self.waiting:
             return "waiting"
         return "explained" if self.missing_unit else "complete"
@@ -64,7 +72,13 @@ class DayReport:
         self.chain_mismatches += account.chain == "mismatch"
         self.chain_unverified += account.chain == "unverifiable"
         self.gaps.extend(account.gaps)
-        self.reused.extend((r.seq, r.event_ids) for r in account.reused)
+        known = {seq for seq, _ids in self.reused}  # overlapping manifests list a seq twice
+        self.reused.extend((r.seq, r.event_ids) for r in account.reused if r.seq not in known)
+        for name, count in account.types.items():
+            self.types[name] = self.types.get(name, 0) + count
+        if account.manifest_seq is not None:
+            for name, count in account.types_stored.items():
+                self.types_stored[name] = self.types_stored.get(name, 0) + count
         if account.overlaps and account.manifest_seq is not None:
             self.overlapping_manifests.append(account.manifest_seq)
 
@@ -97,6 +111,8 @@ class DayReport:
             ],
             "reused": [{"seq": seq, "ids": list(ids)} for seq, ids in self.reused],
             "overlapping_manifests": list(self.overlapping_manifests),
+            "types": dict(sorted(self.types.items())),
+            "types_stored": dict(sorted(self.types_stored.items())),
         }
 
 
@@ -149,6 +165,14 @@ def audit(
             if report is None:
                 report = days[(gw, day)] = DayReport(gw, ledger.site, day)
             report.add(account)
+    for gw in sorted(set(receipts) - set(manifests)):  # a unit that publishes no manifests
+        for r in receipts[gw].receipts:
+            if since_ms <= r.ts_ms < until_ms:
+                day = _day(r.ts_ms)
+                report = days.get((gw, day))
+                if report is None:
+                    report = days[(gw, day)] = DayReport(gw, receipts[gw].site, day)
+                report.stored += 1
     by_unit: dict[str, list[DayReport]] = defaultdict(list)
     for (gw, _day_name), report in sorted(days.items()):
         by_unit[gw].append(report)
@@ -163,7 +187,18 @@ def describe(report: DayReport, max_gaps: int = 20) -> list[str]:
         f"{report.missing_unit} by the unit, {report.missing_transit} in transit, "
         f"{report.waiting} waiting; {report.duplicates} duplicate(s)"
     )
+    if report.status == "unverified":
+        head = (
+            f"{report.unit} {report.day} UNVERIFIED: {report.stored} events stored, no "
+            "manifest to reconcile them with (manifests off, or a unit too old to send them)"
+        )
     out = [head]
+    short = {t: n - report.types_stored.get(t, 0) for t, n in report.types.items()}
+    short = {t: n for t, n in short.items() if n > 0}
+    if short:
+        out.append(
+            "  not stored, by type: " + ", ".join(f"{t} {n}" for t, n in sorted(short.items()))
+        )
     if report.uncovered:
         out.append(f"  {report.uncovered} seq(s) between manifests (no manifest covers them)")
     if report.chain_mismatches:

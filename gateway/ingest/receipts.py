@@ -42,6 +42,9 @@ _HEX64: Final = re.compile("^[0-9a-f]{64}$")
 _CAUSE: Final = re.compile("^[a-z_]{1,32}$")
 _MAX_SEQ: Final = 2**53 - 1
 _MAX_LOSSES: Final = 200
+# No manifest covers more seqs than this (a busy unit's interval plus a written-off
+# reserve is far less): a larger range is refused, so it cannot make an audit walk it.
+MAX_MANIFEST_SPAN: Final = 10_000_000
 
 
 def pack_hex(text: str, seq: int = 0) -> tuple[int, ...]:
@@ -95,6 +98,10 @@ def map_manifest(data: dict[str, Any], tags: dict[str, str], seq: int, t: int) -
     """``manifest``: ``ledger_manifest``, one ``ledger_manifest_type`` per type, losses."""
     gw = {"gateway": tags["gateway"], "site": tags["site"]}
     first, last = _int(data, "first_seq"), _int(data, "last_seq")
+    if last - first + 1 > MAX_MANIFEST_SPAN or last < first - 1:
+        raise MappingError(
+            f"data: range {first}..{last} is not a manifest's (at most {MAX_MANIFEST_SPAN} seqs)"
+        )
     chain, chain_from = _hex64(data, "chain"), _hex64(data, "chain_from")
     fields: dict[str, FieldValue] = {
         "seq": seq,

@@ -33,6 +33,9 @@ from gateway.transport.ledger import LossRange, chain_over
 Cause = Literal["unit", "transit", "waiting"]
 ChainState = Literal["ok", "mismatch", "unverifiable", "none"]
 STORE_FAILED: Final = "store_failed"
+# A range (between two manifests, say, after a forged seq) wider than this is not walked
+# seq by seq; it is reported as one unexplained gap.
+MAX_SPAN: Final = 20_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,12 +122,21 @@ class Account:
         return self.missing("transit") > 0 or self.chain == "mismatch"
 
 
+# Ranges written off after damage or a roll-back span the seqs the outbox skipped to
+# continue after its high-water mark: most were never given to an event, ``count`` is
+# how many may have been. Such a range explains every seq in it.
+WRITTEN_OFF: Final = frozenset({"damaged", "rolled_back"})
+
+
 class _UnitLosses:
-    """The unit's loss ranges; each explains at most ``count`` missing seqs."""
+    """The unit's loss ranges; each explains at most ``count`` missing seqs (see above)."""
 
     def __init__(self, ranges: Iterable[LossRange]) -> None:
         self._ranges = sorted(set(ranges), key=lambda r: (r.first_seq, r.last_seq))
-        self._left = [r.count for r in self._ranges]
+        self._left = [
+            r.last_seq - r.first_seq + 1 if r.cause in WRITTEN_OFF else r.count
+            for r in self._ranges
+        ]
 
     def explain(self, seq: int) -> str | None:
         for i, r in enumerate(self._ranges):
@@ -174,6 +186,12 @@ def reconcile(manifests: Sequence[Manifest], receipts: Iterable[Receipt]) -> lis
     accounts = []
     for first, last, manifest, ts_ms in spans:
         account = Account(first, last, ts_ms, manifest.seq if manifest else None)
+        if last - first + 1 > MAX_SPAN:  # not walked seq by seq: one gap, unexplained
+            account.stored = sum(1 for s in by_seq if first <= s <= last)
+            account.gaps = [Gap(first, last, "transit", "implausible range: not walked")]
+            account.chain = "unverifiable" if manifest is not None else "none"
+            accounts.append(account)
+            continue
         missing: list[tuple[int, Cause, str]] = []
         chosen: list[list[Receipt]] = []
         verifiable = manifest is not None

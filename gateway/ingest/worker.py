@@ -21,6 +21,7 @@ from gateway.ingest.connection import IngestConnection
 from gateway.ingest.database import Database
 from gateway.ingest.deadletter import DeadLetterSink, dead_letter_body
 from gateway.ingest.deadstore import DeadLetterStore, open_store
+from gateway.ingest.ledgerloop import LedgerAuditor
 from gateway.ingest.pipeline import Pipeline
 from gateway.ingest.spool import Spool
 from gateway.ingest.stats import Stats
@@ -60,6 +61,7 @@ class IngestWorker:
         self._store: DeadLetterStore | None = None
         self.acks: AckTracker | None = None
         self.pipeline: Pipeline | None = None
+        self.ledger = LedgerAuditor(self.config)
 
     @property
     def filters(self) -> list[str]:
@@ -117,6 +119,7 @@ class IngestWorker:
             target=self._run_pipeline, name=f"ingest-{self.worker}", daemon=True
         )
         self._thread.start()
+        self.ledger.start()
         log.info(
             "ingest worker %s (client id %s) subscribing to %s",
             self.worker,
@@ -142,6 +145,7 @@ class IngestWorker:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Flush the current batch, acknowledge what is done, disconnect, close."""
+        self.ledger.stop()
         if self.pipeline is not None and self._thread is not None:
             self.pipeline.stop()
             self._thread.join(timeout)

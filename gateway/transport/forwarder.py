@@ -59,6 +59,8 @@ MAX_HELD_TOPICS = 1024
 _SUCCESS = PUBACK[0]
 _PACKET_TOO_LARGE = 149
 _LOG_EVERY_S = 60.0
+BATCH_WEIGHT_BYTES = 512
+"""A compact batch counts as one bulk event per this many bytes of its payload."""
 
 
 def publish_size(topic: str, payload: bytes) -> int:
@@ -134,7 +136,8 @@ class Forwarder:
         # mid -> (seq, topic, lane, monotonic time sent), this generation
         self._inflight: dict[int, tuple[int, str, int, float]] = {}
         self.batching = batching
-        self._batches: dict[int, list[int]] = {}  # mid -> seqs of a batch in flight
+        # mid -> (seqs, weight in the bulk window) of a batch in flight
+        self._batches: dict[int, tuple[list[int], int]] = {}
         self._batch_pause_until = float("-inf")
         self.batches = 0  # batches published (their events count in ``published``)
         self._bulk_inflight = 0
@@ -154,7 +157,7 @@ class Forwarder:
     @property
     def inflight(self) -> int:
         """Events published and not yet acknowledged."""
-        return len(self._inflight) + sum(len(seqs) - 1 for seqs in self._batches.values())
+        return len(self._inflight) + sum(len(seqs) - 1 for seqs, _ in self._batches.values())
 
     def health(self) -> OutboxHealth:
         """The outbox as it stands and what this forwarder has in flight or held."""
@@ -407,9 +410,13 @@ class Forwarder:
         sent = self.link.publish(batching.topic, payload, qos=1)
         if sent is None or sent[0] != generation:
             return None
+        # The bulk window counts single events of a few hundred bytes: a batch takes the
+        # room of as many as its bytes would, so an alert does not queue behind a window
+        # full of batches (what is in flight cannot be overtaken).
+        weight = max(1, len(payload) // BATCH_WEIGHT_BYTES)
         self._inflight[sent[1]] = (rows[0].seq, batching.topic, BULK, at)
-        self._batches[sent[1]] = [r.seq for r in rows]
-        self._bulk_inflight += 1
+        self._batches[sent[1]] = ([r.seq for r in rows], weight)
+        self._bulk_inflight += weight
         self.published += len(rows)
         self.batches += 1
         log.debug(
@@ -448,7 +455,7 @@ class Forwarder:
     def _taken(self) -> set[int]:
         """Seqs in flight or answered and not yet committed: never to be sent again now."""
         taken = {entry[0] for entry in self._inflight.values()}
-        for seqs in self._batches.values():
+        for seqs, _weight in self._batches.values():
             taken.update(seqs)
         taken.update(self._pending_acks)
         for seqs in self._pending_discards.values():
@@ -503,12 +510,12 @@ class Forwarder:
             sent = self._inflight.pop(mid, None)
             if sent is not None:
                 seq, topic, lane, sent_at = sent
-                if lane == BULK:
-                    self._bulk_inflight -= 1
-                self.bulk_window.on_ack(acked_at - sent_at, acked_at)
                 batch = self._batches.pop(mid, None)
+                if lane == BULK:
+                    self._bulk_inflight -= 1 if batch is None else batch[1]
+                self.bulk_window.on_ack(acked_at - sent_at, acked_at)
                 if batch is not None:
-                    self._batch_outcome(batch, code)
+                    self._batch_outcome(batch[0], code)
                 else:
                     self._outcome(seq, topic, code, lane)
         return got

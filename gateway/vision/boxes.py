@@ -34,6 +34,40 @@ def intersections(a: NDArray[np.floating], b: NDArray[np.floating]) -> F64:
     return out
 
 
+def covered_share(box: NDArray[np.floating], others: NDArray[np.floating]) -> float:
+    """Share of one corner box's area covered by the union of ``others (M, 4)``.
+
+    Exact (the union is cut into the cells between the boxes' edges), meant for the few
+    boxes around one object.
+    """
+    b = np.asarray(box, dtype=np.float64).reshape(4)
+    area = max(float(b[2] - b[0]), 0.0) * max(float(b[3] - b[1]), 0.0)
+    o = np.asarray(others, dtype=np.float64).reshape(-1, 4)
+    if area <= 0.0 or not len(o):
+        return 0.0
+    c = np.column_stack(
+        [
+            np.maximum(o[:, 0], b[0]),
+            np.maximum(o[:, 1], b[1]),
+            np.minimum(o[:, 2], b[2]),
+            np.minimum(o[:, 3], b[3]),
+        ]
+    )
+    c = c[(c[:, 2] > c[:, 0]) & (c[:, 3] > c[:, 1])]
+    if not len(c):
+        return 0.0
+    xs, ys = np.unique(c[:, [0, 2]]), np.unique(c[:, [1, 3]])
+    mx, my = (xs[:-1] + xs[1:]) / 2, (ys[:-1] + ys[1:]) / 2
+    inside = (
+        (c[:, 0, None] <= mx[None, :])[:, :, None]
+        & (mx[None, :] <= c[:, 2, None])[:, :, None]
+        & (c[:, 1, None] <= my[None, :])[:, None, :]
+        & (my[None, :] <= c[:, 3, None])[:, None, :]
+    ).any(axis=0)
+    cells = np.diff(xs)[:, None] * np.diff(ys)[None, :]
+    return float((cells * inside).sum() / area)
+
+
 def box_iou(
     a: NDArray[np.floating],
     b: NDArray[np.floating],

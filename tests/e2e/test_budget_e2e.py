@@ -22,6 +22,7 @@ import pytest
 
 from gateway.app import App
 from gateway.budget.traffic import SENSORS, Scene, Truth, scene_drafts
+from gateway.events.envelope import Draft
 from gateway.localservers import Mosquitto, VictoriaMetrics
 from tests.support import polling
 from tests.support.ingest import settings_for as ingest_settings
@@ -81,6 +82,13 @@ def test_a_budget_forces_the_fallback_and_totals_still_match(
         assert polling.wait_for(
             lambda: app.budget is not None and app.budget.level == "coarse_sensors", 30
         ), app.budget.health()
+        alert = Draft(
+            "alert",
+            "cam-north",
+            time.time() - 60,
+            {"camera": "cam-north", "kind": "pedestrian_in_roadway", "details": {}},
+        )
+        assert app.emit([alert]).seqs  # never degraded: stored at once
         for drafts in scene:
             app.emit(drafts)
         app.publish_health()
@@ -92,8 +100,14 @@ def test_a_budget_forces_the_fallback_and_totals_still_match(
         app.stop()  # held crossings of no aggregate and open summaries are stored and sent
     try:
         assert polling.wait_for(lambda: app_depth_zero(settings), 5)
-        polling.wait_for(lambda: _total(victoria, "aggregate_total") >= truth.total_crossings, 30)
-        time.sleep(1.5)  # the last writes of the worker
+        # The summaries flushed at stop are the unit's last events: wait until they are in.
+        polling.wait_for(
+            lambda: (
+                _total(victoria, "aggregate_total") >= truth.total_crossings
+                and all(_weight(victoria, s) >= truth.readings[s] for s in SENSORS)
+            ),
+            30,
+        )
         counted = _total(victoria, "aggregate_count_count")
         assert counted == truth.total_crossings
         assert _total(victoria, "aggregate_total") == truth.total_crossings
@@ -103,6 +117,7 @@ def test_a_budget_forces_the_fallback_and_totals_still_match(
         assert raw + withheld == truth.total_crossings
         for sensor in SENSORS:
             _check_sensor(victoria, sensor, truth)
+        assert _total(victoria, "alert_count") == 1
         level = _samples(victoria, "gateway_health_budget_level_index")
         assert 2.0 in {v for series in level.values() for v in series.values()}
     finally:
@@ -122,13 +137,24 @@ def app_depth_zero(settings: Any) -> bool:
         box.close()
 
 
+def _of(db: VictoriaMetrics, name: str, sensor: str) -> dict[int, float]:
+    """timestamp -> value of ``name`` for one sensor (its series merged)."""
+    merged: dict[int, float] = {}
+    for labels, series in _samples(db, name).items():
+        if ("sensor", sensor) in labels:
+            merged.update(series)
+    return merged
+
+
+def _weight(db: VictoriaMetrics, sensor: str) -> float:
+    """Readings the stored points stand for (a summary counts its readings)."""
+    counts = _of(db, "sensor_summary_count", sensor)
+    return sum(counts.get(ts, 1.0) for ts in _of(db, "sensor_seq", sensor))
+
+
 def _check_sensor(db: VictoriaMetrics, sensor: str, truth: Truth) -> None:
     def of(name: str) -> dict[int, float]:
-        merged: dict[int, float] = {}
-        for labels, series in _samples(db, name).items():
-            if ("sensor", sensor) in labels:
-                merged.update(series)
-        return merged
+        return _of(db, name, sensor)
 
     seqs = of("sensor_seq")
     counts = of("sensor_summary_count")

@@ -79,3 +79,12 @@ def test_accuracy_command_json() -> None:
     assert out["seconds"] == 10.0
     assert out["frames"] >= 100
     assert "all" in out["by_label"]
+    # Recall over the crossings the camera could see, per line and direction.
+    sight = out["in_sight"]
+    scored = {(r["line"], r["direction"]) for r in out["crossings"]["rows"]}
+    assert {(r["line"], r["direction"]) for r in sight["rows"]} <= scored
+    hidden = [(r["line_id"], r["direction"]) for r in sight["out_of_sight"]]
+    for row in sight["rows"]:
+        assert 0 <= row["counted"] <= row["truth"]
+        assert row["out_of_sight"] == hidden.count((row["line"], row["direction"]))
+        assert 0 <= row["out_of_sight_counted"] <= row["out_of_sight"]

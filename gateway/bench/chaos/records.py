@@ -53,7 +53,13 @@ def read_unit(gateway: str, outbox: Path) -> UnitRecord:
         return UnitRecord(gateway, 0, dict.fromkeys(LOSS_COUNTERS, 0), (), frozenset())
     con = _connect(outbox)
     try:
-        meta = {str(k): int(v) for k, v in con.execute("SELECT key, value FROM meta")}
+        try:
+            meta = {str(k): int(v) for k, v in con.execute("SELECT key, value FROM meta")}
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            # The unit has created the file and not yet its tables (a slow start).
+            return UnitRecord(gateway, 0, dict.fromkeys(LOSS_COUNTERS, 0), (), frozenset())
         losses = tuple(
             LossRange(str(c), int(f), int(la), int(n))
             for c, f, la, n in con.execute(

@@ -75,7 +75,7 @@ from gateway.vision.analytics.geometry import (
     label_list,
     to_pixels,
 )
-from gateway.vision.boxes import areas, box_iou, intersections
+from gateway.vision.boxes import areas, box_iou, covered_share, intersections
 from gateway.vision.detections import Detections
 
 LEFT, NONE, RIGHT = -1, 0, 1
@@ -174,6 +174,7 @@ class _TrackSide:
     spread: float = float("nan")  # deviation of its steps from ``velocity`` (estimator's)
     width: float = 0.0  # last box width
     part: bool = False  # last box mostly inside another box of the same class
+    covered: bool = True  # every box so far mostly inside other boxes of its class together
     far_since: float | None = None  # counted, and settled well past the line since then
     far_side: int = NONE  # on this side
     handed_over: bool = False  # already passed its state on to a new id
@@ -264,6 +265,7 @@ class LineCounter:
         sides = np.where(dist < -self._band, LEFT, np.where(dist > self._band, RIGHT, NONE))
         present = {int(t) for t in detections.tracker_id[use]}
         part = _parts(detections.xyxy, detections.class_id)
+        covered = _covered_by_class(detections)
         for i in np.flatnonzero(use):
             tid = int(detections.tracker_id[i])
             anchor = (float(anchors.points[i, 0]), float(anchors.points[i, 1]))
@@ -305,6 +307,9 @@ class LineCounter:
             state.spread, state.width, state.part = float(anchors.spread[i]), width, bool(part[i])
             state.leaving = self._leaving(detections.xyxy[i], state.velocity)
             state.label = names[i]
+            state.covered = state.covered and bool(covered[i])
+            if state.covered:
+                crossed = NONE  # not another object (see ``_covered_by_class``)
             if crossed == RIGHT:
                 l2r[i] = True
             elif crossed == LEFT:
@@ -697,6 +702,31 @@ def _parts(xyxy: NDArray[np.float32], class_id: NDArray[np.int64]) -> NDArray[np
     same = class_id[:, None] == class_id[None, :]
     np.fill_diagonal(same, False)
     out: NDArray[np.bool_] = ((share >= DUPLICATE_SHARE) & same).any(axis=1)
+    return out
+
+
+def _covered_by_class(detections: Detections) -> NDArray[np.bool_]:
+    """Rows whose box lies ``DUPLICATE_SHARE`` or more inside other tracks' boxes of its class.
+
+    (Inside their union.) A track whose every box was so covered is not another object: a
+    box the detector spread over two objects one behind the other (on the demo road, a
+    third box between two cars one lane apart; its track crossed with them and was
+    counted a third time), or a second box on one object. Its crossings are not counted.
+    A track covered only for a while (a walker passing behind another) still counts.
+    """
+    tid = detections.tracker_id
+    out = np.zeros(len(detections), dtype=bool)
+    if len(detections) < 2:
+        return out
+    boxes = np.asarray(detections.xyxy, dtype=np.float64)
+    others = (tid[None, :] >= 0) & (tid[:, None] != tid[None, :])
+    others &= detections.class_id[:, None] == detections.class_id[None, :]
+    inter = np.where(others, intersections(boxes, boxes), 0.0)
+    # The sum of the overlaps bounds the union's: most rows need no exact union.
+    maybe = inter.sum(axis=1) >= DUPLICATE_SHARE * np.maximum(areas(boxes), 1e-9)
+    for i in np.flatnonzero(maybe & (tid >= 0)):
+        near = others[i] & (inter[i] > 0)
+        out[i] = covered_share(boxes[i], boxes[near]) >= DUPLICATE_SHARE
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,7 @@ from gateway.bench.chaos.records import (
     LossRange,
     Stored,
     UnitRecord,
+    read_unit,
     stored_from_export,
 )
 
@@ -216,3 +218,15 @@ def test_duplicates_are_the_same_point_twice_not_the_points_of_one_event(
     assert db.seqs() == {7}
     assert db.duplicates(7) == duplicates
     assert db.times(7) == {1000}
+
+
+def test_an_outbox_file_without_its_tables_yet_reads_as_nothing_produced(tmp_path: Path) -> None:
+    # A unit slow to start has created its outbox file but not its tables: the campaign
+    # read it and stopped with "no such table: meta".
+    import sqlite3
+
+    path = tmp_path / "outbox.sqlite3"
+    sqlite3.connect(path).close()
+    record = read_unit("rsu-1", path)
+    assert record.last_seq == 0
+    assert record.waiting == frozenset()

@@ -92,6 +92,16 @@ def test_a_limit_reached_goes_straight_to_the_last_level() -> None:
     assert policy.month.reached
 
 
+def test_a_restarted_unit_starts_at_the_level_its_kept_usage_asks_for(tmp_path: Path) -> None:
+    path = tmp_path / "budget.json"
+    usage = {"day": "2026-12-01", "day_bytes": DAY, "month": "2026-12", "month_bytes": DAY}
+    path.write_text(json.dumps(usage))
+    cfg = BudgetConfig(bytes_per_day=DAY)
+    gate = BudgetGate(cfg, WireUsage(path, clock=lambda: NOON), clock=lambda: NOON)
+    assert gate.level == "coarse_sensors"  # before any tick
+    assert gate.admit([_crossing(1)]) == []
+
+
 def _crossing(n: int, camera: str = "cam-north") -> Draft:
     data = {
         "camera": camera,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import tracemalloc
 import zlib
 
 import pytest
@@ -114,6 +115,13 @@ def test_a_batch_is_only_read_on_the_batch_topic() -> None:
 
 
 def test_decode_batch_stops_at_the_bound() -> None:
-    with pytest.raises(BatchError) as info:
-        decode_batch(BOMB, 1024, 10)
+    """A 200 MiB bomb costs the bound in memory, not 200 MiB."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(BatchError) as info:
+            decode_batch(BOMB, 1 << 20, 10)
+        _now, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
     assert info.value.reason == "oversized"
+    assert peak < 8 << 20, f"{peak / 2**20:.0f} MiB allocated"

@@ -174,6 +174,64 @@ CASES: list[tuple[str, dict[str, Any], str, list[tuple[str, dict[str, str], dict
             )
         ],
     ),
+    (  # a summary under a byte budget: the values are means of count readings
+        "sensor_reading",
+        {
+            "sensor": "pm-1",
+            "protocol": "pms5003",
+            "values": {"pm2_5": 12.5, "status": "ok"},
+            "extra": {},
+            "summary": {
+                "start": ts_of(BASE_MS - 900000),
+                "end": ts_of(BASE_MS),
+                "interval_s": 900,
+                "count": 90,
+                "min": {"pm2_5": 3},
+                "max": {"pm2_5": 40.5},
+            },
+        },
+        "pm-1",
+        [
+            (
+                "sensor",
+                {"sensor": "pm-1", "protocol": "pms5003"},
+                {
+                    "pm2_5": 12.5,
+                    "summary_count": 90,
+                    "summary_interval_s": 900.0,
+                    "min_pm2_5": 3.0,
+                    "max_pm2_5": 40.5,
+                    "seq": 7,
+                },
+            )
+        ],
+    ),
+    (  # an aggregate of a unit under a byte budget: its raw crossings were withheld
+        "aggregate",
+        {
+            "camera": "cam-north",
+            "start": ts_of(BASE_MS - 60000),
+            "end": ts_of(BASE_MS),
+            "interval_s": 60,
+            "lines": {"l1": {"left_to_right": {"car": 4}}},
+            "zones": {},
+            "mean_speed_kmh": {},
+            "crossings_withheld": 3,
+        },
+        "cam-north",
+        [
+            (
+                "aggregate_count",
+                {"line": "l1", "direction": "left_to_right", "class": "car"},
+                {"count": 4, "interval_s": 60.0, "seq": 7},
+            ),
+            (
+                "aggregate",
+                {},
+                {"total": 4, "interval_s": 60.0, "crossings_withheld": 3, "seq": 7},
+            ),
+        ],
+    ),
     (
         "health",
         HEALTH,

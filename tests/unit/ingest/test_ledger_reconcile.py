@@ -139,6 +139,14 @@ def test_accounts(
     assert got == expect, name
 
 
+def test_the_written_off_range_is_the_unit_s_gap() -> None:
+    ms = [manifest(1, 3), manifest(31, 40, losses=(LossRange("damaged", 4, 30, 2),))]
+    uncovered = reconcile(ms, receipts(range(1, 4)) + receipts(range(31, 41)))[1]
+    assert [(g.first_seq, g.last_seq, g.cause, g.detail) for g in uncovered.gaps] == [
+        (4, 30, "unit", "damaged")
+    ]
+
+
 def test_duplicates_count_extra_copies_of_one_id() -> None:
     (account,) = reconcile([manifest(1, 5)], receipts(range(1, 6), copies=2))
     assert (account.stored, account.duplicates, account.chain) == (5, 5, "ok")
@@ -175,3 +183,101 @@ def test_hex_packing_round_trips_within_53_bits(seq: int) -> None:
     parts = pack_hex(text, seq)
     assert all(p < 2**53 for p in parts)
     assert unpack_hex(parts, 64) == (text, seq % 512)
+
+
+def test_an_implausible_range_is_one_unexplained_gap_not_a_walk() -> None:
+    ms = [manifest(1, 3, ts=1000), manifest(10**15, 10**15 + 2, ts=2000)]
+    accounts = reconcile(ms, receipts(range(1, 4)) + receipts(range(10**15, 10**15 + 3)))
+    uncovered = accounts[1]
+    assert uncovered.unexplained and uncovered.gaps[0].detail.startswith("implausible")
+    assert accounts[2].chain == "ok"
+
+
+def test_a_manifest_with_an_implausible_range_is_refused() -> None:
+    from gateway.ingest.mapping import MappingError
+    from gateway.ingest.receipts import map_manifest
+
+    data = {
+        "first_seq": 1,
+        "last_seq": 10**12,
+        "events": 0,
+        "types": {},
+        "chain": "0" * 64,
+        "chain_from": "0" * 64,
+        "losses": [],
+        "lost": {},
+        "waiting": 0,
+        "number": 1,
+    }
+    with pytest.raises(MappingError, match="not a manifest"):
+        map_manifest(data, {"gateway": "g", "site": "s", "source": "gateway"}, 5, 0)
+
+
+def _manifest_payload(**data: object) -> bytes:
+    import json
+
+    body: dict[str, object] = {
+        "first_seq": 1,
+        "last_seq": 9,
+        "events": 9,
+        "types": {"health": 9},
+        "chain_from": "0" * 64,
+        "chain": "a" * 64,
+        "losses": [],
+        "lost": {"dropped": 0},
+        "waiting": 0,
+        "interval_s": 300.0,
+        "number": 1,
+    }
+    body.update(data)
+    event = {
+        "schema": 1,
+        "id": "0" * 31 + "1",
+        "seq": 10,
+        "gateway": "rsu-0001",
+        "site": "sejong-1",
+        "source": "gateway",
+        "type": "manifest",
+        "ts": "2026-11-18T00:00:00.000Z",
+        "data": body,
+    }
+    return json.dumps(event).encode()
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("ok", {}, None),
+        ("chain not hex", {"chain": "z" * 64}, "invalid_event"),
+        ("short chain", {"chain_from": "0" * 63}, "invalid_event"),
+        ("negative count", {"types": {"health": -1}}, "invalid_event"),
+        ("count beyond 2^53", {"events": 2**60}, "invalid_event"),
+        ("losses not a list", {"losses": {"a": 1}}, "invalid_event"),
+        (
+            "too many losses",
+            {"losses": [{"cause": "bound_size", "first_seq": 1, "last_seq": 1, "count": 1}] * 201},
+            "invalid_event",
+        ),
+        (
+            "loss cause with a tag break",
+            {"losses": [{"cause": "a b,c=d", "first_seq": 1, "last_seq": 1, "count": 1}]},
+            "invalid_event",
+        ),
+        ("counter name", {"lost": {"Dropped!": 1}}, "invalid_event"),
+        ("range of 10^12 seqs", {"last_seq": 10**12}, "invalid_event"),
+        ("backwards range", {"first_seq": 50, "last_seq": 9}, "invalid_event"),
+    ],
+)
+def test_hostile_manifests_are_dead_lettered_with_a_reason(
+    name: str, data: dict[str, object], reason: str | None
+) -> None:
+    from gateway.ingest.convert import Limits, convert
+    from gateway.ingest.decode import RejectedError
+
+    payload = _manifest_payload(**data)
+    if reason is None:
+        assert convert(payload, Limits(), 1_795_000_000.0).points >= 3, name
+        return
+    with pytest.raises(RejectedError) as info:
+        convert(payload, Limits(), 1_795_000_000.0)
+    assert info.value.reason == reason, (name, info.value.detail)

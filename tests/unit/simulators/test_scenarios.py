@@ -8,13 +8,15 @@ the demo's trained detector, and every counted crossing must match a true one.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
 from gateway.config.sources import SimulatorSource
-from gateway.demo.accuracy import run_scenario
+from gateway.demo.accuracy import AccuracyReport, CrossingRun, recall_in_sight, run_scenario
 from gateway.errors import UsageError
-from gateway.vision.analytics.score import score
+from gateway.vision.analytics.score import CrossingRecord, score
 from simulators.camera.oracle import MIN_VISIBLE
 from simulators.camera.scenarios import SCENARIOS
 from simulators.camera.source import SimulatorReader, make_world
@@ -93,3 +95,38 @@ def test_every_counted_crossing_is_a_true_one(name: str, detector: str) -> None:
 def test_unknown_scenario_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="unknown scenario 'nope'"):
         run_scenario("nope")
+
+
+def test_crossings_out_of_sight_on_one_side_are_told_apart() -> None:
+    """A car hidden behind a bus *while* it crosses was in sight on both sides; an object
+    entering or leaving the frame on an edge line was not (under half of it shows
+    beyond that line), and the counter counts it all the same from its entry."""
+    hidden = run_scenario("bus_occlusion", "truth")
+    assert hidden.unseen == []
+    edges = run_scenario("edges", "truth")
+    assert edges.unseen, "objects crossing the edge lines are half outside the frame"
+    assert {r.line_id for r in edges.unseen} <= {"west", "east"}
+    rows = recall_in_sight(edges, score(edges.counted, edges.truth).misses)
+    assert all(r.recall == 1.0 for r in rows), rows
+    assert sum(r.out_of_sight_counted for r in rows) == len(edges.unseen)
+
+
+def test_recall_in_sight_leaves_out_what_no_camera_saw() -> None:
+    def rec(direction: str, t: float, oid: int) -> CrossingRecord:
+        return CrossingRecord(line_id="mid", direction=direction, label="car", t=t, object_id=oid)
+
+    truth = [
+        rec("left_to_right", 1.0, 1),
+        rec("left_to_right", 5.0, 2),
+        rec("right_to_left", 9.0, 3),
+    ]
+    report = AccuracyReport(10.0, 100, 1.0, Counter(), Counter())
+    run = CrossingRun(report, counted=[truth[0]], truth=truth, unseen=[truth[1]])
+    rows = recall_in_sight(run, score(run.counted, run.truth).misses)
+    assert [
+        (r.direction, r.truth, r.counted, r.out_of_sight, r.out_of_sight_counted) for r in rows
+    ] == [
+        ("left_to_right", 1, 1, 1, 0),
+        ("right_to_left", 1, 0, 0, 0),
+    ]
+    assert [r.recall for r in rows] == [1.0, 0.0]

@@ -100,3 +100,75 @@ def test_the_account_survives_a_process_that_never_closed(tmp_path: Path) -> Non
         one = manifest_of(again)
     assert (one["first_seq"], one["last_seq"]) == (1, 5)
     assert one["chain"] == chain_over(ZERO_CHAIN, [*stored.ids, *more.ids])
+
+
+def test_after_damage_the_next_manifest_starts_after_the_written_off_range(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "o.db"
+    with Outbox(path, TOPICS) as box:
+        box.add([reading(i) for i in range(5)])
+        assert manifest_of(box)["last_seq"] == 5
+        box.add([reading(i) for i in range(5)])
+    path.write_bytes(b"garbage" * 1000)  # scribbled over: quarantined at the next open
+    for suffix in ("-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    with Outbox(path, TOPICS) as again:
+        recovery = again.recovered
+        assert recovery is not None and recovery.cause == "damaged"
+        after = manifest_of(again)
+    assert after["first_seq"] == recovery.last_seq + 1  # a fresh account after the mark
+    damaged = [r for r in after["losses"] if r["cause"] == "damaged"]  # type: ignore[union-attr]
+    assert damaged and damaged[0]["first_seq"] <= 7 and damaged[0]["last_seq"] == recovery.last_seq
+
+
+def test_a_detected_roll_back_is_explained_by_the_next_manifest(tmp_path: Path) -> None:
+    # Seqs 1..10 synced, 11..50 delivered and then lost by a power cut that the seq record
+    # (written at 50) detects: the outbox continues after its mark, and the next manifest
+    # accounts for the range with its rolled_back loss, so the audit explains every seq.
+    from gateway.ingest.reconcile import Manifest, Receipt, reconcile
+    from gateway.transport.ledger import LossRange
+
+    path = tmp_path / "outbox.sqlite3"
+    snapshot = tmp_path / "snap"
+    snapshot.mkdir()
+    box = Outbox(path, TOPICS)
+    early = box.add([reading(i) for i in range(10)])
+    for suffix in ("", "-wal"):
+        shutil.copy(str(path) + suffix, str(snapshot / path.name) + suffix)
+    late = box.add([reading(i) for i in range(10, 50)])
+    box.enforce()  # the record says 50
+    shutil.copy(path.with_name(path.name + ".state"), snapshot / (path.name + ".state"))
+    box.close()
+    with Outbox(snapshot / path.name, TOPICS) as again:
+        assert again.recovered is not None and again.recovered.cause == "rolled_back"
+        after = again.add([reading(i) for i in range(5)])
+        data = manifest_of(again)
+    assert data["first_seq"] == 1 and data["last_seq"] == after.seqs[-1]
+    losses = [LossRange(**r) for r in data["losses"]]  # type: ignore[arg-type, union-attr]
+    assert [r.cause for r in losses] == ["rolled_back"]
+    manifest = Manifest(
+        seq=int(data["seq"]),  # type: ignore[call-overload]
+        ts_ms=0,
+        first_seq=1,
+        last_seq=after.seqs[-1],
+        events=int(data["events"]),  # type: ignore[call-overload]
+        types={},
+        chain_from=str(data["chain_from"]),
+        chain=str(data["chain"]),
+        losses=tuple(losses),
+        waiting=0,
+        waiting_from=None,
+        number=1,
+    )
+    # What reached the database: everything sent before the cut, and the events after it.
+    runs = (early, late, after)
+    stored = [
+        Receipt(seq, event_id, "sensor_reading", seq)
+        for run in runs
+        for seq, event_id in zip(run.seqs, run.ids, strict=True)
+    ]
+    (account,) = reconcile([manifest], stored)
+    assert account.missing("transit") == 0 and account.missing("waiting") == 0
+    assert account.stored == 55 and account.missing("unit") == account.expected - 55
+    assert not account.reused and account.chain == "unverifiable"

@@ -548,15 +548,21 @@ def test_speeds_waiting_for_their_track_are_bounded_and_not_lost() -> None:
     ys = path((0.5, 0.3), (0.5, 0.54), 12)
     events: list[AnalyticsEvent] = []
     for f in range(10 + len(ys)):
-        rows = [
-            (g * 30 + i + 1, 0.5, ys[f - g][1], "car")
+        rows = [  # small boxes side by side: a box mostly covered by others counts nothing
+            (g * 30 + i + 1, 0.02 + 0.032 * i, ys[f - g][1])
             for g in range(10)
             if 0 <= f - g < len(ys)
             for i in range(30)
         ]
-        from tests.support.analytics_builders import frame
+        from tests.support.analytics_builders import CLS, at
 
-        events += engine.update(frame(*rows), T0 + f * DT)
+        dets = Detections.from_arrays(
+            [at(x, y, 10.0, 10.0) for _, x, y in rows],
+            [0.9] * len(rows),
+            [CLS["car"]] * len(rows),
+            [tid for tid, *_ in rows],
+        )
+        events += engine.update(dets, T0 + f * DT)
     assert len(engine._flow.lanes[0]) <= MAX_PENDING  # type: ignore[union-attr]
     for k in range(400):
         events += engine.update(Detections.empty(), T0 + 3.0 + k * 0.1)

@@ -393,3 +393,42 @@ def test_second_track_started_on_an_object_at_the_line_takes_its_side() -> None:
     frames.append(frame((1, 0.498, 0.5, "person"), (2, 0.4995, 0.5, "person")))
     frames += [frame((2, x, y, "person")) for x, y in path((0.4995, 0.5), (0.6, 0.5), 10)]
     assert count(counter, frames) == [(2, "left_to_right")]
+
+
+def boxes(*rows: tuple[int, list[float]], label: str = "car") -> Detections:
+    """Tracked boxes ``(track id, [x1, y1, x2, y2])`` in pixels, all of one class."""
+    cls = LABELS.index(label)
+    return Detections.from_arrays(
+        [b for _, b in rows], [0.9] * len(rows), [cls] * len(rows), [t for t, _ in rows]
+    )
+
+
+@pytest.mark.parametrize(
+    ("third", "expected", "why"),
+    [
+        # Two cars one lane apart (far lane y 400-460, near lane 460-520), one behind the
+        # other: the detector adds a box between them, which the tracker follows too.
+        ((3, 10, 430, 110, 490), [1, 2], "a box between two cars is no third car"),
+        # A third car in a lane of its own, level with them: it counts.
+        ((3, 10, 540, 110, 600), [1, 2, 3], "a car in its own lane"),
+        # Behind the near car only while passing the line, seen whole before and after.
+        ((3, 10, 465, 110, 525), [1, 2, 3], "hidden only for a while"),
+    ],
+)
+def test_box_covered_by_other_boxes_of_its_class_all_along_does_not_count(
+    third: tuple[int, float, float, float, float], expected: list[int], why: str
+) -> None:
+    """Three tracks drive right over a vertical line at x=500; a track whose every box
+    lay mostly inside the other cars' boxes together is not another car."""
+    counter = LineCounter(line((0.5, 0.9), (0.5, 0.1)), FRAME, LABELS)
+    tid, x1, y1, x2, y2 = third
+    frames = []
+    for k in range(40):
+        dx = 20.0 * k
+        rows = [(1, [dx, 400.0, dx + 100, 460.0]), (2, [dx + 5, 460.0, dx + 105, 520.0])]
+        if why == "hidden only for a while" and not 15 <= k <= 30:
+            rows.append((tid, [x1 + dx, y1 + 80, x2 + dx, y2 + 80]))  # a lane lower
+        else:
+            rows.append((tid, [x1 + dx, y1, x2 + dx, y2]))
+        frames.append(boxes(*rows))
+    assert sorted(t for t, _ in count(counter, frames)) == expected, why

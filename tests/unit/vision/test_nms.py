@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gateway.vision.boxes import box_iou
+from gateway.vision.boxes import box_iou, covered_share
 from gateway.vision.detections import Detections
 from gateway.vision.nms import nms, nms_indices
 
@@ -38,6 +38,43 @@ FAR = [100.0, 100.0, 120.0, 130.0]
 )
 def test_box_iou(a: list[float], b: list[float], expected: float) -> None:
     assert box_iou(np.array([a]), np.array([b]))[0, 0] == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("others", "expected"),
+    [
+        ([], 0.0),
+        ([[0, 0, 10, 10]], 1.0),
+        ([[5, 0, 20, 10]], 0.5),
+        # Two halves that overlap each other: the union, not the sum.
+        ([[0, 0, 6, 10], [4, 0, 10, 10]], 1.0),
+        ([[0, 0, 6, 5], [4, 0, 10, 5], [0, 5, 5, 10]], 0.75),
+        ([[20, 20, 30, 30], [0, 0, 0, 10]], 0.0),  # apart, and an empty box
+        ([[-5, -5, 15, 15]], 1.0),  # larger than the box
+    ],
+)
+def test_covered_share(others: list[list[float]], expected: float) -> None:
+    """The share of one box covered by the union of others, exactly."""
+    box = np.array([0, 0, 10, 10], dtype=np.float32)
+    got = covered_share(box, np.array(others, dtype=np.float32).reshape(-1, 4))
+    assert got == pytest.approx(expected)
+
+
+def test_covered_share_matches_sampling() -> None:
+    """Random unions against counting covered points on a fine grid."""
+    rng = np.random.default_rng(3)
+    xs = (np.arange(200) + 0.5) / 2
+    gx, gy = np.meshgrid(xs, xs)
+    for _ in range(20):
+        box = np.array([10, 20, 80, 90], dtype=np.float64)
+        lo = rng.uniform(0, 90, (4, 2))
+        others = np.column_stack([lo, lo + rng.uniform(5, 40, (4, 2))])
+        inside_box = (gx >= 10) & (gx < 80) & (gy >= 20) & (gy < 90)
+        hit = np.zeros_like(inside_box)
+        for x1, y1, x2, y2 in others:
+            hit |= (gx >= x1) & (gx < x2) & (gy >= y1) & (gy < y2)
+        want = (hit & inside_box).sum() / inside_box.sum()
+        assert covered_share(box, others) == pytest.approx(want, abs=0.02)
 
 
 def test_box_iou_is_pairwise_matrix() -> None:
