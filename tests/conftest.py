@@ -8,7 +8,7 @@ Markers are put on every test from what it uses, so a subset is one ``-m`` away:
   (the ``mosquitto`` / ``victoria`` fixtures, or the server classes of gateway.localservers);
 * ``needs_shared``: a model or clip from ../shared (its fixtures, or ``shared_file``);
 * ``slow``: marked in the module (long end-to-end runs); ``pytest -m "not slow"`` is the
-  quick loop, the README's plain ``pytest`` runs everything.
+  quick loop; the README's test command (two workers, pytest-xdist) runs everything.
 """
 
 from __future__ import annotations

@@ -480,6 +480,7 @@ class Outbox:
     ) -> tuple[Stored, int]:
         now = self._clock()
         with self._lock:
+            counts = self._counts()
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 recorded = self._record_unrecorded_locked() if self._unrecorded else 0
@@ -524,6 +525,7 @@ class Outbox:
                 self._db.execute("COMMIT")
             except BaseException:
                 self._rollback()
+                self._counts_back(counts)
                 raise
             self._unrecorded -= recorded
             self._depth += len(rows)
@@ -695,10 +697,12 @@ class Outbox:
         """
         self._set_limit(self._available())
         self.reserve.ensure()
-        return self._enforce_now()
+        return self._enforce_now(log_full=True)
 
-    def _enforce_now(self) -> int:
+    def _enforce_now(self, *, log_full: bool = False) -> int:
+        """Apply the bounds in one transaction; a full volume drops nothing and returns 0."""
         with self._lock:
+            counts = self._counts()
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._last_age_check = -_AGE_CHECK_EVERY_S
@@ -710,7 +714,17 @@ class Outbox:
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
-                raise TransportError(f"outbox write failed: {exc}") from exc
+                self._counts_back(counts)
+                if not _is_full(exc):
+                    raise TransportError(f"outbox write failed: {exc}") from exc
+                # Another writer keeps the volume full: nothing was dropped (rolled back),
+                # adds make their own room (and log what they lose); the next tick tries
+                # again. Nothing is lost here, hence a warning.
+                if log_full:
+                    self._log_once(
+                        "enforce", logging.WARNING, "outbox bounds not applied this time: %s", exc
+                    )
+                return 0
             if dropped:
                 self._recent.clear()
                 self._recent_bytes = 0
@@ -814,6 +828,17 @@ class Outbox:
             self._depth -= count
             self._bytes -= freed
         return count, freed
+
+    def _counts(self) -> tuple[int, int, list[int]]:
+        """Depth, bytes and lane depths, to put back when a transaction fails."""
+        return self._depth, self._bytes, list(self._lane_depth)
+
+    def _counts_back(self, counts: tuple[int, int, list[int]]) -> None:
+        """Undo what a rolled-back transaction's drops did to the counts.
+
+        A COMMIT that fails (a full disk) leaves every row it would have dropped in place.
+        """
+        self._depth, self._bytes, self._lane_depth = counts
 
     def _rollback(self) -> None:
         with contextlib.suppress(sqlite3.Error):

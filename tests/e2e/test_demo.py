@@ -22,6 +22,7 @@ from gateway.demo.session import DemoState, parse_broker
 from gateway.demo.view import behind_warning, status_line
 from gateway.errors import TransportError, UsageError
 from gateway.localservers import Mosquitto, VictoriaMetrics, free_port
+from tests.support.cli import popen_as_on_a_terminal
 from tests.support.polling import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,13 +43,12 @@ def run_demo(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[st
 
 def start_demo(*args: str) -> subprocess.Popen[str]:
     """Start ``gateway`` and return once its runtime is up (its log says so)."""
-    proc = subprocess.Popen(
+    proc = popen_as_on_a_terminal(  # the Ctrl-C test needs SIGINT as on a terminal
         [GATEWAY, *args],
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
     )
     assert proc.stderr is not None
     for line in proc.stderr:  # the gateway logs this once its cameras and sensors run

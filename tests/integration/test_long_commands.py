@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from gateway.localservers import free_port
+from tests.support.cli import popen_as_on_a_terminal
 from tests.support.polling import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,10 +98,9 @@ def test_count_ctrl_c_gives_the_partial_result_and_130(traffic_mp4: Path, yolox_
     active exception``) in about half the attempts: the interrupt landed inside a thread
     join, which then let the interpreter exit under a thread inside ONNX Runtime."""
     for attempt in range(2):
-        proc = subprocess.Popen(
-            count_args(traffic_mp4, yolox_nano),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        proc = popen_as_on_a_terminal(
+            count_args(traffic_mp4, yolox_nano), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         time.sleep(2.5 + 0.4 * attempt)  # at different moments of the run
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
@@ -131,18 +131,11 @@ def test_models_pull_ctrl_c_leaves_no_partial_model(tmp_path: Path) -> None:
     threading.Thread(target=serve, daemon=True).start()
     store = tmp_path / "store"
     sha = "0" * 64
-    # Ctrl-C as on a terminal, even when the suite itself runs in the background: a shell
-    # starts background jobs with SIGINT ignored, and an ignored signal stays ignored in
-    # children; a handled one is back to its default after exec.
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        proc = subprocess.Popen(
-            [GATEWAY, "models", "--model-dir", str(store), "pull", "yolox_nano",
-             "--url", f"http://127.0.0.1:{port}/m.onnx", "--sha256", sha],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    proc = popen_as_on_a_terminal(
+        [GATEWAY, "models", "--model-dir", str(store), "pull", "yolox_nano",
+         "--url", f"http://127.0.0.1:{port}/m.onnx", "--sha256", sha],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
     try:
         wait_for(lambda: list((store / ".staging").glob("**/*")), 30)
         time.sleep(0.3)

@@ -248,6 +248,33 @@ def test_a_volume_filled_by_another_writer_loses_nothing_silently(small_volume: 
         assert box.losses()["lost_store"] == failed  # persistent
 
 
+def test_the_bounds_tick_on_a_volume_kept_full_logs_once_and_raises_nothing(
+    small_volume: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The app applies the bounds every 30 s; while another writer keeps the volume full
+    # that must not be a traceback a tick (nor stop the next tick from trying again).
+    with Outbox(small_volume / "o.db", TOPICS, max_bytes=1024 * 1024) as box:
+        box.add([draft(i, pad=500) for i in range(50)])
+        box.reserve.release()
+        filler = _fill(small_volume)
+        for i in range(100):
+            with contextlib.suppress(OutboxWriteError):
+                box.add([draft(i, pad=500)])
+        _fill(small_volume)  # take back what the failed writes freed
+        caplog.clear()
+        for _ in range(5):
+            box.enforce()
+        lines = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(lines) <= 2, [r.getMessage() for r in lines]
+        assert not any(r.exc_info for r in lines)
+        # a failed COMMIT kept every row: the counts say so (the health event reads them)
+        (rows,) = box._db.execute("SELECT COUNT(*) FROM events").fetchone()
+        assert box.depth == rows == sum(box.lane_depths().values())
+        filler.unlink()
+        box.enforce()
+        assert box.add([draft(0)]).seqs == [box.last_seq]
+
+
 def test_losses_not_yet_written_are_counted_and_written_later(small_volume: Path) -> None:
     path = small_volume / "o.db"
     box = Outbox(path, TOPICS, max_bytes=512 * 1024)

@@ -7,7 +7,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from gateway.config.settings import validate_settings
 from gateway.console.passwords import hash_password
 from gateway.demo.scenario import detector_config
 from gateway.localservers import free_port, wait_port
+from tests.support.polling import wait_value
 
 ADMIN, ADMIN_PASSWORD = "crew", "crew-password-1"
 VIEWER, VIEWER_PASSWORD = "viewer", "viewer-password-1"
@@ -165,11 +165,5 @@ class Client:
 
 
 def wait_for(condition: Any, timeout: float = 60.0, interval: float = 0.2) -> Any:
-    """Poll ``condition()`` until it returns something true; that value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
+    """Poll ``condition()`` until it returns something true; that value (the one poll loop)."""
+    return wait_value(condition, timeout, interval)

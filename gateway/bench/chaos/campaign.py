@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 _TICK_S = 0.2
 _SAMPLE_EVERY_S = 10.0
+_WARM_S = 60.0  # a process's RSS is read as "warm" this long after it started
 _UNITS_EVERY_S = 1.0  # outbox snapshots: when each event left its outbox
 _DB_EVERY_S = 5.0  # database snapshots: what was stored when
 _UNIT_SETTLE_S = 0.5  # after a broker kill: the units' deletes of acknowledged rows commit
@@ -106,20 +107,38 @@ class Done:
 
 @dataclass
 class Samples:
-    """Resource samples of one role: (seconds, RSS MiB, open fds)."""
+    """Resource samples of one role: (seconds, RSS MiB, open fds, pid)."""
 
-    points: list[tuple[float, float, int]] = field(default_factory=list)
+    points: list[tuple[float, float, int, int]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        """First, max and last RSS and fds."""
+        """First, max and last RSS and fds, and the longest-lived process's growth.
+
+        A restarted process starts small again, so growth is read on the process that
+        ran longest: its RSS one minute after it started (warm) and at its last sample.
+        """
         if not self.points:
             return {}
         rss = [p[1] for p in self.points]
         fds = [p[2] for p in self.points]
+        runs: dict[int, list[tuple[float, float, int, int]]] = {}
+        for point in self.points:
+            runs.setdefault(point[3], []).append(point)
+        longest = max(runs.values(), key=lambda r: r[-1][0] - r[0][0])
+        warm = [p for p in longest if p[0] - longest[0][0] >= _WARM_S] or longest[-1:]
         return {
             "rss_mib": {"first": rss[0], "max": max(rss), "last": rss[-1]},
             "fds": {"first": fds[0], "max": max(fds), "last": fds[-1]},
             "samples": len(self.points),
+            "processes": len(runs),
+            "longest_run": {
+                "seconds": round(longest[-1][0] - longest[0][0]),
+                "rss_mib_warm": warm[0][1],
+                "rss_mib_last": warm[-1][1],
+                "rss_mib_max": max(p[1] for p in warm),
+                "fds_warm": warm[0][2],
+                "fds_last": warm[-1][2],
+            },
         }
 
 
@@ -246,7 +265,7 @@ class Campaign:
             except psutil.Error:
                 continue
             self.samples.setdefault(name, Samples()).points.append(
-                (round(self.elapsed(), 1), rss, fds)
+                (round(self.elapsed(), 1), rss, fds, proc.pid)
             )
 
     # -- loss windows --------------------------------------------------------------------

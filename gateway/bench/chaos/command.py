@@ -65,10 +65,12 @@ def _print(result: dict[str, Any]) -> None:
             echo(f"  ingest {worker}: " + ", ".join(f"{k} {stats.get(k)}" for k in keys))
     for name, fig in result["resources"].items():
         if fig:
-            rss, fds = fig["rss_mib"], fig["fds"]
+            rss, fds, run = fig["rss_mib"], fig["fds"], fig["longest_run"]
             echo(
-                f"  {name:<10} RSS MiB first {rss['first']} max {rss['max']} last {rss['last']}"
-                f"   fds first {fds['first']} max {fds['max']} last {fds['last']}"
+                f"  {name:<10} RSS MiB max {rss['max']}; longest-lived of {fig['processes']} "
+                f"process(es), {run['seconds']} s: RSS warm {run['rss_mib_warm']} last "
+                f"{run['rss_mib_last']} max {run['rss_mib_max']}, fds {run['fds_warm']} -> "
+                f"{run['fds_last']} (max {fds['max']})"
             )
     for problem in result["problems"]:
         echo(f"  PROBLEM: {problem}")

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gateway.localservers import VictoriaMetrics
 from gateway.transport.outbox import LOSS_COUNTERS
@@ -84,7 +86,12 @@ def read_unit(gateway: str, outbox: Path) -> UnitRecord:
 
 @dataclass
 class Stored:
-    """One unit's points in the database: per seq, its copies per (series, event time)."""
+    """One unit's points in the database: per seq, its copies per (series, event time).
+
+    A series is the point's whole identity (name and every tag): one event can be
+    several points of the same name (an aggregate: one per class and direction), and
+    only the same point written twice is a duplicate.
+    """
 
     copies: dict[int, Counter[tuple[str, int]]] = field(default_factory=dict)
 
@@ -102,19 +109,25 @@ class Stored:
         return max(found.values()) - 1 if found else 0
 
 
-def read_database(db: VictoriaMetrics, site: str, timeout: float = 120.0) -> dict[str, Stored]:
-    """Every ``*_seq`` point of ``site``, per gateway (seq 0, outside the sequence, left out)."""
+def stored_from_export(rows: Iterable[dict[str, Any]]) -> dict[str, Stored]:
+    """Group exported ``*_seq`` series per gateway (seq 0, outside the sequence, left out)."""
     out: dict[str, Stored] = defaultdict(Stored)
-    match = f'{{__name__=~".+_seq",site="{site}"}}'
-    for row in db.export(match, timeout, all_time=True):
+    for row in rows:
         labels = row["metric"]
         stored = out[str(labels.get("gateway", ""))]
-        series = str(labels["__name__"])
+        series = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
         for value, ts in zip(row["values"], row["timestamps"], strict=True):
             seq = int(value)
             if seq > 0:
                 stored.copies.setdefault(seq, Counter())[(series, int(ts))] += 1
     return dict(out)
+
+
+def read_database(db: VictoriaMetrics, site: str, timeout: float = 120.0) -> dict[str, Stored]:
+    """Every ``*_seq`` point of ``site``, per gateway (:func:`stored_from_export`)."""
+    return stored_from_export(
+        db.export(f'{{__name__=~".+_seq",site="{site}"}}', timeout, all_time=True)
+    )
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,14 @@ from gateway.bench.chaos.reconcile import (
     UnitSnapshot,
     reconcile_unit,
 )
-from gateway.bench.chaos.records import Letter, LossRange, Stored, UnitRecord, read_unit
+from gateway.bench.chaos.records import (
+    Letter,
+    LossRange,
+    Stored,
+    UnitRecord,
+    read_unit,
+    stored_from_export,
+)
 
 TOPIC = "city/chaos/rsu-1/"
 
@@ -170,6 +177,47 @@ def test_departures_keep_the_earliest_time_an_event_can_have_left() -> None:
     assert [departures.left("rsu-1", s) for s in range(1, 7)] == [
         10.0, 10.0, 11.0, 10.0, 11.0, None
     ]  # fmt: skip
+
+
+def _row(name: str, seq: int, ts: int, **tags: str) -> dict[str, object]:
+    """One series of ``/api/v1/export`` as VictoriaMetrics answers it."""
+    metric = {"__name__": name, "gateway": "rsu-3", "site": "chaos", **tags}
+    return {"metric": metric, "values": [seq], "timestamps": [ts]}
+
+
+@pytest.mark.parametrize(
+    ("rows", "duplicates"),
+    [
+        # one aggregate event: one point per class and direction, same name, seq and time
+        (
+            [
+                _row("aggregate_count_seq", 7, 1000, **{"class": "car", "direction": "in"}),
+                _row("aggregate_count_seq", 7, 1000, **{"class": "bus", "direction": "in"}),
+                _row("aggregate_count_seq", 7, 1000, **{"class": "car", "direction": "out"}),
+            ],
+            0,
+        ),
+        # the same point written twice (a redelivery): one duplicate
+        ([_row("sensor_seq", 7, 1000), _row("sensor_seq", 7, 1000)], 1),
+        # an aggregate redelivered whole: each of its points twice, still one duplicate
+        (
+            [
+                _row("aggregate_count_seq", 7, 1000, **{"class": "car"}),
+                _row("aggregate_count_seq", 7, 1000, **{"class": "bus"}),
+                _row("aggregate_count_seq", 7, 1000, **{"class": "car"}),
+                _row("aggregate_count_seq", 7, 1000, **{"class": "bus"}),
+            ],
+            1,
+        ),
+    ],
+)
+def test_duplicates_are_the_same_point_twice_not_the_points_of_one_event(
+    rows: list[dict[str, object]], duplicates: int
+) -> None:
+    db = stored_from_export(rows)["rsu-3"]
+    assert db.seqs() == {7}
+    assert db.duplicates(7) == duplicates
+    assert db.times(7) == {1000}
 
 
 def test_an_outbox_file_without_its_tables_yet_reads_as_nothing_produced(tmp_path: Path) -> None:

@@ -545,23 +545,22 @@ def test_speeds_waiting_for_their_track_are_bounded_and_not_lost() -> None:
     # 10 groups of 30 cars, 0.1 s apart, cross together and vanish right after the line,
     # before their centred speed is due: 300 crossings wait at once, more than the cap.
     # (Seen twice past the line: a side change counts once confirmed by a second sighting.)
-    # Small boxes side by side, none on another (a box lying inside others of its class
-    # is no car of its own to the line counter).
     ys = path((0.5, 0.3), (0.5, 0.54), 12)
-    car = LABELS.index("car")
     events: list[AnalyticsEvent] = []
     for f in range(10 + len(ys)):
-        rows = [
-            (g * 30 + i + 1, 20.0 + 32.0 * i, 1000.0 * ys[f - g][1])
+        rows = [  # small boxes side by side: a box mostly covered by others counts nothing
+            (g * 30 + i + 1, 0.02 + 0.032 * i, ys[f - g][1])
             for g in range(10)
             if 0 <= f - g < len(ys)
             for i in range(30)
         ]
+        from tests.support.analytics_builders import CLS, at
+
         dets = Detections.from_arrays(
-            [[x - 10, y - 20, x + 10, y] for _, x, y in rows],
+            [at(x, y, 10.0, 10.0) for _, x, y in rows],
             [0.9] * len(rows),
-            [car] * len(rows),
-            [t for t, _, _ in rows],
+            [CLS["car"]] * len(rows),
+            [tid for tid, *_ in rows],
         )
         events += engine.update(dets, T0 + f * DT)
     assert len(engine._flow.lanes[0]) <= MAX_PENDING  # type: ignore[union-attr]
