@@ -89,6 +89,11 @@ TURN_MIN_MOVE = 0.25
 # (people turning back at a lamp post go half a stride past it, for half a second).
 REARM_WIDTHS = 0.5
 REARM_S = 0.5
+# A counted track whose anchor, within SWAP_S of the count, lands SWAP_HEIGHTS box heights
+# or more along the line from where its motion would have taken it was moved onto
+# another object (two walkers passing each other on the line): it may count again.
+SWAP_S = 1.0
+SWAP_HEIGHTS = 0.3
 # A side change counts once the anchor has been seen this many times on the new side
 # (one stray box past the line, or a box that jumps there for a frame, never counts).
 CONFIRM = 2
@@ -175,6 +180,8 @@ class _TrackSide:
     width: float = 0.0  # last box width
     part: bool = False  # last box mostly inside another box of the same class
     covered: bool = True  # every box so far mostly inside other boxes of its class together
+    counted_at: tuple[float, float] | None = None  # anchor at the latest count, for SWAP_S
+    counted_ts: float = 0.0
     far_since: float | None = None  # counted, and settled well past the line since then
     far_side: int = NONE  # on this side
     handed_over: bool = False  # already passed its state on to a new id
@@ -302,6 +309,8 @@ class LineCounter:
                 )
             if state.counted and state.trial is None and reliable:
                 self._rearm(state, float(dist[i]), width, timestamp)
+                height = float(detections.xyxy[i, 3] - detections.xyxy[i, 1])
+                self._swapped(state, anchor, height, timestamp)
             _move(state, anchor, timestamp, anchors.velocity[i], reliable=reliable)
             state.last_ts = timestamp
             state.spread, state.width, state.part = float(anchors.spread[i]), width, bool(part[i])
@@ -316,6 +325,7 @@ class LineCounter:
                 r2l[i] = True
             if crossed != NONE:
                 self.crossed_at[i] = state.crossed_at
+                state.counted_at, state.counted_ts = anchor, timestamp
         evict(self._tracks, timestamp, self.forget_s, self.max_tracks)
         return l2r, r2l
 
@@ -363,6 +373,26 @@ class LineCounter:
             state.far_since, state.far_side = now, state.side
         elif now - state.far_since >= REARM_S:
             state.counted, state.far_since = False, None
+
+    def _swapped(
+        self, state: _TrackSide, anchor: tuple[float, float], height: float, now: float
+    ) -> None:
+        """Re-arm a just-counted track that the tracker moved onto another object.
+
+        Within ``SWAP_S`` of the count, an anchor ``SWAP_HEIGHTS`` box heights or more along
+        the line from where the track's own motion would have taken it is another object
+        (walkers passing each other on the line, one a little nearer the camera: the
+        tracker hands the counted track to the other one, who then crosses with it).
+        """
+        if state.counted_at is None or now - state.counted_ts > SWAP_S:
+            state.counted_at = None
+            return
+        dt = now - state.counted_ts
+        vx, vy = state.velocity
+        dx = anchor[0] - state.counted_at[0] - vx * dt
+        dy = anchor[1] - state.counted_at[1] - vy * dt
+        if abs(dx * self._u[0] + dy * self._u[1]) >= SWAP_HEIGHTS * max(height, 1.0):
+            state.counted, state.counted_at = False, None
 
     def _try(
         self,

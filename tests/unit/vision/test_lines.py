@@ -432,3 +432,23 @@ def test_box_covered_by_other_boxes_of_its_class_all_along_does_not_count(
             rows.append((tid, [x1 + dx, y1, x2 + dx, y2]))
         frames.append(boxes(*rows))
     assert sorted(t for t, _ in count(counter, frames)) == expected, why
+
+
+@pytest.mark.parametrize(
+    ("drop", "expected"),
+    [
+        # The tracker moves the counted walker's id onto a walker half a box height
+        # nearer the camera, going the other way: that walker's crossing counts too.
+        (0.03, [(1, "right_to_left"), (1, "left_to_right")]),
+        # The same path without the shift is a turn straight back at the line (jitter
+        # or a U-turn that never settled): one crossing.
+        (0.0, [(1, "right_to_left")]),
+    ],
+)
+def test_counted_track_moved_onto_a_walker_going_the_other_way(
+    drop: float, expected: list[tuple[int, str]]
+) -> None:
+    counter = LineCounter(line((0.5, 0.9), (0.5, 0.1)), FRAME, LABELS)
+    first = path((0.56, 0.5), (0.47, 0.5), 19)  # 5 px a frame, counted at x = 480
+    second = path((0.47, 0.5 + drop), (0.56, 0.5 + drop), 19)
+    assert count(counter, track_frames(1, first + second[1:])) == expected
