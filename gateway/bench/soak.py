@@ -32,7 +32,9 @@ from gateway.output import json_option, print_json
 GATEWAY = "rsu-soak"
 SITE = "bench"
 # Every event of the gateway carries its seq in one of these series (docs/ingest.md).
-SEQ_SERIES = ("sensor_seq", "gateway_health_seq")
+# The unit's events in the soak: sensor readings, health and the delivery ledger's manifests
+# (one at least, at the clean stop: it takes a seq like any event).
+SEQ_SERIES = ("sensor_seq", "gateway_health_seq", "ledger_manifest_seq")
 _MIB = 2**20
 
 
@@ -201,6 +203,7 @@ def soak(seconds: float, rate: float, every: float, warmup: float, work: Path) -
         "events_in_db": len(seqs),
         "sensor_readings_in_db": len(found["sensor_seq"]),
         "health_in_db": len(found["gateway_health_seq"]),
+        "manifests_in_db": len(found["ledger_manifest_seq"]),
         "missing": len(missing),
         "missing_first": missing[:20],
         "outbox": {
