@@ -13,6 +13,7 @@ restarted database still holds what it stored).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
@@ -20,6 +21,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -40,11 +42,26 @@ class ServerError(GatewayError):
     """A local server that is not installed, does not start, or does not answer."""
 
 
+_HANDED_OUT: collections.deque[int] = collections.deque(maxlen=256)
+_HANDED_OUT_LOCK = threading.Lock()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on 127.0.0.1 that nothing listens on right now.
+
+    Not one of the last 256 this process handed out: two servers set up before either
+    binds (a broker and its second listener) would otherwise be given the same port
+    when the kernel hands a just-closed port out again.
+    """
+    with _HANDED_OUT_LOCK:
+        for _ in range(64):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind((LOOPBACK, 0))
+                port = int(sock.getsockname()[1])
+            if port not in _HANDED_OUT:
+                break
+        _HANDED_OUT.append(port)
+        return port
 
 
 def port_open(port: int) -> bool:

@@ -146,3 +146,13 @@ def test_a_server_that_exits_at_start_fails_with_its_log(tmp_path: Path) -> None
     with pytest.raises(ServerError, match="mosquitto did not start"):
         broker.start()
     assert not broker.running
+
+
+def test_free_port_does_not_hand_out_a_port_twice_in_a_row() -> None:
+    # The kernel may give a just-closed port out again; two servers set up before either
+    # binds (a broker and its second listener) then got the same port.
+    from gateway.localservers import free_port
+
+    for _ in range(5):  # the kernel's choice alone repeats within 250 in most rounds here
+        ports = [free_port() for _ in range(250)]
+        assert len(set(ports)) == len(ports)
