@@ -17,6 +17,7 @@ import collections
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -44,22 +45,37 @@ class ServerError(GatewayError):
 
 _HANDED_OUT: collections.deque[int] = collections.deque(maxlen=256)
 _HANDED_OUT_LOCK = threading.Lock()
+# Below Linux's ephemeral range (32768-60999, where the kernel's own choice and outgoing
+# connections live), drawn by a generator of this process alone: test processes running
+# side by side (pytest-xdist workers) do not pick the same just-closed port.
+_PORTS = range(20000, 32768)
+_RANDOM = random.Random(os.urandom(16))
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
 
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now.
 
     Not one of the last 256 this process handed out: two servers set up before either
-    binds (a broker and its second listener) would otherwise be given the same port
-    when the kernel hands a just-closed port out again.
+    binds (a broker and its second listener) would otherwise be given the same port.
     """
     with _HANDED_OUT_LOCK:
         for _ in range(64):
+            port = _RANDOM.choice(_PORTS)
+            if port not in _HANDED_OUT and _bindable(port):
+                break
+        else:  # the range is crowded: the kernel's choice
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
                 sock.bind((LOOPBACK, 0))
                 port = int(sock.getsockname()[1])
-            if port not in _HANDED_OUT:
-                break
         _HANDED_OUT.append(port)
         return port
 
