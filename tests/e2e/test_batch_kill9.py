@@ -37,7 +37,7 @@ def test_a_batch_replay_survives_kill_9(
     tmp_path: Path, mosquitto: Mosquitto, victoria: VictoriaMetrics
 ) -> None:
     """kill -9 of ``gateway run`` while it replays batches: every seq stored, one id each."""
-    count = 20_000
+    count = 60_000  # long enough a replay that the kill lands in it on a quiet box too
     config = write_config(
         tmp_path, mosquitto.port, outbox={"batch": "backlog", "batch_max_events": 50}
     )
