@@ -29,6 +29,30 @@ class InfluxConfig(StrictModel):
     retry_min_s: float = Field(default=0.5, gt=0, description="First back-off delay.")
     retry_max_s: float = Field(default=30.0, gt=0, description="Longest back-off delay.")
     gzip: bool = Field(default=False, description="Compress write bodies.")
+    query_api: Literal["victoriametrics", "influxql"] | None = Field(
+        default=None,
+        description=(
+            "How the delivery-ledger audit reads the database back: influxql (/query: "
+            "InfluxDB 1.x, 2.x through its v1 API and a DBRP mapping, 3.x) or "
+            "victoriametrics (/api/v1/export). Unset: the audit refuses to guess."
+        ),
+    )
+    query_database: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        pattern=r"^[^\x00-\x1f]+$",
+        description="InfluxQL database (default: bucket; InfluxDB 2.x: the DBRP mapping's db).",
+    )
+    query_timeout_s: float = Field(
+        default=120.0, gt=0, le=3600, description="Read timeout of one audit query."
+    )
+    query_slice_s: float = Field(
+        default=3600.0,
+        ge=60,
+        le=86_400,
+        description="An audit reads receipts in time slices this long (one query each).",
+    )
 
     @model_validator(mode="after")
     def _retry_order(self) -> InfluxConfig:
@@ -167,6 +191,11 @@ class IngestConfig(StrictModel):
 
     @model_validator(mode="after")
     def _filters(self) -> IngestConfig:
+        if self.ledger_audit_interval_s > 0 and self.influx.query_api is None:
+            raise ValueError(
+                "ledger_audit_interval_s > 0 needs [ingest.influx] query_api: "
+                '"influxql" (InfluxDB) or "victoriametrics"'
+            )
         for topic in self.topics:
             if topic.startswith("$share/") or not topic:
                 raise ValueError(f"topics: {topic!r}: give the plain filter, without $share/")
