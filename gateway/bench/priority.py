@@ -22,10 +22,12 @@ arrival at the alert consumer. The target: backlog median within 2x the empty me
 from __future__ import annotations
 
 import contextlib
+import os
 import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,7 @@ from gateway.output import json_option, print_json
 
 _ALERT_FILTER = "city/+/+/events/+/alert"
 _FIFO_FILTER = "city/+/+/sensors/probe"
+TARGET_RATIO = 2.0
 
 
 def _alert(n: int) -> Any:
@@ -101,6 +104,12 @@ def gateway_round(job: dict[str, Any], conn: Any) -> None:
         }
     )
     app = App(settings)
+    tracer = None
+    if job.get("trace"):
+        from gateway.bench.priority_trace import Tracer, install
+
+        tracer = Tracer()
+        install(app, tracer)
     queued = backlog if mode != "empty" else 0
     for start in range(0, queued, 1000):  # stored while the unit is offline
         app.emit([_reading(start + i) for i in range(min(1000, queued - start))])
@@ -116,10 +125,10 @@ def gateway_round(job: dict[str, Any], conn: Any) -> None:
         for n in range(alerts):
             time.sleep(0.05)
             depths.append(app.outbox.depth)
-            app.emit([raise_one(n)])
+            _raise(app, raise_one(n), tracer, n)
     else:
         # Raise them while the drain runs and more than 90 % is still queued.
-        step = max(backlog // 100, 1)
+        step = job.get("raise_every") or max(backlog // 100, 1)
         count = 1 if mode == "fifo" else alerts
         for n in range(count):
             target = (n + 1) * step
@@ -128,12 +137,31 @@ def gateway_round(job: dict[str, Any], conn: Any) -> None:
             depths.append(app.outbox.depth)
             windows.append(app.forwarder.bulk_window.limit)
             rtts.append(round(app.forwarder.bulk_window.min_rtt_s * 1000, 3))
-            app.emit([raise_one(n)])
+            _raise(app, raise_one(n), tracer, n)
     deadline = time.monotonic() + 600
-    while app.outbox.depth and time.monotonic() < deadline:
-        time.sleep(0.01)
+    if job.get("drain", True):
+        while app.outbox.depth and time.monotonic() < deadline:
+            time.sleep(0.01)
+    else:  # a slow link: stop once the alerts are acknowledged, not after the backlog
+        while app.outbox.lane_depths()["alert"] and time.monotonic() < deadline:
+            time.sleep(0.01)
     app.stop()
-    conn.send({"mode": mode, "depths": depths, "windows": windows, "min_rtt_ms": rtts})
+    conn.send(
+        {
+            "mode": mode,
+            "depths": depths,
+            "windows": windows,
+            "min_rtt_ms": rtts,
+            "trace": tracer.report() if tracer is not None else None,
+        }
+    )
+
+
+def _raise(app: Any, draft: Any, tracer: Any, n: int) -> None:
+    if tracer is not None and draft.type == "alert":
+        with tracer.lock:
+            tracer.stamps.setdefault(n, {})["emit"] = float(draft.data["details"]["emitted"])
+    app.emit([draft])
 
 
 class _Receiver:
@@ -168,7 +196,7 @@ class _Receiver:
         with self._lock:
             self.arrivals[key] = (now - float(numbers["emitted"])) * 1000.0
 
-    def take(self, kind: str, count: int, timeout: float) -> list[float]:
+    def take(self, kind: str, count: int, timeout: float) -> dict[int, float]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
@@ -177,12 +205,22 @@ class _Receiver:
                 break
             time.sleep(0.01)
         with self._lock:
-            found = [self.arrivals.pop((kind, n), None) for n in range(count)]
-        return [round(v, 2) for v in found if v is not None]
+            found = {n: self.arrivals.pop((kind, n), None) for n in range(count)}
+        return {n: round(v, 3) for n, v in found.items() if v is not None}
 
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
+
+
+def _with_arrivals(alerts: list[dict[str, Any]], arrivals: dict[int, float]) -> Any:
+    """The traced alerts with the consumer's arrival added to their stamps."""
+    for alert in alerts:
+        stamps = alert["stamps"]
+        latency = arrivals.get(alert["n"])
+        if latency is not None and "emit" in stamps:
+            stamps["arrived"] = stamps["emit"] + latency / 1000.0
+    return alerts
 
 
 def _summary(values: list[float]) -> dict[str, float | int]:
@@ -222,6 +260,26 @@ def _summary(values: list[float]) -> dict[str, float | int]:
     show_default=True,
     help="[outbox] batch of the gateway (compact batches for the backlog).",
 )
+@click.option(
+    "--link-rate",
+    default=None,
+    metavar="RATE",
+    help="Run everything in a network namespace whose uplink (unit <-> broker) is limited "
+    "to RATE (tc units: 2mbit, 256kbit); needs root. The backlog is not drained.",
+)
+@click.option(
+    "--raise-every",
+    default=None,
+    type=click.IntRange(1),
+    metavar="EVENTS",
+    help="Events published between two alerts of a backlog round [default: backlog / 100].",
+)
+@click.option(
+    "--trace",
+    is_flag=True,
+    help="Stamp each alert along its path (stored, fetched, published, written, arrived).",
+)
+@click.option("--inside-netns", is_flag=True, hidden=True)
 @json_option
 def command(
     *,
@@ -232,45 +290,120 @@ def command(
     order: str,
     fifo: bool,
     batch: str,
+    link_rate: str | None,
+    raise_every: int | None,
+    trace: bool,
+    inside_netns: bool,
     as_json: bool,
 ) -> None:
     """Alert latency with a drained backlog next to an empty queue (target: within 2x)."""
+    if link_rate is not None and not inside_netns:
+        from gateway.bench.slowlink import namespace, run_inside
+
+        argv = [
+            "bench", "priority", "--backlog", str(backlog), "--alerts", str(alerts),
+            "--rounds", str(rounds), "--inflight", str(inflight), "--order", order,
+            "--batch", batch, "--link-rate", link_rate, "--inside-netns",
+            *(["--raise-every", str(raise_every)] if raise_every else []),
+            *(["--fifo"] if fifo else []), *(["--trace"] if trace else []),
+            *(["--json"] if as_json else []),
+        ]  # fmt: skip
+        with namespace(f"gw-bench-{os.getpid()}") as name:
+            code = run_inside(name, argv)
+        if code:
+            raise click.ClickException(f"the bench inside the namespace failed ({code})")
+        return
+    result = _measure(
+        backlog=backlog,
+        alerts=alerts,
+        rounds=rounds,
+        modes=["empty", "backlog", *(["fifo"] if fifo else [])],
+        job_base={
+            "backlog": backlog,
+            "alerts": alerts,
+            "inflight": inflight,
+            "order": order,
+            "batch": batch,
+            "trace": trace,
+            "raise_every": raise_every,
+            "drain": link_rate is None,
+        },
+        link_rate=link_rate,
+    )
+    if as_json:
+        print_json(result)
+        return
+    _print(result)
+
+
+@contextlib.contextmanager
+def _broker(work: Path, link_rate: str | None) -> Iterator[tuple[int, int]]:
+    """(consumers' port, unit's port): one port, or a second one shaped to ``link_rate``."""
+    from gateway.localservers import Listener, Mosquitto, free_port
+
+    if link_rate is None:
+        with local_mosquitto(work) as port:
+            yield port, port
+        return
+    from gateway.bench.slowlink import shape_port
+
+    uplink = free_port()
+    with Mosquitto(
+        work / "mosquitto",
+        max_queued=1_000_000,
+        log_types=("error",),
+        listeners=(Listener(uplink),),
+    ) as broker:
+        shape_port(uplink, link_rate)
+        yield broker.port, uplink
+
+
+def _measure(
+    *,
+    backlog: int,
+    alerts: int,
+    rounds: int,
+    modes: list[str],
+    job_base: dict[str, Any],
+    link_rate: str | None,
+) -> dict[str, Any]:
     load_start = load_1m()
-    modes: list[str] = ["empty", "backlog", *(["fifo"] if fifo else [])]
     per_round: list[dict[str, Any]] = []
+    link: str | None = None
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
         work = Path(tmp)
         with contextlib.ExitStack() as stack:
-            port = stack.enter_context(local_mosquitto(work))
+            port, uplink = stack.enter_context(_broker(work, link_rate))
             stack.enter_context(subscriber(port, work))
             receiver = _Receiver(port)
             stack.callback(receiver.close)
             for n in range(rounds):
                 for mode in modes:
                     job = {
+                        **job_base,
                         "mode": mode,
-                        "port": port,
-                        "backlog": backlog,
-                        "alerts": alerts,
-                        "inflight": inflight,
-                        "order": order,
-                        "batch": batch,
+                        "port": uplink,
                         "workdir": str(work / f"{mode}-{n}"),
                     }
                     report = _in_process(gateway_round, job)
                     kind = "fifo" if mode == "fifo" else "alert"
                     count = 1 if mode == "fifo" else alerts
-                    latencies = receiver.take(kind, count, timeout=60)
-                    per_round.append(
-                        {
-                            "round": n,
-                            "mode": mode,
-                            "latency_ms": latencies,
-                            "queued_at_alert": report["depths"],
-                            "bulk_window_at_alert": report["windows"],
-                            "min_rtt_ms_at_alert": report["min_rtt_ms"],
-                        }
-                    )
+                    arrivals = receiver.take(kind, count, timeout=120)
+                    entry = {
+                        "round": n,
+                        "mode": mode,
+                        "latency_ms": [round(v, 2) for v in arrivals.values()],
+                        "queued_at_alert": report["depths"],
+                        "bulk_window_at_alert": report["windows"],
+                        "min_rtt_ms_at_alert": report["min_rtt_ms"],
+                    }
+                    if report.get("trace") is not None:
+                        entry["trace"] = _with_arrivals(report["trace"]["alerts"], arrivals)
+                    per_round.append(entry)
+            if link_rate is not None:
+                from gateway.bench.slowlink import link_stats
+
+                link = link_stats()
     summary = {
         mode: _summary([v for r in per_round if r["mode"] == mode for v in r["latency_ms"]])
         for mode in modes
@@ -297,26 +430,63 @@ def command(
         ]
         if e and b:
             pair_ratios.append(round(statistics.median(b) / statistics.median(e), 2))
-    load_end = load_1m()
+    met = ratio is not None and ratio <= TARGET_RATIO
     result: dict[str, Any] = {
         "backlog": backlog,
         "alerts_per_round": alerts,
-        "inflight": inflight,
-        "backlog_order": order,
-        "batch": batch,
+        "rounds_count": rounds,
+        "modes": modes,
+        "inflight": job_base["inflight"],
+        "backlog_order": job_base["order"],
+        "batch": job_base["batch"],
+        "link_rate": link_rate,
         "summary": summary,
         "ratio_backlog_to_empty": ratio,
         "ratio_per_round": pair_ratios,
-        "load_1m": {"start": load_start, "end": load_end},
+        "target_ratio": TARGET_RATIO,
+        "target_met": met,
+        "load_1m": {"start": load_start, "end": load_1m()},
         "rounds": per_round,
     }
-    if as_json:
-        print_json(result)
-        return
+    if link is not None:
+        result["link_qdisc"] = link
+    if job_base["trace"]:
+        from gateway.bench.priority_trace import stage_table
+
+        result["trace"] = {
+            mode: stage_table([a for r in per_round if r["mode"] == mode for a in r["trace"]])
+            for mode in modes
+            if mode != "fifo"
+        }
+    result["verdict"] = _verdict(result)
+    return result
+
+
+def _verdict(result: dict[str, Any]) -> str:
+    ratio = result["ratio_backlog_to_empty"]
+    summary = result["summary"]
+    if ratio is None:
+        return "verdict: NO FIGURE (alerts did not arrive)"
+    where = f"link {result['link_rate']}" if result["link_rate"] else "loopback"
+    return (
+        f"verdict: {'MET' if result['target_met'] else 'NOT MET'}: backlog / empty = "
+        f"{ratio:.2f} (target <= {TARGET_RATIO:g}); backlog median "
+        f"{summary['backlog']['median_ms']:.2f} ms, empty {summary['empty']['median_ms']:.2f} ms; "
+        f"{where}, batch {result['batch']}, load {result['load_1m']['start']} -> "
+        f"{result['load_1m']['end']}"
+    )
+
+
+def _print(result: dict[str, Any]) -> None:
+    modes, summary, per_round = result["modes"], result["summary"], result["rounds"]
+    load = result["load_1m"]
     click.echo(
-        f"alert latency (emit -> alert consumer), {rounds} round(s) interleaved "
-        f"({' '.join(modes)}), {alerts} alert(s) each, backlog {backlog:,} sensor readings, "
-        f"in-flight window {inflight}, {order}; load {load_start} -> {load_end}"
+        f"alert latency (emit -> alert consumer), {result['rounds_count']} round(s) interleaved "
+        f"({' '.join(modes)}), {result['alerts_per_round']} alert(s) each, backlog "
+        f"{result['backlog']:,} sensor readings, in-flight window {result['inflight']}, "
+        f"{result['backlog_order']}, batch {result['batch']}, "
+        f"{'uplink ' + result['link_rate'] if result['link_rate'] else 'loopback'}; "
+        f"load {load['start']} -> {load['end']}"
     )
     for mode in modes:
         s = summary[mode]
@@ -329,4 +499,13 @@ def command(
             f"p90 {s['p90_ms']:.2f}  max {s['max_ms']:.2f}  (n {s['n']}, queued at raise "
             f"{min(queued):,}..{max(queued):,})"
         )
-    click.echo(f"  ratio   : backlog / empty = {ratio} (target <= 2); per round {pair_ratios}")
+    click.echo(
+        f"  ratio   : backlog / empty = {result['ratio_backlog_to_empty']} "
+        f"(target <= {TARGET_RATIO:g}); per round {result['ratio_per_round']}"
+    )
+    for mode, table in result.get("trace", {}).items():
+        stages = "  ".join(f"{k} +{v:.3f}" for k, v in table["stage_median_ms"].items())
+        busy = "  ".join(f"{k} {v:.3f}" for k, v in table["busy_median_ms"].items())
+        click.echo(f"  trace {mode:<8}: stage medians ms: {stages}")
+        click.echo(f"  trace {mode:<8}: busy between emit and write, medians ms: {busy}")
+    click.echo(result["verdict"])
