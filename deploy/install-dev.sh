@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   mosquitto mosquitto-clients   # MQTT broker for tests and the demo's optional external broker
   victoria-metrics              # speaks InfluxDB's /api/v2/write: the test database
+  influxdb                      # InfluxDB 1.6: the ledger audit's InfluxQL reader is tested against it
   socat                         # serial pseudo-terminal pairs
   vlc-bin vlc-plugin-base       # a real RTSP server for camera-source tests
   gcc make                      # the firmware bridge's C reference and its host tests; the campaign's sleep shim

@@ -1,4 +1,4 @@
-"""Real servers on free loopback ports: Mosquitto and VictoriaMetrics, for tests and benches.
+"""Real servers on free loopback ports: Mosquitto, VictoriaMetrics, InfluxDB 1.x; tests, benches.
 
 The one way the test suite, the benchmarks (``gateway bench outbox|ingest|soak|chaos``)
 and fault campaigns start the servers a gateway talks to. Each server is a child
@@ -274,6 +274,21 @@ class Server(Process):
             time.sleep(0.05)
         raise TimeoutError(f"nothing listens on {LOOPBACK}:{self.port}")
 
+    def wait_http(self, url: str, status: int) -> None:
+        """Wait until ``GET url`` answers ``status`` (``TimeoutError``; also if it exited)."""
+        deadline = time.monotonic() + self.ready_timeout_s
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise TimeoutError(f"it exited with code {self.proc.returncode}")
+            with (
+                contextlib.suppress(OSError, urllib.error.URLError),
+                urllib.request.urlopen(url, timeout=1) as resp,
+            ):
+                if resp.status == status:
+                    return
+            time.sleep(0.1)
+        raise TimeoutError(f"{url} did not answer {status}")
+
 
 @dataclass(frozen=True)
 class MqttTls:
@@ -405,18 +420,7 @@ class VictoriaMetrics(Server):
 
     def wait_ready(self) -> None:
         """Wait until ``/health`` answers 200."""
-        deadline = time.monotonic() + self.ready_timeout_s
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise TimeoutError(f"it exited with code {self.proc.returncode}")
-            with (
-                contextlib.suppress(OSError, urllib.error.URLError),
-                urllib.request.urlopen(f"{self.url}/health", timeout=1) as resp,
-            ):
-                if resp.status == 200:
-                    return
-            time.sleep(0.1)
-        raise TimeoutError("/health did not answer")
+        self.wait_http(f"{self.url}/health", 200)
 
     @property
     def url(self) -> str:
@@ -462,3 +466,85 @@ class VictoriaMetrics(Server):
             time.sleep(0.25)
             series = self.export(match)
         return series
+
+
+class InfluxDB(Server):
+    """InfluxDB 1.x (Debian bookworm's ``influxdb``, 1.6): InfluxQL ``/query``, v1 ``/write``.
+
+    It has no ``/api/v2/write`` (that came with 1.8), so the ingest cannot write to it;
+    tests write the ingest's line-protocol bodies with :meth:`write` (``/write?db=``) and
+    read them back with the ledger audit's InfluxQL reader. Runs from a generated config:
+    its meta, data and WAL directories under ``workdir`` (kept across restarts), the HTTP
+    API on ``port``, the RPC (backup) listener on another free port, reporting and the
+    ``_internal`` monitor store off, no admin/UDP/Graphite/collectd/OpenTSDB listeners,
+    authentication off. :meth:`wait_ready` creates ``database``.
+    """
+
+    def __init__(self, workdir: Path, port: int | None = None, database: str = "roadside") -> None:
+        super().__init__(workdir, port)
+        self.rpc_port = free_port()
+        self.database = database
+
+    def config_text(self) -> str:
+        """The generated ``influxdb.conf``."""
+        return "\n".join(
+            [
+                "reporting-enabled = false",
+                f'bind-address = "{LOOPBACK}:{self.rpc_port}"',
+                "[meta]",
+                f'  dir = "{self.workdir / "meta"}"',
+                "[data]",
+                f'  dir = "{self.workdir / "data"}"',
+                f'  wal-dir = "{self.workdir / "wal"}"',
+                "  query-log-enabled = false",
+                "[monitor]",
+                "  store-enabled = false",
+                "[http]",
+                f'  bind-address = "{LOOPBACK}:{self.port}"',
+                "  auth-enabled = false",
+                "  log-enabled = false",
+                "  pprof-enabled = false",
+                "[continuous_queries]",
+                "  enabled = false",
+                "[logging]",
+                '  level = "warn"',
+                "  suppress-logo = true",
+                "",
+            ]
+        )
+
+    def command(self) -> list[str]:
+        """Write the config and run ``influxd run -config`` on it."""
+        conf = self.workdir / "influxdb.conf"
+        conf.write_text(self.config_text())
+        return [find_binary("influxd"), "run", "-config", str(conf)]
+
+    def environment(self) -> dict[str, str]:
+        """The environment without ``INFLUXDB_*`` variables (they override the config)."""
+        return {k: v for k, v in os.environ.items() if not k.startswith("INFLUXDB_")}
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def wait_ready(self) -> None:
+        """Wait until ``/ping`` answers 204, then create :attr:`database`."""
+        self.wait_http(f"{self.url}/ping", 204)
+        self.query(f'CREATE DATABASE "{self.database}"')
+
+    def query(self, q: str, db: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
+        """Run InfluxQL (POST ``/query``, ns epochs); the decoded answer."""
+        params = {"q": q, "epoch": "ns", **({"db": db} if db else {})}
+        data = urllib.parse.urlencode(params).encode()
+        with urllib.request.urlopen(f"{self.url}/query", data=data, timeout=timeout) as resp:
+            answer: dict[str, Any] = json.loads(resp.read())
+        return answer
+
+    def write(self, body: bytes, db: str | None = None, timeout: float = 30.0) -> None:
+        """Write line protocol (ns precision) with the v1 API, ``/write?db=``."""
+        query = urllib.parse.urlencode({"db": db or self.database, "precision": "ns"})
+        request = urllib.request.Request(f"{self.url}/write?{query}", data=body, method="POST")
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            if resp.status != 204:
+                raise ServerError(f"InfluxDB /write answered {resp.status}")

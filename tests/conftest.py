@@ -4,8 +4,9 @@ The tree shows the layers: ``unit/<package>`` (in-process), ``integration`` (rea
 ptys, child processes), ``e2e`` (the whole chain), ``checks`` (the project's own rules).
 Markers are put on every test from what it uses, so a subset is one ``-m`` away:
 
-* ``needs_broker`` / ``needs_db``: the test or its module starts Mosquitto / VictoriaMetrics
-  (the ``mosquitto`` / ``victoria`` fixtures, or the server classes of gateway.localservers);
+* ``needs_broker`` / ``needs_db``: the test or its module starts Mosquitto / a database
+  (VictoriaMetrics or InfluxDB: the ``mosquitto`` / ``victoria`` / ``influxdb`` fixtures,
+  or the server classes of gateway.localservers);
 * ``needs_shared``: a model or clip from ../shared (its fixtures, or ``shared_file``);
 * ``slow``: marked in the module (long end-to-end runs); ``pytest -m "not slow"`` is the
   quick loop; the README's test command (two workers, pytest-xdist) runs everything.
@@ -22,7 +23,7 @@ from types import ModuleType
 
 import pytest
 
-from gateway.localservers import Mosquitto, VictoriaMetrics
+from gateway.localservers import InfluxDB, Mosquitto, VictoriaMetrics
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -55,7 +56,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         names = set(getattr(item, "fixturenames", ()))
         if "mosquitto" in names or "Mosquitto(" in source:
             item.add_marker(pytest.mark.needs_broker)
-        if "victoria" in names or "VictoriaMetrics(" in source:
+        databases = {"victoria", "influxdb"}
+        if names & databases or "VictoriaMetrics(" in source or "InfluxDB(" in source:
             item.add_marker(pytest.mark.needs_db)
         if names & SHARED_FIXTURES or "shared_file(" in source:
             item.add_marker(pytest.mark.needs_shared)
@@ -144,6 +146,15 @@ def _root_logging_restored() -> Iterator[None]:
 def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     """A fresh Mosquitto on a free loopback port, stopped after the test."""
     server = Mosquitto(tmp_path / "mosquitto")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def influxdb(tmp_path: Path) -> Iterator[InfluxDB]:
+    """A fresh InfluxDB 1.x on a free loopback port (database ``roadside``), stopped after."""
+    server = InfluxDB(tmp_path / "influxdb")
     server.start()
     yield server
     server.stop()

@@ -70,7 +70,8 @@ def audit_command(
     """
     from gateway.config.settings import load_settings
     from gateway.ingest.audit import audit, describe
-    from gateway.ingest.database import Database
+    from gateway.ingest.database import Database, RejectedWriteError, RetryableWriteError
+    from gateway.ingest.ledger_readers import ledger_reader
 
     if unit is not None and not _UNIT.match(unit):
         raise UsageError(f"--unit {unit!r}: a unit id is [A-Za-z0-9_.-]{{1,64}}")
@@ -80,16 +81,10 @@ def audit_command(
     if end <= start:
         raise UsageError(f"--until ({until}) must come after --since ({since})")
     settings = load_settings(config_path)
-    url = settings.ingest.influx.url
+    reader = ledger_reader(settings.ingest.influx)
     result = audit(
-        url, int(start * 1000), int(end * 1000), unit=unit, margin_ms=int(margin_s * 1000)
+        reader, int(start * 1000), int(end * 1000), unit=unit, margin_ms=int(margin_s * 1000)
     )
-    if result.lines and not no_write:
-        database = Database(settings.ingest.influx)
-        try:
-            database.write(result.lines)
-        finally:
-            database.close()
     if as_json:
         print_json(
             {
@@ -105,5 +100,19 @@ def audit_command(
                 click.echo(line)
         if not result.days:
             click.echo("no manifests in the window", err=True)
+    if result.lines and not no_write:
+        database = Database(settings.ingest.influx)
+        try:
+            database.write(result.lines)
+        except (RetryableWriteError, RejectedWriteError) as exc:  # the report is out
+            click.echo(
+                f"error: the accounts were not written to {settings.ingest.influx.url}: "
+                f"{exc} (the report above is complete; --no-write skips writing)",
+                err=True,
+            )
+            if not result.failed:
+                ctx.exit(1)
+        finally:
+            database.close()
     if result.failed:
         ctx.exit(UNEXPLAINED_EXIT)

@@ -29,6 +29,30 @@ class InfluxConfig(StrictModel):
     retry_min_s: float = Field(default=0.5, gt=0, description="First back-off delay.")
     retry_max_s: float = Field(default=30.0, gt=0, description="Longest back-off delay.")
     gzip: bool = Field(default=False, description="Compress write bodies.")
+    query_api: Literal["victoriametrics", "influxql"] | None = Field(
+        default=None,
+        description=(
+            "How the delivery-ledger audit reads the database back: influxql (/query: "
+            "InfluxDB 1.x, 2.x through its v1 API and a DBRP mapping, 3.x) or "
+            "victoriametrics (/api/v1/export). Unset: the audit refuses to guess."
+        ),
+    )
+    query_database: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        pattern=r"^[^\x00-\x1f]+$",
+        description="InfluxQL database (default: bucket; InfluxDB 2.x: the DBRP mapping's db).",
+    )
+    query_timeout_s: float = Field(
+        default=120.0, gt=0, le=3600, description="Read timeout of one audit query."
+    )
+    query_slice_s: float = Field(
+        default=3600.0,
+        ge=60,
+        le=86_400,
+        description="An audit reads receipts in time slices this long (one query each).",
+    )
 
     @model_validator(mode="after")
     def _retry_order(self) -> InfluxConfig:
@@ -90,6 +114,18 @@ class IngestConfig(StrictModel):
     )
     max_batch_events: int = Field(
         default=10_000, ge=1, le=1_000_000, description="Events one compact batch may hold."
+    )
+    declare: bool = Field(
+        default=True,
+        description="Publish, retained, what this worker's group reads on "
+        "<prefix>/central/capabilities/<share_group> on every connection, so that units "
+        'with [outbox] batch = "negotiate" batch only what it reads (docs/events.md).',
+    )
+    batch_types: list[str] | None = Field(
+        default=None,
+        max_length=64,
+        description="Event types declared as read in compact batches (None: every type; "
+        "[]: none). Declared empty when no topic filter covers .../batch.",
     )
     min_event_time: datetime = Field(
         default=datetime(2000, 1, 1, tzinfo=UTC),
@@ -155,6 +191,11 @@ class IngestConfig(StrictModel):
 
     @model_validator(mode="after")
     def _filters(self) -> IngestConfig:
+        if self.ledger_audit_interval_s > 0 and self.influx.query_api is None:
+            raise ValueError(
+                "ledger_audit_interval_s > 0 needs [ingest.influx] query_api: "
+                '"influxql" (InfluxDB) or "victoriametrics"'
+            )
         for topic in self.topics:
             if topic.startswith("$share/") or not topic:
                 raise ValueError(f"topics: {topic!r}: give the plain filter, without $share/")

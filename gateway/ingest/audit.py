@@ -14,7 +14,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Final
 
-from gateway.ingest.ledgerdb import account_lines, read_manifests, read_receipts
+from gateway.ingest.ledgerdb import (
+    LedgerReader,
+    account_lines,
+    collect_manifests,
+    collect_receipts,
+)
 from gateway.ingest.reconcile import Account, Gap, reconcile
 from gateway.jsontypes import JsonValue
 
@@ -134,22 +139,21 @@ def _day(ts_ms: int) -> str:
 
 
 def audit(
-    url: str,
+    reader: LedgerReader,
     since_ms: int,
     until_ms: int,
     *,
     unit: str | None = None,
     margin_ms: int = 3_600_000,
-    timeout: float = 120.0,
 ) -> AuditResult:
     """Reconcile the manifests published in ``[since_ms, until_ms)``.
 
     Raises:
         LedgerReadError: the database cannot be read.
     """
-    manifests = read_manifests(url, since_ms - DAY_MS, until_ms + DAY_MS, unit, timeout)
-    receipts = read_receipts(
-        url, since_ms - DAY_MS - margin_ms, until_ms + margin_ms, unit, timeout
+    manifests = collect_manifests(reader.manifests(since_ms - DAY_MS, until_ms + DAY_MS, unit))
+    receipts = collect_receipts(
+        reader.receipts(since_ms - DAY_MS - margin_ms, until_ms + margin_ms, unit)
     )
     days: dict[tuple[str, str], DayReport] = {}
     lines: list[bytes] = []

@@ -1,8 +1,12 @@
-"""Read the ledger (receipts and manifests) back from the database; write the accounts.
+"""The ledger in the database: what a reader gives back, how it is assembled, the accounts.
 
-The reading side speaks VictoriaMetrics' ``/api/v1/export`` (JSON lines of raw samples,
-duplicates included), at the ``[ingest.influx] url`` the workers write to. Every worker
-writes its share of the receipts there, so any process reading it sees the whole stream.
+Receipts and manifests are read back through a :class:`LedgerReader`, one per query API
+(``[ingest.influx] query_api``, :mod:`gateway.ingest.ledger_readers`): VictoriaMetrics'
+``/api/v1/export`` or InfluxQL's ``/query``. A reader yields typed records
+(:class:`StoredReceipt`, :class:`ManifestPart`) as it streams; :func:`collect_receipts`
+and :func:`collect_manifests` assemble them per unit, the same way whatever the reader.
+Every worker writes its share of the receipts to the one database, so any process
+reading it sees the whole stream.
 
 Accounts go back as points (``docs/ledger.md``): ``ledger_account`` per reconciled range
 (tags ``gateway``, ``site``, ``status``) and ``ledger_gap`` per missing range (tag
@@ -12,28 +16,32 @@ the same points again (InfluxDB overwrites them; VictoriaMetrics keeps the copie
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final, Literal, Protocol
 
-from gateway.errors import GatewayError
+from gateway.ingest.ledger_http import LedgerReadError
 from gateway.ingest.points import Point, to_line
-from gateway.ingest.receipts import MANIFEST, MANIFEST_LOSS, MANIFEST_TYPE, RECEIPT, unpack_hex
+from gateway.ingest.receipts import unpack_hex
 from gateway.ingest.reconcile import Account, Manifest, Receipt
 from gateway.transport.ledger import LossRange
 
+__all__ = [
+    "ACCOUNT",
+    "GAP",
+    "LedgerReadError",
+    "LedgerReader",
+    "ManifestPart",
+    "StoredReceipt",
+    "UnitLedger",
+    "account_lines",
+    "collect_manifests",
+    "collect_receipts",
+]
+
 ACCOUNT: Final = "ledger_account"
 GAP: Final = "ledger_gap"
-_TAG_SHIFT: Final = 1 << 44
-
-
-class LedgerReadError(GatewayError):
-    """The database could not be read (away, refused, not VictoriaMetrics)."""
 
 
 @dataclass(slots=True)
@@ -45,79 +53,75 @@ class UnitLedger:
     receipts: list[Receipt] = field(default_factory=list)
 
 
-def _export(url: str, match: str, start_ms: int, end_ms: int, timeout: float) -> Iterator[Any]:
-    query = urllib.parse.urlencode(
-        {"match[]": match, "start": f"{start_ms / 1000:.3f}", "end": f"{end_ms / 1000:.3f}"}
-    )
-    address = f"{url.rstrip('/')}/api/v1/export?{query}"
-    try:
-        with urllib.request.urlopen(address, timeout=timeout) as resp:
-            body = resp.read().decode()
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise LedgerReadError(f"cannot read the ledger from {url}: {exc}") from exc
-    for line in body.splitlines():
-        if line:
-            yield json.loads(line)
+@dataclass(frozen=True, slots=True)
+class StoredReceipt:
+    """One receipt as a reader found it: the unit, its site, and the receipt."""
+
+    gateway: str
+    site: str
+    receipt: Receipt
 
 
-def _selector(name: str, gateway: str | None) -> str:
-    labels = [f'__name__=~"{name}"'] + ([f'gateway="{gateway}"'] if gateway else [])
-    return "{" + ",".join(labels) + "}"
+@dataclass(frozen=True, slots=True)
+class ManifestPart:
+    """Fields of one manifest point (all of them, or one per record: readers differ).
+
+    ``kind``: ``head`` (``ledger_manifest``), ``type`` (``ledger_manifest_type``, ``label``
+    the event type) or ``loss`` (``ledger_manifest_loss``, ``label`` the cause).
+    """
+
+    kind: Literal["head", "type", "loss"]
+    gateway: str
+    site: str
+    label: str
+    ts_ms: int
+    fields: dict[str, int]
 
 
-def read_receipts(
-    url: str, start_ms: int, end_ms: int, gateway: str | None = None, timeout: float = 120.0
-) -> dict[str, UnitLedger]:
-    """The ``ledger_event`` receipts stamped in ``[start_ms, end_ms]``, per unit."""
-    # (gateway, type, ts) -> field -> values (a value twice = a copy written twice)
-    samples: dict[tuple[str, str, str, int], dict[str, Counter[int]]] = defaultdict(
-        lambda: defaultdict(Counter)
-    )
-    for row in _export(url, _selector(f"{RECEIPT}_.+", gateway), start_ms, end_ms, timeout):
-        labels = row["metric"]
-        name = str(labels["__name__"])[len(RECEIPT) + 1 :]
-        gw, site = str(labels.get("gateway", "")), str(labels.get("site", ""))
-        event_type = str(labels.get("type", ""))
-        for value, ts in zip(row["values"], row["timestamps"], strict=True):
-            samples[(gw, site, event_type, int(ts))][name][int(value)] += 1
+class LedgerReader(Protocol):
+    """Reads receipts and manifests stamped in ``[start_ms, end_ms]`` (both ms included).
+
+    Each method streams; ``gateway`` restricts to one unit. Raises
+    :class:`LedgerReadError` when the database cannot be read.
+    """
+
+    def receipts(self, start_ms: int, end_ms: int, gateway: str | None) -> Iterator[StoredReceipt]:
+        """The ``ledger_event`` receipts (a copy stored twice counts in ``copies``)."""
+        ...
+
+    def manifests(self, start_ms: int, end_ms: int, gateway: str | None) -> Iterator[ManifestPart]:
+        """The fields of the ``ledger_manifest*`` points."""
+        ...
+
+
+def collect_receipts(found: Iterable[StoredReceipt]) -> dict[str, UnitLedger]:
+    """The receipts per unit."""
     out: dict[str, UnitLedger] = defaultdict(UnitLedger)
-    for (gw, site, event_type, ts), fields in samples.items():
-        unit = out[gw]
-        unit.site = site
-        parts: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
-        for i in range(3):
-            for value in fields.get(f"id{i}", Counter()):
-                parts[value // _TAG_SHIFT][i] = value
-        for seq, copies in fields.get("seq", Counter()).items():
-            found = parts.get(seq % 512)
-            if found is None:
-                continue
-            event_id, _tag = unpack_hex(found, 32)
-            unit.receipts.append(Receipt(seq, event_id, event_type, ts, copies))
+    for item in found:
+        unit = out[item.gateway]
+        unit.site = item.site
+        unit.receipts.append(item.receipt)
     return dict(out)
 
 
-def read_manifests(
-    url: str, start_ms: int, end_ms: int, gateway: str | None = None, timeout: float = 120.0
-) -> dict[str, UnitLedger]:
-    """The manifests stored in ``[start_ms, end_ms]``, per unit, oldest first."""
+def collect_manifests(parts: Iterable[ManifestPart]) -> dict[str, UnitLedger]:
+    """The manifests per unit, oldest first (one whose fields did not all arrive is left out).
+
+    A manifest's loss ranges are the ``loss`` points of its unit within 1 s after it.
+    """
     heads: dict[tuple[str, int], dict[str, int]] = defaultdict(dict)
     sites: dict[str, str] = {}
     types: dict[tuple[str, int], dict[str, int]] = defaultdict(dict)
     losses: dict[tuple[str, str, int], dict[str, int]] = defaultdict(dict)
-    for row in _export(url, _selector(f"{MANIFEST}_.+", gateway), start_ms, end_ms, timeout):
-        labels = row["metric"]
-        name = str(labels["__name__"])
-        gw = str(labels.get("gateway", ""))
-        sites[gw] = str(labels.get("site", ""))
-        for value, ts in zip(row["values"], row["timestamps"], strict=True):
-            if name.startswith(MANIFEST_TYPE + "_"):
-                types[(gw, int(ts))][str(labels.get("type", ""))] = int(value)
-            elif name.startswith(MANIFEST_LOSS + "_"):
-                field_name = name[len(MANIFEST_LOSS) + 1 :]
-                losses[(gw, str(labels.get("cause", "")), int(ts))][field_name] = int(value)
-            else:
-                heads[(gw, int(ts))][name[len(MANIFEST) + 1 :]] = int(value)
+    for part in parts:
+        sites[part.gateway] = part.site
+        if part.kind == "type":
+            if "count" in part.fields:
+                types[(part.gateway, part.ts_ms)][part.label] = part.fields["count"]
+        elif part.kind == "loss":
+            losses[(part.gateway, part.label, part.ts_ms)].update(part.fields)
+        else:
+            heads[(part.gateway, part.ts_ms)].update(part.fields)
     out: dict[str, UnitLedger] = defaultdict(UnitLedger)
     loss_by_unit: dict[str, list[tuple[int, LossRange]]] = defaultdict(list)
     for (gw, cause, ts), f in losses.items():

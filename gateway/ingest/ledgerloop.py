@@ -18,7 +18,8 @@ import time
 from gateway.config.ingest import IngestConfig
 from gateway.errors import GatewayError
 from gateway.ingest.audit import audit
-from gateway.ingest.database import Database, RetryableWriteError
+from gateway.ingest.database import Database, RejectedWriteError, RetryableWriteError
+from gateway.ingest.ledger_readers import ledger_reader
 from gateway.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
@@ -55,10 +56,11 @@ class LedgerAuditor:
         now_ms = int(time.time() * 1000)
         window_ms = int(self.config.ledger_audit_window_s * 1000)
         try:
-            result = audit(self.config.influx.url, now_ms - window_ms, now_ms + 1)
+            reader = ledger_reader(self.config.influx)
+            result = audit(reader, now_ms - window_ms, now_ms + 1)
             if result.lines:
                 database.write(result.lines)
-        except (GatewayError, RetryableWriteError, OSError, ValueError) as exc:
+        except (GatewayError, RetryableWriteError, RejectedWriteError, OSError, ValueError) as exc:
             self._ratelog.log("audit", logging.WARNING, "ledger audit failed: %s", exc)
             return
         self.runs += 1

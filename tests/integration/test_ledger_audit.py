@@ -20,6 +20,7 @@ from gateway.app import App
 from gateway.cli import main
 from gateway.events import Draft
 from gateway.ingest.audit import audit
+from gateway.ingest.ledger_vm import VictoriaMetricsReader
 from gateway.localservers import Mosquitto, VictoriaMetrics
 from tests.support.ingest import seq_samples, settings_for, start_worker
 from tests.support.polling import wait_until
@@ -44,7 +45,9 @@ def unit(tmp_path: Path, port: int, **outbox: Any) -> App:
 
 def run_audit(tmp_path: Path, victoria: VictoriaMetrics, *extra: str) -> tuple[int, dict[str, Any]]:
     config = tmp_path / "ingest.toml"
-    config.write_text(f'[ingest.influx]\nurl = "{victoria.url}"\ntoken = "t"\n')
+    config.write_text(
+        f'[ingest.influx]\nurl = "{victoria.url}"\ntoken = "t"\nquery_api = "victoriametrics"\n'
+    )
     out = io.StringIO()
     with redirect_stdout(out):
         code = main(["ingest", "audit", "-c", str(config), "--since", "1h", "--json", *extra])
@@ -58,7 +61,7 @@ def settled(victoria: VictoriaMetrics, manifests: int, waiting: bool = False) ->
     def done() -> bool:
         victoria.flush()
         now = int(time.time() * 1000)
-        result = audit(victoria.url, now - 3_600_000, now + 60_000)
+        result = audit(VictoriaMetricsReader(victoria.url), now - 3_600_000, now + 60_000)
         days = result.days
         count = sum(d.manifests for d in days)
         pending = any(d.waiting for d in days) or any(
@@ -190,7 +193,10 @@ def test_messages_deleted_at_the_broker_are_a_gap_in_transit(
 
 def _transit(victoria: VictoriaMetrics) -> int:
     now = int(time.time() * 1000)
-    return sum(d.missing_transit for d in audit(victoria.url, now - 3_600_000, now + 60_000).days)
+    return sum(
+        d.missing_transit
+        for d in audit(VictoriaMetricsReader(victoria.url), now - 3_600_000, now + 60_000).days
+    )
 
 
 def test_seq_reuse_after_a_power_cut_is_reported(

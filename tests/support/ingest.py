@@ -68,6 +68,7 @@ def settings_for(
         "flush_interval_s": 0.2,
         "retry_min_s": 0.2,
         "retry_max_s": 2.0,
+        "query_api": "victoriametrics",
     }
     influx.update(ingest.pop("influx", {}))
     section = {

@@ -37,9 +37,11 @@ def test_bad_times_are_usage_errors(text: str) -> None:
         parse_when(text, NOW)
 
 
-def config(tmp_path: Path) -> str:
+def config(tmp_path: Path, api: str = "influxql") -> str:
     path = tmp_path / "ingest.toml"
-    path.write_text(f'[ingest.influx]\nurl = "http://127.0.0.1:{free_port()}"\n')
+    path.write_text(
+        f'[ingest.influx]\nurl = "http://127.0.0.1:{free_port()}"\nquery_api = "{api}"\n'
+    )
     return str(path)
 
 
