@@ -53,9 +53,6 @@ from gateway.transport.pacing import BulkWindow
 from gateway.transport.reasons import PUBACK, NoSubscribers, Reason, classify
 
 log = logging.getLogger(__name__)
-import os
-
-_NOFIRST = bool(os.environ.get("LANES2_NOFIRST"))
 
 _ACK_BATCH = 1000
 _MAX_PENDING_ACKS = 20 * _ACK_BATCH  # accepted rows not yet deleted (the disk refuses)
@@ -311,9 +308,7 @@ class Forwarder:
         # Alerts and control events go out ahead of the bulk packets queued in the
         # client and not yet written (lanes order what leaves the outbox; this orders
         # what leaves the client).
-        sent = self.link.publish(
-            row.topic, row.payload, qos=1, first=row.lane != BULK and not _NOFIRST
-        )
+        sent = self.link.publish(row.topic, row.payload, qos=1, first=row.lane != BULK)
         if sent is None or sent[0] != generation:
             return False
         self._inflight[sent[1]] = (row.seq, row.topic, row.lane, at)

@@ -91,7 +91,7 @@ def test_a_packet_half_written_is_finished_before_an_alert(
         big = client.publish("t/big", b"b" * (16 * 2**20), qos=1)
         assert client.loop_write() == paho.MQTT_ERR_SUCCESS
         half = client._out_packet[0]
-        assert 0 < half["pos"] and half["to_process"] > 0  # the socket took part of it
+        assert half["pos"] > 0 and half["to_process"] > 0  # the socket took part of it
         alert = publish_first(client, "t/alert", b"now")
         started = time.monotonic()
         _serve(client, [big, alert])
