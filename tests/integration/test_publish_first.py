@@ -10,6 +10,7 @@ network thread), so what was queued, written and read at each step is exact.
 from __future__ import annotations
 
 import fcntl
+import socket
 import struct
 import termios
 import time
@@ -88,7 +89,10 @@ def test_a_packet_half_written_is_finished_before_an_alert(
 ) -> None:
     collector = Collector(mosquitto.port, ["t/#"])
     try:
-        big = client.publish("t/big", b"b" * (16 * 2**20), qos=1)
+        sock = client.socket()
+        assert isinstance(sock, socket.socket)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)  # the send takes a part
+        big = client.publish("t/big", b"b" * 2**20, qos=1)
         assert client.loop_write() == paho.MQTT_ERR_SUCCESS
         half = client._out_packet[0]
         assert half["pos"] > 0 and half["to_process"] > 0  # the socket took part of it
@@ -101,4 +105,4 @@ def test_a_packet_half_written_is_finished_before_an_alert(
         got = [(m.topic, len(m.payload)) for m in collector.messages]
     finally:
         collector.close()
-    assert got == [("t/big", 16 * 2**20), ("t/alert", 3)]  # intact, in that order
+    assert got == [("t/big", 2**20), ("t/alert", 3)]  # intact, in that order
