@@ -219,6 +219,11 @@ def describe(report: DayReport, max_gaps: int = 20) -> list[str]:
         out.append(f"  seqs {gap.first_seq}..{gap.last_seq} ({gap.count}): {why}")
     if len(report.gaps) > max_gaps:
         out.append(f"  ... {len(report.gaps) - max_gaps} more gap(s) (--json lists all)")
+    if report.missing_transit:
+        out.append(
+            "  (receipts are read by event time: a unit whose clock was off stamps events "
+            "outside the window; re-run with a wider --margin-s before calling them lost)"
+        )
     if report.reused:
         seqs = [seq for seq, _ids in report.reused]
         out.append(

@@ -20,7 +20,7 @@ import json
 from collections.abc import Iterator
 from typing import Any, Final, Literal
 
-from gateway.ingest.ledger_http import MAX_LINE_BYTES, LedgerReadError, LedgerSource
+from gateway.ingest.ledger_http import MAX_LINE_BYTES, LedgerReadError, LedgerSource, Request
 from gateway.ingest.ledgerdb import ManifestPart, StoredReceipt
 from gateway.ingest.receipts import MANIFEST, MANIFEST_LOSS, MANIFEST_TYPE, RECEIPT, unpack_hex
 from gateway.ingest.reconcile import Receipt
@@ -88,10 +88,7 @@ class InfluxQLReader:
             f"{line[:120]!r}"
         )
 
-    def _series(
-        self, query: str, measurement: str
-    ) -> Iterator[tuple[dict[str, str], list[str], list[list[Any]]]]:
-        """(tags, columns, rows) of each chunk of each series of ``measurement``."""
+    def _request(self, query: str) -> Request:
         params = {
             "db": self.database,
             "q": query,
@@ -99,7 +96,13 @@ class InfluxQLReader:
             "chunked": "true",
             "chunk_size": str(self.chunk_size),
         }
-        for line in self.source.lines("/query", params, _HINTS):
+        return Request("/query", params)
+
+    def _series(
+        self, request: Request, measurement: str
+    ) -> Iterator[tuple[dict[str, str], list[str], list[list[Any]]]]:
+        """(tags, columns, rows) of each chunk of each series of ``measurement``."""
+        for line in self.source.lines(request, _HINTS):
             try:
                 doc = json.loads(line)
             except ValueError as exc:
@@ -151,14 +154,20 @@ class InfluxQLReader:
             yield at * _NS_PER_MS, upto * _NS_PER_MS
             at = upto
 
-    def receipts(self, start_ms: int, end_ms: int, gateway: str | None) -> Iterator[StoredReceipt]:
-        """The receipts, one row each (slice by slice)."""
-        for start_ns, end_ns in self._slices(start_ms, end_ms):
-            query = (
+    def receipt_requests(self, start_ms: int, end_ms: int, gateway: str | None) -> list[Request]:
+        """The requests :meth:`receipts` makes (one query per time slice)."""
+        return [
+            self._request(
                 f'SELECT "seq", "id0", "id1", "id2" FROM "{RECEIPT}" WHERE '
                 f'{self._where(start_ns, end_ns, gateway)} GROUP BY "gateway", "site", "type"'
             )
-            for tags, columns, rows in self._series(query, RECEIPT):
+            for start_ns, end_ns in self._slices(start_ms, end_ms)
+        ]
+
+    def receipts(self, start_ms: int, end_ms: int, gateway: str | None) -> Iterator[StoredReceipt]:
+        """The receipts, one row each (slice by slice)."""
+        for request in self.receipt_requests(start_ms, end_ms, gateway):
+            for tags, columns, rows in self._series(request, RECEIPT):
                 if not {"seq", "id0", "id1", "id2"} <= set(columns):
                     continue  # no receipt field in this series (another writer's points)
                 at = [columns.index(c) for c in ("time", "seq", "id0", "id1", "id2")]
@@ -182,7 +191,7 @@ class InfluxQLReader:
         where = self._where(start_ms * _NS_PER_MS, (end_ms + 1) * _NS_PER_MS, gateway)
         for kind, measurement, label_tag in _MANIFEST_POINTS:
             query = f'SELECT * FROM "{measurement}" WHERE {where} GROUP BY *'
-            for tags, columns, rows in self._series(query, measurement):
+            for tags, columns, rows in self._series(self._request(query), measurement):
                 gw, site = tags.get("gateway", ""), tags.get("site", "")
                 label = tags.get(label_tag, "") if label_tag else ""
                 for row in rows:
