@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from gateway.ingest.ledger_http import MAX_LINE_BYTES, LedgerReadError, LedgerSource, Request
 from gateway.ingest.ledgerdb import ManifestPart, StoredReceipt
-from gateway.ingest.receipts import MANIFEST, MANIFEST_LOSS, MANIFEST_TYPE, RECEIPT, unpack_hex
+from gateway.ingest.receipts import MANIFEST, MANIFEST_LOSS, MANIFEST_TYPE, RECEIPT, unpack_id
 from gateway.ingest.reconcile import Receipt
 
 _TAG_SHIFT: Final = 1 << 44
@@ -47,15 +47,15 @@ def _merge(
             j += 1  # the same sample again: a copy written twice
         parts: list[int] = []
         for k, (part_keys, part_values) in enumerate(ids):
-            p = at[k]
-            while p < len(part_keys) and part_keys[p] < key:
+            p, end = at[k], len(part_keys)
+            while p < end and part_keys[p] < key:
                 p += 1
             at[k] = p
-            if p < len(part_keys) and part_keys[p] == key:
+            if p < end and part_keys[p] == key:
                 parts.append(part_values[p])
-        if len(parts) == len(ids):
+        if len(parts) == 3:
             try:
-                event_id, _tag = unpack_hex(parts, 32)
+                event_id, _tag = unpack_id(*parts)
             except ValueError:
                 event_id = ""  # parts of different events: not a receipt
             if event_id:
@@ -87,7 +87,9 @@ class VictoriaMetricsReader:
         self.source = LedgerSource(url, token, timeout_s, max_line_bytes)
 
     def _request(self, name: str, start_ms: int, end_ms: int, gateway: str | None) -> Request:
-        labels = [f'__name__=~"{name}"'] + ([f'gateway="{gateway}"'] if gateway else [])
+        labels = [f'__name__=~"{name}"']
+        if gateway is not None:
+            labels.append(f"gateway={json.dumps(gateway)}")  # a quoted, escaped string
         params = {
             "match[]": "{" + ",".join(labels) + "}",
             "start": f"{start_ms / 1000:.3f}",
@@ -95,6 +97,26 @@ class VictoriaMetricsReader:
             "max_rows_per_line": str(self.rows_per_line),
         }
         return Request("/api/v1/export", params)
+
+    def units(self, start_ms: int, end_ms: int) -> set[str]:
+        """The ``gateway`` label values of the receipts' ``seq`` series in the window."""
+        params = {
+            "match[]": f'{{__name__="{RECEIPT}_seq"}}',
+            "start": f"{start_ms / 1000:.3f}",
+            "end": f"{end_ms / 1000:.3f}",
+        }
+        request = Request("/api/v1/label/gateway/values", params)
+        text = b"".join(self.source.lines(request, _HINTS))
+        try:
+            values = json.loads(text)["data"]
+            if not isinstance(values, list):
+                raise TypeError("data is not a list")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise LedgerReadError(
+                f"cannot read the ledger from {self.url}: not a label values answer "
+                f"({exc}): {text[:120]!r}"
+            ) from exc
+        return {str(v) for v in values}
 
     def receipt_requests(self, start_ms: int, end_ms: int, gateway: str | None) -> list[Request]:
         """The requests :meth:`receipts` makes (one export)."""

@@ -7,7 +7,7 @@ from array import array
 import pytest
 
 from gateway.ingest.ledger_vm import _merge, _sorted
-from gateway.ingest.receipts import pack_hex
+from gateway.ingest.receipts import pack_hex, unpack_hex, unpack_id
 
 _SHIFT = 1 << 44
 
@@ -48,3 +48,16 @@ def test_a_receipt_missing_a_part_is_not_made_up() -> None:
     seqs, id0, id1, id2 = series([(10, 1, A), (11, 2, B)])
     id1 = (array("q", id1[0][:1]), array("q", id1[1][:1]))  # id1 of seq 2 never arrived
     assert list(_merge(seqs, id0, id1, id2)) == [(1, A, 10, 1)]
+
+
+@pytest.mark.parametrize("seq", [0, 1, 511, 512, 2**40 + 3])
+@pytest.mark.parametrize("event_id", [A, "0" * 32, "f" * 32, "0123456789abcdef0123456789abcdef"])
+def test_unpack_id_is_unpack_hex_for_an_id(seq: int, event_id: str) -> None:
+    parts = pack_hex(event_id, seq)
+    assert unpack_id(*parts) == unpack_hex(parts, 32) == (event_id, seq % 512)
+
+
+def test_unpack_id_refuses_parts_of_two_events() -> None:
+    a, b = pack_hex(A, 1), pack_hex(B, 2)
+    with pytest.raises(ValueError, match="different events"):
+        unpack_id(a[0], b[1], a[2])
