@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -31,7 +32,7 @@ from gateway.errors import TransportError
 from gateway.events import builder
 from gateway.events.envelope import Draft, encode, envelope, new_id
 from gateway.events.health import health as health_event
-from gateway.events.topics import Topics
+from gateway.events.topics import Topics, capabilities_filter
 from gateway.health import CameraHealth, GatewayHealth, PartFailure, SensorHealth
 from gateway.ratelog import RateLimitedLog
 from gateway.rules.types import CameraStatus
@@ -47,6 +48,7 @@ from gateway.sensors.throttle import ReadingThrottle
 from gateway.sensors.types import Reading
 from gateway.transport.forwarder import Batching, Forwarder
 from gateway.transport.mqtt import Incoming, Message, MqttLink
+from gateway.transport.negotiate import BatchPolicy
 from gateway.transport.outbox import Outbox, Stored
 from gateway.vision.analytics.types import AnalyticsEvent
 
@@ -81,12 +83,14 @@ class App:
             synchronous=settings.outbox.synchronous,
             on_drop=self._on_drop,
         )
+        self.batch_policy = self._batch_policy(settings)
         self.link = MqttLink(
             settings.mqtt,
             settings.mqtt.client_id or gw.id,
             birth=lambda: self.availability("online"),
             will=lambda: self.availability("offline"),
-            subscriptions=(self.topics.commands,),
+            subscriptions=(self.topics.commands,)
+            + ((capabilities_filter(self.topics.prefix),) if self.batch_policy.negotiates else ()),
             on_connected=self._on_link_connected,
             on_published=self._on_link_published,
             on_message=self._on_command,
@@ -101,7 +105,7 @@ class App:
             retry_max_s=settings.outbox.retry_max_s,
             backlog_order=settings.outbox.backlog_order,
             lane_share=settings.outbox.lane_share,
-            batching=self._batching(settings),
+            batching=self.batch_policy.current,
         )
         self.budget: BudgetGate | None = None
         if settings.budget.enabled:
@@ -132,14 +136,13 @@ class App:
         self._ticker: threading.Thread | None = None
         self._started = False
 
-    def _batching(self, settings: GatewaySettings) -> Batching | None:
-        """Compact batches for a bulk backlog, when ``[outbox] batch`` asks for them."""
+    def _batch_policy(self, settings: GatewaySettings) -> BatchPolicy:
+        """Compact batches for a bulk backlog: as ``[outbox] batch`` says (or negotiated)."""
         box = settings.outbox
-        if box.batch == "off":
-            return None
-        return Batching(
+        own = Batching(
             self.topics.batch, box.batch_min_events, box.batch_max_events, box.batch_max_bytes
         )
+        return BatchPolicy(box.batch, own, self.topics.prefix)
 
     # -- settings --------------------------------------------------------------------
 
@@ -159,12 +162,16 @@ class App:
     # -- link callbacks (network thread: hand on and return) ---------------------------
 
     def _on_link_connected(self, generation: int) -> None:
+        self.batch_policy.on_connected()
         self.forwarder.on_connected(generation)
 
     def _on_link_published(self, generation: int, mid: int, reason_code: int) -> None:
         self.forwarder.on_published(generation, mid, reason_code)
 
     def _on_command(self, msg: Incoming) -> None:
+        if self.batch_policy.owns(msg.topic):  # a central consumer's declaration
+            self.batch_policy.on_message(msg.topic, msg.payload)
+            return
         self.commands.submit(msg)
 
     # -- events ----------------------------------------------------------------------
@@ -254,6 +261,8 @@ class App:
             except Exception as exc:
                 sensors[sensor_id] = PartFailure(str(exc))
         outbox = self.forwarder.health()
+        if self.batch_policy.mode != "off":  # (an "off" unit's health stays as it was)
+            outbox = replace(outbox, batch=self.batch_policy.health(self.forwarder.batches))
         return GatewayHealth(
             uptime_s=self.uptime(),
             system=self.metrics.sample(),

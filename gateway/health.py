@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 CaptureState = Literal["idle", "connecting", "streaming", "stalled", "backoff", "ended", "stopped"]
 LinkState = Literal["connecting", "connected", "disconnected", "error"]
+BatchMode = Literal["off", "backlog", "negotiate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +142,26 @@ class PartFailure:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchHealth:
+    """Compact batches: what is in force, since when, and why."""
+
+    mode: BatchMode
+    state: Literal["on", "off"]
+    """on: a bulk backlog of the listed types goes in batches."""
+    since: float
+    """Wall-clock time (epoch seconds) of the last change of what is in force."""
+    reason: str
+    encoding: str | None
+    types: tuple[str, ...]
+    consumers: tuple[str, ...]
+    """The central consumers whose declarations are in force (``negotiate``)."""
+    refusals: int
+    """Declarations refused since start (malformed, hostile, unknown encoding)."""
+    batches: int
+    """Batches published since start."""
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxHealth:
     """The outbox and its forwarder: what waits, what is in flight, what was lost."""
 
@@ -160,6 +181,7 @@ class OutboxHealth:
     held_topics: int
     lanes: Mapping[str, int] = field(default_factory=dict)
     """Events waiting per priority lane (``alert``, ``control``, ``bulk``)."""
+    batch: BatchHealth | None = None
 
     @property
     def lost(self) -> int:

@@ -14,14 +14,20 @@ health), per simulated hour. Modes, interleaved and rotated per round:
 * ``compact``: compact batches (``batch = "backlog"``, zlib'd JSON arrays);
 * ``degraded``: one message per event, the byte budget at its last level
   (crossings held for their aggregates, readings summarized every 15 min);
-* ``degraded_compact``: both.
+* ``degraded_compact``: both;
+* ``negotiated``: ``batch = "negotiate"`` with a retained declaration of every bulk type
+  on the broker (as an ingest leaves it): what the negotiation costs on top of
+  ``compact`` (the subscription, the declaration, the events sent one by one before
+  it arrives).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import statistics
+import subprocess
 import tempfile
 import time
 from multiprocessing.connection import Connection
@@ -34,7 +40,8 @@ from gateway.bench.load import load_1m
 from gateway.bench.outbox import _in_process, local_mosquitto, subscriber
 from gateway.output import json_option, print_json
 
-MODES: Final = ("json", "compact", "degraded", "degraded_compact")
+MODES: Final = ("json", "compact", "degraded", "degraded_compact", "negotiated")
+_BATCH: Final = {"compact": "backlog", "degraded_compact": "backlog", "negotiated": "negotiate"}
 _LIMIT: Final = 64 * 1024
 
 
@@ -45,7 +52,7 @@ def _settings(port: int, workdir: Path, mode: str) -> Any:
         "gateway": {"id": "rsu-bench", "site": "bench", "data_dir": str(workdir)},
         "mqtt": {"host": "127.0.0.1", "port": port, "reconnect_min_s": 0.2},
         "events": {"health_interval_s": 86_400},
-        "outbox": {"batch": "backlog" if "compact" in mode else "off"},
+        "outbox": {"batch": _BATCH.get(mode, "off")},
     }
     if mode.startswith("degraded"):
         # A day's budget already used up (the usage file says so): the last level at once.
@@ -103,6 +110,27 @@ def run_unit(job: dict[str, Any], conn: Connection) -> None:
     conn.close()
 
 
+def _declare(port: int) -> None:
+    """Leave a retained declaration of every event type on the broker (``negotiated``)."""
+    from gateway.events.capabilities import encode_declaration
+    from gateway.events.envelope import EVENT_TYPES, format_ts
+    from gateway.events.topics import capabilities_topic
+
+    binary = shutil.which("mosquitto_pub")
+    if binary is None:
+        raise click.ClickException("mosquitto_pub is not installed (mosquitto-clients)")
+    payload = encode_declaration(
+        "bench", "city", format_ts(time.time()), EVENT_TYPES, max_bytes=4 << 20, max_events=10_000
+    )
+    topic = capabilities_topic("city", "bench")
+    subprocess.run(
+        [binary, "-h", "127.0.0.1", "-p", str(port), "-t", topic, "-r", "-q", "1", "-s"],
+        input=payload,
+        check=True,
+        timeout=30,
+    )
+
+
 def _per_hour(run: dict[str, Any], idle: dict[str, Any], hours: float) -> float:
     total = run["wire_sent"] + run["wire_received"]
     base = idle["wire_sent"] + idle["wire_received"]
@@ -125,6 +153,7 @@ def command(hours: float, rounds: int, port: int | None, as_json: bool) -> None:
             if port is None:
                 port = stack.enter_context(local_mosquitto(work))
             stack.enter_context(subscriber(port, work))
+            _declare(port)
             for n in range(rounds):
                 idle = _in_process(
                     run_unit,

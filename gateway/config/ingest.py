@@ -115,6 +115,18 @@ class IngestConfig(StrictModel):
     max_batch_events: int = Field(
         default=10_000, ge=1, le=1_000_000, description="Events one compact batch may hold."
     )
+    declare: bool = Field(
+        default=True,
+        description="Publish, retained, what this worker's group reads on "
+        "<prefix>/central/capabilities/<share_group> on every connection, so that units "
+        'with [outbox] batch = "negotiate" batch only what it reads (docs/events.md).',
+    )
+    batch_types: list[str] | None = Field(
+        default=None,
+        max_length=64,
+        description="Event types declared as read in compact batches (None: every type; "
+        "[]: none). Declared empty when no topic filter covers .../batch.",
+    )
     min_event_time: datetime = Field(
         default=datetime(2000, 1, 1, tzinfo=UTC),
         description="Events stamped earlier are rejected (dead letter out_of_range).",

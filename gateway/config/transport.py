@@ -91,11 +91,13 @@ class OutboxConfig(StrictModel):
             "lanes above it have to send (0.1: one in ten); no lane starves."
         ),
     )
-    batch: Literal["off", "backlog"] = Field(
+    batch: Literal["off", "backlog", "negotiate"] = Field(
         default="off",
-        description="backlog: a bulk backlog of at least batch_min_events is sent as "
-        "compact batches (zlib'd JSON arrays on .../batch; the central side must read "
-        "them: docs/events.md); off: one message per event.",
+        description="negotiate: a bulk backlog of at least batch_min_events is sent as "
+        "compact batches (zlib'd JSON arrays on .../batch) of the types every central "
+        "consumer declares it reads (retained on <prefix>/central/capabilities/+), one "
+        "message per event otherwise; backlog: batches of every bulk type whatever the "
+        "consumers declare; off: one message per event (docs/events.md).",
     )
     batch_min_events: int = Field(
         default=20, ge=2, le=100_000, description="Bulk events waiting before batches form."

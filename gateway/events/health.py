@@ -13,8 +13,9 @@ from collections.abc import Sequence
 
 from gateway.actuation import RuleHealth
 from gateway.events.builder import _count, _nonneg
-from gateway.events.envelope import GATEWAY_SOURCE, Draft
+from gateway.events.envelope import GATEWAY_SOURCE, Draft, format_ts
 from gateway.health import (
+    BatchHealth,
     BudgetHealth,
     CameraHealth,
     GatewayHealth,
@@ -120,7 +121,27 @@ def outbox(health: OutboxHealth) -> dict[str, Scalar]:
         "refused": health.refused,
         "held_topics": health.held_topics,
         **{f"depth_{lane}": depth for lane, depth in health.lanes.items()},
+        **(batch(health.batch) if health.batch is not None else {}),
     }
+
+
+def batch(health: BatchHealth) -> dict[str, Scalar]:
+    """The ``outbox.batch_*`` fields: compact batches in force (absent keys: none)."""
+    out: dict[str, Scalar] = {
+        "batch_mode": health.mode,
+        "batch_state": health.state,
+        "batch_since": format_ts(health.since),
+        "batch_reason": health.reason[:200],
+        "batch_refusals": health.refusals,
+        "batches": health.batches,
+    }
+    if health.encoding is not None:
+        out["batch_encoding"] = health.encoding
+    if health.types:
+        out["batch_types"] = ",".join(health.types)
+    if health.consumers:
+        out["batch_consumers"] = ",".join(health.consumers)[:512]
+    return out
 
 
 def link(health: LinkHealth) -> dict[str, Scalar]:

@@ -12,6 +12,7 @@ topic                                                  what
 ``{prefix}/{site}/{gw}/reply/{name}``                  replies without a known caller
 ``{prefix}/{site}/{gw}/snapshot/{camera}``             JPEG snapshots (opt-in)
 ``{prefix}/{site}/{gw}/batch``                         compact batches of bulk events (opt-in)
+``{prefix}/central/capabilities/{consumer}``           what a central consumer reads (retained)
 =====================================================  =====================================
 
 ``prefix`` may itself have several levels (``city/east``).
@@ -94,6 +95,21 @@ class Topics:
         return self.event(draft.source, draft.type)
 
 
+def event_type_of(base: str, topic: str) -> str | None:
+    """The event type of ``topic`` if it is an event or sensor topic of gateway ``base``.
+
+    ``base`` is ``{prefix}/{site}/{gw}``; None for any other topic.
+    """
+    if not topic.startswith(base) or topic[len(base) : len(base) + 1] != "/":
+        return None
+    rest = topic[len(base) + 1 :]
+    if rest.startswith("sensors/") and rest.count("/") == 1:
+        return "sensor_reading"
+    if rest.startswith("events/") and rest.count("/") == 2:
+        return rest.rsplit("/", 1)[1]
+    return None
+
+
 def _filter(prefix: str, site: str, gateway: str, tail: str) -> str:
     return f"{prefix}/{site}/{gateway}/{tail}"
 
@@ -132,6 +148,23 @@ def data_filters(prefix: str, site: str = "+", gateway: str = "+") -> list[str]:
         status_filter(prefix, site, gateway),
         batch_filter(prefix, site, gateway),
     ]
+
+
+CAPABILITIES_LEVELS = ("central", "capabilities")
+
+
+def capabilities_topic(prefix: str, consumer: str) -> str:
+    """Where central consumer ``consumer`` declares what it reads (retained).
+
+    Three levels under the prefix whose last is never a topic kind: no gateway's
+    topic (``{prefix}/{site}/{gw}/{kind}/...``) can be one.
+    """
+    return f"{prefix}/{'/'.join(CAPABILITIES_LEVELS)}/{consumer}"
+
+
+def capabilities_filter(prefix: str) -> str:
+    """The filter a gateway subscribes to for every central consumer's declaration."""
+    return capabilities_topic(prefix, "+")
 
 
 @dataclass(frozen=True, slots=True)

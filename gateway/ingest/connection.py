@@ -78,6 +78,7 @@ class IngestConnection:
         on_burst: Callable[[], None] = lambda: None,
         subscribed: threading.Event | None = None,
         retire: bool = False,
+        on_subscribed: Callable[[], None] = lambda: None,
     ) -> None:
         self.cfg = cfg
         self.client_id = client_id
@@ -88,6 +89,7 @@ class IngestConnection:
         self._on_connected_cb = on_connected
         self._can_read = can_read
         self._on_burst = on_burst
+        self._on_subscribed = on_subscribed
         # Retiring: unsubscribe instead of subscribing (the broker stops routing new
         # messages to this session, what it queued still arrives) and end the session
         # on the broker with the last DISCONNECT.
@@ -370,6 +372,7 @@ class IngestConnection:
         self._failed_since, self._failures = None, 0
         self._ratelog = RateLimitedLog(log)
         self.subscribed.set()
+        self._on_subscribed()
 
     def _on_unsubscribe(self, _c: Any, _u: Any, _mid: int, _reasons: Any, _p: Any) -> None:
         log.info(

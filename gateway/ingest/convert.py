@@ -90,6 +90,10 @@ class Converted:
 
     body: bytes
     points: int
+    events: int = 1
+    """Events in the message (a compact batch holds many)."""
+    compact: bool = False
+    """Whether the message was a compact batch."""
 
 
 def _ts_text(ms: int) -> str:
@@ -166,7 +170,7 @@ def _convert_batch(payload: bytes, limits: Limits, now_s: float, topic: str | No
         if converted.body:
             bodies.append(converted.body)
         points += converted.points
-    return Converted(b"\n".join(bodies), points)
+    return Converted(b"\n".join(bodies), points, len(events), compact=True)
 
 
 def _event_lines(

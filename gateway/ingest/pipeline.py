@@ -54,6 +54,7 @@ class _Batch:
     owners: list[int] = field(default_factory=list)  # the index in ``items`` of each body
     points: int = 0
     items: list[tuple[str, bytes, Pending]] = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)  # events of each item (batches: many)
     started: float = 0.0
 
 
@@ -182,6 +183,9 @@ class Pipeline:
             batch.owners.append(len(batch.items))
             batch.points += converted.points
         batch.items.append((topic, payload, pending))
+        batch.counts.append(converted.events)
+        if converted.compact:
+            self.stats.add("compact_batches")
 
     def _reject(
         self, reason: str, topic: str, payload: bytes, detail: str, pending: Pending
@@ -271,7 +275,8 @@ class Pipeline:
             break
         rejected = {batch.owners[index]: why for index, why in refused}
         refused_points = sum(batch.bodies[index].count(b"\n") + 1 for index, _ in refused)
-        self._written(batch.points - refused_points, len(batch.items) - len(rejected))
+        events = sum(batch.counts) - sum(batch.counts[index] for index in rejected)
+        self._written(batch.points - refused_points, events)
         if rejected:
             log.error(
                 "database refused %d of %d messages of a batch (dead-lettered): %s",
@@ -287,9 +292,9 @@ class Pipeline:
 
     def _spool(self, batch: _Batch) -> bool:
         assert self.spool is not None
-        if not self.spool.append(batch.bodies, batch.points, len(batch.items)):
+        if not self.spool.append(batch.bodies, batch.points, sum(batch.counts)):
             return False
-        self.stats.add("spooled", len(batch.items))
+        self.stats.add("spooled", sum(batch.counts))
         return True
 
     @staticmethod

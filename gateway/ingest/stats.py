@@ -20,7 +20,8 @@ class Stats:
         self.received = 0
         self.events_written = 0
         self.points_written = 0
-        self.batches_written = 0
+        self.batches_written = 0  # database writes
+        self.compact_batches = 0  # compact batches (.../batch) converted for writing
         self.retries = 0
         self.spooled = 0
         self.spool_depth = 0
@@ -48,6 +49,7 @@ class Stats:
             "events_written": self.events_written,
             "points_written": self.points_written,
             "batches_written": self.batches_written,
+            "compact_batches": self.compact_batches,
             "retries": self.retries,
             "spooled": self.spooled,
             "spool_depth": self.spool_depth,

@@ -21,6 +21,7 @@ from gateway.ingest.connection import IngestConnection
 from gateway.ingest.database import Database
 from gateway.ingest.deadletter import DeadLetterSink, dead_letter_body
 from gateway.ingest.deadstore import DeadLetterStore, open_store
+from gateway.ingest.declare import declaration
 from gateway.ingest.ledgerloop import LedgerAuditor
 from gateway.ingest.pipeline import Pipeline
 from gateway.ingest.spool import Spool
@@ -113,6 +114,7 @@ class IngestWorker:
             on_burst=self.pipeline.hand_over,
             subscribed=self.subscribed,
             retire=self.retire,
+            on_subscribed=self._declare,
         )
         self._conn.start()
         self._thread = threading.Thread(
@@ -190,6 +192,16 @@ class IngestWorker:
         self.pipeline.submit(topic, payload, pending)
 
     # -- publishing ---------------------------------------------------------------
+
+    def _declare(self) -> None:
+        """Publish the group's declaration, retained (network thread, on each subscription)."""
+        if self.retire or self._conn is None:
+            return
+        found = declaration(self.config, self.settings.mqtt.topic_prefix)
+        if found is not None:
+            topic, payload = found
+            self._conn.publish(topic, payload, qos=1, retain=True)
+            log.info("declared on %s: %s", topic, payload.decode())
 
     def _publish_dead_letter(
         self, reason: str, topic: str, payload: bytes, detail: str

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.errors import SecurityError
+from gateway.events.topics import capabilities_filter
 from gateway.security.pki import CertRecord
 
 UNIT_WRITE = ("events/#", "sensors/#", "health", "status", "snapshot/#", "reply/#", "batch")
@@ -55,10 +56,11 @@ def acl_text(layout: BrokerLayout, records: list[CertRecord]) -> str:
         (layout.stats_topic, "stats topic"),
     ):
         _check_topic(value, what)
+    declarations = capabilities_filter(p)
     for r in records:
         if r.kind == "unit" and r.revoked_at is None:
             base = f"{p}/{r.common_name}/"
-            for topic in (layout.dead_letter_topic, layout.stats_topic):
+            for topic in (layout.dead_letter_topic, layout.stats_topic, declarations):
                 if (topic + "/").startswith(base):
                     raise SecurityError(
                         f"unit {r.common_name!r} would own {topic!r}: "
@@ -74,6 +76,9 @@ def acl_text(layout: BrokerLayout, records: list[CertRecord]) -> str:
     lines += [
         "# Every identity reads the replies addressed to it (and only those).",
         f"pattern read {p}/+/+/reply/%u/#",
+        "# Everyone reads the central consumers' declarations (retained); only the ingest",
+        "# and admin operators write them.",
+        f"pattern read {declarations}",
     ]
     live = {}
     for r in records:  # the newest unrevoked record per identity, oldest identity first
@@ -95,11 +100,14 @@ def acl_text(layout: BrokerLayout, records: list[CertRecord]) -> str:
                 f"topic read {layout.dead_letter_topic}",
                 f"topic read {layout.stats_topic}/#",
             ]
+            if r.role == "admin":
+                lines.append(f"topic write {declarations}")
         else:
             lines += [f"topic read {p}/+/+/{tail}" for tail in DATA_READ]
             lines += [
                 f"topic write {layout.dead_letter_topic}",
                 f"topic write {layout.stats_topic}/#",
+                f"topic write {declarations}",
             ]
     return "\n".join(lines) + "\n"
 

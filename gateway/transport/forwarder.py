@@ -16,12 +16,14 @@ reason code) back to its ``seq`` and acts on the reason code
   topic is sent again in lane order (rows of other topics flow meanwhile, so one
   refused topic never blocks the rest). Refusals are counted and logged once per hold.
 
-With :class:`Batching` (``[outbox] batch = "backlog"``) a bulk lane with at least
+With :class:`Batching` (``[outbox] batch = "backlog"``, or what
+:mod:`gateway.transport.negotiate` says is in force) a bulk lane with at least
 ``min_events`` rows waiting sends them as compact batches (:mod:`gateway.events.batch`,
 one message on the unit's batch topic carrying up to ``max_events`` consecutive rows of
-the lane, in lane order). The broker's PUBACK of a batch acknowledges all its rows; a
-refused batch is not a refused event: its rows are sent again one by one (the lane is
-rewound to the batch's first row) and batching pauses for ``retry_max_s``.
+the lane, in lane order, of the types the batching accepts; a row of another type goes
+alone). The broker's PUBACK of a batch acknowledges all its rows; a refused batch is
+not a refused event: its rows are sent again one by one (the lane is rewound to the
+batch's first row) and batching pauses for ``retry_max_s``.
 
 A new connection (new generation) restarts every lane from its oldest stored row (or,
 for a bulk backlog drained newest first, from its newest), so whatever was in flight
@@ -41,6 +43,7 @@ from dataclasses import dataclass, field
 from gateway.backoff import Backoff
 from gateway.errors import TransportError
 from gateway.events.batch import batch_json_size, encode_batch
+from gateway.events.topics import event_type_of
 from gateway.health import OutboxHealth
 from gateway.ratelog import RateLimitedLog
 from gateway.transport.lanes import BULK, BacklogOrder, LaneQueue, Scheduler, queues_for
@@ -72,12 +75,28 @@ def publish_size(topic: str, payload: bytes) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Batching:
-    """Compact batches for a bulk backlog: where, from how deep, how large."""
+    """Compact batches for a bulk backlog: where, from how deep, how large, which types.
+
+    ``types``: the event types a batch may hold (None: every bulk type); a row of
+    another type is sent alone and ends the batch before it (a batch is a run of the
+    lane).
+    """
 
     topic: str
     min_events: int = 20
     max_events: int = 500
     max_bytes: int = 256 * 1024
+    types: frozenset[str] | None = None
+
+    def accepts(self, topic: str) -> bool:
+        """Whether an event published on ``topic`` may go into a batch."""
+        if self.types is None:
+            return True
+        return event_type_of(self.topic.removesuffix("/batch"), topic) in self.types
+
+
+BatchSource = Callable[[], Batching | None]
+"""What the forwarder asks before forming batches (:mod:`gateway.transport.negotiate`)."""
 
 
 @dataclass(slots=True)
@@ -119,7 +138,7 @@ class Forwarder:
         retry_max_s: float = 30.0,
         backlog_order: BacklogOrder = "oldest_first",
         lane_share: float = 0.1,
-        batching: Batching | None = None,
+        batching: Batching | BatchSource | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.outbox = outbox
@@ -135,7 +154,11 @@ class Forwarder:
         self._acks: queue.SimpleQueue[tuple[int, int, int, float]] = queue.SimpleQueue()
         # mid -> (seq, topic, lane, monotonic time sent), this generation
         self._inflight: dict[int, tuple[int, str, int, float]] = {}
-        self.batching = batching
+        if batching is None or isinstance(batching, Batching):
+            fixed = batching
+            self._batch_source: BatchSource = lambda: fixed
+        else:
+            self._batch_source = batching
         # mid -> (seqs, weight in the bulk window) of a batch in flight
         self._batches: dict[int, tuple[list[int], int]] = {}
         self._batch_pause_until = float("-inf")
@@ -365,9 +388,10 @@ class Forwarder:
 
     def _batching_now(self) -> Batching | None:
         """The batching in force (None: off, or paused after a refused batch)."""
-        if self.batching is None or self._clock() < self._batch_pause_until:
+        batching = self._batch_source()
+        if batching is None or self._clock() < self._batch_pause_until:
             return None
-        return self.batching
+        return batching
 
     def _forward_batch(
         self,
@@ -392,6 +416,10 @@ class Forwarder:
                 buffer.popleft()
                 queue.advance(row.seq)  # in flight already, or kept for its topic's probe
                 continue
+            if not batching.accepts(row.topic):
+                if not rows:  # a type the consumers do not read batched goes alone
+                    rows.append(buffer.popleft())
+                break
             if size + len(row.payload) + 1 > batching.max_bytes:
                 break
             rows.append(buffer.popleft())

@@ -18,7 +18,9 @@ def test_bench_budget_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "budget", "--hours", "0.1", "--rounds", "1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     per_hour = result["bytes_per_hour"]
-    assert set(per_hour) == {"json", "compact", "degraded", "degraded_compact"}
+    assert set(per_hour) == {"json", "compact", "degraded", "degraded_compact", "negotiated"}
+    assert per_hour["negotiated"] < per_hour["json"] / 3  # batches once the declaration came
+    assert result["batches"]["negotiated"] > 0
     assert per_hour["compact"] < per_hour["json"] / 3
     assert per_hour["degraded"] < per_hour["json"] / 5
     assert per_hour["degraded_compact"] > 0

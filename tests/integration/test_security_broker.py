@@ -92,6 +92,8 @@ def test_unit_publishes_its_own_topics_and_ingest_reads_them(
         ("city/east/rsu-a/cmd/set_config", "a command to itself"),
         ("city/ingest/deadletter", "the ingest's dead letters"),
         ("city/east/rsu-a", "its own base without a kind"),
+        ("city/central/capabilities/ingest", "the ingest's declaration"),
+        ("city/central/capabilities/east", "a declaration of its own"),
         ("other/east/rsu-a/health", "another prefix"),
     ],
 )
@@ -162,6 +164,25 @@ def test_operators_and_ingest_stay_in_their_roles(
 def client_name(stem: str) -> str:
     kind, _, name = stem.partition(".")
     return f"{kind}:{name}" if kind in ("operator", "ingest") else f"{kind}/{name}"
+
+
+@pytest.mark.parametrize(
+    ("stem", "allowed"),
+    [("ingest.w1", True), ("operator.alice", True), ("operator.bob", False)],
+)
+def test_only_the_ingest_and_admins_declare_and_every_unit_reads_it(
+    broker: SecureBroker, clients: list[TlsClient], stem: str, allowed: bool
+) -> None:
+    unit = connect(clients, broker, "east.rsu-a")
+    assert unit.subscribe("city/central/capabilities/+") == [1]
+    writer = connect(clients, broker, stem)
+    code = writer.publish("city/central/capabilities/ingest", b"{}")
+    if not allowed:  # a read-only operator cannot switch the fleet's batches
+        assert code == NOT_AUTHORIZED
+        broker.wait_log(f"Denied PUBLISH from {client_name(stem)}")
+        return
+    assert code == 0
+    assert unit.wait_received("city/central/capabilities/ingest")
 
 
 def test_ingest_publishes_dead_letters_and_stats(

@@ -186,6 +186,11 @@ def test_acl_lists_live_operators_and_ingest_only(ca: FleetCA) -> None:
     assert "mallory" not in text
     assert "rsu-1" not in text  # units are covered by the patterns
     assert "pattern write city/east/%u/events/#" in text
+    # Every identity reads the consumers' declarations; the ingest and admins write them.
+    assert "pattern read city/east/central/capabilities/+" in text
+    sections = {part.split("\n", 1)[0]: part for part in text.split("\n\n")}
+    assert "topic write city/east/central/capabilities/+" in sections["# ingest w1"]
+    assert "topic write city/east/central/capabilities/+" in sections["# operator alice (admin)"]
 
 
 @pytest.mark.parametrize(
@@ -194,12 +199,14 @@ def test_acl_lists_live_operators_and_ingest_only(ca: FleetCA) -> None:
         (BrokerLayout(prefix="city/#"), "topic prefix"),
         (BrokerLayout(dead_letter_topic="city/+/dl"), "dead-letter"),
         (BrokerLayout(dead_letter_topic="city/ingest/deadletter"), "would own"),
+        (BrokerLayout(dead_letter_topic="city/x/dl"), "would own 'city/central/capabilities/\\+'"),
     ],
 )
 def test_acl_generation_refuses_unsafe_layouts(
     ca: FleetCA, layout: BrokerLayout, error: str
 ) -> None:
     ca.issue_with_key(identity.unit("ingest", "deadletter"), PASSPHRASE)
+    ca.issue_with_key(identity.unit("central", "capabilities"), PASSPHRASE)
     with pytest.raises(SecurityError, match=error):
         acl_text(layout, ca.records())
 

@@ -1,0 +1,250 @@
+"""Which events a unit may send as compact batches: fixed by config, or negotiated.
+
+``[outbox] batch``:
+
+* ``off``: never; ``backlog``: every bulk type, whatever the centre reads (the
+  operator vouches that every consumer reads batches);
+* ``negotiate``: only what the central consumers declare they read. Each consumer
+  keeps a retained declaration on ``{prefix}/central/capabilities/{consumer}``
+  (:mod:`gateway.events.capabilities`); the unit subscribes to all of them and batches
+  a bulk type only while at least one declaration is in force and **every** one lists
+  that type for the ``zlib-json-array`` container version this unit writes. Limits are
+  the smallest declared and the unit's own.
+
+Anything else means one event per message: no declaration (yet, on each new
+connection until the retained ones arrive), one withdrawn (empty retained message),
+one that is malformed or hostile (too large, wrong types, another consumer's name,
+another prefix, no encoding this unit writes), more consumers than
+:data:`MAX_CONSUMERS`. A refused declaration is logged (WARNING, at most once a minute
+per consumer), counted, and keeps batches off until that consumer publishes a good
+one or withdraws it. :meth:`BatchPolicy.on_message` runs on paho's network thread:
+it parses at most 16 KiB and swaps one immutable :class:`Batching`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Final
+
+from gateway.events.capabilities import (
+    BATCH_ENCODING,
+    BATCH_ENCODING_VERSION,
+    Declaration,
+    DeclarationError,
+    parse_declaration,
+    valid_consumer,
+)
+from gateway.events.envelope import EVENT_TYPES
+from gateway.events.topics import capabilities_topic
+from gateway.health import BatchHealth, BatchMode
+from gateway.ratelog import RateLimitedLog
+from gateway.transport.forwarder import Batching
+from gateway.transport.lanes import BULK, lane_of
+
+log = logging.getLogger(__name__)
+
+MAX_CONSUMERS: Final = 32
+"""Declarations (good or refused) a unit tracks; beyond, batches stay off."""
+BULK_TYPES: Final = frozenset(t for t in EVENT_TYPES if lane_of(t) == BULK)
+_ENCODING_LABEL: Final = f"{BATCH_ENCODING}/{BATCH_ENCODING_VERSION}"
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    """What is in force now (replaced whole on every change)."""
+
+    batching: Batching | None
+    reason: str
+    since: float
+
+
+class BatchPolicy:
+    """The batching in force for the forwarder (:meth:`current`) and its health."""
+
+    def __init__(
+        self,
+        mode: BatchMode,
+        own: Batching,
+        prefix: str,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.mode: BatchMode = mode
+        self.own = replace(own, types=BULK_TYPES)
+        self.prefix = prefix
+        self._topic_head = capabilities_topic(prefix, "")
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._declared: dict[str, Declaration] = {}
+        self._refused: dict[str, str] = {}  # consumer -> why
+        self.refusals = 0
+        self._ratelog = RateLimitedLog(log, interval_s=60.0, max_keys=MAX_CONSUMERS + 1)
+        if mode == "backlog":
+            self._state = _State(self.own, "configured: [outbox] batch = backlog", clock())
+        elif mode == "off":
+            self._state = _State(None, "configured: [outbox] batch = off", clock())
+        else:
+            self._state = _State(None, "no consumer has declared what it reads", clock())
+
+    @property
+    def negotiates(self) -> bool:
+        """Whether the unit must subscribe to the consumers' declarations."""
+        return self.mode == "negotiate"
+
+    def owns(self, topic: str) -> bool:
+        """Whether ``topic`` is a declaration topic (a message for :meth:`on_message`)."""
+        return self.negotiates and topic.startswith(self._topic_head)
+
+    def current(self) -> Batching | None:
+        """The batching in force now (forwarder thread; one attribute read)."""
+        return self._state.batching
+
+    def on_connected(self) -> None:
+        """A new connection: what was declared may have changed while away (network thread).
+
+        The broker sends the retained declarations again after the subscription; until
+        then events go one by one.
+        """
+        if not self.negotiates:
+            return
+        with self._lock:
+            self._declared.clear()
+            self._refused.clear()
+            self._update("waiting for the consumers' declarations (new connection)", quiet=True)
+
+    def on_message(self, topic: str, payload: bytes) -> None:
+        """A declaration arrived, or was withdrawn (network thread; never raises)."""
+        if not self.owns(topic):
+            return
+        try:
+            self._on_message(topic, payload)
+        except Exception:  # a defect here must never stop the link's thread
+            log.exception("handling the declaration on %s failed; batches off", topic)
+            with self._lock:
+                self.refusals += 1
+                self._refused[topic[len(self._topic_head) :][:64] or "?"] = "internal error"
+                self._update("a declaration could not be handled")
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        consumer = topic[len(self._topic_head) :]
+        with self._lock:
+            if not payload:
+                gone = self._declared.pop(consumer, None) or self._refused.pop(consumer, None)
+                if gone is not None:
+                    log.info("consumer %s withdrew its declaration", consumer)
+                self._update(f"consumer {consumer} withdrew its declaration")
+                return
+            try:
+                if not valid_consumer(consumer):
+                    raise DeclarationError("not a consumer name ([A-Za-z0-9_-], not a topic kind)")
+                known = consumer in self._declared or consumer in self._refused
+                if not known and len(self._declared) + len(self._refused) >= MAX_CONSUMERS:
+                    raise DeclarationError(f"more than {MAX_CONSUMERS} consumers declared")
+                declaration = parse_declaration(payload, consumer, self.prefix)
+                if declaration.encoding(BATCH_ENCODING, BATCH_ENCODING_VERSION) is None:
+                    offered = ", ".join(e.label for e in declaration.encodings) or "none"
+                    raise DeclarationError(
+                        f"offers no encoding this unit writes ({_ENCODING_LABEL}); offered: "
+                        f"{offered}"
+                    )
+            except DeclarationError as exc:
+                self._refuse(consumer[:64], str(exc))
+                return
+            self._refused.pop(consumer, None)
+            self._declared[consumer] = declaration
+            self._log_ignored(declaration)
+            self._update(f"declared by {consumer}")
+
+    def _refuse(self, consumer: str, why: str) -> None:
+        self.refusals += 1
+        if len(self._declared) + len(self._refused) < MAX_CONSUMERS or consumer in self._refused:
+            self._refused[consumer] = why
+            self._declared.pop(consumer, None)
+        else:  # bounded: the overflow itself keeps batches off
+            self._refused["(overflow)"] = why
+        self._ratelog.log(
+            f"refused:{consumer}",
+            logging.WARNING,
+            "refused the declaration of consumer %r on %s: %s; events go one by one",
+            consumer,
+            self._topic_head + consumer,
+            why,
+        )
+        self._update(f"declaration of {consumer} refused: {why}")
+
+    def _log_ignored(self, declaration: Declaration) -> None:
+        entry = declaration.encoding(BATCH_ENCODING, BATCH_ENCODING_VERSION)
+        ignored = sorted(entry.types - BULK_TYPES) if entry is not None else []
+        if ignored:
+            log.info(
+                "consumer %s lists types this unit never batches (ignored): %s",
+                declaration.consumer,
+                ", ".join(ignored[:10]),
+            )
+
+    def _update(self, why: str, quiet: bool = False) -> None:
+        """Recompute what is in force (hold the lock); log a change."""
+        batching, reason = self._negotiated(why)
+        before = self._state.batching
+        if batching == before:
+            if batching is None:
+                self._state = replace(self._state, reason=reason)
+            return
+        self._state = _State(batching, reason, self._clock())
+        if quiet:
+            log.debug("compact batches: %s", reason)
+        elif batching is None:
+            log.warning("compact batches off: %s", reason)
+        else:
+            log.info(
+                "compact batches on for %s (%s, at most %d events / %d bytes): %s",
+                ", ".join(sorted(batching.types or ())),
+                _ENCODING_LABEL,
+                batching.max_events,
+                batching.max_bytes,
+                reason,
+            )
+
+    def _negotiated(self, why: str) -> tuple[Batching | None, str]:
+        if self._refused:
+            consumer, problem = next(iter(self._refused.items()))
+            return None, f"declaration of {consumer} refused: {problem}"
+        if not self._declared:
+            return None, why
+        types = set(BULK_TYPES)
+        max_events, max_bytes = self.own.max_events, self.own.max_bytes
+        for declaration in self._declared.values():
+            entry = declaration.encoding(BATCH_ENCODING, BATCH_ENCODING_VERSION)
+            assert entry is not None  # refused otherwise
+            types &= entry.types
+            max_events = min(max_events, entry.max_events)
+            max_bytes = min(max_bytes, entry.max_bytes)
+        consumers = ", ".join(sorted(self._declared))
+        if not types:
+            return None, f"no bulk type is read batched by every consumer ({consumers})"
+        batching = replace(
+            self.own, types=frozenset(types), max_events=max_events, max_bytes=max_bytes
+        )
+        return batching, f"declared by {consumers}"
+
+    def health(self, batches: int) -> BatchHealth:
+        """What is in force, since when, and why (``batches``: sent since start)."""
+        state = self._state
+        with self._lock:
+            consumers = tuple(sorted(self._declared))
+        b = state.batching
+        return BatchHealth(
+            mode=self.mode,
+            state="on" if b is not None else "off",
+            since=state.since,
+            reason=state.reason,
+            encoding=_ENCODING_LABEL if b is not None else None,
+            types=tuple(sorted(b.types or ())) if b is not None else (),
+            consumers=consumers,
+            refusals=self.refusals,
+            batches=batches,
+        )

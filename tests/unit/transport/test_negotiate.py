@@ -1,0 +1,228 @@
+"""Negotiated compact batches: the consumers' declarations, good, withdrawn and hostile."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+import pytest
+
+from gateway.events.capabilities import (
+    MAX_DECLARATION_BYTES,
+    DeclarationError,
+    encode_declaration,
+    parse_declaration,
+)
+from gateway.events.health import batch as batch_fields
+from gateway.events.topics import capabilities_topic, event_type_of
+from gateway.transport.forwarder import Batching
+from gateway.transport.negotiate import BULK_TYPES, MAX_CONSUMERS, BatchPolicy
+
+PREFIX = "city"
+TS = "2026-12-01T16:00:00.000Z"
+OWN = Batching("city/s1/g1/batch", min_events=20, max_events=500, max_bytes=256 * 1024)
+
+
+def declaration(consumer: str = "ingest", **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(
+        encode_declaration(
+            consumer, PREFIX, TS, sorted(BULK_TYPES), max_bytes=4 << 20, max_events=10_000
+        )
+    )
+    encoding = changes.pop("encoding", {})
+    body["encodings"][0].update(encoding)
+    body.update(changes)
+    return body
+
+
+def raw(obj: object) -> bytes:
+    return json.dumps(obj).encode()
+
+
+def policy(mode: str = "negotiate") -> BatchPolicy:
+    return BatchPolicy(mode, OWN, PREFIX, clock=lambda: 1_800_000_000.0)  # type: ignore[arg-type]
+
+
+def declare(p: BatchPolicy, payload: bytes, consumer: str = "ingest") -> None:
+    p.on_message(capabilities_topic(PREFIX, consumer), payload)
+
+
+def test_no_declaration_means_one_event_per_message_until_one_arrives() -> None:
+    p = policy()
+    assert p.current() is None and p.health(0).state == "off"
+    declare(p, raw(declaration()))
+    on = p.current()
+    assert on is not None and on.types == BULK_TYPES
+    assert (on.max_events, on.max_bytes) == (500, 256 * 1024)  # the smaller: the unit's own
+    health = p.health(3)
+    assert (health.state, health.encoding, health.consumers) == (
+        "on",
+        "zlib-json-array/1",
+        ("ingest",),
+    )
+    fields = batch_fields(health)
+    assert fields["batch_types"] == ",".join(sorted(BULK_TYPES)) and fields["batches"] == 3
+
+
+def test_every_consumer_must_read_a_type_and_limits_are_the_smallest() -> None:
+    p = policy()
+    declare(p, raw(declaration()))
+    declare(
+        p,
+        raw(
+            declaration(
+                "dashboard", encoding={"types": ["aggregate", "line_crossing"], "max_events": 50}
+            )
+        ),
+        "dashboard",
+    )
+    on = p.current()
+    assert on is not None and on.types == {"aggregate", "line_crossing"} and on.max_events == 50
+    assert on.accepts("city/s1/g1/events/cam-1/aggregate")
+    assert not on.accepts("city/s1/g1/sensors/pm-1")
+    # A consumer that reads no batches switches them off for everyone.
+    declare(p, raw(declaration("dashboard", encoding={"types": []})), "dashboard")
+    assert p.current() is None
+    assert "no bulk type" in p.health(0).reason
+
+
+def test_withdrawal_and_a_new_connection_switch_batches_off() -> None:
+    p = policy()
+    declare(p, raw(declaration()))
+    assert p.current() is not None
+    declare(p, b"")  # the retained message deleted
+    assert p.current() is None and "withdrew" in p.health(0).reason
+    declare(p, raw(declaration()))
+    p.on_connected()  # declarations may have changed while away: wait for them again
+    assert p.current() is None
+    declare(p, raw(declaration()))
+    assert p.current() is not None
+
+
+def test_types_the_unit_never_batches_are_ignored() -> None:
+    p = policy()
+    declare(
+        p,
+        raw(declaration(encoding={"types": ["alert", "health", "sensor_reading", "future_type"]})),
+    )
+    on = p.current()
+    assert on is not None and on.types == {"sensor_reading"}
+
+
+HOSTILE = [
+    (b"x" * (MAX_DECLARATION_BYTES + 1), "bytes >"),
+    (b"\xff\xfe", "not UTF-8 JSON"),
+    (b"[1, 2]", "not a JSON object"),
+    (b"[" * 10_000, "not UTF-8 JSON|nested"),
+    (raw(declaration(schema=2)), "schema 2"),
+    (raw(declaration(schema=True)), "schema true"),
+    (raw(declaration(consumer="other")), "names consumer 'other'"),
+    (raw(declaration(prefix="city/west")), "for prefix"),
+    (raw(declaration(ts=12)), "ts"),
+    (raw(declaration(encodings="zlib-json-array")), "encodings: not a list"),
+    (raw(declaration(encodings=[{}] * 17)), "entries > 16"),
+    (raw(declaration(encoding={"types": "line_crossing"})), "types: not a list"),
+    (raw(declaration(encoding={"types": [1]})), "not an event type"),
+    (raw(declaration(encoding={"types": ["x"] * 65})), "65 entries"),
+    (raw(declaration(encoding={"max_events": "10"})), "max_events: not an integer"),
+    (raw(declaration(encoding={"max_events": 1})), "max_events: 1 not in"),
+    (raw(declaration(encoding={"max_bytes": 10**12})), "max_bytes"),
+    (raw(declaration(encoding={"version": 2})), "no encoding this unit writes"),
+    (raw(declaration(encoding={"name": "cbor-array"})), "offered: cbor-array/1"),
+    (raw(declaration(encodings=[])), "offered: none"),
+]
+
+
+@pytest.mark.parametrize(("payload", "why"), HOSTILE)
+def test_a_hostile_declaration_is_refused_and_switches_batches_off(
+    payload: bytes, why: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    p = policy()
+    declare(p, raw(declaration()))
+    assert p.current() is not None
+    with caplog.at_level(logging.WARNING):
+        declare(p, payload)
+    assert p.current() is None
+    health = p.health(0)
+    assert health.refusals == 1 and health.state == "off"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("refused the declaration of consumer 'ingest'" in w for w in warnings), warnings
+    assert re.search(why, health.reason), health.reason
+    declare(p, raw(declaration()))  # a good one replaces it
+    assert p.current() is not None
+
+
+def test_parse_checks_the_topic_owner_and_forward_compatible_additions() -> None:
+    body = declaration()
+    body["future"] = {"anything": 1}
+    body["encodings"].append(
+        {
+            "name": "cbor-array",
+            "version": 3,
+            "types": [],
+            "max_bytes": 2048,
+            "max_events": 2,
+            "x": 1,
+        }
+    )
+    parsed = parse_declaration(raw(body), "ingest", PREFIX)
+    assert [e.label for e in parsed.encodings] == ["zlib-json-array/1", "cbor-array/3"]
+    body["encodings"].append(body["encodings"][0])
+    with pytest.raises(DeclarationError, match="listed twice"):
+        parse_declaration(raw(body), "ingest", PREFIX)
+
+
+@pytest.mark.parametrize("name", ["batch", "health", "a/b", "", "x" * 65])
+def test_names_that_are_not_consumers_are_refused(name: str) -> None:
+    p = policy()
+    declare(p, raw(declaration()))
+    p.on_message(f"city/central/capabilities/{name}", raw(declaration()))
+    assert p.current() is None and p.refusals == 1
+
+
+def test_declarations_are_bounded() -> None:
+    p = policy()
+    for n in range(MAX_CONSUMERS):
+        declare(p, raw(declaration(f"c{n}")), f"c{n}")
+    assert p.current() is not None
+    declare(p, raw(declaration("one-more")), "one-more")
+    assert p.current() is None and "more than 32" in p.health(0).reason
+    assert len(p._declared) + len(p._refused) <= MAX_CONSUMERS + 1
+    declare(p, b"", "c0")  # withdrawals still count
+    assert p.current() is None
+
+
+@pytest.mark.parametrize(("mode", "state"), [("off", "off"), ("backlog", "on")])
+def test_fixed_modes_ignore_declarations(mode: str, state: str) -> None:
+    p = policy(mode)
+    assert not p.owns(capabilities_topic(PREFIX, "ingest"))
+    declare(p, b"garbage")
+    assert p.health(0).state == state and p.refusals == 0
+
+
+def test_a_defect_in_handling_never_escapes(monkeypatch: pytest.MonkeyPatch) -> None:
+    p = policy()
+    monkeypatch.setattr("gateway.transport.negotiate.parse_declaration", _boom)
+    declare(p, raw(declaration()))
+    assert p.current() is None and p.refusals == 1
+
+
+def _boom(*_a: object) -> None:
+    raise RuntimeError("boom")
+
+
+@pytest.mark.parametrize(
+    ("topic", "expected"),
+    [
+        ("city/s1/g1/events/cam-1/line_crossing", "line_crossing"),
+        ("city/s1/g1/sensors/pm-1", "sensor_reading"),
+        ("city/s1/g1/health", None),
+        ("city/s1/g1/events/cam-1", None),
+        ("city/s1/g10/sensors/pm-1", None),
+        ("city/s1/g1/sensors/pm-1/x", None),
+    ],
+)
+def test_event_type_of_a_topic(topic: str, expected: str | None) -> None:
+    assert event_type_of("city/s1/g1", topic) == expected
