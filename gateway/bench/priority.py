@@ -105,12 +105,12 @@ def gateway_round(job: dict[str, Any], conn: Any) -> None:
     )
     app = App(settings)
     if mode == "in_order":  # the baseline: alerts queue in the client behind bulk packets
-        import gateway.transport.mqtt as link_module
+        from gateway.transport import paho_client
 
-        def in_order(client: Any, topic: str, payload: bytes, **kwargs: Any) -> Any:
-            return client.publish(topic, payload, **kwargs)
+        def in_order(client: Any, topic: str, payload: bytes, *args: Any) -> Any:
+            return client.publish(topic, payload, *args)
 
-        link_module.publish_first = in_order  # type: ignore[assignment]
+        paho_client._Client.publish_first = in_order  # type: ignore[method-assign,assignment]
     tracer = None
     if job.get("trace"):
         from gateway.bench.priority_trace import Tracer, install
