@@ -46,7 +46,7 @@ from gateway.events.batch import batch_json_size, encode_batch
 from gateway.events.topics import event_type_of
 from gateway.health import OutboxHealth
 from gateway.ratelog import RateLimitedLog
-from gateway.transport.lanes import BULK, BacklogOrder, LaneQueue, Scheduler, queues_for
+from gateway.transport.lanes import ALERT, BULK, BacklogOrder, LaneQueue, Scheduler, queues_for
 from gateway.transport.mqtt import MqttLink
 from gateway.transport.outbox import Outbox, Row
 from gateway.transport.pacing import BulkWindow
@@ -162,6 +162,7 @@ class Forwarder:
         # mid -> (seqs, weight in the bulk window) of a batch in flight
         self._batches: dict[int, tuple[list[int], int]] = {}
         self._batch_pause_until = float("-inf")
+        self._batch_ratio = 1.0  # JSON bytes per payload byte of the last batch (x 0.9)
         self.batches = 0  # batches published (their events count in ``published``)
         self._bulk_inflight = 0
         self.bulk_window = BulkWindow(link.max_inflight)
@@ -305,10 +306,9 @@ class Forwarder:
 
     def _send(self, row: Row, generation: int) -> bool:
         at = self._clock()  # before the publish: its PUBACK may come before it returns
-        # Alerts and control events go out ahead of the bulk packets queued in the
-        # client and not yet written (lanes order what leaves the outbox; this orders
-        # what leaves the client).
-        sent = self.link.publish(row.topic, row.payload, qos=1, first=row.lane != BULK)
+        # Alerts go out ahead of the packets queued in the client and not yet written
+        # (lanes order what leaves the outbox; this orders what leaves the client).
+        sent = self.link.publish(row.topic, row.payload, qos=1, first=row.lane == ALERT)
         if sent is None or sent[0] != generation:
             return False
         self._inflight[sent[1]] = (row.seq, row.topic, row.lane, at)
@@ -362,7 +362,9 @@ class Forwarder:
             buffer = buffers[id(chosen)]
             if batching is not None and chosen.lane == BULK and len(buffer) >= batching.min_events:
                 taken = self._taken() if taken is None else taken
-                sent = self._forward_batch(chosen, buffer, batching, taken, generation)
+                sent = self._forward_batch(
+                    chosen, buffer, batching, taken, generation, room=bulk_room
+                )
                 if sent is None:
                     break
                 if sent:
@@ -417,14 +419,23 @@ class Forwarder:
         batching: Batching,
         taken: set[int],
         generation: int,
+        *,
+        room: int,
     ) -> bool | None:
-        """Send the next rows of ``buffer`` as one batch.
+        """Send the next rows of ``buffer`` as one batch, no heavier than ``room``.
 
         Returns True when a batch went out, False when only skipped rows were taken
         (held topics, rows in flight), None when the link took nothing (stop).
+
+        ``room`` is the bulk window's free room: a batch takes one unit per
+        :data:`BATCH_WEIGHT_BYTES` of its payload and what is in flight cannot be
+        overtaken, so on a slow link (a small window) batches are small. The rows are
+        taken up to ``room`` x the weight x the compression of the previous batch, and
+        when the batch still weighs more, its tail is put back.
         """
         rows: list[Row] = []
         size = 0
+        most = min(batching.max_bytes, int(max(room, 1) * BATCH_WEIGHT_BYTES * self._batch_ratio))
         while buffer and len(rows) < batching.max_events:
             row = buffer[0]
             if (queue.revisits(row.seq) and row.seq in taken) or row.topic in self._holds:
@@ -437,15 +448,24 @@ class Forwarder:
                 if not rows:  # a type the consumers do not read batched goes alone
                     rows.append(buffer.popleft())
                 break
-            if size + len(row.payload) + 1 > batching.max_bytes:
+            if rows and size + len(row.payload) + 1 > most:
                 break
             rows.append(buffer.popleft())
             size += len(row.payload) + 1
         if not rows:
             return False
+        payload = encode_batch([r.payload for r in rows]) if len(rows) > 1 else b""
+        weight = max(1, len(payload) // BATCH_WEIGHT_BYTES)
+        if len(rows) > 1:
+            self._batch_ratio = max(size / max(len(payload), 1) * 0.9, 1.0)
+        while weight > room and len(rows) > 1:  # compressed worse than the last: shrink
+            keep = max(1, min(len(rows) - 1, len(rows) * max(room, 1) // weight))
+            buffer.extendleft(reversed(rows[keep:]))
+            rows = rows[:keep]
+            payload = encode_batch([r.payload for r in rows]) if keep > 1 else b""
+            weight = max(1, len(payload) // BATCH_WEIGHT_BYTES)
         if len(rows) == 1:
             return self._send(rows[0], generation) and self._advanced(queue, rows, taken)
-        payload = encode_batch([r.payload for r in rows])
         limit = self.link.max_packet
         if limit is not None and publish_size(batching.topic, payload) > limit:
             self._pause_batching("the batch is larger than the broker's Maximum Packet Size")
@@ -458,7 +478,6 @@ class Forwarder:
         # The bulk window counts single events of a few hundred bytes: a batch takes the
         # room of as many as its bytes would, so an alert does not queue behind a window
         # full of batches (what is in flight cannot be overtaken).
-        weight = max(1, len(payload) // BATCH_WEIGHT_BYTES)
         self._inflight[sent[1]] = (rows[0].seq, batching.topic, BULK, at)
         self._batches[sent[1]] = ([r.seq for r in rows], weight)
         self._bulk_inflight += weight
@@ -556,9 +575,11 @@ class Forwarder:
             if sent is not None:
                 seq, topic, lane, sent_at = sent
                 batch = self._batches.pop(mid, None)
-                if lane == BULK:
-                    self._bulk_inflight -= 1 if batch is None else batch[1]
-                self.bulk_window.on_ack(acked_at - sent_at, acked_at)
+                units = 0 if lane != BULK else 1 if batch is None else batch[1]
+                self._bulk_inflight -= units
+                self.bulk_window.on_ack(
+                    acked_at - sent_at, acked_at, units=units, inflight=self._bulk_inflight
+                )
                 if batch is not None:
                     self._batch_outcome(batch[0], code)
                 else:

@@ -12,12 +12,26 @@ that (plus ``slack_s``) the window grows by one per round trip, and when they gr
 beyond, events are queueing somewhere and the window shrinks by a quarter, at most
 once per round trip. The alert and control lanes are not limited by it (they use the
 whole ``[outbox] max_inflight``).
+
+The floor of the window is what the link delivers in ``floor_s`` (10 ms), between
+``least`` (2) and ``minimum`` (32) events: on loopback 32 (fewer events per PUBACK
+cost the CPU more than they save), on a 2 Mbit/s uplink about 7, on 256 kbit/s 2, so
+the queue ahead of an alert stays at about one round trip there too. The delivery rate
+is the largest of the last ``window_s`` (measured over ``rate_period_s``). A window
+that never empties also hides the link's own round trip (every PUBACK then waits
+behind the window, and the window would creep up): every ``window_s / 2`` the window
+is 1 until one event has gone and come back alone (a clean round trip), as BBR's
+ProbeRTT does. Batches count as many events as their bytes would
+(:data:`~gateway.transport.forwarder.BATCH_WEIGHT_BYTES`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+
+_PROBE_DRAIN = 1  # waiting for the bulk events in flight to be answered
+_PROBE_ALONE = 2  # one event in flight alone: its round trip is the link's own
 
 
 @dataclass(slots=True)
@@ -26,44 +40,91 @@ class BulkWindow:
 
     maximum: int
     minimum: int = 32
+    least: int = 2
+    floor_s: float = 0.010
     ratio: float = 2.0
     slack_s: float = 0.002
     window_s: float = 10.0
+    rate_period_s: float = 0.1
     size: float = field(default=0.0)
     srtt_s: float = 0.0
     _min_now: float = math.inf
     _min_prev: float = math.inf
+    _rate_now: float = 0.0
+    _rate_prev: float = 0.0
+    _rate_units: int = 0
+    _rate_start: float = -math.inf
     _period_end: float = 0.0
     _last_cut: float = -math.inf
+    _probe: int = 0
 
     def __post_init__(self) -> None:
         self.minimum = max(1, min(self.minimum, self.maximum))
+        self.least = max(1, min(self.least, self.minimum))
         if self.size <= 0:
             self.size = float(self.minimum)
 
     @property
+    def rate(self) -> float:
+        """Bulk events (batch weights) the link delivered per second, the most recently."""
+        return max(self._rate_now, self._rate_prev)
+
+    @property
+    def floor(self) -> int:
+        """The smallest window: what the link delivers in ``floor_s`` (``minimum`` unknown)."""
+        rate = self.rate
+        if rate <= 0:
+            return self.minimum
+        return max(self.least, min(self.minimum, math.ceil(rate * self.floor_s)))
+
+    @property
     def limit(self) -> int:
         """Bulk events that may be in flight now."""
-        return max(self.minimum, min(self.maximum, int(self.size)))
+        if self._probe:
+            return 1
+        return max(self.floor, min(self.maximum, int(self.size)))
 
     @property
     def min_rtt_s(self) -> float:
         """The smallest round trip of the last ``window_s`` (the link without queues)."""
         return min(self._min_now, self._min_prev)
 
-    def on_ack(self, rtt_s: float, now: float) -> None:
-        """Account for one PUBACK that took ``rtt_s`` (``now``: a monotonic time)."""
+    def on_ack(self, rtt_s: float, now: float, *, units: int = 1, inflight: int = -1) -> None:
+        """Account for one PUBACK that took ``rtt_s`` (``now``: a monotonic time).
+
+        ``units``: the bulk events it answered (a batch's weight, 0 for the other
+        lanes); ``inflight``: bulk events still in flight after it (-1: unknown).
+        """
         if rtt_s < 0:
             return
-        if now >= self._period_end:  # a windowed minimum: two periods, bounded state
+        self._count(units, now)
+        if now >= self._period_end:  # windowed minimum and maximum: two periods each
             self._min_prev, self._min_now = self._min_now, math.inf
+            self._rate_prev, self._rate_now = self._rate_now, 0.0
             self._period_end = now + self.window_s / 2
+            self._probe = _PROBE_DRAIN if inflight >= 0 else 0
+        elif self._probe == _PROBE_ALONE:
+            self._probe = 0  # sent alone: this round trip is clean (kept below)
+        elif self._probe == _PROBE_DRAIN and inflight == 0:
+            self._probe = _PROBE_ALONE
         self._min_now = min(self._min_now, rtt_s)
         self.srtt_s = rtt_s if self.srtt_s == 0 else 0.875 * self.srtt_s + 0.125 * rtt_s
         base = self.min_rtt_s
         if rtt_s > max(base * self.ratio, base + self.slack_s):
             if now - self._last_cut >= max(self.srtt_s, base):
                 self._last_cut = now
-                self.size = max(float(self.minimum), self.size * 0.75)
+                self.size = max(float(self.floor), self.size * 0.75)
             return
         self.size = min(float(self.maximum), self.size + 1.0 / max(self.size, 1.0))
+
+    def _count(self, units: int, now: float) -> None:
+        """Measure the delivery rate over periods of ``rate_period_s``."""
+        if self._rate_start == -math.inf:
+            self._rate_start = now  # units delivered from now on
+            return
+        self._rate_units += units
+        elapsed = now - self._rate_start
+        if elapsed >= self.rate_period_s:
+            self._rate_now = max(self._rate_now, self._rate_units / elapsed)
+            self._rate_units = 0
+            self._rate_start = now

@@ -157,7 +157,9 @@ def test_bulk_window_shrinks_when_round_trips_grow_and_grows_back() -> None:
     for _ in range(200):  # round trips of 100 ms: a queue builds up somewhere
         now += 0.01
         window.on_ack(0.100, now)
-    assert window.limit == 32  # never below the floor
+    # never below the floor: what the link delivered in 10 ms (1,000 acks/s: 10 events)
+    assert 10 <= window.floor <= 11
+    assert window.floor <= window.limit <= window.floor + 1
     assert window.limit < grown
     for _ in range(3000):
         now += 0.001
