@@ -41,8 +41,40 @@ def raw(obj: object) -> bytes:
     return json.dumps(obj).encode()
 
 
-def policy(mode: str = "negotiate") -> BatchPolicy:
-    return BatchPolicy(mode, OWN, PREFIX, clock=lambda: 1_800_000_000.0)  # type: ignore[arg-type]
+def policy(mode: str = "negotiate", settle_s: float = 0.0) -> BatchPolicy:
+    return BatchPolicy(
+        mode,  # type: ignore[arg-type]
+        OWN,
+        PREFIX,
+        clock=lambda: 1_800_000_000.0,
+        monotonic=lambda: NOW[0],
+        settle_s=settle_s,
+    )
+
+
+NOW = [0.0]
+
+
+def test_more_batching_waits_to_settle_and_less_is_at_once() -> None:
+    """After a connection the retained declarations come one by one: a consumer that
+    reads less may follow one that reads more, so widening waits, narrowing does not."""
+    p = policy(settle_s=1.0)
+    NOW[0] = 100.0
+    declare(p, raw(declaration()))
+    assert p.current() is None  # not yet: another consumer may still be on its way
+    NOW[0] = 100.5
+    declare(p, raw(declaration("dashboard", encoding={"types": []})), "dashboard")
+    NOW[0] = 102.0
+    assert p.current() is None  # the dashboard reads no batches: never switched on
+    declare(p, raw(declaration("dashboard", encoding={"types": ["aggregate"]})), "dashboard")
+    assert p.current() is None
+    NOW[0] = 103.0
+    on = p.current()
+    assert on is not None and on.types == {"aggregate"}
+    declare(p, b"", "dashboard")  # more types again: waits
+    assert p.current() == on
+    declare(p, raw(declaration(encoding={"types": []})))  # less: at once
+    assert p.current() is None
 
 
 def declare(p: BatchPolicy, payload: bytes, consumer: str = "ingest") -> None:
@@ -226,3 +258,33 @@ def _boom(*_a: object) -> None:
 )
 def test_event_type_of_a_topic(topic: str, expected: str | None) -> None:
     assert event_type_of("city/s1/g1", topic) == expected
+
+
+def test_after_a_connection_the_bulk_lane_waits_for_the_declarations_a_bounded_time() -> None:
+    p = policy(settle_s=1.0)
+    NOW[0] = 200.0
+    assert not p.holds_bulk()  # never connected: nothing to wait for
+    p.on_connected()
+    assert p.holds_bulk()
+    NOW[0] = 200.3
+    declare(p, raw(declaration()))  # the retained declaration, a round trip later
+    NOW[0] = 201.1
+    assert p.holds_bulk() and p.current() is None  # it has not stood 1 s yet
+    NOW[0] = 201.3
+    assert not p.holds_bulk() and p.current() is not None  # the replay starts in batches
+    p.on_connected()
+    NOW[0] = 202.4  # nobody declared within 1 s: one by one
+    assert not p.holds_bulk() and p.current() is None
+    p.on_connected()  # a consumer that keeps changing its mind holds it twice the time at most
+    for step in range(1, 30):
+        NOW[0] = 202.4 + step * 0.1
+        types = ["aggregate"] if step % 2 else ["aggregate", "flow"]
+        declare(p, raw(declaration(encoding={"types": types})))
+    assert NOW[0] > 202.4 + 2.0 and not p.holds_bulk()
+
+
+@pytest.mark.parametrize("mode", ["off", "backlog"])
+def test_fixed_modes_never_hold(mode: str) -> None:
+    p = policy(mode, settle_s=1.0)
+    p.on_connected()
+    assert not p.holds_bulk()
