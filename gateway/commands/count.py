@@ -21,6 +21,7 @@ from gateway.vision.offline import count_video, parse_tiles
 
 if TYPE_CHECKING:
     from gateway.vision.analytics.score import CrossingRecord
+    from gateway.vision.analytics.sight import DetectionFrame
 
 
 def parse_line(text: str) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -90,6 +91,13 @@ def _print_table(result: dict[str, Any]) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write every counted crossing to this file (JSON lines; see gateway score).",
 )
+@click.option(
+    "--detections",
+    "detections_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write every frame's raw detections, before tracking, to this file (JSON lines; "
+    "gateway score --detections tells misses the detector never saw).",
+)
 @json_option
 def count_command(
     *,
@@ -104,6 +112,7 @@ def count_command(
     conf: float,
     threads: int,
     crossings_path: Path | None,
+    detections_path: Path | None,
     as_json: bool,
 ) -> None:
     """Count objects crossing lines in VIDEO (every frame, as fast as possible).
@@ -138,6 +147,7 @@ def count_command(
         DetectorConfig(model=model, conf=conf, classes=class_names, threads=threads), model_dir
     )
     crossings: list[CrossingRecord] = []
+    frames: list[DetectionFrame] | None = [] if detections_path is not None else None
     with stop_on_interrupt() as stop, progress.bar(video.name, "frame") as shown:
         try:
             result = count_video(
@@ -146,6 +156,7 @@ def count_command(
                 crossings,
                 lambda done, total: progress.advance(shown, done, total),
                 stop,
+                detections=frames,
             )
         except CameraOpenError as exc:  # the file named on the command line: input
             error = InputError(str(exc))
@@ -155,6 +166,10 @@ def count_command(
         from gateway.vision.analytics.score import write_records
 
         write_records(crossings_path, crossings)
+    if detections_path is not None and frames is not None:
+        from gateway.vision.analytics.sight import write_detections
+
+        write_detections(detections_path, frames)
     if as_json:
         print_json(result)
     else:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -16,6 +16,7 @@ from gateway.errors import TransportError, UsageError
 if TYPE_CHECKING:
     from gateway.demo.scenario import Condition
     from gateway.demo.session import DemoState
+    from gateway.vision.analytics.score import CrossingRecord
 
 
 @click.command("demo")
@@ -173,8 +174,9 @@ def _accuracy(
     ideal: bool,
     crossings_path: Path | None,
 ) -> None:
-    from gateway.demo.accuracy import measure_run, recall_in_sight, run_scenario
+    from gateway.demo.accuracy import measure_run, run_scenario
     from gateway.vision.analytics.score import score, write_records
+    from gateway.vision.analytics.sight import write_detections
 
     if scenario is not None:
         run = run_scenario(scenario, "truth" if ideal else "model", cast("Condition", condition))
@@ -185,20 +187,12 @@ def _accuracy(
     if crossings_path is not None:
         write_records(crossings_path, run.counted)
         write_records(crossings_path.with_suffix(".truth.jsonl"), run.truth)
+        frames = [run.detections[f] for f in sorted(run.detections)]
+        write_detections(crossings_path.with_suffix(".detections.jsonl"), frames)
     report = run.report
-    result = score(run.counted, run.truth)
-    sight = recall_in_sight(run, result.misses)
+    result = score(run.counted, run.truth, detections=run.detections)
     if as_json:
-        print_json(
-            {
-                **report.as_dict(),
-                "crossings": result.as_dict(),
-                "in_sight": {
-                    "rows": [asdict(row) for row in sight],
-                    "out_of_sight": [asdict(r) for r in run.unseen],
-                },
-            }
-        )
+        print_json({**report.as_dict(), "crossings": result.as_dict()})
         return
     what = f"scenario {scenario}" if scenario else f"{seconds:.0f} s of simulated traffic"
     click.echo(
@@ -208,14 +202,18 @@ def _accuracy(
     for label, truth, counted, error in report.rows():
         click.echo(f"{label:<12}{truth:>7}{counted:>9}{error:>+9.1%}")
     click.echo(f"sum of per-direction, per-class differences: {report.matched_error:.1%} of truth")
-    click.echo("crossing by crossing:")
+    click.echo("crossing by crossing (unseen: missed, and no raw detection matched the object):")
     click.echo(result.table())
-    for row in sight:
-        click.echo(
-            f"in sight on both sides: {row.line} {row.direction}: recall {row.recall:.3f}"
-            f" ({row.counted} of {row.truth}); out of sight on one side:"
-            f" {row.out_of_sight}, counted all the same {row.out_of_sight_counted}"
-        )
+    unseen = {id(r) for r in result.unseen or ()}
+    for record in result.false_counts:
+        click.echo(f"false count: {_brief(record)}")
+    for record in result.misses:
+        click.echo(f"{'unseen' if id(record) in unseen else 'missed'}: {_brief(record)}")
+
+
+def _brief(record: CrossingRecord) -> str:
+    """One crossing on one line, without its evidence boxes."""
+    return str(dataclasses.replace(record, boxes=None))
 
 
 def register(app: click.Group) -> None:

@@ -29,6 +29,7 @@ from gateway.demo.scenario import (
 from gateway.errors import UsageError
 from gateway.sources.frame import Frame
 from gateway.vision.analytics.score import CrossingRecord
+from gateway.vision.analytics.sight import SEEN_WINDOW_S, DetectionFrame
 from gateway.vision.analytics.types import LineCrossing
 from gateway.vision.boxes import box_iou
 from gateway.vision.detections import Detections
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
     from gateway.vision.protocols import Detector
     from simulators.camera.source import SimulatorReader
+    from simulators.camera.world import World
 
 DRAIN_MAX_S = 60.0
 # A counted crossing belongs to the simulator object its box overlaps at least this much.
@@ -45,10 +47,6 @@ OBJECT_IOU = 0.3
 # How far back the object each track was on is remembered (longer than an object may be
 # hidden and re-identified while it crosses, plus the confirmation).
 OBJECT_LOG_S = 6.0
-# An object at least this visible in a frame is "in sight" there (for telling which true
-# crossings the camera could not see on one side of the line); objects remembered at most.
-IN_SIGHT = 0.5
-SIGHTINGS_MAX = 100_000
 ScenarioDetector = Literal["truth", "model"]
 
 
@@ -114,9 +112,9 @@ class CrossingRun:
     report: AccuracyReport
     counted: list[CrossingRecord]
     truth: list[CrossingRecord]
-    # True crossings whose object was never in sight on one of the two sides of the line
-    # (a car that entered behind a bus and came out past the line): no camera sees them.
-    unseen: list[CrossingRecord] = field(default_factory=list)
+    # The raw detections (before tracking) of the frames around each true crossing: with
+    # the truth's boxes, what tells a crossing the detector never saw from a counting miss.
+    detections: dict[int, DetectionFrame] = field(default_factory=dict)
 
 
 def measure_run(seconds: float, seed: int = 7, condition: Condition = "day") -> CrossingRun:
@@ -199,7 +197,7 @@ def _play(
     frames = 0
     counted_log: list[CrossingRecord] = []
     on_object = _ObjectLog()
-    sightings = _Sightings()
+    sight = _SightLog(round(SEEN_WINDOW_S * reader.cfg.fps))
 
     def step() -> bool:
         nonlocal frames
@@ -211,7 +209,7 @@ def _play(
             Frame(image=item[0], index=frames, timestamp=epoch + item[1], pts_s=item[1])
         )
         on_object.add(item[1], pipeline.last_tracked, reader)
-        sightings.add(reader)
+        sight.add(reader, pipeline.last_detections, pipeline.labels)
         crossings = [e for e in events if isinstance(e, LineCrossing)]
         if crossings:
             counted_log.extend(_records(crossings, on_object, epoch, frames))
@@ -229,6 +227,7 @@ def _play(
         for _ in range(5):
             if not step():
                 break
+        sight.finish(reader)
         truth_log = [
             CrossingRecord(
                 line_id=c.line_id,
@@ -237,8 +236,9 @@ def _play(
                 t=round(c.t, 4),
                 frame=c.frame,
                 object_id=c.object_id,
+                boxes=sight.boxes.get(i, ()),
             )
-            for c in world.crossings
+            for i, c in enumerate(world.crossings)
         ]
     finally:
         reader.close()
@@ -251,76 +251,64 @@ def _play(
                     counted[(line, direction, label)] += n
     truth: Counts = Counter((r.line_id, r.direction, r.label) for r in truth_log)
     report = AccuracyReport(seconds, frames, time.monotonic() - start, counted, truth)
-    unseen = [r for r in truth_log if not sightings.both_sides(r)]
-    return CrossingRun(report, counted_log, truth_log, unseen)
+    return CrossingRun(report, counted_log, truth_log, sight.detections)
 
 
-@dataclass(frozen=True, slots=True)
-class SightRecall:
-    """Recall of one line and direction over the true crossings the camera could see."""
+class _SightLog:
+    """Each true crossing's exact boxes around it, and the raw detections of those frames.
 
-    line: str
-    direction: str
-    truth: int  # true crossings in sight on both sides of the line
-    counted: int  # of those, matched by a counted crossing
-    out_of_sight: int  # true crossings left out (never in sight on one side)
-    out_of_sight_counted: int  # of those, matched all the same (entered at a frame edge)
-
-    @property
-    def recall(self) -> float:
-        """Share of the crossings in sight that were counted (1.0 when there were none)."""
-        return self.counted / self.truth if self.truth else 1.0
-
-
-def recall_in_sight(run: CrossingRun, misses: Sequence[CrossingRecord]) -> list[SightRecall]:
-    """Per line and direction, recall over ``run``'s true crossings in sight on both sides.
-
-    ``misses`` are the scorer's unmatched true crossings (records of ``run.truth``).
-    """
-    unseen = {id(r) for r in run.unseen}
-    missed = {id(r) for r in misses}
-    out = []
-    for line, direction in sorted({(r.line_id, r.direction) for r in run.truth}):
-        mine = [r for r in run.truth if (r.line_id, r.direction) == (line, direction)]
-        seen = [r for r in mine if id(r) not in unseen]
-        counted = sum(1 for r in seen if id(r) not in missed)
-        hidden = [r for r in mine if id(r) in unseen]
-        hidden_counted = sum(1 for r in hidden if id(r) not in missed)
-        out.append(SightRecall(line, direction, len(seen), counted, len(hidden), hidden_counted))
-    return out
-
-
-class _Sightings:
-    """On which sides of each line each simulator object was ever in sight.
-
-    In sight: at least ``IN_SIGHT`` of it visible; its side is that of the bottom-centre
-    of its box (its ground point, as the world's crossings use). At most
-    ``SIGHTINGS_MAX`` objects (the oldest first out): an offline run's own bound.
+    The evidence :func:`gateway.vision.analytics.score.score` tests against to tell a
+    crossing the detector never saw from a counting miss: per crossing, the object's
+    visible box in every frame within ``SEEN_WINDOW_S`` where any of it shows, and the
+    raw detector output (before tracking) of those frames. Only the last
+    ``2 * window + 1`` frames are held; what is kept is per crossing.
     """
 
-    def __init__(self) -> None:
-        self._sides: dict[int, set[tuple[str, bool]]] = {}
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self._recent: deque[tuple[int, dict[int, tuple[float, ...]], DetectionFrame]] = deque(
+            maxlen=2 * window + 1
+        )
+        self._pending: list[int] = []  # indexes into world.crossings, waiting for frames after
+        self._known = 0
+        self.boxes: dict[int, tuple[tuple[int, float, float, float, float], ...]] = {}
+        self.detections: dict[int, DetectionFrame] = {}
 
-    def add(self, reader: SimulatorReader) -> None:
-        """Record the objects in sight in the reader's latest frame."""
-        from simulators.camera.lines import side
-
+    def add(self, reader: SimulatorReader, raw: Detections, labels: Sequence[str]) -> None:
+        """Record the reader's latest frame and the raw detections made on it."""
         truth, world = reader.truth, reader.world
-        if truth is None or world is None or not len(truth):
-            return
-        h, w = (reader.cfg.height, reader.cfg.width)
-        for k in np.flatnonzero(truth.visible >= IN_SIGHT):
-            x1, _, x2, y2 = (float(v) for v in truth.xyxy[k])
-            q = ((x1 + x2) / 2 / w, y2 / h)
-            seen = self._sides.setdefault(int(truth.ids[k]), set())
-            seen.update((ln.id, side(ln, q) > 0) for ln in world.config.lines)
-        while len(self._sides) > SIGHTINGS_MAX:
-            del self._sides[next(iter(self._sides))]
+        assert world is not None
+        objects: dict[int, tuple[float, ...]] = {}
+        if truth is not None:
+            for k in np.flatnonzero(truth.visible > 0):
+                objects[int(truth.ids[k])] = tuple(
+                    round(float(v), 1) for v in truth.visible_xyxy[k]
+                )
+        self._recent.append(
+            (world.frame, objects, DetectionFrame.of(world.frame, world.t, raw, labels))
+        )
+        self._pending += range(self._known, len(world.crossings))
+        self._known = len(world.crossings)
+        due = [i for i in self._pending if world.crossings[i].frame + self.window <= world.frame]
+        self._settle(world, due)
 
-    def both_sides(self, crossing: CrossingRecord) -> bool:
-        """Whether the crossing's object was in sight on both sides of its line."""
-        seen = self._sides.get(crossing.object_id if crossing.object_id is not None else -1, set())
-        return (crossing.line_id, True) in seen and (crossing.line_id, False) in seen
+    def finish(self, reader: SimulatorReader) -> None:
+        """Settle the crossings still waiting for frames (the run ended)."""
+        assert reader.world is not None
+        self._settle(reader.world, list(self._pending))
+
+    def _settle(self, world: World, due: list[int]) -> None:
+        for i in due:
+            crossing = world.crossings[i]
+            near = [r for r in self._recent if abs(r[0] - crossing.frame) <= self.window]
+            boxes = []
+            for frame, objects, dets in near:
+                box = objects.get(crossing.object_id)
+                if box is not None:
+                    boxes.append((frame, box[0], box[1], box[2], box[3]))
+                    self.detections[frame] = dets
+            self.boxes[i] = tuple(boxes)
+        self._pending = [i for i in self._pending if i not in set(due)]
 
 
 class _ObjectLog:

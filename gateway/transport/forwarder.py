@@ -307,7 +307,10 @@ class Forwarder:
 
     def _send(self, row: Row, generation: int) -> bool:
         at = self._clock()  # before the publish: its PUBACK may come before it returns
-        sent = self.link.publish(row.topic, row.payload, qos=1)
+        # Alerts and control events go out ahead of the bulk packets queued in the
+        # client and not yet written (lanes order what leaves the outbox; this orders
+        # what leaves the client).
+        sent = self.link.publish(row.topic, row.payload, qos=1, first=row.lane != BULK)
         if sent is None or sent[0] != generation:
             return False
         self._inflight[sent[1]] = (row.seq, row.topic, row.lane, at)
@@ -334,7 +337,7 @@ class Forwarder:
             return False
         scheduler = self._scheduler
         buffers: dict[int, collections.deque[Row]] = {}
-        empty: set[int] = set()
+        empty: dict[int, int] = {}  # queue -> its lane's newest seq when it was found empty
         taken: set[int] | None = None  # computed when a rewound queue needs it
         while room > 0:
             ready = []
@@ -347,12 +350,13 @@ class Forwarder:
                 limit = min(room, bulk_room if lane_queue.lane == BULK else room, 1000)
                 if batching is not None and lane_queue.lane == BULK and bulk_room > 0:
                     limit = max(limit, batching.max_events)
-                if key in empty or limit <= 0:
+                if limit <= 0 or (key in empty and not self._stored_since(lane_queue, empty)):
                     continue
                 if not buffers.get(key):
+                    newest = self.outbox.lane_last(lane_queue.lane)  # before: none is missed
                     rows = self._fetch(lane_queue, limit)
                     if not rows:
-                        empty.add(key)
+                        empty[key] = newest
                         continue
                     buffers[key] = collections.deque(rows)
                 ready.append(lane_queue)
@@ -389,6 +393,19 @@ class Forwarder:
             room -= 1
             busy = True
         return busy
+
+    def _stored_since(self, queue: LaneQueue, empty: dict[int, int]) -> bool:
+        """Whether an alert or control event was stored in ``queue``'s lane since it was read.
+
+        A pass over the window fills many slots; an alert stored meanwhile takes the
+        next one, not the next pass (one comparison, no query).
+        """
+        if queue.lane == BULK or queue.descending:
+            return False
+        if self.outbox.lane_last(queue.lane) <= empty[id(queue)]:
+            return False
+        del empty[id(queue)]
+        return True
 
     def _batching_now(self) -> Batching | None:
         """The batching in force (None: off, or paused after a refused batch)."""

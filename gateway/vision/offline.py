@@ -22,8 +22,11 @@ from gateway.interrupt import stop_on_interrupt
 
 if TYPE_CHECKING:  # the detector pulls in onnxruntime: only when a video runs
     from gateway.config.vision import CameraConfig
+    from gateway.sources.frame import Frame
     from gateway.vision.analytics.score import CrossingRecord
+    from gateway.vision.analytics.sight import DetectionFrame
     from gateway.vision.analytics.types import LineCrossing
+    from gateway.vision.detections import Detections
     from gateway.vision.protocols import Detector
 
 DIRECTIONS = ("left_to_right", "right_to_left")
@@ -88,10 +91,13 @@ def count_video(
     crossings: list[CrossingRecord] | None = None,
     on_progress: Callable[[int, int | None], None] | None = None,
     stop: threading.Event | None = None,
+    *,
+    detections: list[DetectionFrame] | None = None,
 ) -> dict[str, Any]:
     """Run ``camera`` (a file source) to its end through the camera pipeline; the result dict.
 
-    With ``crossings``, every counted crossing is appended to it (media time, frame index).
+    With ``crossings``, every counted crossing is appended to it (media time, frame index);
+    with ``detections``, every frame's raw detections (before tracking).
     ``on_progress(frames done, frames in the file or None)`` is called a few times a second.
     When ``stop`` is set (Ctrl-C through :func:`gateway.interrupt.stop_on_interrupt`), the
     pipeline's threads are stopped and joined and what was counted so far is returned,
@@ -99,6 +105,7 @@ def count_video(
     """
     from gateway.sources.base import make_reader
     from gateway.vision.analytics.score import CrossingRecord
+    from gateway.vision.analytics.sight import DetectionFrame
     from gateway.vision.analytics.types import LineCrossing
     from gateway.vision.runner import CameraRunner
 
@@ -124,7 +131,14 @@ def count_video(
             if isinstance(e, LineCrossing)
         )
 
-    runner = CameraRunner(camera, detector, sink, every_frame=True, media_clock=True)
+    def record(frame: Frame, dets: Detections) -> None:
+        if detections is not None:
+            detections.append(DetectionFrame.of(frame.index, frame.pts_s, dets, labels))
+
+    labels = list(detector.labels)
+    runner = CameraRunner(
+        camera, detector, sink, every_frame=True, media_clock=True, on_frame=record
+    )
     t0 = time.perf_counter()
     interrupted = False
     # Without a caller's stop event, Ctrl-C still never lands inside a thread join: it is

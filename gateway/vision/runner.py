@@ -65,6 +65,7 @@ class CameraRunner:
         media_clock: bool = False,
         nms_iou: float = 0.45,
         reference_dir: Path | None = None,
+        on_frame: Callable[[Frame, Detections], None] | None = None,
     ) -> None:
         """Wire the stages (nothing runs until :meth:`start`).
 
@@ -79,9 +80,12 @@ class CameraRunner:
             media_clock: stamp frames with media time (offline, faster than real time).
             nms_iou: IoU for merging tiles and motion regions.
             reference_dir: where the camera-shift reference views are kept (live gateway).
+            on_frame: called from the worker thread with every processed frame and its
+                raw detections, before tracking (offline accuracy logs).
         """
         self.camera = camera
         self.on_events = on_events
+        self.on_frame = on_frame
         self.every_frame = every_frame
         self.media_clock = media_clock
         self.pipeline = CameraPipeline(
@@ -248,6 +252,8 @@ class CameraRunner:
         self._latency_frame_ms.append((now - frame.mono) * 1000)
         with self._lock:
             self._latest = (frame, self.pipeline.last_tracked)
+        if self.on_frame is not None:
+            self.on_frame(frame, self.pipeline.last_detections)
         if not events:
             return
         try:

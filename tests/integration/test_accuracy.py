@@ -79,12 +79,16 @@ def test_accuracy_command_json() -> None:
     assert out["seconds"] == 10.0
     assert out["frames"] >= 100
     assert "all" in out["by_label"]
-    # Recall over the crossings the camera could see, per line and direction.
-    sight = out["in_sight"]
-    scored = {(r["line"], r["direction"]) for r in out["crossings"]["rows"]}
-    assert {(r["line"], r["direction"]) for r in sight["rows"]} <= scored
-    hidden = [(r["line_id"], r["direction"]) for r in sight["out_of_sight"]]
-    for row in sight["rows"]:
-        assert 0 <= row["counted"] <= row["truth"]
-        assert row["out_of_sight"] == hidden.count((row["line"], row["direction"]))
-        assert 0 <= row["out_of_sight_counted"] <= row["out_of_sight"]
+    # Recall over the crossings the detector saw, next to the raw recall, per line and
+    # direction; the unseen misses are listed (with their boxes), never dropped.
+    crossings = out["crossings"]
+    unseen = [(r["line_id"], r["direction"]) for r in crossings["unseen"]]
+    missed = [(r["line_id"], r["direction"]) for r in crossings["misses"]]
+    assert all("boxes" in r for r in crossings["misses"])
+    for row in crossings["rows"]:
+        if row["label"] != "*":
+            continue
+        key = (row["line"], row["direction"])
+        assert row["fn"] == missed.count(key)
+        assert row["fn_unseen"] == unseen.count(key) <= row["fn"]
+        assert row["recall_seen"] >= row["recall"]

@@ -8,6 +8,12 @@ positives; the rest of the counted ones are false counts, the rest of the truth 
 Precision and recall come per line and direction (any class: did we count the right
 crossings?) and per line, direction and class (the class must match too).
 
+With the run's raw detections (:mod:`gateway.vision.analytics.sight`), each miss is also
+classified: *unseen* when no raw detection of its class matched the object around its
+crossing (the detector never saw it there: no counting rule could count it). Recall
+over the seen crossings is reported next to the raw recall; unseen misses are listed,
+never dropped.
+
 Both sides are :class:`CrossingRecord` rows, read from and written to JSON lines by
 :func:`read_records` and :func:`write_records` (``gateway count --crossings``,
 ``gateway demo --accuracy --crossings``, the simulator's ``--truth``, hand-made files).
@@ -23,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from gateway.errors import UsageError
+from gateway.vision.analytics.sight import DetectionFrame, parse_box, unseen
 from gateway.vision.tracker.matching import assign
 
 DEFAULT_TOLERANCE_S = 1.5
@@ -34,7 +41,10 @@ class CrossingRecord:
 
     ``t`` is seconds since the start of the clip (media time). ``track_id`` is the
     tracker's id (counted rows); ``object_id`` the object's identity when known (the
-    simulator's actor id; for counted rows, the actor the track was on then).
+    simulator's actor id; for counted rows, the actor the track was on then). ``boxes``
+    (true rows) are the object's box in some frames around its crossing, each
+    ``(frame, x1, y1, x2, y2)`` in pixels: the evidence :func:`score` tests raw detections
+    against to tell an unseen object from a counting miss.
     """
 
     line_id: str
@@ -44,6 +54,7 @@ class CrossingRecord:
     frame: int | None = None
     track_id: int | None = None
     object_id: int | None = None
+    boxes: tuple[tuple[int, float, float, float, float], ...] | None = None
 
 
 @dataclass(slots=True)
@@ -73,6 +84,16 @@ class Score:
     by_class: dict[tuple[str, str, str], Tally] = field(default_factory=dict)
     false_counts: list[CrossingRecord] = field(default_factory=list)  # any class
     misses: list[CrossingRecord] = field(default_factory=list)  # any class
+    # With raw detections: the misses no raw detection matched (a subset of ``misses``).
+    unseen: list[CrossingRecord] | None = None
+
+    def seen(self, key: tuple[str, ...]) -> Tally:
+        """A row's tally with its unseen misses left out (equal to it without detections)."""
+        tally = self.by_direction[key] if len(key) == 2 else self.by_class[key]  # type: ignore[index]
+        if self.unseen is None:
+            return tally
+        n = sum(1 for r in self.unseen if (r.line_id, r.direction, r.label)[: len(key)] == key)
+        return Tally(tally.tp, tally.fp, tally.fn - n)
 
     def rows(self) -> list[tuple[str, str, str, Tally]]:
         """``(line, direction, label or '*', tally)`` sorted, direction rows first."""
@@ -80,42 +101,55 @@ class Score:
         out += [(ln, d, c, t) for (ln, d, c), t in sorted(self.by_class.items())]
         return out
 
-    def worst(self) -> tuple[float, float]:
-        """Lowest precision and lowest recall over the direction rows."""
-        tallies = list(self.by_direction.values()) or [Tally()]
+    def worst(self, *, seen: bool = False) -> tuple[float, float]:
+        """Lowest precision and lowest recall over the direction rows (seen crossings)."""
+        tallies = [self.seen(k) if seen else t for k, t in self.by_direction.items()]
+        tallies = tallies or [Tally()]
         return min(t.precision for t in tallies), min(t.recall for t in tallies)
 
     def as_dict(self) -> dict[str, object]:
         """JSON-friendly: one entry per row, plus the unmatched crossings."""
-        return {
-            "rows": [
-                {
-                    "line": ln,
-                    "direction": d,
-                    "label": c,
-                    "tp": t.tp,
-                    "fp": t.fp,
-                    "fn": t.fn,
-                    "precision": round(t.precision, 4),
-                    "recall": round(t.recall, 4),
-                }
-                for ln, d, c, t in self.rows()
-            ],
-            "false_counts": [asdict(r) for r in self.false_counts],
-            "misses": [asdict(r) for r in self.misses],
+        rows: list[dict[str, object]] = []
+        for ln, d, c, t in self.rows():
+            row: dict[str, object] = {
+                "line": ln,
+                "direction": d,
+                "label": c,
+                "tp": t.tp,
+                "fp": t.fp,
+                "fn": t.fn,
+                "precision": round(t.precision, 4),
+                "recall": round(t.recall, 4),
+            }
+            if self.unseen is not None:
+                s = self.seen((ln, d) if c == "*" else (ln, d, c))
+                row["fn_unseen"] = t.fn - s.fn
+                row["recall_seen"] = round(s.recall, 4)
+            rows.append(row)
+        out: dict[str, object] = {
+            "rows": rows,
+            "false_counts": [_plain(r) for r in self.false_counts],
+            "misses": [_plain(r) for r in self.misses],
         }
+        if self.unseen is not None:
+            out["unseen"] = [_plain(r) for r in self.unseen]
+        return out
 
     def table(self) -> str:
         """A plain-text table of the rows."""
-        lines = [
-            f"{'line':<8}{'direction':<15}{'class':<12}{'tp':>4}{'fp':>4}{'fn':>4}"
-            f"{'precision':>11}{'recall':>8}"
-        ]
+        sight = self.unseen is not None
+        head = f"{'line':<8}{'direction':<15}{'class':<12}{'tp':>4}{'fp':>4}{'fn':>4}"
+        head += f"{'precision':>11}{'recall':>8}"
+        lines = [head + (f"{'unseen':>8}{'seen recall':>13}" if sight else "")]
         for ln, d, c, t in self.rows():
-            lines.append(
+            text = (
                 f"{ln:<8}{d:<15}{c:<12}{t.tp:>4}{t.fp:>4}{t.fn:>4}"
                 f"{t.precision:>11.3f}{t.recall:>8.3f}"
             )
+            if sight:
+                s = self.seen((ln, d) if c == "*" else (ln, d, c))
+                text += f"{t.fn - s.fn:>8}{s.recall:>13.3f}"
+            lines.append(text)
         return "\n".join(lines)
 
 
@@ -123,8 +157,13 @@ def score(
     counted: Sequence[CrossingRecord],
     truth: Sequence[CrossingRecord],
     tolerance_s: float = DEFAULT_TOLERANCE_S,
+    detections: dict[int, DetectionFrame] | None = None,
 ) -> Score:
-    """Match counted crossings to true ones; see the module docstring."""
+    """Match counted crossings to true ones; see the module docstring.
+
+    With ``detections`` (the run's raw detector output by frame), the misses are also
+    classified (:attr:`Score.unseen`).
+    """
     result = Score()
     keys = {(r.line_id, r.direction) for r in (*counted, *truth)}
     for key in sorted(keys):
@@ -141,6 +180,8 @@ def score(
             tl = [r for r in t if r.label == label]
             n = len(_match(cl, tl, tolerance_s, same_label=True))
             result.by_class[(*key, label)] = Tally(n, len(cl) - n, len(tl) - n)
+    if detections is not None:
+        result.unseen = unseen(result.misses, truth, detections, tolerance_s)
     return result
 
 
@@ -172,7 +213,7 @@ def write_records(path: Path, records: Iterable[CrossingRecord]) -> int:
     n = 0
     with path.open("w", encoding="utf-8") as fh:
         for record in records:
-            row = {k: v for k, v in asdict(record).items() if v is not None}
+            row = _plain(record)
             fh.write(json.dumps(row, sort_keys=True) + "\n")
             n += 1
     return n
@@ -182,8 +223,8 @@ def read_records(path: Path) -> list[CrossingRecord]:
     """Read JSON-lines crossing records; a clear :class:`UsageError` on a bad file.
 
     Each line is an object with ``line_id``, ``direction``, ``label`` (or ``class``, as
-    the simulator writes it) and ``t`` (seconds); ``frame``, ``track_id`` and
-    ``object_id`` are optional. Blank lines and lines starting with ``#`` are skipped.
+    the simulator writes it) and ``t`` (seconds); ``frame``, ``track_id``,
+    ``object_id`` and ``boxes`` are optional. Blank lines and lines starting with ``#`` are skipped.
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -207,6 +248,7 @@ def read_records(path: Path) -> list[CrossingRecord]:
                 frame=_int(row.get("frame")),
                 track_id=_int(row.get("track_id")),
                 object_id=_int(row.get("object_id")),
+                boxes=_boxes(row.get("boxes")),
             )
         except (ValueError, TypeError, KeyError) as exc:
             raise UsageError(f"{path}:{n}: not a crossing record ({exc})") from None
@@ -214,6 +256,30 @@ def read_records(path: Path) -> list[CrossingRecord]:
             raise UsageError(f"{path}:{n}: not a crossing record (t must be finite)")
         out.append(record)
     return out
+
+
+def _plain(record: CrossingRecord) -> dict[str, object]:
+    """A record as a JSON object, fields left out when unknown."""
+    row = {k: v for k, v in asdict(record).items() if v is not None}
+    if record.boxes is not None:
+        row["boxes"] = [list(b) for b in record.boxes]
+    return row
+
+
+def _boxes(value: object) -> tuple[tuple[int, float, float, float, float], ...] | None:
+    """``[[frame, x1, y1, x2, y2], ...]`` (pixels) or None."""
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise TypeError(f"boxes must be a list of [frame, x1, y1, x2, y2], got {value!r}")
+    out = []
+    for item in value:
+        if not isinstance(item, list) or len(item) != 5:
+            raise TypeError(f"a box is [frame, x1, y1, x2, y2], got {item!r}")
+        frame = _int(item[0])
+        assert frame is not None
+        out.append((frame, *parse_box(item[1:])))
+    return tuple(out)
 
 
 def _text(value: object) -> str:

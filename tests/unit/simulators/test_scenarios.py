@@ -8,15 +8,13 @@ the demo's trained detector, and every counted crossing must match a true one.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 import pytest
 
 from gateway.config.sources import SimulatorSource
-from gateway.demo.accuracy import AccuracyReport, CrossingRun, recall_in_sight, run_scenario
+from gateway.demo.accuracy import run_scenario
 from gateway.errors import UsageError
-from gateway.vision.analytics.score import CrossingRecord, score
+from gateway.vision.analytics.score import score
 from simulators.camera.oracle import MIN_VISIBLE
 from simulators.camera.scenarios import SCENARIOS
 from simulators.camera.source import SimulatorReader, make_world
@@ -97,36 +95,21 @@ def test_unknown_scenario_is_a_usage_error() -> None:
         run_scenario("nope")
 
 
-def test_crossings_out_of_sight_on_one_side_are_told_apart() -> None:
-    """A car hidden behind a bus *while* it crosses was in sight on both sides; an object
-    entering or leaving the frame on an edge line was not (under half of it shows
-    beyond that line), and the counter counts it all the same from its entry."""
-    hidden = run_scenario("bus_occlusion", "truth")
-    assert hidden.unseen == []
+def test_crossings_the_detector_never_saw_are_told_apart() -> None:
+    """With nothing counted, every crossing is a miss; the unseen ones are exactly the cars
+    the bus hides through the whole window around their crossing (no box of them at all);
+    the buses and the cars on the ideal detector's boxes elsewhere are seen. The
+    evidence is the simulator's boxes and the run's raw detections."""
+    run = run_scenario("bus_occlusion", "truth")
+    assert all(r.boxes is not None for r in run.truth)
+    result = score([], run.truth, detections=run.detections)
+    assert sorted((r.object_id, r.frame, r.boxes) for r in result.unseen or ()) == [
+        (2, 31, ()),
+        (4, 35, ()),
+    ]
+    assert result.worst(seen=True) == (1.0, 0.0)  # each direction: its bus missed, seen
+    # Counted as they are, nothing is missed, so nothing is unseen.
+    assert score(run.counted, run.truth, detections=run.detections).unseen == []
+    # An object partly in the frame on an edge line is seen by its visible part.
     edges = run_scenario("edges", "truth")
-    assert edges.unseen, "objects crossing the edge lines are half outside the frame"
-    assert {r.line_id for r in edges.unseen} <= {"west", "east"}
-    rows = recall_in_sight(edges, score(edges.counted, edges.truth).misses)
-    assert all(r.recall == 1.0 for r in rows), rows
-    assert sum(r.out_of_sight_counted for r in rows) == len(edges.unseen)
-
-
-def test_recall_in_sight_leaves_out_what_no_camera_saw() -> None:
-    def rec(direction: str, t: float, oid: int) -> CrossingRecord:
-        return CrossingRecord(line_id="mid", direction=direction, label="car", t=t, object_id=oid)
-
-    truth = [
-        rec("left_to_right", 1.0, 1),
-        rec("left_to_right", 5.0, 2),
-        rec("right_to_left", 9.0, 3),
-    ]
-    report = AccuracyReport(10.0, 100, 1.0, Counter(), Counter())
-    run = CrossingRun(report, counted=[truth[0]], truth=truth, unseen=[truth[1]])
-    rows = recall_in_sight(run, score(run.counted, run.truth).misses)
-    assert [
-        (r.direction, r.truth, r.counted, r.out_of_sight, r.out_of_sight_counted) for r in rows
-    ] == [
-        ("left_to_right", 1, 1, 1, 0),
-        ("right_to_left", 1, 0, 0, 0),
-    ]
-    assert [r.recall for r in rows] == [1.0, 0.0]
+    assert score([], edges.truth, detections=edges.detections).unseen == []
