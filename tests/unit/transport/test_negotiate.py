@@ -5,20 +5,26 @@ from __future__ import annotations
 import json
 import logging
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gateway.app import App
+from gateway.events import validate_event
 from gateway.events.capabilities import (
     MAX_DECLARATION_BYTES,
     DeclarationError,
     encode_declaration,
     parse_declaration,
 )
+from gateway.events.envelope import envelope
 from gateway.events.health import batch as batch_fields
 from gateway.events.topics import capabilities_topic, event_type_of
+from gateway.localservers import free_port
 from gateway.transport.forwarder import Batching
 from gateway.transport.negotiate import BULK_TYPES, MAX_CONSUMERS, BatchPolicy
+from tests.support.transport import settings_for
 
 PREFIX = "city"
 TS = "2026-12-01T16:00:00.000Z"
@@ -288,3 +294,21 @@ def test_fixed_modes_never_hold(mode: str) -> None:
     p = policy(mode, settle_s=1.0)
     p.on_connected()
     assert not p.holds_bulk()
+
+
+@pytest.mark.parametrize("mode", ["negotiate", "backlog"])
+def test_the_health_of_a_batching_unit_is_valid_v1(tmp_path: Path, mode: str) -> None:
+    app = App(settings_for(tmp_path, free_port(), outbox={"batch": mode}))
+    try:
+        if mode == "negotiate":
+            declare(app.batch_policy, raw(declaration(consumer="ingest")))
+            app.batch_policy.settle_s = 0.0
+            app.batch_policy.current()
+        draft = app.health_draft()
+    finally:
+        app.outbox.close()
+    outbox = draft.data["outbox"]
+    assert isinstance(outbox, dict)
+    assert outbox["batch_mode"] == mode and outbox["batch_state"] == "on"
+    assert outbox["batch_types"] == ",".join(sorted(BULK_TYPES))
+    validate_event(envelope(draft, seq=1, event_id="e" * 32, gateway="rsu-0001", site="s"))
