@@ -211,8 +211,9 @@ class BatchPolicy:
                 if not known and len(self._declared) + len(self._refused) >= MAX_CONSUMERS:
                     raise DeclarationError(f"more than {MAX_CONSUMERS} consumers declared")
                 declaration = parse_declaration(payload, consumer, self.prefix)
-                if declaration.encoding(BATCH_ENCODING, BATCH_ENCODING_VERSION) is None:
-                    offered = ", ".join(e.label for e in declaration.encodings) or "none"
+                unknown = declaration.encoding(BATCH_ENCODING, BATCH_ENCODING_VERSION) is None
+                if unknown and declaration.encodings:  # ([] says: reads no batches)
+                    offered = ", ".join(e.label for e in declaration.encodings)
                     raise DeclarationError(
                         f"offers no encoding this unit writes ({_ENCODING_LABEL}); offered: "
                         f"{offered}"
@@ -294,7 +295,9 @@ class BatchPolicy:
         max_events, max_bytes = self.own.max_events, self.own.max_bytes
         for declaration in self._declared.values():
             entry = declaration.encoding(BATCH_ENCODING, BATCH_ENCODING_VERSION)
-            assert entry is not None  # refused otherwise
+            if entry is None:  # "encodings": []: this consumer reads no batches
+                types = set()
+                continue
             types &= entry.types
             max_events = min(max_events, entry.max_events)
             max_bytes = min(max_bytes, entry.max_bytes)
