@@ -198,15 +198,24 @@ class BatchPolicy:
     def _on_message(self, topic: str, payload: bytes) -> None:
         consumer = topic[len(self._topic_head) :]
         with self._lock:
-            if not payload:
+            if not payload and valid_consumer(consumer):
                 gone = self._declared.pop(consumer, None) or self._refused.pop(consumer, None)
                 if gone is not None:
                     log.info("consumer %s withdrew its declaration", consumer)
                 self._update(f"consumer {consumer} withdrew its declaration")
                 return
+            if not valid_consumer(consumer):  # never a declaration: ignored, counted
+                self.refusals += 1
+                self._ratelog.log(
+                    "refused:(name)",
+                    logging.WARNING,
+                    "ignored a message on %s: %r is not a consumer name ([A-Za-z0-9_-]{1,64}, "
+                    "not a topic kind)",
+                    topic[:200],
+                    consumer[:64],
+                )
+                return
             try:
-                if not valid_consumer(consumer):
-                    raise DeclarationError("not a consumer name ([A-Za-z0-9_-], not a topic kind)")
                 known = consumer in self._declared or consumer in self._refused
                 if not known and len(self._declared) + len(self._refused) >= MAX_CONSUMERS:
                     raise DeclarationError(f"more than {MAX_CONSUMERS} consumers declared")
