@@ -139,6 +139,7 @@ class Forwarder:
         backlog_order: BacklogOrder = "oldest_first",
         lane_share: float = 0.1,
         batching: Batching | BatchSource | None = None,
+        bulk_hold: Callable[[], bool] = lambda: False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.outbox = outbox
@@ -163,6 +164,7 @@ class Forwarder:
         self._batches: dict[int, tuple[list[int], int]] = {}
         self._batch_pause_until = float("-inf")
         self._batch_ratio = 1.0  # JSON bytes per payload byte of the last batch (x 0.9)
+        self._bulk_hold = bulk_hold  # the bulk lane waits while True (negotiation)
         self.batches = 0  # batches published (their events count in ``published``)
         self._bulk_inflight = 0
         self.bulk_window = BulkWindow(link.max_inflight)
@@ -340,6 +342,8 @@ class Forwarder:
         while room > 0:
             ready = []
             bulk_room = self.bulk_window.limit - self._bulk_inflight
+            if bulk_room > 0 and self._bulk_hold():
+                bulk_room = 0
             batching = self._batching_now()
             for lane_queue in scheduler.queues:
                 key = id(lane_queue)

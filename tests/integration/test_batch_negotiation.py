@@ -25,7 +25,7 @@ from gateway.events.topics import capabilities_topic
 from gateway.ingest.worker import IngestWorker
 from gateway.localservers import Mosquitto, VictoriaMetrics
 from tests.support import polling
-from tests.support.batches import received_events
+from tests.support.batches import received_events, store_backlog
 from tests.support.ingest import Publisher, seq_samples, start_worker
 from tests.support.ingest import settings_for as ingest_settings
 from tests.support.transport import Collector, sensor_draft, settings_for
@@ -232,3 +232,30 @@ def test_the_ingest_declares_on_connect_and_a_unit_batches_for_it(
         app.stop()
         worker.stop()
     assert app.forwarder.batches >= 2 and worker.stats.compact_batches == app.forwarder.batches
+
+
+def test_a_withdrawal_mid_replay_stops_batches_and_loses_nothing(
+    tmp_path: Path, mosquitto: Mosquitto, centre: Centre
+) -> None:
+    """The centre changes its mind while an 8,000-event backlog is being replayed."""
+    centre.declare(declaration(["sensor_reading"]))
+    settings = settings_for(
+        tmp_path, mosquitto.port, outbox={"batch": "negotiate", "batch_max_events": 50}
+    )
+    store_backlog(settings.gateway.data_dir, 8_000)
+    app = App(settings)
+    try:
+        app.start()
+        assert polling.wait_for(lambda: app.forwarder.batches >= 5, 20)
+        centre.declare(b"")
+        assert polling.wait_for(lambda: app.batch_policy.current() is None, 10)
+        at_off = app.forwarder.batches
+        assert polling.wait_for(lambda: app.outbox.depth == 0, 60)
+        after = app.forwarder.batches
+        left = app.outbox.depth
+    finally:
+        app.stop()
+    assert left == 0 and after - at_off <= 1  # at most the batch formed as the news came
+    samples = seq_samples(centre.victoria, "ledger_event_seq", expected=8_000, timeout=60)
+    stored = {seq for _ts, seq in set(samples)}
+    assert set(range(1, 8_001)) <= stored
