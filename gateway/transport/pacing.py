@@ -13,7 +13,9 @@ beyond, events are queueing somewhere and the window shrinks by a quarter, at mo
 once per round trip. The alert and control lanes are not limited by it (they use the
 whole ``[outbox] max_inflight``).
 
-The floor of the window is what the link delivers in ``floor_s`` (10 ms), between
+The window starts at ``least`` and doubles per round trip until the round trips first
+grow (TCP's slow start), then follows them as above. Its floor is what the link delivers
+in ``floor_s`` (10 ms), between
 ``least`` (2) and ``minimum`` (32) events: on loopback 32 (fewer events per PUBACK
 cost the CPU more than they save), on a 2 Mbit/s uplink about 7, on 256 kbit/s 2, so
 the queue ahead of an alert stays at about one round trip there too. The delivery rate
@@ -57,12 +59,13 @@ class BulkWindow:
     _period_end: float = 0.0
     _last_cut: float = -math.inf
     _probe: int = 0
+    _starting: bool = True  # until the first cut: the window doubles per round trip
 
     def __post_init__(self) -> None:
         self.minimum = max(1, min(self.minimum, self.maximum))
         self.least = max(1, min(self.least, self.minimum))
         if self.size <= 0:
-            self.size = float(self.minimum)
+            self.size = float(self.least)
 
     @property
     def rate(self) -> float:
@@ -71,11 +74,8 @@ class BulkWindow:
 
     @property
     def floor(self) -> int:
-        """The smallest window: what the link delivers in ``floor_s`` (``minimum`` unknown)."""
-        rate = self.rate
-        if rate <= 0:
-            return self.minimum
-        return max(self.least, min(self.minimum, math.ceil(rate * self.floor_s)))
+        """The smallest window: what the link delivers in ``floor_s`` (``least`` unknown)."""
+        return max(self.least, min(self.minimum, math.ceil(self.rate * self.floor_s)))
 
     @property
     def limit(self) -> int:
@@ -113,9 +113,11 @@ class BulkWindow:
         if rtt_s > max(base * self.ratio, base + self.slack_s):
             if now - self._last_cut >= max(self.srtt_s, base):
                 self._last_cut = now
+                self._starting = False
                 self.size = max(float(self.floor), self.size * 0.75)
             return
-        self.size = min(float(self.maximum), self.size + 1.0 / max(self.size, 1.0))
+        step = 1.0 if self._starting else 1.0 / max(self.size, 1.0)  # doubling per round trip
+        self.size = min(float(self.maximum), self.size + step)
 
     def _count(self, units: int, now: float) -> None:
         """Measure the delivery rate over periods of ``rate_period_s``."""
