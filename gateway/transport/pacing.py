@@ -21,10 +21,10 @@ cost the CPU more than they save), on a 2 Mbit/s uplink about 7, on 256 kbit/s 2
 the queue ahead of an alert stays at about one round trip there too. The delivery rate
 is the largest of the last ``window_s`` (measured over ``rate_period_s``). A window
 that never empties also hides the link's own round trip (every PUBACK then waits
-behind the window, and the window would creep up): every ``window_s / 2`` the window
-is 1 until one event has gone and come back alone (a clean round trip), as BBR's
-ProbeRTT does. Batches count as many events as their bytes would
-(:data:`~gateway.transport.forwarder.BATCH_WEIGHT_BYTES`).
+behind the window, and the window would creep up): on a link slower than that floor's
+32 events per 10 ms, every ``window_s / 2`` the window is 1 until one event has gone and
+come back alone (a clean round trip), as BBR's ProbeRTT does. Batches count as many
+events as their bytes would (:data:`~gateway.transport.forwarder.BATCH_WEIGHT_BYTES`).
 """
 
 from __future__ import annotations
@@ -102,7 +102,10 @@ class BulkWindow:
             self._min_prev, self._min_now = self._min_now, math.inf
             self._rate_prev, self._rate_now = self._rate_now, 0.0
             self._period_end = now + self.window_s / 2
-            self._probe = _PROBE_DRAIN if inflight >= 0 else 0
+            # a slow link (floor below minimum) only: on a fast one the CPU's jitter
+            # gives clean round trips and a drain every 5 s costs throughput
+            slow = self.floor < self.minimum
+            self._probe = _PROBE_DRAIN if inflight >= 0 and slow else 0
         elif self._probe == _PROBE_ALONE:
             self._probe = 0  # sent alone: this round trip is clean (kept below)
         elif self._probe == _PROBE_DRAIN and inflight == 0:
