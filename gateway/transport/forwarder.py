@@ -579,8 +579,9 @@ class Forwarder:
             if sent is not None:
                 seq, topic, lane, sent_at = sent
                 batch = self._batches.pop(mid, None)
-                units = 0 if lane != BULK else 1 if batch is None else batch[1]
-                self._bulk_inflight -= units
+                units = 1 if batch is None else batch[1]  # what the link carried
+                if lane == BULK:
+                    self._bulk_inflight -= units
                 self.bulk_window.on_ack(
                     acked_at - sent_at, acked_at, units=units, inflight=self._bulk_inflight
                 )

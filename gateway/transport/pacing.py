@@ -15,7 +15,7 @@ whole ``[outbox] max_inflight``).
 
 The window starts at ``least`` and doubles per round trip until the round trips first
 grow (TCP's slow start), then follows them as above. Its floor is what the link delivers
-in ``floor_s`` (10 ms), between
+(every lane) in ``floor_s`` (10 ms; ``minimum`` until a rate is measured), between
 ``least`` (2) and ``minimum`` (32) events: on loopback 32 (fewer events per PUBACK
 cost the CPU more than they save), on a 2 Mbit/s uplink about 7, on 256 kbit/s 2, so
 the queue ahead of an alert stays at about one round trip there too. The delivery rate
@@ -69,12 +69,14 @@ class BulkWindow:
 
     @property
     def rate(self) -> float:
-        """Bulk events (batch weights) the link delivered per second, the most recently."""
+        """Events (batch weights) the link delivered per second, the most recently."""
         return max(self._rate_now, self._rate_prev)
 
     @property
     def floor(self) -> int:
-        """The smallest window: what the link delivers in ``floor_s`` (``least`` unknown)."""
+        """The smallest window: what the link delivers in ``floor_s`` (``minimum`` unknown)."""
+        if self.rate <= 0:
+            return self.minimum
         return max(self.least, min(self.minimum, math.ceil(self.rate * self.floor_s)))
 
     @property
@@ -92,8 +94,8 @@ class BulkWindow:
     def on_ack(self, rtt_s: float, now: float, *, units: int = 1, inflight: int = -1) -> None:
         """Account for one PUBACK that took ``rtt_s`` (``now``: a monotonic time).
 
-        ``units``: the bulk events it answered (a batch's weight, 0 for the other
-        lanes); ``inflight``: bulk events still in flight after it (-1: unknown).
+        ``units``: the events it answered (a batch's weight), of any lane: the link's
+        rate; ``inflight``: bulk events still in flight after it (-1: unknown).
         """
         if rtt_s < 0:
             return
@@ -104,7 +106,7 @@ class BulkWindow:
             self._period_end = now + self.window_s / 2
             # a slow link (floor below minimum) only: on a fast one the CPU's jitter
             # gives clean round trips and a drain every 5 s costs throughput
-            slow = self.floor < self.minimum
+            slow = 0 < self.rate * self.floor_s < self.minimum
             self._probe = _PROBE_DRAIN if inflight >= 0 and slow else 0
         elif self._probe == _PROBE_ALONE:
             self._probe = 0  # sent alone: this round trip is clean (kept below)

@@ -70,4 +70,4 @@ def test_bench_priority_on_a_shaped_uplink(capfd: pytest.CaptureFixture[str]) ->
     assert result["link_rate"] == "4mbit"
     assert result["summary"]["backlog"]["n"] == 2
     assert "tbf" in result["link_qdisc"]
-    assert not list(Path("/run/netns").glob("gw-bench-*"))  # the namespace is gone
+    assert not Path(f"/run/netns/gw-bench-{os.getpid()}").exists()  # the namespace is gone

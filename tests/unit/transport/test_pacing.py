@@ -9,7 +9,6 @@ of the bulk events in flight (the queue ahead of it).
 from __future__ import annotations
 
 import collections
-import math
 
 import pytest
 
@@ -70,7 +69,7 @@ def test_a_window_that_never_empties_does_not_creep() -> None:
 )
 def test_the_floor_is_what_the_link_delivers_in_10_ms(acks_per_s: int, floor: int) -> None:
     window = BulkWindow(100)
-    assert window.floor == 2  # nothing measured yet: it starts small (and doubles)
+    assert window.floor == 32  # nothing measured yet: the fast link's floor
     step = 1.0 / acks_per_s
     for n in range(1, 2 * acks_per_s):
         window.on_ack(0.001, n * step)
@@ -78,15 +77,30 @@ def test_the_floor_is_what_the_link_delivers_in_10_ms(acks_per_s: int, floor: in
     assert window.rate == pytest.approx(acks_per_s, rel=0.05)
 
 
-def test_every_half_window_one_event_goes_alone() -> None:
+def test_on_a_slow_link_one_event_goes_alone_every_half_window() -> None:
     window = BulkWindow(100, window_s=10.0)
-    window.on_ack(0.001, 0.0, inflight=40)  # a period starts: probe
+    window.on_ack(0.030, 0.0, inflight=3)  # the first period starts: no rate known, no probe
+    assert window.limit > 1
+    t = 0.0
+    while t < 4.99:  # 100 events/s: a slow link
+        t += 0.01
+        window.on_ack(0.030, t, inflight=3)
+    assert window.limit > 1
+    window.on_ack(0.030, 5.0, inflight=3)  # the next period: probe
     assert window.limit == 1
-    window.on_ack(0.050, 0.01, inflight=12)
+    window.on_ack(0.030, 5.01, inflight=1)
     assert window.limit == 1  # still draining what was in flight
-    window.on_ack(0.050, 0.02, inflight=0)
+    window.on_ack(0.030, 5.02, inflight=0)
     assert window.limit == 1  # now one event goes alone ...
-    window.on_ack(0.002, 0.03, inflight=0)
+    window.on_ack(0.011, 5.03, inflight=0)
     assert window.limit > 1  # ... and its round trip is clean: back to the window
-    assert window.min_rtt_s == pytest.approx(0.001)
-    assert math.isfinite(window.srtt_s)
+    assert window.min_rtt_s == pytest.approx(0.011)
+
+
+def test_on_a_fast_link_there_is_no_probe() -> None:
+    window = BulkWindow(100, window_s=10.0)
+    t = 0.0
+    while t < 5.5:  # 10,000 events/s
+        t += 0.0001
+        window.on_ack(0.001, t, inflight=40)
+        assert window.limit > 1
