@@ -442,6 +442,8 @@ class Forwarder:
                     rows.append(buffer.popleft())
                 break
             if size + len(row.payload) + 1 > batching.max_bytes:
+                if not rows:  # larger than a batch may be: it goes alone (else: no progress)
+                    rows.append(buffer.popleft())
                 break
             rows.append(buffer.popleft())
             size += len(row.payload) + 1

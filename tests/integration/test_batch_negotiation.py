@@ -265,3 +265,27 @@ def test_a_withdrawal_mid_replay_stops_batches_and_loses_nothing(
     samples = seq_samples(centre.victoria, "ledger_event_seq", expected=8_000, timeout=60)
     stored = {seq for _ts, seq in set(samples)}
     assert set(range(1, 8_001)) <= stored
+
+
+def test_events_larger_than_the_declared_batch_bytes_go_alone(
+    tmp_path: Path, mosquitto: Mosquitto, centre: Centre
+) -> None:
+    """A consumer may declare batches as small as 1 KiB: a larger event goes alone."""
+    small = encode_declaration(
+        "ingest", "city", "2026-12-01T16:00:00.000Z", ["sensor_reading"], max_bytes=1024,
+        max_events=10,
+    )  # fmt: skip
+    centre.declare(small)
+    app = App(settings_for(tmp_path, mosquitto.port, outbox={"batch": "negotiate"}))
+    big = [sensor_draft(n) for n in range(100)]
+    for n, draft in enumerate(big):
+        if n % 3 == 0:
+            draft.data["extra"] = {"note": "x" * 1500}  # one event > 1 KiB
+    try:
+        app.start()
+        assert polling.wait_for(lambda: outbox_health(app)["batch_state"] == "on", 10)
+        seqs = send(app, big)
+        assert polling.wait_for(lambda: set(seqs) <= delivered(centre), 10)
+    finally:
+        app.stop()
+    assert app.forwarder.batches > 0
