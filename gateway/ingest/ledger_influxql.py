@@ -187,8 +187,8 @@ class InfluxQLReader:
                         event_id, tag = unpack_id(p0, p1, p2)
                     except ValueError:
                         continue
-                    if tag != seq % 512:
-                        continue
+                    if tag != seq % 512 or seq <= 0:
+                        continue  # not the ingest's receipt (it writes none for seq 0)
                     receipt = Receipt(seq, event_id, event_type, ts // _NS_PER_MS)
                     yield StoredReceipt(gw, site, receipt)
 
