@@ -239,3 +239,17 @@ def test_another_writers_points_are_not_receipts(
     assert [(d["unit"], d["status"], d["stored"]) for d in report["days"]] == [
         ("rsu-0001", "complete", 20)
     ]
+
+
+def test_an_influxdb_with_authentication_refuses_a_wrong_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = InfluxDB(tmp_path / "influxdb", admin=("admin", "secret"))
+    server.start()
+    try:
+        code = run(tmp_path, server.url, "influxql")  # token "t"
+    finally:
+        server.stop()
+    err = capsys.readouterr().err
+    assert code == 1 and "HTTP 401; not authorized: check [ingest.influx] token" in err, err
+    assert "secret" not in err and "Traceback" not in err
