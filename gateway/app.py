@@ -106,6 +106,7 @@ class App:
             backlog_order=settings.outbox.backlog_order,
             lane_share=settings.outbox.lane_share,
             batching=self.batch_policy.current,
+            bulk_hold=self.batch_policy.holds_bulk,
         )
         self.budget: BudgetGate | None = None
         if settings.budget.enabled:

@@ -104,6 +104,13 @@ def gateway_round(job: dict[str, Any], conn: Any) -> None:
         }
     )
     app = App(settings)
+    if mode == "in_order":  # the baseline: alerts queue in the client behind bulk packets
+        from gateway.transport import paho_client
+
+        def in_order(client: Any, topic: str, payload: bytes, *args: Any) -> Any:
+            return client.publish(topic, payload, *args)
+
+        paho_client._Client.publish_first = in_order  # type: ignore[method-assign,assignment]
     tracer = None
     if job.get("trace"):
         from gateway.bench.priority_trace import Tracer, install
@@ -254,6 +261,12 @@ def _summary(values: list[float]) -> dict[str, float | int]:
     "--fifo", is_flag=True, help="Also measure an event at the back of the queue (no lanes)."
 )
 @click.option(
+    "--in-order",
+    is_flag=True,
+    help="Also measure alerts that the MQTT client writes in order, behind the bulk "
+    "packets it has queued (the baseline of the alerts' own write path).",
+)
+@click.option(
     "--batch",
     type=click.Choice(["off", "backlog"]),
     default="off",
@@ -289,6 +302,7 @@ def command(
     inflight: int,
     order: str,
     fifo: bool,
+    in_order: bool,
     batch: str,
     link_rate: str | None,
     raise_every: int | None,
@@ -306,6 +320,7 @@ def command(
             "--batch", batch, "--link-rate", link_rate, "--inside-netns",
             *(["--raise-every", str(raise_every)] if raise_every else []),
             *(["--fifo"] if fifo else []), *(["--trace"] if trace else []),
+            *(["--in-order"] if in_order else []),
             *(["--json"] if as_json else []),
         ]  # fmt: skip
         with namespace(f"gw-bench-{os.getpid()}") as name:
@@ -317,7 +332,12 @@ def command(
         backlog=backlog,
         alerts=alerts,
         rounds=rounds,
-        modes=["empty", "backlog", *(["fifo"] if fifo else [])],
+        modes=[
+            "empty",
+            "backlog",
+            *(["in_order"] if in_order else []),
+            *(["fifo"] if fifo else []),
+        ],
         job_base={
             "backlog": backlog,
             "alerts": alerts,
@@ -430,6 +450,13 @@ def _measure(
         ]
         if e and b:
             pair_ratios.append(round(statistics.median(b) / statistics.median(e), 2))
+    others = {
+        mode: round(float(summary[mode]["median_ms"]) / float(empty["median_ms"]), 2)
+        for mode in modes
+        if mode not in ("empty", "backlog")
+        and summary[mode].get("median_ms")
+        and empty.get("median_ms")
+    }
     met = ratio is not None and ratio <= TARGET_RATIO
     result: dict[str, Any] = {
         "backlog": backlog,
@@ -443,6 +470,7 @@ def _measure(
         "summary": summary,
         "ratio_backlog_to_empty": ratio,
         "ratio_per_round": pair_ratios,
+        "ratio_to_empty_of": others,
         "target_ratio": TARGET_RATIO,
         "target_met": met,
         "load_1m": {"start": load_start, "end": load_1m()},
@@ -503,6 +531,8 @@ def _print(result: dict[str, Any]) -> None:
         f"  ratio   : backlog / empty = {result['ratio_backlog_to_empty']} "
         f"(target <= {TARGET_RATIO:g}); per round {result['ratio_per_round']}"
     )
+    for mode, value in result["ratio_to_empty_of"].items():
+        click.echo(f"  ratio   : {mode} / empty = {value}")
     for mode, table in result.get("trace", {}).items():
         stages = "  ".join(f"{k} +{v:.3f}" for k, v in table["stage_median_ms"].items())
         busy = "  ".join(f"{k} {v:.3f}" for k, v in table["busy_median_ms"].items())

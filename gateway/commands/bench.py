@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, str] = {
     "priority": "gateway.bench.priority:command",
     "budget": "gateway.bench.budget:command",
     "ledger": "gateway.bench.ledger:command",
+    "ledger-read": "gateway.bench.ledger_read:command",
     "console": "gateway.bench.console:command",
     "chaos": "gateway.bench.chaos.command:command",
 }

@@ -148,35 +148,40 @@ def audit(
 ) -> AuditResult:
     """Reconcile the manifests published in ``[since_ms, until_ms)``.
 
+    One unit at a time: the manifests of every unit are read first (a few hundred a
+    unit and day), then each unit's receipts, reconciled and let go before the next
+    unit's are read. So memory grows with the busiest unit's window, not the fleet's.
+
     Raises:
         LedgerReadError: the database cannot be read.
     """
     manifests = collect_manifests(reader.manifests(since_ms - DAY_MS, until_ms + DAY_MS, unit))
-    receipts = collect_receipts(
-        reader.receipts(since_ms - DAY_MS - margin_ms, until_ms + margin_ms, unit)
-    )
+    first_ms, last_ms = since_ms - DAY_MS - margin_ms, until_ms + margin_ms
+    units = {unit} if unit is not None else set(manifests) | reader.units(first_ms, last_ms)
     days: dict[tuple[str, str], DayReport] = {}
     lines: list[bytes] = []
-    for gw in sorted(manifests):
-        ledger = manifests[gw]
-        stored = receipts.get(gw)
+
+    def report_of(gw: str, site: str, ts_ms: int) -> DayReport:
+        day = _day(ts_ms)
+        report = days.get((gw, day))
+        if report is None:
+            report = days[(gw, day)] = DayReport(gw, site, day)
+        return report
+
+    for gw in sorted(units):
+        stored = collect_receipts(reader.receipts(first_ms, last_ms, gw)).get(gw)
+        ledger = manifests.get(gw)
+        if ledger is None:  # a unit that publishes no manifests
+            for r in stored.receipts if stored else []:
+                if since_ms <= r.ts_ms < until_ms:
+                    report_of(gw, stored.site if stored else "", r.ts_ms).stored += 1
+            continue
         accounts = reconcile(ledger.manifests, stored.receipts if stored else [])
+        del stored
         chosen = [a for a in accounts if since_ms <= a.ts_ms < until_ms]
         lines += account_lines(gw, ledger.site, chosen)
         for account in chosen:
-            day = _day(account.ts_ms)
-            report = days.get((gw, day))
-            if report is None:
-                report = days[(gw, day)] = DayReport(gw, ledger.site, day)
-            report.add(account)
-    for gw in sorted(set(receipts) - set(manifests)):  # a unit that publishes no manifests
-        for r in receipts[gw].receipts:
-            if since_ms <= r.ts_ms < until_ms:
-                day = _day(r.ts_ms)
-                report = days.get((gw, day))
-                if report is None:
-                    report = days[(gw, day)] = DayReport(gw, receipts[gw].site, day)
-                report.stored += 1
+            report_of(gw, ledger.site, account.ts_ms).add(account)
     by_unit: dict[str, list[DayReport]] = defaultdict(list)
     for (gw, _day_name), report in sorted(days.items()):
         by_unit[gw].append(report)
@@ -219,6 +224,11 @@ def describe(report: DayReport, max_gaps: int = 20) -> list[str]:
         out.append(f"  seqs {gap.first_seq}..{gap.last_seq} ({gap.count}): {why}")
     if len(report.gaps) > max_gaps:
         out.append(f"  ... {len(report.gaps) - max_gaps} more gap(s) (--json lists all)")
+    if report.missing_transit:
+        out.append(
+            "  (receipts are read by event time: a unit whose clock was off stamps events "
+            "outside the window; re-run with a wider --margin-s before calling them lost)"
+        )
     if report.reused:
         seqs = [seq for seq, _ids in report.reused]
         out.append(

@@ -99,6 +99,14 @@ def stream_lines(
 
 
 @dataclass(frozen=True, slots=True)
+class Request:
+    """One GET a reader makes: the path and its query parameters."""
+
+    path: str
+    params: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class LedgerSource:
     """Where a reader reads: the database's URL, token, timeout and line limit."""
 
@@ -107,14 +115,12 @@ class LedgerSource:
     timeout_s: float = 120.0
     max_line_bytes: int = MAX_LINE_BYTES
 
-    def lines(
-        self, path: str, params: Mapping[str, str], hints: Mapping[int, str]
-    ) -> Iterator[bytes]:
-        """:func:`stream_lines` of ``path`` with ``params``."""
+    def lines(self, request: Request, hints: Mapping[int, str]) -> Iterator[bytes]:
+        """:func:`stream_lines` of ``request``."""
         return stream_lines(
             self.url,
-            path,
-            params,
+            request.path,
+            request.params,
             timeout=self.timeout_s,
             token=self.token,
             max_line_bytes=self.max_line_bytes,

@@ -20,9 +20,9 @@ import json
 from collections.abc import Iterator
 from typing import Any, Final, Literal
 
-from gateway.ingest.ledger_http import MAX_LINE_BYTES, LedgerReadError, LedgerSource
+from gateway.ingest.ledger_http import MAX_LINE_BYTES, LedgerReadError, LedgerSource, Request
 from gateway.ingest.ledgerdb import ManifestPart, StoredReceipt
-from gateway.ingest.receipts import MANIFEST, MANIFEST_LOSS, MANIFEST_TYPE, RECEIPT, unpack_hex
+from gateway.ingest.receipts import MANIFEST, MANIFEST_LOSS, MANIFEST_TYPE, RECEIPT, unpack_id
 from gateway.ingest.reconcile import Receipt
 
 _NS_PER_MS: Final = 1_000_000
@@ -88,10 +88,7 @@ class InfluxQLReader:
             f"{line[:120]!r}"
         )
 
-    def _series(
-        self, query: str, measurement: str
-    ) -> Iterator[tuple[dict[str, str], list[str], list[list[Any]]]]:
-        """(tags, columns, rows) of each chunk of each series of ``measurement``."""
+    def _request(self, query: str) -> Request:
         params = {
             "db": self.database,
             "q": query,
@@ -99,7 +96,16 @@ class InfluxQLReader:
             "chunked": "true",
             "chunk_size": str(self.chunk_size),
         }
-        for line in self.source.lines("/query", params, _HINTS):
+        return Request("/query", params)
+
+    def _series(
+        self, request: Request, measurement: str, *, timed: bool = True
+    ) -> Iterator[tuple[dict[str, str], list[str], list[list[Any]]]]:
+        """(tags, columns, rows) of each chunk of each series of ``measurement``.
+
+        ``timed``: the rows have a ``time`` column (not so for ``SHOW`` statements).
+        """
+        for line in self.source.lines(request, _HINTS):
             try:
                 doc = json.loads(line)
             except ValueError as exc:
@@ -128,7 +134,7 @@ class InfluxQLReader:
                             raise ValueError("rows do not match the columns")
                     except (AttributeError, KeyError, TypeError, ValueError) as exc:
                         raise self._garbage(line, f"a bad series: {exc}") from exc
-                    if name != measurement or "time" not in columns:
+                    if name != measurement or (timed and "time" not in columns):
                         # VictoriaMetrics answers every /query with its "databases" list
                         raise self._garbage(
                             line,
@@ -151,38 +157,58 @@ class InfluxQLReader:
             yield at * _NS_PER_MS, upto * _NS_PER_MS
             at = upto
 
-    def receipts(self, start_ms: int, end_ms: int, gateway: str | None) -> Iterator[StoredReceipt]:
-        """The receipts, one row each (slice by slice)."""
-        for start_ns, end_ns in self._slices(start_ms, end_ms):
-            query = (
+    def receipt_requests(self, start_ms: int, end_ms: int, gateway: str | None) -> list[Request]:
+        """The requests :meth:`receipts` makes (one query per time slice)."""
+        return [
+            self._request(
                 f'SELECT "seq", "id0", "id1", "id2" FROM "{RECEIPT}" WHERE '
                 f'{self._where(start_ns, end_ns, gateway)} GROUP BY "gateway", "site", "type"'
             )
-            for tags, columns, rows in self._series(query, RECEIPT):
+            for start_ns, end_ns in self._slices(start_ms, end_ms)
+        ]
+
+    def receipts(self, start_ms: int, end_ms: int, gateway: str | None) -> Iterator[StoredReceipt]:
+        """The receipts, one row each (slice by slice)."""
+        for request in self.receipt_requests(start_ms, end_ms, gateway):
+            for tags, columns, rows in self._series(request, RECEIPT):
                 if not {"seq", "id0", "id1", "id2"} <= set(columns):
                     continue  # no receipt field in this series (another writer's points)
                 at = [columns.index(c) for c in ("time", "seq", "id0", "id1", "id2")]
                 gw, site = tags.get("gateway", ""), tags.get("site", "")
                 event_type = tags.get("type", "")
+                i_ts, i_seq, i_0, i_1, i_2 = at
                 for row in rows:
-                    ts, seq, *parts = (_int(row[i]) for i in at)
-                    if ts is None or seq is None or None in parts:
-                        continue  # a point without all its fields: not a receipt
+                    ts, seq, p0, p1, p2 = row[i_ts], row[i_seq], row[i_0], row[i_1], row[i_2]
+                    if not (type(ts) is type(seq) is type(p0) is type(p1) is type(p2) is int):
+                        ts, seq, p0, p1, p2 = (_int(v) for v in (ts, seq, p0, p1, p2))
+                        if ts is None or seq is None or p0 is None or p1 is None or p2 is None:
+                            continue  # a point without all its fields: not a receipt
                     try:
-                        event_id, tag = unpack_hex([p for p in parts if p is not None], 32)
+                        event_id, tag = unpack_id(p0, p1, p2)
                     except ValueError:
                         continue
-                    if tag != seq % 512:
-                        continue
+                    if tag != seq % 512 or seq <= 0:
+                        continue  # not the ingest's receipt (it writes none for seq 0)
                     receipt = Receipt(seq, event_id, event_type, ts // _NS_PER_MS)
                     yield StoredReceipt(gw, site, receipt)
+
+    def units(self, start_ms: int, end_ms: int) -> set[str]:
+        """``SHOW TAG VALUES`` of ``gateway`` (InfluxDB 1.x may ignore the time bounds)."""
+        where = self._where(start_ms * _NS_PER_MS, (end_ms + 1) * _NS_PER_MS, None)
+        query = f'SHOW TAG VALUES FROM "{RECEIPT}" WITH KEY = "gateway" WHERE {where}'
+        out: set[str] = set()
+        for _tags, columns, rows in self._series(self._request(query), RECEIPT, timed=False):
+            if "value" in columns:
+                at = columns.index("value")
+                out.update(str(row[at]) for row in rows)
+        return out
 
     def manifests(self, start_ms: int, end_ms: int, gateway: str | None) -> Iterator[ManifestPart]:
         """One part per manifest point, with all its fields."""
         where = self._where(start_ms * _NS_PER_MS, (end_ms + 1) * _NS_PER_MS, gateway)
         for kind, measurement, label_tag in _MANIFEST_POINTS:
             query = f'SELECT * FROM "{measurement}" WHERE {where} GROUP BY *'
-            for tags, columns, rows in self._series(query, measurement):
+            for tags, columns, rows in self._series(self._request(query), measurement):
                 gw, site = tags.get("gateway", ""), tags.get("site", "")
                 label = tags.get(label_tag, "") if label_tag else ""
                 for row in rows:

@@ -93,6 +93,10 @@ class LedgerReader(Protocol):
         """The fields of the ``ledger_manifest*`` points."""
         ...
 
+    def units(self, start_ms: int, end_ms: int) -> set[str]:
+        """The units with receipts in the window (a few more is harmless, none fewer)."""
+        ...
+
 
 def collect_receipts(found: Iterable[StoredReceipt]) -> dict[str, UnitLedger]:
     """The receipts per unit."""

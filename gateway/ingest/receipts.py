@@ -65,6 +65,15 @@ def unpack_hex(parts: Sequence[int], digits: int) -> tuple[str, int]:
     return text, tags.pop()
 
 
+def unpack_id(part0: int, part1: int, part2: int) -> tuple[str, int]:
+    """:func:`unpack_hex` of an event id's three parts (32 digits), the audit's hot path."""
+    tag = part0 // _TAG_SHIFT
+    if part1 // _TAG_SHIFT != tag or part2 // _TAG_SHIFT != tag:
+        raise ValueError(f"parts of different events: {[part0, part1, part2]}")
+    mask = _TAG_SHIFT - 1
+    return f"{part0 & mask:011x}{part1 & mask:011x}{part2 & mask:010x}", tag
+
+
 def receipt(event: dict[str, Any], time_ns: int) -> Point:
     """The ``ledger_event`` point of a checked event."""
     seq: int = event["seq"]

@@ -139,6 +139,7 @@ class Forwarder:
         backlog_order: BacklogOrder = "oldest_first",
         lane_share: float = 0.1,
         batching: Batching | BatchSource | None = None,
+        bulk_hold: Callable[[], bool] = lambda: False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.outbox = outbox
@@ -162,6 +163,7 @@ class Forwarder:
         # mid -> (seqs, weight in the bulk window) of a batch in flight
         self._batches: dict[int, tuple[list[int], int]] = {}
         self._batch_pause_until = float("-inf")
+        self._bulk_hold = bulk_hold  # the bulk lane waits while True (negotiation)
         self.batches = 0  # batches published (their events count in ``published``)
         self._bulk_inflight = 0
         self.bulk_window = BulkWindow(link.max_inflight)
@@ -305,7 +307,10 @@ class Forwarder:
 
     def _send(self, row: Row, generation: int) -> bool:
         at = self._clock()  # before the publish: its PUBACK may come before it returns
-        sent = self.link.publish(row.topic, row.payload, qos=1)
+        # Alerts and control events go out ahead of the bulk packets queued in the
+        # client and not yet written (lanes order what leaves the outbox; this orders
+        # what leaves the client).
+        sent = self.link.publish(row.topic, row.payload, qos=1, first=row.lane != BULK)
         if sent is None or sent[0] != generation:
             return False
         self._inflight[sent[1]] = (row.seq, row.topic, row.lane, at)
@@ -332,23 +337,26 @@ class Forwarder:
             return False
         scheduler = self._scheduler
         buffers: dict[int, collections.deque[Row]] = {}
-        empty: set[int] = set()
+        empty: dict[int, int] = {}  # queue -> its lane's newest seq when it was found empty
         taken: set[int] | None = None  # computed when a rewound queue needs it
         while room > 0:
             ready = []
             bulk_room = self.bulk_window.limit - self._bulk_inflight
+            if bulk_room > 0 and self._bulk_hold():
+                bulk_room = 0
             batching = self._batching_now()
             for lane_queue in scheduler.queues:
                 key = id(lane_queue)
                 limit = min(room, bulk_room if lane_queue.lane == BULK else room, 1000)
                 if batching is not None and lane_queue.lane == BULK and bulk_room > 0:
                     limit = max(limit, batching.max_events)
-                if key in empty or limit <= 0:
+                if limit <= 0 or (key in empty and not self._stored_since(lane_queue, empty)):
                     continue
                 if not buffers.get(key):
+                    newest = self.outbox.lane_last(lane_queue.lane)  # before: none is missed
                     rows = self._fetch(lane_queue, limit)
                     if not rows:
-                        empty.add(key)
+                        empty[key] = newest
                         continue
                     buffers[key] = collections.deque(rows)
                 ready.append(lane_queue)
@@ -386,6 +394,19 @@ class Forwarder:
             busy = True
         return busy
 
+    def _stored_since(self, queue: LaneQueue, empty: dict[int, int]) -> bool:
+        """Whether an alert or control event was stored in ``queue``'s lane since it was read.
+
+        A pass over the window fills many slots; an alert stored meanwhile takes the
+        next one, not the next pass (one comparison, no query).
+        """
+        if queue.lane == BULK or queue.descending:
+            return False
+        if self.outbox.lane_last(queue.lane) <= empty[id(queue)]:
+            return False
+        del empty[id(queue)]
+        return True
+
     def _batching_now(self) -> Batching | None:
         """The batching in force (None: off, or paused after a refused batch)."""
         batching = self._batch_source()
@@ -421,6 +442,8 @@ class Forwarder:
                     rows.append(buffer.popleft())
                 break
             if size + len(row.payload) + 1 > batching.max_bytes:
+                if not rows:  # larger than a batch may be: it goes alone (else: no progress)
+                    rows.append(buffer.popleft())
                 break
             rows.append(buffer.popleft())
             size += len(row.payload) + 1

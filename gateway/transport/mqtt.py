@@ -38,6 +38,7 @@ from gateway.transport.paho_client import (
     Incoming,
     Message,
     make_client,
+    publish_first,
     reply_properties,
     wire_bytes,
 )
@@ -135,14 +136,26 @@ class MqttLink:
         qos: int = 1,
         retain: bool = False,
         properties: Properties | None = None,
+        *,
+        first: bool = False,
     ) -> tuple[int, int] | None:
-        """Publish; return ``(generation, mid)``, or ``None`` when not connected."""
+        """Publish; return ``(generation, mid)``, or ``None`` when not connected.
+
+        ``first``: written before every packet queued earlier that has not begun to go
+        out, and without waiting for the PUBACKs of a window to be read (an alert
+        behind a draining backlog; :func:`~gateway.transport.paho_client.publish_first`).
+        """
         with self._lock:
             client = self._client
             generation = self.generation
             if client is None or not self._connected.is_set():
                 return None
-            info = client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+            if first:
+                info = publish_first(
+                    client, topic, payload, qos=qos, retain=retain, properties=properties
+                )
+            else:
+                info = client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
         if info.rc != paho.MQTT_ERR_SUCCESS:
             return None
         return generation, int(info.mid)

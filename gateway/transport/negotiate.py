@@ -53,13 +53,31 @@ BULK_TYPES: Final = frozenset(t for t in EVENT_TYPES if lane_of(t) == BULK)
 _ENCODING_LABEL: Final = f"{BATCH_ENCODING}/{BATCH_ENCODING_VERSION}"
 
 
+SETTLE_S: Final = 1.0
+"""How long a wider batching must stand before it is used (narrower: at once)."""
+
+
 @dataclass(frozen=True, slots=True)
 class _State:
-    """What is in force now (replaced whole on every change)."""
+    """What is in force now, and what will be once it stood ``settle_s`` (replaced whole)."""
 
     batching: Batching | None
     reason: str
     since: float
+    pending: Batching | None = None
+    pending_reason: str = ""
+    pending_at: float = 0.0  # monotonic time the pending batching was negotiated
+
+
+def _narrower(new: Batching | None, old: Batching | None) -> bool:
+    """Whether ``new`` batches nothing that ``old`` did not (safe to use at once)."""
+    if new is None or old is None:
+        return new is None
+    return (
+        (new.types or frozenset()) <= (old.types or frozenset())
+        and new.max_events <= old.max_events
+        and new.max_bytes <= old.max_bytes
+    )
 
 
 class BatchPolicy:
@@ -72,8 +90,14 @@ class BatchPolicy:
         prefix: str,
         *,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        settle_s: float = SETTLE_S,
     ) -> None:
         self.mode: BatchMode = mode
+        self._monotonic = monotonic
+        self.settle_s = settle_s
+        self._connected_at = float("-inf")  # monotonic time of the last new connection
+        self._hold_until = float("-inf")
         self.own = replace(own, types=BULK_TYPES)
         self.prefix = prefix
         self._topic_head = capabilities_topic(prefix, "")
@@ -100,8 +124,36 @@ class BatchPolicy:
         return self.negotiates and topic.startswith(self._topic_head)
 
     def current(self) -> Batching | None:
-        """The batching in force now (forwarder thread; one attribute read)."""
-        return self._state.batching
+        """The batching in force now (forwarder thread).
+
+        A batching that allows more than the one in force (batches switched on, a type
+        added, larger limits) is used only once it stood :attr:`settle_s`: retained
+        declarations arrive one by one after a (re)connection, and a consumer that
+        reads fewer types may come after one that reads more. A narrower one is in
+        force at once.
+        """
+        state = self._state
+        if state.pending is not None and self._monotonic() - state.pending_at >= self.settle_s:
+            with self._lock:
+                state = self._state
+                if state.pending is not None:
+                    self._promote(state)
+                    state = self._state
+        return state.batching
+
+    def _promote(self, state: _State) -> None:
+        """Put the pending batching in force (hold the lock)."""
+        batching = state.pending
+        assert batching is not None
+        self._state = _State(batching, state.pending_reason, self._clock())
+        log.info(
+            "compact batches on for %s (%s, at most %d events / %d bytes): %s",
+            ", ".join(sorted(batching.types or ())),
+            _ENCODING_LABEL,
+            batching.max_events,
+            batching.max_bytes,
+            state.pending_reason,
+        )
 
     def on_connected(self) -> None:
         """A new connection: what was declared may have changed while away (network thread).
@@ -114,7 +166,21 @@ class BatchPolicy:
         with self._lock:
             self._declared.clear()
             self._refused.clear()
+            self._connected_at = self._monotonic()
+            self._hold_until = self._connected_at + self.settle_s
             self._update("waiting for the consumers' declarations (new connection)", quiet=True)
+
+    def holds_bulk(self) -> bool:
+        """Whether the bulk lane waits (a replay must not start one by one for nothing).
+
+        Only just after a new connection: until :attr:`settle_s` after it, or after the
+        first declaration that arrived in that time, at most twice :attr:`settle_s`
+        in all. Alerts and the unit's own state are never held.
+        """
+        if not self.negotiates or self._monotonic() >= self._hold_until:
+            return False
+        self.current()  # a batching that stood long enough ends the hold
+        return self._state.pending is not None or not self._declared
 
     def on_message(self, topic: str, payload: bytes) -> None:
         """A declaration arrived, or was withdrawn (network thread; never raises)."""
@@ -132,21 +198,31 @@ class BatchPolicy:
     def _on_message(self, topic: str, payload: bytes) -> None:
         consumer = topic[len(self._topic_head) :]
         with self._lock:
-            if not payload:
+            if not payload and valid_consumer(consumer):
                 gone = self._declared.pop(consumer, None) or self._refused.pop(consumer, None)
                 if gone is not None:
                     log.info("consumer %s withdrew its declaration", consumer)
                 self._update(f"consumer {consumer} withdrew its declaration")
                 return
+            if not valid_consumer(consumer):  # never a declaration: ignored, counted
+                self.refusals += 1
+                self._ratelog.log(
+                    "refused:(name)",
+                    logging.WARNING,
+                    "ignored a message on %s: %r is not a consumer name ([A-Za-z0-9_-]{1,64}, "
+                    "not a topic kind)",
+                    topic[:200],
+                    consumer[:64],
+                )
+                return
             try:
-                if not valid_consumer(consumer):
-                    raise DeclarationError("not a consumer name ([A-Za-z0-9_-], not a topic kind)")
                 known = consumer in self._declared or consumer in self._refused
                 if not known and len(self._declared) + len(self._refused) >= MAX_CONSUMERS:
                     raise DeclarationError(f"more than {MAX_CONSUMERS} consumers declared")
                 declaration = parse_declaration(payload, consumer, self.prefix)
-                if declaration.encoding(BATCH_ENCODING, BATCH_ENCODING_VERSION) is None:
-                    offered = ", ".join(e.label for e in declaration.encodings) or "none"
+                unknown = declaration.encoding(BATCH_ENCODING, BATCH_ENCODING_VERSION) is None
+                if unknown and declaration.encodings:  # ([] says: reads no batches)
+                    offered = ", ".join(e.label for e in declaration.encodings)
                     raise DeclarationError(
                         f"offers no encoding this unit writes ({_ENCODING_LABEL}); offered: "
                         f"{offered}"
@@ -189,10 +265,22 @@ class BatchPolicy:
     def _update(self, why: str, quiet: bool = False) -> None:
         """Recompute what is in force (hold the lock); log a change."""
         batching, reason = self._negotiated(why)
-        before = self._state.batching
-        if batching == before:
-            if batching is None:
-                self._state = replace(self._state, reason=reason)
+        state = self._state
+        if batching == state.batching:  # back to what is in force: nothing pending
+            self._state = replace(state, reason=reason, pending=None)
+            return
+        if not _narrower(batching, state.batching):
+            if batching != state.pending:
+                now = self._monotonic()
+                self._state = replace(
+                    state, pending=batching, pending_reason=reason, pending_at=now
+                )
+                if now < self._hold_until:  # just connected: hold the replay until it stands
+                    self._hold_until = min(
+                        now + self.settle_s, self._connected_at + 2 * self.settle_s
+                    )
+            if self.settle_s <= 0:
+                self._promote(self._state)
             return
         self._state = _State(batching, reason, self._clock())
         if quiet:
@@ -201,11 +289,8 @@ class BatchPolicy:
             log.warning("compact batches off: %s", reason)
         else:
             log.info(
-                "compact batches on for %s (%s, at most %d events / %d bytes): %s",
+                "compact batches narrowed to %s: %s",
                 ", ".join(sorted(batching.types or ())),
-                _ENCODING_LABEL,
-                batching.max_events,
-                batching.max_bytes,
                 reason,
             )
 
@@ -219,7 +304,9 @@ class BatchPolicy:
         max_events, max_bytes = self.own.max_events, self.own.max_bytes
         for declaration in self._declared.values():
             entry = declaration.encoding(BATCH_ENCODING, BATCH_ENCODING_VERSION)
-            assert entry is not None  # refused otherwise
+            if entry is None:  # "encodings": []: this consumer reads no batches
+                types = set()
+                continue
             types &= entry.types
             max_events = min(max_events, entry.max_events)
             max_bytes = min(max_bytes, entry.max_bytes)
@@ -233,6 +320,7 @@ class BatchPolicy:
 
     def health(self, batches: int) -> BatchHealth:
         """What is in force, since when, and why (``batches``: sent since start)."""
+        self.current()  # a pending batching that stood long enough is in force now
         state = self._state
         with self._lock:
             consumers = tuple(sorted(self._declared))

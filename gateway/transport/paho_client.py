@@ -7,13 +7,14 @@ alike (protocol, credentials, TLS with the handshake-failure socket fix);
 
 from __future__ import annotations
 
+import collections
 import socket
 import ssl
 from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -31,6 +32,90 @@ class _Client(paho.Client):
 
     wire_sent = 0
     wire_received = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # mids published with publish_first() that the network loop has not moved yet
+        self._first_mids: collections.deque[int] = collections.deque()
+        self._first_waiting: set[int] = set()  # moved to the front, not yet written
+
+    def publish_first(
+        self,
+        topic: str,
+        payload: bytes,
+        qos: int = 1,
+        retain: bool = False,
+        properties: Properties | None = None,
+    ) -> paho.MQTTMessageInfo:
+        """Publish; the network loop writes it before the packets queued earlier.
+
+        paho writes its packets in the order they were queued, and its network loop
+        reads every waiting packet (up to one per message in flight) before it
+        writes: a packet queued behind a window of bulk events waits for all of them
+        and for the reading of their PUBACKs. A packet published with this method is
+        moved, on the network thread, ahead of every queued packet that has not begun
+        to go out (a packet half written stays first; earlier ``publish_first``
+        packets keep their order), and written between two reads.
+
+        Only for a client whose packets are written by one network thread (an
+        ``on_socket_register_write`` callback set, as :class:`MqttLink` does): that
+        thread alone takes packets off the queue, so moving them there is safe.
+        """
+        info = self.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+        if info.rc == paho.MQTT_ERR_SUCCESS:
+            self._first_mids.append(info.mid)
+        return info
+
+    def _move_first(self) -> None:
+        """Move the packets of publish_first() to the front of the queue (network thread)."""
+        while self._first_mids:
+            self._first_waiting.add(self._first_mids.popleft())
+        queue = self._out_packet
+        snapshot = list(queue)  # other threads only append on the right meanwhile
+        present = {p["mid"] for p in snapshot if p["command"] & 0xF0 == paho.PUBLISH}
+        self._first_waiting &= present
+        at = 1 if snapshot and snapshot[0]["pos"] > 0 else 0  # never split a packet
+        while at < len(snapshot) and self._is_first(snapshot[at]):
+            at += 1  # already moved: keep their order
+        for packet in snapshot[at:]:
+            if self._is_first(packet):
+                queue.remove(packet)
+                queue.insert(at, packet)
+                at += 1
+
+    def _no_socket(self) -> bool:
+        return self._sock is None
+
+    def _is_first(self, packet: Any) -> bool:
+        return bool(
+            packet["command"] & 0xF0 == paho.PUBLISH and packet["mid"] in self._first_waiting
+        )
+
+    def loop_write(self) -> MQTTErrorCode:
+        """Write what is queued (paho's loop_write), publish_first() packets first."""
+        if self._first_mids:
+            self._move_first()
+        return super().loop_write()
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        """Read what arrived (paho's loop_read), writing publish_first() packets at once.
+
+        paho reads up to one packet per message in flight in one call (a hundred
+        PUBACKs while a backlog drains) before its loop writes anything.
+        """
+        for _ in range(max(len(self._out_messages) + len(self._in_messages), 1)):
+            if self._no_socket():  # closed by a packet handled just now
+                return MQTTErrorCode.MQTT_ERR_NO_CONN
+            if self._first_mids:
+                written = self.loop_write()
+                if written != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    return written
+            rc = self._packet_read()
+            if rc > 0:
+                return self._loop_rc_handle(rc)
+            if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
+                return MQTTErrorCode.MQTT_ERR_SUCCESS
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _sock_send(self, buf: bytes | bytearray) -> int:
         sent = super()._sock_send(buf)
@@ -115,6 +200,25 @@ def wire_bytes(client: paho.Client) -> tuple[int, int]:
     if isinstance(client, _Client):
         return client.wire_sent, client.wire_received
     return 0, 0
+
+
+def publish_first(
+    client: paho.Client,
+    topic: str,
+    payload: bytes,
+    *,
+    qos: int = 1,
+    retain: bool = False,
+    properties: Properties | None = None,
+) -> paho.MQTTMessageInfo:
+    """Publish ahead of the packets ``client`` has queued and not begun to write.
+
+    See :meth:`_Client.publish_first`; a client not made by :func:`make_client`
+    publishes in order.
+    """
+    if isinstance(client, _Client):
+        return client.publish_first(topic, payload, qos, retain, properties)
+    return client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
 
 
 def make_client(

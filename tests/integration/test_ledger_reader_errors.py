@@ -8,9 +8,11 @@ no answer at all).
 
 from __future__ import annotations
 
+import contextlib
 import socketserver
 import threading
 import time
+import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -213,3 +215,41 @@ def test_a_reader_streams_victoriametrics_lines(tmp_path: Path, victoria: Victor
     whole = VictoriaMetricsReader(victoria.url, rows_per_line=100_000, max_line_bytes=4096)
     with pytest.raises(LedgerReadError, match="over 4096 bytes"):
         audit(whole, now - 3_600_000, now + 60_000)
+
+
+@pytest.mark.parametrize("api", ["victoriametrics", "influxql"])
+def test_another_writers_points_are_not_receipts(
+    api: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    server = request.getfixturevalue("victoria" if api == "victoriametrics" else "influxdb")
+    db = LedgerDb(api, server)
+    store_readings(tmp_path, db, 20)
+    now = time.time_ns()
+    foreign = [  # VictoriaMetrics stores the string as 0; InfluxDB would refuse it here
+        b'ledger_event,gateway=other,site=s,type=t seq="abc",id0=1i,id1=2i,id2=3i',
+        b"ledger_event,gateway=other,site=s,type=t seq=0i,id0=0i,id1=0i,id2=0i",
+        b"ledger_event,gateway=other,site=s,type=t seq=7.5,id0=1.5,id1=2.5,id2=3.5",
+        b"ledger_event,gateway=other,site=s,type=t unrelated=1i",
+    ]
+    for i, line in enumerate(foreign):
+        with contextlib.suppress(urllib.error.HTTPError):  # a field type conflict
+            db.write([line + f" {now + i * 1_000_000}".encode()])
+    code, report = db.audit(tmp_path)
+    assert code == 0, report
+    assert [(d["unit"], d["status"], d["stored"]) for d in report["days"]] == [
+        ("rsu-0001", "complete", 20)
+    ]
+
+
+def test_an_influxdb_with_authentication_refuses_a_wrong_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = InfluxDB(tmp_path / "influxdb", admin=("admin", "secret"))
+    server.start()
+    try:
+        code = run(tmp_path, server.url, "influxql")  # token "t"
+    finally:
+        server.stop()
+    err = capsys.readouterr().err
+    assert code == 1 and "HTTP 401; not authorized: check [ingest.influx] token" in err, err
+    assert "secret" not in err and "Traceback" not in err

@@ -5,20 +5,26 @@ from __future__ import annotations
 import json
 import logging
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gateway.app import App
+from gateway.events import validate_event
 from gateway.events.capabilities import (
     MAX_DECLARATION_BYTES,
     DeclarationError,
     encode_declaration,
     parse_declaration,
 )
+from gateway.events.envelope import envelope
 from gateway.events.health import batch as batch_fields
 from gateway.events.topics import capabilities_topic, event_type_of
+from gateway.localservers import free_port
 from gateway.transport.forwarder import Batching
 from gateway.transport.negotiate import BULK_TYPES, MAX_CONSUMERS, BatchPolicy
+from tests.support.transport import settings_for
 
 PREFIX = "city"
 TS = "2026-12-01T16:00:00.000Z"
@@ -41,8 +47,40 @@ def raw(obj: object) -> bytes:
     return json.dumps(obj).encode()
 
 
-def policy(mode: str = "negotiate") -> BatchPolicy:
-    return BatchPolicy(mode, OWN, PREFIX, clock=lambda: 1_800_000_000.0)  # type: ignore[arg-type]
+def policy(mode: str = "negotiate", settle_s: float = 0.0) -> BatchPolicy:
+    return BatchPolicy(
+        mode,  # type: ignore[arg-type]
+        OWN,
+        PREFIX,
+        clock=lambda: 1_800_000_000.0,
+        monotonic=lambda: NOW[0],
+        settle_s=settle_s,
+    )
+
+
+NOW = [0.0]
+
+
+def test_more_batching_waits_to_settle_and_less_is_at_once() -> None:
+    """After a connection the retained declarations come one by one: a consumer that
+    reads less may follow one that reads more, so widening waits, narrowing does not."""
+    p = policy(settle_s=1.0)
+    NOW[0] = 100.0
+    declare(p, raw(declaration()))
+    assert p.current() is None  # not yet: another consumer may still be on its way
+    NOW[0] = 100.5
+    declare(p, raw(declaration("dashboard", encoding={"types": []})), "dashboard")
+    NOW[0] = 102.0
+    assert p.current() is None  # the dashboard reads no batches: never switched on
+    declare(p, raw(declaration("dashboard", encoding={"types": ["aggregate"]})), "dashboard")
+    assert p.current() is None
+    NOW[0] = 103.0
+    on = p.current()
+    assert on is not None and on.types == {"aggregate"}
+    declare(p, b"", "dashboard")  # more types again: waits
+    assert p.current() == on
+    declare(p, raw(declaration(encoding={"types": []})))  # less: at once
+    assert p.current() is None
 
 
 def declare(p: BatchPolicy, payload: bytes, consumer: str = "ingest") -> None:
@@ -82,10 +120,16 @@ def test_every_consumer_must_read_a_type_and_limits_are_the_smallest() -> None:
     assert on is not None and on.types == {"aggregate", "line_crossing"} and on.max_events == 50
     assert on.accepts("city/s1/g1/events/cam-1/aggregate")
     assert not on.accepts("city/s1/g1/sensors/pm-1")
-    # A consumer that reads no batches switches them off for everyone.
-    declare(p, raw(declaration("dashboard", encoding={"types": []})), "dashboard")
-    assert p.current() is None
-    assert "no bulk type" in p.health(0).reason
+    # A consumer that reads no batches switches them off for everyone, either way.
+    for no_batches in (
+        declaration("dashboard", encoding={"types": []}),
+        declaration("dashboard", encodings=[]),
+    ):
+        declare(p, raw(declaration("dashboard")), "dashboard")
+        assert p.current() is not None
+        declare(p, raw(no_batches), "dashboard")
+        assert p.current() is None
+        assert "no bulk type" in p.health(0).reason and p.refusals == 0
 
 
 def test_withdrawal_and_a_new_connection_switch_batches_off() -> None:
@@ -131,7 +175,6 @@ HOSTILE = [
     (raw(declaration(encoding={"max_bytes": 10**12})), "max_bytes"),
     (raw(declaration(encoding={"version": 2})), "no encoding this unit writes"),
     (raw(declaration(encoding={"name": "cbor-array"})), "offered: cbor-array/1"),
-    (raw(declaration(encodings=[])), "offered: none"),
 ]
 
 
@@ -175,11 +218,13 @@ def test_parse_checks_the_topic_owner_and_forward_compatible_additions() -> None
 
 
 @pytest.mark.parametrize("name", ["batch", "health", "a/b", "", "x" * 65])
-def test_names_that_are_not_consumers_are_refused(name: str) -> None:
+def test_names_that_are_not_consumers_are_ignored_and_counted(name: str) -> None:
+    """(A unit named central/capabilities would publish its batches on .../batch there.)"""
     p = policy()
     declare(p, raw(declaration()))
     p.on_message(f"city/central/capabilities/{name}", raw(declaration()))
-    assert p.current() is None and p.refusals == 1
+    p.on_message(f"city/central/capabilities/{name}", b"")
+    assert p.current() is not None and p.refusals == 2  # both ignored
 
 
 def test_declarations_are_bounded() -> None:
@@ -226,3 +271,51 @@ def _boom(*_a: object) -> None:
 )
 def test_event_type_of_a_topic(topic: str, expected: str | None) -> None:
     assert event_type_of("city/s1/g1", topic) == expected
+
+
+def test_after_a_connection_the_bulk_lane_waits_for_the_declarations_a_bounded_time() -> None:
+    p = policy(settle_s=1.0)
+    NOW[0] = 200.0
+    assert not p.holds_bulk()  # never connected: nothing to wait for
+    p.on_connected()
+    assert p.holds_bulk()
+    NOW[0] = 200.3
+    declare(p, raw(declaration()))  # the retained declaration, a round trip later
+    NOW[0] = 201.1
+    assert p.holds_bulk() and p.current() is None  # it has not stood 1 s yet
+    NOW[0] = 201.3
+    assert not p.holds_bulk() and p.current() is not None  # the replay starts in batches
+    p.on_connected()
+    NOW[0] = 202.4  # nobody declared within 1 s: one by one
+    assert not p.holds_bulk() and p.current() is None
+    p.on_connected()  # a consumer that keeps changing its mind holds it twice the time at most
+    for step in range(1, 30):
+        NOW[0] = 202.4 + step * 0.1
+        types = ["aggregate"] if step % 2 else ["aggregate", "flow"]
+        declare(p, raw(declaration(encoding={"types": types})))
+    assert NOW[0] > 202.4 + 2.0 and not p.holds_bulk()
+
+
+@pytest.mark.parametrize("mode", ["off", "backlog"])
+def test_fixed_modes_never_hold(mode: str) -> None:
+    p = policy(mode, settle_s=1.0)
+    p.on_connected()
+    assert not p.holds_bulk()
+
+
+@pytest.mark.parametrize("mode", ["negotiate", "backlog"])
+def test_the_health_of_a_batching_unit_is_valid_v1(tmp_path: Path, mode: str) -> None:
+    app = App(settings_for(tmp_path, free_port(), outbox={"batch": mode}))
+    try:
+        if mode == "negotiate":
+            declare(app.batch_policy, raw(declaration(consumer="ingest")))
+            app.batch_policy.settle_s = 0.0
+            app.batch_policy.current()
+        draft = app.health_draft()
+    finally:
+        app.outbox.close()
+    outbox = draft.data["outbox"]
+    assert isinstance(outbox, dict)
+    assert outbox["batch_mode"] == mode and outbox["batch_state"] == "on"
+    assert outbox["batch_types"] == ",".join(sorted(BULK_TYPES))
+    validate_event(envelope(draft, seq=1, event_id="e" * 32, gateway="rsu-0001", site="s"))
