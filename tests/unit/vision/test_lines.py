@@ -464,5 +464,5 @@ def test_counted_track_moved_onto_another_walker_by_the_confirming_box() -> None
     first = path((0.56, 0.5), (0.484, 0.5), 19)  # 4 px a frame; 484: first sighting past the band
     second = path((0.478, 0.53), (0.56, 0.53), 20)  # confirms the count, then walks right
     frames = track_frames(1, first, label="person")
-    frames += [Detections.empty()] + track_frames(1, second, label="person")
+    frames += [Detections.empty(), *track_frames(1, second, label="person")]
     assert count(counter, frames) == [(1, "right_to_left"), (1, "left_to_right")]
