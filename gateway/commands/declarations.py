@@ -9,8 +9,10 @@ ingest identities and admin operators do it).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,17 @@ import click
 
 from gateway.commands.common import config_option, json_option, print_json
 from gateway.errors import UsageError
+
+
+@contextlib.contextmanager
+def _quiet(logger: logging.Logger) -> Iterator[None]:
+    """Only errors from ``logger`` for the block (its level restored after)."""
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _read(settings: Any, wait_s: float, withdraw: str | None) -> dict[str, bytes]:
@@ -104,12 +117,12 @@ def declarations_command(
         box.batch_max_bytes,
     )
     policy = BatchPolicy("negotiate", own, prefix, settle_s=0.0)
-    logging.getLogger("gateway.transport.negotiate").setLevel(logging.ERROR)  # shown below
     rows: list[dict[str, Any]] = []
     head = capabilities_topic(prefix, "")
     for topic, payload in sorted(found.items()):
         consumer = topic[len(head) :]
-        policy.on_message(topic, payload)
+        with _quiet(logging.getLogger("gateway.transport.negotiate")):  # said below
+            policy.on_message(topic, payload)
         try:
             d = parse_declaration(payload, consumer, prefix)
         except DeclarationError as exc:

@@ -180,11 +180,14 @@ class _TrackSide:
     width: float = 0.0  # last box width
     part: bool = False  # last box mostly inside another box of the same class
     covered: bool = True  # every box so far mostly inside other boxes of its class together
-    counted_at: tuple[float, float] | None = None  # anchor at the latest count, for SWAP_S
-    counted_ts: float = 0.0
+    # Where the latest counted crossing's run on the new side began from (the anchor, time
+    # and velocity of the sighting before it), for SWAP_S; None: no recent count.
+    counted_from: tuple[tuple[float, float], float, tuple[float, float]] | None = None
     far_since: float | None = None  # counted, and settled well past the line since then
     far_side: int = NONE  # on this side
     handed_over: bool = False  # already passed its state on to a new id
+    # Anchor, time and velocity before the latest run of sightings on a new side began.
+    pre_pending: tuple[tuple[float, float], float, tuple[float, float]] | None = None
     trial: _Trial | None = None  # an inherited state still to be confirmed
 
 
@@ -297,7 +300,10 @@ class LineCounter:
                 self._tracks[tid] = state
             elif bool(anchors.jumped[i]):
                 _restart(state, int(sides[i]) if reliable else NONE, anchor, timestamp)
+            before = (state.anchor, state.seen_at, state.velocity)
             crossed = self._step(state, int(sides[i]), anchor, timestamp) if reliable else NONE
+            if state.pending != NONE and state.pending_n == 1:
+                state.pre_pending = before  # where it was before its run on the new side
             if state.trial is not None and reliable:
                 crossed = self._try(
                     state,
@@ -325,7 +331,11 @@ class LineCounter:
                 r2l[i] = True
             if crossed != NONE:
                 self.crossed_at[i] = state.crossed_at
-                state.counted_at, state.counted_ts = anchor, timestamp
+                state.counted_from = state.pre_pending or before
+                height = float(detections.xyxy[i, 3] - detections.xyxy[i, 1])
+                if self._shifted(state.counted_from, anchor, height, timestamp):
+                    # The confirming box is already another object's: re-armed at once.
+                    state.counted, state.counted_from = False, None
         evict(self._tracks, timestamp, self.forget_s, self.max_tracks)
         return l2r, r2l
 
@@ -374,6 +384,22 @@ class LineCounter:
         elif now - state.far_since >= REARM_S:
             state.counted, state.far_since = False, None
 
+    def _shifted(
+        self,
+        before: tuple[tuple[float, float], float, tuple[float, float]],
+        anchor: tuple[float, float],
+        height: float,
+        now: float,
+    ) -> bool:
+        """Whether ``anchor`` was moved onto another object along the line.
+
+        It lies ``SWAP_HEIGHTS`` box heights or more along the line from where the motion
+        ``before`` (last anchor, when it was seen, velocity) would have taken it.
+        """
+        (x, y), ts, (vx, vy) = before
+        dx, dy = anchor[0] - x - vx * (now - ts), anchor[1] - y - vy * (now - ts)
+        return bool(abs(dx * self._u[0] + dy * self._u[1]) >= SWAP_HEIGHTS * max(height, 1.0))
+
     def _swapped(
         self, state: _TrackSide, anchor: tuple[float, float], height: float, now: float
     ) -> None:
@@ -382,17 +408,16 @@ class LineCounter:
         Within ``SWAP_S`` of the count, an anchor ``SWAP_HEIGHTS`` box heights or more along
         the line from where the track's own motion would have taken it is another object
         (walkers passing each other on the line, one a little nearer the camera: the
-        tracker hands the counted track to the other one, who then crosses with it).
+        tracker hands the counted track to the other one, who then crosses with it). The
+        motion is the one before the run of sightings that confirmed the count: the
+        tracker's box slides onto the other walker over a few frames, and the confirming
+        sightings may already be part of the way.
         """
-        if state.counted_at is None or now - state.counted_ts > SWAP_S:
-            state.counted_at = None
+        if state.counted_from is None or now - state.counted_from[1] > SWAP_S:
+            state.counted_from = None
             return
-        dt = now - state.counted_ts
-        vx, vy = state.velocity
-        dx = anchor[0] - state.counted_at[0] - vx * dt
-        dy = anchor[1] - state.counted_at[1] - vy * dt
-        if abs(dx * self._u[0] + dy * self._u[1]) >= SWAP_HEIGHTS * max(height, 1.0):
-            state.counted, state.counted_at = False, None
+        if self._shifted(state.counted_from, anchor, height, now):
+            state.counted, state.counted_from = False, None
 
     def _try(
         self,

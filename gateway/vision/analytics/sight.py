@@ -49,12 +49,13 @@ Box = tuple[float, float, float, float]
 
 @dataclass(frozen=True, slots=True)
 class DetectionFrame:
-    """The raw detections of one frame: labels and corner boxes in pixels."""
+    """The raw detections of one frame: labels, corner boxes in pixels and scores."""
 
     frame: int
     t: float
     labels: tuple[str, ...]
     xyxy: tuple[Box, ...]
+    scores: tuple[float, ...] = ()  # empty when unknown (files written without them)
 
     @classmethod
     def of(cls, frame: int, t: float, dets: Detections, labels: Sequence[str]) -> DetectionFrame:
@@ -64,7 +65,8 @@ class DetectionFrame:
             (round(a, 1), round(b, 1), round(c, 1), round(d, 1))
             for a, b, c, d in dets.xyxy.tolist()
         )
-        return cls(frame, round(t, 4), names, boxes)
+        scores = tuple(round(v, 3) for v in dets.score.tolist())
+        return cls(frame, round(t, 4), names, boxes, scores)
 
 
 def write_detections(path: Path, frames: Iterable[DetectionFrame]) -> int:
@@ -72,7 +74,13 @@ def write_detections(path: Path, frames: Iterable[DetectionFrame]) -> int:
     n = 0
     with path.open("w", encoding="utf-8") as fh:
         for f in frames:
-            row = {"frame": f.frame, "t": f.t, "labels": list(f.labels), "xyxy": f.xyxy}
+            row = {
+                "frame": f.frame,
+                "t": f.t,
+                "labels": list(f.labels),
+                "xyxy": f.xyxy,
+                "scores": f.scores,
+            }
             fh.write(json.dumps(row) + "\n")
             n += 1
     return n
@@ -94,12 +102,15 @@ def read_detections(path: Path) -> dict[int, DetectionFrame]:
                 raise TypeError("not an object")
             labels = tuple(str(x) for x in row["labels"])
             boxes = tuple(parse_box(b) for b in row["xyxy"])
-            if len(labels) != len(boxes):
-                raise ValueError(f"{len(labels)} labels for {len(boxes)} boxes")
+            scores = tuple(float(x) for x in row.get("scores", ()))
+            if len(labels) != len(boxes) or len(scores) not in (0, len(boxes)):
+                raise ValueError(
+                    f"{len(labels)} labels, {len(scores)} scores for {len(boxes)} boxes"
+                )
             frame = row["frame"]
             if isinstance(frame, bool) or not isinstance(frame, int):
                 raise TypeError(f"frame must be an integer, got {frame!r}")
-            out[frame] = DetectionFrame(frame, float(row["t"]), labels, boxes)
+            out[frame] = DetectionFrame(frame, float(row["t"]), labels, boxes, scores)
         except (ValueError, TypeError, KeyError) as exc:
             raise UsageError(f"{path}:{n}: not a detection frame ({exc})") from None
     return out
@@ -128,8 +139,8 @@ def unseen(
     direction and class within ``tolerance_s`` of each other, of objects not known apart
     (no object id on one of them), are *interchangeable*: which of two people crossing
     side by side was the counted one is not known. For each group of them, as many of
-    its misses are seen as the most of its members the detector boxed apart in one
-    frame, less its counted ones with boxes (those were seen: a track needs boxes).
+    its misses are seen as, at most in one frame, its members the detector boxed apart
+    less its counted members boxed in that frame (those were seen: a track needs boxes).
     """
     index = {id(r): i for i, r in enumerate(truth)}
     missed = {index[id(r)] for r in misses if id(r) in index}
@@ -143,10 +154,13 @@ def unseen(
         wanted = [i for i in rows if i in missed and truth[i].boxes is not None]
         if not wanted:
             continue
-        most = max((len(m & set(rows)) for m in matched), default=0)
-        counted_boxed = sum(1 for i in rows if i not in missed and truth[i].boxes)
-        n = most - counted_boxed
-        frames = {i: sum(1 for m in matched if i in m) for i in wanted}
+        mine = set(rows)
+        # Per frame: members matched, less the counted members boxed in that frame.
+        n = max(
+            (len(m & mine) - len((b & mine) - missed) for b, m in matched),
+            default=0,
+        )
+        frames = {i: sum(1 for _, m in matched if i in m) for i in wanted}
         seen.update(sorted(wanted, key=lambda i: -frames[i])[: max(n, 0)])
     return [
         r for r in misses if r.boxes is not None and id(r) in index and index[id(r)] not in seen
@@ -158,8 +172,11 @@ def _matched_per_frame(
     detections: dict[int, DetectionFrame],
     missed: set[int],
     iou: float,
-) -> list[set[int]]:
-    """Per boxed frame, the truth rows a raw detection of their class was assigned to."""
+) -> list[tuple[set[int], set[int]]]:
+    """Per boxed frame, the truth rows boxed in it and the ones matched.
+
+    Matched: a raw detection of their class was assigned to them.
+    """
     boxed: dict[int, list[tuple[int, Box]]] = defaultdict(list)  # frame -> (truth row, box)
     for i, record in enumerate(truth):
         for frame, *box in record.boxes or ():
@@ -179,7 +196,7 @@ def _matched_per_frame(
             later = np.array([[2.0 if i in missed else 0.0] for i, _ in rows])
             pairs, _, _ = assign(1.0 - overlap + later, overlap >= iou)
             got.update(rows[r][0] for r, _ in pairs)
-        out.append(got)
+        out.append(({i for i, _ in objects}, got))
     return out
 
 

@@ -45,3 +45,21 @@ def test_no_declaration_when_off_or_unnamable(caplog: pytest.LogCaptureFixture) 
     with caplog.at_level(logging.ERROR):
         assert declaration(IngestConfig(share_group="batch"), "city") is None
     assert "cannot name a declaration" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("topics", "reads"),
+    [
+        (None, False),  # the default "+/+/+/batch" is one prefix level: not city/east/s/g/batch
+        (["city/east/+/+/batch"], True),
+        (["city/east/#"], True),
+    ],
+)
+def test_a_prefix_of_several_levels(topics: list[str] | None, reads: bool) -> None:
+    cfg = IngestConfig.model_validate({} if topics is None else {"topics": topics})
+    found = declaration(cfg, "city/east")
+    assert found is not None
+    topic, payload = found
+    assert topic == "city/east/central/capabilities/ingest"
+    (entry,) = parse_declaration(payload, "ingest", "city/east").encodings
+    assert bool(entry.types) is reads

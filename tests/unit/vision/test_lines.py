@@ -452,3 +452,17 @@ def test_counted_track_moved_onto_a_walker_going_the_other_way(
     first = path((0.56, 0.5), (0.47, 0.5), 19)  # 5 px a frame, counted at x = 480
     second = path((0.47, 0.5 + drop), (0.56, 0.5 + drop), 19)
     assert count(counter, track_frames(1, first + second[1:])) == expected
+
+
+def test_counted_track_moved_onto_another_walker_by_the_confirming_box() -> None:
+    """The sighting that confirms a count is already the other walker's (the tracker moved
+    the id in a detector gap as they passed): the shift is measured from the sighting
+    before it, so that walker's crossing counts too. On the demo road (seed 3, far
+    sidewalk, 57.9 s) the track was counted right to left on a box 16 px nearer the
+    camera than its last one and then carried the other walker across unseen."""
+    counter = LineCounter(line((0.5, 0.9), (0.5, 0.1)), FRAME, LABELS)
+    first = path((0.56, 0.5), (0.484, 0.5), 19)  # 4 px a frame; 484: first sighting past the band
+    second = path((0.478, 0.53), (0.56, 0.53), 20)  # confirms the count, then walks right
+    frames = track_frames(1, first, label="person")
+    frames += [Detections.empty(), *track_frames(1, second, label="person")]
+    assert count(counter, frames) == [(1, "right_to_left"), (1, "left_to_right")]
