@@ -104,7 +104,10 @@ class InfluxQLReader:
         """(tags, columns, rows) of each chunk of each series of ``measurement``.
 
         ``timed``: the rows have a ``time`` column (not so for ``SHOW`` statements).
+        A chunked answer ends with a result that is not ``partial``: one that stops
+        before it (however the connection ended) is an error, never a shorter answer.
         """
+        ended = False
         for line in self.source.lines(request, _HINTS):
             try:
                 doc = json.loads(line)
@@ -122,6 +125,7 @@ class InfluxQLReader:
                     raise self._garbage(line, "a result that is not an object")
                 if "error" in result:
                     raise self._fail(str(result["error"]))
+                ended = not result.get("partial")
                 for series in result.get("series") or []:
                     try:
                         name = str(series.get("name", ""))
@@ -142,6 +146,11 @@ class InfluxQLReader:
                             'VictoriaMetrics set [ingest.influx] query_api = "victoriametrics"',
                         )
                     yield tags, columns, rows
+        if not ended:
+            raise LedgerReadError(
+                f"cannot read the ledger from {self.url}: the answer ended before its last "
+                "chunk (the database stopped or the connection was cut)"
+            )
 
     def _where(self, start_ns: int, end_ns: int, gateway: str | None) -> str:
         where = f"time >= {start_ns} AND time < {end_ns}"

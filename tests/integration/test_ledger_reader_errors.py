@@ -72,6 +72,17 @@ GOOD_LINE = (
 )
 
 
+VM_LINE = b'{"metric":{"__name__":"ledger_manifest_seq"},"values":[1],"timestamps":[1]}\n'
+
+
+def chunks(*bodies: bytes, end: bool = False) -> bytes:
+    """A chunked answer of these chunks; without ``end``, cut before the zero chunk."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    head += b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    body = b"".join(b"%x\r\n%s\r\n" % (len(b), b) for b in bodies)
+    return head + body + (b"0\r\n\r\n" if end else b"")
+
+
 @pytest.fixture
 def raw() -> Iterator[list[RawServer]]:
     servers: list[RawServer] = []
@@ -121,6 +132,16 @@ def run(tmp_path: Path, url: str, api: str, more: str = "") -> int:
             "the answer broke off",
         ),
         (http_answer("200 OK", b'{"error":"timeout"}\n'), "influxql", "InfluxQL: timeout"),
+        # whole chunks, then the connection ends without the last (zero) chunk
+        (chunks(GOOD_LINE, GOOD_LINE), "influxql", "the answer broke off"),
+        (chunks(VM_LINE, VM_LINE), "victoriametrics", "the answer broke off"),
+        # a well-ended answer whose last result is still partial
+        (
+            chunks(b'{"results":[{"statement_id":0,"partial":true}]}\n', end=True),
+            "influxql",
+            "the answer ended before its last chunk",
+        ),
+        (http_answer("200 OK", b""), "influxql", "the answer ended before its last chunk"),
     ],
 )
 def test_a_bad_answer_is_one_line_and_exit_1(
