@@ -469,30 +469,35 @@ def test_counted_track_moved_onto_another_walker_by_the_confirming_box() -> None
 
 
 @pytest.mark.parametrize(
-    ("born_x", "alongside", "expected"),
+    ("born_x", "start", "alongside", "expected"),
     [
         # Two people boxed as one while crossing; the detector boxes one of them apart
         # again just before the line, but the tracker reports that track only two
         # updates later, past it (vtest.avi f534-536): it came from where it was first
         # detected, and counts.
-        (0.53, True, [(2, "right_to_left")]),
+        (0.53, 0.48, True, [(2, "right_to_left")]),
+        # Reported on the line itself, where the rules know no side: still none (taking
+        # the first box's side there counted a car emerging from behind a truck, in
+        # the already_past scenario).
+        (0.53, 0.497, True, []),
         # First detected inside the dead band: the side its anchor gives, as before.
-        (0.505, True, []),
+        (0.505, 0.48, True, []),
         # First detected on the side it is reported on: as before.
-        (0.45, True, []),
+        (0.45, 0.48, True, []),
         # Without another track of its class overlapping it the first box may be a part
         # of the object (a car emerging from behind the truck in front of it, its
         # visible part "growing" towards the line): not used.
-        (0.53, False, []),
+        (0.53, 0.48, False, []),
     ],
 )
 def test_new_track_takes_its_side_from_where_it_was_first_detected(
-    born_x: float, alongside: bool, expected: list[tuple[int, str]]
+    born_x: float, start: float, alongside: bool, expected: list[tuple[int, str]]
 ) -> None:
     counter = LineCounter(line((0.5, 0.9), (0.5, 0.1)), FRAME, LABELS)
-    frames = track_frames(2, path((0.48, 0.5), (0.40, 0.5), 8), label="person")
+    frames = track_frames(2, path((start, 0.5), (0.40, 0.5), 8), label="person")
     if alongside:  # the other person, walking beside it on its side, boxes overlapping
-        frames = merge(frames, track_frames(1, path((0.46, 0.5), (0.38, 0.5), 8), "person"))
+        other = path((start - 0.03, 0.5), (0.37, 0.5), 8)
+        frames = merge(frames, track_frames(1, other, "person"))
     out = []
     for k, dets in enumerate(frames):
         # The first box, two updates before the track was reported.
