@@ -72,6 +72,10 @@ GOOD_LINE = (
 )
 
 
+SERIES_CUT_BY_A_ROW_LIMIT = (
+    b'{"results":[{"statement_id":0,"series":[{"name":"ledger_manifest","columns":["time",'
+    b'"seq"],"values":[[1,1]],"partial":true}]}]}\n'
+)
 VM_LINE = b'{"metric":{"__name__":"ledger_manifest_seq"},"values":[1],"timestamps":[1]}\n'
 
 
@@ -142,6 +146,12 @@ def run(tmp_path: Path, url: str, api: str, more: str = "") -> int:
             "the answer ended before its last chunk",
         ),
         (http_answer("200 OK", b""), "influxql", "the answer ended before its last chunk"),
+        # what InfluxDB 1.6 answers a query without chunking over its max-row-limit
+        (
+            http_answer("200 OK", SERIES_CUT_BY_A_ROW_LIMIT),
+            "influxql",
+            "the answer ended before its last chunk",
+        ),
     ],
 )
 def test_a_bad_answer_is_one_line_and_exit_1(
