@@ -59,7 +59,7 @@ moving on the vanished track's way.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -251,7 +251,12 @@ class LineCounter:
         return out
 
     def trigger(
-        self, detections: Detections, timestamp: float, anchors: Anchors | None = None
+        self,
+        detections: Detections,
+        timestamp: float,
+        anchors: Anchors | None = None,
+        *,
+        births: Mapping[int, tuple[tuple[float, float, float, float], float]] | None = None,
     ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
         """Update with tracked detections; masks of rows that crossed now, per direction.
 
@@ -263,6 +268,7 @@ class LineCounter:
         never cross. ``anchors``
         (from :class:`~gateway.vision.analytics.anchors.AnchorEstimator`) place objects
         whose boxes are cut; by default the boxes' bottom-centres are used as they are.
+        ``births`` (the tracker's) give where newly reported tracks were first detected.
         """
         n = len(detections)
         l2r = np.zeros(n, dtype=bool)
@@ -296,6 +302,9 @@ class LineCounter:
                     body=_centre(detections.xyxy[i]),
                     beside=self._beside(detections, int(i), names, tid),
                     reliable=reliable,
+                    birth=(births or {}).get(tid)
+                    if self._touching(detections, int(i), names)
+                    else None,
                 )
                 self._tracks[tid] = state
             elif bool(anchors.jumped[i]):
@@ -549,6 +558,7 @@ class LineCounter:
         body: tuple[float, float],
         beside: int,
         reliable: bool,
+        birth: tuple[tuple[float, float, float, float], float] | None = None,
     ) -> _TrackSide:
         """State for a new track id, taken over from a vanished track if it is the same object.
 
@@ -593,14 +603,25 @@ class LineCounter:
                 best, best_d = old, d
         if best is None:
             side, sided_at = self._origin(anchor, origin, body, beside, reliable)
+            sided_ts, last_at = now, None
+            if birth is not None and not np.isfinite(origin[0]):
+                (x1, _, x2, y2), born_ts = birth
+                born = ((x1 + x2) / 2, y2)
+                s = float(self.signed_distance(np.array([born]))[0])
+                if abs(s) > self._band and born_ts < now and side == (RIGHT if s < 0 else LEFT):
+                    # First detected (before the tracker reported it) on the other side.
+                    side, sided_at, sided_ts = (LEFT if s < 0 else RIGHT), born, born_ts
+                    last_at = born
             return _TrackSide(
                 side=side,
                 sided_at=sided_at,
-                sided_ts=now,
+                sided_ts=sided_ts,
                 anchor=anchor,
                 last_ts=now,
                 label=label,
                 seen_at=now,
+                last_at=last_at,
+                last_at_ts=sided_ts,
             )
         best.handed_over = True
         return _TrackSide(
@@ -677,6 +698,26 @@ class LineCounter:
         if abs(b) > self._band:
             return (LEFT if b < 0 else RIGHT), anchor
         return beside, anchor
+
+    def _touching(self, detections: Detections, row: int, names: list[str]) -> bool:
+        """Whether ``row``'s box overlaps the box of another track of its label.
+
+        A new track there may have been split off a box the detector had drawn around
+        both objects, and where it was first detected tells where it came from. (Alone,
+        a first box can be a part of the object: a car emerging from behind a truck.)
+        """
+        others = [
+            k
+            for k in range(len(detections))
+            if k != row
+            and names[k] == names[row]
+            and int(detections.tracker_id[k]) != int(detections.tracker_id[row])
+        ]
+        if not others:
+            return False
+        return bool(
+            (intersections(detections.xyxy[row : row + 1], detections.xyxy[others]) > 0).any()
+        )
 
     def _beside(self, detections: Detections, row: int, names: list[str], tid: int) -> int:
         """The side of a known track of ``row``'s label whose box overlaps it most.

@@ -28,7 +28,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import numpy as np
 
@@ -37,8 +37,44 @@ from gateway.vision.boxes import box_iou
 from gateway.vision.tracker.matching import assign
 
 if TYPE_CHECKING:
-    from gateway.vision.analytics.score import CrossingRecord
     from gateway.vision.detections import Detections
+
+
+class TrueCrossing(Protocol):
+    """What the sight test reads of a true crossing (``score.CrossingRecord`` has it)."""
+
+    @property
+    def line_id(self) -> str:
+        """The line crossed."""
+        ...
+
+    @property
+    def direction(self) -> str:
+        """The direction it was crossed in."""
+        ...
+
+    @property
+    def label(self) -> str:
+        """The object's class."""
+        ...
+
+    @property
+    def t(self) -> float:
+        """Seconds since the start of the clip."""
+        ...
+
+    @property
+    def object_id(self) -> int | None:
+        """The object's identity, when known."""
+        ...
+
+    @property
+    def boxes(self) -> tuple[tuple[int, float, float, float, float], ...] | None:
+        """``(frame, x1, y1, x2, y2)`` of the object around its crossing."""
+        ...
+
+
+R = TypeVar("R", bound=TrueCrossing)
 
 SEEN_IOU = 0.5
 # The simulator boxes each crossing object in the frames this close to its crossing.
@@ -127,12 +163,12 @@ def parse_box(value: object) -> Box:
 
 
 def unseen(
-    misses: Sequence[CrossingRecord],
-    truth: Sequence[CrossingRecord],
+    misses: Sequence[R],
+    truth: Sequence[R],
     detections: dict[int, DetectionFrame],
     tolerance_s: float,
     iou: float = SEEN_IOU,
-) -> list[CrossingRecord]:
+) -> list[R]:
     """The ``misses`` (rows of ``truth``) that no raw detection matched in any boxed frame.
 
     A frame missing from ``detections`` had no detections. True crossings of one line,
@@ -168,7 +204,7 @@ def unseen(
 
 
 def _matched_per_frame(
-    truth: Sequence[CrossingRecord],
+    truth: Sequence[TrueCrossing],
     detections: dict[int, DetectionFrame],
     missed: set[int],
     iou: float,
@@ -200,7 +236,7 @@ def _matched_per_frame(
     return out
 
 
-def _groups(truth: Sequence[CrossingRecord], tolerance_s: float) -> list[int]:
+def _groups(truth: Sequence[TrueCrossing], tolerance_s: float) -> list[int]:
     """A group number per truth row: rows joined when interchangeable (see :func:`unseen`)."""
     parent = list(range(len(truth)))
 

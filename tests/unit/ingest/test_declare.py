@@ -23,6 +23,7 @@ from gateway.ingest.declare import declaration
         ({"topics": ["+/+/+/events/#", "+/+/+/sensors/#"]}, []),  # it reads no batch topic
         ({"topics": ["city/#"]}, sorted(EVENT_TYPES)),
         ({"max_batch_events": 77}, sorted(EVENT_TYPES)),
+        ({"max_batch_events": 1}, []),  # (declared as 2, the least a unit reads)
     ],
 )
 def test_the_declaration_says_what_the_group_reads(
@@ -36,7 +37,10 @@ def test_the_declaration_says_what_the_group_reads(
     parsed = parse_declaration(payload, "ingest", "city")  # what a unit reads back
     (entry,) = parsed.encodings
     assert sorted(entry.types) == types
-    assert (entry.max_bytes, entry.max_events) == (cfg.max_batch_bytes, cfg.max_batch_events)
+    assert (entry.max_bytes, entry.max_events) == (
+        cfg.max_batch_bytes,
+        max(cfg.max_batch_events, 2),
+    )
     assert json.loads(payload)["schema"] == 1
 
 

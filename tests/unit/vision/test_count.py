@@ -169,10 +169,11 @@ def test_count_walkers_on_the_plaza(
         "person",
         *log_args,
     )
-    # Missed: a man and a woman walking side by side on the grass (f536) and the same
-    # woman turning back behind him (f601). The detector boxes each of them apart there
-    # (seen): these two are the tracker's and the counter's misses.
-    assert_crossings_match(log, "vtest.jsonl", [536, 601], [])
+    # Missed: the woman of a couple on the grass turning back behind the man (f601): the
+    # detector boxes her alone there (seen), a tracking miss. (The man, f536, was missed
+    # until a new track took its side from where it was first detected: the detector
+    # boxed him apart from her just before the line, his track was reported past it.)
+    assert_crossings_match(log, "vtest.jsonl", [601], [])
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ from gateway.config.vision import LineConfig
 from gateway.errors import ConfigError
 from gateway.vision.analytics.lines import LineCounter
 from gateway.vision.detections import Detections
-from tests.support.analytics_builders import FRAME, LABELS, frame, merge, path, track_frames
+from tests.support.analytics_builders import FRAME, LABELS, at, frame, merge, path, track_frames
 
 DT = 0.1
 
@@ -466,3 +466,38 @@ def test_counted_track_moved_onto_another_walker_by_the_confirming_box() -> None
     frames = track_frames(1, first, label="person")
     frames += [Detections.empty(), *track_frames(1, second, label="person")]
     assert count(counter, frames) == [(1, "right_to_left"), (1, "left_to_right")]
+
+
+@pytest.mark.parametrize(
+    ("born_x", "alongside", "expected"),
+    [
+        # Two people boxed as one while crossing; the detector boxes one of them apart
+        # again just before the line, but the tracker reports that track only two
+        # updates later, past it (vtest.avi f534-536): it came from where it was first
+        # detected, and counts.
+        (0.53, True, [(2, "right_to_left")]),
+        # First detected inside the dead band: the side its anchor gives, as before.
+        (0.505, True, []),
+        # First detected on the side it is reported on: as before.
+        (0.45, True, []),
+        # Without another track of its class overlapping it the first box may be a part
+        # of the object (a car emerging from behind the truck in front of it, its
+        # visible part "growing" towards the line): not used.
+        (0.53, False, []),
+    ],
+)
+def test_new_track_takes_its_side_from_where_it_was_first_detected(
+    born_x: float, alongside: bool, expected: list[tuple[int, str]]
+) -> None:
+    counter = LineCounter(line((0.5, 0.9), (0.5, 0.1)), FRAME, LABELS)
+    frames = track_frames(2, path((0.48, 0.5), (0.40, 0.5), 8), label="person")
+    if alongside:  # the other person, walking beside it on its side, boxes overlapping
+        frames = merge(frames, track_frames(1, path((0.46, 0.5), (0.38, 0.5), 8), "person"))
+    out = []
+    for k, dets in enumerate(frames):
+        # The first box, two updates before the track was reported.
+        births = {2: (tuple(at(born_x, 0.5)), -2 * DT)} if k == 0 else {}
+        l2r, r2l = counter.trigger(dets, k * DT, births=births)  # type: ignore[arg-type]
+        out += [(int(t), "left_to_right") for t in dets.tracker_id[l2r]]
+        out += [(int(t), "right_to_left") for t in dets.tracker_id[r2l]]
+    assert out == expected
