@@ -104,8 +104,9 @@ class InfluxQLReader:
         """(tags, columns, rows) of each chunk of each series of ``measurement``.
 
         ``timed``: the rows have a ``time`` column (not so for ``SHOW`` statements).
-        A chunked answer ends with a result that is not ``partial``: one that stops
-        before it (however the connection ended) is an error, never a shorter answer.
+        A chunked answer ends with a result that is not ``partial`` and whose last series
+        is not either: one that stops before it (however the connection ended, or a
+        server's row limit) is an error, never a shorter answer.
         """
         ended = False
         for line in self.source.lines(request, _HINTS):
@@ -125,8 +126,12 @@ class InfluxQLReader:
                     raise self._garbage(line, "a result that is not an object")
                 if "error" in result:
                     raise self._fail(str(result["error"]))
-                ended = not result.get("partial")
-                for series in result.get("series") or []:
+                # not partial, nor its last series (a row limit truncates a series so)
+                every = result.get("series") or []
+                ended = not result.get("partial") and not (
+                    every and isinstance(every[-1], dict) and every[-1].get("partial")
+                )
+                for series in every:
                     try:
                         name = str(series.get("name", ""))
                         tags = {str(k): str(v) for k, v in (series.get("tags") or {}).items()}

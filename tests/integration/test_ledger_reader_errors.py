@@ -45,7 +45,9 @@ class RawServer:
 
         self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
 
     @property
@@ -72,6 +74,10 @@ GOOD_LINE = (
 )
 
 
+SERIES_CUT_BY_A_ROW_LIMIT = (
+    b'{"results":[{"statement_id":0,"series":[{"name":"ledger_manifest","columns":["time",'
+    b'"seq"],"values":[[1,1]],"partial":true}]}]}\n'
+)
 VM_LINE = b'{"metric":{"__name__":"ledger_manifest_seq"},"values":[1],"timestamps":[1]}\n'
 
 
@@ -142,6 +148,12 @@ def run(tmp_path: Path, url: str, api: str, more: str = "") -> int:
             "the answer ended before its last chunk",
         ),
         (http_answer("200 OK", b""), "influxql", "the answer ended before its last chunk"),
+        # what InfluxDB 1.6 answers a query without chunking over its max-row-limit
+        (
+            http_answer("200 OK", SERIES_CUT_BY_A_ROW_LIMIT),
+            "influxql",
+            "the answer ended before its last chunk",
+        ),
     ],
 )
 def test_a_bad_answer_is_one_line_and_exit_1(
