@@ -9,6 +9,7 @@ InfluxDB 1.6 (Debian's) has no ``/api/v2/write``: its bodies go through v1 ``/wr
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -144,7 +145,7 @@ def test_both_readers_give_the_same_verdict(name: str, db: LedgerDb, tmp_path: P
     expected = SCENARIOS[name](tmp_path, db)
     code, report = db.audit(tmp_path)
     day = only_day(report)
-    assert code == expected.code, report
+    assert code == expected.code, json.dumps(report)
     assert day["status"] == expected.status, day
     assert day["unit"] == "rsu-0001" and day["site"] == "sejong-1"
     assert day["missing_unit"] == expected.missing_unit
