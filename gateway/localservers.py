@@ -476,14 +476,23 @@ class InfluxDB(Server):
     read them back with the ledger audit's InfluxQL reader. Runs from a generated config:
     its meta, data and WAL directories under ``workdir`` (kept across restarts), the HTTP
     API on ``port``, the RPC (backup) listener on another free port, reporting and the
-    ``_internal`` monitor store off, no admin/UDP/Graphite/collectd/OpenTSDB listeners,
-    authentication off. :meth:`wait_ready` creates ``database``.
+    ``_internal`` monitor store off, no admin/UDP/Graphite/collectd/OpenTSDB listeners.
+    Authentication is off unless ``admin`` (user, password) is given: then it is on, and
+    :meth:`wait_ready` creates that admin user first. :meth:`wait_ready` creates
+    ``database``.
     """
 
-    def __init__(self, workdir: Path, port: int | None = None, database: str = "roadside") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        database: str = "roadside",
+        admin: tuple[str, str] | None = None,
+    ) -> None:
         super().__init__(workdir, port)
         self.rpc_port = free_port()
         self.database = database
+        self.admin = admin
 
     def config_text(self) -> str:
         """The generated ``influxdb.conf``."""
@@ -501,7 +510,7 @@ class InfluxDB(Server):
                 "  store-enabled = false",
                 "[http]",
                 f'  bind-address = "{LOOPBACK}:{self.port}"',
-                "  auth-enabled = false",
+                f"  auth-enabled = {'true' if self.admin else 'false'}",
                 "  log-enabled = false",
                 "  pprof-enabled = false",
                 "[continuous_queries]",
@@ -531,19 +540,34 @@ class InfluxDB(Server):
     def wait_ready(self) -> None:
         """Wait until ``/ping`` answers 204, then create :attr:`database`."""
         self.wait_http(f"{self.url}/ping", 204)
+        if self.admin is not None:
+            user, password = self.admin
+            with contextlib.suppress(urllib.error.HTTPError):  # it exists after a restart
+                self.query(  # the first user is created without credentials
+                    f"CREATE USER \"{user}\" WITH PASSWORD '{password}' WITH ALL PRIVILEGES",
+                    auth=False,
+                )
         self.query(f'CREATE DATABASE "{self.database}"')
 
-    def query(self, q: str, db: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
-        """Run InfluxQL (POST ``/query``, ns epochs); the decoded answer."""
+    def _credentials(self) -> dict[str, str]:
+        return {"u": self.admin[0], "p": self.admin[1]} if self.admin else {}
+
+    def query(
+        self, q: str, db: str | None = None, timeout: float = 30.0, *, auth: bool = True
+    ) -> dict[str, Any]:
+        """Run InfluxQL (POST ``/query``, ns epochs, as the admin with ``auth``); the answer."""
         params = {"q": q, "epoch": "ns", **({"db": db} if db else {})}
         data = urllib.parse.urlencode(params).encode()
-        with urllib.request.urlopen(f"{self.url}/query", data=data, timeout=timeout) as resp:
+        who = urllib.parse.urlencode(self._credentials() if auth else {})  # only in the URL
+        address = f"{self.url}/query?{who}"
+        with urllib.request.urlopen(address, data=data, timeout=timeout) as resp:
             answer: dict[str, Any] = json.loads(resp.read())
         return answer
 
     def write(self, body: bytes, db: str | None = None, timeout: float = 30.0) -> None:
         """Write line protocol (ns precision) with the v1 API, ``/write?db=``."""
-        query = urllib.parse.urlencode({"db": db or self.database, "precision": "ns"})
+        params = {"db": db or self.database, "precision": "ns", **self._credentials()}
+        query = urllib.parse.urlencode(params)
         request = urllib.request.Request(f"{self.url}/write?{query}", data=body, method="POST")
         with urllib.request.urlopen(request, timeout=timeout) as resp:
             if resp.status != 204:

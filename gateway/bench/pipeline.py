@@ -237,7 +237,7 @@ def track_and_analytics(detector: Any, frames: list[Any], rounds: int = 5) -> di
         for k, d in enumerate(dets):
             tracked = tracker.update(d, k / 10.0)
             if engine is not None:
-                engine.update(tracked, k / 10.0)
+                engine.update(tracked, k / 10.0, births=tracker.births)
         return (time.perf_counter() - t0) * 1000 / len(dets)
 
     a: list[float] = []

@@ -227,7 +227,9 @@ def purge_command(config_path: Path, reason: str | None, ids: tuple[int, ...], y
 
 def register(app: click.Group) -> None:
     """Add the ``ingest`` command to the root app."""
+    from gateway.commands.declarations import declarations_command
     from gateway.commands.ingest_audit import audit_command
 
     ingest_command.add_command(audit_command)
+    ingest_command.add_command(declarations_command)
     app.add_command(ingest_command)

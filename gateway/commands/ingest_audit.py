@@ -66,7 +66,8 @@ def audit_command(
     A gap is attributed to the unit (its outbox dropped it and says so), to transit
     (the unit let it go and the database does not have it) or to the unit's outbox
     (still waiting there). Exit code 3 when a gap nothing explains, or a chain
-    mismatch, is found; 0 otherwise.
+    mismatch, is found; 0 otherwise. The database is read with [ingest.influx]
+    query_api: "influxql" (InfluxDB) or "victoriametrics" (docs/ledger.md).
     """
     from gateway.config.settings import load_settings
     from gateway.ingest.audit import audit, describe

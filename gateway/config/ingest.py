@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, model_validator
 
@@ -121,7 +121,7 @@ class IngestConfig(StrictModel):
         "<prefix>/central/capabilities/<share_group> on every connection, so that units "
         'with [outbox] batch = "negotiate" batch only what it reads (docs/events.md).',
     )
-    batch_types: list[str] | None = Field(
+    batch_types: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]] | None = Field(
         default=None,
         max_length=64,
         description="Event types declared as read in compact batches (None: every type; "

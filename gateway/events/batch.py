@@ -1,7 +1,9 @@
 """Compact batches: many stored events in one zlib-compressed MQTT message.
 
-A unit with ``[outbox] batch = "backlog"`` sends a bulk-lane backlog as batches on
-``{prefix}/{site}/{gw}/batch``. The payload is the zlib stream (RFC 1950) of the UTF-8
+A unit with ``[outbox] batch = "negotiate"`` (the types the central consumers declare
+they read, :mod:`gateway.events.capabilities`) or ``"backlog"`` (every bulk type) sends
+a bulk-lane backlog as batches on ``{prefix}/{site}/{gw}/batch``: encoding
+``zlib-json-array`` version 1. The payload is the zlib stream (RFC 1950) of the UTF-8
 JSON object ``{"schema": 1, "events": [event, ...]}``: each event exactly as it would
 have been published alone (schema 1 envelope, same ``id`` and ``seq``), in the order
 the unit sent them. The events' own envelope is unchanged, so the schema version stays

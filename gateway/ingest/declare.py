@@ -48,12 +48,14 @@ def declaration(config: IngestConfig, prefix: str) -> tuple[str, bytes] | None:
             Topics(prefix, "+", "+").batch,
         )
         types = []
+    if config.max_batch_events < 2:  # a batch of one is no batch: declare none
+        types = []
     payload = encode_declaration(
         config.share_group,
         prefix,
         format_ts(time.time()),
         types,
         max_bytes=config.max_batch_bytes,
-        max_events=config.max_batch_events,
+        max_events=max(config.max_batch_events, 2),
     )
     return capabilities_topic(prefix, config.share_group), payload

@@ -22,6 +22,7 @@ from typing import Final
 from gateway.errors import GatewayError
 
 MAX_LINE_BYTES: Final = 64 * 1024 * 1024
+_BLOCK: Final = 256 * 1024
 
 
 class LedgerReadError(GatewayError):
@@ -79,23 +80,52 @@ def stream_lines(
     except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
         raise LedgerReadError(f"{where}: {_reason(exc, timeout)}") from exc
     with resp:
-        while True:
-            try:
-                line = resp.readline(max_line_bytes + 1)
-            except (OSError, http.client.HTTPException) as exc:
-                raise LedgerReadError(
-                    f"{where}: the answer broke off ({_reason(exc, timeout)})"
-                ) from exc
-            if not line:
-                return
-            if len(line) > max_line_bytes:
-                raise LedgerReadError(
-                    f"{where}: an answer line is over {max_line_bytes} bytes: read a "
-                    "narrower window (--unit, a shorter --since/--until, or a smaller "
-                    "[ingest.influx] query_slice_s)"
-                )
+        yield from _lines(resp, where, timeout, max_line_bytes)
+
+
+def _lines(
+    resp: http.client.HTTPResponse, where: str, timeout: float, max_line_bytes: int
+) -> Iterator[bytes]:
+    """The non-empty lines of an answer, read in blocks.
+
+    Not ``readline``: on a chunked answer it reads through ``peek``, which takes an
+    answer cut between two chunks (a database killed mid-answer) for its end. ``read``
+    raises ``IncompleteRead`` for it.
+    """
+    pending: list[bytes] = []  # the start of a line not ended yet
+    pending_bytes = 0
+    while True:
+        try:
+            block = resp.read(_BLOCK)
+        except (OSError, http.client.HTTPException) as exc:
+            raise LedgerReadError(
+                f"{where}: the answer broke off ({_reason(exc, timeout)})"
+            ) from exc
+        if not block:
+            line = b"".join(pending)
             if line.strip():
                 yield line
+            return
+        start = 0
+        while (end := block.find(b"\n", start)) >= 0:
+            line = b"".join([*pending, block[start : end + 1]])
+            pending, pending_bytes, start = [], 0, end + 1
+            if len(line) > max_line_bytes:
+                raise _too_large(where, max_line_bytes)
+            if line.strip():
+                yield line
+        if start < len(block):
+            pending.append(block[start:])
+            pending_bytes += len(block) - start
+            if pending_bytes > max_line_bytes:
+                raise _too_large(where, max_line_bytes)
+
+
+def _too_large(where: str, max_line_bytes: int) -> LedgerReadError:
+    return LedgerReadError(
+        f"{where}: an answer line is over {max_line_bytes} bytes: read a narrower window "
+        "(--unit, a shorter --since/--until, or a smaller [ingest.influx] query_slice_s)"
+    )
 
 
 @dataclass(frozen=True, slots=True)

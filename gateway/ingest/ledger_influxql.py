@@ -104,7 +104,11 @@ class InfluxQLReader:
         """(tags, columns, rows) of each chunk of each series of ``measurement``.
 
         ``timed``: the rows have a ``time`` column (not so for ``SHOW`` statements).
+        A chunked answer ends with a result that is not ``partial`` and whose last series
+        is not either: one that stops before it (however the connection ended, or a
+        server's row limit) is an error, never a shorter answer.
         """
+        ended = False
         for line in self.source.lines(request, _HINTS):
             try:
                 doc = json.loads(line)
@@ -122,7 +126,12 @@ class InfluxQLReader:
                     raise self._garbage(line, "a result that is not an object")
                 if "error" in result:
                     raise self._fail(str(result["error"]))
-                for series in result.get("series") or []:
+                # not partial, nor its last series (a row limit truncates a series so)
+                every = result.get("series") or []
+                ended = not result.get("partial") and not (
+                    every and isinstance(every[-1], dict) and every[-1].get("partial")
+                )
+                for series in every:
                     try:
                         name = str(series.get("name", ""))
                         tags = {str(k): str(v) for k, v in (series.get("tags") or {}).items()}
@@ -142,6 +151,11 @@ class InfluxQLReader:
                             'VictoriaMetrics set [ingest.influx] query_api = "victoriametrics"',
                         )
                     yield tags, columns, rows
+        if not ended:
+            raise LedgerReadError(
+                f"cannot read the ledger from {self.url}: the answer ended before its last "
+                "chunk (the database stopped or the connection was cut)"
+            )
 
     def _where(self, start_ns: int, end_ns: int, gateway: str | None) -> str:
         where = f"time >= {start_ns} AND time < {end_ns}"
@@ -187,8 +201,8 @@ class InfluxQLReader:
                         event_id, tag = unpack_id(p0, p1, p2)
                     except ValueError:
                         continue
-                    if tag != seq % 512:
-                        continue
+                    if tag != seq % 512 or seq <= 0:
+                        continue  # not the ingest's receipt (it writes none for seq 0)
                     receipt = Receipt(seq, event_id, event_type, ts // _NS_PER_MS)
                     yield StoredReceipt(gw, site, receipt)
 

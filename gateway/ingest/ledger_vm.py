@@ -167,6 +167,8 @@ class VictoriaMetricsReader:
             seq_field = name == "seq"
             for value, ts in zip(row["values"], row["timestamps"], strict=True):
                 v = int(value)
+                if v != value or v < seq_field:  # seq > 0, parts >= 0
+                    continue  # not the ingest's receipt (a string field reads back as 0)
                 keys.append(int(ts) * 512 + (v % 512 if seq_field else v // _TAG_SHIFT % 512))
                 values.append(v)
         for (gw, site, event_type), by_field in fields.items():

@@ -112,8 +112,13 @@ def collect_manifests(parts: Iterable[ManifestPart]) -> dict[str, UnitLedger]:
     """The manifests per unit, oldest first (one whose fields did not all arrive is left out).
 
     A manifest's loss ranges are the ``loss`` points of its unit within 1 s after it.
+    Two manifests of one unit stamped in the same millisecond cannot be told apart where
+    the database stores milliseconds (VictoriaMetrics: their fields land on one
+    timestamp); a head whose fields arrive with two different values is left out, so
+    its range is reconciled as one no manifest covers, not against a mixed-up chain.
     """
     heads: dict[tuple[str, int], dict[str, int]] = defaultdict(dict)
+    clashed: set[tuple[str, int]] = set()
     sites: dict[str, str] = {}
     types: dict[tuple[str, int], dict[str, int]] = defaultdict(dict)
     losses: dict[tuple[str, str, int], dict[str, int]] = defaultdict(dict)
@@ -125,7 +130,10 @@ def collect_manifests(parts: Iterable[ManifestPart]) -> dict[str, UnitLedger]:
         elif part.kind == "loss":
             losses[(part.gateway, part.label, part.ts_ms)].update(part.fields)
         else:
-            heads[(part.gateway, part.ts_ms)].update(part.fields)
+            head = heads[(part.gateway, part.ts_ms)]
+            if any(head.get(k, v) != v for k, v in part.fields.items()):
+                clashed.add((part.gateway, part.ts_ms))
+            head.update(part.fields)
     out: dict[str, UnitLedger] = defaultdict(UnitLedger)
     loss_by_unit: dict[str, list[tuple[int, LossRange]]] = defaultdict(list)
     for (gw, cause, ts), f in losses.items():
@@ -134,6 +142,8 @@ def collect_manifests(parts: Iterable[ManifestPart]) -> dict[str, UnitLedger]:
                 (ts, LossRange(cause, f["seq_first"], f["seq_last"], f["count"]))
             )
     for (gw, ts), f in sorted(heads.items(), key=lambda item: item[0][1]):
+        if (gw, ts) in clashed:
+            continue
         try:
             chain, _ = unpack_hex([f[f"chain{i}"] for i in range(6)], 64)
             chain_from, _ = unpack_hex([f[f"from{i}"] for i in range(6)], 64)

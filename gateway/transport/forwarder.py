@@ -452,7 +452,9 @@ class Forwarder:
                 if not rows:  # a type the consumers do not read batched goes alone
                     rows.append(buffer.popleft())
                 break
-            if rows and size + len(row.payload) + 1 > most:
+            if size + len(row.payload) + 1 > most:
+                if not rows:  # larger than a batch may be: it goes alone (else: no progress)
+                    rows.append(buffer.popleft())
                 break
             rows.append(buffer.popleft())
             size += len(row.payload) + 1

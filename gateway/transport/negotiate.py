@@ -191,9 +191,7 @@ class BatchPolicy:
         except Exception:  # a defect here must never stop the link's thread
             log.exception("handling the declaration on %s failed; batches off", topic)
             with self._lock:
-                self.refusals += 1
-                self._refused[topic[len(self._topic_head) :][:64] or "?"] = "internal error"
-                self._update("a declaration could not be handled")
+                self._refuse(topic[len(self._topic_head) :][:64] or "?", "internal error")
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         consumer = topic[len(self._topic_head) :]
@@ -237,10 +235,11 @@ class BatchPolicy:
 
     def _refuse(self, consumer: str, why: str) -> None:
         self.refusals += 1
-        if len(self._declared) + len(self._refused) < MAX_CONSUMERS or consumer in self._refused:
+        known = consumer in self._refused or consumer in self._declared
+        if known or len(self._declared) + len(self._refused) < MAX_CONSUMERS:
             self._refused[consumer] = why
             self._declared.pop(consumer, None)
-        else:  # bounded: the overflow itself keeps batches off
+        else:  # bounded: the overflow keeps batches off until the next connection
             self._refused["(overflow)"] = why
         self._ratelog.log(
             f"refused:{consumer}",

@@ -126,7 +126,7 @@ class CameraPipeline:
         now = frame.steady
         tracked = self.tracker.update(raw, now)
         self.last_tracked = tracked
-        events = list(engine.update(tracked, now, frame.image))
+        events = list(engine.update(tracked, now, frame.image, births=self.tracker.births))
         aggregate = engine.aggregate(now)
         if aggregate is not None:
             events.append(aggregate)

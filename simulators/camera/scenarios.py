@@ -147,3 +147,28 @@ PEDESTRIAN_IN_ROADWAY = Scenario(
 SCENARIOS: dict[str, Scenario] = {
     s.name: s for s in (ALREADY_PAST, EDGES, BUS_OCCLUSION, STANDING, PEDESTRIAN_IN_ROADWAY)
 }
+
+# The far sidewalk of the demo road (seed 3) from 52 s: eight walkers, both ways, 30 px
+# tall, passing each other on the line (positions, sizes, speeds and looks from that run).
+_FAR = (
+    (1, 0.6118, 0.4513, 0.0561, 0.1739, 0.0255, (158, 88, 19), 58940),
+    (1, 0.5473, 0.4533, 0.0520, 0.1743, 0.0230, (55, 59, 102), 51),
+    (0, 0.4790, 0.4083, 0.0513, 0.1706, 0.0276, (30, 49, 178), 38394),
+    (1, 0.4845, 0.4522, 0.0458, 0.1515, 0.0426, (215, 215, 215), 6028),
+    (0, 0.5423, 0.4029, 0.0539, 0.1720, 0.0249, (117, 31, 96), 54814),
+    (1, 0.4192, 0.4555, 0.0557, 0.1566, 0.0325, (175, 91, 33), 7992),
+    (0, 0.6068, 0.4055, 0.0590, 0.1789, 0.0224, (170, 170, 170), 2805),
+    (1, 0.3546, 0.4541, 0.0535, 0.1554, 0.0418, (48, 40, 176), 26350),
+)
+FAR_SIDEWALK = Scenario(
+    "far_sidewalk",
+    "Walkers on the far sidewalk (about 30 px tall) pass each other on the line in both "
+    "directions, a few pixels apart in depth: the tracker moves ids between them there.",
+    tuple(
+        Spawn(0.0, "person", lane, x, speed, length, height, y, colour=colour, style=style)
+        for lane, x, y, length, height, speed, colour, style in _FAR
+    ),
+    (MID,),
+    12.0,
+)
+SCENARIOS["far_sidewalk"] = FAR_SIDEWALK

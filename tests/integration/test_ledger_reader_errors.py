@@ -8,9 +8,11 @@ no answer at all).
 
 from __future__ import annotations
 
+import contextlib
 import socketserver
 import threading
 import time
+import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,7 +45,9 @@ class RawServer:
 
         self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
 
     @property
@@ -68,6 +72,21 @@ GOOD_LINE = (
     b'"site":"s","type":"t"},"columns":["time","seq","id0","id1","id2"],"values":[[1,1,0,0,0]]'
     b',"partial":true}],"partial":true}]}\n'
 )
+
+
+SERIES_CUT_BY_A_ROW_LIMIT = (
+    b'{"results":[{"statement_id":0,"series":[{"name":"ledger_manifest","columns":["time",'
+    b'"seq"],"values":[[1,1]],"partial":true}]}]}\n'
+)
+VM_LINE = b'{"metric":{"__name__":"ledger_manifest_seq"},"values":[1],"timestamps":[1]}\n'
+
+
+def chunks(*bodies: bytes, end: bool = False) -> bytes:
+    """A chunked answer of these chunks; without ``end``, cut before the zero chunk."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    head += b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    body = b"".join(b"%x\r\n%s\r\n" % (len(b), b) for b in bodies)
+    return head + body + (b"0\r\n\r\n" if end else b"")
 
 
 @pytest.fixture
@@ -119,6 +138,22 @@ def run(tmp_path: Path, url: str, api: str, more: str = "") -> int:
             "the answer broke off",
         ),
         (http_answer("200 OK", b'{"error":"timeout"}\n'), "influxql", "InfluxQL: timeout"),
+        # whole chunks, then the connection ends without the last (zero) chunk
+        (chunks(GOOD_LINE, GOOD_LINE), "influxql", "the answer broke off"),
+        (chunks(VM_LINE, VM_LINE), "victoriametrics", "the answer broke off"),
+        # a well-ended answer whose last result is still partial
+        (
+            chunks(b'{"results":[{"statement_id":0,"partial":true}]}\n', end=True),
+            "influxql",
+            "the answer ended before its last chunk",
+        ),
+        (http_answer("200 OK", b""), "influxql", "the answer ended before its last chunk"),
+        # what InfluxDB 1.6 answers a query without chunking over its max-row-limit
+        (
+            http_answer("200 OK", SERIES_CUT_BY_A_ROW_LIMIT),
+            "influxql",
+            "the answer ended before its last chunk",
+        ),
     ],
 )
 def test_a_bad_answer_is_one_line_and_exit_1(
@@ -213,3 +248,41 @@ def test_a_reader_streams_victoriametrics_lines(tmp_path: Path, victoria: Victor
     whole = VictoriaMetricsReader(victoria.url, rows_per_line=100_000, max_line_bytes=4096)
     with pytest.raises(LedgerReadError, match="over 4096 bytes"):
         audit(whole, now - 3_600_000, now + 60_000)
+
+
+@pytest.mark.parametrize("api", ["victoriametrics", "influxql"])
+def test_another_writers_points_are_not_receipts(
+    api: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    server = request.getfixturevalue("victoria" if api == "victoriametrics" else "influxdb")
+    db = LedgerDb(api, server)
+    store_readings(tmp_path, db, 20)
+    now = time.time_ns()
+    foreign = [  # VictoriaMetrics stores the string as 0; InfluxDB would refuse it here
+        b'ledger_event,gateway=other,site=s,type=t seq="abc",id0=1i,id1=2i,id2=3i',
+        b"ledger_event,gateway=other,site=s,type=t seq=0i,id0=0i,id1=0i,id2=0i",
+        b"ledger_event,gateway=other,site=s,type=t seq=7.5,id0=1.5,id1=2.5,id2=3.5",
+        b"ledger_event,gateway=other,site=s,type=t unrelated=1i",
+    ]
+    for i, line in enumerate(foreign):
+        with contextlib.suppress(urllib.error.HTTPError):  # a field type conflict
+            db.write([line + f" {now + i * 1_000_000}".encode()])
+    code, report = db.audit(tmp_path)
+    assert code == 0, report
+    assert [(d["unit"], d["status"], d["stored"]) for d in report["days"]] == [
+        ("rsu-0001", "complete", 20)
+    ]
+
+
+def test_an_influxdb_with_authentication_refuses_a_wrong_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = InfluxDB(tmp_path / "influxdb", admin=("admin", "secret"))
+    server.start()
+    try:
+        code = run(tmp_path, server.url, "influxql")  # token "t"
+    finally:
+        server.stop()
+    err = capsys.readouterr().err
+    assert code == 1 and "HTTP 401; not authorized: check [ingest.influx] token" in err, err
+    assert "secret" not in err and "Traceback" not in err

@@ -28,6 +28,7 @@ from gateway.localservers import InfluxDB, VictoriaMetrics
 from gateway.transport.outbox import Outbox
 
 TOPICS = Topics("city", "sejong-1", "rsu-0001")
+_last_manifest_ms = 0
 
 
 def reading(n: int, pad: int = 0) -> Draft:
@@ -55,8 +56,19 @@ class LedgerUnit:
         return self.box.add([reading(i, pad) for i in range(first, first + count)]).seqs
 
     def manifest(self) -> int:
-        """Store a manifest; its seq."""
-        return self.box.add_manifest(time.time(), 300.0).seqs[0]
+        """Store a manifest; its seq. Never in the millisecond of the previous one.
+
+        (VictoriaMetrics stores milliseconds: two manifests of one unit in one ms cannot be
+        told apart there; a real unit sends one every few minutes. 2 ms apart, since the
+        envelope's time is rounded to the ms.)
+        """
+        global _last_manifest_ms  # noqa: PLW0603 - across the units of one test
+        now = time.time()
+        while int(now * 1000) <= _last_manifest_ms + 1:
+            time.sleep(0.001)
+            now = time.time()
+        _last_manifest_ms = int(now * 1000)
+        return self.box.add_manifest(now, 300.0).seqs[0]
 
     def deliver(self) -> dict[int, bytes]:
         """Everything not taken yet, acknowledged: seq -> the ingest's line protocol."""

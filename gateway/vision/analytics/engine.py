@@ -7,7 +7,7 @@ when asked, an :class:`Aggregate` per ``aggregate_interval_s``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -96,11 +96,16 @@ class AnalyticsEngine:
         self._interval = IntervalStats([line.id for line in camera.lines])
 
     def update(
-        self, tracked: Detections, timestamp: float, image: NDArray[np.uint8] | None = None
+        self,
+        tracked: Detections,
+        timestamp: float,
+        image: NDArray[np.uint8] | None = None,
+        births: Mapping[int, tuple[tuple[float, float, float, float], float]] | None = None,
     ) -> list[AnalyticsEvent]:
         """Feed the tracker's output for one frame; the crossings, transitions and alerts.
 
-        ``image`` (the frame's pixels) is for image rules such as ``calibration_drift``.
+        ``image`` (the frame's pixels) is for image rules such as ``calibration_drift``;
+        ``births`` (the tracker's) where the tracks it confirmed now were first detected.
         """
         tracked = tracked[tracked.tracker_id >= 0]
         self._interval.start_at(timestamp)
@@ -109,7 +114,9 @@ class AnalyticsEngine:
         anchors = self._anchors.update(tracked, timestamp) if self._lines else None
         crossings: list[LineCrossing] = []
         for counter in self._lines:
-            crossings += self._count(counter, tracked, names, speeds, timestamp, anchors=anchors)
+            crossings += self._count(
+                counter, tracked, names, speeds, timestamp, anchors=anchors, births=births
+            )
         transitions: list[ZoneTransition] = []
         for zone in self._zones:
             transitions += zone.update(tracked, timestamp)
@@ -145,10 +152,11 @@ class AnalyticsEngine:
         timestamp: float,
         *,
         anchors: Anchors | None,
+        births: Mapping[int, tuple[tuple[float, float, float, float], float]] | None,
     ) -> list[LineCrossing]:
         """Crossings of one line in this frame, counted."""
         events: list[LineCrossing] = []
-        l2r, r2l = counter.trigger(tracked, timestamp, anchors)
+        l2r, r2l = counter.trigger(tracked, timestamp, anchors, births=births)
         for mask, direction in ((l2r, "left_to_right"), (r2l, "right_to_left")):
             for i in np.flatnonzero(mask):
                 speed = (

@@ -59,7 +59,7 @@ moving on the vanished track's way.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -180,11 +180,14 @@ class _TrackSide:
     width: float = 0.0  # last box width
     part: bool = False  # last box mostly inside another box of the same class
     covered: bool = True  # every box so far mostly inside other boxes of its class together
-    counted_at: tuple[float, float] | None = None  # anchor at the latest count, for SWAP_S
-    counted_ts: float = 0.0
+    # Where the latest counted crossing's run on the new side began from (the anchor, time
+    # and velocity of the sighting before it), for SWAP_S; None: no recent count.
+    counted_from: tuple[tuple[float, float], float, tuple[float, float]] | None = None
     far_since: float | None = None  # counted, and settled well past the line since then
     far_side: int = NONE  # on this side
     handed_over: bool = False  # already passed its state on to a new id
+    # Anchor, time and velocity before the latest run of sightings on a new side began.
+    pre_pending: tuple[tuple[float, float], float, tuple[float, float]] | None = None
     trial: _Trial | None = None  # an inherited state still to be confirmed
 
 
@@ -248,7 +251,12 @@ class LineCounter:
         return out
 
     def trigger(
-        self, detections: Detections, timestamp: float, anchors: Anchors | None = None
+        self,
+        detections: Detections,
+        timestamp: float,
+        anchors: Anchors | None = None,
+        *,
+        births: Mapping[int, tuple[tuple[float, float, float, float], float]] | None = None,
     ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
         """Update with tracked detections; masks of rows that crossed now, per direction.
 
@@ -260,6 +268,7 @@ class LineCounter:
         never cross. ``anchors``
         (from :class:`~gateway.vision.analytics.anchors.AnchorEstimator`) place objects
         whose boxes are cut; by default the boxes' bottom-centres are used as they are.
+        ``births`` (the tracker's) give where newly reported tracks were first detected.
         """
         n = len(detections)
         l2r = np.zeros(n, dtype=bool)
@@ -293,11 +302,17 @@ class LineCounter:
                     body=_centre(detections.xyxy[i]),
                     beside=self._beside(detections, int(i), names, tid),
                     reliable=reliable,
+                    birth=(births or {}).get(tid)
+                    if self._touching(detections, int(i), names)
+                    else None,
                 )
                 self._tracks[tid] = state
             elif bool(anchors.jumped[i]):
                 _restart(state, int(sides[i]) if reliable else NONE, anchor, timestamp)
+            before = (state.anchor, state.seen_at, state.velocity)
             crossed = self._step(state, int(sides[i]), anchor, timestamp) if reliable else NONE
+            if state.pending != NONE and state.pending_n == 1:
+                state.pre_pending = before  # where it was before its run on the new side
             if state.trial is not None and reliable:
                 crossed = self._try(
                     state,
@@ -325,7 +340,11 @@ class LineCounter:
                 r2l[i] = True
             if crossed != NONE:
                 self.crossed_at[i] = state.crossed_at
-                state.counted_at, state.counted_ts = anchor, timestamp
+                state.counted_from = state.pre_pending or before
+                height = float(detections.xyxy[i, 3] - detections.xyxy[i, 1])
+                if self._shifted(state.counted_from, anchor, height, timestamp):
+                    # The confirming box is already another object's: re-armed at once.
+                    state.counted, state.counted_from = False, None
         evict(self._tracks, timestamp, self.forget_s, self.max_tracks)
         return l2r, r2l
 
@@ -374,6 +393,22 @@ class LineCounter:
         elif now - state.far_since >= REARM_S:
             state.counted, state.far_since = False, None
 
+    def _shifted(
+        self,
+        before: tuple[tuple[float, float], float, tuple[float, float]],
+        anchor: tuple[float, float],
+        height: float,
+        now: float,
+    ) -> bool:
+        """Whether ``anchor`` was moved onto another object along the line.
+
+        It lies ``SWAP_HEIGHTS`` box heights or more along the line from where the motion
+        ``before`` (last anchor, when it was seen, velocity) would have taken it.
+        """
+        (x, y), ts, (vx, vy) = before
+        dx, dy = anchor[0] - x - vx * (now - ts), anchor[1] - y - vy * (now - ts)
+        return bool(abs(dx * self._u[0] + dy * self._u[1]) >= SWAP_HEIGHTS * max(height, 1.0))
+
     def _swapped(
         self, state: _TrackSide, anchor: tuple[float, float], height: float, now: float
     ) -> None:
@@ -382,17 +417,16 @@ class LineCounter:
         Within ``SWAP_S`` of the count, an anchor ``SWAP_HEIGHTS`` box heights or more along
         the line from where the track's own motion would have taken it is another object
         (walkers passing each other on the line, one a little nearer the camera: the
-        tracker hands the counted track to the other one, who then crosses with it).
+        tracker hands the counted track to the other one, who then crosses with it). The
+        motion is the one before the run of sightings that confirmed the count: the
+        tracker's box slides onto the other walker over a few frames, and the confirming
+        sightings may already be part of the way.
         """
-        if state.counted_at is None or now - state.counted_ts > SWAP_S:
-            state.counted_at = None
+        if state.counted_from is None or now - state.counted_from[1] > SWAP_S:
+            state.counted_from = None
             return
-        dt = now - state.counted_ts
-        vx, vy = state.velocity
-        dx = anchor[0] - state.counted_at[0] - vx * dt
-        dy = anchor[1] - state.counted_at[1] - vy * dt
-        if abs(dx * self._u[0] + dy * self._u[1]) >= SWAP_HEIGHTS * max(height, 1.0):
-            state.counted, state.counted_at = False, None
+        if self._shifted(state.counted_from, anchor, height, now):
+            state.counted, state.counted_from = False, None
 
     def _try(
         self,
@@ -524,6 +558,7 @@ class LineCounter:
         body: tuple[float, float],
         beside: int,
         reliable: bool,
+        birth: tuple[tuple[float, float, float, float], float] | None = None,
     ) -> _TrackSide:
         """State for a new track id, taken over from a vanished track if it is the same object.
 
@@ -568,14 +603,25 @@ class LineCounter:
                 best, best_d = old, d
         if best is None:
             side, sided_at = self._origin(anchor, origin, body, beside, reliable)
+            sided_ts, last_at = now, None
+            if birth is not None and not np.isfinite(origin[0]):
+                (x1, _, x2, y2), born_ts = birth
+                born = ((x1 + x2) / 2, y2)
+                s = float(self.signed_distance(np.array([born]))[0])
+                if abs(s) > self._band and born_ts < now and side == (RIGHT if s < 0 else LEFT):
+                    # First detected (before the tracker reported it) on the other side.
+                    side, sided_at, sided_ts = (LEFT if s < 0 else RIGHT), born, born_ts
+                    last_at = born
             return _TrackSide(
                 side=side,
                 sided_at=sided_at,
-                sided_ts=now,
+                sided_ts=sided_ts,
                 anchor=anchor,
                 last_ts=now,
                 label=label,
                 seen_at=now,
+                last_at=last_at,
+                last_at_ts=sided_ts,
             )
         best.handed_over = True
         return _TrackSide(
@@ -652,6 +698,26 @@ class LineCounter:
         if abs(b) > self._band:
             return (LEFT if b < 0 else RIGHT), anchor
         return beside, anchor
+
+    def _touching(self, detections: Detections, row: int, names: list[str]) -> bool:
+        """Whether ``row``'s box overlaps the box of another track of its label.
+
+        A new track there may have been split off a box the detector had drawn around
+        both objects, and where it was first detected tells where it came from. (Alone,
+        a first box can be a part of the object: a car emerging from behind a truck.)
+        """
+        others = [
+            k
+            for k in range(len(detections))
+            if k != row
+            and names[k] == names[row]
+            and int(detections.tracker_id[k]) != int(detections.tracker_id[row])
+        ]
+        if not others:
+            return False
+        return bool(
+            (intersections(detections.xyxy[row : row + 1], detections.xyxy[others]) > 0).any()
+        )
 
     def _beside(self, detections: Detections, row: int, names: list[str], tid: int) -> int:
         """The side of a known track of ``row``'s label whose box overlaps it most.

@@ -28,7 +28,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import numpy as np
 
@@ -37,8 +37,44 @@ from gateway.vision.boxes import box_iou
 from gateway.vision.tracker.matching import assign
 
 if TYPE_CHECKING:
-    from gateway.vision.analytics.score import CrossingRecord
     from gateway.vision.detections import Detections
+
+
+class TrueCrossing(Protocol):
+    """What the sight test reads of a true crossing (``score.CrossingRecord`` has it)."""
+
+    @property
+    def line_id(self) -> str:
+        """The line crossed."""
+        ...
+
+    @property
+    def direction(self) -> str:
+        """The direction it was crossed in."""
+        ...
+
+    @property
+    def label(self) -> str:
+        """The object's class."""
+        ...
+
+    @property
+    def t(self) -> float:
+        """Seconds since the start of the clip."""
+        ...
+
+    @property
+    def object_id(self) -> int | None:
+        """The object's identity, when known."""
+        ...
+
+    @property
+    def boxes(self) -> tuple[tuple[int, float, float, float, float], ...] | None:
+        """``(frame, x1, y1, x2, y2)`` of the object around its crossing."""
+        ...
+
+
+R = TypeVar("R", bound=TrueCrossing)
 
 SEEN_IOU = 0.5
 # The simulator boxes each crossing object in the frames this close to its crossing.
@@ -49,12 +85,13 @@ Box = tuple[float, float, float, float]
 
 @dataclass(frozen=True, slots=True)
 class DetectionFrame:
-    """The raw detections of one frame: labels and corner boxes in pixels."""
+    """The raw detections of one frame: labels, corner boxes in pixels and scores."""
 
     frame: int
     t: float
     labels: tuple[str, ...]
     xyxy: tuple[Box, ...]
+    scores: tuple[float, ...] = ()  # empty when unknown (files written without them)
 
     @classmethod
     def of(cls, frame: int, t: float, dets: Detections, labels: Sequence[str]) -> DetectionFrame:
@@ -64,7 +101,8 @@ class DetectionFrame:
             (round(a, 1), round(b, 1), round(c, 1), round(d, 1))
             for a, b, c, d in dets.xyxy.tolist()
         )
-        return cls(frame, round(t, 4), names, boxes)
+        scores = tuple(round(v, 3) for v in dets.score.tolist())
+        return cls(frame, round(t, 4), names, boxes, scores)
 
 
 def write_detections(path: Path, frames: Iterable[DetectionFrame]) -> int:
@@ -72,7 +110,13 @@ def write_detections(path: Path, frames: Iterable[DetectionFrame]) -> int:
     n = 0
     with path.open("w", encoding="utf-8") as fh:
         for f in frames:
-            row = {"frame": f.frame, "t": f.t, "labels": list(f.labels), "xyxy": f.xyxy}
+            row = {
+                "frame": f.frame,
+                "t": f.t,
+                "labels": list(f.labels),
+                "xyxy": f.xyxy,
+                "scores": f.scores,
+            }
             fh.write(json.dumps(row) + "\n")
             n += 1
     return n
@@ -94,12 +138,15 @@ def read_detections(path: Path) -> dict[int, DetectionFrame]:
                 raise TypeError("not an object")
             labels = tuple(str(x) for x in row["labels"])
             boxes = tuple(parse_box(b) for b in row["xyxy"])
-            if len(labels) != len(boxes):
-                raise ValueError(f"{len(labels)} labels for {len(boxes)} boxes")
+            scores = tuple(float(x) for x in row.get("scores", ()))
+            if len(labels) != len(boxes) or len(scores) not in (0, len(boxes)):
+                raise ValueError(
+                    f"{len(labels)} labels, {len(scores)} scores for {len(boxes)} boxes"
+                )
             frame = row["frame"]
             if isinstance(frame, bool) or not isinstance(frame, int):
                 raise TypeError(f"frame must be an integer, got {frame!r}")
-            out[frame] = DetectionFrame(frame, float(row["t"]), labels, boxes)
+            out[frame] = DetectionFrame(frame, float(row["t"]), labels, boxes, scores)
         except (ValueError, TypeError, KeyError) as exc:
             raise UsageError(f"{path}:{n}: not a detection frame ({exc})") from None
     return out
@@ -116,20 +163,20 @@ def parse_box(value: object) -> Box:
 
 
 def unseen(
-    misses: Sequence[CrossingRecord],
-    truth: Sequence[CrossingRecord],
+    misses: Sequence[R],
+    truth: Sequence[R],
     detections: dict[int, DetectionFrame],
     tolerance_s: float,
     iou: float = SEEN_IOU,
-) -> list[CrossingRecord]:
+) -> list[R]:
     """The ``misses`` (rows of ``truth``) that no raw detection matched in any boxed frame.
 
     A frame missing from ``detections`` had no detections. True crossings of one line,
     direction and class within ``tolerance_s`` of each other, of objects not known apart
     (no object id on one of them), are *interchangeable*: which of two people crossing
     side by side was the counted one is not known. For each group of them, as many of
-    its misses are seen as the most of its members the detector boxed apart in one
-    frame, less its counted ones with boxes (those were seen: a track needs boxes).
+    its misses are seen as, at most in one frame, its members the detector boxed apart
+    less its counted members boxed in that frame (those were seen: a track needs boxes).
     """
     index = {id(r): i for i, r in enumerate(truth)}
     missed = {index[id(r)] for r in misses if id(r) in index}
@@ -143,10 +190,13 @@ def unseen(
         wanted = [i for i in rows if i in missed and truth[i].boxes is not None]
         if not wanted:
             continue
-        most = max((len(m & set(rows)) for m in matched), default=0)
-        counted_boxed = sum(1 for i in rows if i not in missed and truth[i].boxes)
-        n = most - counted_boxed
-        frames = {i: sum(1 for m in matched if i in m) for i in wanted}
+        mine = set(rows)
+        # Per frame: members matched, less the counted members boxed in that frame.
+        n = max(
+            (len(m & mine) - len((b & mine) - missed) for b, m in matched),
+            default=0,
+        )
+        frames = {i: sum(1 for _, m in matched if i in m) for i in wanted}
         seen.update(sorted(wanted, key=lambda i: -frames[i])[: max(n, 0)])
     return [
         r for r in misses if r.boxes is not None and id(r) in index and index[id(r)] not in seen
@@ -154,12 +204,15 @@ def unseen(
 
 
 def _matched_per_frame(
-    truth: Sequence[CrossingRecord],
+    truth: Sequence[TrueCrossing],
     detections: dict[int, DetectionFrame],
     missed: set[int],
     iou: float,
-) -> list[set[int]]:
-    """Per boxed frame, the truth rows a raw detection of their class was assigned to."""
+) -> list[tuple[set[int], set[int]]]:
+    """Per boxed frame, the truth rows boxed in it and the ones matched.
+
+    Matched: a raw detection of their class was assigned to them.
+    """
     boxed: dict[int, list[tuple[int, Box]]] = defaultdict(list)  # frame -> (truth row, box)
     for i, record in enumerate(truth):
         for frame, *box in record.boxes or ():
@@ -179,11 +232,11 @@ def _matched_per_frame(
             later = np.array([[2.0 if i in missed else 0.0] for i, _ in rows])
             pairs, _, _ = assign(1.0 - overlap + later, overlap >= iou)
             got.update(rows[r][0] for r, _ in pairs)
-        out.append(got)
+        out.append(({i for i, _ in objects}, got))
     return out
 
 
-def _groups(truth: Sequence[CrossingRecord], tolerance_s: float) -> list[int]:
+def _groups(truth: Sequence[TrueCrossing], tolerance_s: float) -> list[int]:
     """A group number per truth row: rows joined when interchangeable (see :func:`unseen`)."""
     parent = list(range(len(truth)))
 

@@ -6,7 +6,7 @@ from the explicit registry :data:`TRACKERS`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from gateway.config.vision import TrackerConfig
@@ -27,6 +27,15 @@ class Tracker(Protocol):
 
     def reset(self) -> None:
         """Forget every track."""
+        ...
+
+    @property
+    def births(self) -> Mapping[int, tuple[tuple[float, float, float, float], float]]:
+        """Tracks confirmed by the latest update: their first box and its timestamp.
+
+        Keyed by track id; the box is ``x1, y1, x2, y2`` (where the object was first
+        detected, before the track was confirmed and reported).
+        """
         ...
 
 

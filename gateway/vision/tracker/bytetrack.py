@@ -58,6 +58,7 @@ class _Track:
     width: float = 1.0  # width of the last matched box
     heading: tuple[float, float] = (0.0, 0.0)  # smoothed centre velocity, pixels per second
     votes: dict[int, float] = field(default_factory=dict)
+    first: tuple[tuple[float, float, float, float], float] | None = None  # first box, when
 
     def vote(self, class_id: int, score: float) -> None:
         """Add a score-weighted class vote and update the majority class."""
@@ -75,6 +76,10 @@ class ByteTracker:
         self._last_ts: float | None = None
         self._next_id = 1
         self.dropped = 0  # detections not tracked because the track cap was full
+        # Tracks confirmed by the latest update: id -> their first (tentative) box and
+        # when it was seen. Where a track began is where the object was first detected,
+        # min_hits updates before it was reported.
+        self.births: dict[int, tuple[tuple[float, float, float, float], float]] = {}
 
     @property
     def live_tracks(self) -> int:
@@ -99,6 +104,7 @@ class ByteTracker:
         on frames that were not run through the detector so tracks still age.
         """
         cfg = self.cfg
+        self.births = {}
         if self._last_ts is not None and timestamp < self._last_ts - CLOCK_JUMP_S:
             self.reset()  # the clock went back (e.g. a time sync): old tracks cannot age
         dt = 0.0 if self._last_ts is None else max(0.0, timestamp - self._last_ts)
@@ -206,9 +212,12 @@ class ByteTracker:
             hx, hy = track.heading
             track.heading = (hx + a * (seen[0] - hx), hy + a * (seen[1] - hy))
         track.centre, track.width = centre, max(x2 - x1, 1.0)
+        if track.first is None:
+            track.first = ((x1, y1, x2, y2), timestamp)
         if track.track_id == NO_TRACK and track.hits >= self.cfg.min_hits:
             track.track_id = self._next_id
             self._next_id += 1
+            self.births[track.track_id] = track.first
 
     def _age(self, det_of_track: NDArray[np.int64], timestamp: float, informative: bool) -> None:
         """Age unmatched tracks; every track ends ``max_age_s`` after its last match.

@@ -33,6 +33,9 @@ def test_example_config_is_valid() -> None:
         ({"influx": {"retry_min_s": 5, "retry_max_s": 1}}, "retry_min_s must not exceed"),
         ({"influx": {"batch_size": 0}}, "ingest.influx.batch_size"),
         ({"colour": "red"}, "ingest.colour: unknown key"),
+        ({"batch_types": ["Line-Crossing"]}, "ingest.batch_types[0]"),
+        ({"batch_types": ["x"] * 65}, "ingest.batch_types"),
+        ({"declare": "maybe"}, "ingest.declare"),
     ],
 )
 def test_bad_ingest_settings_are_named(ingest: dict[str, Any], problem: str) -> None:

@@ -7,6 +7,7 @@ from array import array
 import pytest
 
 from gateway.ingest.ledger_vm import _merge, _sorted
+from gateway.ingest.ledgerdb import ManifestPart, collect_manifests
 from gateway.ingest.receipts import pack_hex, unpack_hex, unpack_id
 
 _SHIFT = 1 << 44
@@ -61,3 +62,23 @@ def test_unpack_id_refuses_parts_of_two_events() -> None:
     a, b = pack_hex(A, 1), pack_hex(B, 2)
     with pytest.raises(ValueError, match="different events"):
         unpack_id(a[0], b[1], a[2])
+
+
+def manifest_parts(seq: int, first: int, last: int, ts_ms: int) -> list[ManifestPart]:
+    """A manifest's head fields one per part, as the VictoriaMetrics reader yields them."""
+    fields = {"seq": seq, "seq_first": first, "seq_last": last, "events": last - first + 1}
+    fields |= {"waiting": 0, "number": 1}
+    fields |= {f"chain{i}": v for i, v in enumerate(pack_hex("1" * 64))}
+    fields |= {f"from{i}": v for i, v in enumerate(pack_hex("0" * 64))}
+    return [ManifestPart("head", "g", "s", "", ts_ms, {k: v}) for k, v in fields.items()]
+
+
+def test_two_manifests_in_one_millisecond_are_not_mixed_into_one() -> None:
+    alone = collect_manifests(manifest_parts(11, 1, 10, 5) + manifest_parts(33, 12, 32, 6))
+    assert [m.seq for m in alone["g"].manifests] == [11, 33]
+    # the same two in one ms: VictoriaMetrics holds their fields on one timestamp
+    same_ms = collect_manifests(manifest_parts(11, 1, 10, 5) + manifest_parts(33, 12, 32, 5))
+    assert same_ms == {}
+    # a redelivered manifest (the very same values) is still one manifest
+    again = collect_manifests(manifest_parts(11, 1, 10, 5) * 2)
+    assert [m.seq for m in again["g"].manifests] == [11]

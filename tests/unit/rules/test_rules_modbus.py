@@ -111,6 +111,10 @@ def test_device_gone_is_reported_retried_and_the_latest_state_written_when_back(
         # What matters is the desired state now: fail-safe, written once the device is back.
         assert wait_for(lambda: device.register_writes(5)[-1:] and
                            device.register_writes(5)[-1].value == 9, 20)  # fmt: skip
+        # The device can hold the value before the engine has its answer (or the answer of
+        # a device just back is lost and the write retried): wait for the engine's word.
+        assert wait_for(lambda: any(e.state == "fail_safe" and e.outcome == "ok" and
+                                    e.action == 1 for e in events), 20)  # fmt: skip
     finally:
         engine.stop()
     failed = [e for e in events if e.outcome == "failed" and e.action == 1]

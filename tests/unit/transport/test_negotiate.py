@@ -235,8 +235,19 @@ def test_declarations_are_bounded() -> None:
     declare(p, raw(declaration("one-more")), "one-more")
     assert p.current() is None and "more than 32" in p.health(0).reason
     assert len(p._declared) + len(p._refused) <= MAX_CONSUMERS + 1
-    declare(p, b"", "c0")  # withdrawals still count
+    declare(p, b"", "c0")  # who else declared is not known: off until the next connection
     assert p.current() is None
+    assert len(p._declared) + len(p._refused) <= MAX_CONSUMERS + 1
+
+
+def test_at_the_bound_a_known_consumer_is_still_refused_in_its_place() -> None:
+    p = policy()
+    for n in range(MAX_CONSUMERS):
+        declare(p, raw(declaration(f"c{n}")), f"c{n}")
+    declare(p, raw(declaration("c5", schema=2)), "c5")
+    assert p.current() is None and "declaration of c5 refused" in p.health(0).reason
+    declare(p, raw(declaration("c5")), "c5")  # fixed: batches again
+    assert p.current() is not None
 
 
 @pytest.mark.parametrize(("mode", "state"), [("off", "off"), ("backlog", "on")])

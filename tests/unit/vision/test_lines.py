@@ -10,7 +10,7 @@ from gateway.config.vision import LineConfig
 from gateway.errors import ConfigError
 from gateway.vision.analytics.lines import LineCounter
 from gateway.vision.detections import Detections
-from tests.support.analytics_builders import FRAME, LABELS, frame, merge, path, track_frames
+from tests.support.analytics_builders import FRAME, LABELS, at, frame, merge, path, track_frames
 
 DT = 0.1
 
@@ -452,3 +452,57 @@ def test_counted_track_moved_onto_a_walker_going_the_other_way(
     first = path((0.56, 0.5), (0.47, 0.5), 19)  # 5 px a frame, counted at x = 480
     second = path((0.47, 0.5 + drop), (0.56, 0.5 + drop), 19)
     assert count(counter, track_frames(1, first + second[1:])) == expected
+
+
+def test_counted_track_moved_onto_another_walker_by_the_confirming_box() -> None:
+    """The sighting that confirms a count is already the other walker's (the tracker moved
+    the id in a detector gap as they passed): the shift is measured from the sighting
+    before it, so that walker's crossing counts too. On the demo road (seed 3, far
+    sidewalk, 57.9 s) the track was counted right to left on a box 16 px nearer the
+    camera than its last one and then carried the other walker across unseen."""
+    counter = LineCounter(line((0.5, 0.9), (0.5, 0.1)), FRAME, LABELS)
+    first = path((0.56, 0.5), (0.484, 0.5), 19)  # 4 px a frame; 484: first sighting past the band
+    second = path((0.478, 0.53), (0.56, 0.53), 20)  # confirms the count, then walks right
+    frames = track_frames(1, first, label="person")
+    frames += [Detections.empty(), *track_frames(1, second, label="person")]
+    assert count(counter, frames) == [(1, "right_to_left"), (1, "left_to_right")]
+
+
+@pytest.mark.parametrize(
+    ("born_x", "start", "alongside", "expected"),
+    [
+        # Two people boxed as one while crossing; the detector boxes one of them apart
+        # again just before the line, but the tracker reports that track only two
+        # updates later, past it (vtest.avi f534-536): it came from where it was first
+        # detected, and counts.
+        (0.53, 0.48, True, [(2, "right_to_left")]),
+        # Reported on the line itself, where the rules know no side: still none (taking
+        # the first box's side there counted a car emerging from behind a truck, in
+        # the already_past scenario).
+        (0.53, 0.497, True, []),
+        # First detected inside the dead band: the side its anchor gives, as before.
+        (0.505, 0.48, True, []),
+        # First detected on the side it is reported on: as before.
+        (0.45, 0.48, True, []),
+        # Without another track of its class overlapping it the first box may be a part
+        # of the object (a car emerging from behind the truck in front of it, its
+        # visible part "growing" towards the line): not used.
+        (0.53, 0.48, False, []),
+    ],
+)
+def test_new_track_takes_its_side_from_where_it_was_first_detected(
+    born_x: float, start: float, alongside: bool, expected: list[tuple[int, str]]
+) -> None:
+    counter = LineCounter(line((0.5, 0.9), (0.5, 0.1)), FRAME, LABELS)
+    frames = track_frames(2, path((start, 0.5), (0.40, 0.5), 8), label="person")
+    if alongside:  # the other person, walking beside it on its side, boxes overlapping
+        other = path((start - 0.03, 0.5), (0.37, 0.5), 8)
+        frames = merge(frames, track_frames(1, other, "person"))
+    out = []
+    for k, dets in enumerate(frames):
+        # The first box, two updates before the track was reported.
+        births = {2: (tuple(at(born_x, 0.5)), -2 * DT)} if k == 0 else {}
+        l2r, r2l = counter.trigger(dets, k * DT, births=births)  # type: ignore[arg-type]
+        out += [(int(t), "left_to_right") for t in dets.tracker_id[l2r]]
+        out += [(int(t), "right_to_left") for t in dets.tracker_id[r2l]]
+    assert out == expected

@@ -91,6 +91,9 @@ def test_which_of_two_side_by_side_was_counted_is_not_guessed() -> None:
     # A counted one with no boxes drawn takes no detection: the miss is seen.
     unboxed = replace(hit, boxes=None)
     assert unseen([miss], [miss, unboxed], frames, 0.5) == []
+    # The counted one boxed only in other frames takes nothing from this one.
+    later = replace(hit, boxes=((9, *other),))
+    assert unseen([miss], [miss, later], frames, 0.5) == []
     # Two boxes in one frame: both people were seen apart, so the miss is seen.
     frames = {5: dets(5, ("person", mine), ("person", other))}
     assert unseen([miss], [miss, hit], frames, 0.5) == []
@@ -142,7 +145,7 @@ def test_detection_frames_round_trip(tmp_path: Path) -> None:
     assert write_detections(path, [frame, DetectionFrame.of(8, 0.8, Detections.empty(), [])]) == 2
     back = read_detections(path)
     assert back[7] == DetectionFrame(
-        7, 0.7, ("car", "99"), ((1.0, 2.0, 3.0, 4.0), (5.0, 6.0, 7.0, 8.0))
+        7, 0.7, ("car", "99"), ((1.0, 2.0, 3.0, 4.0), (5.0, 6.0, 7.0, 8.0)), (0.9, 0.4)
     )
     assert back[8].labels == ()
     records = tmp_path / "t.jsonl"
@@ -153,11 +156,12 @@ def test_detection_frames_round_trip(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('{"frame": 1, "t": 0.1, "labels": ["car"], "xyxy": []}', "1 labels for 0 boxes"),
+        ('{"frame": 1, "t": 0.1, "labels": ["car"], "xyxy": []}', "1 labels, 0 scores for 0 boxes"),
         ('{"frame": 1, "t": 0.1, "labels": ["car"], "xyxy": [[1, 2, 3]]}', "a box is"),
         ('{"frame": 1, "t": 0.1, "labels": ["car"], "xyxy": [[3, 2, 1, 4]]}', "x1 <= x2"),
         ('{"frame": 1.5, "t": 0.1, "labels": [], "xyxy": []}', "integer"),
         ('{"frame": 1, "labels": [], "xyxy": []}', "'t'"),
+        ('{"frame": 1, "t": 0.1, "labels": [], "xyxy": [], "scores": [0.5]}', "1 scores"),
         ("[]", "not an object"),
         ("{", "Expecting"),
     ],

@@ -46,6 +46,18 @@ def test_single_object_confirmed_after_min_hits_and_keeps_id() -> None:
     assert all(int(o.class_id[0]) == CAR for o in outs[2:])
 
 
+def test_births_give_a_confirmed_track_its_first_box_once() -> None:
+    """The track is reported from its third match on; where it began is its first box."""
+    tracker = ByteTracker(TrackerConfig(min_hits=3))
+    births = []
+    for i in range(5):
+        tracker.update(dets((box(50 + 8 * i, 200), 0.9, CAR)), i / FPS)
+        births.append(dict(tracker.births))
+    assert births[:2] == [{}, {}]
+    assert births[2] == {1: (tuple(box(50, 200)), 0.0)}
+    assert births[3:] == [{}, {}]  # only the update that confirmed it
+
+
 @pytest.mark.parametrize("speed", [6.0, 12.0, 20.0])
 @pytest.mark.parametrize("class_match", ["vote", "strict"])
 @pytest.mark.parametrize("same_class", [True, False])

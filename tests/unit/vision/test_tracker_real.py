@@ -69,9 +69,9 @@ def test_counts_on_real_traffic(
     for i, dets in enumerate(frames):
         ts = i / FPS
         step = dets[dets.score >= conf] if i % stride == 0 else Detections.empty()
-        crossings += [
-            e for e in engine.update(tracker.update(step, ts), ts) if isinstance(e, LineCrossing)
-        ]
+        tracked = tracker.update(step, ts)
+        events = engine.update(tracked, ts, births=tracker.births)  # as the pipeline does
+        crossings += [e for e in events if isinstance(e, LineCrossing)]
     assert engine.counts() == EXPECTED
     assert len({c.track_id for c in crossings}) == len(crossings)
     frames_away = sorted(
