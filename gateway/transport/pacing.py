@@ -15,7 +15,7 @@ whole ``[outbox] max_inflight``).
 
 The window starts at ``least`` and doubles per round trip until the round trips first
 grow (TCP's slow start), then follows them as above. Its floor is what the link delivers
-(every lane) in ``floor_s`` (10 ms; ``minimum`` until a rate is measured), between
+(every lane) in ``floor_s`` (10 ms; ``least`` until a rate is measured), between
 ``least`` (2) and ``minimum`` (32) events: on loopback 32 (fewer events per PUBACK
 cost the CPU more than they save), on a 2 Mbit/s uplink about 7, on 256 kbit/s 2, so
 the queue ahead of an alert stays at about one round trip there too. The delivery rate
@@ -74,9 +74,7 @@ class BulkWindow:
 
     @property
     def floor(self) -> int:
-        """The smallest window: what the link delivers in ``floor_s`` (``minimum`` unknown)."""
-        if self.rate <= 0:
-            return self.minimum
+        """The smallest window: what the link delivers in ``floor_s`` (``least`` unknown)."""
         return max(self.least, min(self.minimum, math.ceil(self.rate * self.floor_s)))
 
     @property
