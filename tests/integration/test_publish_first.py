@@ -78,10 +78,10 @@ def test_an_alert_is_written_while_pubacks_are_being_read(client: paho.Client) -
     assert wait_for(lambda: _readable(client) >= 400, 10)
     alert = publish_first(client, "t/alert", b"now")
     sent_before = wire_bytes(client)[0]
-    assert client.loop_read() == paho.MQTT_ERR_SUCCESS  # one call: paho reads them all
+    assert client.loop_read() == paho.MQTT_ERR_SUCCESS  # one call reads the PUBACKs
     assert wire_bytes(client)[0] > sent_before, "the alert waited for the PUBACKs to be read"
-    assert all(info.is_published() for info in bulk)  # and they were all read
-    _serve(client, [alert])
+    assert any(info.is_published() for info in bulk)  # and it read on after the write
+    _serve(client, [*bulk, alert])
 
 
 def test_a_packet_half_written_is_finished_before_an_alert(
