@@ -269,9 +269,16 @@ def test_a_lane_with_events_waiting_gets_its_share_through_a_real_broker(
         try:
             assert everything.wait_for(lambda: len(everything.messages) >= 4000, 60)
             with everything.lock:
-                first = [m.topic for m in everything.messages[:1000]]
-            readings = sum(t.endswith("/sensors/pm-1") for t in first)
-            assert 80 <= readings <= 200, readings  # about one in ten, not zero
+                is_reading = [m.topic.endswith("/sensors/pm-1") for m in everything.messages]
+            # While health waits, about one publish in ten is a reading. The bulk window
+            # opens from 2 in flight (doubling per round trip), so the first few hundred
+            # messages carry fewer (2 in 100 measured), never none.
+            health_at = [i for i, r in enumerate(is_reading) if not r]
+            span = is_reading[: health_at[1999]]  # until the last health event
+            readings = sum(span)
+            assert 0.07 * len(span) <= readings <= 0.2 * len(span), (readings, len(span))
+            stretches = [sum(is_reading[k : k + 100]) for k in range(0, 1000, 100)]
+            assert min(stretches) >= 1, stretches  # not starved, even while the window opens
         finally:
             everything.close()
     finally:
