@@ -144,8 +144,29 @@ PEDESTRIAN_IN_ROADWAY = Scenario(
     16.0,
 )
 
+BEHIND_STANDING = Scenario(
+    "behind_standing",
+    "A person stands on the line near the camera; someone steps out of a doorway just "
+    "right of them, walks left behind them across the line (their box cut on the left by "
+    "the standing person's from the moment they are tracked) and on: one crossing.",
+    (
+        actor("person", 9, 0.5, y=0.92, stops=FOREVER, colour=(30, 30, 30)),
+        actor("person", 0, 0.535, t=1.0, y=0.84, speed=0.03, colour=(170, 80, 30)),
+    ),
+    (MID,),
+    8.0,
+)
+
 SCENARIOS: dict[str, Scenario] = {
-    s.name: s for s in (ALREADY_PAST, EDGES, BUS_OCCLUSION, STANDING, PEDESTRIAN_IN_ROADWAY)
+    s.name: s
+    for s in (
+        ALREADY_PAST,
+        EDGES,
+        BUS_OCCLUSION,
+        STANDING,
+        BEHIND_STANDING,
+        PEDESTRIAN_IN_ROADWAY,
+    )
 }
 
 # The far sidewalk of the demo road (seed 3) from 52 s: eight walkers, both ways, 30 px

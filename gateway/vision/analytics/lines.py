@@ -303,7 +303,7 @@ class LineCounter:
                     beside=self._beside(detections, int(i), names, tid),
                     reliable=reliable,
                     birth=(births or {}).get(tid)
-                    if self._touching(detections, int(i), names)
+                    if not reliable or self._touching(detections, int(i), names)
                     else None,
                 )
                 self._tracks[tid] = state
@@ -608,8 +608,13 @@ class LineCounter:
                 (x1, _, x2, y2), born_ts = birth
                 born = ((x1 + x2) / 2, y2)
                 s = float(self.signed_distance(np.array([born]))[0])
-                if abs(s) > self._band and born_ts < now and side == (RIGHT if s < 0 else LEFT):
-                    # First detected (before the tracker reported it) on the other side.
+                other = RIGHT if s < 0 else LEFT
+                # A cut box may have no side from the rules: then the first box's, when
+                # it was at least as wide as the box now (a narrower one was a smaller
+                # part of the object: a car emerging from behind a truck).
+                whole = side == NONE and not reliable and x2 - x1 >= width
+                if abs(s) > self._band and born_ts < now and (side == other or whole):
+                    # First detected (before the tracker reported it) on that side.
                     side, sided_at, sided_ts = (LEFT if s < 0 else RIGHT), born, born_ts
                     last_at = born
             return _TrackSide(

@@ -47,6 +47,9 @@ TRUTH = {
         ("mid", R, 4, "car", 35),
     ],
     "standing": [("mid", R, 2, "person", 31), ("mid", L, 4, "person", 63)],
+    # Tracked from the doorway with its box cut by the standing person's, on the line
+    # side: no side from the rules until it is past; its first (whole) box gives it.
+    "behind_standing": [("mid", R, 2, "person", 24)],
     "far_sidewalk": [
         ("mid", L, 4, "person", 13),
         ("mid", R, 5, "person", 34),

@@ -8,6 +8,7 @@ import pytest
 from gateway.config import validate_settings
 from gateway.config.vision import LineConfig
 from gateway.errors import ConfigError
+from gateway.vision.analytics.anchors import AnchorEstimator
 from gateway.vision.analytics.lines import LineCounter
 from gateway.vision.detections import Detections
 from tests.support.analytics_builders import FRAME, LABELS, at, frame, merge, path, track_frames
@@ -503,6 +504,43 @@ def test_new_track_takes_its_side_from_where_it_was_first_detected(
         # The first box, two updates before the track was reported.
         births = {2: (tuple(at(born_x, 0.5)), -2 * DT)} if k == 0 else {}
         l2r, r2l = counter.trigger(dets, k * DT, births=births)  # type: ignore[arg-type]
+        out += [(int(t), "left_to_right") for t in dets.tracker_id[l2r]]
+        out += [(int(t), "right_to_left") for t in dets.tracker_id[r2l]]
+    assert out == expected
+
+
+@pytest.mark.parametrize(
+    ("born_width", "expected"),
+    [
+        # First detected whole, right of the line; reported two updates later with its
+        # box cut on the left (the line side) by the box of a nearer person walking with
+        # it (vtest.avi tiled 2x2, f541): the rules give it no side until it is past, so
+        # its first box's side is where it came from, and it counts.
+        (40.0, [(2, "right_to_left")]),
+        # A first box narrower than the cut box now was a smaller part of the object (a
+        # car emerging from behind the truck in front of it, the already_past scenario):
+        # not used.
+        (12.0, []),
+    ],
+)
+def test_cut_new_track_takes_its_side_from_a_whole_first_box(
+    born_width: float, expected: list[tuple[int, str]]
+) -> None:
+    counter = LineCounter(line((0.5, 0.9), (0.5, 0.1)), FRAME, LABELS)
+    estimator = AnchorEstimator(FRAME)
+    out = []
+    for k in range(14):
+        cx = 530.0 - 10.0 * k  # its true ground point; 40 px wide, bottom at y = 560
+        if k < 10:  # the nearer person (bottom lower) hides its left half
+            boxes, ids = [[cx - 50.0, 500.0, cx, 600.0], [cx, 500.0, cx + 20.0, 560.0]], [1, 2]
+        else:  # ... then is no longer detected: seen whole, left of the line
+            boxes, ids = [[cx - 20.0, 500.0, cx + 20.0, 560.0]], [2]
+        dets = Detections.from_arrays(boxes, [0.9] * len(ids), [0] * len(ids), ids)
+        births = {2: ((550.0 - born_width / 2, 500.0, 550.0 + born_width / 2, 560.0), -2 * DT)}
+        ts = k * DT
+        l2r, r2l = counter.trigger(
+            dets, ts, estimator.update(dets, ts), births=births if k == 0 else {}
+        )
         out += [(int(t), "left_to_right") for t in dets.tracker_id[l2r]]
         out += [(int(t), "right_to_left") for t in dets.tracker_id[r2l]]
     assert out == expected
