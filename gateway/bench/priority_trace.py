@@ -17,6 +17,7 @@ and building batches, and the network thread spent reading and writing the socke
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import threading
 import time
@@ -106,6 +107,40 @@ def _alert_number(payload: bytes) -> int | None:
     return int(event["data"]["details"]["n"])
 
 
+def _varint(buf: bytes, at: int) -> tuple[int, int]:
+    value, shift = 0, 0
+    while True:
+        byte = buf[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, at
+        shift += 7
+
+
+def _publish_parts(buf: bytes, v5: bool) -> tuple[bytes, bytes] | None:
+    """(topic, payload) of a whole MQTT PUBLISH packet at the start of ``buf``, else None.
+
+    The packet is parsed (fixed header, topic, packet id, v5 properties): a search for
+    the payload's first ``{`` could land in a packet id (0x7B).
+    """
+    if not buf or buf[0] & 0xF0 != 0x30:
+        return None
+    length, at = _varint(buf, 1)
+    end = at + length
+    if len(buf) < end:
+        return None  # not whole: a partial write is not stamped
+    topic_len = int.from_bytes(buf[at : at + 2], "big")
+    topic = buf[at + 2 : at + 2 + topic_len]
+    at += 2 + topic_len
+    if (buf[0] >> 1) & 0x03:
+        at += 2  # packet identifier
+    if v5:
+        props, at = _varint(buf, at)
+        at += props
+    return topic, buf[at:end]
+
+
 def _timed(act: Activity, fn: Callable[..., Any], amount: Callable[..., int]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         start = time.monotonic()
@@ -119,6 +154,8 @@ def _timed(act: Activity, fn: Callable[..., Any], amount: Callable[..., int]) ->
 
 def install(app: Any, tracer: Tracer) -> None:
     """Wrap the methods of ``app``'s outbox, forwarder and link that an alert passes."""
+    from paho.mqtt.client import MQTTv5
+
     import gateway.transport.forwarder as forwarder_module
     from gateway.transport import paho_client
     from gateway.transport.lanes import ALERT
@@ -178,12 +215,14 @@ def install(app: Any, tracer: Tracer) -> None:
 
     def sock_send(self: Any, buf: bytes | bytearray) -> int:
         sent: int = real_send(self, buf)
-        if b"/alert" in bytes(buf[:200]):  # a PUBLISH to an alert topic: JSON after it
-            body = bytes(buf)
-            start = body.find(b"{")
-            n = _alert_number(body[start:]) if start >= 0 else None
-            if n is not None:
-                tracer.stamp(n, "written")
+        # paho takes a ValueError raised here for a closed socket and writes the
+        # packet again: nothing may escape from the stamping.
+        with contextlib.suppress(Exception):
+            found = _publish_parts(bytes(buf[:sent]), self._protocol == MQTTv5)
+            if found is not None and found[0].endswith(b"/alert"):
+                n = _alert_number(found[1])
+                if n is not None:
+                    tracer.stamp(n, "written")
         return sent
 
     def loop_read(self: Any, max_packets: int = 1) -> Any:
