@@ -47,9 +47,11 @@ from gateway.security.authorize import authorizer_for
 from gateway.sensors.throttle import ReadingThrottle
 from gateway.sensors.types import Reading
 from gateway.transport.forwarder import Batching, Forwarder
+from gateway.transport.lanes import ALERT, lane_of
 from gateway.transport.mqtt import Incoming, Message, MqttLink
 from gateway.transport.negotiate import BatchPolicy
 from gateway.transport.outbox import Outbox, Stored
+from gateway.transport.urgency import Urgency
 from gateway.vision.analytics.types import AnalyticsEvent
 
 if TYPE_CHECKING:
@@ -84,6 +86,7 @@ class App:
             on_drop=self._on_drop,
         )
         self.batch_policy = self._batch_policy(settings)
+        self.urgency = Urgency()  # alerts in passage: the drain's threads step aside
         self.link = MqttLink(
             settings.mqtt,
             settings.mqtt.client_id or gw.id,
@@ -95,6 +98,7 @@ class App:
             on_published=self._on_link_published,
             on_message=self._on_command,
             max_inflight=settings.outbox.max_inflight,
+            urgency=self.urgency,
         )
         self.gate = ConnectionGate(self.live, self.link, settings.security.rollback_deadline_s)
         self.forwarder = Forwarder(
@@ -107,6 +111,7 @@ class App:
             lane_share=settings.outbox.lane_share,
             batching=self.batch_policy.current,
             bulk_hold=self.batch_policy.holds_bulk,
+            urgency=self.urgency,
         )
         self.budget: BudgetGate | None = None
         if settings.budget.enabled:
@@ -185,7 +190,13 @@ class App:
         """
         if gated and self.budget is not None:
             drafts = self.budget.admit(drafts)
-        stored = self.outbox.add(drafts)
+        alerts = sum(1 for draft in drafts if lane_of(draft.type) == ALERT)
+        self.urgency.begin(alerts)  # the drain steps aside until they are handed over
+        try:
+            stored = self.outbox.add(drafts)
+        except BaseException:
+            self.urgency.handed_over(alerts)  # not stored: nothing to wait for
+            raise
         self.forwarder.wake()
         return stored
 

@@ -111,6 +111,8 @@ def gateway_round(job: dict[str, Any], conn: Any) -> None:
             return client.publish(topic, payload, *args)
 
         paho_client._Client.publish_first = in_order  # type: ignore[method-assign,assignment]
+    if mode == "no_step_aside":  # the baseline: the drain does not step aside for alerts
+        app.urgency.max_wait_s = 0.0
     tracer = None
     if job.get("trace"):
         from gateway.bench.priority_trace import Tracer, install
@@ -159,6 +161,7 @@ def gateway_round(job: dict[str, Any], conn: Any) -> None:
             "depths": depths,
             "windows": windows,
             "min_rtt_ms": rtts,
+            "stepped_aside_ms": round(app.urgency.waited_s * 1000.0, 3),
             "trace": tracer.report() if tracer is not None else None,
         }
     )
@@ -267,6 +270,13 @@ def _summary(values: list[float]) -> dict[str, float | int]:
     "packets it has queued (the baseline of the alerts' own write path).",
 )
 @click.option(
+    "--no-step-aside",
+    "step_aside_baseline",
+    is_flag=True,
+    help="Also measure alerts behind the backlog with the drain not stepping aside for "
+    "them (gateway.transport.urgency off: the baseline of that mechanism).",
+)
+@click.option(
     "--batch",
     type=click.Choice(["off", "backlog"]),
     default="off",
@@ -303,6 +313,7 @@ def command(
     order: str,
     fifo: bool,
     in_order: bool,
+    step_aside_baseline: bool,
     batch: str,
     link_rate: str | None,
     raise_every: int | None,
@@ -321,6 +332,7 @@ def command(
             *(["--raise-every", str(raise_every)] if raise_every else []),
             *(["--fifo"] if fifo else []), *(["--trace"] if trace else []),
             *(["--in-order"] if in_order else []),
+            *(["--no-step-aside"] if step_aside_baseline else []),
             *(["--json"] if as_json else []),
         ]  # fmt: skip
         with namespace(f"gw-bench-{os.getpid()}") as name:
@@ -336,6 +348,7 @@ def command(
             "empty",
             "backlog",
             *(["in_order"] if in_order else []),
+            *(["no_step_aside"] if step_aside_baseline else []),
             *(["fifo"] if fifo else []),
         ],
         job_base={
@@ -416,6 +429,7 @@ def _measure(
                         "queued_at_alert": report["depths"],
                         "bulk_window_at_alert": report["windows"],
                         "min_rtt_ms_at_alert": report["min_rtt_ms"],
+                        "drain_stepped_aside_ms": report["stepped_aside_ms"],
                     }
                     if report.get("trace") is not None:
                         entry["trace"] = _with_arrivals(report["trace"]["alerts"], arrivals)
@@ -519,11 +533,11 @@ def _print(result: dict[str, Any]) -> None:
     for mode in modes:
         s = summary[mode]
         if not s.get("n"):
-            click.echo(f"  {mode:<8}: no arrivals")
+            click.echo(f"  {mode:<13}: no arrivals")
             continue
         queued = [d for r in per_round if r["mode"] == mode for d in r["queued_at_alert"]]
         click.echo(
-            f"  {mode:<8}: median {s['median_ms']:>9.2f} ms  min {s['min_ms']:.2f}  "
+            f"  {mode:<13}: median {s['median_ms']:>9.2f} ms  min {s['min_ms']:.2f}  "
             f"p90 {s['p90_ms']:.2f}  max {s['max_ms']:.2f}  (n {s['n']}, queued at raise "
             f"{min(queued):,}..{max(queued):,})"
         )

@@ -51,6 +51,7 @@ from gateway.transport.mqtt import MqttLink
 from gateway.transport.outbox import Outbox, Row
 from gateway.transport.pacing import BulkWindow
 from gateway.transport.reasons import PUBACK, NoSubscribers, Reason, classify
+from gateway.transport.urgency import Urgency
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,7 @@ class Forwarder:
         lane_share: float = 0.1,
         batching: Batching | BatchSource | None = None,
         bulk_hold: Callable[[], bool] = lambda: False,
+        urgency: Urgency | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.outbox = outbox
@@ -165,6 +167,7 @@ class Forwarder:
         self._batch_pause_until = float("-inf")
         self._batch_ratio = 1.0  # JSON bytes per payload byte of the last batch (x 0.9)
         self._bulk_hold = bulk_hold  # the bulk lane waits while True (negotiation)
+        self._urgency = urgency  # alerts in passage: bulk work steps aside for them
         self.batches = 0  # batches published (their events count in ``published``)
         self._bulk_inflight = 0
         self.bulk_window = BulkWindow(link.max_inflight)
@@ -316,6 +319,8 @@ class Forwarder:
         self._inflight[sent[1]] = (row.seq, row.topic, row.lane, at)
         if row.lane == BULK:
             self._bulk_inflight += 1
+        elif row.lane == ALERT and self._urgency is not None:
+            self._urgency.handed_over(1)
         self.published += 1
         return True
 
@@ -339,7 +344,10 @@ class Forwarder:
         buffers: dict[int, collections.deque[Row]] = {}
         empty: dict[int, int] = {}  # queue -> its lane's newest seq when it was found empty
         taken: set[int] | None = None  # computed when a rewound queue needs it
+        urgency = self._urgency
         while room > 0:
+            if urgency is not None and urgency.active():
+                urgency.step_aside(self._alert_waiting)  # until it is stored
             ready = []
             bulk_room = self.bulk_window.limit - self._bulk_inflight
             if bulk_room > 0 and self._bulk_hold():
@@ -395,6 +403,11 @@ class Forwarder:
             room -= 1
             busy = True
         return busy
+
+    def _alert_waiting(self) -> bool:
+        """Whether an alert was stored that the alert lane has not sent yet."""
+        last = self.outbox.lane_last(ALERT)
+        return any(q.lane == ALERT and last > q.cursor for q in self._scheduler.queues)
 
     def _stored_since(self, queue: LaneQueue, empty: dict[int, int]) -> bool:
         """Whether an alert or control event was stored in ``queue``'s lane since it was read.
@@ -676,6 +689,8 @@ class Forwarder:
     def _flush(self, force: bool = False) -> None:
         if not self._pending_acks and not self._pending_discards:
             return
+        if not force and self._urgency is not None and self._urgency.active():
+            return  # a delete holds the outbox for ms: after the alert's passage
         now = self._clock()
         due = now - self._last_ack_flush >= _ACK_EVERY_S or len(self._pending_acks) >= _ACK_BATCH
         if force or due:

@@ -42,6 +42,7 @@ from gateway.transport.paho_client import (
     reply_properties,
     wire_bytes,
 )
+from gateway.transport.urgency import Urgency
 
 __all__ = ["Incoming", "LinkState", "Message", "MqttLink", "reply_properties"]
 
@@ -71,6 +72,7 @@ class MqttLink:
         on_published: Callable[[int, int, int], None] | None = None,
         on_message: Callable[[Incoming], None] | None = None,
         max_inflight: int = 100,
+        urgency: Urgency | None = None,
     ) -> None:
         self.cfg = cfg
         self.client_id = client_id
@@ -81,6 +83,7 @@ class MqttLink:
         self.on_published = on_published
         self.on_message = on_message
         self.max_inflight = max_inflight
+        self.urgency = urgency  # alerts in passage: the client's reading steps aside
         self.state: LinkState = "disconnected"
         self.protocol: Literal["5", "3.1.1"] | None = None
         self.last_error: str | None = None
@@ -261,7 +264,11 @@ class MqttLink:
 
     def _new_client(self, v311: bool) -> paho.Client:
         client = make_client(
-            self.cfg, self.client_id, v311, self.will() if self.will is not None else None
+            self.cfg,
+            self.client_id,
+            v311,
+            self.will() if self.will is not None else None,
+            urgency=self.urgency,
         )
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect

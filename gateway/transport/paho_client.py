@@ -19,6 +19,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gateway.config.transport import MqttConfig
+from gateway.transport.urgency import Urgency
 
 
 class _Client(paho.Client):
@@ -32,6 +33,7 @@ class _Client(paho.Client):
 
     wire_sent = 0
     wire_received = 0
+    urgency: Urgency | None = None  # set by make_client: PUBACK reading steps aside
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -86,6 +88,9 @@ class _Client(paho.Client):
     def _no_socket(self) -> bool:
         return self._sock is None
 
+    def _has_first(self) -> bool:
+        return bool(self._first_mids)
+
     def _is_first(self, packet: Any) -> bool:
         return bool(
             packet["command"] & 0xF0 == paho.PUBLISH and packet["mid"] in self._first_waiting
@@ -101,11 +106,16 @@ class _Client(paho.Client):
         """Read what arrived (paho's loop_read), writing publish_first() packets at once.
 
         paho reads up to one packet per message in flight in one call (a hundred
-        PUBACKs while a backlog drains) before its loop writes anything.
+        PUBACKs while a backlog drains) before its loop writes anything. While an
+        alert is in passage (:mod:`gateway.transport.urgency`) the reading waits for
+        it to be handed over (and then writes it first).
         """
+        urgency = self.urgency
         for _ in range(max(len(self._out_messages) + len(self._in_messages), 1)):
             if self._no_socket():  # closed by a packet handled just now
                 return MQTTErrorCode.MQTT_ERR_NO_CONN
+            if urgency is not None and not self._first_mids:
+                urgency.step_aside(self._has_first)
             if self._first_mids:
                 written = self.loop_write()
                 if written != MQTTErrorCode.MQTT_ERR_SUCCESS:
@@ -228,11 +238,13 @@ def make_client(
     will: Message | None,
     *,
     buffered_reads: bool = False,
+    urgency: Urgency | None = None,
 ) -> paho.Client:
     """Build one paho client for one connection attempt (callbacks are set by the caller).
 
     ``buffered_reads``: a client for a high-rate subscriber with its own network loop
     (see :class:`_BufferedClient`; the loop must read while ``client.buffered()``).
+    ``urgency``: the unit's alerts in passage, for which its reading steps aside.
     """
     protocol = paho.MQTTv311 if v311 else paho.MQTTv5
     kwargs: dict[str, Any] = {"clean_session": True} if v311 else {}
@@ -247,6 +259,7 @@ def make_client(
     # whole message table on every PUBACK.
     client.max_inflight_messages_set(0)
     client.max_queued_messages_set(0)
+    client.urgency = urgency
     if cfg.username:
         password = cfg.password.get_secret_value() if cfg.password else None
         client.username_pw_set(cfg.username, password)

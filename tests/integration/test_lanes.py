@@ -244,6 +244,11 @@ def test_an_alert_overtakes_a_large_backlog(tmp_path: Path) -> None:
             )
             seqs = [e["seq"] for e in everything.payloads("/sensors/pm-1")]
             assert seqs == sorted(seqs) and len(set(seqs)) == 10_000  # bulk kept its order
+            # Each alert was announced to the drain (which steps aside for it) by its
+            # emit, and ended its passage when the forwarder handed it over; the
+            # readings announced nothing.
+            assert app.urgency.passages == 2
+            assert app.urgency.pending == 0
         finally:
             everything.close()
             alerts.close()
