@@ -483,7 +483,10 @@ class LineCounter:
         if np.hypot(dx, dy) < TURN_MIN_MOVE * max(trial.width, 1.0):
             return False
         vx, vy = trial.donor.velocity
-        if dx * vx + dy * vy < 0:
+        # A donor slower than that move over the trial was standing: its velocity is
+        # box jitter, with no direction to turn back from.
+        moving = np.hypot(vx, vy) * self.verify_s >= TURN_MIN_MOVE * max(trial.width, 1.0)
+        if moving and dx * vx + dy * vy < 0:
             return True
         if not trial.donor.counted:
             return False
