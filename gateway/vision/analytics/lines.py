@@ -475,7 +475,9 @@ class LineCounter:
         """Whether the new track moved against the vanished one it took over from.
 
         It did if it moved at least ``TURN_MIN_MOVE`` of its width and either against the
-        vanished track's last velocity or, when that track had been counted, back towards
+        vanished track's last velocity (when that track was moving at least that much
+        over ``verify_s``: a standing track's velocity is box jitter), or, when that
+        track had been counted, back towards
         the side it had come from (the velocity of a track may already be mixed up with
         another object's; the direction it was counted in is settled).
         """
