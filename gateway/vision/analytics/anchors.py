@@ -61,6 +61,11 @@ SIZE_ALPHA = 0.3
 # A track's velocity is the median of its last STEPS steps (one box the tracker puts
 # on something else for a frame or two does not drag it along).
 STEPS = 8
+# Two opposite sides whose steps differ by at most this many pixels moved together
+# (the box kept its shape, within jitter): their mean is the step. A box overlapping a
+# nearer object's may change shape with it; there, and for larger differences, the side
+# that kept closer to the track's motion gives the step.
+SAME_SHAPE_PX = 2.0
 # How steady a track moves is known from this many steps on.
 SPREAD_STEPS = 4
 # A box whose opposite sides both moved against the track's motion, by more than this
@@ -140,6 +145,7 @@ class _Shape:
     spread: float = 0.0  # median deviation of the steps from ``velocity``, px per step
     steps_x: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=STEPS))
     steps_y: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=STEPS))
+    touched: bool = False  # the last box overlapped a nearer object's
 
     @property
     def steps(self) -> int:
@@ -155,6 +161,8 @@ class Cuts:
     top: NDArray[np.bool_]  # by the frame edge only
     right: NDArray[np.bool_]
     bottom: NDArray[np.bool_]
+    # The box overlaps the box of a nearer object (its shape may change with it).
+    touched: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     def row(self, i: int) -> tuple[bool, bool, bool, bool]:
         """``(left, top, right, bottom)`` of one box."""
@@ -183,11 +191,18 @@ def find_cuts(xyxy: NDArray[np.floating], frame_size: tuple[int, int]) -> Cuts:
         )
         return np.asarray(hit.any(axis=1), dtype=bool)
 
+    overlap = (
+        (x1[:, None] < x2[None, :])
+        & (x2[:, None] > x1[None, :])
+        & (y1[:, None] < y2[None, :])
+        & (y2[:, None] > y1[None, :])
+    )
     return Cuts(
         left=edge[:, 0] | inside(x1, probe_y),
         top=edge[:, 1],
         right=edge[:, 2] | inside(x2, probe_y),
         bottom=edge[:, 3],
+        touched=np.asarray((overlap & nearer).any(axis=1), dtype=bool),
     )
 
 
@@ -233,7 +248,9 @@ class AnchorEstimator:
                 state = _Shape(timestamp, box, cut)
                 self._tracks[tid] = state
             else:
-                jumped[i] = _step(state, box, cut, timestamp)
+                touched = bool(cuts.touched[i])
+                jumped[i] = _step(state, box, cut, timestamp, free=not (touched or state.touched))
+                state.touched = touched
             x, y, ok, way = _place(state, box, cut)
             points[i] = (x, y)
             reliable[i] = ok
@@ -279,6 +296,8 @@ def _step(
     box: tuple[float, float, float, float],
     cut: tuple[bool, bool, bool, bool],
     now: float,
+    *,
+    free: bool = False,
 ) -> bool:
     """Advance the track's velocity from the box sides not cut now nor before.
 
@@ -304,12 +323,16 @@ def _step(
         [(x2 - px2) / dt] if not (right or pr) else [],
         vx,
         fresh,
+        free=free,
+        dt=dt,
     )
     sy = _side_step(
         [(y2 - py2) / dt] if not (bottom or pb) else [],
         [(y1 - py1) / dt] if not (top or pt) else [],
         vy,
         fresh,
+        free=free,
+        dt=dt,
     )
     jumped = False
     if not fresh and len(state.steps_x) + len(state.steps_y) >= 2:
@@ -347,13 +370,30 @@ def _median_step(steps: deque[tuple[float, float]]) -> tuple[float, float]:
     return m, median(abs(s - m) * dt for s, dt in steps)
 
 
-def _side_step(a: list[float], b: list[float], current: float, fresh: bool) -> float | None:
-    """The step of whichever usable side kept closer to ``current`` (None: no side)."""
+def _side_step(
+    a: list[float],
+    b: list[float],
+    current: float,
+    fresh: bool,
+    *,
+    free: bool = False,
+    dt: float = 0.0,
+) -> float | None:
+    """The step of the usable sides (None: no side).
+
+    Of two, their mean when the box kept its shape (``free`` of nearer objects, the steps
+    within ``SAME_SHAPE_PX``): the jitter of each side cancels out, where picking one
+    side favours the velocity the track had (after its motion changed, a walker turning
+    or a track moved onto another walker, the estimate lagged by seconds). Else the one
+    that kept closer to ``current``.
+    """
     steps = a + b
     if not steps:
         return None
     if fresh or len(steps) == 1:
         return sum(steps) / len(steps) if fresh else steps[0]
+    if free and abs(steps[0] - steps[1]) * dt <= SAME_SHAPE_PX:
+        return (steps[0] + steps[1]) / 2
     return min(steps, key=lambda s: abs(s - current))
 
 

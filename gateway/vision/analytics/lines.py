@@ -475,7 +475,9 @@ class LineCounter:
         """Whether the new track moved against the vanished one it took over from.
 
         It did if it moved at least ``TURN_MIN_MOVE`` of its width and either against the
-        vanished track's last velocity or, when that track had been counted, back towards
+        vanished track's last velocity (when that track was moving at least that much
+        over ``verify_s``: a standing track's velocity is box jitter), or, when that
+        track had been counted, back towards
         the side it had come from (the velocity of a track may already be mixed up with
         another object's; the direction it was counted in is settled).
         """
@@ -483,7 +485,10 @@ class LineCounter:
         if np.hypot(dx, dy) < TURN_MIN_MOVE * max(trial.width, 1.0):
             return False
         vx, vy = trial.donor.velocity
-        if dx * vx + dy * vy < 0:
+        # A donor slower than that move over the trial was standing: its velocity is
+        # box jitter, with no direction to turn back from.
+        moving = np.hypot(vx, vy) * self.verify_s >= TURN_MIN_MOVE * max(trial.width, 1.0)
+        if moving and dx * vx + dy * vy < 0:
             return True
         if not trial.donor.counted:
             return False

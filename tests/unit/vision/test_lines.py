@@ -544,3 +544,15 @@ def test_cut_new_track_takes_its_side_from_a_whole_first_box(
         out += [(int(t), "left_to_right") for t in dets.tracker_id[l2r]]
         out += [(int(t), "right_to_left") for t in dets.tracker_id[r2l]]
     assert out == expected
+
+
+def test_take_over_from_a_standing_track_is_not_refused_for_its_jitter() -> None:
+    """A vehicle waiting left of the line (its box drifting a few pixels a second, box
+    jitter) whose id switches as it pulls away to the right, from inside the dead band:
+    the new id keeps the waiting track's side and counts its crossing. Read as a
+    direction, the drift made the pull-away a "turn back" and the hand-over was refused
+    (in the flow `intersection` scenario a motorcycle's entry-gate crossing was lost)."""
+    counter = LineCounter(line((0.5, 0.9), (0.5, 0.1)), FRAME, LABELS)
+    waiting = track_frames(1, [(0.48 - 0.0003 * k, 0.5) for k in range(10)], "person")
+    pulling = track_frames(2, path((0.495, 0.5), (0.545, 0.5), 20), "person")
+    assert count(counter, waiting + pulling) == [(2, "left_to_right")]
