@@ -39,7 +39,7 @@ counted flag, so an id switch neither double-counts nor loses a crossing in prog
 same holds for a new track first detected on a box that also covers a nearer tracked
 object of its label, soon after a track whose last box that first box overlaps vanished
 (the detector moved the vanished object's box onto one around it and the nearer object;
-the box's bottom, the nearer object's, says nothing of where the vanished one is).
+the box's bottom, on the nearer object, says nothing of where the vanished one is).
 That hand-over is on trial for ``verify_s``: the new track also keeps its own side and
 counted flag as if nothing had been handed over, and when the trial ends its motion
 decides. If it moved back against the vanished track (against its velocity, or back
