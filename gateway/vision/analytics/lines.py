@@ -35,7 +35,11 @@ people pass each other on a sidewalk); jitter never stays away that long.
 When a track disappears and a newer track of the same label appears soon after on its
 way (within half a box width of the path from where it vanished to where its velocity
 would have taken it: an id switch), the new track inherits the old one's side and
-counted flag, so an id switch neither double-counts nor loses a crossing in progress.
+counted flag, so an id switch neither double-counts nor loses a crossing in progress. The
+same holds for a new track first detected on a box that also covers a nearer tracked
+object of its label, soon after a track whose last box that first box overlaps vanished
+(the detector moved the vanished object's box onto one around it and the nearer object;
+the box's bottom, on the nearer object, says nothing of where the vanished one is).
 That hand-over is on trial for ``verify_s``: the new track also keeps its own side and
 counted flag as if nothing had been handed over, and when the trial ends its motion
 decides. If it moved back against the vanished track (against its velocity, or back
@@ -116,6 +120,11 @@ STEADY_SHARE = 0.25
 # one person): when it vanishes its object has not gone, so it hands over nothing
 # after a long gap.
 DUPLICATE_SHARE = 0.7
+# A new track first detected on a box that also covers a nearer tracked object of its
+# class (``beside``), at most MERGED_GAP_S after a track of its class whose last box that
+# first box overlaps vanished, is the vanished one: the detector moved its box onto one
+# around it and the nearer object, whose bottom says nothing of where it is.
+MERGED_GAP_S = 0.3
 
 
 @dataclass(slots=True)
@@ -606,6 +615,8 @@ class LineCounter:
                 continue
             if d < best_d:
                 best, best_d = old, d
+        if best is None and beside != NONE and birth is not None:
+            best = self._merged_from(tid, label, present, birth)
         if best is None:
             side, sided_at = self._origin(anchor, origin, body, beside, reliable)
             sided_ts, last_at = now, None
@@ -653,6 +664,38 @@ class LineCounter:
                 long=now - best.last_ts > self.switch_s,
             ),
         )
+
+    def _merged_from(
+        self,
+        tid: int,
+        label: str,
+        present: set[int],
+        birth: tuple[tuple[float, float, float, float], float],
+    ) -> _TrackSide | None:
+        """The vanished track a new track first detected on a merged box continues, if any.
+
+        The new track's first box overlaps a nearer tracked object's (the caller's
+        ``beside``), so its bottom is partly that object's and its anchor is no guide. It
+        continues a track of its label and with a side that vanished at most
+        ``MERGED_GAP_S`` before that first box and whose last box (its anchor and width)
+        the first box overlaps; of several, the one nearest the first box's centre.
+        """
+        (x1, y1, x2, y2), born_ts = birth
+        best: _TrackSide | None = None
+        best_d = np.inf
+        for old_tid, old in self._tracks.items():
+            if old_tid in present or old_tid >= tid or old.handed_over or old.label != label:
+                continue
+            gap = born_ts - old.last_ts
+            if old.side == NONE or old.leaving or not 0 < gap <= MERGED_GAP_S:
+                continue
+            (ax, ay), half = old.anchor, old.width / 2
+            if ax + half <= x1 or ax - half >= x2 or not y1 <= ay <= y2:
+                continue
+            d = float(np.hypot(ax - (x1 + x2) / 2, ay - (y1 + y2) / 2))
+            if d < best_d:
+                best, best_d = old, d
+        return best
 
     def _crowded(
         self,

@@ -556,3 +556,54 @@ def test_take_over_from_a_standing_track_is_not_refused_for_its_jitter() -> None
     waiting = track_frames(1, [(0.48 - 0.0003 * k, 0.5) for k in range(10)], "person")
     pulling = track_frames(2, path((0.495, 0.5), (0.545, 0.5), 20), "person")
     assert count(counter, waiting + pulling) == [(2, "left_to_right")]
+
+
+# far_sidewalk with the demo detector, frames 92-101 and 112-115 (boxes rounded): a far
+# walker (track 13) walks right to left onto the line; a nearer walker (track 12) comes
+# the other way below it. From frame 97 the detector boxes the far walker only together
+# with the nearer one's top ([307, 117, 319, 153] first, at 9.8 s); that box's track (15)
+# is reported from frame 100, its anchor 9 px left of the line (the nearer walker's
+# bottom), 13 px from where track 13 vanished.
+_FAR = [[322, 112, 330, 143], [319, 111, 328, 144], [318, 112, 328, 145]]
+_FAR += [[317, 113, 328, 146], [317, 113, 328, 146], [317, 114, 328, 145]]
+_NEAR = [[295, 130, 307, 163], [296, 129, 308, 162], [296, 129, 308, 162], None, None]
+_NEAR += [[301, 128, 312, 163], [302, 127, 312, 162], [302, 128, 313, 163]]
+_NEAR += [[303, 126, 313, 162], [303, 125, 314, 162]]
+_MERGED = {100: [305, 117, 318, 155], 101: [305, 117, 318, 155]}
+_MERGED |= {112: [304, 119, 316, 153], 113: [301, 116, 313, 148], 114: [301, 116, 312, 147]}
+
+
+@pytest.mark.parametrize(
+    ("near", "expected"),
+    [
+        (True, [(15, "right_to_left")]),
+        # Without the nearer walker the new box is an object of its own, 9 px left.
+        (False, []),
+    ],
+)
+def test_track_first_boxed_with_a_nearer_walker_continues_the_vanished_one(
+    near: bool, expected: list[tuple[int, str]]
+) -> None:
+    counter = LineCounter(line((0.5, 0.98), (0.5, 0.38)), (640, 360), LABELS)
+    estimator = AnchorEstimator((640, 360))
+    out = []
+    for f in [91, *range(92, 102), *range(112, 115)]:
+        rows: list[tuple[list[int], int]] = []
+        if f == 91:
+            rows.append((_FAR[0], 13))  # first seen 6 px right of the line (dead band)
+        elif f <= 96:
+            rows.append((_FAR[min(f - 91, 5)], 13))
+        nearer = _NEAR[f - 92] if near and 92 <= f <= 101 else None
+        if nearer is not None:
+            rows.append((nearer, 12))
+        if f in _MERGED:
+            rows.append((_MERGED[f], 15))
+        dets = Detections.from_arrays(
+            [b for b, _ in rows], [0.9] * len(rows), [0] * len(rows), [t for _, t in rows]
+        )
+        ts = f * DT
+        births = {15: ((307.26, 117.07, 319.31, 152.65), 9.8)} if f == 100 else {}
+        l2r, r2l = counter.trigger(dets, ts, estimator.update(dets, ts), births=births)
+        out += [(int(t), "left_to_right") for t in dets.tracker_id[l2r]]
+        out += [(int(t), "right_to_left") for t in dets.tracker_id[r2l]]
+    assert out == expected
