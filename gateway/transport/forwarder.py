@@ -339,6 +339,8 @@ class Forwarder:
         busy = False
         room = self._room()
         if room <= 0:
+            if self._urgency is not None and self._urgency.active():
+                self._urgency.need_drain()  # PUBACKs must be read to make room for it
             return False
         scheduler = self._scheduler
         buffers: dict[int, collections.deque[Row]] = {}

@@ -75,6 +75,14 @@ class Urgency:
         with self._lock:
             self._pending = max(self._pending - count, 0)
 
+    def need_drain(self) -> None:
+        """The alert needs the drain to go on (no room for it in flight): stop waiting.
+
+        The wait of the current passage ends; a later alert starts a new one.
+        """
+        with self._lock:
+            self._until = float("-inf")
+
     def active(self) -> bool:
         """Whether an alert is in passage and the drain should step aside now."""
         return self._pending > 0 and self._clock() < self._until

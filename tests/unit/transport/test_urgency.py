@@ -106,3 +106,24 @@ def test_a_failed_store_ends_its_passage() -> None:
     assert u.pending == 0
     u.begin(0)
     assert u.passages == 3 and not u.active()
+
+
+def test_an_alert_that_needs_the_drain_ends_the_wait() -> None:
+    """No room in flight for the alert: the PUBACKs the drain reads must make room."""
+    t = FakeTime()
+    u = _urgency(t, max_wait_s=0.005)
+    u.begin(1)
+    steps = 0
+
+    def no_room_after_two() -> None:
+        nonlocal steps
+        steps += 1
+        if steps == 2:
+            u.need_drain()
+
+    t.on_sleep = no_room_after_two
+    u.step_aside(lambda: False)
+    assert steps == 2 and not u.active()
+    assert u.pending == 1  # still to be handed over, but nobody waits for it now
+    u.begin(1)
+    assert u.active()
