@@ -149,7 +149,10 @@ class IngestConnection:
             client = self._client
         if client is None or not self.subscribed.is_set():
             return NeverPublished()
-        info = client.publish(topic, payload, qos=qos, retain=retain)
+        try:
+            info = client.publish(topic, payload, qos=qos, retain=retain)
+        except (OSError, ValueError):  # the session is ending under this thread
+            return NeverPublished()
         if info.rc != paho.MQTT_ERR_SUCCESS:
             return NeverPublished()
         return info
@@ -227,7 +230,11 @@ class IngestConnection:
         waker.setblocking(False)
 
         def want_write(*_args: object) -> None:
-            with contextlib.suppress(BlockingIOError):
+            # Full (a write is asked for already), or closed: another thread (the
+            # pipeline publishing a dead letter) may queue a packet on this client
+            # while the network thread ends the session; that packet goes nowhere and
+            # its receipt never says published.
+            with contextlib.suppress(OSError):
                 waker.send(b"w")
 
         client.on_socket_register_write = want_write

@@ -32,6 +32,7 @@ from tests.support.ingest import (
     start_worker,
     topic_of,
 )
+from tests.support.polling import wait_until
 
 
 def persistent_broker(tmp_path: Path) -> Mosquitto:
@@ -385,3 +386,42 @@ def test_a_retiring_worker_drains_its_queued_share_and_removes_its_session(
     assert 0 < before < 200  # the rest was w2's queued share, written by the retiring run
     assert first.stats.events_written == before + 100  # no session left to take a share
     assert_exactly_once(samples, range(1, 301))
+
+
+def test_a_publish_racing_the_end_of_its_session_is_not_published_and_raises_nothing(
+    tmp_path: Path,
+) -> None:
+    """The pipeline publishes (a dead-letter notice) on the client it took just as the
+    network thread ends the session and closes its wake-up socket: paho then asks that
+    closed socket for a write. That raised EBADF through the pipeline and ended the
+    worker (seen in a fault campaign: the broker stopped while poison arrived)."""
+    from gateway.config.transport import MqttConfig
+    from gateway.ingest.connection import IngestConnection
+
+    broker = Mosquitto(tmp_path / "broker")
+    broker.start()
+    cfg = MqttConfig.model_validate({"host": "127.0.0.1", "port": broker.port})
+    conn = IngestConnection(
+        cfg,
+        "race",
+        filters=["city/#"],
+        session_expiry_s=0,
+        receive_maximum=10,
+        reconnect_max_s=1.0,
+        on_message=lambda *_a: None,
+        on_connected=lambda: None,
+        can_read=lambda: True,
+    )
+    conn.start()
+    try:
+        assert conn.subscribed.wait(10)
+        client = conn._client
+        assert client is not None
+        ask_for_write = client.on_socket_register_write
+        broker.stop()
+        wait_until(lambda: conn._client is None, 10, "the session to end")
+        ask_for_write(client, None, None)  # what paho does for a packet queued now
+        assert not conn.publish("city/x/dead-letter", b"{}").is_published()
+    finally:
+        conn.stop()
+        broker.stop()

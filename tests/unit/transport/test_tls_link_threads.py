@@ -72,5 +72,9 @@ def test_concurrent_publishes_over_tls_keep_the_connection(tmp_path: Path) -> No
         link.stop()
         broker.stop()
     assert received > 100  # the flood really ran
-    assert "bad record mac" not in log and "Protocol error" not in log
+    assert "bad record mac" not in log
+    # "Client <unknown> disconnected: Protocol error" is the broker's start-up probe (a
+    # TCP connection closed before any TLS): only a named client's error counts here.
+    errors = [line for line in log.splitlines() if "Protocol error" in line]
+    assert all("Client <unknown> disconnected" in line for line in errors), errors
     assert link.connects == 1, link.last_error
