@@ -114,8 +114,8 @@ class _Client(paho.Client):
         for _ in range(max(len(self._out_messages) + len(self._in_messages), 1)):
             if self._no_socket():  # closed by a packet handled just now
                 return MQTTErrorCode.MQTT_ERR_NO_CONN
-            if urgency is not None and not self._first_mids:
-                urgency.step_aside(self._has_first)
+            if urgency is not None and urgency.active() and not self._first_mids:
+                urgency.step_aside(self._has_first)  # checked first: once per PUBACK
             if self._first_mids:
                 written = self.loop_write()
                 if written != MQTTErrorCode.MQTT_ERR_SUCCESS:
