@@ -136,6 +136,28 @@ def end_process(
     return proc.returncode
 
 
+def _thread_states(pid: int) -> list[str]:
+    """The scheduler state letter of each thread of ``pid`` (empty once it is gone)."""
+    states = []
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        with contextlib.suppress(OSError):
+            # "tid (comm) S ...": the comm may hold spaces and parentheses
+            states.append(stat.read_text().rsplit(")", 1)[1].split()[0])
+    return states
+
+
+def wait_stopped(pid: int, timeout: float) -> None:
+    """Wait until every thread of ``pid`` is in the stopped state (``T``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = _thread_states(pid)
+        if not states or all(state in "TtZX" for state in states):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"process {pid} not stopped after {timeout} s: {states}")
+        time.sleep(0.005)
+
+
 class Process:
     """A child process: start, stop, kill, pause, restart; every run's output in :attr:`log`.
 
@@ -202,11 +224,17 @@ class Process:
         """``kill -9``: no chance to save anything."""
         self.stop(kill=True)
 
-    def pause(self) -> None:
-        """SIGSTOP: the process is frozen, its sockets stay open and unanswered."""
+    def pause(self, timeout: float = 5.0) -> None:
+        """SIGSTOP: the process is frozen, its sockets stay open and unanswered.
+
+        Returns once every thread of the process is stopped (the signal is delivered
+        asynchronously: a thread running on another core can still answer a request
+        sent right after ``kill``); ``TimeoutError`` if that takes over ``timeout`` s.
+        """
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGSTOP)
             self.paused = True
+            wait_stopped(self.proc.pid, timeout)
 
     def resume(self) -> None:
         """SIGCONT after :meth:`pause`."""

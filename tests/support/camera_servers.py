@@ -16,7 +16,7 @@ from pathlib import Path
 
 import cv2
 
-from gateway.localservers import find_binary, free_port, wait_port
+from gateway.localservers import find_binary, free_port, wait_port, wait_stopped
 
 
 class VlcRtsp:
@@ -70,6 +70,7 @@ class VlcRtsp:
         """Freeze the server (SIGSTOP): connections stay open, no data flows."""
         assert self.proc is not None
         os.kill(self.proc.pid, signal.SIGSTOP)
+        wait_stopped(self.proc.pid, 5.0)
 
     def resume(self) -> None:
         assert self.proc is not None
