@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -50,7 +51,12 @@ if TYPE_CHECKING:
 @click.option(
     "--scenario",
     help="With --accuracy: play this scripted scene instead of random traffic "
-    "(already_past, edges, bus_occlusion, standing).",
+    "(--list-scenarios names them).",
+)
+@click.option(
+    "--list-scenarios",
+    is_flag=True,
+    help="List the scripted scenes --scenario plays, with what each tests, and exit.",
 )
 @click.option(
     "--ideal-detector",
@@ -75,6 +81,7 @@ def demo_command(  # noqa: PLR0917 (one parameter per option)
     condition: str,
     accuracy: bool,
     scenario: str | None,
+    list_scenarios: bool,
     ideal_detector: bool,
     crossings_path: Path | None,
     as_json: bool,
@@ -85,6 +92,9 @@ def demo_command(  # noqa: PLR0917 (one parameter per option)
     pseudo-terminals and the gateway runtime with the demo detector, shows live counts
     against the simulator's ground truth, and ends with a summary.
     """
+    if list_scenarios:
+        _list_scenarios(as_json)
+        return
     if accuracy:
         _accuracy(
             seconds,
@@ -126,6 +136,22 @@ def demo_command(  # noqa: PLR0917 (one parameter per option)
         raise click.exceptions.Exit(130)
     if state.events == 0:
         raise TransportError(f"no events reached the broker at {state.broker}")
+
+
+def _list_scenarios(as_json: bool) -> None:
+    from simulators.camera.scenarios import SCENARIOS
+
+    if as_json:
+        print_json(
+            [
+                {"name": s.name, "seconds": s.duration_s, "description": s.description}
+                for s in SCENARIOS.values()
+            ]
+        )
+        return
+    for s in SCENARIOS.values():
+        click.echo(f"{s.name} ({s.duration_s:g} s)")
+        click.echo(textwrap.indent(textwrap.fill(s.description, 76), "    "))
 
 
 def _print_summary(state: DemoState) -> None:

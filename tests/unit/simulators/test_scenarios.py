@@ -8,9 +8,13 @@ the demo's trained detector, and every counted crossing must match a true one.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from gateway.commands.demo import demo_command
 from gateway.config.sources import SimulatorSource
 from gateway.demo.accuracy import run_scenario
 from gateway.errors import UsageError
@@ -133,3 +137,15 @@ def test_crossings_the_detector_never_saw_are_told_apart() -> None:
     # An object partly in the frame on an edge line is seen by its visible part.
     edges = run_scenario("edges", "truth")
     assert score([], edges.truth, detections=edges.detections).unseen == []
+
+
+def test_demo_lists_every_registered_scenario() -> None:
+    """``gateway demo --list-scenarios`` names every scene --scenario plays, from the
+    registry (a scene added there is listed without touching the command)."""
+    result = CliRunner().invoke(demo_command, ["--list-scenarios", "--json"])
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.output)
+    assert [d["name"] for d in listed] == list(SCENARIOS)
+    assert all(d["description"] == SCENARIOS[d["name"]].description for d in listed)
+    text = CliRunner().invoke(demo_command, ["--list-scenarios"]).output
+    assert all(f"{name} (" in text for name in SCENARIOS)
