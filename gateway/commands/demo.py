@@ -139,18 +139,14 @@ def demo_command(  # noqa: PLR0917 (one parameter per option)
 
 
 def _list_scenarios(as_json: bool) -> None:
-    from simulators.camera.scenarios import SCENARIOS
+    from gateway.demo.accuracy import scenario_list
 
+    scenarios = scenario_list()
     if as_json:
-        print_json(
-            [
-                {"name": s.name, "seconds": s.duration_s, "description": s.description}
-                for s in SCENARIOS.values()
-            ]
-        )
+        print_json([dataclasses.asdict(s) for s in scenarios])
         return
-    for s in SCENARIOS.values():
-        click.echo(f"{s.name} ({s.duration_s:g} s)")
+    for s in scenarios:
+        click.echo(f"{s.name} ({s.seconds:g} s)")
         click.echo(textwrap.indent(textwrap.fill(s.description, 76), "    "))
 
 

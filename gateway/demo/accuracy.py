@@ -130,6 +130,22 @@ def measure_run(seconds: float, seed: int = 7, condition: Condition = "day") -> 
     return _play(camera, reader, load_detector(camera.detector), seconds)
 
 
+@dataclass(frozen=True)
+class ScenarioInfo:
+    """What ``gateway demo --list-scenarios`` tells of one scripted scene."""
+
+    name: str
+    seconds: float
+    description: str
+
+
+def scenario_list() -> list[ScenarioInfo]:
+    """Every scripted scene :func:`run_scenario` plays, in registry order."""
+    from simulators.camera.scenarios import SCENARIOS
+
+    return [ScenarioInfo(s.name, s.duration_s, s.description) for s in SCENARIOS.values()]
+
+
 def run_scenario(
     name: str,
     detector: ScenarioDetector = "truth",
