@@ -123,14 +123,18 @@ def write_detections(path: Path, frames: Iterable[DetectionFrame]) -> int:
 
 
 def read_detections(path: Path) -> dict[int, DetectionFrame]:
-    """Detection frames by frame index; a clear :class:`UsageError` on a bad file."""
+    """Detection frames by frame index; a clear :class:`UsageError` on a bad file.
+
+    Blank lines and ``#`` comment lines (a header saying where the boxes came from) are
+    skipped, as in the crossing logs.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"{path}: cannot read detections: {exc.strerror or exc}") from None
     out: dict[int, DetectionFrame] = {}
     for n, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
+        if not raw.strip() or raw.lstrip().startswith("#"):
             continue
         try:
             row = json.loads(raw)

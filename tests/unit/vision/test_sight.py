@@ -153,6 +153,18 @@ def test_detection_frames_round_trip(tmp_path: Path) -> None:
     assert read_records(records)[0].boxes == ((7, *CAR),)
 
 
+def test_detection_files_may_carry_a_header(tmp_path: Path) -> None:
+    """``#`` lines (where the boxes came from) and blank lines are skipped; a bad line
+    after them is still named by its own line number."""
+    path = tmp_path / "d.jsonl"
+    frame = '{"frame": 3, "t": 0.3, "labels": ["car"], "xyxy": [[1, 2, 3, 4]]}'
+    path.write_text(f"# vtest.avi, YOLOX-nano 2x2 tiles\n\n  # frames 3-\n{frame}\n")
+    assert list(read_detections(path)) == [3]
+    path.write_text(f"# header\n{frame}\n#\n{{\n")
+    with pytest.raises(UsageError, match=r"d.jsonl:4: "):
+        read_detections(path)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
