@@ -26,7 +26,7 @@ from typing import Any
 
 from gateway.bench.chaos import parts
 from gateway.bench.chaos.hostile import HostileClient, Sent
-from gateway.bench.chaos.plan import Fault, Targets, plan
+from gateway.bench.chaos.plan import Fault, Targets, plan, timeline_of
 from gateway.bench.chaos.reconcile import (
     Departures,
     LossWindow,
@@ -443,19 +443,39 @@ class Campaign:
     # -- the run -------------------------------------------------------------------------
 
     def _play(self, faults: list[Fault]) -> None:
+        """Play ``faults`` at their times; each holds for its length from when it began.
+
+        This loop is one thread: a hostile burst waiting for its PUBACKs or a slow
+        database export delays what is due meanwhile. A late fault still holds for its
+        planned length, and one due while another of its timeline is in force waits for
+        it (a broker is never killed while it is paused).
+        """
         order = itertools.count()
-        queue: list[tuple[float, int, Callable[[], Callable[[], None] | None], float]] = []
+        # (due, order, fault, undo): a fault to begin (undo None) or one to end
+        queue: list[tuple[float, int, Fault, Callable[[], None] | None]] = []
         for fault in faults:
-            heapq.heappush(queue, (fault.at_s, next(order), _starter(self, fault), fault.end_s))
+            heapq.heappush(queue, (fault.at_s, next(order), fault, None))
+        in_force: set[str] = set()  # timelines with a fault in force
         next_sample = next_units = next_db = 0.0
         end = self.o.seconds
         while self.elapsed() < end or queue:
             now = self.elapsed()
             while queue and queue[0][0] <= now:
-                _at, _n, action, until = heapq.heappop(queue)
-                undo = action()
+                _due, _n, fault, undo = heapq.heappop(queue)
+                line = timeline_of(fault.kind)
                 if undo is not None:
-                    heapq.heappush(queue, (until, next(order), _undo(undo), until))
+                    undo()
+                    in_force.discard(line)
+                    continue
+                if line in in_force:
+                    heapq.heappush(queue, (now + _TICK_S, next(order), fault, None))
+                    continue
+                log.info("fault %s on %s at %.1f s", fault.kind, fault.target, now)
+                undo = self._begin(fault)
+                if undo is not None:
+                    in_force.add(line)
+                    until = self.elapsed() + fault.end_s - fault.at_s
+                    heapq.heappush(queue, (until, next(order), fault, undo))
             self._watch()
             if now >= next_units:
                 self._units_now()
@@ -695,18 +715,3 @@ def _answer(sent: Sent) -> str:
 
 def _topic(gateway: str) -> str:
     return f"{parts.PREFIX}/{parts.SITE}/{gateway}/"
-
-
-def _starter(campaign: Campaign, fault: Fault) -> Callable[[], Callable[[], None] | None]:
-    def start() -> Callable[[], None] | None:
-        log.info("fault %s on %s at %.1f s", fault.kind, fault.target, campaign.elapsed())
-        return campaign._begin(fault)
-
-    return start
-
-
-def _undo(undo: Callable[[], None]) -> Callable[[], Callable[[], None] | None]:
-    def run() -> None:
-        undo()
-
-    return run

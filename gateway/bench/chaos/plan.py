@@ -105,6 +105,11 @@ TIMELINES: dict[str, Timeline] = {
 EXTREMES_SPAN = 2.0
 
 
+def timeline_of(kind: Kind) -> str:
+    """The name of the timeline ``kind`` is played on (its faults never overlap)."""
+    return next(name for name, line in TIMELINES.items() if kind in line.kinds)
+
+
 def _intervals(
     rng: random.Random,
     start: float,
