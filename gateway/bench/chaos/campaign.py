@@ -20,6 +20,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,6 +178,8 @@ class Campaign:
         self.db_snapshots: list[tuple[float, dict[str, SeqRanges]]] = []
         self.samples: dict[str, Samples] = {}
         self.hostile: HostileClient | None = None
+        self._hostile_thread = ThreadPoolExecutor(1, thread_name_prefix="chaos-hostile")
+        self.bursts: list[Future[None]] = []
         self.t0 = time.monotonic()
         self.problems: list[str] = []
 
@@ -360,17 +363,41 @@ class Campaign:
                 done.ended_s = self.elapsed()
 
             return back
-        assert self.hostile is not None
-        if kind == "poison":
-            sent = self.hostile.poison(fault.count)
-            if fault.count >= 10:
-                sent += self.hostile.huge()
-        else:
-            victims = {name: snap.last_seq for name, snap in self._units_now().items()}
-            sent = self.hostile.forge(victims, fault.count)
-        done.note = ", ".join(f"{k} {v}" for k, v in Counter(_answer(s) for s in sent).items())
-        done.ended_s = self.elapsed()
+        self._burst(done)
         return None
+
+    def _burst(self, done: Done) -> None:
+        """Send a poison or rogue burst on the hostile client's own thread.
+
+        A burst waits up to 5 s for its PUBACKs (and as long again for the 2 MiB
+        message): the play loop goes on meanwhile, so the faults due then are not late.
+        """
+        assert self.hostile is not None
+        hostile, fault = self.hostile, done.fault
+        victims = (
+            {name: snap.last_seq for name, snap in self._units_now().items()}
+            if fault.kind == "rogue"
+            else {}
+        )
+
+        def send() -> None:
+            if fault.kind == "poison":
+                sent = hostile.poison(fault.count)
+                if fault.count >= 10:
+                    sent += hostile.huge()
+            else:
+                sent = hostile.forge(victims, fault.count)
+            answers = Counter(_answer(s) for s in sent)
+            done.note = ", ".join(f"{k} {v}" for k, v in answers.items())
+            done.ended_s = self.elapsed()
+
+        self.bursts.append(self._hostile_thread.submit(send))
+
+    def _bursts_done(self) -> None:
+        """Wait for the hostile bursts still under way (an error in one is raised here)."""
+        for burst in self.bursts:
+            burst.result()
+        self.bursts.clear()
 
     def _broker_fault(self, done: Done) -> Callable[[], None]:
         fault = done.fault
@@ -445,8 +472,8 @@ class Campaign:
     def _play(self, faults: list[Fault]) -> None:
         """Play ``faults`` at their times; each holds for its length from when it began.
 
-        This loop is one thread: a hostile burst waiting for its PUBACKs or a slow
-        database export delays what is due meanwhile. A late fault still holds for its
+        This loop is one thread (hostile bursts have their own): a slow database
+        export or a slow kill delays what is due meanwhile. A late fault still holds for its
         planned length, and one due while another of its timeline is in force waits for
         it (a broker is never killed while it is paused).
         """
@@ -558,6 +585,7 @@ class Campaign:
             self._setup()
             self.t0 = time.monotonic()
             self._play(faults)
+            self._bursts_done()
             self._restore()
             self._drain()
             codes = {}
@@ -579,6 +607,7 @@ class Campaign:
             self._teardown()
 
     def _teardown(self) -> None:
+        self._hostile_thread.shutdown(wait=True, cancel_futures=True)
         for proc in [*self.gateways.values(), *self.ingests.values()]:
             proc.stop(timeout=10)
         for server in (self.broker, self.database):
