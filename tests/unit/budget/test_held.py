@@ -1,0 +1,227 @@
+"""What the budget gate holds outlives it: rows in the outbox's SQLite file, one transaction.
+
+Each test runs the gate over a real outbox file as the app does (each step stored with
+its rows' changes in one transaction), abandons gate and database without a flush, as
+``kill -9`` would, and opens a new gate on the same file.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from gateway.budget import gate as gate_module
+from gateway.budget import held
+from gateway.budget.gate import BudgetGate, Step
+from gateway.budget.usage import WireUsage
+from gateway.config.budget import BudgetConfig
+from gateway.errors import TransportError
+from gateway.events.envelope import Draft
+from gateway.events.topics import Topics
+from gateway.transport.outbox import Outbox
+from tests.unit.budget.test_budget import DAY, NOON, _aggregate, _crossing, _reading
+
+TOPICS = Topics("city", "sejong-1", "rsu-0001")
+
+
+class Unit:
+    """An outbox file and a gate on it, wired as :class:`gateway.app.App` wires them."""
+
+    def __init__(self, path: Path, level: int = 2, **gate: object) -> None:
+        self.outbox = Outbox(path, TOPICS)
+        self.loaded = self.outbox.transact(held.load)
+        cfg = BudgetConfig(bytes_per_day=DAY, sensor_interval_s=600)
+        usage = WireUsage(path.with_name("budget.json"))
+        self.gate = BudgetGate(cfg, usage, held=self.loaded, durable=True, **gate)  # type: ignore[arg-type]
+        self.gate.policy.index = level
+
+    def store(self, step: object, inputs: int | None = None) -> list[Draft]:
+        """Take a gate step and store it with its rows' changes; the drafts stored."""
+        with step as taken:  # type: ignore[attr-defined]
+            assert isinstance(taken, Step)
+            self.outbox.add(taken.drafts, also=taken.write, unstored=inputs)
+            return taken.drafts
+
+    def admit(self, drafts: list[Draft]) -> list[Draft]:
+        return self.store(self.gate.admit(drafts), len(drafts))
+
+    def crash(self) -> None:
+        """Abandon the gate and close the database as a killed process leaves it."""
+        self.outbox._db.close()
+
+    def events(self) -> list[dict[str, object]]:
+        rows = self.outbox._db.execute("SELECT payload FROM events ORDER BY seq").fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+
+def _rows(path: Path) -> tuple[int, int]:
+    with sqlite3.connect(path) as db:
+        (crossings,) = db.execute("SELECT COUNT(*) FROM budget_held").fetchone()
+        (summaries,) = db.execute("SELECT COUNT(*) FROM budget_summaries").fetchone()
+    return int(crossings), int(summaries)
+
+
+def _types(events: list[dict[str, object]]) -> list[object]:
+    return [e["type"] for e in events]
+
+
+def test_held_crossings_and_an_open_summary_outlive_a_killed_gate(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    unit = Unit(path)
+    held_north = [_crossing(n) for n in range(1, 4)]
+    assert unit.admit([held_north[0], _crossing(10, "cam-south")]) == []
+    assert unit.admit([*held_north[1:], _crossing(11, "cam-south")]) == []
+    (agg,) = unit.admit([_aggregate(2, "cam-south")])  # counts cam-south's two: let go
+    assert agg.data["crossings_withheld"] == 2
+    readings = [_reading("pm-1", NOON + i, float(i)) for i in range(5)]
+    for reading in readings:
+        assert unit.admit([reading]) == []
+    assert _rows(path) == (3, 1)
+    unit.crash()
+
+    again = Unit(path)
+    assert (again.loaded.crossings, again.loaded.summaries) == (3, 1)
+    stored = again.store(again.gate.recover())
+    assert stored[:3] == held_north  # as they were held, in order
+    (summary,) = stored[3:]
+    assert summary.type == "sensor_reading" and summary.data["sensor"] == "pm-1"
+    assert summary.data["summary"]["count"] == 5  # type: ignore[index]
+    assert summary.data["values"]["pm2_5"] == pytest.approx(2.0)  # type: ignore[index]
+    assert _rows(path) == (0, 0)
+    types = _types(again.events())
+    assert types == [
+        "aggregate",
+        "line_crossing",
+        "line_crossing",
+        "line_crossing",
+        "sensor_reading",
+    ]
+    again.crash()
+    third = Unit(path)  # stored once: nothing comes back a second time
+    assert third.loaded.events == [] and third.store(third.gate.recover()) == []
+    third.outbox.close()
+
+
+def test_a_kill_right_after_the_aggregate_counts_nothing_twice(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    unit = Unit(path, level=1)
+    unit.admit([_crossing(n) for n in range(4)])
+    unit.admit([_aggregate(4)])
+    unit.crash()
+    again = Unit(path, level=1)
+    assert again.loaded.events == []  # the aggregate that counts them took their rows
+    assert again.store(again.gate.recover()) == []
+    (agg,) = again.events()
+    assert agg["data"]["crossings_withheld"] == 4  # type: ignore[index]
+    again.outbox.close()
+
+
+class _Failing:
+    """Outbox writes that fail once, after the step's own rows were written (rolled back)."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.add = outbox.add
+        self.armed = False
+
+    def __call__(
+        self, drafts: list[Draft], *, also: held.Write | None, unstored: int | None
+    ) -> None:
+        def write(db: sqlite3.Connection) -> None:
+            if also is not None:
+                also(db)
+            raise sqlite3.OperationalError("disk I/O error")
+
+        self.add(drafts, also=write if self.armed else also, unstored=unstored)
+
+
+def test_an_aggregate_not_stored_sends_the_crossings_it_counted_as_they_are(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    unit = Unit(path, level=1)
+    unit.admit([_crossing(n) for n in range(3)])
+    failing = _Failing(unit.outbox)
+    unit.outbox.add = failing  # type: ignore[method-assign,assignment]
+    failing.armed = True
+    with pytest.raises(TransportError):
+        unit.admit([_aggregate(3), _crossing(9)])
+    failing.armed = False
+    assert unit.outbox.losses()["lost_store"] == 2  # the aggregate and the crossing with it
+    assert _rows(path) == (3, 0)  # rolled back with it: still held
+    # The next step stores them as they are: the next aggregate counts only its own.
+    assert unit.store(unit.gate.tick(0)) == [_crossing(n) for n in range(3)]
+    unit.gate.policy.index = 1  # (the tick read an unused budget)
+    assert unit.admit([_crossing(20)]) == []
+    (agg,) = unit.admit([_aggregate(1)])
+    assert agg.data["crossings_withheld"] == 1
+    assert _rows(path) == (0, 0)
+    unit.outbox.close()
+
+
+def test_a_failed_hold_is_undone_and_counted(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    unit = Unit(path)
+    unit.admit([_crossing(1), _reading("pm-1", NOON, 1.0)])
+    failing = _Failing(unit.outbox)
+    unit.outbox.add = failing  # type: ignore[method-assign,assignment]
+    failing.armed = True
+    with pytest.raises(TransportError):
+        unit.admit([_crossing(2), _reading("pm-1", NOON + 1, 3.0)])
+    failing.armed = False
+    assert unit.outbox.losses()["lost_store"] == 2  # not held, not stored: counted lost
+    assert unit.gate.health().crossings_held == 1 and _rows(path) == (1, 1)
+    unit.crash()
+    again = Unit(path)
+    stored = again.store(again.gate.recover())
+    assert stored[0] == _crossing(1)
+    assert stored[1].data["summary"]["count"] == 1  # type: ignore[index]
+    again.outbox.close()
+
+
+def test_the_held_rows_are_bounded_like_the_gate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gate_module, "MAX_HELD", 5)
+    monkeypatch.setattr(gate_module, "MAX_CAMERAS", 2)
+    path = tmp_path / "outbox.sqlite3"
+    unit = Unit(path, level=1)
+    out = unit.admit([_crossing(n) for n in range(8)])
+    assert out == [_crossing(n) for n in range(5, 8)]  # beyond the bound: passed, not lost
+    unit.admit([_crossing(1, "cam-south"), _crossing(1, "cam-east")])
+    assert _rows(path) == (6, 0)  # 5 + cam-south's; a third camera passes
+    unit.outbox.close()
+    size = len(held.encode_draft(_crossing(1)))
+    small = Unit(tmp_path / "small.sqlite3", level=1, max_bytes=3 * size)
+    assert len(small.admit([_crossing(n) for n in range(1, 6)])) == 2
+    assert _rows(tmp_path / "small.sqlite3") == (3, 0)
+    small.outbox.close()
+
+
+def test_nothing_is_written_at_level_full(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    unit = Unit(path, level=0)
+    with unit.gate.admit([_crossing(1), _reading("pm-1", NOON, 1.0), _aggregate(1)]) as step:
+        assert step.write is None and len(step.drafts) == 3
+    unit.outbox.close()
+
+
+def test_unreadable_rows_are_removed_and_counted(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    unit = Unit(path)
+    unit.admit([_crossing(1), _reading("pm-1", NOON, 1.0)])
+    unit.outbox.close()
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO budget_held (id, source, draft) VALUES (99, 'x', '{\"type\":1}')")
+        db.execute("INSERT INTO budget_summaries (sensor, state) VALUES ('pm-2', '[1]')")
+        db.execute("INSERT INTO budget_summaries (sensor, state) VALUES ('pm-3', '{\"a\":1}')")
+    again = Unit(path)
+    assert again.loaded.unreadable == 3
+    assert [d.type for d in again.store(again.gate.recover())] == [
+        "line_crossing",
+        "sensor_reading",
+    ]
+    assert _rows(path) == (0, 0)
+    again.outbox.close()
