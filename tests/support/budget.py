@@ -30,7 +30,9 @@ class Unit:
 
     def __init__(self, path: Path, level: int = 2, **gate: object) -> None:
         self.outbox = Outbox(path, TOPICS)
-        self.loaded = self.outbox.transact(held.load)
+        recovered = self.outbox.recovered  # a damaged file: what still reads is taken over
+        damaged = recovered.quarantined if recovered is not None else None
+        self.loaded = self.outbox.transact(lambda db: held.load(db, damaged))
         cfg = BudgetConfig(bytes_per_day=DAY, sensor_interval_s=600)
         usage = WireUsage(path.with_name("budget.json"))
         self.gate = BudgetGate(cfg, usage, held=self.loaded, durable=True, **gate)  # type: ignore[arg-type]

@@ -201,3 +201,25 @@ def test_a_camera_restart_after_a_crash_sends_each_crossing_once(tmp_path: Path)
     crossings = [e for e in again.events() if e["type"] == "line_crossing"]
     assert [e["data"]["track_id"] for e in crossings] == [1, 2, 3, 4]  # type: ignore[index]
     again.outbox.close()
+
+
+def test_a_damaged_outbox_file_gives_up_the_held_rows_that_still_read(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    unit = Unit(path)
+    unit.admit([_crossing(1), _crossing(2), _reading("pm-1", NOON, 4.0)])
+    unit.admit([_aggregate(0, "cam-south")])  # an event, so the events' pages exist
+    unit.outbox.close()
+    with sqlite3.connect(path) as db:
+        (page,) = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'events'").fetchone()
+        (size,) = db.execute("PRAGMA page_size").fetchone()
+    with path.open("r+b") as f:  # the events table's page scribbled over: the file is damaged
+        f.seek((page - 1) * size + 8)
+        f.write(b"\xff" * 512)
+    again = Unit(path)
+    assert again.outbox.recovered is not None and again.outbox.recovered.cause == "damaged"
+    assert (again.loaded.crossings, again.loaded.summaries) == (2, 1)
+    stored = again.store(again.gate.recover())
+    assert stored[:2] == [_crossing(1), _crossing(2)]
+    assert stored[2].data["summary"]["count"] == 1  # type: ignore[index]
+    assert rows(path) == (0, 0)
+    again.outbox.close()
