@@ -157,9 +157,14 @@ class App:
         self._started = False
 
     def _held_rows(self) -> held.Loaded | None:
-        """The budget's held rows in the outbox database (None: they cannot be kept now)."""
+        """The budget's held rows in the outbox database (None: they cannot be kept now).
+
+        When the outbox found its file damaged, what of them still reads there is taken.
+        """
+        recovered = self.outbox.recovered
+        damaged = recovered.quarantined if recovered is not None else None
         try:
-            return self.outbox.transact(held.load)
+            return self.outbox.transact(lambda db: held.load(db, damaged, MAX_HELD_BYTES))
         except TransportError as exc:
             log.error("byte budget: held crossings are kept in memory only: %s", exc)
             return None

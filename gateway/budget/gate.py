@@ -31,6 +31,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -50,6 +51,7 @@ MAX_CAMERAS: Final = 64
 MAX_HELD_BYTES: Final = 16 * 1024 * 1024
 """Row bytes of held events at most, by default (a few hundred bytes per crossing)."""
 _AGGREGATES: Final = LEVELS.index("aggregates")
+_NOTHING: Final = Changes()  # (never changed: only steps of level full, as they are, get it)
 _COARSE: Final = LEVELS.index("coarse_sensors")
 
 
@@ -124,10 +126,17 @@ class BudgetGate:
         """The level in force."""
         return self.policy.level
 
-    @contextlib.contextmanager
-    def admit(self, drafts: Sequence[Draft]) -> Iterator[Step]:
+    def admit(self, drafts: Sequence[Draft]) -> AbstractContextManager[Step]:
         """The drafts to store now, in order (held crossings and readings left out)."""
-        with self._step() as (undo, changes):
+        with self._lock:
+            if self.policy.index < _AGGREGATES and not self._held and not self._orphans:
+                # Level full, nothing held: the drafts as they are, nothing to undo.
+                return contextlib.nullcontext(Step(list(drafts), _NOTHING))
+        return self._admit(drafts)
+
+    @contextlib.contextmanager
+    def _admit(self, drafts: Sequence[Draft]) -> Iterator[Step]:
+        with self._lock, self._step() as (undo, changes):
             index = self.policy.index
             out: list[Draft] = []
             for draft in drafts:
@@ -149,7 +158,7 @@ class BudgetGate:
     def tick(self, link_total: int) -> Iterator[Step]:
         """Take the link's byte total, update the level; a step storing what is due."""
         usage = self.usage.observe(link_total)
-        with self._step() as (_undo, changes):
+        with self._lock, self._step() as (_undo, changes):
             before = self.policy.index
             after = self.policy.update(usage, self._clock(), self._monotonic())
             if self.policy.index != before:
@@ -162,13 +171,13 @@ class BudgetGate:
     @contextlib.contextmanager
     def release(self, camera: str) -> Iterator[Step]:
         """A step storing the held crossings of ``camera`` (its pipeline was restarted)."""
-        with self._step() as (undo, changes):
+        with self._lock, self._step() as (undo, changes):
             yield self._finish(self._let_go(camera, undo, changes), changes)
 
     @contextlib.contextmanager
     def flush(self) -> Iterator[Step]:
         """A step storing everything held (the unit stops): crossings, open summaries."""
-        with self._step() as (undo, changes):
+        with self._lock, self._step() as (undo, changes):
             out: list[Draft] = []
             for camera in list(self._held):
                 out.extend(self._let_go(camera, undo, changes))
@@ -179,27 +188,24 @@ class BudgetGate:
     @contextlib.contextmanager
     def recover(self) -> Iterator[Step]:
         """A step storing what no aggregate will count (the run before's, at start)."""
-        with self._step() as (_undo, changes):
+        with self._lock, self._step() as (_undo, changes):
             yield self._finish([], changes)
 
     @contextlib.contextmanager
     def _step(self) -> Iterator[tuple[_Undo, Changes]]:
-        """Hold the lock; undo what the step changed when its body raises.
+        """Undo what the step changed when its body raises (the caller holds the lock).
 
-        Every step first stores the orphans (usually none).
+        Every step also stores the orphans (usually none), first.
         """
-        with self._lock:
-            undo = _Undo(
-                orphans=self._orphans, counters=(self.withheld, self.released, self._bytes)
-            )
-            changes = Changes()
-            self.summaries.begin()
-            try:
-                yield undo, changes
-            except BaseException:
-                self._undo(undo)
-                raise
-            self.summaries.done()
+        undo = _Undo(orphans=self._orphans, counters=(self.withheld, self.released, self._bytes))
+        changes = Changes()
+        self.summaries.begin()
+        try:
+            yield undo, changes
+        except BaseException:
+            self._undo(undo)
+            raise
+        self.summaries.done()
 
     def _finish(self, out: list[Draft], changes: Changes) -> Step:
         """The step's drafts (orphans first) and changes, with the summaries it touched."""

@@ -35,6 +35,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final, cast, get_args
 
 from gateway.budget.coarse import closed
@@ -140,15 +141,21 @@ def decode_draft(text: str) -> Draft:
     return Draft(cast(EventType, kind), source, float(ts), data)
 
 
-def load(db: sqlite3.Connection) -> Loaded:
+def load(
+    db: sqlite3.Connection, salvage_from: Path | None = None, max_bytes: int = 16 << 20
+) -> Loaded:
     """Create the tables when missing; read and close what they hold (inside a transaction).
 
     Each open summary becomes its closed ``sensor_reading`` in ``budget_held`` (its row
     deleted). Rows that do not read as what :class:`Changes` writes are deleted, counted
     and logged (a damaged row must neither stop the unit nor be stored as an event).
+    ``salvage_from``: a damaged outbox file the outbox quarantined; the rows of it that
+    still read (up to ``max_bytes``) are taken over first.
     """
     for statement in SCHEMA:
         db.execute(statement)
+    if salvage_from is not None:
+        _take_over(db, salvage_from, max_bytes)
     events: list[HeldEvent] = []
     bad: list[int] = []
     crossings = 0
@@ -181,3 +188,45 @@ def load(db: sqlite3.Connection) -> Loaded:
     if bad:
         log.error("byte budget: %d unreadable held row(s) removed", len(bad))
     return Loaded(events, crossings, len(events) - crossings, len(bad))
+
+
+def _take_over(db: sqlite3.Connection, damaged: Path, max_bytes: int) -> None:
+    """Copy the held rows that still read from a quarantined file (best effort, logged)."""
+    held: list[tuple[str, str]] = []
+    summaries: list[tuple[str, str]] = []
+    try:
+        old = sqlite3.connect(f"file:{damaged}?mode=ro", uri=True, timeout=1.0)
+    except sqlite3.Error:
+        return
+    total = 0
+    try:
+        for query, out in (
+            ("SELECT source, draft FROM budget_held ORDER BY id", held),
+            ("SELECT sensor, state FROM budget_summaries", summaries),
+        ):
+            try:
+                cursor = old.execute(query)
+                while total < max_bytes and (row := cursor.fetchone()) is not None:
+                    if isinstance(row[0], str) and isinstance(row[1], str):
+                        out.append((row[0], row[1]))
+                        total += len(row[1])
+            except sqlite3.Error:
+                continue  # a table that does not read (or a file from before the tables)
+    finally:
+        old.close()
+    (last,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM budget_held").fetchone()
+    db.executemany(
+        "INSERT INTO budget_held (id, source, draft) VALUES (?, ?, ?)",
+        [(int(last) + n, source, text) for n, (source, text) in enumerate(held, start=1)],
+    )
+    db.executemany(
+        "INSERT OR IGNORE INTO budget_summaries (sensor, state) VALUES (?, ?)", summaries
+    )
+    if held or summaries:
+        log.warning(
+            "byte budget: %d held crossing(s) and %d open summary(ies) read back from the "
+            "damaged outbox %s",
+            len(held),
+            len(summaries),
+            damaged,
+        )

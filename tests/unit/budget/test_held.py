@@ -7,7 +7,6 @@ its rows' changes in one transaction), abandons gate and database without a flus
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
 
@@ -15,53 +14,11 @@ import pytest
 
 from gateway.budget import gate as gate_module
 from gateway.budget import held
-from gateway.budget.gate import BudgetGate, Step
-from gateway.budget.usage import WireUsage
-from gateway.config.budget import BudgetConfig
 from gateway.errors import TransportError
 from gateway.events.envelope import Draft
-from gateway.events.topics import Topics
 from gateway.transport.outbox import Outbox
-from tests.unit.budget.test_budget import DAY, NOON, _aggregate, _crossing, _reading
-
-TOPICS = Topics("city", "sejong-1", "rsu-0001")
-
-
-class Unit:
-    """An outbox file and a gate on it, wired as :class:`gateway.app.App` wires them."""
-
-    def __init__(self, path: Path, level: int = 2, **gate: object) -> None:
-        self.outbox = Outbox(path, TOPICS)
-        self.loaded = self.outbox.transact(held.load)
-        cfg = BudgetConfig(bytes_per_day=DAY, sensor_interval_s=600)
-        usage = WireUsage(path.with_name("budget.json"))
-        self.gate = BudgetGate(cfg, usage, held=self.loaded, durable=True, **gate)  # type: ignore[arg-type]
-        self.gate.policy.index = level
-
-    def store(self, step: object, inputs: int | None = None) -> list[Draft]:
-        """Take a gate step and store it with its rows' changes; the drafts stored."""
-        with step as taken:  # type: ignore[attr-defined]
-            assert isinstance(taken, Step)
-            self.outbox.add(taken.drafts, also=taken.write, unstored=inputs)
-            return taken.drafts
-
-    def admit(self, drafts: list[Draft]) -> list[Draft]:
-        return self.store(self.gate.admit(drafts), len(drafts))
-
-    def crash(self) -> None:
-        """Abandon the gate and close the database as a killed process leaves it."""
-        self.outbox._db.close()
-
-    def events(self) -> list[dict[str, object]]:
-        rows = self.outbox._db.execute("SELECT payload FROM events ORDER BY seq").fetchall()
-        return [json.loads(row[0]) for row in rows]
-
-
-def _rows(path: Path) -> tuple[int, int]:
-    with sqlite3.connect(path) as db:
-        (crossings,) = db.execute("SELECT COUNT(*) FROM budget_held").fetchone()
-        (summaries,) = db.execute("SELECT COUNT(*) FROM budget_summaries").fetchone()
-    return int(crossings), int(summaries)
+from tests.support.budget import Unit, rows
+from tests.unit.budget.test_budget import NOON, _aggregate, _crossing, _reading
 
 
 def _types(events: list[dict[str, object]]) -> list[object]:
@@ -79,7 +36,7 @@ def test_held_crossings_and_an_open_summary_outlive_a_killed_gate(tmp_path: Path
     readings = [_reading("pm-1", NOON + i, float(i)) for i in range(5)]
     for reading in readings:
         assert unit.admit([reading]) == []
-    assert _rows(path) == (3, 1)
+    assert rows(path) == (3, 1)
     unit.crash()
 
     again = Unit(path)
@@ -90,7 +47,7 @@ def test_held_crossings_and_an_open_summary_outlive_a_killed_gate(tmp_path: Path
     assert summary.type == "sensor_reading" and summary.data["sensor"] == "pm-1"
     assert summary.data["summary"]["count"] == 5  # type: ignore[index]
     assert summary.data["values"]["pm2_5"] == pytest.approx(2.0)  # type: ignore[index]
-    assert _rows(path) == (0, 0)
+    assert rows(path) == (0, 0)
     types = _types(again.events())
     assert types == [
         "aggregate",
@@ -150,14 +107,14 @@ def test_an_aggregate_not_stored_sends_the_crossings_it_counted_as_they_are(
         unit.admit([_aggregate(3), _crossing(9)])
     failing.armed = False
     assert unit.outbox.losses()["lost_store"] == 2  # the aggregate and the crossing with it
-    assert _rows(path) == (3, 0)  # rolled back with it: still held
+    assert rows(path) == (3, 0)  # rolled back with it: still held
     # The next step stores them as they are: the next aggregate counts only its own.
     assert unit.store(unit.gate.tick(0)) == [_crossing(n) for n in range(3)]
     unit.gate.policy.index = 1  # (the tick read an unused budget)
     assert unit.admit([_crossing(20)]) == []
     (agg,) = unit.admit([_aggregate(1)])
     assert agg.data["crossings_withheld"] == 1
-    assert _rows(path) == (0, 0)
+    assert rows(path) == (0, 0)
     unit.outbox.close()
 
 
@@ -172,7 +129,7 @@ def test_a_failed_hold_is_undone_and_counted(tmp_path: Path) -> None:
         unit.admit([_crossing(2), _reading("pm-1", NOON + 1, 3.0)])
     failing.armed = False
     assert unit.outbox.losses()["lost_store"] == 2  # not held, not stored: counted lost
-    assert unit.gate.health().crossings_held == 1 and _rows(path) == (1, 1)
+    assert unit.gate.health().crossings_held == 1 and rows(path) == (1, 1)
     unit.crash()
     again = Unit(path)
     stored = again.store(again.gate.recover())
@@ -191,12 +148,12 @@ def test_the_held_rows_are_bounded_like_the_gate(
     out = unit.admit([_crossing(n) for n in range(8)])
     assert out == [_crossing(n) for n in range(5, 8)]  # beyond the bound: passed, not lost
     unit.admit([_crossing(1, "cam-south"), _crossing(1, "cam-east")])
-    assert _rows(path) == (6, 0)  # 5 + cam-south's; a third camera passes
+    assert rows(path) == (6, 0)  # 5 + cam-south's; a third camera passes
     unit.outbox.close()
     size = len(held.encode_draft(_crossing(1)))
     small = Unit(tmp_path / "small.sqlite3", level=1, max_bytes=3 * size)
     assert len(small.admit([_crossing(n) for n in range(1, 6)])) == 2
-    assert _rows(tmp_path / "small.sqlite3") == (3, 0)
+    assert rows(tmp_path / "small.sqlite3") == (3, 0)
     small.outbox.close()
 
 
@@ -223,5 +180,46 @@ def test_unreadable_rows_are_removed_and_counted(tmp_path: Path) -> None:
         "line_crossing",
         "sensor_reading",
     ]
-    assert _rows(path) == (0, 0)
+    assert rows(path) == (0, 0)
+    again.outbox.close()
+
+
+def test_a_camera_restart_after_a_crash_sends_each_crossing_once(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    unit = Unit(path, level=1)
+    unit.admit([_crossing(1), _crossing(2)])
+    unit.crash()
+    again = Unit(path, level=1)  # the run before's two are waiting to be stored
+    assert again.admit([_crossing(3)]) == [_crossing(1), _crossing(2)]  # first, as they are
+    assert again.admit([_crossing(4)]) == []
+    # The camera's pipeline restarts (a new config): its interval starts over.
+    assert again.store(again.gate.release("cam-north")) == [_crossing(3), _crossing(4)]
+    assert rows(path) == (0, 0)
+    assert again.admit([_crossing(5)]) == []
+    (agg,) = again.admit([_aggregate(1)])
+    assert agg.data["crossings_withheld"] == 1
+    crossings = [e for e in again.events() if e["type"] == "line_crossing"]
+    assert [e["data"]["track_id"] for e in crossings] == [1, 2, 3, 4]  # type: ignore[index]
+    again.outbox.close()
+
+
+def test_a_damaged_outbox_file_gives_up_the_held_rows_that_still_read(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    unit = Unit(path)
+    unit.admit([_crossing(1), _crossing(2), _reading("pm-1", NOON, 4.0)])
+    unit.admit([_aggregate(0, "cam-south")])  # an event, so the events' pages exist
+    unit.outbox.close()
+    with sqlite3.connect(path) as db:
+        (page,) = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'events'").fetchone()
+        (size,) = db.execute("PRAGMA page_size").fetchone()
+    with path.open("r+b") as f:  # the events table's page scribbled over: the file is damaged
+        f.seek((page - 1) * size + 8)
+        f.write(b"\xff" * 512)
+    again = Unit(path)
+    assert again.outbox.recovered is not None and again.outbox.recovered.cause == "damaged"
+    assert (again.loaded.crossings, again.loaded.summaries) == (2, 1)
+    stored = again.store(again.gate.recover())
+    assert stored[:2] == [_crossing(1), _crossing(2)]
+    assert stored[2].data["summary"]["count"] == 1  # type: ignore[index]
+    assert rows(path) == (0, 0)
     again.outbox.close()
