@@ -223,6 +223,8 @@ class BudgetHealth:
     crossings_held: int
     readings_summarized: int
     summaries: int
+    recovered_held: int = 0  # held events the run before left (it did not stop), stored at start
+    unreadable_held: int = 0  # held rows that did not read back at start: lost, uncounted else
 
 
 @dataclass(frozen=True, slots=True)

@@ -109,7 +109,8 @@ class BudgetGate:
         self._lock = threading.Lock()
         self.withheld = 0  # crossings an aggregate counted instead (since start)
         self.released = 0  # held events stored as they are after all
-        self.recovered = (held.crossings, held.summaries) if held is not None else (0, 0)
+        self.recovered = len(held.events) if held is not None else 0
+        self.unreadable = held.unreadable if held is not None else 0
         if held is not None and held.events:
             log.warning(
                 "byte budget: the last run ended without stopping; %d held crossing(s) and "
@@ -257,6 +258,8 @@ class BudgetGate:
                 crossings_held=sum(len(h) for h in self._held.values()) + len(self._orphans),
                 readings_summarized=self.summaries.readings,
                 summaries=self.summaries.summaries,
+                recovered_held=self.recovered,
+                unreadable_held=self.unreadable,
             )
 
     def _log_change(self, before: int) -> None:

@@ -175,6 +175,8 @@ def budget(health: BudgetHealth) -> dict[str, Scalar]:
         "crossings_held": health.crossings_held,
         "readings_summarized": health.readings_summarized,
         "summaries": health.summaries,
+        "recovered_held": health.recovered_held,
+        "unreadable_held": health.unreadable_held,
     }
 
 

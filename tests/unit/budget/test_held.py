@@ -41,6 +41,7 @@ def test_held_crossings_and_an_open_summary_outlive_a_killed_gate(tmp_path: Path
 
     again = Unit(path)
     assert (again.loaded.crossings, again.loaded.summaries) == (3, 1)
+    assert again.gate.health().recovered_held == 4
     stored = again.store(again.gate.recover())
     assert stored[:3] == held_north  # as they were held, in order
     (summary,) = stored[3:]
@@ -175,7 +176,7 @@ def test_unreadable_rows_are_removed_and_counted(tmp_path: Path) -> None:
         db.execute("INSERT INTO budget_summaries (sensor, state) VALUES ('pm-2', '[1]')")
         db.execute("INSERT INTO budget_summaries (sensor, state) VALUES ('pm-3', '{\"a\":1}')")
     again = Unit(path)
-    assert again.loaded.unreadable == 3
+    assert again.loaded.unreadable == again.gate.health().unreadable_held == 3
     assert [d.type for d in again.store(again.gate.recover())] == [
         "line_crossing",
         "sensor_reading",
