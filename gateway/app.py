@@ -18,13 +18,15 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from gateway import __version__
 from gateway.actuation import Actuation
-from gateway.budget.gate import BudgetGate
+from gateway.budget import held
+from gateway.budget.gate import MAX_HELD_BYTES, BudgetGate, Step
 from gateway.budget.usage import WireUsage
 from gateway.config.settings import GatewaySettings
 from gateway.config.vision import CameraConfig
@@ -114,9 +116,21 @@ class App:
             urgency=self.urgency,
         )
         self.budget: BudgetGate | None = None
+        # What a byte budget held when the run before ended without stopping: stored at
+        # start, by the gate or (no budget now) as it is (gateway.budget.held).
+        kept = self._held_rows()
+        self._leftover: list[held.HeldEvent] = []
         if settings.budget.enabled:
             usage_path = settings.budget.state_path or gw.data_dir / "budget.json"
-            self.budget = BudgetGate(settings.budget, WireUsage(usage_path))
+            self.budget = BudgetGate(
+                settings.budget,
+                WireUsage(usage_path),
+                held=kept,
+                durable=kept is not None,
+                max_bytes=min(MAX_HELD_BYTES, settings.outbox.max_bytes // 8),
+            )
+        elif kept is not None:
+            self._leftover = kept.events
         self.metrics = SystemMetrics(gw.data_dir)
         self.cameras: dict[str, RunningCamera] = {}
         self.sensors: dict[str, RunningSensor] = {}
@@ -141,6 +155,19 @@ class App:
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._started = False
+
+    def _held_rows(self) -> held.Loaded | None:
+        """The budget's held rows in the outbox database (None: they cannot be kept now).
+
+        When the outbox found its file damaged, what of them still reads there is taken.
+        """
+        recovered = self.outbox.recovered
+        damaged = recovered.quarantined if recovered is not None else None
+        try:
+            return self.outbox.transact(lambda db: held.load(db, damaged, MAX_HELD_BYTES))
+        except TransportError as exc:
+            log.error("byte budget: held crossings are kept in memory only: %s", exc)
+            return None
 
     def _batch_policy(self, settings: GatewaySettings) -> BatchPolicy:
         """Compact batches for a bulk backlog: as ``[outbox] batch`` says (or negotiated)."""
@@ -186,14 +213,39 @@ class App:
         """Store events in the outbox (durably, with their seq and id) and wake the forwarder.
 
         Under a byte budget the drafts pass the budget gate first (``gated``), which
-        may hold crossings and summarize readings (:mod:`gateway.budget.gate`).
+        may hold crossings and summarize readings (:mod:`gateway.budget.gate`): what it
+        holds is written in the transaction that stores the rest.
         """
-        if gated and self.budget is not None:
-            drafts = self.budget.admit(drafts)
+        if not gated or self.budget is None:
+            return self._store(drafts)
+        with self.budget.admit(drafts) as step:  # not stored: undone, the drafts counted lost
+            return self._store(step.drafts, step.write, unstored=len(drafts))
+
+    def store_budget_step(self, step: AbstractContextManager[Step]) -> bool:
+        """Store a step of the budget gate (what it lets go, with its rows' changes).
+
+        When that fails the gate keeps what it held (nothing is counted lost) and tries
+        again at a later step; returns whether it was stored.
+        """
+        try:
+            with step as taken:
+                self._store(taken.drafts, taken.write, unstored=0)
+        except Exception as exc:  # a full disk; held events stay held (and in their rows)
+            self._emit_log.log("held", logging.ERROR, "held events not stored yet: %s", exc)
+            return False
+        return True
+
+    def _store(
+        self,
+        drafts: Sequence[Draft],
+        also: held.Write | None = None,
+        unstored: int | None = None,
+    ) -> Stored:
+        """Store in the outbox (``also``, ``unstored``: :meth:`Outbox.add`); wake the forwarder."""
         alerts = sum(1 for draft in drafts if lane_of(draft.type) == ALERT)
         self.urgency.begin(alerts)  # the drain steps aside until they are handed over
         try:
-            stored = self.outbox.add(drafts)
+            stored = self.outbox.add(drafts, also=also, unstored=unstored)
         except BaseException:
             self.urgency.handed_over(alerts)  # not stored: nothing to wait for
             raise
@@ -412,13 +464,26 @@ class App:
         if old is not None:
             old.stop()
             if self.budget is not None:  # crossings the old pipeline's aggregate would count
-                self._emit_safely(self.budget.release(camera.id), gated=False)
+                self.store_budget_step(self.budget.release(camera.id))
         self.cameras[camera.id] = runner
         runner.start()
 
     def _restart_if_running(self, camera: CameraConfig) -> None:
         if camera.id in self.cameras:
             self.replace_camera(camera)
+
+    def _store_leftover(self) -> None:
+        """Store what the run before held and no aggregate will count, before new events."""
+        if self.budget is not None:
+            self.store_budget_step(self.budget.recover())
+        elif self._leftover:
+            drafts, changes = held.let_go(self._leftover)
+            try:
+                self._store(drafts, changes.apply, unstored=0)
+            except TransportError as exc:  # the rows stay: the next start tries again
+                log.error("events held by a byte budget not stored yet: %s", exc)
+            else:
+                self._leftover = []
 
     def _start_sources(self) -> None:
         for camera in self.settings.cameras:
@@ -442,6 +507,7 @@ class App:
     def start(self) -> None:
         """Connect, start forwarding, then start cameras, sensors and the ticker."""
         self._started = True
+        self._store_leftover()
         self.commands.start()
         self.forwarder.start()
         self.link.start()
@@ -476,7 +542,7 @@ class App:
             now = time.monotonic()
             if self.budget is not None and now >= next_budget:
                 next_budget = now + _BUDGET_EVERY_S
-                self._emit_safely(self.budget.tick(sum(self.link.wire_bytes())), gated=False)
+                self.store_budget_step(self.budget.tick(sum(self.link.wire_bytes())))
             if watchdog is not None and now >= next_watchdog and self.forwarder.alive:
                 sdnotify.notify("WATCHDOG=1")
                 next_watchdog = now + watchdog
@@ -517,7 +583,7 @@ class App:
         if self._ticker is not None:
             self._ticker.join(5.0)
         if self.budget is not None:  # what no aggregate or summary will carry now
-            self._emit_safely(self.budget.flush(), gated=False)
+            self.store_budget_step(self.budget.flush())
         self.commands.stop()
         if self.settings.events.manifest_interval_s > 0:
             self.publish_manifest()  # the last account, so a clean stop leaves none open

@@ -143,6 +143,15 @@ def _root_logging_restored() -> Iterator[None]:
 
 
 @pytest.fixture
+def small_volume(tmp_path: Path) -> Iterator[Path]:
+    """A real 2 MiB volume (tmpfs) for full-disk tests; skips unless root (CI is)."""
+    from tests.support.volumes import mounted_tmpfs
+
+    with mounted_tmpfs(tmp_path / "vol") as volume:
+        yield volume
+
+
+@pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     """A fresh Mosquitto on a free loopback port, stopped after the test."""
     server = Mosquitto(tmp_path / "mosquitto")

@@ -72,14 +72,14 @@ def run_unit(job: dict[str, Any], conn: Connection) -> None:
     mode, hours = job["mode"], float(job["hours"])
     app = App(_settings(job["port"], Path(job["workdir"]), mode))
     if app.budget is not None:
-        app.budget.tick(0)  # reads the used-up day: level coarse_sensors
+        app.store_budget_step(app.budget.tick(0))  # the used-up day: level coarse_sensors
     truth = Truth()
     start = time.time() - hours * 3600 - 60
     if hours > 0:
         for drafts in scene_drafts(Scene(), start, hours * 3600, truth):
             app.emit(drafts)
         if app.budget is not None:
-            app.emit(app.budget.flush(), gated=False)
+            app.store_budget_step(app.budget.flush())
     stored = app.outbox.depth
     stored_bytes = app.outbox.size_bytes
     began = time.monotonic()

@@ -164,8 +164,8 @@ def install(app: Any, tracer: Tracer) -> None:
 
     real_add = outbox.add
 
-    def add(drafts: Any) -> Any:
-        stored = real_add(drafts)
+    def add(drafts: Any, **kw: Any) -> Any:
+        stored = real_add(drafts, **kw)
         for draft in drafts:
             if draft.type == "alert":
                 tracer.stamp(int(draft.data["details"]["n"]), "stored")

@@ -9,7 +9,7 @@ The readings of one sensor within ``interval_s`` become one ``sensor_reading`` w
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Final
 
 from gateway.events.envelope import Draft, format_ts
@@ -56,6 +56,40 @@ class _Summary:
         if isinstance(extra, dict):
             self.extra = dict(extra)
 
+    def copy(self) -> _Summary:
+        """A copy whose maps can change without changing this one's."""
+        return replace(
+            self,
+            sums=dict(self.sums),
+            counts=dict(self.counts),
+            mins=dict(self.mins),
+            maxs=dict(self.maxs),
+            texts=dict(self.texts),
+            extra=dict(self.extra),
+        )
+
+    def state(self) -> JsonObject:
+        """Everything the summary holds, as JSON (:meth:`from_state` reads it back)."""
+        return asdict(self)
+
+    @classmethod
+    def from_state(cls, state: JsonObject) -> _Summary:
+        """The summary :meth:`state` described; ``ValueError`` when it is not one."""
+        try:
+            summary = cls(**state)  # type: ignore[arg-type]
+        except TypeError as exc:
+            raise ValueError(f"not a sensor summary: {exc}") from exc
+        numbers = (summary.start, summary.end, summary.count)
+        maps = (summary.sums, summary.counts, summary.mins, summary.maxs, summary.texts)
+        if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in numbers) or not (
+            all(isinstance(m, dict) for m in (*maps, summary.extra))
+            and isinstance(summary.source, str)
+            and isinstance(summary.sensor, str)
+            and isinstance(summary.protocol, str)
+        ):
+            raise ValueError("not a sensor summary: a field of the wrong type")
+        return summary
+
     def draft(self) -> Draft:
         values: JsonObject = dict(self.texts)
         for key, total in self.sums.items():
@@ -78,6 +112,14 @@ class _Summary:
         return Draft("sensor_reading", self.source, self.end, data)
 
 
+def closed(state: JsonObject) -> Draft:
+    """The summary a kept :meth:`SensorSummaries.state` describes, closed now.
+
+    Raises ``ValueError`` when ``state`` is not such a state.
+    """
+    return _Summary.from_state(state).draft()
+
+
 class SensorSummaries:
     """Open summaries by sensor; :meth:`add` returns the ones that closed."""
 
@@ -86,9 +128,33 @@ class SensorSummaries:
         self._open: dict[str, _Summary] = {}
         self.readings = 0
         self.summaries = 0
+        self._saved: tuple[dict[str, _Summary], int, int] | None = None
+        self.touched: set[str] = set()  # sensors changed since :meth:`begin`
 
     def __len__(self) -> int:
         return len(self._open)
+
+    def begin(self) -> None:
+        """Start a step that :meth:`rollback` can undo (the summaries are copied on write)."""
+        self._saved = (dict(self._open), self.readings, self.summaries)
+        self.touched = set()
+
+    def rollback(self) -> None:
+        """Put back the summaries as they were at :meth:`begin`."""
+        if self._saved is not None:
+            self._open, self.readings, self.summaries = self._saved
+            self._saved = None
+        self.touched = set()
+
+    def done(self) -> None:
+        """End the step :meth:`begin` started (what it changed stays)."""
+        self._saved = None
+        self.touched = set()
+
+    def state(self, sensor: str) -> JsonObject | None:
+        """The open summary of ``sensor`` as JSON (None: none open)."""
+        current = self._open.get(sensor)
+        return None if current is None else current.state()
 
     def add(self, draft: Draft) -> list[Draft] | None:
         """Take one ``sensor_reading``; ``None`` when it cannot be summarized (pass it on).
@@ -104,6 +170,12 @@ class SensorSummaries:
             return None
         closed: list[Draft] = []
         current = self._open.get(sensor)
+        if (
+            current is not None
+            and self._saved is not None
+            and current is self._saved[0].get(sensor)
+        ):
+            current = self._open[sensor] = current.copy()  # the saved one stays as it was
         if current is not None and (
             draft.timestamp - current.start >= self.interval_s
             or draft.timestamp < current.start
@@ -118,6 +190,7 @@ class SensorSummaries:
             self._open[sensor] = current
         current.add(draft, values)
         self.readings += 1
+        self.touched.add(sensor)
         return closed
 
     def due(self, now_s: float) -> list[Draft]:
@@ -131,4 +204,5 @@ class SensorSummaries:
 
     def _close(self, sensor: str) -> Draft:
         self.summaries += 1
+        self.touched.add(sensor)
         return self._open.pop(sensor).draft()

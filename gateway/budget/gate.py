@@ -1,5 +1,12 @@
 """The budget gate between the event sources and the outbox.
 
+Each of :meth:`BudgetGate.admit`, :meth:`~BudgetGate.tick`, :meth:`~BudgetGate.release`,
+:meth:`~BudgetGate.flush` and :meth:`~BudgetGate.recover` is a step: a context manager
+giving a :class:`Step` (the drafts to store now and the changes of the held state,
+:mod:`gateway.budget.held`, to write in the same transaction). The caller stores both
+inside the ``with``; when that raises, the gate undoes the step (what it held stays
+held, as it was), so the gate's memory and its rows always agree with what is stored.
+
 :meth:`BudgetGate.admit` sees every draft before it is stored and applies the level
 of :class:`~gateway.budget.policy.BudgetPolicy`:
 
@@ -8,23 +15,29 @@ of :class:`~gateway.budget.policy.BudgetPolicy`:
   the camera reported before it), so the held crossings are let go when it passes
   and the aggregate says how many in ``crossings_withheld``; its counts stay complete.
   Held crossings that no aggregate will count (the unit stops, a camera's pipeline is
-  restarted) are stored as they are (:meth:`release`, :meth:`flush`).
+  restarted, the run before ended without stopping, the aggregate that counted them
+  could not be stored) are stored as they are.
 * ``coarse_sensors``: sensor readings go into :class:`~gateway.budget.coarse.SensorSummaries`.
 
 Everything else (alerts first) passes untouched. State is bounded: at most
-:data:`MAX_HELD` crossings per camera and :data:`MAX_CAMERAS` cameras are held
-(beyond, crossings pass), and the sensor summaries' own bound.
+:data:`MAX_HELD` crossings per camera, :data:`MAX_CAMERAS` cameras and ``max_bytes`` of
+held rows (beyond, crossings pass), and the sensor summaries' own bound.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from typing import Final
 
+from gateway.budget import held as rows
 from gateway.budget.coarse import SensorSummaries
+from gateway.budget.held import Changes, HeldEvent, Loaded
 from gateway.budget.policy import LEVELS, BudgetPolicy
 from gateway.budget.usage import WireUsage
 from gateway.config.budget import BudgetConfig
@@ -35,8 +48,34 @@ log = logging.getLogger(__name__)
 
 MAX_HELD: Final = 20_000
 MAX_CAMERAS: Final = 64
+MAX_HELD_BYTES: Final = 16 * 1024 * 1024
+"""Row bytes of held events at most, by default (a few hundred bytes per crossing)."""
 _AGGREGATES: Final = LEVELS.index("aggregates")
+_NOTHING: Final = Changes()  # (never changed: only steps of level full, as they are, get it)
 _COARSE: Final = LEVELS.index("coarse_sensors")
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What one step stores now, and the held-state changes to write with it."""
+
+    drafts: list[Draft]
+    changes: Changes
+
+    @property
+    def write(self) -> rows.Write | None:
+        """The writes for the transaction that stores :attr:`drafts` (None: nothing)."""
+        return self.changes.apply if self.changes else None
+
+
+@dataclass(slots=True)
+class _Undo:
+    """What a step changed in the gate's memory, to put back when it is not stored."""
+
+    cameras: dict[str, tuple[list[HeldEvent] | None, int]] = field(default_factory=dict)
+    orphans: list[HeldEvent] = field(default_factory=list)
+    counters: tuple[int, int, int] = (0, 0, 0)
+    aggregated: list[str] = field(default_factory=list)  # cameras whose aggregate it stores
 
 
 class BudgetGate:
@@ -47,6 +86,9 @@ class BudgetGate:
         cfg: BudgetConfig,
         usage: WireUsage,
         *,
+        held: Loaded | None = None,
+        durable: bool = False,
+        max_bytes: int = MAX_HELD_BYTES,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -54,12 +96,27 @@ class BudgetGate:
         self.usage = usage
         self.policy = BudgetPolicy(cfg)
         self.summaries = SensorSummaries(cfg.sensor_interval_s)
+        self.max_bytes = max_bytes
+        self.durable = durable  # the steps' changes are written (the rows exist)
         self._clock = clock
         self._monotonic = monotonic
-        self._held: dict[str, list[Draft]] = {}
+        self._held: dict[str, list[HeldEvent]] = {}
+        # Held events no aggregate will count (the run before ended, an aggregate was not
+        # stored): stored as they are at the next step that can.
+        self._orphans: list[HeldEvent] = list(held.events) if held is not None else []
+        self._bytes = sum(len(e.text) for e in self._orphans)
+        self._next_id = max((e.id for e in self._orphans), default=0) + 1
         self._lock = threading.Lock()
         self.withheld = 0  # crossings an aggregate counted instead (since start)
-        self.released = 0  # held crossings stored as they are after all
+        self.released = 0  # held events stored as they are after all
+        self.recovered = (held.crossings, held.summaries) if held is not None else (0, 0)
+        if held is not None and held.events:
+            log.warning(
+                "byte budget: the last run ended without stopping; %d held crossing(s) and "
+                "%d open summary(ies) it left are stored as they are",
+                held.crossings,
+                held.summaries,
+            )
         # The level from the kept usage at once: a unit restarted with its limit used up
         # must not send its first second of events in full.
         self.policy.update(usage.usage, clock(), monotonic())
@@ -69,17 +126,25 @@ class BudgetGate:
         """The level in force."""
         return self.policy.level
 
-    def admit(self, drafts: Sequence[Draft]) -> list[Draft]:
+    def admit(self, drafts: Sequence[Draft]) -> AbstractContextManager[Step]:
         """The drafts to store now, in order (held crossings and readings left out)."""
         with self._lock:
+            if self.policy.index < _AGGREGATES and not self._held and not self._orphans:
+                # Level full, nothing held: the drafts as they are, nothing to undo.
+                return contextlib.nullcontext(Step(list(drafts), _NOTHING))
+        return self._admit(drafts)
+
+    @contextlib.contextmanager
+    def _admit(self, drafts: Sequence[Draft]) -> Iterator[Step]:
+        with self._lock, self._step() as (undo, changes):
             index = self.policy.index
             out: list[Draft] = []
             for draft in drafts:
                 if draft.type == "line_crossing" and index >= _AGGREGATES:
-                    if self._hold(draft):
+                    if self._hold(draft, undo, changes):
                         continue
                 elif draft.type == "aggregate":
-                    out.append(self._annotate(draft))
+                    out.append(self._annotate(draft, undo, changes))
                     continue
                 elif draft.type == "sensor_reading" and index >= _COARSE:
                     closed = self.summaries.add(draft)
@@ -87,12 +152,13 @@ class BudgetGate:
                         out.extend(closed)
                         continue
                 out.append(draft)
-            return out
+            yield self._finish(out, changes)
 
-    def tick(self, link_total: int) -> list[Draft]:
-        """Take the link's byte total, update the level; drafts to store now (summaries)."""
+    @contextlib.contextmanager
+    def tick(self, link_total: int) -> Iterator[Step]:
+        """Take the link's byte total, update the level; a step storing what is due."""
         usage = self.usage.observe(link_total)
-        with self._lock:
+        with self._lock, self._step() as (_undo, changes):
             before = self.policy.index
             after = self.policy.update(usage, self._clock(), self._monotonic())
             if self.policy.index != before:
@@ -100,24 +166,75 @@ class BudgetGate:
             out = self.summaries.due(self._clock())
             if LEVELS.index(after) < _COARSE <= before:
                 out.extend(self.summaries.flush())
-            return out
+            yield self._finish(out, changes)
 
-    def release(self, camera: str) -> list[Draft]:
-        """The held crossings of ``camera`` that no aggregate will count (restarted)."""
-        with self._lock:
-            held = self._held.pop(camera, [])
-            self.released += len(held)
-            return held
+    @contextlib.contextmanager
+    def release(self, camera: str) -> Iterator[Step]:
+        """A step storing the held crossings of ``camera`` (its pipeline was restarted)."""
+        with self._lock, self._step() as (undo, changes):
+            yield self._finish(self._let_go(camera, undo, changes), changes)
 
-    def flush(self) -> list[Draft]:
-        """Everything held (the unit stops): crossings as they are, open summaries."""
-        with self._lock:
-            out = [draft for held in self._held.values() for draft in held]
-            self.released += len(out)
-            self._held.clear()
+    @contextlib.contextmanager
+    def flush(self) -> Iterator[Step]:
+        """A step storing everything held (the unit stops): crossings, open summaries."""
+        with self._lock, self._step() as (undo, changes):
+            out: list[Draft] = []
+            for camera in list(self._held):
+                out.extend(self._let_go(camera, undo, changes))
             out.extend(self.summaries.flush())
+            yield self._finish(out, changes)
         self.usage.save()
-        return out
+
+    @contextlib.contextmanager
+    def recover(self) -> Iterator[Step]:
+        """A step storing what no aggregate will count (the run before's, at start)."""
+        with self._lock, self._step() as (_undo, changes):
+            yield self._finish([], changes)
+
+    @contextlib.contextmanager
+    def _step(self) -> Iterator[tuple[_Undo, Changes]]:
+        """Undo what the step changed when its body raises (the caller holds the lock).
+
+        Every step also stores the orphans (usually none), first.
+        """
+        undo = _Undo(orphans=self._orphans, counters=(self.withheld, self.released, self._bytes))
+        changes = Changes()
+        self.summaries.begin()
+        try:
+            yield undo, changes
+        except BaseException:
+            self._undo(undo)
+            raise
+        self.summaries.done()
+
+    def _finish(self, out: list[Draft], changes: Changes) -> Step:
+        """The step's drafts (orphans first) and changes, with the summaries it touched."""
+        for sensor in self.summaries.touched:
+            changes.summaries[sensor] = self.summaries.state(sensor)
+        if self._orphans:
+            orphans, self._orphans = self._orphans, []
+            drafts, freed = rows.let_go(orphans)
+            changes.let_go.extend(freed.let_go)
+            self.released += len(orphans)
+            self._bytes -= sum(len(e.text) for e in orphans)
+            out = drafts + out
+        return Step(out, changes if self.durable else Changes())
+
+    def _undo(self, undo: _Undo) -> None:
+        for camera, (held, length) in undo.cameras.items():
+            if held is None:
+                self._held.pop(camera, None)
+            else:
+                del held[length:]
+                self._held[camera] = held
+        self._orphans = undo.orphans
+        self.withheld, self.released, self._bytes = undo.counters
+        self.summaries.rollback()
+        # An aggregate that was not stored cannot count its camera's held crossings: they
+        # go as they are (the next aggregate counts only its own interval's).
+        for camera in undo.aggregated:
+            held_now = self._held.pop(camera, [])
+            self._orphans = [*self._orphans, *held_now]
 
     def health(self) -> BudgetHealth:
         """Level, usage, projections and what was degraded since start."""
@@ -137,7 +254,7 @@ class BudgetGate:
                 projected_month=policy.month.projected,
                 rate_bps=round(policy.rate() * 8, 1),
                 crossings_withheld=self.withheld,
-                crossings_held=sum(len(h) for h in self._held.values()),
+                crossings_held=sum(len(h) for h in self._held.values()) + len(self._orphans),
                 readings_summarized=self.summaries.readings,
                 summaries=self.summaries.summaries,
             )
@@ -159,25 +276,53 @@ class BudgetGate:
             policy.month.projected,
         )
 
-    def _hold(self, draft: Draft) -> bool:
+    def _touch(self, camera: str, undo: _Undo) -> None:
+        if camera not in undo.cameras:
+            held = self._held.get(camera)
+            undo.cameras[camera] = (held, len(held) if held is not None else 0)
+
+    def _hold(self, draft: Draft, undo: _Undo, changes: Changes) -> bool:
         camera = draft.data.get("camera")
         key = camera if isinstance(camera, str) else draft.source
         held = self._held.get(key)
-        if held is None:
-            if len(self._held) >= MAX_CAMERAS:
-                return False
-            held = self._held[key] = []
-        if len(held) >= MAX_HELD:
+        if held is None and len(self._held) >= MAX_CAMERAS:
             return False
-        held.append(draft)
+        if held is not None and len(held) >= MAX_HELD:
+            return False
+        text = rows.encode_draft(draft)
+        if self._bytes + len(text) > self.max_bytes:
+            return False
+        self._touch(key, undo)
+        if held is None:
+            held = self._held[key] = []
+        event = HeldEvent(self._next_id, key, text)
+        self._next_id += 1
+        self._bytes += len(text)
+        held.append(event)
+        changes.held.append(event)
         return True
 
-    def _annotate(self, draft: Draft) -> Draft:
+    def _let_go(self, camera: str, undo: _Undo, changes: Changes) -> list[Draft]:
+        """Stop holding ``camera``'s crossings; the drafts to store as they are."""
+        self._touch(camera, undo)
+        held = self._held.pop(camera, [])
+        if held:
+            changes.let_go.append((camera, held[0].id, held[-1].id))
+            self._bytes -= sum(len(e.text) for e in held)
+        self.released += len(held)
+        return [e.draft for e in held]
+
+    def _annotate(self, draft: Draft, undo: _Undo, changes: Changes) -> Draft:
         camera = draft.data.get("camera")
         key = camera if isinstance(camera, str) else draft.source
+        self._touch(key, undo)
         held = self._held.pop(key, [])
+        undo.aggregated.append(key)
         if not held and self.policy.index < _AGGREGATES:
             return draft
+        if held:
+            changes.let_go.append((key, held[0].id, held[-1].id))
+            self._bytes -= sum(len(e.text) for e in held)
         self.withheld += len(held)
         data = dict(draft.data)
         data["crossings_withheld"] = len(held)

@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, str] = {
     "flow": "gateway.bench.flow:command",
     "priority": "gateway.bench.priority:command",
     "budget": "gateway.bench.budget:command",
+    "held": "gateway.bench.held:command",
     "ledger": "gateway.bench.ledger:command",
     "ledger-read": "gateway.bench.ledger_read:command",
     "console": "gateway.bench.console:command",

@@ -49,7 +49,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final, Literal, TypeVar
 
 from gateway.errors import TransportError
 from gateway.events.envelope import Draft, encode, envelope, new_ids
@@ -62,6 +62,9 @@ from gateway.transport.lanes import BULK, LANE_NAMES, LANE_SQL, lane_of
 log = logging.getLogger(__name__)
 
 Synchronous = Literal["normal", "full"]
+T = TypeVar("T")
+SideWrite = Callable[[sqlite3.Connection], None]
+"""A caller's own writes, run inside the transaction that stores its events."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -425,34 +428,64 @@ class Outbox:
 
     # -- writing ---------------------------------------------------------------------
 
-    def add(self, drafts: Sequence[Draft]) -> Stored:
+    def add(
+        self,
+        drafts: Sequence[Draft],
+        *,
+        also: SideWrite | None = None,
+        unstored: int | None = None,
+    ) -> Stored:
         """Store ``drafts`` in one transaction, allocating consecutive sequence numbers.
 
-        Raises :class:`OutboxWriteError` when they cannot be stored: they are then
-        counted in ``lost_store`` and their seqs are consumed (a visible gap).
+        ``also`` writes the caller's own rows in the same transaction (the byte budget's
+        held crossings, :mod:`gateway.budget.held`): both are stored, or neither.
+
+        Raises :class:`OutboxWriteError` when they cannot be stored: ``unstored`` events
+        (default: the drafts) are then counted in ``lost_store`` and their seqs are
+        consumed (a visible gap); a caller that keeps what it could not store passes 0.
         """
-        if not drafts:
+        if not drafts and also is None:
             return Stored([], [])
+        lost = len(drafts) if unstored is None else unstored
         try:
-            stored, dropped = self._add(drafts)
+            stored, dropped = self._add(drafts, also=also)
         except sqlite3.Error as exc:
             if not _is_full(exc):
-                self._lost(len(drafts))
+                self._lost(lost)
                 raise OutboxWriteError(f"outbox write failed: {exc}") from exc
             self._make_room()
             try:
-                stored, dropped = self._add(drafts)
+                stored, dropped = self._add(drafts, also=also)
             except sqlite3.Error as again:
-                self._lost(len(drafts))
+                self._lost(lost)
                 raise OutboxWriteError(
                     f"outbox full: {len(drafts)} event(s) not stored ({again}); "
                     f"{files.free_bytes(self.path.parent)} bytes free on its volume"
                 ) from again
         if dropped and self.on_drop is not None:
             self.on_drop(dropped)
-        if stored.seqs[-1] >= self._mark:
+        if stored.seqs and stored.seqs[-1] >= self._mark:
             self._write_record(stored.seqs[-1] + SEQ_RESERVE)
         return stored
+
+    def transact(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` on the database in a transaction of its own (a caller's own tables).
+
+        For setting up and reading what :meth:`add` writes with ``also``; raises
+        :class:`~gateway.errors.TransportError` when the database fails.
+        """
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                result = work(self._db)
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise TransportError(f"outbox {self.path}: {exc}") from exc
+            except BaseException:
+                self._rollback()
+                raise
+        return result
 
     def add_manifest(self, timestamp: float, interval_s: float) -> Stored:
         """Store a ``manifest`` of everything stored since the previous one (one transaction).
@@ -476,7 +509,11 @@ class Outbox:
         return stored
 
     def _add(
-        self, drafts: Sequence[Draft], make: Callable[[], Draft] | None = None
+        self,
+        drafts: Sequence[Draft],
+        make: Callable[[], Draft] | None = None,
+        *,
+        also: SideWrite | None = None,
     ) -> tuple[Stored, int]:
         now = self._clock()
         with self._lock:
@@ -516,11 +553,16 @@ class Outbox:
                     "VALUES (?, ?, ?, ?, ?, ?)",
                     rows,
                 )
-                if self.account:
+                if self.account and rows:
                     ledger.record_locked(
                         self._db, zip(seqs, ids, (draft.type for draft in drafts), strict=True)
                     )
-                self._db.execute("UPDATE meta SET value = ? WHERE key = 'last_seq'", (seqs[-1],))
+                if seqs:
+                    self._db.execute(
+                        "UPDATE meta SET value = ? WHERE key = 'last_seq'", (seqs[-1],)
+                    )
+                if also is not None:
+                    also(self._db)
                 dropped = self._enforce_locked(now, self._depth + len(rows), self._bytes + added)
                 self._db.execute("COMMIT")
             except BaseException:
@@ -546,6 +588,8 @@ class Outbox:
 
     def _lost(self, count: int) -> None:
         """Count events that could not be stored; consume their seqs when possible."""
+        if count <= 0:
+            return
         with self._lock:
             self._unrecorded += count
             try:

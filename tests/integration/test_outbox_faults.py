@@ -2,7 +2,7 @@
 
 Each test breaks the outbox the way the field does and checks that no seq is reused,
 that the loss is counted persistently with its cause, and that the outbox goes on.
-The full-disk tests run on a real 2 MiB tmpfs (mounting needs root, as in CI).
+The full-disk tests run on a real 2 MiB tmpfs (``small_volume``; mounting needs root, as in CI).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from gateway.localservers import Mosquitto
 from gateway.transport.outbox import SEQ_RESERVE, Outbox, OutboxWriteError
 from gateway.transport.outbox_files import read_record
 from tests.support.transport import Collector, sensor_draft, settings_for
+from tests.support.volumes import fill
 from tests.unit.transport.test_outbox import draft
 
 BASE = "city/sejong-1/rsu-0001"
@@ -182,20 +182,6 @@ def test_kill_9_mid_write_never_reuses_a_seq(tmp_path: Path) -> None:
 # -- a real full disk ---------------------------------------------------------------
 
 
-@pytest.fixture
-def small_volume(tmp_path: Path) -> Iterator[Path]:
-    """A 2 MiB tmpfs mounted for the test (root only, as in CI)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a 2 MiB tmpfs needs root (CI runs as root)")
-    mount = tmp_path / "vol"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], check=True)
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
 def test_max_bytes_bounds_the_files_on_disk(small_volume: Path) -> None:
     bound = 1536 * 1024
     with Outbox(small_volume / "o.db", TOPICS, max_bytes=bound) as box:
@@ -215,21 +201,12 @@ def test_a_volume_smaller_than_max_bytes_shrinks_the_bound(small_volume: Path) -
         assert box.losses()["lost_store"] == 0
 
 
-def _fill(volume: Path) -> Path:
-    filler = volume / "filler"
-    with contextlib.suppress(OSError), filler.open("wb") as f:
-        while True:
-            f.write(b"\0" * 4096)
-            f.flush()
-    return filler
-
-
 def test_a_volume_filled_by_another_writer_loses_nothing_silently(small_volume: Path) -> None:
     path = small_volume / "o.db"
     with Outbox(path, TOPICS, max_bytes=1024 * 1024) as box:
         box.add([draft(i, pad=500) for i in range(50)])
         assert box.reserve.present
-        filler = _fill(small_volume)
+        filler = fill(small_volume)
         failed = 0
         for i in range(300):
             try:
@@ -256,11 +233,11 @@ def test_the_bounds_tick_on_a_volume_kept_full_logs_once_and_raises_nothing(
     with Outbox(small_volume / "o.db", TOPICS, max_bytes=1024 * 1024) as box:
         box.add([draft(i, pad=500) for i in range(50)])
         box.reserve.release()
-        filler = _fill(small_volume)
+        filler = fill(small_volume)
         for i in range(100):
             with contextlib.suppress(OutboxWriteError):
                 box.add([draft(i, pad=500)])
-        _fill(small_volume)  # take back what the failed writes freed
+        fill(small_volume)  # take back what the failed writes freed
         caplog.clear()
         for _ in range(5):
             box.enforce()
@@ -281,7 +258,7 @@ def test_losses_not_yet_written_are_counted_and_written_later(small_volume: Path
     try:
         box.add([draft(0)])
         box.reserve.release()
-        filler = _fill(small_volume)
+        filler = fill(small_volume)
         box.count_lost(7)  # even the record may fail now: kept in memory meanwhile
         assert box.losses()["lost_store"] == 7
         filler.unlink()
@@ -307,7 +284,7 @@ def test_a_full_disk_is_one_log_line_and_health_still_reaches_the_centre(
         assert collector.wait_for(lambda: bool(collector.payloads("/health")))
         assert collector.wait_for(lambda: app.outbox.depth == 0)
         app.outbox.reserve.release()
-        _fill(small_volume)
+        fill(small_volume)
         caplog.clear()
         failed = 0
         for i in range(500):  # a camera thread keeps producing on a full disk

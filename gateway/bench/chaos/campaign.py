@@ -20,13 +20,14 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gateway.bench.chaos import parts
 from gateway.bench.chaos.hostile import HostileClient, Sent
-from gateway.bench.chaos.plan import Fault, Targets, plan
+from gateway.bench.chaos.plan import Fault, Targets, plan, timeline_of
 from gateway.bench.chaos.reconcile import (
     Departures,
     LossWindow,
@@ -177,6 +178,8 @@ class Campaign:
         self.db_snapshots: list[tuple[float, dict[str, SeqRanges]]] = []
         self.samples: dict[str, Samples] = {}
         self.hostile: HostileClient | None = None
+        self._hostile_thread = ThreadPoolExecutor(1, thread_name_prefix="chaos-hostile")
+        self.bursts: list[Future[None]] = []
         self.t0 = time.monotonic()
         self.problems: list[str] = []
 
@@ -360,17 +363,41 @@ class Campaign:
                 done.ended_s = self.elapsed()
 
             return back
-        assert self.hostile is not None
-        if kind == "poison":
-            sent = self.hostile.poison(fault.count)
-            if fault.count >= 10:
-                sent += self.hostile.huge()
-        else:
-            victims = {name: snap.last_seq for name, snap in self._units_now().items()}
-            sent = self.hostile.forge(victims, fault.count)
-        done.note = ", ".join(f"{k} {v}" for k, v in Counter(_answer(s) for s in sent).items())
-        done.ended_s = self.elapsed()
+        self._burst(done)
         return None
+
+    def _burst(self, done: Done) -> None:
+        """Send a poison or rogue burst on the hostile client's own thread.
+
+        A burst waits up to 5 s for its PUBACKs (and as long again for the 2 MiB
+        message): the play loop goes on meanwhile, so the faults due then are not late.
+        """
+        assert self.hostile is not None
+        hostile, fault = self.hostile, done.fault
+        victims = (
+            {name: snap.last_seq for name, snap in self._units_now().items()}
+            if fault.kind == "rogue"
+            else {}
+        )
+
+        def send() -> None:
+            if fault.kind == "poison":
+                sent = hostile.poison(fault.count)
+                if fault.count >= 10:
+                    sent += hostile.huge()
+            else:
+                sent = hostile.forge(victims, fault.count)
+            answers = Counter(_answer(s) for s in sent)
+            done.note = ", ".join(f"{k} {v}" for k, v in answers.items())
+            done.ended_s = self.elapsed()
+
+        self.bursts.append(self._hostile_thread.submit(send))
+
+    def _bursts_done(self) -> None:
+        """Wait for the hostile bursts still under way (an error in one is raised here)."""
+        for burst in self.bursts:
+            burst.result()
+        self.bursts.clear()
 
     def _broker_fault(self, done: Done) -> Callable[[], None]:
         fault = done.fault
@@ -443,19 +470,39 @@ class Campaign:
     # -- the run -------------------------------------------------------------------------
 
     def _play(self, faults: list[Fault]) -> None:
+        """Play ``faults`` at their times; each holds for its length from when it began.
+
+        This loop is one thread (hostile bursts have their own): a slow database
+        export or a slow kill delays what is due meanwhile. A late fault still holds for its
+        planned length, and one due while another of its timeline is in force waits for
+        it (a broker is never killed while it is paused).
+        """
         order = itertools.count()
-        queue: list[tuple[float, int, Callable[[], Callable[[], None] | None], float]] = []
+        # (due, order, fault, undo): a fault to begin (undo None) or one to end
+        queue: list[tuple[float, int, Fault, Callable[[], None] | None]] = []
         for fault in faults:
-            heapq.heappush(queue, (fault.at_s, next(order), _starter(self, fault), fault.end_s))
+            heapq.heappush(queue, (fault.at_s, next(order), fault, None))
+        in_force: set[str] = set()  # timelines with a fault in force
         next_sample = next_units = next_db = 0.0
         end = self.o.seconds
         while self.elapsed() < end or queue:
             now = self.elapsed()
             while queue and queue[0][0] <= now:
-                _at, _n, action, until = heapq.heappop(queue)
-                undo = action()
+                _due, _n, fault, undo = heapq.heappop(queue)
+                line = timeline_of(fault.kind)
                 if undo is not None:
-                    heapq.heappush(queue, (until, next(order), _undo(undo), until))
+                    undo()
+                    in_force.discard(line)
+                    continue
+                if line in in_force:
+                    heapq.heappush(queue, (now + _TICK_S, next(order), fault, None))
+                    continue
+                log.info("fault %s on %s at %.1f s", fault.kind, fault.target, now)
+                undo = self._begin(fault)
+                if undo is not None:
+                    in_force.add(line)
+                    until = self.elapsed() + fault.end_s - fault.at_s
+                    heapq.heappush(queue, (until, next(order), fault, undo))
             self._watch()
             if now >= next_units:
                 self._units_now()
@@ -538,6 +585,7 @@ class Campaign:
             self._setup()
             self.t0 = time.monotonic()
             self._play(faults)
+            self._bursts_done()
             self._restore()
             self._drain()
             codes = {}
@@ -559,6 +607,7 @@ class Campaign:
             self._teardown()
 
     def _teardown(self) -> None:
+        self._hostile_thread.shutdown(wait=True, cancel_futures=True)
         for proc in [*self.gateways.values(), *self.ingests.values()]:
             proc.stop(timeout=10)
         for server in (self.broker, self.database):
@@ -695,18 +744,3 @@ def _answer(sent: Sent) -> str:
 
 def _topic(gateway: str) -> str:
     return f"{parts.PREFIX}/{parts.SITE}/{gateway}/"
-
-
-def _starter(campaign: Campaign, fault: Fault) -> Callable[[], Callable[[], None] | None]:
-    def start() -> Callable[[], None] | None:
-        log.info("fault %s on %s at %.1f s", fault.kind, fault.target, campaign.elapsed())
-        return campaign._begin(fault)
-
-    return start
-
-
-def _undo(undo: Callable[[], None]) -> Callable[[], Callable[[], None] | None]:
-    def run() -> None:
-        undo()
-
-    return run

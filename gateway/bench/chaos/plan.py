@@ -73,11 +73,23 @@ class Timeline:
     kinds: tuple[Kind, ...]
     per_minute: float
     hold: tuple[float, float]
+    # Play both ends of ``hold`` (one fault of about the shortest length, one of about
+    # the longest) whenever the run has room for them; random draws alone never give
+    # the longest (a fair share of the span caps each length).
+    extremes: bool = False
+    # The kinds the two extremes are played as (an outage, not a pause).
+    extreme_kinds: tuple[Kind, ...] = ()
 
 
 # Broker outages 2-120 s, as field outages go; the rest from what a campaign must cover.
 TIMELINES: dict[str, Timeline] = {
-    "broker": Timeline(("broker_kill", "broker_stop", "broker_pause"), 0.5, (2.0, 120.0)),
+    "broker": Timeline(
+        ("broker_kill", "broker_stop", "broker_pause"),
+        0.5,
+        (2.0, 120.0),
+        extremes=True,
+        extreme_kinds=("broker_kill", "broker_stop"),
+    ),
     "db": Timeline(("db_kill", "db_stop", "db_pause"), 0.3, (2.0, 60.0)),
     "gateway": Timeline(("gateway_kill",), 0.6, (0.0, 10.0)),
     "ingest": Timeline(("ingest_kill",), 0.6, (0.0, 10.0)),
@@ -88,21 +100,43 @@ TIMELINES: dict[str, Timeline] = {
 }
 
 
+# Both ends of a timeline's lengths are played when the span is at least this many
+# times its longest length (a 5-minute run has room for a 2-minute broker outage).
+EXTREMES_SPAN = 2.0
+
+
+def timeline_of(kind: Kind) -> str:
+    """The name of the timeline ``kind`` is played on (its faults never overlap)."""
+    return next(name for name, line in TIMELINES.items() if kind in line.kinds)
+
+
 def _intervals(
-    rng: random.Random, start: float, end: float, count: int, hold: tuple[float, float]
+    rng: random.Random,
+    start: float,
+    end: float,
+    count: int,
+    hold: tuple[float, float],
+    *,
+    extremes: bool = False,
 ) -> list[tuple[float, float]]:
     """``count`` non-overlapping ``(at, length)`` in ``[start, end]``, in time order.
 
     Lengths are drawn from ``hold`` (log-uniform: short and long faults alike) but
-    never more than a fair share of the span, so that every fault fits.
+    never more than a fair share of the span, so that every fault fits. With
+    ``extremes`` (and room for it: see :data:`EXTREMES_SPAN`), one fault lasts the
+    shortest length and one nearly the longest (90-100 %), in random places.
     """
     span = max(0.0, end - start)
     if count <= 0 or span <= 0:
         return []
     low, high = hold
-    share = span / count * 0.6
+    fixed: list[float] = []
+    if extremes and count >= 2 and span >= EXTREMES_SPAN * high:
+        fixed = [low, round(high * rng.uniform(0.9, 1.0), 1)]
+    drawn = count - len(fixed)
+    share = (span - sum(fixed)) / max(drawn, 1) * 0.6
     lengths = []
-    for _ in range(count):
+    for _ in range(drawn):
         top = max(min(high, share), min(low, share))
         bottom = min(low, top)
         if bottom > 0 and top > bottom:
@@ -110,6 +144,9 @@ def _intervals(
         else:
             length = rng.uniform(bottom, top)
         lengths.append(length)
+    if fixed:
+        lengths += fixed
+        rng.shuffle(lengths)
     free = max(0.0, span - sum(lengths))
     cuts = sorted(rng.uniform(0, free) for _ in range(count))
     out, busy = [], 0.0
@@ -138,11 +175,30 @@ def plan(seconds: float, seed: int, targets: Targets, *, warmup_s: float = 15.0)
         rng.shuffle(kinds)
         persistence = [i % 2 == 0 for i in range(count)]
         rng.shuffle(persistence)
-        for i, (at, length) in enumerate(_intervals(rng, start, end, count, line.hold)):
+        spans = _intervals(rng, start, end, count, line.hold, extremes=line.extremes)
+        _extremes_as(kinds, spans, line)
+        for i, (at, length) in enumerate(spans):
             faults.append(
                 _fault(rng, kinds[i], at, length, persist=persistence[i], targets=targets)
             )
     return sorted(faults, key=lambda f: (f.at_s, f.kind))
+
+
+def _extremes_as(kinds: list[Kind], spans: list[tuple[float, float]], line: Timeline) -> None:
+    """Give the longest and the shortest fault one of ``line.extreme_kinds`` (swapping kinds)."""
+    if not line.extremes or not line.extreme_kinds or len(spans) < 2:
+        return
+    if max(length for _, length in spans) < 0.9 * line.hold[1]:
+        return  # no room for the extremes in this run
+    order = sorted(range(len(spans)), key=lambda i: spans[i][1])
+    ends = [order[-1], order[0]]
+    for i in ends:
+        if kinds[i] in line.extreme_kinds:
+            continue
+        for j in order[1:-1]:
+            if kinds[j] in line.extreme_kinds:
+                kinds[i], kinds[j] = kinds[j], kinds[i]
+                break
 
 
 def _fault(

@@ -54,3 +54,19 @@ def test_the_seed_decides_the_plan() -> None:
 def test_clock_steps_go_both_ways() -> None:
     steps = [f.offset_s for f in plan(1800, 3, TARGETS) if f.kind == "clock_step"]
     assert min(steps) < 0 < max(steps)
+
+
+@pytest.mark.parametrize("seconds", [300, 600, 1800])
+@pytest.mark.parametrize("seed", [1, 5, 6, 556])
+def test_a_run_of_5_minutes_or_more_takes_the_broker_down_for_2_s_and_for_about_2_minutes(
+    seconds: float, seed: int
+) -> None:
+    outages = [f for f in plan(seconds, seed, TARGETS) if f.kind in ("broker_kill", "broker_stop")]
+    assert min(f.hold_s for f in outages) == 2.0
+    assert max(f.hold_s for f in outages) >= 108.0
+    assert all(f.hold_s <= 120.0 for f in outages)
+
+
+def test_a_run_too_short_for_a_2_minute_outage_draws_every_length() -> None:
+    outages = [f for f in plan(240, 5, TARGETS) if f.kind.startswith("broker_")]
+    assert max(f.hold_s for f in outages) < 60.0

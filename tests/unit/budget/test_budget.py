@@ -17,6 +17,7 @@ from gateway.config.settings import validate_settings
 from gateway.errors import ConfigError
 from gateway.events import validate_event
 from gateway.events.envelope import Draft, envelope
+from tests.support.budget import taken
 
 # 2026-12-01T12:00:00Z: half of the day and 29.5 days of the month left.
 NOON = 1_796_126_400.0
@@ -99,7 +100,7 @@ def test_a_restarted_unit_starts_at_the_level_its_kept_usage_asks_for(tmp_path: 
     cfg = BudgetConfig(bytes_per_day=DAY)
     gate = BudgetGate(cfg, WireUsage(path, clock=lambda: NOON), clock=lambda: NOON)
     assert gate.level == "coarse_sensors"  # before any tick
-    assert gate.admit([_crossing(1)]) == []
+    assert taken(gate.admit([_crossing(1)])) == []
 
 
 def _crossing(n: int, camera: str = "cam-north") -> Draft:
@@ -141,23 +142,23 @@ def test_crossings_give_way_to_the_aggregate_that_counts_them(tmp_path: Path) ->
     alert = Draft(
         "alert", "cam-north", NOON, {"camera": "cam-north", "kind": "wrong_way", "details": {}}
     )
-    out = gate.admit([_crossing(1), alert, _crossing(2), _crossing(3, "cam-south")])
+    out = taken(gate.admit([_crossing(1), alert, _crossing(2), _crossing(3, "cam-south")]))
     assert out == [alert]  # alerts are never degraded
-    (agg,) = gate.admit([_aggregate(2)])
+    (agg,) = taken(gate.admit([_aggregate(2)]))
     assert agg.data["crossings_withheld"] == 2
     assert agg.data["lines"] == _aggregate(2).data["lines"]
     _valid(agg)
     assert gate.health().crossings_held == 1  # cam-south's wait for cam-south's aggregate
-    assert gate.flush() == [_crossing(3, "cam-south")]  # stopping: stored as they are
+    assert taken(gate.flush()) == [_crossing(3, "cam-south")]  # stopping: stored as they are
     gate.policy.index = 0
-    assert gate.admit([_crossing(4), _aggregate(1)]) == [_crossing(4), _aggregate(1)]
+    assert taken(gate.admit([_crossing(4), _aggregate(1)])) == [_crossing(4), _aggregate(1)]
 
 
 def test_held_crossings_are_bounded(tmp_path: Path) -> None:
     gate = _gate(tmp_path, level=1)
-    out = gate.admit([_crossing(n) for n in range(MAX_HELD + 5)])
+    out = taken(gate.admit([_crossing(n) for n in range(MAX_HELD + 5)]))
     assert len(out) == 5  # beyond the bound, crossings pass: nothing lost
-    assert gate.release("cam-north") == [_crossing(n) for n in range(MAX_HELD)]
+    assert taken(gate.release("cam-north")) == [_crossing(n) for n in range(MAX_HELD)]
 
 
 def _reading(sensor: str, t: float, pm: float) -> Draft:
@@ -205,10 +206,10 @@ def test_the_scene_is_conserved_through_the_gate_at_every_level(tmp_path: Path) 
     stored: list[Draft] = []
     for second, drafts in enumerate(scene_drafts(Scene(), NOON, 1800, truth)):
         gate.policy.index = (second // 200) % 3  # every level, in and out
-        stored += gate.admit(drafts)
+        stored += taken(gate.admit(drafts))
         if second % 97 == 0:
             stored += gate.summaries.flush()
-    stored += gate.flush()
+    stored += taken(gate.flush())
     aggregates = [d for d in stored if d.type == "aggregate"]
     counted = sum(
         n
