@@ -38,7 +38,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from gateway.backoff import Backoff
 from gateway.config.transport import MqttConfig
 from gateway.ratelog import RateLimitedLog
-from gateway.transport.paho_client import connect_failure, make_client
+from gateway.transport.paho_client import connect_failure, disconnect_cause, make_client
 
 log = logging.getLogger(__name__)
 
@@ -391,11 +391,12 @@ class IngestConnection:
         self.connects += 1
         self.subscribed.set()
 
-    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+    def _on_disconnect(self, _c: Any, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
         was_up = self.subscribed.is_set()
         self.subscribed.clear()
         if was_up and not self._stop.is_set():
-            self._fail(f"connection to {self.cfg.host}:{self.cfg.port} lost ({reason})")
+            where = f"{self.cfg.host}:{self.cfg.port}"
+            self._fail(f"connection to {where} lost: {disconnect_cause(flags, reason)}")
 
     def _on_log(self, _c: Any, _u: Any, level: int, text: str) -> None:
         if level == paho.MQTT_LOG_ERR and self._log_error is None:

@@ -37,6 +37,7 @@ from gateway.health import LinkHealth, LinkState
 from gateway.transport.paho_client import (
     Incoming,
     Message,
+    disconnect_cause,
     make_client,
     publish_first,
     reply_properties,
@@ -452,13 +453,13 @@ class MqttLink:
         self,
         _client: paho.Client,
         _userdata: object,
-        _flags: object,
+        flags: object,
         reason: Any,
         _properties: Properties | None,
     ) -> None:
         self._connected.clear()
         if self._connack == 0 and not self._stop.is_set():
-            log.warning("MQTT connection lost: %s", reason)
+            log.warning("MQTT connection lost: %s", disconnect_cause(flags, reason))
 
     def _on_publish(
         self,

@@ -2,7 +2,8 @@
 
 :func:`make_client` builds the client of the gateway's link and of the ingest worker
 alike (protocol, credentials, TLS with the handshake-failure socket fix);
-:func:`connect_failure` turns a failed connection attempt into one readable cause.
+:func:`connect_failure` turns a failed connection attempt into one readable cause,
+:func:`disconnect_cause` a lost connection.
 """
 
 from __future__ import annotations
@@ -294,6 +295,23 @@ def connect_failure(exc: BaseException, host: str, port: int) -> str:
     if isinstance(exc, OSError):
         return f"cannot connect to {where}: {exc.strerror or exc}"
     return f"cannot connect to {where}: {type(exc).__name__}: {exc}"
+
+
+def disconnect_cause(flags: Any, reason: Any) -> str:
+    """Why a connection ended, from paho's ``on_disconnect`` flags and reason code.
+
+    paho reports a socket closed under it (the broker stopped or was killed, the
+    network dropped) as reason "Unspecified error", which reads like a broker's
+    DISCONNECT; only ``flags.is_disconnect_packet_from_server`` tells them apart.
+    """
+    name = str(getattr(reason, "getName", lambda: reason)())
+    if getattr(flags, "is_disconnect_packet_from_server", False):
+        return f"the broker disconnected us: {name}"
+    if name == "Keep alive timeout":
+        return "no answer from the broker within the keepalive"
+    if name == "Unspecified error":
+        return "the connection closed (the broker stopped or the network dropped it)"
+    return name
 
 
 def reply_properties(correlation: bytes | None) -> Properties | None:
