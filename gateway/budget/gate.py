@@ -79,7 +79,12 @@ class _Undo:
 
 
 class BudgetGate:
-    """Applies the degradation level to drafts; thread-safe."""
+    """Applies the degradation level to drafts; thread-safe.
+
+    ``held``: what :func:`gateway.budget.held.load` read at start (stored by the first
+    step); ``durable``: the steps carry their rows' changes (False: the rows could not be
+    set up, the gate holds in memory only); ``max_bytes``: the bound on held rows.
+    """
 
     def __init__(
         self,
