@@ -177,6 +177,8 @@ def budget(health: BudgetHealth) -> dict[str, Scalar]:
         "summaries": health.summaries,
         "recovered_held": health.recovered_held,
         "unreadable_held": health.unreadable_held,
+        "rolled_back_crossings": health.rolled_back_crossings,
+        "rolled_back_readings": health.rolled_back_readings,
     }
 
 
