@@ -86,6 +86,13 @@ def _print_table(result: dict[str, Any]) -> None:
 @conf_option
 @threads_option
 @click.option(
+    "--fps-limit",
+    type=click.FloatRange(min=0.1, max=120.0),
+    help="Process at most this many frames per second of video, as a unit with this "
+    "camera fps_limit (or a detector that keeps up with only that many) would: "
+    "counting accuracy at the rate a unit will reach.",
+)
+@click.option(
     "--crossings",
     "crossings_path",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -111,6 +118,7 @@ def count_command(
     motion: str,
     conf: float,
     threads: int,
+    fps_limit: float | None,
     crossings_path: Path | None,
     detections_path: Path | None,
     as_json: bool,
@@ -136,6 +144,7 @@ def count_command(
             ],
             "tiling": parse_tiles(tiles),
             "motion": {"enabled": motion != "off", "mode": "skip" if motion == "off" else motion},
+            "fps_limit": fps_limit,
         }
     )
     _check_video(video)

@@ -59,6 +59,14 @@ if TYPE_CHECKING:
     help="List the scripted scenes --scenario plays, with what each tests, and exit.",
 )
 @click.option(
+    "--fps",
+    type=click.FloatRange(min=1.0, max=30.0),
+    default=10.0,
+    show_default=True,
+    help="With --accuracy: the rate frames are processed at (a unit whose detector keeps "
+    "up with 5 frames a second sees the road at 5 fps).",
+)
+@click.option(
     "--ideal-detector",
     is_flag=True,
     help="With --accuracy: detect with the simulator's ground truth (the visible part of "
@@ -82,6 +90,7 @@ def demo_command(  # noqa: PLR0917 (one parameter per option)
     accuracy: bool,
     scenario: str | None,
     list_scenarios: bool,
+    fps: float,
     ideal_detector: bool,
     crossings_path: Path | None,
     as_json: bool,
@@ -104,10 +113,11 @@ def demo_command(  # noqa: PLR0917 (one parameter per option)
             scenario=scenario,
             ideal=ideal_detector,
             crossings_path=crossings_path,
+            fps=fps,
         )
         return
-    if scenario or ideal_detector or crossings_path:
-        raise UsageError("--scenario, --ideal-detector and --crossings go with --accuracy")
+    if scenario or ideal_detector or crossings_path or fps != 10.0:
+        raise UsageError("--scenario, --fps, --ideal-detector and --crossings go with --accuracy")
     from gateway.demo.session import DemoSession
 
     session = DemoSession(
@@ -195,17 +205,20 @@ def _accuracy(
     scenario: str | None,
     ideal: bool,
     crossings_path: Path | None,
+    fps: float,
 ) -> None:
     from gateway.demo.accuracy import measure_run, run_scenario
     from gateway.vision.analytics.score import score, write_records
     from gateway.vision.analytics.sight import write_detections
 
     if scenario is not None:
-        run = run_scenario(scenario, "truth" if ideal else "model", cast("Condition", condition))
+        run = run_scenario(
+            scenario, "truth" if ideal else "model", cast("Condition", condition), fps=fps
+        )
     elif ideal:
         raise UsageError("--ideal-detector goes with --scenario")
     else:
-        run = measure_run(seconds, seed, cast("Condition", condition))
+        run = measure_run(seconds, seed, cast("Condition", condition), fps)
     if crossings_path is not None:
         write_records(crossings_path, run.counted)
         write_records(crossings_path.with_suffix(".truth.jsonl"), run.truth)
@@ -218,7 +231,8 @@ def _accuracy(
         return
     what = f"scenario {scenario}" if scenario else f"{seconds:.0f} s of simulated traffic"
     click.echo(
-        f"{what}, {condition} (seed {seed}), {report.frames} frames in {report.wall_s:.0f} s"
+        f"{what}, {condition} (seed {seed}), {report.frames} frames at {fps:g} fps "
+        f"in {report.wall_s:.0f} s"
     )
     click.echo(f"{'class':<12}{'truth':>7}{'counted':>9}{'error':>9}")
     for label, truth, counted, error in report.rows():

@@ -214,6 +214,18 @@ class TrackerConfig(StrictModel):
     min_hits: int = Field(
         default=3, ge=1, le=100, description="Matches before a tentative track is confirmed."
     )
+    confirm_s: float = Field(
+        default=0.18,
+        ge=0.0,
+        le=60.0,
+        description=(
+            "A tentative track matched at least twice over this long is confirmed too, "
+            "before min_hits: on a unit that processes few frames a second (a slow "
+            "detector, frames dropped) min_hits frames would take long, and a person in "
+            "a crowd is lost before that. About two frame intervals at 10 fps: at that "
+            "rate and above min_hits decides; 0 turns it off."
+        ),
+    )
     max_age_s: float = Field(
         default=1.5, gt=0.0, le=600.0, description="How long a lost track is kept before it ends."
     )

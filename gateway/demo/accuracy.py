@@ -117,13 +117,18 @@ class CrossingRun:
     detections: dict[int, DetectionFrame] = field(default_factory=dict)
 
 
-def measure_run(seconds: float, seed: int = 7, condition: Condition = "day") -> CrossingRun:
-    """Like :func:`measure`, with the per-crossing logs (counted and true)."""
+def measure_run(
+    seconds: float, seed: int = 7, condition: Condition = "day", fps: float = 10.0
+) -> CrossingRun:
+    """Like :func:`measure`, with the per-crossing logs (counted and true).
+
+    ``fps``: the simulated camera's rate, i.e. the rate frames are processed at.
+    """
     from gateway.vision.detector import load_detector
     from simulators.camera.lines import Line
     from simulators.camera.source import SimulatorReader
 
-    camera: CameraConfig = camera_config(seed, condition, realtime=False)
+    camera: CameraConfig = camera_config(seed, condition, realtime=False, fps=fps)
     assert camera.detector is not None
     (x1, y1), (x2, y2) = LINE.points
     reader = SimulatorReader(camera.source, (Line(LINE.id, (x1, y1), (x2, y2)),))  # type: ignore[arg-type]
@@ -151,12 +156,15 @@ def run_scenario(
     detector: ScenarioDetector = "truth",
     condition: Condition = "day",
     tiling: TilingConfig | None = None,
+    fps: float = 10.0,
 ) -> CrossingRun:
     """Play a scripted scenario (:data:`simulators.camera.scenarios.SCENARIOS`) offline.
 
     ``detector`` is ``truth`` (the ideal detector: the visible part of every object;
     tiled, each tile sees the parts of objects inside it) or ``model`` (the demo's
-    trained detector). ``tiling`` runs detection tiled.
+    trained detector). ``tiling`` runs detection tiled. ``fps`` is the rate frames are
+    processed at (a unit whose detector keeps up with 5 frames a second sees the scene
+    at 5 fps).
     """
     from gateway.vision.detector import load_detector
     from gateway.vision.tiling import Tiler
@@ -170,7 +178,7 @@ def run_scenario(
         raise UsageError(
             f"unknown scenario {name!r} (known: {', '.join(sorted(SCENARIOS))})"
         ) from None
-    source = SimulatorSource(seed=1, condition=condition, realtime=False)
+    source = SimulatorSource(seed=1, condition=condition, realtime=False, fps=fps)
     camera = CameraConfig(
         id=CAMERA_ID,
         source=source,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +32,9 @@ from gateway.vision.protocols import Detector
 log = logging.getLogger(__name__)
 
 LATENCY_WINDOW = 1000  # latencies kept for the percentiles (bounded deque)
+# Offline under ``fps_limit``, a frame this much early on the media clock is on time
+# (a 10 fps file at fps_limit 5 keeps every second frame, whatever its stamps' rounding).
+MEDIA_SLACK_S = 0.002
 
 EventSink = Callable[[list[AnalyticsEvent]], None]
 _T = TypeVar("_T")
@@ -220,8 +224,10 @@ class CameraRunner:
     def _run(self) -> None:
         min_interval = 1.0 / self.camera.fps_limit if self.camera.fps_limit else 0.0
         next_due = 0.0
+        next_pts = -math.inf  # on the media clock, the limit skips frames by media time
         while not self._stop.is_set():
-            if min_interval:  # wait first, so the frame taken next is the freshest one
+            # Live: wait first, so that the frame taken next is the freshest one.
+            if min_interval and not self.media_clock:
                 wait = next_due - time.monotonic()
                 if wait > 0 and self._stop.wait(wait):
                     return
@@ -234,6 +240,10 @@ class CameraRunner:
                 if self._connections > 0:  # reconnected: tracks from before the gap are stale
                     self.pipeline.reset()
                 self._connections = self.capture.connections
+            if min_interval and self.media_clock:
+                if frame.pts_s < next_pts - MEDIA_SLACK_S:
+                    continue  # offline at fps_limit: as a unit that keeps up with that rate
+                next_pts = frame.pts_s + min_interval
             started = time.monotonic()
             next_due = started + min_interval
             self._process(frame, started)

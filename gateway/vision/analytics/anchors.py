@@ -25,9 +25,11 @@ with a known whole size that is smaller than it is placed from its uncut side: t
 the left (right) edge or hidden on the left (right), ``x`` is its right (left) side minus
 (plus) half the whole width; cut at the bottom, ``y`` is its top plus the whole height.
 A cut box of a track never seen whole has no such size: its anchor is marked unreliable,
-with the direction in which the true point may lie (the line counter still takes a side
-from it when that direction cannot bring the point back over the line). A box cut on
-both the left and the right is unreliable along ``x`` either way.
+with the direction in which the true point may lie and how far (``reach``: a side hidden
+behind nearer boxes lies at most at their far side, else it would be seen; a frame edge
+bounds nothing). The line counter still takes a side from it when moving the point that
+far that way cannot bring it back over the line's dead band. A box cut on both the left
+and the right is unreliable along ``x`` either way.
 
 A track whose first box touches exactly one frame edge entered the frame there; its
 ``origin`` is a point just outside that edge (the counter uses it as the side it came
@@ -100,6 +102,10 @@ class Anchors:
             pixels per step): small for an object moving steadily, NaN until known.
         jumped: ``(N,)`` the whole box moved against the track's motion in one step (the
             tracker put the track on another object).
+        reach: ``(N, 2)`` how far beyond ``points`` the true point may lie in the
+            ``unknown`` directions (pixels; inf: no bound known, as where a frame edge
+            cuts the box). A box hidden on one side by nearer objects hides at most up to
+            their far side, so its centre lies at most half that further.
     """
 
     points: F64
@@ -109,9 +115,12 @@ class Anchors:
     velocity: F64 = field(default_factory=lambda: np.zeros((0, 2)))
     spread: F64 = field(default_factory=lambda: np.zeros(0))
     jumped: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    reach: F64 = field(default_factory=lambda: np.zeros((0, 2)))
 
     def __post_init__(self) -> None:
         n = len(self.points)
+        if len(self.reach) != n:
+            object.__setattr__(self, "reach", np.full((n, 2), np.inf))
         if len(self.unknown) != n:
             object.__setattr__(self, "unknown", np.zeros((n, 2), dtype=np.int8))
         if len(self.velocity) != n:
@@ -163,6 +172,11 @@ class Cuts:
     bottom: NDArray[np.bool_]
     # The box overlaps the box of a nearer object (its shape may change with it).
     touched: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    # How far the hidden left (right) side may lie beyond the box's: to the far side of
+    # the nearer boxes hiding it (the hidden part is behind them, or it would be seen);
+    # inf when the frame edge cuts that side, 0 when it is not cut.
+    reach_left: F64 = field(default_factory=lambda: np.zeros(0))
+    reach_right: F64 = field(default_factory=lambda: np.zeros(0))
 
     def row(self, i: int) -> tuple[bool, bool, bool, bool]:
         """``(left, top, right, bottom)`` of one box."""
@@ -180,16 +194,22 @@ def find_cuts(xyxy: NDArray[np.floating], frame_size: tuple[int, int]) -> Cuts:
     nearer: NDArray[np.bool_] = y2[None, :] > y2[:, None] + NEARER_SHARE * h[:, None]
     tol = EDGE_MARGIN_PX  # a side flush with a nearer box may be cut by it
 
-    def inside(px: F64, py: F64) -> NDArray[np.bool_]:
-        """Whether point i lies inside a box j nearer than box i (or on its border)."""
-        hit = (
+    def hiders(px: F64, py: F64) -> NDArray[np.bool_]:
+        """``hit[i, j]``: point i lies inside box j, nearer than box i (or on its border)."""
+        hit: NDArray[np.bool_] = (
             (px[:, None] >= x1[None, :] - tol)
             & (px[:, None] <= x2[None, :] + tol)
             & (py[:, None] > y1[None, :])
             & (py[:, None] < y2[None, :])
             & nearer
         )
-        return np.asarray(hit.any(axis=1), dtype=bool)
+        return hit
+
+    hid_left, hid_right = hiders(x1, probe_y), hiders(x2, probe_y)
+    far_left = np.where(hid_left, x1[None, :] - tol, np.inf).min(axis=1, initial=np.inf)
+    far_right = np.where(hid_right, x2[None, :] + tol, -np.inf).max(axis=1, initial=-np.inf)
+    left = edge[:, 0] | hid_left.any(axis=1)
+    right = edge[:, 2] | hid_right.any(axis=1)
 
     overlap = (
         (x1[:, None] < x2[None, :])
@@ -198,11 +218,13 @@ def find_cuts(xyxy: NDArray[np.floating], frame_size: tuple[int, int]) -> Cuts:
         & (y2[:, None] > y1[None, :])
     )
     return Cuts(
-        left=edge[:, 0] | inside(x1, probe_y),
+        left=left,
         top=edge[:, 1],
-        right=edge[:, 2] | inside(x2, probe_y),
+        right=right,
         bottom=edge[:, 3],
         touched=np.asarray((overlap & nearer).any(axis=1), dtype=bool),
+        reach_left=np.where(edge[:, 0], np.inf, np.where(left, np.maximum(x1 - far_left, 0), 0)),
+        reach_right=np.where(edge[:, 2], np.inf, np.where(right, np.maximum(far_right - x2, 0), 0)),
     )
 
 
@@ -232,6 +254,7 @@ class AnchorEstimator:
         plain = Anchors.plain(tracked)
         points, reliable, origin = plain.points, plain.reliable, plain.origin
         unknown = np.zeros((n, 2), dtype=np.int8)
+        reach = np.full((n, 2), np.inf)
         velocity = np.full((n, 2), np.nan)
         spread = np.full(n, np.nan)
         jumped = np.zeros(n, dtype=bool)
@@ -255,6 +278,8 @@ class AnchorEstimator:
             points[i] = (x, y)
             reliable[i] = ok
             unknown[i] = way
+            if way[0] in (-1, 1):  # one side hidden: the centre moves half the hidden part
+                reach[i, 0] = (cuts.reach_left[i] if way[0] < 0 else cuts.reach_right[i]) / 2
             if state.steps:
                 velocity[i] = state.velocity
             if state.steps >= SPREAD_STEPS:
@@ -263,7 +288,7 @@ class AnchorEstimator:
                 _remember(state, x2 - x1, y2 - y1)
             state.box, state.cut, state.last_ts = box, cut, timestamp
         evict(self._tracks, timestamp, self.forget_s, self.max_tracks)
-        return Anchors(points, reliable, origin, unknown, velocity, spread, jumped)
+        return Anchors(points, reliable, origin, unknown, velocity, spread, jumped, reach)
 
 
 def _place(

@@ -296,7 +296,7 @@ class LineCounter:
             anchor = (float(anchors.points[i, 0]), float(anchors.points[i, 1]))
             width = float(detections.xyxy[i, 2] - detections.xyxy[i, 0])
             reliable = bool(anchors.reliable[i]) or self._side_certain(
-                float(dist[i]), anchors.unknown[i]
+                float(dist[i]), anchors.unknown[i], anchors.reach[i]
             )
             state = self._tracks.get(tid)
             if state is None:
@@ -357,20 +357,26 @@ class LineCounter:
         evict(self._tracks, timestamp, self.forget_s, self.max_tracks)
         return l2r, r2l
 
-    def _side_certain(self, dist: float, unknown: NDArray[np.int8]) -> bool:
+    def _side_certain(
+        self, dist: float, unknown: NDArray[np.int8], reach: NDArray[np.float64]
+    ) -> bool:
         """Whether a cut box's anchor is on its side whatever the cut part hides.
 
-        The true point lies somewhere beyond the anchor in the ``unknown`` directions;
-        moving it that way changes the signed distance by ``-u.y`` per pixel along x and
-        ``u.x`` along y, which must not bring it back towards the line.
+        The true point lies somewhere beyond the anchor in the ``unknown`` directions, up
+        to ``reach`` pixels; moving it that way changes the signed distance by ``-u.y``
+        per pixel along x and ``u.x`` along y. It must not bring it back towards the
+        line, or, bounded, not into the dead band.
         """
         ux, uy = float(self._u[0]), float(self._u[1])
-        for slope, way in ((-uy, int(unknown[0])), (ux, int(unknown[1]))):
+        towards = 0.0  # how much nearer the line the true point may be
+        for slope, way, far in ((-uy, int(unknown[0]), reach[0]), (ux, int(unknown[1]), reach[1])):
             if abs(slope) <= 1e-6 or not way:
                 continue
             if way == EITHER_WAY or np.sign(slope * way) != np.sign(dist):
-                return False
-        return bool(unknown.any())
+                towards += abs(slope) * float(far)
+        if not towards:
+            return bool(unknown.any())
+        return bool(abs(dist) - towards > self._band)
 
     def _leaving(self, box: NDArray[np.float32], velocity: tuple[float, float]) -> bool:
         """Whether a box at a frame edge moves out through it (the object leaves the frame)."""

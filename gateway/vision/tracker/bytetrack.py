@@ -214,7 +214,14 @@ class ByteTracker:
         track.centre, track.width = centre, max(x2 - x1, 1.0)
         if track.first is None:
             track.first = ((x1, y1, x2, y2), timestamp)
-        if track.track_id == NO_TRACK and track.hits >= self.cfg.min_hits:
+        if track.track_id == NO_TRACK and (
+            track.hits >= self.cfg.min_hits
+            or (
+                track.hits >= 2
+                and self.cfg.confirm_s > 0
+                and timestamp - track.first[1] >= self.cfg.confirm_s
+            )
+        ):
             track.track_id = self._next_id
             self._next_id += 1
             self.births[track.track_id] = track.first

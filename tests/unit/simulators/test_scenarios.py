@@ -149,3 +149,16 @@ def test_demo_lists_every_registered_scenario() -> None:
     assert all(d["description"] == SCENARIOS[d["name"]].description for d in listed)
     text = CliRunner().invoke(demo_command, ["--list-scenarios"]).output
     assert all(f"{name} (" in text for name in SCENARIOS)
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_every_scenario_counts_exactly_at_5_fps(name: str) -> None:
+    """A unit whose detector keeps up with 5 frames a second (``fps_limit = 5``, or a
+    slow board) sees each scene in half the frames: with the ideal detector every
+    crossing still counts once. Before a track could be confirmed over ``confirm_s``
+    (two matches 0.2 s apart) instead of only after ``min_hits`` = 3 frames, ``edges``
+    lost 2 of its 15 and ``far_sidewalk`` 1 of its 5."""
+    run = run_scenario(name, "truth", fps=5.0)
+    result = score(run.counted, run.truth)
+    assert not result.false_counts, result.table()
+    assert not result.misses, result.table()

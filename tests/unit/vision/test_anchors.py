@@ -89,6 +89,27 @@ def test_box_cut_on_both_sides_is_unreliable_either_way() -> None:
     assert a.unknown[0, 0] == EITHER_WAY
 
 
+def test_a_side_hidden_by_a_nearer_box_reaches_at_most_to_its_far_side() -> None:
+    """Hidden on the right by a nearer person's box, a person's true right side lies at
+    most at that box's right side (beyond it, it would be seen): the centre at most half
+    the hidden part further. The frame edge bounds nothing; an uncut side reaches 0."""
+    boxes = np.array(
+        [(100, 100, 140, 200), (120, 90, 180, 220), (0, 100, 30, 200), (300, 100, 340, 200)],
+        dtype=np.float32,
+    )
+    cuts = find_cuts(boxes, FRAME)
+    assert cuts.row(0) == (False, False, True, False)
+    assert cuts.reach_right[0] == pytest.approx(180 + 2 - 140)  # + the flush tolerance
+    assert cuts.reach_left[0] == 0
+    assert cuts.reach_left[2] == np.inf  # the frame edge: the object may be any size
+    assert (cuts.reach_left[3], cuts.reach_right[3]) == (0, 0)
+    (a,) = run([dets((1, *boxes[0]), (2, *boxes[1]))])
+    assert not a.reliable[0]
+    assert tuple(a.unknown[0]) == (1, 0)
+    assert a.reach[0, 0] == pytest.approx((180 + 2 - 140) / 2)
+    assert a.reach[0, 1] == np.inf  # y is known (unknown 0): no bound is needed there
+
+
 def test_car_sliding_behind_a_bus_keeps_its_true_ground_point_and_speed() -> None:
     """Seen whole, then its front slides behind a slower nearer bus: placed from its rear."""
     frames = []

@@ -37,6 +37,7 @@ crossing.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from pathlib import Path
@@ -118,6 +119,33 @@ def test_count_traffic_vehicles_both_directions(
     assert abs(away - 7) <= 1, line
     assert line["total"] == toward + away
     assert set(line["counts"]["right_to_left"]) <= {"car", "bus", "truck", "motorcycle"}
+
+
+@pytest.mark.slow
+def test_count_at_a_units_fps_limit_keeps_every_second_frame_and_every_vehicle(
+    capsys: pytest.CaptureFixture[str], traffic_mp4: Path, yolox_nano: Path, tmp_path: Path
+) -> None:
+    """``--fps-limit 5`` on the 10 fps clip processes every second frame by media time,
+    as a unit with ``fps_limit = 5`` would; the counts hold crossing by crossing."""
+    log, log_args = logs(tmp_path)
+    result = run_count(
+        capsys,
+        str(traffic_mp4),
+        "--model",
+        str(yolox_nano),
+        "--line",
+        TRAFFIC_LINE,
+        "--classes",
+        "car,bus,truck,motorcycle",
+        "--fps-limit",
+        "5",
+        *log_args,
+    )
+    assert result["frames"] == 152
+    frames = sorted(read_detections(log.with_suffix(".det.jsonl")))
+    assert frames[:3] == [0, 2, 4]
+    assert {b - a for a, b in itertools.pairwise(frames)} == {2}
+    assert_crossings_match(log, "traffic_480p.jsonl", [108], [108])
 
 
 def test_count_pedestrians_on_the_crossing(

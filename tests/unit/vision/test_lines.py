@@ -607,3 +607,40 @@ def test_track_first_boxed_with_a_nearer_walker_continues_the_vanished_one(
         out += [(int(t), "left_to_right") for t in dets.tracker_id[l2r]]
         out += [(int(t), "right_to_left") for t in dets.tracker_id[r2l]]
     assert out == expected
+
+
+@pytest.mark.parametrize(
+    ("start", "expected"),
+    [
+        # First seen far from the line, its right side hidden behind a nearer walker's
+        # box (crossing_480p processed at 5 fps, frame 12): the hidden part lies behind
+        # that box, so its centre is at most half of it further right, still well left
+        # of the line. Its side is known from the start and its crossing counts (the
+        # nearer walker's too).
+        (300.0, [(1, "left_to_right"), (2, "left_to_right")]),
+        # First seen near the line: the hidden part could bring it over: no side, and a
+        # first side change cannot count.
+        (470.0, []),
+    ],
+)
+def test_a_side_hidden_by_a_nearer_box_bounds_where_the_object_can_be(
+    start: float, expected: list[tuple[int, str]]
+) -> None:
+    counter = LineCounter(line((0.5, 0.9), (0.5, 0.1)), FRAME, LABELS)
+    estimator = AnchorEstimator(FRAME)
+    out = []
+    for k in range(20):
+        x = start + 15.0 * k  # the far walker's left side; 40 px wide
+        # The nearer walker (bottom lower) keeps pace covering its right half until the
+        # far one is past the line, then strides ahead: the far one is seen whole.
+        ahead = 20.0 + 40.0 * max(0, k - 13)
+        far = [x, 500.0, x + 40.0, 560.0]
+        if ahead < 40.0:
+            far[2] = x + ahead
+        rows = [[x + ahead, 480.0, x + ahead + 50.0, 600.0], far]
+        dets = Detections.from_arrays(rows, [0.9, 0.9], [0, 0], [1, 2])
+        ts = k * DT
+        l2r, r2l = counter.trigger(dets, ts, estimator.update(dets, ts))
+        out += [(int(t), "left_to_right") for t in dets.tracker_id[l2r]]
+        out += [(int(t), "right_to_left") for t in dets.tracker_id[r2l]]
+    assert sorted(out) == expected

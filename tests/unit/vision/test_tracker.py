@@ -46,6 +46,41 @@ def test_single_object_confirmed_after_min_hits_and_keeps_id() -> None:
     assert all(int(o.class_id[0]) == CAR for o in outs[2:])
 
 
+@pytest.mark.parametrize(
+    ("fps", "confirm_s", "reported_from"),
+    [
+        (10.0, 0.18, 2),  # two matches 0.1 s apart: min_hits decides, as before
+        (5.0, 0.18, 1),  # two matches 0.2 s apart: confirmed at the second
+        (10 / 3, 0.18, 1),
+        (5.0, 0.0, 2),  # off: min_hits only
+        (30.0, 0.18, 2),
+    ],
+)
+def test_a_few_frames_a_second_confirm_a_track_over_confirm_s(
+    fps: float, confirm_s: float, reported_from: int
+) -> None:
+    """A unit processing 5 frames a second would take 0.6 s to confirm a track with
+    min_hits = 3, and a person stepping out of a crowd is lost before that: two matches
+    over ``confirm_s`` confirm it, with its first box as its birth."""
+    tracker = ByteTracker(TrackerConfig(min_hits=3, confirm_s=confirm_s))
+    outs = []
+    for i in range(4):
+        outs.append(len(tracker.update(dets((box(50 + 8 * i, 200), 0.9, CAR)), i / fps)))
+        if outs[-1]:
+            assert tracker.births == {1: (tuple(box(50, 200)), 0.0)}
+            break
+    assert outs.index(1) == reported_from
+
+
+def test_a_tentative_track_missed_once_still_ends_whatever_confirm_s() -> None:
+    """confirm_s needs two matches in a row like min_hits does: one stray box confirms
+    nothing, however long ago a box was there before."""
+    tracker = ByteTracker(TrackerConfig(min_hits=3, confirm_s=0.18))
+    assert not len(tracker.update(dets((box(50, 200), 0.9, CAR)), 0.0))
+    assert not len(tracker.update(dets((box(400, 100), 0.9, PERSON)), 0.2))  # elsewhere
+    assert not len(tracker.update(dets((box(58, 200), 0.9, CAR)), 0.4))  # starts afresh
+
+
 def test_births_give_a_confirmed_track_its_first_box_once() -> None:
     """The track is reported from its third match on; where it began is its first box."""
     tracker = ByteTracker(TrackerConfig(min_hits=3))
