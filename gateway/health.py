@@ -223,6 +223,10 @@ class BudgetHealth:
     crossings_held: int
     readings_summarized: int
     summaries: int
+    recovered_held: int = 0  # held events the run before left (it did not stop), stored at start
+    unreadable_held: int = 0  # held rows that did not read back at start: lost, uncounted else
+    rolled_back_crossings: int = 0  # held crossings a power loss rolled back (lost)
+    rolled_back_readings: int = 0  # summarized readings a power loss rolled back (lost)
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,12 +74,17 @@ class _Undo:
 
     cameras: dict[str, tuple[list[HeldEvent] | None, int]] = field(default_factory=dict)
     orphans: list[HeldEvent] = field(default_factory=list)
-    counters: tuple[int, int, int] = (0, 0, 0)
+    counters: tuple[int, int, int, int] = (0, 0, 0, 0)
     aggregated: list[str] = field(default_factory=list)  # cameras whose aggregate it stores
 
 
 class BudgetGate:
-    """Applies the degradation level to drafts; thread-safe."""
+    """Applies the degradation level to drafts; thread-safe.
+
+    ``held``: what :func:`gateway.budget.held.load` read at start (stored by the first
+    step); ``durable``: the steps carry their rows' changes (False: the rows could not be
+    set up, the gate holds in memory only); ``max_bytes``: the bound on held rows.
+    """
 
     def __init__(
         self,
@@ -105,11 +110,19 @@ class BudgetGate:
         # stored): stored as they are at the next step that can.
         self._orphans: list[HeldEvent] = list(held.events) if held is not None else []
         self._bytes = sum(len(e.text) for e in self._orphans)
-        self._next_id = max((e.id for e in self._orphans), default=0) + 1
+        last_id, readings = (held.last_id, held.readings) if held is not None else (0, 0)
+        self._next_id = max(last_id, usage.held_marks[0]) + 1  # (no id used twice)
+        self._marks = (last_id, readings)  # as committed: noted for the usage file's saves
+        self.rolled_back = self._rolled_back(held, usage.held_marks) if durable else (0, 0)
+        if durable:
+            usage.note_held(*self._marks)
+            if any(self.rolled_back):
+                usage.save()  # reported once: a second start must not find it again
         self._lock = threading.Lock()
         self.withheld = 0  # crossings an aggregate counted instead (since start)
         self.released = 0  # held events stored as they are after all
-        self.recovered = (held.crossings, held.summaries) if held is not None else (0, 0)
+        self.recovered = len(held.events) if held is not None else 0  # (stored at start)
+        self.unreadable = held.unreadable if held is not None else 0
         if held is not None and held.events:
             log.warning(
                 "byte budget: the last run ended without stopping; %d held crossing(s) and "
@@ -120,6 +133,26 @@ class BudgetGate:
         # The level from the kept usage at once: a unit restarted with its limit used up
         # must not send its first second of events in full.
         self.policy.update(usage.usage, clock(), monotonic())
+
+    @staticmethod
+    def _rolled_back(held: Loaded | None, kept: tuple[int, int]) -> tuple[int, int]:
+        """Held crossings and summarized readings the database lost (a power loss).
+
+        The usage file (fsynced every 30 s) keeps the marks of committed steps; a database
+        behind them rolled back its last transactions, and what they held with them.
+        """
+        if held is None or held.salvaged:
+            return 0, 0
+        crossings = max(kept[0] - held.mark, 0)
+        readings = max(kept[1] - held.readings, 0)
+        if crossings or readings:
+            log.error(
+                "byte budget: the outbox database lost its last transactions (a power loss?): "
+                "%d held crossing(s) and %d summarized reading(s) are lost",
+                crossings,
+                readings,
+            )
+        return crossings, readings
 
     @property
     def level(self) -> str:
@@ -149,6 +182,7 @@ class BudgetGate:
                 elif draft.type == "sensor_reading" and index >= _COARSE:
                     closed = self.summaries.add(draft)
                     if closed is not None:
+                        changes.readings += 1
                         out.extend(closed)
                         continue
                 out.append(draft)
@@ -197,7 +231,10 @@ class BudgetGate:
 
         Every step also stores the orphans (usually none), first.
         """
-        undo = _Undo(orphans=self._orphans, counters=(self.withheld, self.released, self._bytes))
+        undo = _Undo(
+            orphans=self._orphans,
+            counters=(self.withheld, self.released, self._bytes, self._next_id),
+        )
         changes = Changes()
         self.summaries.begin()
         try:
@@ -206,6 +243,10 @@ class BudgetGate:
             self._undo(undo)
             raise
         self.summaries.done()
+        if self.durable and (changes.held or changes.readings):  # committed: the marks move
+            last_id = changes.held[-1].id if changes.held else self._marks[0]
+            self._marks = (max(self._marks[0], last_id), self._marks[1] + changes.readings)
+            self.usage.note_held(*self._marks)
 
     def _finish(self, out: list[Draft], changes: Changes) -> Step:
         """The step's drafts (orphans first) and changes, with the summaries it touched."""
@@ -228,7 +269,7 @@ class BudgetGate:
                 del held[length:]
                 self._held[camera] = held
         self._orphans = undo.orphans
-        self.withheld, self.released, self._bytes = undo.counters
+        self.withheld, self.released, self._bytes, self._next_id = undo.counters
         self.summaries.rollback()
         # An aggregate that was not stored cannot count its camera's held crossings: they
         # go as they are (the next aggregate counts only its own interval's).
@@ -257,6 +298,10 @@ class BudgetGate:
                 crossings_held=sum(len(h) for h in self._held.values()) + len(self._orphans),
                 readings_summarized=self.summaries.readings,
                 summaries=self.summaries.summaries,
+                recovered_held=self.recovered,
+                unreadable_held=self.unreadable,
+                rolled_back_crossings=self.rolled_back[0],
+                rolled_back_readings=self.rolled_back[1],
             )
 
     def _log_change(self, before: int) -> None:

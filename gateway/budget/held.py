@@ -51,6 +51,8 @@ SCHEMA: Final = (
     "CREATE TABLE IF NOT EXISTS budget_held "
     "(id INTEGER PRIMARY KEY, source TEXT NOT NULL, draft TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS budget_summaries (sensor TEXT PRIMARY KEY, state TEXT NOT NULL)",
+    # marks: the last row id ever held ('held_last'), readings ever summarized ('readings')
+    "CREATE TABLE IF NOT EXISTS budget_marks (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
 )
 _TYPES: Final = frozenset(get_args(EventType))
 
@@ -77,6 +79,10 @@ class Loaded:
     crossings: int
     summaries: int
     unreadable: int  # rows that are not what this module writes (removed, logged)
+    last_id: int = 0  # the last row id ever held (its mark): ids are never used twice
+    mark: int = 0  # the last row id the run before held (before its summaries were closed)
+    readings: int = 0  # readings ever summarized (its mark)
+    salvaged: bool = False  # taken over from a damaged file: the marks say nothing
 
 
 @dataclass(slots=True)
@@ -86,6 +92,7 @@ class Changes:
     held: list[HeldEvent] = field(default_factory=list)
     let_go: list[tuple[str, int, int]] = field(default_factory=list)  # source, first, last id
     summaries: dict[str, JsonObject | None] = field(default_factory=dict)  # None: closed
+    readings: int = 0  # readings the step summarized (they advance the mark)
 
     def __bool__(self) -> bool:
         return bool(self.held or self.let_go or self.summaries)
@@ -104,6 +111,17 @@ class Changes:
             db.executemany(
                 "DELETE FROM budget_held WHERE source = ? AND id BETWEEN ? AND ?", self.let_go
             )
+        marks = []
+        if self.held:
+            marks.append(("held_last", self.held[-1].id))
+        if self.readings:
+            marks.append(("readings", self.readings))
+        db.executemany(  # held_last: the highest; readings: a running count
+            "INSERT INTO budget_marks (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
+            "SET value = CASE key WHEN 'held_last' THEN MAX(value, excluded.value) "
+            "ELSE value + excluded.value END",
+            marks,
+        )
         for sensor, state in self.summaries.items():
             if state is None:
                 db.execute("DELETE FROM budget_summaries WHERE sensor = ?", (sensor,))
@@ -156,6 +174,7 @@ def load(
         db.execute(statement)
     if salvage_from is not None:
         _take_over(db, salvage_from, max_bytes)
+    marks = dict(db.execute("SELECT key, value FROM budget_marks").fetchall())
     events: list[HeldEvent] = []
     bad: list[int] = []
     crossings = 0
@@ -168,7 +187,8 @@ def load(
         events.append(HeldEvent(int(row_id), str(source), str(text)))
         crossings += kind == "line_crossing"
     db.executemany("DELETE FROM budget_held WHERE id = ?", [(i,) for i in bad])
-    next_id = max((e.id for e in events), default=0) + 1
+    mark = max([e.id for e in events] + [int(marks.get("held_last", 0))])
+    next_id = mark + 1
     opened = db.execute("SELECT sensor, state FROM budget_summaries ORDER BY sensor").fetchall()
     db.execute("DELETE FROM budget_summaries")
     for sensor, text in opened:
@@ -187,7 +207,16 @@ def load(
         next_id += 1
     if bad:
         log.error("byte budget: %d unreadable held row(s) removed", len(bad))
-    return Loaded(events, crossings, len(events) - crossings, len(bad))
+    last_id = next_id - 1
+    db.execute(
+        "INSERT INTO budget_marks (key, value) VALUES ('held_last', ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
+        (last_id,),
+    )
+    readings = int(marks.get("readings", 0))
+    summaries = len(events) - crossings
+    salvaged = salvage_from is not None
+    return Loaded(events, crossings, summaries, len(bad), last_id, mark, readings, salvaged)
 
 
 def _take_over(db: sqlite3.Connection, damaged: Path, max_bytes: int) -> None:

@@ -61,7 +61,14 @@ class WireUsage:
         self._last_save = float("-inf")
         day, month = _periods(clock())
         self._usage = Usage(day, 0, month, 0)
+        # The budget gate's marks as last saved (gateway.budget.held): a database that
+        # comes back behind them lost its last transactions.
+        self.held_marks = (0, 0)
         self._load()
+
+    def note_held(self, last_id: int, readings: int) -> None:
+        """Keep the gate's marks (the last row id held, readings summarized) at each save."""
+        self.held_marks = (last_id, readings)
 
     @property
     def usage(self) -> Usage:
@@ -86,8 +93,16 @@ class WireUsage:
         """Write the usage now (atomically); a failure is logged, counting goes on."""
         self._last_save = self._clock()
         u = self._usage
+        last_id, readings = self.held_marks
         text = json.dumps(
-            {"day": u.day, "day_bytes": u.day_bytes, "month": u.month, "month_bytes": u.month_bytes}
+            {
+                "day": u.day,
+                "day_bytes": u.day_bytes,
+                "month": u.month,
+                "month_bytes": u.month_bytes,
+                "held_last": last_id,
+                "held_readings": readings,
+            }
         )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -117,6 +132,7 @@ class WireUsage:
         if not isinstance(raw, dict):
             log.warning("byte usage file %s holds no object: counting from 0", self.path)
             return
+        self.held_marks = (_count(raw.get("held_last")), _count(raw.get("held_readings")))
         u = self._usage
         day_bytes = _count(raw.get("day_bytes")) if raw.get("day") == u.day else 0
         month_bytes = _count(raw.get("month_bytes")) if raw.get("month") == u.month else 0

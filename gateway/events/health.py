@@ -175,6 +175,10 @@ def budget(health: BudgetHealth) -> dict[str, Scalar]:
         "crossings_held": health.crossings_held,
         "readings_summarized": health.readings_summarized,
         "summaries": health.summaries,
+        "recovered_held": health.recovered_held,
+        "unreadable_held": health.unreadable_held,
+        "rolled_back_crossings": health.rolled_back_crossings,
+        "rolled_back_readings": health.rolled_back_readings,
     }
 
 

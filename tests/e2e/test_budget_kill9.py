@@ -162,6 +162,11 @@ def test_a_killed_unit_sends_every_crossing_its_budget_held(
     err = (tmp_path / "unit.log").read_text(errors="replace")
     assert unit.returncode == 0, err[-3000:]
     assert "the last run ended without stopping" in err
+    second = [h for h in _events(collector, "health") if _epoch(h["ts"]) > killed_at]
+    assert second and all(
+        h["data"]["budget"]["recovered_held"] == len(held) + len(summaries) for h in second
+    )
+    assert all(h["data"]["budget"]["unreadable_held"] == 0 for h in second)
 
     crossings = _events(collector, "line_crossing")
     early = [e for e in crossings if _epoch(e["ts"]) < killed_at]

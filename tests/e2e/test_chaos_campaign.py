@@ -7,7 +7,8 @@ and their figures are in docs/reliability.md.
 
 One minute of faults (about 75 s in all); seed 556's plan has every kind, a broker
 killed and restarted with its store and one stopped and restarted without it (nobody
-subscribed: the units must hold), the wall clock stepped 2 days ahead (dead letters),
+subscribed: the units must hold), a unit killed inside a write to its outbox (a torn
+write), the wall clock stepped 2 days ahead (dead letters),
 and a poison burst into a live broker, large enough for the 2 MiB message over its
 packet limit.
 """
@@ -57,6 +58,7 @@ def test_a_short_campaign_with_every_fault_reconciles_with_nothing_unexplained(
     )
     assert all(u["produced"] > 0 and u["stored"] > 0 for u in result["units"])
     assert not result["processes"]["unexpected_exits"]
+    assert sum(result["processes"]["killed_inside_an_outbox_write"].values()) == 1  # torn write
     assert set(result["processes"]["exit_codes_at_stop"].values()) == {0}
     hostile = result["hostile"]
     assert (

@@ -19,7 +19,7 @@ import os
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,7 +36,13 @@ from gateway.bench.chaos.reconcile import (
     UnitSnapshot,
     reconcile_unit,
 )
-from gateway.bench.chaos.records import Stored, read_database, read_letters, read_unit
+from gateway.bench.chaos.records import (
+    Stored,
+    UnitRecord,
+    read_database,
+    read_letters,
+    read_unit,
+)
 from gateway.localservers import Mosquitto, Process, VictoriaMetrics
 
 log = logging.getLogger(__name__)
@@ -165,6 +171,8 @@ class Campaign:
             else None
         )
         self.clock = parts.FakeClock(work / "clock")
+        self.torn = parts.TornWrite(work / "torn")
+        self.torn_kills: Counter[str] = Counter()  # units killed inside an outbox write
         self.gateways: dict[str, parts.GatewayProcess] = {}
         self.ingests: dict[str, parts.IngestProcess] = {}
         self.outboxes: dict[str, Path] = {}
@@ -203,6 +211,7 @@ class Campaign:
         self.broker.start()
         self.database.start()
         self.clock.prepare()
+        self.torn.prepare()
         if self.volume is not None:
             self.volume.mount()
         for worker in self.workers:
@@ -221,7 +230,7 @@ class Campaign:
             self.outboxes[unit.gateway] = outbox
             config = parts.gateway_config(unit, home, self.broker.port, outbox)
             clock = self.clock if unit.clock else None
-            self.gateways[unit.gateway] = parts.GatewayProcess(unit, home, config, clock)
+            self.gateways[unit.gateway] = parts.GatewayProcess(unit, home, config, clock, self.torn)
         for unit_proc in self.gateways.values():
             unit_proc.start()
         self.hostile = HostileClient(
@@ -332,7 +341,14 @@ class Campaign:
             name = fault.target if kind == "gateway_kill" else f"ingest-{fault.target}"
             proc = self._processes()[name]
             self.down.add(name)
-            proc.kill()
+            if fault.torn_write and isinstance(proc, parts.GatewayProcess):
+                if proc.kill_mid_write(fault.torn_skip):
+                    self.torn_kills[name] += 1
+                    done.note = f"kill -9 inside write {fault.torn_skip + 1} to its outbox"
+                else:
+                    done.note = "no write to its outbox within 5 s: a plain kill -9"
+            else:
+                proc.kill()
             self.kills[name] += 1
 
             def restart() -> None:
@@ -593,6 +609,7 @@ class Campaign:
                 self.down.add(name)
                 codes[name] = proc.stop(timeout=30)
             units = {n: read_unit(n, p) for n, p in self.outboxes.items()}
+            self.problems += _recoveries(units.values())
             self.departures.update(
                 self.elapsed(), {n: UnitSnapshot(u.last_seq, u.waiting) for n, u in units.items()}
             )
@@ -675,6 +692,7 @@ class Campaign:
             "hostile": hostile,
             "processes": {
                 "killed_on_purpose": dict(self.kills),
+                "killed_inside_an_outbox_write": dict(self.torn_kills),
                 "unexpected_exits": [asdict(e) for e in self.exits],
                 "exit_codes_at_stop": codes,
             },
@@ -720,6 +738,20 @@ class Campaign:
             ),
             "problems": problems,
         }
+
+
+def _recoveries(units: Iterable[UnitRecord]) -> list[str]:
+    """A unit whose outbox was recovered as damaged or rolled back: never by ``kill -9``.
+
+    The campaign cuts no power: in WAL mode a kill, even inside a write, leaves the
+    database whole, so a recovery (which writes seqs off) is a defect, not a loss.
+    """
+    return [
+        f"{unit.gateway}: its outbox was recovered ({loss.cause}, seqs {loss.first}..{loss.last})"
+        for unit in units
+        for loss in unit.losses
+        if loss.cause in ("damaged", "rolled_back")
+    ]
 
 
 def _stats(proc: Process) -> dict[str, Any] | None:

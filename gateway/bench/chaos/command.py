@@ -56,7 +56,8 @@ def _print(result: dict[str, Any]) -> None:
     )
     p = result["processes"]
     echo(
-        f"  killed on purpose: {p['killed_on_purpose']}; exited on their own: "
+        f"  killed on purpose: {p['killed_on_purpose']} (inside an outbox write: "
+        f"{p['killed_inside_an_outbox_write']}); exited on their own: "
         f"{len(p['unexpected_exits'])}; exit codes at stop: {p['exit_codes_at_stop']}"
     )
     for worker, stats in result["ingest_stats_at_stop"].items():

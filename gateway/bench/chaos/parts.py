@@ -10,7 +10,9 @@ Everything runs on loopback from one work directory:
   ``gateway ingest`` as child processes (:class:`gateway.localservers.Process`);
 * :class:`Volume`: a small tmpfs for one unit's outbox that a filler file can fill;
 * :class:`FakeClock`: one unit's wall clock, stepped at run time through libfaketime
-  (its monotonic clock is left alone).
+  (its monotonic clock is left alone);
+* :class:`TornWrite`: a preload that makes a unit ``kill -9`` itself in the middle of a
+  write to its outbox's files, when asked.
 """
 
 from __future__ import annotations
@@ -162,21 +164,60 @@ def ingest_config(work: Path, port: int, db_url: str, worker: str) -> Path:
 
 
 class GatewayProcess(Process):
-    """``gateway run`` for one unit (optionally under a :class:`FakeClock`)."""
+    """``gateway run`` for one unit (optionally under :class:`FakeClock`, :class:`TornWrite`)."""
 
-    def __init__(self, unit: UnitSpec, workdir: Path, config: Path, clock: FakeClock | None):
+    def __init__(
+        self,
+        unit: UnitSpec,
+        workdir: Path,
+        config: Path,
+        clock: FakeClock | None,
+        torn: TornWrite | None = None,
+    ):
         super().__init__(workdir, unit.gateway)
         self.unit = unit
         self.config = config
         self.clock = clock
+        self.torn = torn
+        self.torn_trigger = workdir / "kill-mid-write"
 
     def command(self) -> list[str]:
         """``python -m gateway run -c <config>``."""
         return [sys.executable, "-m", "gateway", "run", "-c", str(self.config)]
 
     def environment(self) -> dict[str, str] | None:
-        """The environment: this one's, plus libfaketime for the unit with the stepped clock."""
-        return None if self.clock is None else {**os.environ, **self.clock.env()}
+        """The environment: this one's, plus libfaketime and the torn-write preload."""
+        if self.clock is None and self.torn is None:
+            return None
+        env = dict(os.environ)
+        preload = []
+        if self.torn is not None:
+            env.update(self.torn.env(self.torn_trigger))
+            preload.append(str(self.torn.shim))
+        if self.clock is not None:
+            env.update(self.clock.env())
+            preload.append(env["LD_PRELOAD"])
+        env["LD_PRELOAD"] = " ".join(preload)
+        return env
+
+    def kill_mid_write(self, skip: int, timeout_s: float = 5.0) -> bool:
+        """Make the unit ``kill -9`` itself inside a write to its outbox's files.
+
+        The writes ``skip`` pass, the next one is torn. Returns whether that happened
+        within ``timeout_s``; if not (no write came, or the preload cannot see SQLite's
+        writes), the unit is killed the plain way.
+        """
+        assert self.torn is not None
+        self.torn.arm(self.torn_trigger, skip)
+        try:
+            deadline = time.monotonic() + timeout_s
+            while self.running and time.monotonic() < deadline:
+                time.sleep(0.005)
+            torn = not self.running
+        finally:
+            remove_quietly(self.torn_trigger)
+        self.stop(kill=True)
+        return torn
 
 
 class IngestProcess(Process):
@@ -297,6 +338,96 @@ int clock_nanosleep(clockid_t clock_id, int flags, const struct timespec *req,
 """
 
 
+# A preload that makes the process SIGKILL itself in the middle of a write to a file
+# whose path contains $CHAOS_TORN_MATCH once the file $CHAOS_TORN_TRIGGER exists: it
+# lets the number of matching writes the trigger holds pass, then writes the first half
+# of the next one and raises SIGKILL. SQLite writes its database and WAL with pwrite64,
+# a transaction's frame headers and pages one call each: the kill leaves a WAL frame
+# (or, in a checkpoint, a database page) half written, in the middle of a transaction.
+_TORN_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+ssize_t pwrite64(int fd, const void *buf, size_t count, off_t offset) {
+    static ssize_t (*next)(int, const void *, size_t, off_t);
+    static long pass = -1;
+    if (!next) next = dlsym(RTLD_NEXT, "pwrite64");
+    const char *trigger = getenv("CHAOS_TORN_TRIGGER");
+    const char *match = getenv("CHAOS_TORN_MATCH");
+    if (trigger && match && access(trigger, F_OK) == 0) {
+        char link[64], path[PATH_MAX];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t len = readlink(link, path, sizeof path - 1);
+        if (len > 0) {
+            path[len] = 0;
+            if (strstr(path, match)) {
+                if (pass < 0) {
+                    FILE *f = fopen(trigger, "r");
+                    pass = 0;
+                    if (f) {
+                        if (fscanf(f, "%ld", &pass) != 1) pass = 0;
+                        fclose(f);
+                    }
+                }
+                if (pass-- == 0) {
+                    next(fd, buf, count / 2, offset);
+                    raise(SIGKILL);
+                }
+            }
+        }
+    }
+    return next(fd, buf, count, offset);
+}
+"""
+
+
+def _build_shim(source: str, work: Path, name: str) -> Path:
+    """Compile a preload library from C ``source`` into ``work`` (a clear error if it cannot)."""
+    work.mkdir(parents=True, exist_ok=True)
+    c_file, library = work / f"{name}.c", work / f"{name}.so"
+    c_file.write_text(source)
+    done = subprocess.run(
+        [find_binary("gcc"), "-shared", "-fPIC", "-O2", "-o", str(library), str(c_file), "-ldl"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise ServerError(f"cannot build the preload {name}: {done.stderr[-500:]}")
+    return library
+
+
+class TornWrite:
+    """The preload that kills a unit inside a write to its outbox (``kill -9`` mid-write)."""
+
+    def __init__(self, work: Path, match: str = "outbox.sqlite3") -> None:
+        self.work = work
+        self.match = match
+        self.shim = work / "torn_write.so"
+
+    def prepare(self) -> None:
+        """Build the preload."""
+        self.shim = _build_shim(_TORN_SHIM, self.work, "torn_write")
+
+    def env(self, trigger: Path) -> dict[str, str]:
+        """The variables of one process (``trigger``: the file that arms it)."""
+        return {"CHAOS_TORN_TRIGGER": str(trigger), "CHAOS_TORN_MATCH": self.match}
+
+    @staticmethod
+    def arm(trigger: Path, skip: int) -> None:
+        """Arm a process: its write number ``skip + 1`` to the matching files is torn."""
+        tmp = trigger.with_suffix(".tmp")
+        tmp.write_text(f"{skip}\n")
+        os.replace(tmp, trigger)
+
+
 class FakeClock:
     """A wall-clock offset for one process, changed at run time (libfaketime).
 
@@ -324,17 +455,7 @@ class FakeClock:
 
     def prepare(self) -> None:
         """Build the sleep shim and write offset 0."""
-        self.work.mkdir(parents=True, exist_ok=True)
-        source = self.work / "monotonic_sleep.c"
-        source.write_text(_SLEEP_SHIM)
-        done = subprocess.run(
-            [find_binary("gcc"), "-shared", "-fPIC", "-O2", "-o", str(self.shim), str(source)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise ServerError(f"cannot build the libfaketime sleep shim: {done.stderr[-500:]}")
+        self.shim = _build_shim(_SLEEP_SHIM, self.work, "monotonic_sleep")
         self.set(0.0)
 
     def set(self, offset_s: float) -> None:

@@ -49,6 +49,9 @@ class Fault:
     ``persistence`` is the broker's persistence when it comes back (broker faults);
     ``offset_s`` the clock offset a step sets (the clock goes back to true time after
     ``hold_s``); ``restart_after_s`` how long a killed process stays down.
+    ``torn_write``: a unit kill that lands inside a write to its outbox's files
+    (:class:`~gateway.bench.chaos.parts.TornWrite`: the writes ``torn_skip`` pass, the
+    next is torn), every other unit kill of a run starting with the first.
     """
 
     at_s: float
@@ -59,6 +62,8 @@ class Fault:
     offset_s: float = 0.0
     restart_after_s: float = 0.0
     count: int = 0  # messages of a poison or rogue burst
+    torn_write: bool = False
+    torn_skip: int = 0
 
     @property
     def end_s(self) -> float:
@@ -179,7 +184,7 @@ def plan(seconds: float, seed: int, targets: Targets, *, warmup_s: float = 15.0)
         _extremes_as(kinds, spans, line)
         for i, (at, length) in enumerate(spans):
             faults.append(
-                _fault(rng, kinds[i], at, length, persist=persistence[i], targets=targets)
+                _fault(rng, kinds[i], at, length, persist=persistence[i], targets=targets, index=i)
             )
     return sorted(faults, key=lambda f: (f.at_s, f.kind))
 
@@ -202,7 +207,14 @@ def _extremes_as(kinds: list[Kind], spans: list[tuple[float, float]], line: Time
 
 
 def _fault(
-    rng: random.Random, kind: Kind, at: float, length: float, *, persist: bool, targets: Targets
+    rng: random.Random,
+    kind: Kind,
+    at: float,
+    length: float,
+    *,
+    persist: bool,
+    targets: Targets,
+    index: int = 0,
 ) -> Fault:
     at = round(at, 1)
     length = round(length, 1)
@@ -211,7 +223,16 @@ def _fault(
     if kind.startswith("db_"):
         return Fault(at, kind, "database", hold_s=length)
     if kind == "gateway_kill":
-        return Fault(at, kind, rng.choice(targets.gateways), restart_after_s=length)
+        # no draw from rng for the torn write: the plans of seeds already run stay as they were
+        torn = index % 2 == 0
+        return Fault(
+            at,
+            kind,
+            rng.choice(targets.gateways),
+            restart_after_s=length,
+            torn_write=torn,
+            torn_skip=int(at * 10) % 8 if torn else 0,
+        )
     if kind == "ingest_kill":
         return Fault(at, kind, rng.choice(targets.workers), restart_after_s=length)
     if kind == "disk_full":

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.bench.chaos.campaign import Campaign, Done, Options
+from gateway.bench.chaos.campaign import Campaign, Done, Options, _recoveries
 from gateway.bench.chaos.hostile import Sent
 from gateway.bench.chaos.plan import Fault
+from gateway.bench.chaos.records import LossRange, UnitRecord
 
 Events = list[tuple[str, str, float]]
 
@@ -130,3 +131,19 @@ def test_a_hostile_burst_waiting_for_pubacks_does_not_hold_up_the_faults_due_mea
     assert burst.note == "no answer 3"
     assert burst.ended_s is not None and burst.ended_s >= 0.85
     campaign._hostile_thread.shutdown(wait=True)
+
+
+@pytest.mark.parametrize(
+    ("cause", "problem"),
+    [
+        ("bound_size", False),
+        ("store_failed", False),
+        ("damaged", True),  # a kill -9 never damages a WAL database: a defect, not a loss
+        ("rolled_back", True),
+    ],
+)
+def test_an_outbox_recovered_after_the_campaign_s_kills_is_a_problem(
+    cause: str, problem: bool
+) -> None:
+    unit = UnitRecord("rsu-1", 100, {}, (LossRange(cause, 10, 20, 11),), frozenset())
+    assert bool(_recoveries([unit])) is problem

@@ -41,6 +41,7 @@ def test_held_crossings_and_an_open_summary_outlive_a_killed_gate(tmp_path: Path
 
     again = Unit(path)
     assert (again.loaded.crossings, again.loaded.summaries) == (3, 1)
+    assert again.gate.health().recovered_held == 4
     stored = again.store(again.gate.recover())
     assert stored[:3] == held_north  # as they were held, in order
     (summary,) = stored[3:]
@@ -175,7 +176,7 @@ def test_unreadable_rows_are_removed_and_counted(tmp_path: Path) -> None:
         db.execute("INSERT INTO budget_summaries (sensor, state) VALUES ('pm-2', '[1]')")
         db.execute("INSERT INTO budget_summaries (sensor, state) VALUES ('pm-3', '{\"a\":1}')")
     again = Unit(path)
-    assert again.loaded.unreadable == 3
+    assert again.loaded.unreadable == again.gate.health().unreadable_held == 3
     assert [d.type for d in again.store(again.gate.recover())] == [
         "line_crossing",
         "sensor_reading",
@@ -223,3 +224,35 @@ def test_a_damaged_outbox_file_gives_up_the_held_rows_that_still_read(tmp_path: 
     assert stored[2].data["summary"]["count"] == 1  # type: ignore[index]
     assert rows(path) == (0, 0)
     again.outbox.close()
+
+
+def test_a_database_that_lost_its_last_transactions_says_what_they_held(
+    tmp_path: Path,
+) -> None:
+    """A power loss under synchronous=normal: the file comes back as it was some commits ago."""
+    path = tmp_path / "outbox.sqlite3"
+    unit = Unit(path)
+    unit.admit([_crossing(1), _crossing(2), _reading("pm-1", NOON, 1.0)])
+    on_disk = tmp_path / "on-disk.sqlite3"  # what had reached the disk at the loss
+    with sqlite3.connect(on_disk) as copy:
+        unit.outbox._db.backup(copy)
+    unit.admit([_crossing(3), _reading("pm-1", NOON + 1, 2.0), _reading("pm-1", NOON + 2, 3.0)])
+    unit.gate.usage.save()  # the usage file (fsynced every 30 s) saw the later commits
+    unit.crash()
+    for leftover in tmp_path.glob("outbox.sqlite3*"):
+        if not leftover.name.endswith(".state"):
+            leftover.unlink()
+    on_disk.rename(path)
+    again = Unit(path)
+    assert again.gate.rolled_back == (1, 2)  # crossing 3 and two readings: lost, said so
+    health = again.gate.health()
+    assert (health.rolled_back_crossings, health.rolled_back_readings) == (1, 2)
+    stored = again.store(again.gate.recover())  # what the file kept is stored as ever
+    assert stored[:2] == [_crossing(1), _crossing(2)]
+    assert stored[2].data["summary"]["count"] == 1  # type: ignore[index]
+    again.admit([_crossing(4)])
+    again.crash()
+    third = Unit(path)  # reported once; the kill -9 after it loses nothing
+    assert third.gate.rolled_back == (0, 0)
+    assert [d.data["track_id"] for d in third.store(third.gate.recover())] == [4]
+    third.outbox.close()
