@@ -20,6 +20,7 @@ from gateway.interrupt import stop_on_interrupt
 from gateway.vision.offline import count_video, parse_tiles
 
 if TYPE_CHECKING:
+    from gateway.config.vision import CameraConfig
     from gateway.vision.analytics.score import CrossingRecord
     from gateway.vision.analytics.sight import DetectionFrame
 
@@ -64,7 +65,11 @@ def _print_table(result: dict[str, Any]) -> None:
 
 @click.command("count")
 @click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--model", "-m", required=True, help="An .onnx file, or a model name in the store.")
+@click.option(
+    "--model",
+    "-m",
+    help="An .onnx file, or a model name in the store (needed unless --from-detections).",
+)
 @model_dir_option
 @config_option()
 @click.option(
@@ -93,6 +98,14 @@ def _print_table(result: dict[str, Any]) -> None:
     "counting accuracy at the rate a unit will reach.",
 )
 @click.option(
+    "--from-detections",
+    "recorded_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Count the raw detections a run recorded (--detections) instead of running a "
+    "model: lines, classes and --fps-limit may differ from that run's; VIDEO gives the "
+    "frame size. Seconds instead of minutes, to place a line or check a rate.",
+)
+@click.option(
     "--crossings",
     "crossings_path",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -109,7 +122,7 @@ def _print_table(result: dict[str, Any]) -> None:
 def count_command(
     *,
     video: Path,
-    model: str,
+    model: str | None,
     model_dir: Path | None,
     config_path: Path | None,
     lines: tuple[str, ...],
@@ -119,6 +132,7 @@ def count_command(
     conf: float,
     threads: int,
     fps_limit: float | None,
+    recorded_path: Path | None,
     crossings_path: Path | None,
     detections_path: Path | None,
     as_json: bool,
@@ -147,7 +161,17 @@ def count_command(
             "fps_limit": fps_limit,
         }
     )
-    _check_video(video)
+    size = _check_video(video)
+    if recorded_path is not None:
+        if tiles != "off" or motion != "off" or detections_path is not None:
+            raise UsageError(
+                "--tiles, --motion and --detections go with a model run: recorded "
+                "detections were tiled and gated when they were recorded"
+            )
+        _recount(camera, recorded_path, size, crossings_path=crossings_path, as_json=as_json)
+        return
+    if model is None:
+        raise UsageError("--model is needed (or --from-detections: recorded detections)")
     if model_dir is None and not Path(model).is_file():
         from gateway.config import load_settings
 
@@ -191,8 +215,45 @@ def count_command(
         raise click.exceptions.Exit(130)
 
 
-def _check_video(video: Path) -> None:
-    """A missing file or a still image is the wrong input (exit 2), not a runtime failure."""
+def _recount(
+    camera: CameraConfig,
+    recorded: Path,
+    size: tuple[int, int],
+    *,
+    crossings_path: Path | None,
+    as_json: bool,
+) -> None:
+    """``--from-detections``: count the recorded detections again; print as a model run."""
+    from gateway.vision.analytics.sight import read_detections
+    from gateway.vision.offline import recount
+
+    frames = read_detections(recorded)
+    if not frames:
+        raise InputError(f"{recorded}: no detection frames")
+    seen = {name for f in frames.values() for name in f.labels}
+    unknown = sorted({c for line in camera.lines for c in line.classes} - seen)
+    if unknown and not seen & {c for line in camera.lines for c in line.classes}:
+        raise UsageError(
+            f"--classes: {', '.join(unknown)}: not in the recorded detections "
+            f"(they hold {', '.join(sorted(seen)) or 'no boxes'})"
+        )
+    crossings: list[CrossingRecord] = []
+    result = recount(camera, frames, size, crossings)
+    if crossings_path is not None:
+        from gateway.vision.analytics.score import write_records
+
+        write_records(crossings_path, crossings)
+    if as_json:
+        print_json(result)
+    else:
+        _print_table(result)
+
+
+def _check_video(video: Path) -> tuple[int, int]:
+    """A missing file or a still image is the wrong input (exit 2), not a runtime failure.
+
+    Returns the video's frame size ``(width, height)``, from its first frame.
+    """
     import cv2
 
     from gateway.config.sources import FileSource
@@ -207,12 +268,17 @@ def _check_video(video: Path) -> None:
     reader = make_reader(FileSource(path=video))
     try:  # before the model is loaded: a file that is not a video fails in a moment
         reader.open()
+        first = reader.read()
     except CameraOpenError as exc:
         error = InputError(str(exc))
         error.fix = exc.fix
         raise error from exc
     finally:
         reader.close()
+    if first is None:
+        raise InputError(f"{video}: no frame could be read")
+    height, width = first[0].shape[:2]
+    return int(width), int(height)
 
 
 def register(app: click.Group) -> None:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the detector pulls in onnxruntime: only when a video runs
     from gateway.vision.analytics.sight import DetectionFrame
     from gateway.vision.analytics.types import LineCrossing
     from gateway.vision.detections import Detections
+    from gateway.vision.pipeline import CameraPipeline
     from gateway.vision.protocols import Detector
 
 DIRECTIONS = ("left_to_right", "right_to_left")
@@ -168,7 +169,21 @@ def count_video(
         raise SourceError(f"no frame could be processed: {health.last_error}")
     if health.errors:
         raise SourceError(f"{health.errors} frame(s) failed: {health.pipeline_error}")
-    engine = runner.pipeline.analytics
+    lines = _line_counts(camera, runner.pipeline)
+    return {
+        "frames": stats.frames,
+        "frames_total": total,
+        "interrupted": interrupted,
+        "seconds": round(seconds, 3),
+        "fps": round(stats.frames / seconds, 2) if seconds > 0 else 0.0,
+        "lines": lines,
+        "pipeline": stats.snapshot().as_dict(),
+    }
+
+
+def _line_counts(camera: CameraConfig, pipeline: CameraPipeline) -> list[dict[str, Any]]:
+    """Each line's counts per direction and label, and its total."""
+    engine = pipeline.analytics
     counts = engine.counts() if engine is not None else {}
     lines = []
     for line in camera.lines:
@@ -182,12 +197,95 @@ def count_video(
                 "total": sum(n for labels in by_dir.values() for n in labels.values()),
             }
         )
+    return lines
+
+
+class _Recorded:
+    """A detector that gives back the recorded raw detections of the frame in hand."""
+
+    input_size = (416, 416)  # unused: recorded detections are never tiled again
+    last_inference_ms = 0.0
+
+    def __init__(self, labels: list[str]) -> None:
+        from gateway.vision.detections import Detections
+
+        self.labels = labels
+        self.next = Detections.empty()
+
+    def detect(self, image: NDArray[np.uint8]) -> Detections:
+        """The detections set for this frame (the image is not looked at)."""
+        return self.next
+
+
+def recount(
+    camera: CameraConfig,
+    frames: dict[int, DetectionFrame],
+    frame_size: tuple[int, int],
+    crossings: list[CrossingRecord] | None = None,
+) -> dict[str, Any]:
+    """Count recorded raw detections (``gateway count --detections``) again, no model run.
+
+    Each recorded frame goes through the tracker and the camera's lines in order, as
+    :func:`count_video` would have after detection (tiling and motion gating happened
+    when the detections were recorded); ``camera.fps_limit`` keeps frames by media time
+    as there. Lines, classes and tracker settings may differ from the recording's: that
+    is what it is for (placing a line, tuning the counter, at the rate a unit will reach,
+    in seconds). The result has :func:`count_video`'s shape.
+    """
+    from gateway.sources.frame import Frame
+    from gateway.vision.analytics.score import CrossingRecord
+    from gateway.vision.analytics.types import LineCrossing
+    from gateway.vision.detections import Detections
+    from gateway.vision.pipeline import CameraPipeline
+    from gateway.vision.runner import MediaPace
+
+    labels = sorted({name for f in frames.values() for name in f.labels} | set(_classes(camera)))
+    index = {name: i for i, name in enumerate(labels)}
+    detector = _Recorded(labels)
+    pipeline = CameraPipeline(camera, detector)
+    image = np.zeros((frame_size[1], frame_size[0], 3), np.uint8)
+    pace = MediaPace(camera.fps_limit)
+    t0 = time.perf_counter()
+    for k in sorted(frames):
+        f = frames[k]
+        if not pace.keep(f.t):
+            continue
+        n = len(f.labels)
+        detector.next = (
+            Detections(
+                xyxy=np.array(f.xyxy, np.float32).reshape(n, 4),
+                score=np.array(f.scores or (1.0,) * n, np.float32),
+                class_id=np.array([index[name] for name in f.labels], np.int64),
+            )
+            if n
+            else Detections.empty()
+        )
+        events = pipeline.process(Frame(image=image, index=f.frame, timestamp=f.t, pts_s=f.t))
+        if crossings is not None:
+            crossings.extend(
+                CrossingRecord(
+                    line_id=e.line_id,
+                    direction=e.direction,
+                    label=e.label,
+                    t=round(f.t - _delay(e), 4),
+                    frame=f.frame,
+                    track_id=e.track_id,
+                )
+                for e in events
+                if isinstance(e, LineCrossing)
+            )
+    seconds = time.perf_counter() - t0
+    stats = pipeline.stats
     return {
         "frames": stats.frames,
-        "frames_total": total,
-        "interrupted": interrupted,
+        "frames_total": len(frames),
+        "interrupted": False,
         "seconds": round(seconds, 3),
         "fps": round(stats.frames / seconds, 2) if seconds > 0 else 0.0,
-        "lines": lines,
+        "lines": _line_counts(camera, pipeline),
         "pipeline": stats.snapshot().as_dict(),
     }
+
+
+def _classes(camera: CameraConfig) -> list[str]:
+    return [c for line in camera.lines for c in line.classes]

@@ -40,6 +40,28 @@ EventSink = Callable[[list[AnalyticsEvent]], None]
 _T = TypeVar("_T")
 
 
+class MediaPace:
+    """Which frames a rate limit keeps, by media time (offline runs at ``fps_limit``).
+
+    A frame is kept when at least ``1 / fps_limit`` of media time passed since the last
+    kept one (less :data:`MEDIA_SLACK_S`): a 10 fps file at 5 keeps every second frame.
+    """
+
+    def __init__(self, fps_limit: float | None) -> None:
+        """Keep every frame when ``fps_limit`` is None."""
+        self.interval = 1.0 / fps_limit if fps_limit else 0.0
+        self._next = -math.inf
+
+    def keep(self, pts_s: float) -> bool:
+        """Whether the frame at ``pts_s`` is processed (and, if so, the next one due)."""
+        if not self.interval:
+            return True
+        if pts_s < self._next - MEDIA_SLACK_S:
+            return False
+        self._next = pts_s + self.interval
+        return True
+
+
 def _copied(read: Callable[[], _T]) -> _T:
     """``read()`` from another thread than the pipeline's, which may be changing the dicts.
 
@@ -224,7 +246,7 @@ class CameraRunner:
     def _run(self) -> None:
         min_interval = 1.0 / self.camera.fps_limit if self.camera.fps_limit else 0.0
         next_due = 0.0
-        next_pts = -math.inf  # on the media clock, the limit skips frames by media time
+        pace = MediaPace(self.camera.fps_limit)  # on the media clock: frames skipped
         while not self._stop.is_set():
             # Live: wait first, so that the frame taken next is the freshest one.
             if min_interval and not self.media_clock:
@@ -240,10 +262,8 @@ class CameraRunner:
                 if self._connections > 0:  # reconnected: tracks from before the gap are stale
                     self.pipeline.reset()
                 self._connections = self.capture.connections
-            if min_interval and self.media_clock:
-                if frame.pts_s < next_pts - MEDIA_SLACK_S:
-                    continue  # offline at fps_limit: as a unit that keeps up with that rate
-                next_pts = frame.pts_s + min_interval
+            if self.media_clock and not pace.keep(frame.pts_s):
+                continue  # offline at fps_limit: as a unit that keeps up with that rate
             started = time.monotonic()
             next_due = started + min_interval
             self._process(frame, started)

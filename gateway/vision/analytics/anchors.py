@@ -366,8 +366,16 @@ def _step(
         ey = min(abs((y1 - py1) / dt - vy), abs((y2 - py2) / dt - vy)) * dt
         same_way_x = (x1 - px1 - vx * dt) * (x2 - px2 - vx * dt) > 0
         same_way_y = (y1 - py1 - vy * dt) * (y2 - py2 - vy * dt) > 0
-        jumped = (same_way_x and ex > max(JUMP_SHARE * (x2 - x1), JUMP_MIN_PX) + travel) or (
-            same_way_y and ey > max(JUMP_SHARE * (y2 - y1), JUMP_MIN_PX) + travel
+        # Only along an axis whose motion is known: a walker whose every step so far had
+        # a side hidden (passing someone nearer) has no x velocity yet, not a zero one.
+        jumped = (
+            bool(state.steps_x)
+            and same_way_x
+            and ex > max(JUMP_SHARE * (x2 - x1), JUMP_MIN_PX) + travel
+        ) or (
+            bool(state.steps_y)
+            and same_way_y
+            and ey > max(JUMP_SHARE * (y2 - y1), JUMP_MIN_PX) + travel
         )
     if jumped:
         state.velocity, state.spread = (0.0, 0.0), 0.0

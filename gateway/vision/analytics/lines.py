@@ -312,7 +312,7 @@ class LineCounter:
                     beside=self._beside(detections, int(i), names, tid),
                     reliable=reliable,
                     birth=(births or {}).get(tid)
-                    if not reliable or self._touching(detections, int(i), names)
+                    if not reliable or sides[i] == NONE or self._touching(detections, int(i), names)
                     else None,
                 )
                 self._tracks[tid] = state
@@ -634,7 +634,7 @@ class LineCounter:
                 # A cut box may have no side from the rules: then the first box's, when
                 # it was at least as wide as the box now (a narrower one was a smaller
                 # part of the object: a car emerging from behind a truck).
-                whole = side == NONE and not reliable and x2 - x1 >= width
+                whole = side == NONE and x2 - x1 >= width
                 if abs(s) > self._band and born_ts < now and (side == other or whole):
                     # First detected (before the tracker reported it) on that side.
                     side, sided_at, sided_ts = (LEFT if s < 0 else RIGHT), born, born_ts

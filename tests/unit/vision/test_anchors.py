@@ -110,6 +110,25 @@ def test_a_side_hidden_by_a_nearer_box_reaches_at_most_to_its_far_side() -> None
     assert a.reach[0, 1] == np.inf  # y is known (unknown 0): no bound is needed there
 
 
+def test_no_jump_along_an_axis_whose_motion_is_not_known_yet() -> None:
+    """Two walkers pass each other at 3.3 fps (the ``edges`` scene): each step of the far
+    one had a side hidden behind the nearer one, so its x velocity is unknown, not zero;
+    its next whole box, 11 px on, is a step, not the tracker jumping to another object
+    (which restarted its side and lost its crossing)."""
+    est = AnchorEstimator(FRAME)
+    seq = [
+        (0.6, (0, 265, 18, 320), (32, 285, 52, 344)),
+        (0.9, (10, 265, 28, 320), (22, 285, 40, 344)),
+        (1.2, (21, 265, 39, 320), (10, 285, 29, 344)),
+        (1.5, (32, 265, 49, 320), (0, 285, 18, 344)),
+    ]
+    jumped = []
+    for t, far, near in seq:
+        a = est.update(Detections.from_arrays([far, near], [0.9, 0.9], [0, 0], [1, 4]), t)
+        jumped.append(bool(a.jumped[0]))
+    assert jumped == [False, False, False, False]
+
+
 def test_car_sliding_behind_a_bus_keeps_its_true_ground_point_and_speed() -> None:
     """Seen whole, then its front slides behind a slower nearer bus: placed from its rear."""
     frames = []

@@ -332,3 +332,64 @@ def test_count_unknown_model_name_exits_2(
     )
     assert code == 2
     assert "nosuchmodel" in capsys.readouterr().err
+
+
+RECORDED = Path(__file__).resolve().parents[2] / "data" / "detections" / "vtest_2x2_f520-560.jsonl"
+
+
+def test_count_from_recorded_detections_without_a_model(
+    capsys: pytest.CaptureFixture[str], vtest_avi: Path, tmp_path: Path
+) -> None:
+    """``--from-detections``: the recorded raw detections of vtest.avi's frames 520-560
+    (tests/unit/vision/test_lines_recorded.py) counted again through the real command: the
+    couple crossing at f536 and f541 both count, no model is loaded, the video only gives
+    the frame size; at --fps-limit 5 every second recorded frame is used."""
+    log = tmp_path / "c.jsonl"
+    args = [str(vtest_avi), "--from-detections", str(RECORDED), "--line", VTEST_LINE]
+    result = run_count(capsys, *args, "--classes", "person", "--crossings", str(log))
+    assert (result["frames"], result["frames_total"]) == (41, 41)
+    (line,) = result["lines"]
+    assert line["counts"] == {"left_to_right": {}, "right_to_left": {"person": 2}}
+    truth = [r for r in read_records(TRUTH_DIR / "vtest.jsonl") if 52.5 <= r.t <= 55.5]
+    result_score = score(read_records(log), truth, TRUTH_TOLERANCE_S)
+    assert not result_score.false_counts and not result_score.misses, result_score.table()
+    halved = run_count(capsys, *args, "--fps-limit", "5")
+    assert halved["frames"] == 21
+
+
+@pytest.mark.parametrize(
+    ("extra", "recorded", "message"),
+    [
+        (["--tiles", "2x2"], None, "--tiles, --motion and --detections go with a model run"),
+        (["--detections", "x.jsonl"], None, "go with a model run"),
+        (["--classes", "unicorn"], None, "unicorn: not in the recorded detections"),
+        ([], '{"frame": 1, "t": 0.1, "labels": ["car"], "xyxy": [[3, 2, 1, 4]]}\n', "bad.jsonl:1"),
+        ([], "# nothing but a header\n", "no detection frames"),
+    ],
+)
+def test_count_from_recorded_detections_bad_use_exits_2(
+    capsys: pytest.CaptureFixture[str],
+    vtest_avi: Path,
+    tmp_path: Path,
+    extra: list[str],
+    recorded: str | None,
+    message: str,
+) -> None:
+    path = RECORDED
+    if recorded is not None:
+        path = tmp_path / "bad.jsonl"
+        path.write_text(recorded)
+    code = main(
+        ["count", str(vtest_avi), "--from-detections", str(path), "--line", VTEST_LINE, *extra]
+    )
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_count_needs_a_model_or_recorded_detections(
+    capsys: pytest.CaptureFixture[str], vtest_avi: Path
+) -> None:
+    assert main(["count", str(vtest_avi), "--line", VTEST_LINE]) == 2
+    assert "--model is needed" in capsys.readouterr().err

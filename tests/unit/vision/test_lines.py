@@ -477,10 +477,11 @@ def test_counted_track_moved_onto_another_walker_by_the_confirming_box() -> None
         # updates later, past it (vtest.avi f534-536): it came from where it was first
         # detected, and counts.
         (0.53, 0.48, True, [(2, "right_to_left")]),
-        # Reported on the line itself, where the rules know no side: still none (taking
-        # the first box's side there counted a car emerging from behind a truck, in
-        # the already_past scenario).
-        (0.53, 0.497, True, []),
+        # Reported on the line itself, where the rules know no side: the side of its
+        # first box, beyond the band and as wide as the box now (a unit at 3.3 fps
+        # confirms a walker a third of a second after its first box). A narrower first
+        # box is not used: a car emerging from behind a truck (already_past) "grows".
+        (0.53, 0.497, True, [(2, "right_to_left")]),
         # First detected inside the dead band: the side its anchor gives, as before.
         (0.505, 0.48, True, []),
         # First detected on the side it is reported on: as before.
@@ -644,3 +645,21 @@ def test_a_side_hidden_by_a_nearer_box_bounds_where_the_object_can_be(
         out += [(int(t), "left_to_right") for t in dets.tracker_id[l2r]]
         out += [(int(t), "right_to_left") for t in dets.tracker_id[r2l]]
     assert sorted(out) == expected
+
+
+@pytest.mark.parametrize(("born_width", "expected"), [(40.0, [(2, "right_to_left")]), (12.0, [])])
+def test_track_reported_on_the_line_takes_the_side_of_a_whole_first_box(
+    born_width: float, expected: list[tuple[int, str]]
+) -> None:
+    """Alone (no other track near it), reported inside the dead band: where the tracker
+    first boxed it decides, if that box was as wide as the box now; a narrower one was a
+    part of the object coming into view."""
+    counter = LineCounter(line((0.5, 0.9), (0.5, 0.1)), FRAME, LABELS)
+    frames = track_frames(2, path((0.497, 0.5), (0.40, 0.5), 8), label="person")
+    out = []
+    for k, dets in enumerate(frames):
+        births = {2: (tuple(at(0.53, 0.5, w=born_width)), -2 * DT)} if k == 0 else {}
+        l2r, r2l = counter.trigger(dets, k * DT, births=births)  # type: ignore[arg-type]
+        out += [(int(t), "left_to_right") for t in dets.tracker_id[l2r]]
+        out += [(int(t), "right_to_left") for t in dets.tracker_id[r2l]]
+    assert out == expected
