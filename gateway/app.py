@@ -221,6 +221,14 @@ class App:
         with self.budget.admit(drafts) as step:  # not stored: undone, the drafts counted lost
             return self._store(step.drafts, step.write, unstored=len(drafts))
 
+    def _metered_bytes(self) -> int:
+        """The link's byte total as the budget counts it (``[budget] meter``)."""
+        mqtt = sum(self.link.wire_bytes())
+        if self.budget is None or self.budget.cfg.meter == "mqtt":
+            return mqtt
+        ip = sum(self.link.ip_bytes())
+        return ip if ip else mqtt  # no kernel counters: the MQTT bytes, as the floor
+
     def store_budget_step(self, step: AbstractContextManager[Step]) -> bool:
         """Store a step of the budget gate (what it lets go, with its rows' changes).
 
@@ -542,7 +550,7 @@ class App:
             now = time.monotonic()
             if self.budget is not None and now >= next_budget:
                 next_budget = now + _BUDGET_EVERY_S
-                self.store_budget_step(self.budget.tick(sum(self.link.wire_bytes())))
+                self.store_budget_step(self.budget.tick(self._metered_bytes()))
             if watchdog is not None and now >= next_watchdog and self.forwarder.alive:
                 sdnotify.notify("WATCHDOG=1")
                 next_watchdog = now + watchdog

@@ -202,6 +202,10 @@ class LinkHealth:
     """MQTT bytes written to the broker by this process (every packet, whole)."""
     bytes_received: int = 0
     """MQTT bytes read from the broker by this process (PUBACKs, CONNACK, commands)."""
+    ip_bytes_sent: int = 0
+    """IP-layer bytes sent: MQTT, TLS records, TCP/IP headers of every segment (kernel)."""
+    ip_bytes_received: int = 0
+    """IP-layer bytes received, as :attr:`ip_bytes_sent`."""
 
 
 @dataclass(frozen=True, slots=True)

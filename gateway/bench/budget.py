@@ -91,6 +91,7 @@ def run_unit(job: dict[str, Any], conn: Connection) -> None:
         drained_s = time.monotonic() - began
         time.sleep(0.3)  # the last PUBACKs read
         sent, received = app.link.wire_bytes()
+        ip_sent, ip_received = app.link.ip_bytes()
         result = {
             "mode": mode,
             "events": stored,
@@ -99,6 +100,8 @@ def run_unit(job: dict[str, Any], conn: Connection) -> None:
             "stored_bytes": stored_bytes,
             "wire_sent": sent,
             "wire_received": received,
+            "ip_sent": ip_sent,
+            "ip_received": ip_received,
             "batches": app.forwarder.batches,
             "events_published": app.forwarder.published,
             "drain_s": round(drained_s, 3),
@@ -131,9 +134,11 @@ def _declare(port: int) -> None:
     )
 
 
-def _per_hour(run: dict[str, Any], idle: dict[str, Any], hours: float) -> float:
-    total = run["wire_sent"] + run["wire_received"]
-    base = idle["wire_sent"] + idle["wire_received"]
+def _per_hour(
+    run: dict[str, Any], idle: dict[str, Any], hours: float, layer: str = "wire"
+) -> float:
+    total = run[f"{layer}_sent"] + run[f"{layer}_received"]
+    base = idle[f"{layer}_sent"] + idle[f"{layer}_received"]
     return float(total - base) / hours
 
 
@@ -147,6 +152,7 @@ def command(hours: float, rounds: int, port: int | None, as_json: bool) -> None:
     load_start = load_1m()
     runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
     per_hour: dict[str, list[float]] = {mode: [] for mode in MODES}
+    ip_per_hour: dict[str, list[float]] = {mode: [] for mode in MODES}
     with tempfile.TemporaryDirectory(prefix="gateway-bench-budget-") as tmp:
         work = Path(tmp)
         with contextlib.ExitStack() as stack:
@@ -172,7 +178,9 @@ def command(hours: float, rounds: int, port: int | None, as_json: bool) -> None:
                         raise click.ClickException(f"{mode}: {run['left']} events not sent")
                     runs[mode].append(run)
                     per_hour[mode].append(_per_hour(run, idle, hours))
+                    ip_per_hour[mode].append(_per_hour(run, idle, hours, "ip"))
     medians = {mode: statistics.median(values) for mode, values in per_hour.items()}
+    ip_medians = {mode: statistics.median(values) for mode, values in ip_per_hour.items()}
     json_h = medians["json"]
     ratios = {m: round(v / json_h, 4) for m, v in medians.items()}
     per_month = {m: round(v * 24 * 30 / 1e6, 1) for m, v in medians.items()}
@@ -182,6 +190,8 @@ def command(hours: float, rounds: int, port: int | None, as_json: bool) -> None:
         "hours": hours,
         "scene": "2 lines, 2400 crossings/h, aggregates every 60 s, 2 sensors every 10 s",
         "bytes_per_hour": {m: round(v) for m, v in medians.items()},
+        # What a plan bills: MQTT with the TCP/IP headers of every segment (plain TCP here)
+        "ip_bytes_per_hour": {m: round(v) for m, v in ip_medians.items()},
         "per_round": {m: [round(v) for v in values] for m, values in per_hour.items()},
         "ratio_to_json": ratios,
         "mb_per_month": per_month,
@@ -201,6 +211,7 @@ def command(hours: float, rounds: int, port: int | None, as_json: bool) -> None:
         values = per_hour[mode]
         click.echo(
             f"  {mode:<17}: {medians[mode]:>12,.0f} B/h  ({ratios[mode]:.1%} of json,"
-            f" {per_month[mode]:,.1f} MB/month; {events[mode]:,} events/h,"
+            f" {per_month[mode]:,.1f} MB/month; IP layer {ip_medians[mode]:,.0f} B/h;"
+            f" {events[mode]:,} events/h,"
             f" {batches[mode]} batches; rounds {min(values):,.0f} .. {max(values):,.0f})"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -17,12 +18,20 @@ class BudgetConfig(StrictModel):
     bytes_per_day: int | None = Field(
         default=None,
         ge=MIN_BUDGET_BYTES,
-        description="MQTT bytes (both directions) per UTC day; unset: no daily limit.",
+        description="Bytes (both directions, as `meter` counts them) per UTC day; unset: "
+        "no daily limit.",
     )
     bytes_per_month: int | None = Field(
         default=None,
         ge=MIN_BUDGET_BYTES,
-        description="MQTT bytes (both directions) per UTC calendar month; unset: none.",
+        description="Bytes (both directions, as `meter` counts them) per UTC calendar "
+        "month; unset: none.",
+    )
+    meter: Literal["ip", "mqtt"] = Field(
+        default="ip",
+        description="What the limits count: `ip`, the bytes a plan bills (MQTT, TLS and "
+        "the TCP/IP headers of every segment, from the kernel's counters; MQTT where the "
+        "system has none), or `mqtt`, the MQTT packets alone.",
     )
     sensor_interval_s: float = Field(
         default=900.0,

@@ -154,6 +154,8 @@ def link(health: LinkHealth) -> dict[str, Scalar]:
         "subscribed": health.subscribed,
         "bytes_sent": max(health.bytes_sent, 0),
         "bytes_received": max(health.bytes_received, 0),
+        "ip_bytes_sent": max(health.ip_bytes_sent, 0),
+        "ip_bytes_received": max(health.ip_bytes_received, 0),
     }
 
 

@@ -198,6 +198,13 @@ def map_sensor_reading(data: dict[str, Any], tags: dict[str, str], seq: int, t: 
 
 
 _HEALTH_COUNTS: Final = ("mem_used_bytes", "mem_total_bytes", "disk_free_bytes")
+_MQTT_COUNTS: Final = (
+    "connects",
+    "bytes_sent",
+    "bytes_received",
+    "ip_bytes_sent",
+    "ip_bytes_received",
+)
 
 
 def map_health(data: dict[str, Any], tags: dict[str, str], seq: int, t: int) -> list[Point]:
@@ -207,7 +214,7 @@ def map_health(data: dict[str, Any], tags: dict[str, str], seq: int, t: int) -> 
     mqtt = _obj(data.get("mqtt"), "data.mqtt")
     fields.update(
         _numeric_fields(
-            {k: mqtt.get(k) for k in ("connects", "bytes_sent", "bytes_received") if k in mqtt},
+            {k: mqtt.get(k) for k in _MQTT_COUNTS if k in mqtt},
             prefix="mqtt_",
         )
     )

@@ -38,6 +38,7 @@ from gateway.transport.paho_client import (
     Incoming,
     Message,
     disconnect_cause,
+    ip_bytes,
     make_client,
     publish_first,
     reply_properties,
@@ -112,6 +113,8 @@ class MqttLink:
         self._sub_backoff = Backoff(cfg.reconnect_min_s, cfg.reconnect_max_s)
         self._resubscribe_at: float | None = None
         self._wire_closed = (0, 0)  # bytes of the clients of past connections
+        self._ip_closed = (0, 0)  # IP-layer bytes of the clients of past connections
+        self._ip_seen = (0, 0)  # the largest IP-layer totals reported (never goes back)
 
     # -- public API ------------------------------------------------------------------
 
@@ -186,9 +189,27 @@ class MqttLink:
             sent, received = sent + now_sent, received + now_received
         return sent, received
 
+    def ip_bytes(self) -> tuple[int, int]:
+        """IP-layer bytes sent and received on every connection of this link so far.
+
+        What a metered plan bills: the MQTT bytes, the TLS records around them and the
+        TCP/IP headers of every segment (acknowledgements and retransmissions too), from
+        the kernel's counters; ``(0, 0)`` on a system without them.
+        """
+        with self._lock:
+            client = self._client
+            sent, received = self._ip_closed
+        if client is not None:
+            now_sent, now_received = ip_bytes(client)
+            sent, received = sent + now_sent, received + now_received
+        with self._lock:
+            self._ip_seen = (max(self._ip_seen[0], sent), max(self._ip_seen[1], received))
+            return self._ip_seen
+
     def health(self) -> LinkHealth:
         """State, protocol, connects, the last error and the bytes on the wire."""
         sent, received = self.wire_bytes()
+        ip_sent, ip_received = self.ip_bytes()
         return LinkHealth(
             state=self.state,
             protocol=self.protocol,
@@ -197,6 +218,8 @@ class MqttLink:
             subscribed=self.subscribed,
             bytes_sent=sent,
             bytes_received=received,
+            ip_bytes_sent=ip_sent,
+            ip_bytes_received=ip_received,
         )
 
     # -- network thread --------------------------------------------------------------
@@ -364,6 +387,8 @@ class MqttLink:
         """Add a finished client's bytes to the link's (hold the lock)."""
         sent, received = wire_bytes(client)
         self._wire_closed = (self._wire_closed[0] + sent, self._wire_closed[1] + received)
+        ip_sent, ip_received = ip_bytes(client)
+        self._ip_closed = (self._ip_closed[0] + ip_sent, self._ip_closed[1] + ip_received)
 
     def _subscribe(self, client: paho.Client) -> None:
         """Subscribe to the command topics (network thread); SUBACK checked on arrival."""

@@ -20,6 +20,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gateway.config.transport import MqttConfig
+from gateway.transport.tcpinfo import ip_totals
 from gateway.transport.urgency import Urgency
 
 
@@ -34,6 +35,7 @@ class _Client(paho.Client):
 
     wire_sent = 0
     wire_received = 0
+    ip_closed = (0, 0)  # IP-layer bytes (out, in) of this client's closed sockets
     urgency: Urgency | None = None  # set by make_client: PUBACK reading steps aside
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -138,6 +140,15 @@ class _Client(paho.Client):
         self.wire_received += len(data)
         return data
 
+    def _sock_close(self) -> None:
+        # The kernel's counters of the socket, read before it goes; added after, so that
+        # a reader (ip_bytes) sees a total that is at worst a little short, never doubled.
+        sock = self._sock
+        got = ip_totals(sock) if sock is not None else None
+        super()._sock_close()
+        if got is not None:
+            self.ip_closed = (self.ip_closed[0] + got[0], self.ip_closed[1] + got[1])
+
     def _ssl_wrap_socket(self, tcp_sock: socket.socket) -> ssl.SSLSocket:
         context = self._ssl_context
         if context is None:
@@ -211,6 +222,24 @@ def wire_bytes(client: paho.Client) -> tuple[int, int]:
     if isinstance(client, _Client):
         return client.wire_sent, client.wire_received
     return 0, 0
+
+
+def ip_bytes(client: paho.Client) -> tuple[int, int]:
+    """IP-layer bytes ``client`` (made by :func:`make_client`) sent and received so far.
+
+    The MQTT bytes with the TLS records and the TCP/IP headers of every segment, from
+    the kernel's counters (:mod:`gateway.transport.tcpinfo`); ``(0, 0)`` where they
+    cannot be read. Read from another thread, the total may be a little short for a
+    moment while the socket closes (callers keep the largest they saw).
+    """
+    if not isinstance(client, _Client):
+        return 0, 0
+    sock = client._sock  # paho keeps the socket there: read, never used
+    closed = client.ip_closed
+    live = ip_totals(sock) if sock is not None else None
+    if live is None:
+        return closed
+    return closed[0] + live[0], closed[1] + live[1]
 
 
 def publish_first(

@@ -121,8 +121,10 @@ def test_pedestrian_switches_the_coil_offline_and_sigterm_applies_fail_safe(
     source = {"type": "simulator", "scenario": SCENARIO, "realtime": True}
     proc = start_gateway(config(tmp_path, device, source))
     try:
-        # fail-safe while the camera starts, idle once it streams, active, idle after the hold
-        assert wait_for(lambda: values(device)[1][-4:] == [9, 0, 1, 0], 60), values(device)
+        # fail-safe while the camera starts, idle once it streams, active, idle after the
+        # hold: on both outputs (the register's write may land before the coil's; a
+        # SIGTERM between the two made the coil's idle write the fail-safe one)
+        assert wait_for(lambda: values(device) == ([0, 0, 1, 0], [9, 0, 1, 0]), 60), values(device)
     finally:
         err = stop(proc)
     assert proc.returncode == 0, err[-3000:]

@@ -10,6 +10,7 @@ subscribes).
 
 from __future__ import annotations
 
+import itertools
 import threading
 from pathlib import Path
 
@@ -88,3 +89,40 @@ def test_the_count_goes_on_across_reconnects(tmp_path: Path, mosquitto: Mosquitt
         link.stop()
     after_stop = link.wire_bytes()
     assert after_stop[0] >= before[0] + 1000  # the closed connections stay counted
+
+
+def test_the_ip_layer_count_adds_every_segments_headers_and_survives_reconnects(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    """What a plan bills (kernel TCP counters): at least the MQTT bytes plus 52 bytes of
+    TCP/IP headers per segment each way; a closed connection's bytes stay counted (read
+    as paho closes the socket) and the total never goes back."""
+    settings = settings_for(tmp_path, mosquitto.port)
+    link = MqttLink(settings.mqtt, "ip-test")
+    link.start()
+    try:
+        link.wait_connected(10)
+        for _ in range(20):
+            link.publish("city/s/g/health", b"z" * 500, qos=1)
+        assert polling.wait_for(lambda: link.wire_bytes()[1] >= 4 * 20, 5)  # the PUBACKs
+        wire, ip = link.wire_bytes(), link.ip_bytes()
+        # Plain TCP on IPv4 loopback, nothing in flight: the TCP payload is the MQTT
+        # bytes exactly, and every segment (the handshake's, the data's, the ACKs) adds
+        # 52 bytes of headers: CONNECT and PUBLISHes out, CONNACK and PUBACKs in at least.
+        for layer_ip, layer_wire in zip(ip, wire, strict=True):
+            headers = layer_ip - layer_wire
+            assert headers % 52 == 0, (ip, wire)
+            assert headers >= 3 * 52, (ip, wire)
+        health = link.health()
+        assert health.ip_bytes_sent >= ip[0] and health.ip_bytes_received >= ip[1]
+        before = link.ip_bytes()
+        mosquitto.restart()
+        assert polling.wait_for(lambda: link.connects >= 2, 20)
+        seen = [link.ip_bytes() for _ in range(50)]
+        assert all(a[0] <= b[0] and a[1] <= b[1] for a, b in itertools.pairwise(seen))  # never back
+        assert seen[0][0] >= before[0] and seen[0][1] >= before[1]
+        link.publish("city/s/g/health", b"z" * 1000, qos=1)
+        assert polling.wait_for(lambda: link.ip_bytes()[0] > before[0] + 1000 + 52, 5)
+    finally:
+        link.stop()
+    assert link.ip_bytes()[0] > before[0] + 1000  # the closed connections stay counted

@@ -181,6 +181,8 @@ EXPECTED_MQTT = {
     "subscribed": False,
     "bytes_sent": 0,
     "bytes_received": 0,
+    "ip_bytes_sent": 0,
+    "ip_bytes_received": 0,
 }
 
 
