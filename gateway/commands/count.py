@@ -231,8 +231,9 @@ def _recount(
     if not frames:
         raise InputError(f"{recorded}: no detection frames")
     seen = {name for f in frames.values() for name in f.labels}
-    unknown = sorted({c for line in camera.lines for c in line.classes} - seen)
-    if unknown and not seen & {c for line in camera.lines for c in line.classes}:
+    wanted = {c for line in camera.lines for c in line.classes}
+    unknown = sorted(wanted - seen)
+    if unknown and not seen & wanted:
         raise UsageError(
             f"--classes: {', '.join(unknown)}: not in the recorded detections "
             f"(they hold {', '.join(sorted(seen)) or 'no boxes'})"

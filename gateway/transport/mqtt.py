@@ -50,6 +50,8 @@ __all__ = ["Incoming", "LinkState", "Message", "MqttLink", "reply_properties"]
 
 log = logging.getLogger(__name__)
 
+_Counter = Callable[[paho.Client], tuple[int, int]]  # wire_bytes or ip_bytes of a client
+
 _CONNACK_TIMEOUT_S = 10.0
 _V5_UNSUPPORTED = 132  # CONNACK reason "Unsupported Protocol Version"
 V5_CLOSES_BEFORE_FALLBACK = 2  # v5 CONNECTs ended without a CONNACK in a row, then v3.1.1
@@ -112,8 +114,8 @@ class MqttLink:
         self._sub_mids: dict[int, tuple[str, ...]] = {}
         self._sub_backoff = Backoff(cfg.reconnect_min_s, cfg.reconnect_max_s)
         self._resubscribe_at: float | None = None
-        self._wire_closed = (0, 0)  # bytes of the clients of past connections
-        self._ip_closed = (0, 0)  # IP-layer bytes of the clients of past connections
+        # (sent, received) of the clients of past connections, per counter
+        self._closed: dict[_Counter, tuple[int, int]] = {wire_bytes: (0, 0), ip_bytes: (0, 0)}
         self._ip_seen = (0, 0)  # the largest IP-layer totals reported (never goes back)
 
     # -- public API ------------------------------------------------------------------
@@ -181,13 +183,7 @@ class MqttLink:
         Whole packets as they went over the socket: fixed header, topic, properties,
         payload, the PUBACKs, PINGs and the CONNECT/CONNACK of every attempt.
         """
-        with self._lock:
-            client = self._client
-            sent, received = self._wire_closed
-        if client is not None:
-            now_sent, now_received = wire_bytes(client)
-            sent, received = sent + now_sent, received + now_received
-        return sent, received
+        return self._total(wire_bytes)
 
     def ip_bytes(self) -> tuple[int, int]:
         """IP-layer bytes sent and received on every connection of this link so far.
@@ -196,15 +192,20 @@ class MqttLink:
         TCP/IP headers of every segment (acknowledgements and retransmissions too), from
         the kernel's counters; ``(0, 0)`` on a system without them.
         """
-        with self._lock:
-            client = self._client
-            sent, received = self._ip_closed
-        if client is not None:
-            now_sent, now_received = ip_bytes(client)
-            sent, received = sent + now_sent, received + now_received
+        sent, received = self._total(ip_bytes)
         with self._lock:
             self._ip_seen = (max(self._ip_seen[0], sent), max(self._ip_seen[1], received))
             return self._ip_seen
+
+    def _total(self, count: _Counter) -> tuple[int, int]:
+        """``count``'s bytes over the past connections and the current one."""
+        with self._lock:
+            client = self._client
+            sent, received = self._closed[count]
+        if client is not None:
+            now_sent, now_received = count(client)
+            sent, received = sent + now_sent, received + now_received
+        return sent, received
 
     def health(self) -> LinkHealth:
         """State, protocol, connects, the last error and the bytes on the wire."""
@@ -385,10 +386,9 @@ class MqttLink:
 
     def _add_wire(self, client: paho.Client) -> None:
         """Add a finished client's bytes to the link's (hold the lock)."""
-        sent, received = wire_bytes(client)
-        self._wire_closed = (self._wire_closed[0] + sent, self._wire_closed[1] + received)
-        ip_sent, ip_received = ip_bytes(client)
-        self._ip_closed = (self._ip_closed[0] + ip_sent, self._ip_closed[1] + ip_received)
+        for count, (sent, received) in self._closed.items():
+            now_sent, now_received = count(client)
+            self._closed[count] = (sent + now_sent, received + now_received)
 
     def _subscribe(self, client: paho.Client) -> None:
         """Subscribe to the command topics (network thread); SUBACK checked on arrival."""

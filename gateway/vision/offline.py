@@ -105,9 +105,7 @@ def count_video(
     with ``"interrupted": True``.
     """
     from gateway.sources.base import make_reader
-    from gateway.vision.analytics.score import CrossingRecord
     from gateway.vision.analytics.sight import DetectionFrame
-    from gateway.vision.analytics.types import LineCrossing
     from gateway.vision.runner import CameraRunner
 
     probe = make_reader(camera.source)
@@ -119,18 +117,7 @@ def count_video(
         frame = runner.latest_frame()  # the frame these events came from (same thread)
         if crossings is None or frame is None:
             return
-        crossings.extend(
-            CrossingRecord(
-                line_id=e.line_id,
-                direction=e.direction,
-                label=e.label,
-                t=round(frame.pts_s - _delay(e), 4),
-                frame=frame.index,
-                track_id=e.track_id,
-            )
-            for e in events
-            if isinstance(e, LineCrossing)
-        )
+        crossings.extend(_crossing_records(events, frame.index, frame.pts_s))
 
     def record(frame: Frame, dets: Detections) -> None:
         if detections is not None:
@@ -169,14 +156,45 @@ def count_video(
         raise SourceError(f"no frame could be processed: {health.last_error}")
     if health.errors:
         raise SourceError(f"{health.errors} frame(s) failed: {health.pipeline_error}")
-    lines = _line_counts(camera, runner.pipeline)
+    return _result(camera, runner.pipeline, seconds, total, interrupted=interrupted)
+
+
+def _crossing_records(events: list[Any], frame: int, pts_s: float) -> list[CrossingRecord]:
+    """The crossing log's records of one frame's events (media time of the crossing)."""
+    from gateway.vision.analytics.score import CrossingRecord
+    from gateway.vision.analytics.types import LineCrossing
+
+    return [
+        CrossingRecord(
+            line_id=e.line_id,
+            direction=e.direction,
+            label=e.label,
+            t=round(pts_s - _delay(e), 4),
+            frame=frame,
+            track_id=e.track_id,
+        )
+        for e in events
+        if isinstance(e, LineCrossing)
+    ]
+
+
+def _result(
+    camera: CameraConfig,
+    pipeline: CameraPipeline,
+    seconds: float,
+    total: int | None,
+    *,
+    interrupted: bool,
+) -> dict[str, Any]:
+    """What ``gateway count`` prints: frames, rate, each line's counts, pipeline stats."""
+    stats = pipeline.stats
     return {
         "frames": stats.frames,
         "frames_total": total,
         "interrupted": interrupted,
         "seconds": round(seconds, 3),
         "fps": round(stats.frames / seconds, 2) if seconds > 0 else 0.0,
-        "lines": lines,
+        "lines": _line_counts(camera, pipeline),
         "pipeline": stats.snapshot().as_dict(),
     }
 
@@ -233,13 +251,12 @@ def recount(
     in seconds). The result has :func:`count_video`'s shape.
     """
     from gateway.sources.frame import Frame
-    from gateway.vision.analytics.score import CrossingRecord
-    from gateway.vision.analytics.types import LineCrossing
     from gateway.vision.detections import Detections
     from gateway.vision.pipeline import CameraPipeline
     from gateway.vision.runner import MediaPace
 
-    labels = sorted({name for f in frames.values() for name in f.labels} | set(_classes(camera)))
+    classes = {c for line in camera.lines for c in line.classes}
+    labels = sorted({name for f in frames.values() for name in f.labels} | classes)
     index = {name: i for i, name in enumerate(labels)}
     detector = _Recorded(labels)
     pipeline = CameraPipeline(camera, detector)
@@ -250,42 +267,11 @@ def recount(
         f = frames[k]
         if not pace.keep(f.t):
             continue
-        n = len(f.labels)
-        detector.next = (
-            Detections(
-                xyxy=np.array(f.xyxy, np.float32).reshape(n, 4),
-                score=np.array(f.scores or (1.0,) * n, np.float32),
-                class_id=np.array([index[name] for name in f.labels], np.int64),
-            )
-            if n
-            else Detections.empty()
+        detector.next = Detections.from_arrays(
+            f.xyxy, f.scores or (1.0,) * len(f.labels), [index[name] for name in f.labels]
         )
         events = pipeline.process(Frame(image=image, index=f.frame, timestamp=f.t, pts_s=f.t))
         if crossings is not None:
-            crossings.extend(
-                CrossingRecord(
-                    line_id=e.line_id,
-                    direction=e.direction,
-                    label=e.label,
-                    t=round(f.t - _delay(e), 4),
-                    frame=f.frame,
-                    track_id=e.track_id,
-                )
-                for e in events
-                if isinstance(e, LineCrossing)
-            )
+            crossings.extend(_crossing_records(events, f.frame, f.t))
     seconds = time.perf_counter() - t0
-    stats = pipeline.stats
-    return {
-        "frames": stats.frames,
-        "frames_total": len(frames),
-        "interrupted": False,
-        "seconds": round(seconds, 3),
-        "fps": round(stats.frames / seconds, 2) if seconds > 0 else 0.0,
-        "lines": _line_counts(camera, pipeline),
-        "pipeline": stats.snapshot().as_dict(),
-    }
-
-
-def _classes(camera: CameraConfig) -> list[str]:
-    return [c for line in camera.lines for c in line.classes]
+    return _result(camera, pipeline, seconds, len(frames), interrupted=False)
