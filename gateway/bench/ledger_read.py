@@ -139,6 +139,19 @@ def _config(home: Path, api: str, url: str) -> Path:
     return path
 
 
+def _span_start(now_ms: int, span_ms: int) -> int:
+    """Where the synthetic span starts: ending 2 min ago, inside one UTC day if it fits.
+
+    The audit reports per unit and UTC day; a span of under a day run just after
+    midnight would otherwise be split over two days (two "complete" reports for one).
+    """
+    start = now_ms - span_ms - 120_000
+    end = start + span_ms + 60_000  # the audit's until
+    if span_ms + 60_000 < DAY_MS and start // DAY_MS != end // DAY_MS:
+        start = end // DAY_MS * DAY_MS - span_ms - 60_001  # all of it the day before
+    return start
+
+
 def _iso(ms: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + "Z"
 
@@ -196,7 +209,7 @@ def command(
         influx.start()
         try:
             seconds = hours * 3600
-            start_ms = int(time.time() * 1000 - seconds * 1000 - 120_000)
+            start_ms = _span_start(int(time.time() * 1000), int(seconds * 1000))
             fill_start = time.perf_counter()
             lines = _fill(
                 vm, influx, units, start_ms, rate=rate, seconds=seconds, interval_s=interval_s
